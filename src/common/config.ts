@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/**
+ * Configuration: an INI file with Nova's option names where the meaning is the same, plus
+ * environment overrides. `ORRERY_<OPTION>` overrides [DEFAULT] <option>;
+ * `ORRERY_<SECTION>__<OPTION>` overrides [<section>] <option> (case-insensitive).
+ * Every option has a default here, so no file is needed.
+ */
+export type IniData = Record<string, Record<string, string>>;
+
+export function parseIni(text: string): IniData {
+  const out: IniData = { DEFAULT: {} };
+  let section = 'DEFAULT';
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[([^\]]+)\]$/.exec(line);
+    if (header) {
+      section = header[1]!.trim();
+      out[section] ??= {};
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (eq < 0) throw new Error(`config: cannot parse line "${line}"`);
+    out[section]![line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+const DEFAULTS: IniData = {
+  DEFAULT: {
+    host: 'localhost',
+    state_path: './data',
+    compute_driver: 'fake',
+    transport_url: 'inprocess://',
+    cpu_allocation_ratio: '16.0',
+    ram_allocation_ratio: '1.5',
+    disk_allocation_ratio: '1.0',
+    reserved_host_memory_mb: '0',
+    reserved_host_disk_mb: '0',
+    default_availability_zone: 'nova',
+    internal_service_availability_zone: 'internal',
+    report_interval: '10',
+    service_down_time: '60',
+    sync_power_state_interval: '600',
+    rpc_response_timeout: '60',
+    scheduler_max_attempts: '3',
+    region_name: 'RegionOne',
+    bind_host: '127.0.0.1',
+    /** Hosts of the compute services the all-in-one runs, comma separated. */
+    compute_hosts: 'compute1,compute2',
+  },
+  database: { connection: 'sqlite:///$state_path/orrery.sqlite' },
+  api: { identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778' },
+  identity: {
+    token_expiration: '3600',
+    admin_user: 'admin',
+    admin_password: 'secret',
+    admin_project: 'admin',
+    password_hash_cost: '16384',
+  },
+  service_user: { username: 'orrery', password: 'orrery-service', project_name: 'service', auth_url: '' },
+  image: { store_path: '$state_path/images', seed_image: 'true' },
+  quota: { instances: '10', cores: '20', ram: '51200', key_pairs: '100', metadata_items: '128' },
+  upgrade_levels: { compute: 'auto' },
+  cinder: { cross_az_attach: 'true' },
+};
+
+export class Config {
+  private readonly data: IniData;
+
+  constructor(file?: IniData, private readonly env: NodeJS.ProcessEnv = process.env) {
+    this.data = {};
+    for (const src of [DEFAULTS, file ?? {}]) {
+      for (const [section, opts] of Object.entries(src)) {
+        this.data[section] = { ...(this.data[section] ?? {}), ...opts };
+      }
+    }
+  }
+
+  static load(path?: string, env: NodeJS.ProcessEnv = process.env): Config {
+    const file = path ?? env.ORRERY_CONFIG;
+    return new Config(file ? parseIni(readFileSync(file, 'utf8')) : undefined, env);
+  }
+
+  /** A copy with some options replaced (tests and the all-in-one use it). */
+  with(overrides: IniData): Config {
+    const merged: IniData = {};
+    for (const [s, o] of Object.entries(this.data)) merged[s] = { ...o };
+    for (const [s, o] of Object.entries(overrides)) merged[s] = { ...(merged[s] ?? {}), ...o };
+    return new Config(merged, this.env);
+  }
+
+  /** Raw string value, env override first, `$state_path` expanded; undefined when unset. */
+  opt(section: string, name: string): string | undefined {
+    const envName =
+      section === 'DEFAULT' ? `ORRERY_${name}` : `ORRERY_${section}__${name}`;
+    const fromEnv = this.env[envName.toUpperCase()];
+    const value = fromEnv ?? this.data[section]?.[name];
+    if (value === undefined) return undefined;
+    if (value.includes('$state_path') && name !== 'state_path') {
+      return value.replaceAll('$state_path', this.str('DEFAULT', 'state_path'));
+    }
+    return value;
+  }
+
+  str(section: string, name: string): string {
+    const v = this.opt(section, name);
+    if (v === undefined) throw new Error(`config: [${section}] ${name} is not set`);
+    return v;
+  }
+
+  num(section: string, name: string): number {
+    const v = Number(this.str(section, name));
+    if (!Number.isFinite(v)) throw new Error(`config: [${section}] ${name} must be a number`);
+    return v;
+  }
+
+  bool(section: string, name: string): boolean {
+    return /^(1|true|yes|on)$/i.test(this.str(section, name));
+  }
+
+  list(section: string, name: string): string[] {
+    return (this.opt(section, name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** All options of one section (for a driver's own section). */
+  section(section: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const k of Object.keys(this.data[section] ?? {})) out[k] = this.opt(section, k)!;
+    return out;
+  }
+
+  statePath(...parts: string[]): string {
+    return resolve(this.str('DEFAULT', 'state_path'), ...parts);
+  }
+}

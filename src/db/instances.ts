@@ -1,0 +1,120 @@
+import { Conflict, NotFound } from '../common/errors.js';
+import { now } from '../common/time.js';
+import type { Flavor, ImageMeta, Instance } from '../objects/compute.js';
+import type { Db } from './connection.js';
+import type { InstanceTable } from './schema.js';
+import type { Insertable, Selectable } from 'kysely';
+
+export type InstanceRow = Selectable<InstanceTable>;
+
+/** Maps a row (and its metadata) to the Instance object that travels over RPC. */
+export function rowToInstance(row: InstanceRow, metadata: Record<string, string>): Instance {
+  return {
+    uuid: row.uuid,
+    name: row.display_name,
+    description: row.display_description,
+    projectId: row.project_id,
+    userId: row.user_id,
+    imageRef: row.image_ref,
+    flavor: JSON.parse(row.flavor) as Flavor,
+    imageMeta: JSON.parse(row.image_meta) as ImageMeta,
+    vmState: row.vm_state,
+    taskState: row.task_state,
+    powerState: row.power_state,
+    host: row.host,
+    node: row.node,
+    nodeUuid: row.node_uuid,
+    availabilityZone: row.availability_zone,
+    keyName: row.key_name,
+    keyData: row.key_data,
+    userData: row.user_data,
+    metadata,
+    locked: row.locked === 1,
+    launchedAt: row.launched_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function metadataFor(db: Db, uuids: string[]): Promise<Map<string, Record<string, string>>> {
+  const out = new Map<string, Record<string, string>>();
+  if (uuids.length === 0) return out;
+  const rows = await db.selectFrom('instance_metadata').selectAll().where('instance_uuid', 'in', uuids).execute();
+  for (const r of rows) {
+    const m = out.get(r.instance_uuid) ?? {};
+    m[r.key] = r.value;
+    out.set(r.instance_uuid, m);
+  }
+  return out;
+}
+
+/** A live (not deleted) instance row, or null. */
+export async function getInstanceRow(db: Db, uuid: string, opts: { includeDeleted?: boolean } = {}): Promise<InstanceRow | null> {
+  let q = db.selectFrom('instances').selectAll().where('uuid', '=', uuid);
+  if (!opts.includeDeleted) q = q.where('deleted', '=', 0);
+  return (await q.executeTakeFirst()) ?? null;
+}
+
+export async function getInstance(db: Db, uuid: string): Promise<Instance | null> {
+  const row = await getInstanceRow(db, uuid);
+  if (!row) return null;
+  const md = await metadataFor(db, [uuid]);
+  return rowToInstance(row, md.get(uuid) ?? {});
+}
+
+export async function insertInstance(db: Db, row: Insertable<InstanceTable>, metadata: Record<string, string>): Promise<void> {
+  await db.insertInto('instances').values(row).execute();
+  const entries = Object.entries(metadata);
+  if (entries.length > 0) {
+    await db.insertInto('instance_metadata')
+      .values(entries.map(([key, value]) => ({ instance_uuid: row.uuid, key, value })))
+      .execute();
+  }
+}
+
+export type InstanceRowUpdates = Partial<Omit<InstanceRow, 'id' | 'uuid'>>;
+
+/**
+ * Updates a live instance. When `expectedTaskState` is given, the update applies only while the
+ * task state is one of those values: this is what makes state transitions race-free.
+ */
+export async function updateInstanceRow(
+  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>,
+): Promise<void> {
+  let q = db.updateTable('instances')
+    .set({ ...updates, updated_at: now().toISOString() })
+    .where('uuid', '=', uuid)
+    .where('deleted', '=', 0);
+  if (expectedTaskState) {
+    const values = expectedTaskState.filter((s): s is string => s !== null);
+    const allowNull = expectedTaskState.includes(null);
+    q = q.where((eb) => {
+      const ors = [];
+      if (values.length > 0) ors.push(eb('task_state', 'in', values));
+      if (allowNull) ors.push(eb('task_state', 'is', null));
+      return eb.or(ors);
+    });
+  }
+  const res = await q.executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) {
+    const row = await getInstanceRow(db, uuid);
+    if (!row) throw new NotFound(`Instance ${uuid} could not be found.`);
+    throw new Conflict(
+      `Cannot update instance ${uuid}: task_state is ${row.task_state ?? 'None'}, expected ${expectedTaskState?.map((s) => s ?? 'None').join(' or ')}`,
+    );
+  }
+}
+
+/** Soft-deletes an instance the Nova way (deleted = id) and drops its metadata. */
+export async function markInstanceDeleted(db: Db, uuid: string): Promise<void> {
+  const ts = now().toISOString();
+  await db.transaction().execute(async (tx) => {
+    const row = await tx.selectFrom('instances').select(['id']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+    if (!row) return;
+    await tx.updateTable('instances')
+      .set({ deleted: row.id, deleted_at: ts, terminated_at: ts, updated_at: ts, vm_state: 'deleted', task_state: null, power_state: 0 })
+      .where('id', '=', row.id)
+      .execute();
+    await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
+  });
+}

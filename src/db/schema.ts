@@ -1,0 +1,312 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
+ * timestamps are ISO-8601 text, booleans are 0/1 integers, JSON is text.
+ */
+
+// ---- identity
+export interface ProjectTable {
+  id: string;
+  name: string;
+  domain_id: string;
+  description: string;
+  enabled: number;
+  is_domain: number;
+  parent_id: string | null;
+  created_at: string;
+}
+export interface UserTable {
+  id: string;
+  name: string;
+  domain_id: string;
+  password_hash: string;
+  enabled: number;
+  default_project_id: string | null;
+  email: string | null;
+  description: string | null;
+  created_at: string;
+}
+export interface RoleTable {
+  id: string;
+  name: string;
+  domain_id: string | null;
+}
+export interface RoleAssignmentTable {
+  user_id: string;
+  project_id: string;
+  role_id: string;
+}
+export interface TokenTable {
+  id: string;
+  user_id: string;
+  project_id: string | null;
+  issued_at: string;
+  expires_at: string;
+  revoked: number;
+}
+
+// ---- image
+export interface ImageTable {
+  id: string;
+  name: string | null;
+  owner: string;
+  status: string;
+  visibility: string;
+  container_format: string | null;
+  disk_format: string | null;
+  size: number | null;
+  virtual_size: number | null;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  min_disk: number;
+  min_ram: number;
+  protected: number;
+  os_hidden: number;
+  /** JSON object of extra properties. */
+  properties: string;
+  /** JSON array of tags. */
+  tags: string;
+  created_at: string;
+  updated_at: string;
+}
+export interface ImageMemberTable {
+  image_id: string;
+  member_id: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+// ---- compute
+export interface FlavorTable {
+  id: Generated<number>;
+  flavorid: string;
+  name: string;
+  vcpus: number;
+  memory_mb: number;
+  root_gb: number;
+  ephemeral_gb: number;
+  swap: number;
+  rxtx_factor: number;
+  is_public: number;
+  disabled: number;
+  description: string | null;
+  deleted: number;
+  created_at: string;
+}
+export interface FlavorExtraSpecTable {
+  flavorid: string;
+  key: string;
+  value: string;
+}
+export interface FlavorProjectTable {
+  flavorid: string;
+  project_id: string;
+}
+
+export interface InstanceTable {
+  id: Generated<number>;
+  uuid: string;
+  display_name: string;
+  display_description: string | null;
+  project_id: string;
+  user_id: string;
+  image_ref: string;
+  /** JSON snapshot of the flavor at create (Nova keeps it with the instance). */
+  flavor: string;
+  flavor_id: string;
+  vcpus: number;
+  memory_mb: number;
+  root_gb: number;
+  ephemeral_gb: number;
+  vm_state: string;
+  task_state: string | null;
+  power_state: number;
+  host: string | null;
+  node: string | null;
+  node_uuid: string | null;
+  availability_zone: string | null;
+  key_name: string | null;
+  key_data: string | null;
+  user_data: string | null;
+  hostname: string;
+  reservation_id: string;
+  launch_index: number;
+  locked: number;
+  locked_by: string | null;
+  config_drive: string;
+  access_ip_v4: string | null;
+  access_ip_v6: string | null;
+  progress: number;
+  /** JSON of the image meta at boot (ImageRef). */
+  image_meta: string;
+  /** JSON array of server tags. */
+  tags: string;
+  launched_at: string | null;
+  terminated_at: string | null;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+  /** 0 while live, the row id once deleted (Nova's soft-delete convention). */
+  deleted: number;
+}
+export interface InstanceMetadataTable {
+  instance_uuid: string;
+  key: string;
+  value: string;
+}
+export interface InstanceFaultTable {
+  id: Generated<number>;
+  instance_uuid: string;
+  code: number;
+  message: string;
+  details: string;
+  host: string | null;
+  created_at: string;
+}
+export interface InstanceActionTable {
+  id: Generated<number>;
+  instance_uuid: string;
+  action: string;
+  request_id: string;
+  project_id: string;
+  user_id: string;
+  start_time: string;
+  finish_time: string | null;
+  message: string | null;
+  updated_at: string;
+}
+export interface InstanceActionEventTable {
+  id: Generated<number>;
+  action_id: number;
+  event: string;
+  start_time: string;
+  finish_time: string | null;
+  result: string | null;
+  traceback: string | null;
+  host: string | null;
+  details: string | null;
+}
+
+export interface KeyPairTable {
+  id: Generated<number>;
+  user_id: string;
+  name: string;
+  fingerprint: string;
+  public_key: string;
+  type: string;
+  created_at: string;
+}
+
+export interface AggregateTable {
+  id: Generated<number>;
+  uuid: string;
+  name: string;
+  created_at: string;
+  updated_at: string | null;
+  deleted: number;
+}
+export interface AggregateHostTable {
+  aggregate_id: number;
+  host: string;
+}
+export interface AggregateMetadataTable {
+  aggregate_id: number;
+  key: string;
+  value: string;
+}
+
+export interface ServiceTable {
+  id: Generated<number>;
+  uuid: string;
+  host: string;
+  binary: string;
+  topic: string;
+  disabled: number;
+  disabled_reason: string | null;
+  forced_down: number;
+  last_seen_up: string | null;
+  report_count: number;
+  /** Highest RPC API version the service speaks (for pinning). */
+  version: string;
+  created_at: string;
+  updated_at: string;
+  deleted: number;
+}
+
+/** A compute node: the resource provider of one (host, node). */
+export interface ComputeNodeTable {
+  id: Generated<number>;
+  uuid: string;
+  host: string;
+  hypervisor_hostname: string;
+  hypervisor_type: string;
+  hypervisor_version: number;
+  host_ip: string;
+  /** JSON CpuInfo. */
+  cpu_info: string;
+  created_at: string;
+  updated_at: string;
+  deleted: number;
+}
+/**
+ * Inventory of one resource class on one node, with a running `used` counter so that a
+ * claim is one conditional UPDATE and costs the same however many instances the node holds.
+ */
+export interface InventoryTable {
+  node_uuid: string;
+  resource_class: string;
+  total: number;
+  reserved: number;
+  min_unit: number;
+  max_unit: number;
+  step_size: number;
+  allocation_ratio: number;
+  used: number;
+}
+export interface AllocationTable {
+  consumer_uuid: string;
+  node_uuid: string;
+  resource_class: string;
+  used: number;
+}
+export interface NodeTraitTable {
+  node_uuid: string;
+  trait: string;
+}
+
+export interface QuotaTable {
+  project_id: string;
+  resource: string;
+  hard_limit: number;
+}
+
+export interface Database {
+  projects: ProjectTable;
+  users: UserTable;
+  roles: RoleTable;
+  role_assignments: RoleAssignmentTable;
+  tokens: TokenTable;
+  images: ImageTable;
+  image_members: ImageMemberTable;
+  flavors: FlavorTable;
+  flavor_extra_specs: FlavorExtraSpecTable;
+  flavor_projects: FlavorProjectTable;
+  instances: InstanceTable;
+  instance_metadata: InstanceMetadataTable;
+  instance_faults: InstanceFaultTable;
+  instance_actions: InstanceActionTable;
+  instance_action_events: InstanceActionEventTable;
+  key_pairs: KeyPairTable;
+  aggregates: AggregateTable;
+  aggregate_hosts: AggregateHostTable;
+  aggregate_metadata: AggregateMetadataTable;
+  services: ServiceTable;
+  compute_nodes: ComputeNodeTable;
+  inventories: InventoryTable;
+  allocations: AllocationTable;
+  node_traits: NodeTraitTable;
+  quotas: QuotaTable;
+}

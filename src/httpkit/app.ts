@@ -1,0 +1,144 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { OrreryError, Forbidden } from '../common/errors.js';
+import { newRequestId } from '../common/ids.js';
+import type { Logger } from '../common/logging.js';
+import type { AuthContext, TokenValidator } from '../auth/context.js';
+import type { RpcContext } from '../rpc/bus.js';
+
+/** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, or Glance's. */
+export type ErrorFormat = 'nova' | 'keystone' | 'glance';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on every route not marked public. */
+    auth: AuthContext;
+    requestId: string;
+  }
+  interface FastifyContextConfig {
+    /** Routes that need no token (version documents, token issue). */
+    public?: boolean;
+    /** Routes only admins may call. */
+    admin?: boolean;
+  }
+}
+
+const KEYSTONE_TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+  413: 'Request Entity Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error', 501: 'Not Implemented',
+};
+const NOVA_FAULTS: Record<number, string> = {
+  400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'HTTPMethodNotAllowed',
+  409: 'conflictingRequest', 413: 'overLimit', 415: 'unsupportedMediaType', 500: 'computeFault', 501: 'notImplemented',
+};
+
+export function errorBody(format: ErrorFormat, status: number, message: string, faultName?: string): unknown {
+  const title = KEYSTONE_TITLES[status] ?? 'Error';
+  switch (format) {
+    case 'keystone':
+      return { error: { code: status, title, message } };
+    case 'glance':
+      return { code: status, title, message, error: { code: status, title, message } };
+    case 'nova':
+      return { [faultName ?? NOVA_FAULTS[status] ?? 'computeFault']: { code: status, message } };
+  }
+}
+
+export interface AppOptions {
+  name: string;
+  format: ErrorFormat;
+  tokens: TokenValidator;
+  log: Logger;
+  /** Response header carrying the request id (Nova sends both). */
+  requestIdHeaders?: string[];
+  bodyLimit?: number;
+}
+
+/**
+ * A Fastify app with the behaviour every Orrery API shares: request ids, token auth on every
+ * route not marked `config.public`, admin-only routes, and errors rendered in the API's own
+ * format — never a 500 for bad input.
+ */
+export function createApp(opts: AppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.log.child({ api: opts.name }) as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: false, useDefaults: false } },
+    return503OnClosing: false,
+  });
+  const idHeaders = opts.requestIdHeaders ?? ['x-openstack-request-id'];
+  app.decorateRequest('auth', null as unknown as AuthContext);
+  app.decorateRequest('requestId', '');
+
+  // Clients send bodies with odd content types (e.g. no type on DELETE); accept JSON leniently.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(/^application\/(.+\+)?json|^application\/openstack-images-v2\.1-json-patch/, { parseAs: 'string' }, (req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const err = new OrreryError(400, 'badRequest', 'Malformed request body') as OrreryError & { statusCode: number };
+      done(err, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    req.requestId = newRequestId();
+    for (const h of idHeaders) reply.header(h, req.requestId);
+    const cfg = req.routeOptions.config;
+    if (cfg?.public) return;
+    const header = req.headers['x-auth-token'];
+    req.auth = await opts.tokens.validate(Array.isArray(header) ? header[0] : header);
+    if (cfg?.admin && !req.auth.isAdmin) {
+      throw new Forbidden('Policy does not allow this operation to be performed.');
+    }
+  });
+
+  // Unknown paths still pass the auth hook first (401 before 404), as the real services answer.
+  app.setNotFoundHandler(async (_req, reply) => {
+    reply.code(404).send(errorBody(opts.format, 404, 'The resource could not be found.'));
+  });
+
+  app.setErrorHandler(async (err: FastifyError | OrreryError, req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof OrreryError) {
+      if (err.status === 401) reply.header('www-authenticate', 'Keystone uri="unknown"');
+      return reply.code(err.status).send(errorBody(opts.format, err.status, err.message, err.faultName));
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const detail = fe.validation[0];
+      const where = detail?.instancePath ? `${detail.instancePath.slice(1).replaceAll('/', '.')} ` : '';
+      const message = `Invalid input for field/attribute ${where}${detail?.message ?? fe.message}`.trim();
+      return reply.code(400).send(errorBody(opts.format, 400, message));
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(fe.statusCode).send(errorBody(opts.format, fe.statusCode, fe.message));
+    }
+    req.log.error({ err }, 'unexpected error');
+    return reply.code(500).send(errorBody(opts.format, 500, 'An unexpected error occurred.'));
+  });
+  return app;
+}
+
+/** Base URL of the request as the client addressed it (version documents build links from it). */
+export function requestBaseUrl(req: FastifyRequest): string {
+  const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
+  return `${proto}://${req.headers.host ?? 'localhost'}`;
+}
+
+/** Ensures the caller is an admin (for checks that depend on the body or target). */
+export function requireAdmin(req: FastifyRequest): void {
+  if (!req.auth.isAdmin) throw new Forbidden('Policy does not allow this operation to be performed.');
+}
+
+/** The RPC context of an API request: who asked, under which request id. */
+export function rpcContextOf(req: FastifyRequest): RpcContext {
+  return {
+    requestId: req.requestId,
+    userId: req.auth.userId,
+    projectId: req.auth.projectId,
+    roles: req.auth.roles.map((r) => r.name),
+    isAdmin: req.auth.isAdmin,
+  };
+}

@@ -1,0 +1,58 @@
+import { wrap } from '../objects/envelope.js';
+import type { ImageMeta, Instance } from '../objects/compute.js';
+import type { Bus, RpcContext } from './bus.js';
+import { RpcClient } from './dispatch.js';
+
+export const COMPUTE_RPC_VERSION = '1.0';
+
+/** Every node has its own topic, so a node can move between compute services. */
+export const computeTopic = (node: string): string => `compute.${node}`;
+
+export type InstanceAction =
+  | 'stop_instance' | 'start_instance' | 'pause_instance' | 'unpause_instance'
+  | 'suspend_instance' | 'resume_instance' | 'terminate_instance';
+
+/**
+ * Compute RPC API, addressed to the node an instance lives on.
+ * 1.0: build_and_run_instance, terminate_instance, stop/start/pause/unpause/suspend/resume,
+ *      reboot_instance, rebuild_instance, snapshot_instance, get_console_output.
+ */
+export class ComputeRpcApi extends RpcClient {
+  constructor(bus: Bus, timeoutMs: number) {
+    super(bus, 'compute', COMPUTE_RPC_VERSION, timeoutMs);
+  }
+
+  private target(instance: Instance): string {
+    if (!instance.node) throw new Error(`instance ${instance.uuid} has no node`);
+    return computeTopic(instance.node);
+  }
+
+  buildAndRunInstance(ctx: RpcContext, instance: Instance, node: string): Promise<void> {
+    return this.cast(computeTopic(node), ctx, 'build_and_run_instance', { instance: wrap('Instance', instance), node });
+  }
+
+  /** The simple state-changing actions share one shape: cast, the compute service does the rest. */
+  instanceAction(ctx: RpcContext, action: InstanceAction, instance: Instance): Promise<void> {
+    return this.cast(this.target(instance), ctx, action, { instance: wrap('Instance', instance) });
+  }
+
+  rebootInstance(ctx: RpcContext, instance: Instance, rebootType: 'SOFT' | 'HARD'): Promise<void> {
+    return this.cast(this.target(instance), ctx, 'reboot_instance', { instance: wrap('Instance', instance), reboot_type: rebootType });
+  }
+
+  rebuildInstance(ctx: RpcContext, instance: Instance, image: ImageMeta): Promise<void> {
+    return this.cast(this.target(instance), ctx, 'rebuild_instance', {
+      instance: wrap('Instance', instance), image: wrap('ImageMeta', image),
+    });
+  }
+
+  snapshotInstance(ctx: RpcContext, instance: Instance, imageId: string, diskFormat: string): Promise<void> {
+    return this.cast(this.target(instance), ctx, 'snapshot_instance', {
+      instance: wrap('Instance', instance), image_id: imageId, disk_format: diskFormat,
+    });
+  }
+
+  getConsoleOutput(ctx: RpcContext, instance: Instance, length: number | null): Promise<string> {
+    return this.call(this.target(instance), ctx, 'get_console_output', { instance: wrap('Instance', instance), length });
+  }
+}

@@ -1,0 +1,105 @@
+import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
+import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
+import type { Bus, RpcContext } from './bus.js';
+import { RpcClient } from './dispatch.js';
+
+export const CONDUCTOR_TOPIC = 'conductor';
+export const CONDUCTOR_RPC_VERSION = '1.0';
+
+export interface InstanceUpdates {
+  vmState?: string;
+  taskState?: string | null;
+  powerState?: number;
+  launchedAt?: string;
+  host?: string | null;
+  node?: string | null;
+  progress?: number;
+}
+
+export interface ServiceReport {
+  host: string;
+  binary: string;
+  topic: string;
+  version: string;
+}
+
+export interface ServiceStatus {
+  disabled: boolean;
+  forcedDown: boolean;
+}
+
+/**
+ * Conductor RPC API: orchestration for the API, and the database for compute services
+ * (which never touch it themselves).
+ * 1.0: build_instances, build_failed, instance_get, instance_update, instances_on_host,
+ *      instance_destroyed, instance_fault_create, action_event_start, action_event_finish,
+ *      service_report, compute_nodes_update.
+ */
+export class ConductorRpcApi extends RpcClient {
+  constructor(bus: Bus, timeoutMs: number) {
+    super(bus, 'conductor', CONDUCTOR_RPC_VERSION, timeoutMs);
+  }
+
+  // ---- from the API
+  buildInstances(ctx: RpcContext, instances: Instance[], spec: RequestSpec): Promise<void> {
+    return this.cast(CONDUCTOR_TOPIC, ctx, 'build_instances', {
+      instances: instances.map((i) => wrap('Instance', i)),
+      request_spec: wrap('RequestSpec', spec),
+    });
+  }
+
+  // ---- from compute services
+  /** A spawn failed on `host`: the conductor releases the claim and reschedules or fails the instance. */
+  buildFailed(ctx: RpcContext, instanceUuid: string, host: string, message: string, retryable: boolean): Promise<void> {
+    return this.cast(CONDUCTOR_TOPIC, ctx, 'build_failed', { instance_uuid: instanceUuid, host, message, retryable });
+  }
+
+  async instanceGet(ctx: RpcContext, uuid: string): Promise<Instance | null> {
+    const env = await this.call<Envelope | null>(CONDUCTOR_TOPIC, ctx, 'instance_get', { uuid });
+    return env ? unwrap<Instance>(env, 'Instance') : null;
+  }
+
+  /**
+   * Updates an instance. With `expectedTaskState` the update applies only if the task state
+   * still matches (Nova's expected_task_state), else it raises Conflict.
+   */
+  async instanceUpdate(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expectedTaskState?: Array<string | null>): Promise<Instance> {
+    const env = await this.call<Envelope>(CONDUCTOR_TOPIC, ctx, 'instance_update', {
+      uuid, updates, expected_task_state: expectedTaskState ?? null,
+    });
+    return unwrap<Instance>(env, 'Instance');
+  }
+
+  async instancesOnHost(ctx: RpcContext, host: string): Promise<Instance[]> {
+    const envs = await this.call<Envelope[]>(CONDUCTOR_TOPIC, ctx, 'instances_on_host', { host });
+    return envs.map((e) => unwrap<Instance>(e, 'Instance'));
+  }
+
+  /** The driver destroyed the instance: mark it deleted and release its claims. */
+  instanceDestroyed(ctx: RpcContext, uuid: string): Promise<void> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'instance_destroyed', { uuid });
+  }
+
+  instanceFaultCreate(ctx: RpcContext, uuid: string, code: number, message: string, details: string, host: string | null): Promise<void> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'instance_fault_create', { uuid, code, message, details, host });
+  }
+
+  actionEventStart(ctx: RpcContext, uuid: string, event: string, host: string): Promise<void> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'action_event_start', { uuid, event, host });
+  }
+
+  actionEventFinish(ctx: RpcContext, uuid: string, event: string, result: 'Success' | 'Error', traceback: string | null, details?: string): Promise<void> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'action_event_finish', { uuid, event, result, traceback, details: details ?? null });
+  }
+
+  /** Heartbeat: creates the service row on first report. */
+  serviceReport(ctx: RpcContext, report: ServiceReport): Promise<ServiceStatus> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'service_report', { ...report });
+  }
+
+  computeNodesUpdate(ctx: RpcContext, host: string, nodes: ComputeNodeReport[]): Promise<void> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'compute_nodes_update', {
+      host, nodes: nodes.map((n) => wrap('ComputeNodeReport', n)),
+    });
+  }
+}

@@ -1,0 +1,104 @@
+import { fromWireError, toWireError } from '../common/errors.js';
+import type { Logger } from '../common/logging.js';
+import { type Bus, type RpcHandler, type RpcMessage, RpcTimeout, type Subscription } from './bus.js';
+
+/**
+ * The embedded bus: topics are maps of handlers in this process. Messages are copied through
+ * JSON so that nothing but wire-safe data crosses it, as on AMQP. Casts to a topic nobody
+ * listens on wait in a queue until a listener arrives, as they would in a durable queue.
+ */
+export class InProcessBus implements Bus {
+  private readonly topics = new Map<string, RpcHandler[]>();
+  private readonly fanouts = new Map<string, Set<RpcHandler>>();
+  private readonly pending = new Map<string, RpcMessage[]>();
+  private readonly cursor = new Map<string, number>();
+
+  constructor(private readonly log?: Logger) {}
+
+  private pick(topic: string): RpcHandler | undefined {
+    const handlers = this.topics.get(topic);
+    if (!handlers || handlers.length === 0) return undefined;
+    const i = (this.cursor.get(topic) ?? 0) % handlers.length;
+    this.cursor.set(topic, i + 1);
+    return handlers[i];
+  }
+
+  async call(topic: string, msg: RpcMessage, timeoutMs: number): Promise<unknown> {
+    const handler = this.pick(topic);
+    if (!handler) throw new RpcTimeout(topic, msg.method, timeoutMs);
+    const copy = JSON.parse(JSON.stringify(msg)) as RpcMessage;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RpcTimeout(topic, msg.method, timeoutMs)), timeoutMs);
+    });
+    try {
+      const result = await Promise.race([
+        handler(copy).then(
+          (r) => (r === undefined ? null : JSON.parse(JSON.stringify(r))),
+          (err: unknown) => {
+            throw fromWireError(toWireError(err));
+          },
+        ),
+        timeout,
+      ]);
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async cast(topic: string, msg: RpcMessage): Promise<void> {
+    const handler = this.pick(topic);
+    const copy = JSON.parse(JSON.stringify(msg)) as RpcMessage;
+    if (!handler) {
+      const queue = this.pending.get(topic) ?? [];
+      queue.push(copy);
+      this.pending.set(topic, queue);
+      return;
+    }
+    this.deliver(topic, handler, copy);
+  }
+
+  async fanout(topic: string, msg: RpcMessage): Promise<void> {
+    for (const handler of this.fanouts.get(topic) ?? []) {
+      this.deliver(topic, handler, JSON.parse(JSON.stringify(msg)) as RpcMessage);
+    }
+  }
+
+  private deliver(topic: string, handler: RpcHandler, msg: RpcMessage): void {
+    // Delivered on a later tick, as a broker would: the sender never runs the handler inline.
+    setImmediate(() => {
+      handler(msg).catch((err: unknown) => {
+        this.log?.error({ err, topic, method: msg.method }, 'cast handler failed');
+      });
+    });
+  }
+
+  async serve(topic: string, handler: RpcHandler, opts: { fanout?: boolean } = {}): Promise<Subscription> {
+    if (opts.fanout) {
+      const set = this.fanouts.get(topic) ?? new Set();
+      set.add(handler);
+      this.fanouts.set(topic, set);
+      return { close: async () => void set.delete(handler) };
+    }
+    const handlers = this.topics.get(topic) ?? [];
+    handlers.push(handler);
+    this.topics.set(topic, handlers);
+    const queued = this.pending.get(topic);
+    if (queued) {
+      this.pending.delete(topic);
+      for (const msg of queued) this.deliver(topic, handler, msg);
+    }
+    return {
+      close: async () => {
+        const list = this.topics.get(topic);
+        if (list) this.topics.set(topic, list.filter((h) => h !== handler));
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.topics.clear();
+    this.fanouts.clear();
+  }
+}
