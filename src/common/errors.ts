@@ -86,3 +86,10 @@ export function fromWireError(wire: WireError): Error {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The scheduler found no node that fits (Nova's NoValidHost). */
+export class NoValidHost extends OrreryError {
+  constructor(reason = 'There are not enough hosts available.') {
+    super(409, 'conflictingRequest', `No valid host was found. ${reason}`);
+  }
+}

@@ -20,6 +20,18 @@ declare module 'fastify' {
     /** Routes only admins may call. */
     admin?: boolean;
   }
+  interface FastifyInstance {
+    /** Every route of the app, as registered: what the route-table tests walk. */
+    routeTable: RouteEntry[];
+  }
+}
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  public: boolean;
+  admin: boolean;
+  hasBody: boolean;
 }
 
 const KEYSTONE_TITLES: Record<number, string> = {
@@ -67,6 +79,15 @@ export function createApp(opts: AppOptions): FastifyInstance {
     return503OnClosing: false,
   });
   const idHeaders = opts.requestIdHeaders ?? ['x-openstack-request-id'];
+  const routes: RouteEntry[] = [];
+  app.decorate('routeTable', routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) {
+      if (method === 'HEAD' && r.exposeHeadRoute !== false && routes.some((x) => x.url === r.url && x.method === 'GET')) continue;
+      const cfg = (r.config ?? {}) as { public?: boolean; admin?: boolean };
+      routes.push({ method, url: r.url, public: cfg.public === true, admin: cfg.admin === true, hasBody: r.schema?.body !== undefined });
+    }
+  });
   app.decorateRequest('auth', null as unknown as AuthContext);
   app.decorateRequest('requestId', '');
 

@@ -1,5 +1,5 @@
 import { wrap } from '../objects/envelope.js';
-import type { ImageMeta, Instance } from '../objects/compute.js';
+import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import type { Bus, RpcContext } from './bus.js';
 import { RpcClient } from './dispatch.js';
 
@@ -27,8 +27,11 @@ export class ComputeRpcApi extends RpcClient {
     return computeTopic(instance.node);
   }
 
-  buildAndRunInstance(ctx: RpcContext, instance: Instance, node: string): Promise<void> {
-    return this.cast(computeTopic(node), ctx, 'build_and_run_instance', { instance: wrap('Instance', instance), node });
+  /** The request spec travels along so that a failed build can be rescheduled (Nova's filter_properties). */
+  buildAndRunInstance(ctx: RpcContext, instance: Instance, node: string, spec: RequestSpec): Promise<void> {
+    return this.cast(computeTopic(node), ctx, 'build_and_run_instance', {
+      instance: wrap('Instance', instance), node, request_spec: wrap('RequestSpec', spec),
+    });
   }
 
   /** The simple state-changing actions share one shape: cast, the compute service does the rest. */

@@ -50,8 +50,10 @@ export class ConductorRpcApi extends RpcClient {
 
   // ---- from compute services
   /** A spawn failed on `host`: the conductor releases the claim and reschedules or fails the instance. */
-  buildFailed(ctx: RpcContext, instanceUuid: string, host: string, message: string, retryable: boolean): Promise<void> {
-    return this.cast(CONDUCTOR_TOPIC, ctx, 'build_failed', { instance_uuid: instanceUuid, host, message, retryable });
+  buildFailed(ctx: RpcContext, spec: RequestSpec, instanceUuid: string, host: string, message: string, retryable: boolean): Promise<void> {
+    return this.cast(CONDUCTOR_TOPIC, ctx, 'build_failed', {
+      request_spec: wrap('RequestSpec', spec), instance_uuid: instanceUuid, host, message, retryable,
+    });
   }
 
   async instanceGet(ctx: RpcContext, uuid: string): Promise<Instance | null> {

@@ -209,14 +209,25 @@ export interface DriverContext {
 }
 
 /**
- * The driver interface, contract version 1.0. Grouped by concern; every method is async.
+ * The driver interface, contract version 1.0. Grouped by concern; every method but
+ * version(), capabilities() and onEvent() is async.
  * Which errors each method may raise is declared in errors.ts (ALLOWED_ERRORS).
+ *
+ * Power-state rules every driver follows (the conformance kit checks them):
+ *   spawn → RUNNING; powerOff: any → SHUTDOWN; powerOn: SHUTDOWN|CRASHED → RUNNING, RUNNING → no-op;
+ *   reboot soft: RUNNING → RUNNING; reboot hard: any → RUNNING; pause: RUNNING → PAUSED;
+ *   unpause: PAUSED → RUNNING; suspend: RUNNING|PAUSED → SUSPENDED; resume: SUSPENDED → RUNNING;
+ *   rebuild → RUNNING. Any other starting state raises InvalidState.
+ * A driver emits a LifecycleEvent whenever an instance's power state changes (transitionFor()).
  */
 export interface VirtDriver {
   // identity and version handshake
+  /** Callable before init(); the loader's handshake reads it. */
   version(): DriverVersionInfo;
+  /** Final once init() has resolved (a driver may learn e.g. its hypervisor type at init). */
   capabilities(): Capabilities;
   init(ctx: DriverContext): Promise<void>;
+  /** Idempotent. Releases the back-end; pending calls may fail with BackendUnavailable. */
   shutdown(): Promise<void>;
 
   // nodes
@@ -227,6 +238,7 @@ export interface VirtDriver {
   getInstance(ref: InstanceRef): Promise<InstanceInfo>;
 
   // lifecycle
+  /** A failed spawn leaves nothing behind on the back-end. */
   spawn(spec: InstanceSpec): Promise<InstanceInfo>;
   /** Idempotent: destroying a missing instance succeeds. */
   destroy(ref: InstanceRef): Promise<void>;
@@ -248,3 +260,13 @@ export interface VirtDriver {
   /** Registers a lifecycle listener; returns a function that removes it. */
   onEvent(listener: EventListener): () => void;
 }
+
+/** A method of the driver interface; the keys of ALLOWED_ERRORS. */
+export type DriverMethod = keyof VirtDriver;
+
+/** Every method of contract 1.0, in interface order (the loader checks a driver has them all). */
+export const DRIVER_METHODS: readonly DriverMethod[] = [
+  'version', 'capabilities', 'init', 'shutdown', 'listNodes', 'listInstances', 'getInstance',
+  'spawn', 'destroy', 'reboot', 'powerOff', 'powerOn', 'pause', 'unpause', 'suspend', 'resume',
+  'rebuild', 'getConsoleOutput', 'snapshot', 'onEvent',
+];

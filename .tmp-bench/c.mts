@@ -1,0 +1,26 @@
+import { newUuid } from '../src/common/ids.js';
+import { startHarness, call } from '../test/api-servers/harness.js';
+import { listInstanceRows, sortSpecs } from '../src/db/instance-list.js';
+import { metadataFor } from '../src/db/instances.js';
+const h = await startHarness();
+const rows: any[] = [];
+for (let i = 0; i < 1000; i++) {
+  const ts = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, i)).toISOString();
+  rows.push({ uuid: newUuid(), display_name: `bulk-${i}`, display_description: null, project_id: h.member.projectId, user_id: h.member.userId,
+    image_ref: h.images.active, flavor: '{}', flavor_id: '1', vcpus: 1, memory_mb: 512, root_gb: 1, ephemeral_gb: 0,
+    vm_state: 'active', task_state: null, power_state: 1, host: h.node.host, node: h.node.name, node_uuid: h.node.uuid, availability_zone: 'nova', key_name: null, key_data: null, user_data: null, hostname: `bulk-${i}`,
+    reservation_id: 'r-bulk0000', launch_index: i, locked: 0, locked_by: null, config_drive: '', access_ip_v4: null, access_ip_v6: null,
+    progress: 0, image_meta: '{}', tags: '[]', launched_at: ts, terminated_at: null, created_at: ts, updated_at: ts, deleted_at: null, deleted: 0 });
+}
+for (let i = 0; i < rows.length; i += 100) await h.db.insertInto('instances').values(rows.slice(i, i + 100)).execute();
+await h.db.insertInto('instance_metadata').values(rows.map((r) => ({ instance_uuid: r.uuid, key: 'n', value: r.display_name }))).execute();
+const time = async (label: string, f: () => Promise<unknown>) => { const ts: number[] = []; for (let i = 0; i < 20; i++) { const t = performance.now(); await f(); ts.push(performance.now() - t); } ts.sort((a,b)=>a-b); console.log(label, ts[10].toFixed(1)); };
+const sort = sortSpecs([], [], false);
+await time('rows', () => listInstanceRows(h.db, { deleted: 'no', projectId: h.member.projectId }, sort, { limit: 1000 }, ['uuid'] as const));
+const r = await listInstanceRows(h.db, { deleted: 'no', projectId: h.member.projectId }, sort, { limit: 1000 }, ['uuid'] as const);
+await time('metadata', () => metadataFor(h.db, r.map((x) => x.uuid)));
+await time('inject', () => h.compute.inject({ method: 'GET', url: '/v2.1/servers/detail', headers: { 'x-auth-token': h.member.token } }));
+const res = await h.compute.inject({ method: 'GET', url: '/v2.1/servers/detail', headers: { 'x-auth-token': h.member.token } });
+console.log('bytes', res.payload.length);
+await time('list-basic', () => h.compute.inject({ method: 'GET', url: '/v2.1/servers', headers: { 'x-auth-token': h.member.token } }));
+await h.close();

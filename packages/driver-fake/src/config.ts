@@ -1,0 +1,78 @@
+/** The fake driver's configuration: its [fake] section, as strings. */
+import { CAPABILITY_TRAITS, type BooleanCapability } from '@orrery/virt-api';
+
+export interface FakeConfig {
+  /** Names of the nodes this host manages. */
+  nodeNames: string[];
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  /** Added to every back-end call. */
+  latencyMs: number;
+  /** How often to look for out-of-band changes to the database (0: never). */
+  watchIntervalMs: number;
+  imageFormats: string[];
+  /** Capabilities switched off (the driver then refuses their operations). */
+  unsupported: Set<BooleanCapability>;
+  /** Extra traits of every node. */
+  traits: string[];
+  /** Custom resource classes of every node, e.g. CUSTOM_GPU → 2. */
+  resources: Record<`CUSTOM_${string}`, number>;
+  hostIp: string;
+}
+
+export const DEFAULT_IMAGE_FORMATS = ['raw', 'qcow2', 'ami', 'iso', 'vhd', 'vhdx', 'vmdk', 'vdi'];
+
+function list(v: string | undefined): string[] {
+  return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
+  const v = raw[key];
+  if (v === undefined || v.trim() === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`fake driver: ${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Parses and validates the configuration; throws a readable Error on a bad value. */
+export function parseConfig(host: string, raw: Record<string, string>): FakeConfig {
+  const count = int(raw, 'nodes', 1, 1);
+  const prefix = raw['node_name_prefix']?.trim();
+  let nodeNames = list(raw['node_names']);
+  if (nodeNames.length === 0) {
+    nodeNames = count === 1 && !prefix ? [host] : Array.from({ length: count }, (_, i) => `${prefix || host}-n${i + 1}`);
+  }
+  if (new Set(nodeNames).size !== nodeNames.length) throw new Error('fake driver: node names must be unique');
+
+  const unsupported = new Set<BooleanCapability>();
+  for (const cap of list(raw['unsupported'])) {
+    if (!(cap in CAPABILITY_TRAITS)) throw new Error(`fake driver: unknown capability ${cap} in unsupported`);
+    unsupported.add(cap as BooleanCapability);
+  }
+  if (unsupported.has('multiNode') && nodeNames.length > 1) {
+    throw new Error('fake driver: multiNode is unsupported but more than one node is configured');
+  }
+
+  const resources: FakeConfig['resources'] = {};
+  for (const item of list(raw['resources'])) {
+    const m = /^(CUSTOM_[A-Z0-9_]+)[=:](\d+)$/.exec(item);
+    if (!m) throw new Error(`fake driver: resources entries look like CUSTOM_NAME=COUNT, got ${JSON.stringify(item)}`);
+    resources[m[1] as `CUSTOM_${string}`] = Number(m[2]);
+  }
+
+  const formats = list(raw['image_formats']).map((f) => f.toLowerCase());
+  return {
+    nodeNames,
+    vcpus: int(raw, 'vcpus', 8, 1),
+    memoryMb: int(raw, 'memory_mb', 16384, 1),
+    diskGb: int(raw, 'disk_gb', 200, 1),
+    latencyMs: int(raw, 'latency_ms', 0, 0),
+    watchIntervalMs: int(raw, 'watch_interval_ms', 1000, 0),
+    imageFormats: formats.length > 0 ? formats : DEFAULT_IMAGE_FORMATS,
+    unsupported,
+    traits: list(raw['traits']),
+    resources,
+    hostIp: raw['host_ip']?.trim() || '127.0.0.1',
+  };
+}

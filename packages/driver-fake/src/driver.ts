@@ -1,0 +1,369 @@
+/**
+ * The fake driver: a hypervisor that exists only as rows in its own SQLite database
+ * (backend.ts). It manages any number of nodes per compute host, keeps its guests across
+ * compute restarts, and can be slowed down or broken at runtime through the faults table.
+ */
+import { mkdirSync } from 'node:fs';
+import {
+  BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
+  isDriverError, NodeNotFound, NotSupported, PowerState, Timeout, transitionFor, DriverError, supportsImageFormat,
+  type BooleanCapability, type Capabilities, type DriverContext, type DriverMethod, type DriverVersionInfo,
+  type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeInfo, type RebootType,
+  type RebuildRequest, type SnapshotRequest, type VirtDriver,
+} from '@orrery/virt-api';
+import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
+import { parseConfig, type FakeConfig } from './config.js';
+
+const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const info = (r: FakeInstance): InstanceInfo => ({ uuid: r.uuid, node: r.node, powerState: r.powerState });
+
+export class FakeDriver implements VirtDriver {
+  #ctx: DriverContext | null = null;
+  #cfg: FakeConfig | null = null;
+  #backend: FakeBackend | null = null;
+  /** Configured node name → its stable UUID. */
+  #nodeUuids = new Map<string, string>();
+  #listeners = new Set<EventListener>();
+  /** Last power state this driver saw per guest: to turn out-of-band changes into events. */
+  #known = new Map<string, PowerState>();
+  #dataVersion = 0;
+  #watch: NodeJS.Timeout | null = null;
+  /** Cancels calls hung by a 'hang' fault, at shutdown. */
+  #hung = new Set<() => void>();
+
+  // identity and version handshake
+
+  version(): DriverVersionInfo {
+    return { name: 'fake', driverVersion: '1.0.0', contract: { min: '1.0', max: '1.0' } };
+  }
+
+  capabilities(): Capabilities {
+    const off = this.#cfg?.unsupported ?? new Set<BooleanCapability>();
+    return {
+      pause: !off.has('pause'),
+      suspend: !off.has('suspend'),
+      reboot: !off.has('reboot'),
+      powerControl: !off.has('powerControl'),
+      rebuild: !off.has('rebuild'),
+      snapshot: !off.has('snapshot'),
+      consoleOutput: !off.has('consoleOutput'),
+      multiNode: !off.has('multiNode'),
+      imageFormats: [...(this.#cfg?.imageFormats ?? ['raw', 'qcow2'])],
+      hypervisorType: 'fake',
+    };
+  }
+
+  async init(ctx: DriverContext): Promise<void> {
+    if (this.#backend) throw new Error('fake driver: init() called twice');
+    const cfg = parseConfig(ctx.host, ctx.config);
+    mkdirSync(ctx.stateDir, { recursive: true });
+    const backend = new FakeBackend(fakeBackendPath(ctx.stateDir, ctx.host));
+    try {
+      const fault = backend.takeFault('init', null, null);
+      if (fault) await this.#apply(fault, 'init');
+      const all = backend.ensureNodes(cfg.nodeNames);
+      this.#nodeUuids = new Map(cfg.nodeNames.map((n) => [n, all.get(n)!]));
+      for (const r of backend.listInstances()) this.#known.set(r.uuid, r.powerState);
+      this.#dataVersion = backend.dataVersion();
+    } catch (err) {
+      backend.close();
+      throw err;
+    }
+    this.#ctx = ctx;
+    this.#cfg = cfg;
+    this.#backend = backend;
+    if (cfg.watchIntervalMs > 0) {
+      this.#watch = setInterval(() => this.#watchOutOfBand(), cfg.watchIntervalMs);
+      this.#watch.unref();
+    }
+    ctx.log.info('fake driver ready', { nodes: cfg.nodeNames.length, instances: this.#known.size });
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#watch) clearInterval(this.#watch);
+    this.#watch = null;
+    const hung = [...this.#hung];
+    for (const cancel of hung) cancel();
+    // Let the cancelled calls clean up (a hung spawn deletes its half-built guest) before closing.
+    if (hung.length > 0) await new Promise((r) => setImmediate(r));
+    this.#backend?.close();
+    this.#backend = null;
+  }
+
+  // nodes
+
+  async listNodes(): Promise<NodeInfo[]> {
+    await this.#enter('listNodes', null, null);
+    const cfg = this.#cfg!;
+    const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: null });
+    return cfg.nodeNames.map((name) => ({
+      name,
+      uuid: this.#nodeUuids.get(name)!,
+      hypervisorType: 'fake',
+      hypervisorVersion: 1000,
+      cpuInfo: {
+        arch: 'x86_64', model: 'Orrery-Fake', vendor: 'Orrery',
+        topology: { sockets: 1, cores: cfg.vcpus, threads: 1 }, features: [],
+      },
+      hostIp: cfg.hostIp,
+      inventory: {
+        VCPU: inv(cfg.vcpus),
+        MEMORY_MB: inv(cfg.memoryMb),
+        DISK_GB: inv(cfg.diskGb),
+        ...Object.fromEntries(Object.entries(cfg.resources).map(([rc, n]) => [rc, inv(n)])),
+      },
+      traits: [...cfg.traits],
+    }));
+  }
+
+  // state and info
+
+  listInstances(): Promise<InstanceInfo[]> {
+    return this.#op('listInstances', null, (b) => b.listInstances().map(info));
+  }
+
+  getInstance(ref: InstanceRef): Promise<InstanceInfo> {
+    return this.#op('getInstance', ref, (b) => info(this.#row(b, ref.uuid)));
+  }
+
+  // lifecycle
+
+  async spawn(spec: InstanceSpec): Promise<InstanceInfo> {
+    const cfg = this.#cfg;
+    if (!cfg) throw new BackendUnavailable('fake driver is not initialised (or was shut down)');
+    if (!this.#nodeUuids.has(spec.node)) throw new NodeNotFound(`fake driver does not manage node ${spec.node}`);
+    if (!supportsImageFormat(this.capabilities(), spec.image.diskFormat)) {
+      throw new NotSupported(`fake driver cannot boot ${spec.image.diskFormat} images`);
+    }
+    const f = spec.flavor;
+    const disk = f.rootGb + f.ephemeralGb;
+    if (f.vcpus > cfg.vcpus || f.memoryMb > cfg.memoryMb || disk > cfg.diskGb) {
+      throw new CapacityExceeded(`flavor ${f.name} (${f.vcpus} VCPU, ${f.memoryMb} MB, ${disk} GB) is larger than node ${spec.node}`);
+    }
+    const exists = () => new InstanceExists(`instance ${spec.uuid} already exists`);
+    if (this.#b().getInstance(spec.uuid)) throw exists();
+    if (cfg.latencyMs > 0) await sleep(cfg.latencyMs);
+    const b = this.#b();
+    const fault = b.takeFault('spawn', spec.node, spec.uuid);
+    // A fault strikes mid-build, after the guest exists, so a failure must clean it up.
+    // Without one the guest is written once, already RUNNING: one write per spawn.
+    const building = fault !== undefined && fault.kind !== 'lose';
+    const now = Date.now();
+    const row: FakeInstance = {
+      uuid: spec.uuid, node: spec.node, name: spec.name, powerState: building ? PowerState.NOSTATE : PowerState.RUNNING,
+      vcpus: f.vcpus, memoryMb: f.memoryMb, diskGb: disk, imageId: spec.image.id, projectId: spec.projectId,
+      createdAt: now, updatedAt: now,
+    };
+    if (!b.insertInstance(row)) throw exists();
+    if (building) {
+      try {
+        await this.#apply(fault, 'spawn');
+      } catch (err) {
+        this.#backend?.deleteInstance(spec.uuid);
+        throw err;
+      }
+      this.#b().setPowerState(spec.uuid, PowerState.RUNNING);
+    }
+    this.#changed(spec.uuid, spec.node, null, PowerState.RUNNING);
+    if (fault?.kind === 'lose') this.#lose(spec.uuid);
+    return { uuid: spec.uuid, node: spec.node, powerState: PowerState.RUNNING };
+  }
+
+  destroy(ref: InstanceRef): Promise<void> {
+    return this.#op('destroy', ref, () => this.#lose(ref.uuid));
+  }
+
+  reboot(ref: InstanceRef, type: RebootType): Promise<void> {
+    const from = type === 'soft' ? [PowerState.RUNNING] : 'any';
+    return this.#transition('reboot', ref, from, PowerState.RUNNING);
+  }
+
+  powerOff(ref: InstanceRef, _timeoutSec: number): Promise<void> {
+    return this.#transition('powerOff', ref, 'any', PowerState.SHUTDOWN);
+  }
+
+  powerOn(ref: InstanceRef): Promise<void> {
+    return this.#transition('powerOn', ref, [PowerState.SHUTDOWN, PowerState.CRASHED, PowerState.NOSTATE, PowerState.RUNNING], PowerState.RUNNING);
+  }
+
+  pause(ref: InstanceRef): Promise<void> {
+    return this.#transition('pause', ref, [PowerState.RUNNING], PowerState.PAUSED);
+  }
+
+  unpause(ref: InstanceRef): Promise<void> {
+    return this.#transition('unpause', ref, [PowerState.PAUSED], PowerState.RUNNING);
+  }
+
+  suspend(ref: InstanceRef): Promise<void> {
+    return this.#transition('suspend', ref, [PowerState.RUNNING, PowerState.PAUSED], PowerState.SUSPENDED);
+  }
+
+  resume(ref: InstanceRef): Promise<void> {
+    return this.#transition('resume', ref, [PowerState.SUSPENDED], PowerState.RUNNING);
+  }
+
+  async rebuild(req: RebuildRequest): Promise<InstanceInfo> {
+    this.#require('rebuild');
+    const ref = req.instance;
+    if (!supportsImageFormat(this.capabilities(), req.image.diskFormat)) {
+      throw new NotSupported(`fake driver cannot boot ${req.image.diskFormat} images`);
+    }
+    return this.#op('rebuild', ref, (b) => {
+      const row = this.#row(b, ref.uuid);
+      b.setImage(ref.uuid, req.image.id, PowerState.RUNNING);
+      this.#changed(row.uuid, row.node, row.powerState, PowerState.RUNNING);
+      return { uuid: row.uuid, node: row.node, powerState: PowerState.RUNNING };
+    });
+  }
+
+  // console and snapshot
+
+  async getConsoleOutput(ref: InstanceRef): Promise<string> {
+    this.#require('consoleOutput');
+    const r = await this.#op('getConsoleOutput', ref, (b) => this.#row(b, ref.uuid));
+    return [
+      '[    0.000000] Linux version 6.1.0-orrery-fake (fake@orrery) #1 SMP',
+      `[    0.120000] fake hypervisor: booting ${r.name} (${r.uuid}) on ${r.node}`,
+      `[    1.000000] cloud-init: image ${r.imageId}, ${r.vcpus} VCPU, ${r.memoryMb} MB`,
+      `${r.name} login: `,
+    ].join('\n');
+  }
+
+  async snapshot(req: SnapshotRequest): Promise<void> {
+    this.#require('snapshot');
+    const r = await this.#op('snapshot', req.instance, (b) => this.#row(b, req.instance.uuid));
+    const header = `ORRERY FAKE SNAPSHOT\ninstance=${r.uuid}\nimage=${r.imageId}\nformat=${req.diskFormat}\n`;
+    const bytes = new Uint8Array(512);
+    bytes.set(new TextEncoder().encode(header).subarray(0, 512));
+    try {
+      await this.#ctx!.images.upload(req.imageId, bytes);
+    } catch (err) {
+      if (isDriverError(err, 'ImageNotFound')) throw err;
+      throw new ImageError(`upload of snapshot ${req.imageId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  // events
+
+  onEvent(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  // internals
+
+  #b(): FakeBackend {
+    if (!this.#backend) throw new BackendUnavailable('fake driver is not initialised (or was shut down)');
+    return this.#backend;
+  }
+
+  #row(b: FakeBackend, uuid: string): FakeInstance {
+    const r = b.getInstance(uuid);
+    if (!r) throw new InstanceNotFound(`instance ${uuid} not found on the fake back-end`);
+    return r;
+  }
+
+  #require(cap: BooleanCapability): void {
+    if (this.#cfg?.unsupported.has(cap)) throw new NotSupported(`fake driver is configured without ${cap}`);
+  }
+
+  /** The start of every back-end call: latency, then any armed fault (returned if the call goes on). */
+  async #enter(method: DriverMethod, node: string | null, uuid: string | null): Promise<Fault | undefined> {
+    this.#b();
+    const latency = this.#cfg!.latencyMs;
+    if (latency > 0) await sleep(latency);
+    const fault = this.#b().takeFault(method, node, uuid);
+    if (fault) await this.#apply(fault, method);
+    return fault;
+  }
+
+  /** One back-end call about `ref` (or none): enter, run `fn`, honour a 'lose' fault. */
+  async #op<T>(method: DriverMethod, ref: InstanceRef | null, fn: (b: FakeBackend) => T): Promise<T> {
+    const fault = await this.#enter(method, ref?.node ?? null, ref?.uuid ?? null);
+    const out = fn(this.#b());
+    if (fault?.kind === 'lose' && ref) this.#lose(ref.uuid);
+    return out;
+  }
+
+  async #apply(fault: Fault, method: DriverMethod): Promise<void> {
+    const msg = fault.message ?? `injected ${fault.kind} fault on ${method}`;
+    switch (fault.kind) {
+      case 'error':
+        throw new DriverError(fault.code, msg);
+      case 'crash':
+        throw new Error(msg);
+      case 'delay':
+        await sleep(fault.delayMs ?? 0);
+        return;
+      case 'hang':
+        await this.#hang(fault.delayMs, msg);
+        return;
+      case 'lose':
+        return;
+    }
+  }
+
+  #hang(ms: number | null, msg: string): Promise<never> {
+    return new Promise<never>((_, reject) => {
+      const timer = ms === null ? undefined : setTimeout(() => done(new Timeout(`${msg} (timed out after ${ms} ms)`)), ms);
+      const cancel = () => done(new BackendUnavailable(`${msg}: the driver shut down`));
+      const done = (err: Error) => {
+        clearTimeout(timer);
+        this.#hung.delete(cancel);
+        reject(err);
+      };
+      this.#hung.add(cancel);
+    });
+  }
+
+  /** A power-state change on one instance, following the contract's state rules. */
+  async #transition(method: DriverMethod, ref: InstanceRef, from: PowerState[] | 'any', to: PowerState): Promise<void> {
+    const cap = METHOD_CAPABILITY[method];
+    if (cap) this.#require(cap);
+    return this.#op(method, ref, (b) => {
+      const r = this.#row(b, ref.uuid);
+      if (from !== 'any' && !from.includes(r.powerState)) {
+        throw new InvalidState(`cannot ${method} instance ${r.uuid} in power state ${STATE_NAMES[r.powerState]}`);
+      }
+      if (r.powerState !== to) b.setPowerState(r.uuid, to);
+      this.#changed(r.uuid, r.node, r.powerState, to);
+    });
+  }
+
+  #changed(uuid: string, node: string, prev: PowerState | null, next: PowerState): void {
+    this.#known.set(uuid, next);
+    const transition = transitionFor(prev, next);
+    if (!transition) return;
+    const event = { uuid, node, transition, powerState: next, at: Date.now() };
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.#ctx?.log.warn('lifecycle listener failed', { err: String(err) });
+      }
+    }
+  }
+
+  #lose(uuid: string): void {
+    this.#backend?.deleteInstance(uuid);
+    this.#known.delete(uuid);
+  }
+
+  /** Emits events for power-state changes made to the database behind the driver's back. */
+  #watchOutOfBand(): void {
+    const b = this.#backend;
+    if (!b) return;
+    const v = b.dataVersion();
+    if (v === this.#dataVersion) return; // nothing changed outside this connection: O(1)
+    this.#dataVersion = v;
+    const seen = new Set<string>();
+    for (const r of b.listInstances()) {
+      seen.add(r.uuid);
+      const prev = this.#known.get(r.uuid);
+      if (prev === undefined) this.#known.set(r.uuid, r.powerState);
+      else if (prev !== r.powerState) this.#changed(r.uuid, r.node, prev, r.powerState);
+    }
+    for (const uuid of this.#known.keys()) if (!seen.has(uuid)) this.#known.delete(uuid);
+  }
+}

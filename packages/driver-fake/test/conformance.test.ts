@@ -1,0 +1,47 @@
+// The fake driver runs the contract's conformance kit against itself, twice: with every
+// capability, and with every optional one switched off (so "undeclared operations raise
+// NotSupported" has something to check).
+import { createTestContext, runConformance, sampleInstanceSpec, type ConformanceFixture } from '@orrery/virt-api/conformance';
+import { createDriver, fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
+
+function fixture(name: string, config: Record<string, string>): ConformanceFixture {
+  return {
+    name,
+    parallelSpawns: 16,
+    async create() {
+      const { ctx, cleanup } = await createTestContext({ host: 'kit-host', config });
+      const path = fakeBackendPath(ctx.stateDir, ctx.host);
+      const driver = createDriver();
+      const withBackend = <T>(fn: (b: ReturnType<typeof openFakeBackend>) => T): T => {
+        const b = openFakeBackend(path);
+        try {
+          return fn(b);
+        } finally {
+          b.close();
+        }
+      };
+      return {
+        driver,
+        ctx,
+        cleanup,
+        reopen: () => createDriver(),
+        // Arm a mid-build fault: the guest row exists when it strikes, so the driver must remove it.
+        async failSpawn(node) {
+          withBackend((b) => b.injectFault({ op: 'spawn', code: 'CapacityExceeded', message: 'injected: no room' }));
+          return sampleInstanceSpec(node, driver.capabilities());
+        },
+        async externalLeaks() {
+          return withBackend((b) => b.listInstances().map((i) => `instance ${i.uuid} (${i.name})`));
+        },
+      };
+    },
+  };
+}
+
+runConformance(fixture('fake', { nodes: '3', watch_interval_ms: '0' }));
+runConformance(
+  fixture('fake, minimal capabilities', {
+    unsupported: 'pause,suspend,reboot,powerControl,rebuild,snapshot,consoleOutput,multiNode',
+    image_formats: 'raw',
+  }),
+);

@@ -1,0 +1,91 @@
+/**
+ * Capabilities: which operations a driver declares, and the traits they become on each node
+ * so the scheduler can place an instance only where its operations will work.
+ */
+import type { Capabilities, DriverMethod } from './contract.js';
+
+/** The boolean capabilities (everything but imageFormats and hypervisorType). */
+export type BooleanCapability = {
+  [K in keyof Capabilities]: Capabilities[K] extends boolean ? K : never;
+}[keyof Capabilities];
+
+/** The operations each capability gates. An undeclared capability's operations raise NotSupported. */
+export const CAPABILITY_METHODS: Readonly<Record<BooleanCapability, readonly DriverMethod[]>> = {
+  pause: ['pause', 'unpause'],
+  suspend: ['suspend', 'resume'],
+  reboot: ['reboot'],
+  powerControl: ['powerOff', 'powerOn'],
+  rebuild: ['rebuild'],
+  snapshot: ['snapshot'],
+  consoleOutput: ['getConsoleOutput'],
+  multiNode: [],
+};
+
+/** The capability that gates `method`, if any. */
+export const METHOD_CAPABILITY: Readonly<Partial<Record<DriverMethod, BooleanCapability>>> = Object.fromEntries(
+  Object.entries(CAPABILITY_METHODS).flatMap(([cap, methods]) => methods.map((m) => [m, cap])),
+);
+
+/** The trait each boolean capability becomes. */
+export const CAPABILITY_TRAITS: Readonly<Record<BooleanCapability, string>> = {
+  pause: 'COMPUTE_PAUSE',
+  suspend: 'COMPUTE_SUSPEND',
+  reboot: 'COMPUTE_REBOOT',
+  powerControl: 'COMPUTE_POWER_CONTROL',
+  rebuild: 'COMPUTE_REBUILD',
+  snapshot: 'COMPUTE_SNAPSHOT',
+  consoleOutput: 'COMPUTE_CONSOLE_OUTPUT',
+  multiNode: 'COMPUTE_MULTI_NODE',
+};
+
+/** True when the driver declared the capability that gates `method` (ungated methods: always). */
+export function supports(caps: Capabilities, method: DriverMethod): boolean {
+  const cap = METHOD_CAPABILITY[method];
+  return cap === undefined || caps[cap] === true;
+}
+
+/** True when the driver declared it can boot images of `diskFormat` (case-insensitive). */
+export function supportsImageFormat(caps: Capabilities, diskFormat: string): boolean {
+  const f = diskFormat.toLowerCase();
+  return caps.imageFormats.some((x) => x.toLowerCase() === f);
+}
+
+/** Upper-cases and replaces anything outside [A-Z0-9_] so a name can be part of a trait. */
+export function traitSuffix(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+}
+
+/**
+ * The traits the compute service adds to each of the driver's nodes: one per declared boolean
+ * capability, COMPUTE_IMAGE_TYPE_<FORMAT> per image format (os-traits' names), and
+ * CUSTOM_HYPERVISOR_<TYPE>. Sorted and unique.
+ */
+export function capabilityTraits(caps: Capabilities): string[] {
+  const traits = new Set<string>();
+  for (const [cap, trait] of Object.entries(CAPABILITY_TRAITS) as Array<[BooleanCapability, string]>) {
+    if (caps[cap] === true) traits.add(trait);
+  }
+  for (const f of caps.imageFormats) traits.add(`COMPUTE_IMAGE_TYPE_${traitSuffix(f)}`);
+  traits.add(`CUSTOM_HYPERVISOR_${traitSuffix(caps.hypervisorType)}`);
+  return [...traits].sort();
+}
+
+/** Placement's trait name syntax. */
+export const TRAIT_NAME = /^[A-Z0-9_]{1,255}$/;
+
+/** Problems with a capability declaration (empty when it is well-formed). */
+export function capabilityProblems(caps: Capabilities): string[] {
+  const problems: string[] = [];
+  for (const cap of Object.keys(CAPABILITY_TRAITS) as BooleanCapability[]) {
+    if (typeof caps[cap] !== 'boolean') problems.push(`capability ${cap} must be a boolean`);
+  }
+  if (!Array.isArray(caps.imageFormats) || caps.imageFormats.length === 0) {
+    problems.push('imageFormats must list at least one disk format');
+  } else if (caps.imageFormats.some((f) => typeof f !== 'string' || f === '')) {
+    problems.push('imageFormats must be non-empty strings');
+  }
+  if (typeof caps.hypervisorType !== 'string' || caps.hypervisorType === '') {
+    problems.push('hypervisorType must be a non-empty string');
+  }
+  return problems;
+}

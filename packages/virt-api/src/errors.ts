@@ -1,0 +1,174 @@
+/**
+ * The error taxonomy of the driver contract.
+ *
+ * Every error a driver may raise is a DriverError with a string `code`. Code, not
+ * `instanceof`, is the identity: the compute service and a driver may load different copies
+ * of this package, so errors are recognised by a global brand and their code
+ * (isDriverError). Anything else that escapes a driver is wrapped at the seam as DriverFault
+ * (guard.ts).
+ */
+import type { DriverMethod } from './contract.js';
+
+export const DRIVER_ERROR_CODES = [
+  'InstanceNotFound',
+  'InstanceExists',
+  'NodeNotFound',
+  'NotSupported',
+  'InvalidState',
+  'CapacityExceeded',
+  'ImageNotFound',
+  'ImageError',
+  'BackendUnavailable',
+  'Timeout',
+  'DriverFault',
+] as const;
+export type DriverErrorCode = (typeof DRIVER_ERROR_CODES)[number];
+
+/** What each code means and whether retrying (elsewhere or later) may succeed. */
+export const ERROR_TAXONOMY: Record<DriverErrorCode, { meaning: string; retryable: boolean }> = {
+  InstanceNotFound: { meaning: 'the instance does not exist on the back-end', retryable: false },
+  InstanceExists: { meaning: 'spawn of a uuid the back-end already has', retryable: false },
+  NodeNotFound: { meaning: 'the node named in the request is not managed by this driver', retryable: true },
+  NotSupported: { meaning: 'the operation (or image format) is not in the declared capabilities', retryable: false },
+  InvalidState: { meaning: 'the instance is in a power state that does not allow the operation', retryable: false },
+  CapacityExceeded: { meaning: 'the node cannot hold the instance', retryable: true },
+  ImageNotFound: { meaning: 'the image does not exist (or vanished during the call)', retryable: false },
+  ImageError: { meaning: 'the image exists but cannot be used (bad data, format, upload failure)', retryable: false },
+  BackendUnavailable: { meaning: 'the hypervisor/back-end cannot be reached', retryable: true },
+  Timeout: { meaning: 'the back-end did not finish in time; the outcome is unknown', retryable: true },
+  DriverFault: { meaning: 'any other failure: a driver bug or an undeclared error, wrapped at the seam', retryable: false },
+};
+
+const BRAND = Symbol.for('orrery.virt-api.DriverError');
+const KNOWN = new Set<string>(DRIVER_ERROR_CODES);
+
+export class DriverError extends Error {
+  readonly code: DriverErrorCode;
+  constructor(code: DriverErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = code;
+    // The global brand that makes isDriverError work across copies of this package.
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+export class InstanceNotFound extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('InstanceNotFound', message, options);
+  }
+}
+export class InstanceExists extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('InstanceExists', message, options);
+  }
+}
+export class NodeNotFound extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NodeNotFound', message, options);
+  }
+}
+export class NotSupported extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NotSupported', message, options);
+  }
+}
+export class InvalidState extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('InvalidState', message, options);
+  }
+}
+export class CapacityExceeded extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CapacityExceeded', message, options);
+  }
+}
+export class ImageNotFound extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ImageNotFound', message, options);
+  }
+}
+export class ImageError extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ImageError', message, options);
+  }
+}
+export class BackendUnavailable extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BackendUnavailable', message, options);
+  }
+}
+export class Timeout extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('Timeout', message, options);
+  }
+}
+/** Produced by the guard; a driver should not need to throw it itself. */
+export class DriverFault extends DriverError {
+  /** The driver method that failed. */
+  readonly method: string | undefined;
+  /** The code of a DriverError the method was not allowed to raise, if that was the fault. */
+  readonly originalCode: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; method?: string; originalCode?: string }) {
+    super('DriverFault', message, options);
+    this.method = options?.method;
+    this.originalCode = options?.originalCode;
+  }
+}
+
+/** True when `err` is a DriverError (from any copy of this package), optionally of `code`. */
+export function isDriverError(err: unknown, code?: DriverErrorCode): err is DriverError {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown } & Record<symbol, unknown>;
+  if (e[BRAND] !== true || typeof e.code !== 'string' || !KNOWN.has(e.code)) return false;
+  return code === undefined || e.code === code;
+}
+
+const IO: DriverErrorCode[] = ['BackendUnavailable', 'Timeout'];
+const ON_INSTANCE: DriverErrorCode[] = ['InstanceNotFound', 'InvalidState', 'NotSupported', ...IO];
+
+/**
+ * The errors each call may raise. DriverFault is implicitly allowed everywhere (it is what the
+ * guard turns every other error into). version(), capabilities() and onEvent() raise nothing.
+ */
+export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = {
+  version: [],
+  capabilities: [],
+  init: IO,
+  shutdown: IO,
+  listNodes: IO,
+  listInstances: IO,
+  getInstance: ['InstanceNotFound', ...IO],
+  spawn: ['InstanceExists', 'NodeNotFound', 'NotSupported', 'CapacityExceeded', 'ImageNotFound', 'ImageError', ...IO],
+  destroy: IO,
+  reboot: ON_INSTANCE,
+  powerOff: ON_INSTANCE,
+  powerOn: ON_INSTANCE,
+  pause: ON_INSTANCE,
+  unpause: ON_INSTANCE,
+  suspend: ON_INSTANCE,
+  resume: ON_INSTANCE,
+  rebuild: [...ON_INSTANCE, 'ImageNotFound', 'ImageError'],
+  getConsoleOutput: ['InstanceNotFound', 'NotSupported', ...IO],
+  snapshot: [...ON_INSTANCE, 'ImageNotFound', 'ImageError'],
+  onEvent: [],
+};
+
+/** True when `method` may raise `code` (DriverFault always may). */
+export function isAllowedError(method: DriverMethod, code: string): boolean {
+  return code === 'DriverFault' || (ALLOWED_ERRORS[method] as readonly string[]).includes(code);
+}
+
+/**
+ * Raised by the loader and the handshake, never by a driver call: the driver could not be
+ * loaded (`DriverLoadFailed`) or speaks no contract version this service speaks
+ * (`IncompatibleContract`).
+ */
+export class DriverLoadError extends Error {
+  readonly code: 'DriverLoadFailed' | 'IncompatibleContract';
+  constructor(code: DriverLoadError['code'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'DriverLoadError';
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Loading drivers by name. A spec is one of:
+ *  - a bundled driver's short name (`fake`), mapped by `bundled` to a package name or path;
+ *  - an npm package name (`orrery-driver-foo`, `@acme/orrery-driver`), resolved from baseDir
+ *    so a driver installed beside the deployment is found, not only beside this package;
+ *  - a file or directory path, absolute or starting with `.` (relative to baseDir).
+ * The module's default export, or its named export `createDriver`, is the factory.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DRIVER_METHODS, type VirtDriver } from './contract.js';
+import { DriverLoadError } from './errors.js';
+import { guardDriver, type GuardOptions } from './guard.js';
+import { checkCompatibility, SUPPORTED_CONTRACT } from './version.js';
+
+export type DriverFactory = () => VirtDriver | Promise<VirtDriver>;
+
+export interface LoadOptions {
+  /** Short names of the drivers shipped with the service, e.g. { fake: '@orrery/driver-fake' }. */
+  bundled?: Record<string, string>;
+  /** Where relative paths and package names are resolved from (default: process.cwd()). */
+  baseDir?: string;
+  /** Options for the guard wrapped around the loaded driver. */
+  guard?: GuardOptions;
+  /** The contract range this service drives (default SUPPORTED_CONTRACT). */
+  speaks?: { min: string; max: string };
+}
+
+function fail(spec: string, why: string, cause?: unknown): DriverLoadError {
+  return new DriverLoadError('DriverLoadFailed', `cannot load driver "${spec}": ${why}`, { cause });
+}
+
+function isPathSpec(s: string): boolean {
+  return isAbsolute(s) || s.startsWith('.') || s.startsWith('file:');
+}
+
+/** The entry file of a package directory: exports["."] (import/node/default), main, or index.js. */
+function packageEntry(dir: string): string {
+  const pj = join(dir, 'package.json');
+  if (!existsSync(pj)) return join(dir, 'index.js');
+  const pkg = JSON.parse(readFileSync(pj, 'utf8')) as { exports?: unknown; main?: string };
+  return resolve(dir, pickExport(pkg.exports) ?? pkg.main ?? 'index.js');
+}
+
+function pickExport(e: unknown): string | undefined {
+  if (typeof e === 'string') return e;
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return undefined;
+  const map = e as Record<string, unknown>;
+  if (Object.keys(map).some((k) => k.startsWith('.'))) return pickExport(map['.']);
+  for (const cond of ['import', 'node', 'default']) {
+    const hit = pickExport(map[cond]);
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+/** The URL (or bare specifier, as a last resort) of the module a spec names. */
+function resolveModule(spec: string, opts: LoadOptions): string {
+  const bundled = opts.bundled ?? {};
+  const target = Object.hasOwn(bundled, spec) ? bundled[spec]! : spec;
+  const baseDir = opts.baseDir ?? process.cwd();
+  if (isPathSpec(target)) {
+    const path = target.startsWith('file:') ? fileURLToPath(target) : resolve(baseDir, target);
+    if (!existsSync(path)) throw fail(spec, `no such file or directory: ${path}`);
+    return pathToFileURL(statSync(path).isDirectory() ? packageEntry(path) : path).href;
+  }
+  if (!/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i.test(target)) throw fail(spec, 'not a package name or a path (paths start with . or /)');
+  for (let dir = resolve(baseDir); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, 'node_modules', target);
+    if (existsSync(join(pkgDir, 'package.json'))) return pathToFileURL(packageEntry(pkgDir)).href;
+    if (dirname(dir) === dir) break;
+  }
+  return target; // let Node resolve it from here (e.g. a package hoisted beside this one)
+}
+
+/** Imports a driver module and returns its factory, without calling it. */
+export async function importDriverFactory(spec: string, opts: LoadOptions = {}): Promise<DriverFactory> {
+  const url = resolveModule(spec, opts);
+  let mod: { default?: unknown; createDriver?: unknown };
+  try {
+    mod = (await import(url)) as typeof mod;
+  } catch (err) {
+    throw fail(spec, err instanceof Error ? err.message : String(err), err);
+  }
+  const factory = typeof mod.default === 'function' ? mod.default : mod.createDriver;
+  if (typeof factory !== 'function') throw fail(spec, 'the module has no default export or createDriver() factory');
+  return factory as DriverFactory;
+}
+
+/**
+ * Loads a driver, checks it has every method of the contract, performs the version handshake
+ * and returns it guarded (guardDriver). Throws DriverLoadError; an incompatible driver is
+ * refused with code IncompatibleContract and a message naming both versions.
+ */
+export async function loadDriver(spec: string, opts: LoadOptions = {}): Promise<VirtDriver> {
+  const factory = await importDriverFactory(spec, opts);
+  let driver: VirtDriver;
+  try {
+    driver = await factory();
+  } catch (err) {
+    throw fail(spec, `its factory threw: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  if (typeof driver !== 'object' || driver === null) throw fail(spec, 'its factory did not return a driver object');
+  const missing = DRIVER_METHODS.filter((m) => typeof (driver as unknown as Record<string, unknown>)[m] !== 'function');
+  if (missing.length > 0) throw fail(spec, `the driver lacks contract methods: ${missing.join(', ')}`);
+  let info;
+  try {
+    info = driver.version();
+  } catch (err) {
+    throw fail(spec, `version() threw: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  checkCompatibility(info, opts.speaks ?? SUPPORTED_CONTRACT);
+  return guardDriver(driver, opts.guard);
+}

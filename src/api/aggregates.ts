@@ -1,0 +1,123 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { BadRequest, NotFound } from '../common/errors.js';
+import { isoMicros } from '../common/time.js';
+import type { Db } from '../db/connection.js';
+import {
+  AZ_KEY, addAggregateHost, createAggregate, deleteAggregate, getAggregate, listAggregates, removeAggregateHost,
+  setAggregateMetadata, updateAggregate, type Aggregate,
+} from '../db/aggregates.js';
+import { HostSchema, NameSchema, integerId, routeBoth } from './resource-kit.js';
+import type { ComputeApiDeps } from './deps.js';
+
+/** The os-aggregates API (admin only): host aggregates, and availability zones as their metadata. */
+
+function view(a: Aggregate): Record<string, unknown> {
+  return {
+    availability_zone: a.availabilityZone,
+    created_at: isoMicros(a.createdAt),
+    deleted: false,
+    deleted_at: null,
+    hosts: a.hosts,
+    id: a.id,
+    metadata: a.metadata,
+    name: a.name,
+    updated_at: isoMicros(a.updatedAt),
+  };
+}
+
+/** Nova's az_name: 1–255 characters, no ':' and no leading or trailing whitespace. */
+const AzName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^:\\s]([^:]*[^:\\s])?$' });
+const AzOrNull = Type.Union([AzName, Type.Null()]);
+
+const CreateBody = Type.Object({
+  aggregate: Type.Object({ name: NameSchema, availability_zone: Type.Optional(AzOrNull) }, { additionalProperties: false }),
+}, { additionalProperties: false });
+type CreateBody = Static<typeof CreateBody>;
+
+const UpdateBody = Type.Object({
+  aggregate: Type.Object(
+    { name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '\\S' })), availability_zone: Type.Optional(AzOrNull) },
+    { additionalProperties: false, minProperties: 1 },
+  ),
+}, { additionalProperties: false });
+type UpdateBody = Static<typeof UpdateBody>;
+
+const MetadataWithNull = Type.Unsafe<Record<string, string | null>>({
+  type: 'object',
+  patternProperties: { '^[a-zA-Z0-9-_:. ]{1,255}$': Type.Union([Type.String({ maxLength: 255 }), Type.Null()]) },
+  additionalProperties: false,
+});
+const HostBody = Type.Object({ host: HostSchema }, { additionalProperties: false });
+const ActionBody = Type.Union([
+  Type.Object({ add_host: HostBody }, { additionalProperties: false }),
+  Type.Object({ remove_host: HostBody }, { additionalProperties: false }),
+  Type.Object({ set_metadata: Type.Object({ metadata: MetadataWithNull }, { additionalProperties: false }) }, { additionalProperties: false }),
+]);
+type ActionBody = Static<typeof ActionBody>;
+
+type IdParams = { id: string };
+
+export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
+  const { db, config } = deps;
+  const internalZone = config.str('DEFAULT', 'internal_service_availability_zone');
+
+  /** The internal zone holds the control services; no aggregate may claim it. */
+  const checkZone = (az: string | null | undefined): void => {
+    if (az === internalZone) {
+      throw new BadRequest(`Cannot use the internal service availability zone '${internalZone}' as an aggregate availability zone.`);
+    }
+  };
+  const aggregateId = (raw: string): number => {
+    const id = integerId(raw);
+    if (id === null) throw new BadRequest(`Invalid input for field/attribute id. Value: ${raw}. id must be an integer`);
+    return id;
+  };
+
+  routeBoth(app, 'GET', '/os-aggregates', { admin: true }, async () => {
+    return { aggregates: (await listAggregates(db)).map(view) };
+  });
+
+  routeBoth<{ Body: CreateBody }>(app, 'POST', '/os-aggregates', { admin: true, schema: { body: CreateBody } }, async (req) => {
+    const { name, availability_zone: az } = req.body.aggregate;
+    checkZone(az);
+    const agg = await createAggregate(db, name, az ?? null);
+    // Nova's create answers without hosts and metadata.
+    const out = view(agg);
+    delete out.hosts;
+    delete out.metadata;
+    return { aggregate: out };
+  });
+
+  routeBoth<{ Params: IdParams }>(app, 'GET', '/os-aggregates/:id', { admin: true }, async (req) => {
+    const id = aggregateId(req.params.id);
+    const agg = await getAggregate(db, id);
+    if (!agg) throw new NotFound(`Aggregate ${id} could not be found.`);
+    return { aggregate: view(agg) };
+  });
+
+  routeBoth<{ Params: IdParams; Body: UpdateBody }>(app, 'PUT', '/os-aggregates/:id', { admin: true, schema: { body: UpdateBody } }, async (req) => {
+    const id = aggregateId(req.params.id);
+    const changes: { name?: string; availabilityZone?: string | null } = {};
+    if (req.body.aggregate.name !== undefined) changes.name = req.body.aggregate.name.trim();
+    if ('availability_zone' in req.body.aggregate) {
+      checkZone(req.body.aggregate.availability_zone);
+      changes.availabilityZone = req.body.aggregate.availability_zone ?? null;
+    }
+    return { aggregate: view(await updateAggregate(db, id, changes)) };
+  });
+
+  routeBoth<{ Params: IdParams }>(app, 'DELETE', '/os-aggregates/:id', { admin: true }, async (req) => {
+    await deleteAggregate(db, aggregateId(req.params.id));
+    return undefined;
+  });
+
+  routeBoth<{ Params: IdParams; Body: ActionBody }>(app, 'POST', '/os-aggregates/:id/action', { admin: true, schema: { body: ActionBody } }, async (req) => {
+    const id = aggregateId(req.params.id);
+    const body = req.body;
+    if ('add_host' in body) return { aggregate: view(await addAggregateHost(db, id, body.add_host.host)) };
+    if ('remove_host' in body) return { aggregate: view(await removeAggregateHost(db, id, body.remove_host.host)) };
+    checkZone(body.set_metadata.metadata[AZ_KEY]);
+    return { aggregate: view(await setAggregateMetadata(db, id, body.set_metadata.metadata)) };
+  });
+}

@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import { createApp } from '../httpkit/app.js';
+// Registers the versioned objects the RPC clients wrap (the rpc modules import only their types).
+import '../objects/compute.js';
+import type { ComputeApiDeps } from './deps.js';
+import { installMicroversions } from './microversion.js';
+import * as versions from './versions.js';
+import * as servers from './servers.js';
+import * as serverActions from './server-actions.js';
+import * as serverMetadata from './server-metadata.js';
+import * as serverTags from './server-tags.js';
+import * as instanceActions from './instance-actions.js';
+import * as flavors from './flavors.js';
+import * as keypairs from './keypairs.js';
+import * as aggregates from './aggregates.js';
+import * as availabilityZones from './availability-zones.js';
+import * as hypervisors from './hypervisors.js';
+import * as services from './services.js';
+import * as limits from './limits.js';
+import * as quotaSets from './quota-sets.js';
+
+export type { ComputeApiDeps } from './deps.js';
+
+/** Every route module of the compute API; each registers its routes under /v2.1 and /v2.1/{project_id}. */
+const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
+  servers, serverActions, serverMetadata, serverTags, instanceActions,
+  flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets,
+];
+
+/**
+ * The OpenStack Compute v2.1 API (:8774): token auth, Nova's error bodies, request ids under
+ * both of Nova's header names, and microversions negotiated once per request.
+ */
+export function createComputeApp(deps: ComputeApiDeps): FastifyInstance {
+  const app = createApp({
+    name: 'compute',
+    format: 'nova',
+    tokens: deps.tokens,
+    log: deps.log,
+    requestIdHeaders: ['x-openstack-request-id', 'x-compute-request-id'],
+  });
+  installMicroversions(app);
+  versions.register(app);
+  for (const m of MODULES) m.register(app, deps);
+  return app;
+}

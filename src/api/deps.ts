@@ -1,0 +1,20 @@
+import type { Config } from '../common/config.js';
+import type { Logger } from '../common/logging.js';
+import type { Db } from '../db/connection.js';
+import type { TokenValidator } from '../auth/context.js';
+import type { ConductorRpcApi } from '../rpc/conductor-api.js';
+import type { ComputeRpcApi } from '../rpc/compute-api.js';
+import type { ImageClient } from '../clients/image-client.js';
+
+/** What every route module of the compute API (:8774) receives: `register(app, deps)`. */
+export interface ComputeApiDeps {
+  db: Db;
+  config: Config;
+  log: Logger;
+  /** Validates the X-Auth-Token of every request. */
+  tokens: TokenValidator;
+  conductor: ConductorRpcApi;
+  compute: ComputeRpcApi;
+  /** The image API, called with the user's own token. */
+  images: ImageClient;
+}

@@ -1,0 +1,289 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { BadRequest, Conflict, NotFound } from '../common/errors.js';
+import { newUuid } from '../common/ids.js';
+import type { Db } from '../db/connection.js';
+import {
+  addFlavorAccess, createFlavor, deleteExtraSpec, deleteFlavor, flavorAccessProjects, getExtraSpecs, getFlavorRow,
+  listFlavorRows, projectCanUseFlavor, removeFlavorAccess, setExtraSpecs, type FlavorRow,
+} from '../db/flavors.js';
+import {
+  BooleanSchema, MAX_INT, NameSchema, intOrString, intValue, mvAtLeast, nextLinks, pageOf, parseBoolParam, queryParam,
+  resourceLinks, routeBoth, toBool,
+} from './resource-kit.js';
+import type { ComputeApiDeps } from './deps.js';
+
+/** The flavors API: flavors, their extra specs and their access lists (Nova's flavors, flavor_manage, flavors_extraspecs, flavor_access). */
+
+// ---- views
+
+function basicView(req: FastifyRequest, f: FlavorRow): Record<string, unknown> {
+  return { id: f.flavorid, name: f.name, links: resourceLinks(req, 'flavors', f.flavorid) };
+}
+
+function detailView(req: FastifyRequest, f: FlavorRow): Record<string, unknown> {
+  return {
+    id: f.flavorid,
+    name: f.name,
+    ram: f.memory_mb,
+    disk: f.root_gb,
+    // Nova renders a zero swap as "" before 2.75.
+    swap: f.swap === 0 ? '' : f.swap,
+    'OS-FLV-EXT-DATA:ephemeral': f.ephemeral_gb,
+    'OS-FLV-DISABLED:disabled': f.disabled === 1,
+    vcpus: f.vcpus,
+    'os-flavor-access:is_public': f.is_public === 1,
+    rxtx_factor: f.rxtx_factor,
+    links: resourceLinks(req, 'flavors', f.flavorid),
+  };
+}
+
+const accessView = (flavorid: string, projects: string[]): unknown => ({
+  flavor_access: projects.map((p) => ({ flavor_id: flavorid, tenant_id: p })),
+});
+
+/** A flavor the caller may see: admins see all, others public ones and private ones shared with them. */
+async function visibleFlavor(db: Db, req: FastifyRequest, flavorid: string): Promise<FlavorRow> {
+  const row = await getFlavorRow(db, flavorid);
+  if (!row || (!req.auth.isAdmin && !(await projectCanUseFlavor(db, row, req.auth.projectId)))) {
+    throw new NotFound(`Flavor ${flavorid} could not be found.`);
+  }
+  return row;
+}
+
+// ---- listing
+
+const SORT_KEYS = new Set(['created_at', 'description', 'disabled', 'ephemeral_gb', 'flavorid', 'id', 'is_public', 'memory_mb', 'name', 'root_gb', 'rxtx_factor', 'swap', 'vcpus']);
+
+function intFilter(req: FastifyRequest, name: string): number | undefined {
+  const raw = queryParam(req, name);
+  if (raw === undefined) return undefined;
+  if (!/^\s*-?\d+\s*$/.test(raw)) throw new BadRequest(`Invalid ${name} filter [${raw}]`);
+  return Number(raw);
+}
+
+async function listFlavors(db: Db, req: FastifyRequest): Promise<{ rows: FlavorRow[]; links: unknown[] }> {
+  let isPublic: boolean | null = true;
+  if (req.auth.isAdmin) {
+    // Only admins choose: is_public=none lists all, false private ones only.
+    const raw = queryParam(req, 'is_public');
+    if (raw !== undefined) {
+      if (raw.toLowerCase() === 'none') isPublic = null;
+      else {
+        const b = parseBoolParam(raw);
+        if (b === undefined) throw new BadRequest(`Invalid is_public filter [${raw}]`);
+        isPublic = b;
+      }
+    }
+  }
+  const sortKey = queryParam(req, 'sort_key') || 'flavorid';
+  const sortDir = queryParam(req, 'sort_dir') || 'asc';
+  if (!SORT_KEYS.has(sortKey)) throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${sortKey}.`);
+  if (sortDir !== 'asc' && sortDir !== 'desc') throw new BadRequest(`Invalid input for query parameters sort_dir. Value: ${sortDir}.`);
+  const page = pageOf(req);
+  const rows = await listFlavorRows(db, {
+    isPublic,
+    projectId: req.auth.projectId,
+    includeDisabled: req.auth.isAdmin,
+    minMemoryMb: intFilter(req, 'minRam'),
+    minRootGb: intFilter(req, 'minDisk'),
+  });
+  const key = sortKey as keyof FlavorRow;
+  const sign = sortDir === 'asc' ? 1 : -1;
+  rows.sort((a, b) => {
+    const x = a[key] ?? '';
+    const y = b[key] ?? '';
+    if (x < y) return -sign;
+    if (x > y) return sign;
+    return sign * (a.id - b.id);
+  });
+  let start = 0;
+  if (page.marker !== undefined) {
+    const at = rows.findIndex((r) => r.flavorid === page.marker);
+    if (at < 0) throw new BadRequest(`marker [${page.marker}] not found`);
+    start = at + 1;
+  }
+  const slice = rows.slice(start, start + page.limit);
+  return { rows: slice, links: nextLinks(req, 'flavors', page, slice.length, slice.at(-1)?.flavorid) };
+}
+
+// ---- schemas
+
+const NonNegative = intOrString({ minimum: 0, maximum: MAX_INT });
+const Positive = intOrString({ minimum: 1, maximum: MAX_INT });
+/** The largest single-precision float (Nova's SQL_SP_FLOAT_MAX). */
+const SP_FLOAT_MAX = 3.40282e38;
+
+const CreateFlavorBody = Type.Object({
+  flavor: Type.Object({
+    name: NameSchema,
+    id: Type.Optional(Type.Union([
+      Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' }), Type.Number(), Type.Null(),
+    ])),
+    ram: Positive,
+    vcpus: Positive,
+    disk: NonNegative,
+    'OS-FLV-EXT-DATA:ephemeral': Type.Optional(NonNegative),
+    swap: Type.Optional(NonNegative),
+    rxtx_factor: Type.Optional(Type.Union([
+      Type.Number({ exclusiveMinimum: 0, maximum: SP_FLOAT_MAX }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' }),
+    ])),
+    'os-flavor-access:is_public': Type.Optional(BooleanSchema),
+  }, { additionalProperties: false }),
+}, { additionalProperties: false });
+type CreateFlavorBody = Static<typeof CreateFlavorBody>;
+
+const SPEC_KEY = '^[a-zA-Z0-9-_:. ]{1,255}$';
+const SpecValue = Type.Union([Type.String({ maxLength: 255 }), Type.Number()]);
+const ExtraSpecsMap = Type.Unsafe<Record<string, string | number>>({
+  type: 'object', patternProperties: { [SPEC_KEY]: SpecValue }, additionalProperties: false,
+});
+const CreateSpecsBody = Type.Object({ extra_specs: ExtraSpecsMap }, { additionalProperties: false });
+const UpdateSpecBody = Type.Unsafe<Record<string, string | number>>({
+  type: 'object', patternProperties: { [SPEC_KEY]: SpecValue }, additionalProperties: false, minProperties: 1, maxProperties: 1,
+});
+
+const TenantBody = Type.Object({ tenant: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false });
+const FlavorActionBody = Type.Union([
+  Type.Object({ addTenantAccess: TenantBody }, { additionalProperties: false }),
+  Type.Object({ removeTenantAccess: TenantBody }, { additionalProperties: false }),
+]);
+type FlavorActionBody = Static<typeof FlavorActionBody>;
+
+/**
+ * Extra specs as strings, with the ones the scheduler reads checked: `trait:<NAME>` must be
+ * `required` or `forbidden`.
+ */
+function validatedSpecs(specs: Record<string, string | number>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, raw] of Object.entries(specs)) {
+    const value = String(raw);
+    const trait = /^trait\d*:(.*)$/.exec(key);
+    if (trait) {
+      if (!/^[A-Z0-9_]{1,255}$/.test(trait[1]!)) {
+        throw new BadRequest(`Validation failed; extra spec ${key} has an invalid trait name '${trait[1]}'.`);
+      }
+      if (value !== 'required' && value !== 'forbidden') {
+        throw new BadRequest(`Validation failed; '${value}' is not one of ['required', 'forbidden'] for extra spec ${key}.`);
+      }
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+type FlavorParams = { flavor_id: string };
+type SpecParams = { flavor_id: string; key: string };
+
+export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
+  const { db } = deps;
+
+  routeBoth(app, 'GET', '/flavors', {}, async (req) => {
+    const { rows, links } = await listFlavors(db, req);
+    const out: Record<string, unknown> = { flavors: rows.map((r) => basicView(req, r)) };
+    if (links.length > 0) out.flavors_links = links;
+    return out;
+  });
+
+  routeBoth(app, 'GET', '/flavors/detail', {}, async (req) => {
+    const { rows, links } = await listFlavors(db, req);
+    const out: Record<string, unknown> = { flavors: rows.map((r) => detailView(req, r)) };
+    if (links.length > 0) out.flavors_links = links;
+    return out;
+  });
+
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id', {}, async (req) => {
+    return { flavor: detailView(req, await visibleFlavor(db, req, req.params.flavor_id)) };
+  });
+
+  routeBoth<{ Body: CreateFlavorBody }>(app, 'POST', '/flavors', { admin: true, schema: { body: CreateFlavorBody } }, async (req) => {
+    const f = req.body.flavor;
+    // Nova generates a UUID when the id is absent, null or otherwise false-y.
+    const flavorid = f.id === undefined || f.id === null || f.id === '' || f.id === 0 ? newUuid() : String(f.id);
+    const rxtx = f.rxtx_factor === undefined ? 1 : Number(f.rxtx_factor);
+    if (!(rxtx > 0 && rxtx <= SP_FLOAT_MAX)) throw new BadRequest(`Invalid input for field/attribute rxtx_factor. Value: ${f.rxtx_factor}.`);
+    const row = await createFlavor(db, {
+      flavorid,
+      name: f.name,
+      memory_mb: intValue('ram', f.ram, 1, MAX_INT),
+      vcpus: intValue('vcpus', f.vcpus, 1, MAX_INT),
+      root_gb: intValue('disk', f.disk, 0, MAX_INT),
+      ephemeral_gb: f['OS-FLV-EXT-DATA:ephemeral'] === undefined ? 0 : intValue('OS-FLV-EXT-DATA:ephemeral', f['OS-FLV-EXT-DATA:ephemeral'], 0, MAX_INT),
+      swap: f.swap === undefined ? 0 : intValue('swap', f.swap, 0, MAX_INT),
+      rxtx_factor: rxtx,
+      is_public: f['os-flavor-access:is_public'] === undefined || toBool(f['os-flavor-access:is_public']) ? 1 : 0,
+      disabled: 0,
+      description: null,
+    });
+    return { flavor: detailView(req, row) };
+  });
+
+  routeBoth<{ Params: FlavorParams }>(app, 'DELETE', '/flavors/:flavor_id', { admin: true, status: 202 }, async (req) => {
+    if (!(await deleteFlavor(db, req.params.flavor_id))) throw new NotFound(`Flavor ${req.params.flavor_id} could not be found.`);
+    return undefined;
+  });
+
+  // ---- extra specs
+
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs', {}, async (req) => {
+    const f = await visibleFlavor(db, req, req.params.flavor_id);
+    return { extra_specs: await getExtraSpecs(db, f.flavorid) };
+  });
+
+  routeBoth<{ Params: FlavorParams; Body: Static<typeof CreateSpecsBody> }>(
+    app, 'POST', '/flavors/:flavor_id/os-extra_specs', { admin: true, schema: { body: CreateSpecsBody } }, async (req) => {
+      const specs = validatedSpecs(req.body.extra_specs);
+      const f = await visibleFlavor(db, req, req.params.flavor_id);
+      await setExtraSpecs(db, f.flavorid, specs);
+      return { extra_specs: specs };
+    },
+  );
+
+  routeBoth<{ Params: SpecParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs/:key', {}, async (req) => {
+    const f = await visibleFlavor(db, req, req.params.flavor_id);
+    const specs = await getExtraSpecs(db, f.flavorid);
+    if (!(req.params.key in specs)) {
+      throw new NotFound(`Flavor ${f.flavorid} has no extra specs with key ${req.params.key}.`);
+    }
+    return { [req.params.key]: specs[req.params.key] };
+  });
+
+  routeBoth<{ Params: SpecParams; Body: Record<string, string | number> }>(
+    app, 'PUT', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, schema: { body: UpdateSpecBody } }, async (req) => {
+      const specs = validatedSpecs(req.body);
+      if (!(req.params.key in specs)) throw new BadRequest('Request body and URI mismatch');
+      const f = await visibleFlavor(db, req, req.params.flavor_id);
+      await setExtraSpecs(db, f.flavorid, specs);
+      return specs;
+    },
+  );
+
+  routeBoth<{ Params: SpecParams }>(app, 'DELETE', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, status: 202 }, async (req) => {
+    const f = await visibleFlavor(db, req, req.params.flavor_id);
+    if (!(await deleteExtraSpec(db, f.flavorid, req.params.key))) {
+      throw new NotFound(`Flavor ${f.flavorid} has no extra specs with key ${req.params.key}.`);
+    }
+    return undefined;
+  });
+
+  // ---- access lists of private flavors
+
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-flavor-access', { admin: true }, async (req) => {
+    const f = await visibleFlavor(db, req, req.params.flavor_id);
+    if (f.is_public === 1) throw new NotFound('Access list not available for public flavors.');
+    return accessView(f.flavorid, await flavorAccessProjects(db, f.flavorid));
+  });
+
+  routeBoth<{ Params: FlavorParams; Body: FlavorActionBody }>(
+    app, 'POST', '/flavors/:flavor_id/action', { admin: true, schema: { body: FlavorActionBody } }, async (req) => {
+      const f = await visibleFlavor(db, req, req.params.flavor_id);
+      if ('addTenantAccess' in req.body) {
+        if (f.is_public === 1 && mvAtLeast(req, '2.7')) throw new Conflict('Can not add access to a public flavor.');
+        await addFlavorAccess(db, f.flavorid, req.body.addTenantAccess.tenant);
+      } else {
+        await removeFlavorAccess(db, f.flavorid, req.body.removeTenantAccess.tenant);
+      }
+      return accessView(f.flavorid, await flavorAccessProjects(db, f.flavorid));
+    },
+  );
+}

@@ -1,0 +1,113 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { BadRequest, NotFound } from '../common/errors.js';
+import { now } from '../common/time.js';
+import type { Db } from '../db/connection.js';
+import { metadataFor, type InstanceRow } from '../db/instances.js';
+import { checkMetadataQuota } from '../db/quota-check.js';
+import { VmState } from '../objects/states.js';
+import type { ComputeApiDeps } from './deps.js';
+import { routeBoth } from './resource-kit.js';
+import { checkInstanceLock, checkInstanceState, findServer } from './server-common.js';
+import { METADATA_KEY_PATTERN, MetadataSchema } from './server-schemas.js';
+
+/** Server metadata (Nova's server_metadata controller). */
+
+const MetadataBody = Type.Object({ metadata: MetadataSchema }, { additionalProperties: false });
+type MetadataBody = Static<typeof MetadataBody>;
+const MetaBody = Type.Object({
+  meta: Type.Record(Type.String({ pattern: METADATA_KEY_PATTERN }), Type.String({ maxLength: 255 }), {
+    minProperties: 1, maxProperties: 1, additionalProperties: false,
+  }),
+}, { additionalProperties: false });
+type MetaBody = Static<typeof MetaBody>;
+
+/** Nova changes metadata only of instances at rest (update/delete_instance_metadata). */
+const METADATA_VM_STATES = [VmState.ACTIVE, VmState.PAUSED, VmState.SUSPENDED, VmState.STOPPED];
+
+type Params = { Params: { server_id: string } };
+type KeyParams = { Params: { server_id: string; key: string } };
+
+async function metadataOf(db: Db, uuid: string): Promise<Record<string, string>> {
+  return (await metadataFor(db, [uuid])).get(uuid) ?? {};
+}
+
+function checkChangeable(req: FastifyRequest, row: InstanceRow, action: 'update metadata' | 'delete metadata'): void {
+  checkInstanceLock(req, row);
+  checkInstanceState(row, action, METADATA_VM_STATES);
+}
+
+/**
+ * Applies a change to an instance's metadata in one transaction: `change` gets the current
+ * items and returns the new ones, which must fit the project's metadata_items quota (deletes
+ * are not checked, as in Nova).
+ */
+async function changeMetadata(
+  deps: ComputeApiDeps, row: InstanceRow, change: (current: Record<string, string>) => Record<string, string>,
+  opts: { quota: boolean } = { quota: true },
+): Promise<Record<string, string>> {
+  return deps.db.transaction().execute(async (tx) => {
+    const next = change(await metadataOf(tx, row.uuid));
+    if (opts.quota) await checkMetadataQuota(tx, deps.config, row.project_id, Object.keys(next).length);
+    await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();
+    const entries = Object.entries(next);
+    if (entries.length > 0) {
+      await tx.insertInto('instance_metadata').values(entries.map(([key, value]) => ({ instance_uuid: row.uuid, key, value }))).execute();
+    }
+    await tx.updateTable('instances').set({ updated_at: now().toISOString() }).where('uuid', '=', row.uuid).execute();
+    return next;
+  });
+}
+
+const itemNotFound = (): NotFound => new NotFound('Metadata item was not found');
+
+export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
+  const { db } = deps;
+
+  routeBoth<Params>(app, 'GET', '/servers/:server_id/metadata', {}, async (req) => {
+    const row = await findServer(db, req, req.params.server_id);
+    return { metadata: await metadataOf(db, row.uuid) };
+  });
+
+  // POST merges into the existing items, PUT replaces them all.
+  routeBoth<Params & { Body: MetadataBody }>(app, 'POST', '/servers/:server_id/metadata', { schema: { body: MetadataBody } }, async (req) => {
+    const row = await findServer(db, req, req.params.server_id);
+    checkChangeable(req, row, 'update metadata');
+    return { metadata: await changeMetadata(deps, row, (current) => ({ ...current, ...req.body.metadata })) };
+  });
+
+  routeBoth<Params & { Body: MetadataBody }>(app, 'PUT', '/servers/:server_id/metadata', { schema: { body: MetadataBody } }, async (req) => {
+    const row = await findServer(db, req, req.params.server_id);
+    checkChangeable(req, row, 'update metadata');
+    return { metadata: await changeMetadata(deps, row, () => ({ ...req.body.metadata })) };
+  });
+
+  routeBoth<KeyParams>(app, 'GET', '/servers/:server_id/metadata/:key', {}, async (req) => {
+    const row = await findServer(db, req, req.params.server_id);
+    const md = await metadataOf(db, row.uuid);
+    if (!Object.hasOwn(md, req.params.key)) throw itemNotFound();
+    return { meta: { [req.params.key]: md[req.params.key] } };
+  });
+
+  routeBoth<KeyParams & { Body: MetaBody }>(app, 'PUT', '/servers/:server_id/metadata/:key', { schema: { body: MetaBody } }, async (req) => {
+    const [key, value] = Object.entries(req.body.meta)[0]!;
+    if (key !== req.params.key) throw new BadRequest('Request body and URI mismatch');
+    const row = await findServer(db, req, req.params.server_id);
+    checkChangeable(req, row, 'update metadata');
+    await changeMetadata(deps, row, (current) => ({ ...current, [key]: value }));
+    return { meta: { [key]: value } };
+  });
+
+  routeBoth<KeyParams>(app, 'DELETE', '/servers/:server_id/metadata/:key', { status: 204 }, async (req) => {
+    const row = await findServer(db, req, req.params.server_id);
+    const md = await metadataOf(db, row.uuid);
+    if (!Object.hasOwn(md, req.params.key)) throw itemNotFound();
+    checkChangeable(req, row, 'delete metadata');
+    await changeMetadata(deps, row, (current) => {
+      const next = { ...current };
+      delete next[req.params.key];
+      return next;
+    }, { quota: false });
+    return undefined;
+  });
+}

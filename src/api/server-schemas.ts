@@ -1,0 +1,45 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { FormatRegistry, Type } from '@sinclair/typebox';
+import { isUuidLike } from '../common/ids.js';
+import { MAX_INT, NameSchema, intOrString } from './resource-kit.js';
+
+/**
+ * JSON-schema fragments of the servers API (Nova's parameter_types). They are used both as
+ * route schemas (Fastify's ajv) and in bodies checked per action or per microversion
+ * (TypeBox's compiler), so the formats they use are registered for TypeBox too.
+ */
+if (!FormatRegistry.Has('ipv4')) FormatRegistry.Set('ipv4', (v) => isIPv4(v));
+if (!FormatRegistry.Has('ipv6')) FormatRegistry.Set('ipv6', (v) => isIPv6(v));
+if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (v) => isUuidLike(v));
+
+export { NameSchema };
+
+/** Nova's `boolean` (JSON booleans and oslo's words), usable by both validators. */
+const BOOLEAN_WORDS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no'] as const;
+export const BoolSchema = Type.Union([Type.Boolean(), ...BOOLEAN_WORDS.map((w) => Type.Literal(w))]);
+
+/** Metadata: keys of 1–255 letters, digits and `-_:. `; values up to 255 characters. */
+export const METADATA_KEY_PATTERN = '^[a-zA-Z0-9_:. -]{1,255}$';
+export const MetadataSchema = Type.Record(Type.String({ pattern: METADATA_KEY_PATTERN }), Type.String({ maxLength: 255 }), { additionalProperties: false });
+
+/** A description (2.19): up to 255 characters, or null. */
+export const DescriptionSchema = Type.Union([Type.String({ maxLength: 255 }), Type.Null()]);
+
+export const AccessIPv4Schema = Type.String({ format: 'ipv4' });
+export const AccessIPv6Schema = Type.String({ format: 'ipv6' });
+
+/** A server tag (2.26): 1–60 characters, no comma or slash. */
+export const TagSchema = Type.String({ minLength: 1, maxLength: 60, pattern: '^[^,/]*$' });
+/** Nova's instance.MAX_TAG_COUNT. */
+export const MAX_TAGS = 50;
+
+export const DiskConfigSchema = Type.Union([Type.Literal('AUTO'), Type.Literal('MANUAL')]);
+
+/** Nova's positive_integer: a JSON integer or a string of digits, at least 1. */
+export const PositiveIntSchema = intOrString({ minimum: 1, maximum: MAX_INT, pattern: '^[0-9]*$' });
+
+/** Base64 as Nova's validator accepts it (whitespace ignored, padding required). */
+export function isBase64(s: string): boolean {
+  const t = s.replace(/\s+/g, '');
+  return t.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(t);
+}

@@ -1,0 +1,125 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { BadRequest, Conflict, NotFound } from '../common/errors.js';
+import type { Config } from '../common/config.js';
+import { isoMicros, now } from '../common/time.js';
+import type { Db } from '../db/connection.js';
+import { removeHostFromAllAggregates, servicesWithZones, type ZonedService } from '../db/aggregates.js';
+import { serviceIsUp } from '../db/services.js';
+import { BooleanSchema, HostSchema, integerId, mvAtLeast, queryParam, routeBoth, toBool } from './resource-kit.js';
+import type { ComputeApiDeps } from './deps.js';
+
+/** The os-services API (admin only): list services, enable/disable/force down compute services, delete. */
+
+function view(req: FastifyRequest, s: ZonedService, config: Config, at: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    binary: s.binary,
+    host: s.host,
+    id: s.id,
+    zone: s.zone,
+    status: s.disabled === 1 ? 'disabled' : 'enabled',
+    state: serviceIsUp(s, config, at) ? 'up' : 'down',
+    updated_at: isoMicros(s.updated_at),
+    disabled_reason: s.disabled_reason,
+  };
+  if (mvAtLeast(req, '2.11')) out.forced_down = s.forced_down === 1;
+  return out;
+}
+
+const UpdateBody = Type.Object({
+  host: HostSchema,
+  binary: Type.String({ minLength: 1, maxLength: 255 }),
+  disabled_reason: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  forced_down: Type.Optional(BooleanSchema),
+}, { additionalProperties: false });
+type UpdateBody = Static<typeof UpdateBody>;
+
+/** Only compute services can be updated (Nova refuses the others since Stein). */
+async function updateService(db: Db, host: string, binary: string, changes: { disabled?: number; disabled_reason?: string | null; forced_down?: number }): Promise<void> {
+  const res = await db.updateTable('services').set({ ...changes, updated_at: now().toISOString() })
+    .where('host', '=', host).where('binary', '=', binary).where('deleted', '=', 0).executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) throw new NotFound(`Service ${binary} on host ${host} could not be found.`);
+}
+
+/**
+ * Deletes a service. A compute service goes with its nodes (their inventories and traits) and
+ * its aggregate memberships; one still hosting instances is refused.
+ */
+async function deleteService(db: Db, id: number): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const svc = await tx.selectFrom('services').select(['id', 'host', 'binary']).where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
+    if (!svc) throw new NotFound(`Service ${id} not found.`);
+    const ts = now().toISOString();
+    if (svc.binary === 'nova-compute') {
+      const n = await tx.selectFrom('instances').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('host', '=', svc.host).where('deleted', '=', 0).executeTakeFirstOrThrow();
+      if (Number(n.n) > 0) {
+        throw new Conflict('Unable to delete compute service that is hosting instances. Migrate or delete the instances first.');
+      }
+      const nodes = await tx.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', svc.host).where('deleted', '=', 0).execute();
+      for (const node of nodes) {
+        await tx.updateTable('compute_nodes').set({ deleted: node.id, updated_at: ts }).where('id', '=', node.id).execute();
+        await tx.deleteFrom('inventories').where('node_uuid', '=', node.uuid).execute();
+        await tx.deleteFrom('node_traits').where('node_uuid', '=', node.uuid).execute();
+      }
+      await removeHostFromAllAggregates(tx, svc.host);
+    }
+    await tx.updateTable('services').set({ deleted: svc.id, updated_at: ts }).where('id', '=', svc.id).execute();
+  });
+}
+
+export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
+  const { db, config } = deps;
+
+  routeBoth(app, 'GET', '/os-services', { admin: true }, async (req) => {
+    const host = queryParam(req, 'host');
+    const binary = queryParam(req, 'binary');
+    const at = Date.now();
+    const services = (await servicesWithZones(db, config))
+      .filter((s) => (!host || s.host === host) && (!binary || s.binary === binary));
+    return { services: services.map((s) => view(req, s, config, at)) };
+  });
+
+  // Before 2.53 the action is the last path segment: enable, disable, disable-log-reason, force-down (2.11).
+  routeBoth<{ Params: { action: string }; Body: UpdateBody }>(
+    app, 'PUT', '/os-services/:action', { admin: true, schema: { body: UpdateBody } }, async (req) => {
+      const { action } = req.params;
+      const { host, binary } = req.body;
+      const known = ['enable', 'disable', 'disable-log-reason', ...(mvAtLeast(req, '2.11') ? ['force-down'] : [])];
+      if (!known.includes(action)) throw new NotFound('Unknown action');
+      if (req.body.forced_down !== undefined && !mvAtLeast(req, '2.11')) {
+        throw new BadRequest("Additional properties are not allowed ('forced_down' was unexpected)");
+      }
+      if (binary !== 'nova-compute') {
+        throw new BadRequest(`Updating a ${binary} service is not supported. Only nova-compute services can be updated.`);
+      }
+      switch (action) {
+        case 'enable':
+          await updateService(db, host, binary, { disabled: 0, disabled_reason: null });
+          return { service: { host, binary, status: 'enabled' } };
+        case 'disable':
+          await updateService(db, host, binary, { disabled: 1, disabled_reason: null });
+          return { service: { host, binary, status: 'disabled' } };
+        case 'disable-log-reason': {
+          const reason = req.body.disabled_reason;
+          if (reason === undefined) throw new BadRequest('Missing disabled reason field');
+          await updateService(db, host, binary, { disabled: 1, disabled_reason: reason });
+          return { service: { host, binary, status: 'disabled', disabled_reason: reason } };
+        }
+        default: {
+          if (req.body.forced_down === undefined) throw new BadRequest('Missing forced_down field');
+          const forced = toBool(req.body.forced_down);
+          await updateService(db, host, binary, { forced_down: forced ? 1 : 0 });
+          return { service: { host, binary, forced_down: forced } };
+        }
+      }
+    },
+  );
+
+  routeBoth<{ Params: { id: string } }>(app, 'DELETE', '/os-services/:id', { admin: true, status: 204 }, async (req) => {
+    const id = integerId(req.params.id);
+    if (id === null) throw new BadRequest(`Invalid input for field/attribute id. Value: ${req.params.id}. id must be an integer`);
+    await deleteService(db, id);
+    return undefined;
+  });
+}

@@ -1,0 +1,165 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Config } from '../common/config.js';
+import { Unauthorized } from '../common/errors.js';
+import { now } from '../common/time.js';
+import type { Db } from '../db/connection.js';
+import {
+  getProject, getToken, getUser, insertToken, listRoles, purgeExpiredTokens, revokeToken, revokeTokens, rolesOn,
+} from '../db/identity.js';
+import type { AuthContext, TokenValidator } from './context.js';
+
+/** Token ids look like Fernet tokens ('gAAAA' + url-safe base64) but are random and opaque. */
+const TOKEN_PREFIX = 'gAAAA';
+const TOKEN_RE = /^gAAAA[A-Za-z0-9_-]{43,123}$/;
+
+/** Keystone's audit id: 22 url-safe base64 characters; derived so it needs no column. */
+export function auditIdOf(tokenId: string): string {
+  return createHash('sha256').update(tokenId).digest('base64url').slice(0, 22);
+}
+
+export interface TokenServiceOptions {
+  /** How long a validated context is trusted without reading the database again. */
+  cacheTtlMs?: number;
+  /** Bound on cached contexts; the oldest are dropped first. */
+  cacheSize?: number;
+}
+
+const IMPLIED_ROLES: Record<string, string[]> = { admin: ['member'], member: ['reader'] };
+
+interface CacheEntry { ctx: AuthContext; until: number }
+
+/**
+ * Issues, validates and revokes tokens stored in the `tokens` table. validate() runs on every
+ * API request, so validated contexts are cached for a few seconds; a revocation made in this
+ * process takes effect at once, one made elsewhere within the cache lifetime.
+ */
+export class TokenService implements TokenValidator {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cacheTtlMs: number;
+  private readonly cacheSize: number;
+  private lastPurge = 0;
+
+  constructor(private readonly db: Db, private readonly config: Config, opts: TokenServiceOptions = {}) {
+    this.cacheTtlMs = opts.cacheTtlMs ?? 5000;
+    this.cacheSize = opts.cacheSize ?? 10000;
+  }
+
+  /** Issues a token for a user, scoped to a project (the user must hold a role there) or unscoped. */
+  async issue(userId: string, projectId: string | null): Promise<AuthContext> {
+    const issuedAt = now();
+    const expiresAt = new Date(issuedAt.getTime() + this.config.num('identity', 'token_expiration') * 1000);
+    const tokenId = TOKEN_PREFIX + randomBytes(48).toString('base64url');
+    const ctx = await this.load(tokenId, userId, projectId, issuedAt, expiresAt);
+    await insertToken(this.db, {
+      id: tokenId, user_id: userId, project_id: projectId,
+      issued_at: issuedAt.toISOString(), expires_at: expiresAt.toISOString(), revoked: 0,
+    });
+    this.remember(ctx);
+    await this.purgeOccasionally(issuedAt);
+    return ctx;
+  }
+
+  async validate(tokenId: string | undefined): Promise<AuthContext> {
+    if (tokenId === undefined || tokenId === '') throw new Unauthorized();
+    if (!TOKEN_RE.test(tokenId)) throw new Unauthorized('The request you have made requires authentication.');
+    const at = Date.now();
+    const hit = this.cache.get(tokenId);
+    if (hit) {
+      if (hit.ctx.expiresAt.getTime() <= at) {
+        this.cache.delete(tokenId);
+        throw new Unauthorized('The token has expired.');
+      }
+      if (hit.until > at) return hit.ctx;
+      this.cache.delete(tokenId);
+    }
+    const row = await getToken(this.db, tokenId);
+    if (!row || row.revoked === 1) throw new Unauthorized('The request you have made requires authentication.');
+    const expiresAt = new Date(row.expires_at);
+    if (expiresAt.getTime() <= at) throw new Unauthorized('The token has expired.');
+    const ctx = await this.load(tokenId, row.user_id, row.project_id, new Date(row.issued_at), expiresAt);
+    this.remember(ctx);
+    return ctx;
+  }
+
+  async revoke(tokenId: string): Promise<void> {
+    this.cache.delete(tokenId);
+    await revokeToken(this.db, tokenId);
+  }
+
+  /** Revokes every token of a user, of a project, or of a user on one project. */
+  async revokeWhere(f: { userId?: string; projectId?: string }): Promise<void> {
+    this.forget(f);
+    await revokeTokens(this.db, f);
+  }
+
+  /** Drops cached contexts matching the filter (after the database already revoked them). */
+  forget(f: { userId?: string; projectId?: string }): void {
+    for (const [id, e] of this.cache) {
+      const userMatch = f.userId === undefined || e.ctx.userId === f.userId;
+      const projectMatch = f.projectId === undefined || e.ctx.projectId === f.projectId;
+      if (userMatch && projectMatch) this.cache.delete(id);
+    }
+  }
+
+  /** Builds the context from the current user, project and roles; Unauthorized if any is gone. */
+  private async load(tokenId: string, userId: string, projectId: string | null, issuedAt: Date, expiresAt: Date): Promise<AuthContext> {
+    const user = await getUser(this.db, userId);
+    if (!user || user.enabled !== 1) throw new Unauthorized('The request you have made requires authentication.');
+    let project = null;
+    let roles: Array<{ id: string; name: string }> = [];
+    if (projectId !== null) {
+      project = await getProject(this.db, projectId);
+      if (!project || project.enabled !== 1) throw new Unauthorized('The request you have made requires authentication.');
+      roles = await this.withImpliedRoles((await rolesOn(this.db, userId, projectId)).map((r) => ({ id: r.id, name: r.name })));
+      if (roles.length === 0) throw new Unauthorized('The request you have made requires authentication.');
+    }
+    return {
+      tokenId,
+      userId: user.id,
+      userName: user.name,
+      userDomainId: user.domain_id,
+      projectId: project?.id ?? null,
+      projectName: project?.name ?? null,
+      projectDomainId: project?.domain_id ?? null,
+      roles,
+      isAdmin: roles.some((r) => r.name === 'admin'),
+      issuedAt,
+      expiresAt,
+    };
+  }
+
+  /** Keystone's bootstrap makes admin imply member and member imply reader; tokens list all of them. */
+  private async withImpliedRoles(direct: Array<{ id: string; name: string }>): Promise<Array<{ id: string; name: string }>> {
+    const names = new Set(direct.map((r) => r.name));
+    const wanted = new Set<string>();
+    const visit = (n: string): void => {
+      for (const implied of IMPLIED_ROLES[n] ?? []) {
+        if (!names.has(implied) && !wanted.has(implied)) {
+          wanted.add(implied);
+          visit(implied);
+        }
+      }
+    };
+    for (const n of names) visit(n);
+    if (wanted.size === 0) return direct;
+    const extra = (await listRoles(this.db)).filter((r) => wanted.has(r.name)).map((r) => ({ id: r.id, name: r.name }));
+    return [...direct, ...extra];
+  }
+
+  private remember(ctx: AuthContext): void {
+    this.cache.delete(ctx.tokenId);
+    this.cache.set(ctx.tokenId, { ctx, until: Date.now() + this.cacheTtlMs });
+    while (this.cache.size > this.cacheSize) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.cache.delete(oldest);
+    }
+  }
+
+  /** Expired rows are useless; drop them at most once a minute, piggybacking on issue(). */
+  private async purgeOccasionally(at: Date): Promise<void> {
+    if (at.getTime() - this.lastPurge < 60_000) return;
+    this.lastPurge = at.getTime();
+    await purgeExpiredTokens(this.db, at.toISOString());
+  }
+}

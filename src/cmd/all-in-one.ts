@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { Config } from '../common/config.js';
+import { createLogger } from '../common/logging.js';
+import { startAllInOne } from './cloud.js';
+
+/** `npm start`: the whole cloud in one process, on 127.0.0.1, with its state under ./data. */
+const log = createLogger('orrery');
+const cloud = await startAllInOne(Config.load(), log);
+process.stdout.write(
+  `Orrery all-in-one is running.\n` +
+  `  identity  ${cloud.urls.identity}/v3\n  compute   ${cloud.urls.compute}/v2.1\n` +
+  `  image     ${cloud.urls.image}\n  placement ${cloud.urls.placement}\n` +
+  `Credentials: . ${cloud.openrcPath}\n`,
+);
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    cloud.stop().then(() => process.exit(0), () => process.exit(1));
+  });
+}

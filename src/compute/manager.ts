@@ -1,0 +1,348 @@
+import {
+  capabilityTraits, isDriverError, ERROR_TAXONOMY, type Capabilities, type ImageService, type LifecycleEvent,
+  type NodeInfo, type VirtDriver,
+} from '@orrery/virt-api';
+import type { Config } from '../common/config.js';
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logging.js';
+import { now } from '../common/time.js';
+import { unwrap, type Envelope } from '../objects/envelope.js';
+import type { ComputeNodeReport, ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
+import { PowerState, TaskState, VmState } from '../objects/states.js';
+import type { Bus, RpcContext, Subscription } from '../rpc/bus.js';
+import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
+import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
+import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
+import { instanceRef, instanceSpec } from './specs.js';
+
+export interface ComputeServiceOptions {
+  config: Config;
+  host: string;
+  log: Logger;
+  /** The driver, already loaded and guarded (see loadComputeDriver). */
+  driver: VirtDriver;
+  /** The image API as the driver sees it (over HTTP, with the service user's token). */
+  images: ImageService;
+}
+
+/** An instance operation: its action event name, the task state it runs under, and what it does. */
+interface Operation {
+  event: string;
+  taskStates: string[];
+  run(inst: Instance): Promise<InstanceUpdates>;
+}
+
+/**
+ * The compute service of one host: drives its one driver through the contract, for every node
+ * the driver reports. It never touches the database — everything goes through the conductor.
+ */
+export class ComputeService {
+  private readonly conductor: ConductorRpcApi;
+  private readonly driver: VirtDriver;
+  private caps!: Capabilities;
+  private nodes: NodeInfo[] = [];
+  private subs: Subscription[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private unsubscribeEvents?: () => void;
+  private readonly pendingStops = new Map<string, NodeJS.Timeout>();
+  readonly host: string;
+
+  constructor(private readonly bus: Bus, private readonly opts: ComputeServiceOptions) {
+    this.host = opts.host;
+    this.driver = opts.driver;
+    this.conductor = new ConductorRpcApi(bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000);
+  }
+
+  private get log(): Logger {
+    return this.opts.log;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.opts;
+    this.caps = this.driver.capabilities();
+    await this.driver.init({
+      host: this.host,
+      config: config.section(config.str('DEFAULT', 'compute_driver')),
+      stateDir: config.statePath('compute', this.host),
+      images: this.opts.images,
+      log: {
+        debug: (msg, f) => this.log.debug(f ?? {}, msg),
+        info: (msg, f) => this.log.info(f ?? {}, msg),
+        warn: (msg, f) => this.log.warn(f ?? {}, msg),
+        error: (msg, f) => this.log.error(f ?? {}, msg),
+      },
+    });
+    this.nodes = await this.driver.listNodes();
+    await this.report();
+    await this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n)));
+    this.unsubscribeEvents = this.driver.onEvent((e) => this.onLifecycleEvent(e));
+    await this.syncPowerStates();
+    const handler = dispatcher('compute', COMPUTE_RPC_VERSION, this.methods());
+    for (const node of this.nodes) this.subs.push(await this.bus.serve(computeTopic(node.name), handler));
+    this.every(config.num('DEFAULT', 'report_interval'), () => this.report());
+    this.every(config.num('DEFAULT', 'sync_power_state_interval'), () => this.syncPowerStates());
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    for (const t of this.pendingStops.values()) clearTimeout(t);
+    for (const s of this.subs) await s.close();
+    this.unsubscribeEvents?.();
+    await this.driver.shutdown();
+  }
+
+  private every(seconds: number, fn: () => Promise<unknown>): void {
+    if (seconds <= 0) return;
+    const t = setInterval(() => {
+      fn().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'periodic task failed'));
+    }, seconds * 1000);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private async report(): Promise<void> {
+    await this.conductor.serviceReport(systemContext(), { host: this.host, binary: 'nova-compute', topic: 'compute', version: COMPUTE_RPC_VERSION });
+  }
+
+  /** A node as the conductor records it: the driver's inventory with the operator's ratios, plus capability traits. */
+  private nodeReport(n: NodeInfo): ComputeNodeReport {
+    const { config } = this.opts;
+    const ratio: Record<string, number> = {
+      VCPU: config.num('DEFAULT', 'cpu_allocation_ratio'),
+      MEMORY_MB: config.num('DEFAULT', 'ram_allocation_ratio'),
+      DISK_GB: config.num('DEFAULT', 'disk_allocation_ratio'),
+    };
+    const reserved: Record<string, number> = {
+      MEMORY_MB: config.num('DEFAULT', 'reserved_host_memory_mb'),
+      DISK_GB: Math.ceil(config.num('DEFAULT', 'reserved_host_disk_mb') / 1024),
+    };
+    const inventory: ComputeNodeReport['inventory'] = {};
+    for (const [rc, inv] of Object.entries(n.inventory)) {
+      if (!inv) continue;
+      inventory[rc] = {
+        total: inv.total, reserved: Math.max(inv.reserved, reserved[rc] ?? 0), minUnit: inv.minUnit,
+        maxUnit: inv.maxUnit, stepSize: inv.stepSize, allocationRatio: inv.allocationRatio ?? ratio[rc] ?? 1,
+      };
+    }
+    return {
+      uuid: n.uuid, host: this.host, node: n.name, hypervisorType: n.hypervisorType,
+      hypervisorVersion: n.hypervisorVersion, hostIp: n.hostIp, cpuInfo: n.cpuInfo, inventory,
+      traits: [...new Set([...n.traits, ...capabilityTraits(this.caps)])],
+    };
+  }
+
+  private methods(): Record<string, RpcMethod> {
+    const inst = (args: Record<string, unknown>): Instance => unwrap<Instance>(args.instance as Envelope, 'Instance');
+    const d = this.driver;
+    const op = (event: string, taskStates: string[], run: (i: Instance) => Promise<InstanceUpdates>): RpcMethod =>
+      async (args, ctx) => {
+        await this.runOperation(ctx, inst(args), { event, taskStates, run });
+      };
+    const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
+    return {
+      build_and_run_instance: async (args, ctx) => {
+        await this.buildAndRun(ctx, inst(args), unwrap<RequestSpec>(args.request_spec as Envelope, 'RequestSpec'));
+      },
+      terminate_instance: async (args, ctx) => this.terminate(ctx, inst(args)),
+      stop_instance: op('compute_stop_instance', [TaskState.POWERING_OFF], async (i) => {
+        await d.powerOff(instanceRef(i), 60);
+        return { vmState: VmState.STOPPED, powerState: await power(i) };
+      }),
+      start_instance: op('compute_start_instance', [TaskState.POWERING_ON], async (i) => {
+        await d.powerOn(instanceRef(i));
+        return { vmState: VmState.ACTIVE, powerState: await power(i) };
+      }),
+      pause_instance: op('compute_pause_instance', [TaskState.PAUSING], async (i) => {
+        await d.pause(instanceRef(i));
+        return { vmState: VmState.PAUSED, powerState: await power(i) };
+      }),
+      unpause_instance: op('compute_unpause_instance', [TaskState.UNPAUSING], async (i) => {
+        await d.unpause(instanceRef(i));
+        return { vmState: VmState.ACTIVE, powerState: await power(i) };
+      }),
+      suspend_instance: op('compute_suspend_instance', [TaskState.SUSPENDING], async (i) => {
+        await d.suspend(instanceRef(i));
+        return { vmState: VmState.SUSPENDED, powerState: await power(i) };
+      }),
+      resume_instance: op('compute_resume_instance', [TaskState.RESUMING], async (i) => {
+        await d.resume(instanceRef(i));
+        return { vmState: VmState.ACTIVE, powerState: await power(i) };
+      }),
+      reboot_instance: async (args, ctx) => {
+        const hard = args.reboot_type === 'HARD';
+        const pending = hard ? TaskState.REBOOT_PENDING_HARD : TaskState.REBOOT_PENDING;
+        const running = hard ? TaskState.REBOOTING_HARD : TaskState.REBOOTING;
+        await this.runOperation(ctx, inst(args), {
+          event: 'compute_reboot_instance',
+          taskStates: [pending, running],
+          run: async (i) => {
+            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: running }, [pending]);
+            await d.reboot(instanceRef(i), hard ? 'hard' : 'soft');
+            return { vmState: VmState.ACTIVE, powerState: await power(i) };
+          },
+        });
+      },
+      rebuild_instance: async (args, ctx) => {
+        const image = unwrap<ImageMeta>(args.image as Envelope, 'ImageMeta');
+        await this.runOperation(ctx, inst(args), {
+          event: 'compute_rebuild_instance',
+          taskStates: [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING],
+          run: async (i) => {
+            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING]);
+            const info = await d.rebuild({ instance: instanceSpec(i, image), image: instanceSpec(i, image).image });
+            return { vmState: VmState.ACTIVE, powerState: info.powerState, launchedAt: now().toISOString() };
+          },
+        });
+      },
+      snapshot_instance: async (args, ctx) => {
+        await this.runOperation(ctx, inst(args), {
+          event: 'compute_snapshot_instance',
+          taskStates: [TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_UPLOADING],
+          run: async (i) => {
+            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.IMAGE_UPLOADING }, [TaskState.IMAGE_SNAPSHOT]);
+            await d.snapshot({ instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string });
+            return {};
+          },
+        });
+      },
+      get_console_output: async (args) => {
+        const output = await d.getConsoleOutput(instanceRef(inst(args)));
+        const length = args.length as number | null;
+        if (length === null || length === undefined) return output;
+        const lines = output.split('\n');
+        if (lines.at(-1) === '') lines.pop();
+        return lines.slice(Math.max(0, lines.length - length)).join('\n');
+      },
+    };
+  }
+
+  /**
+   * Runs one instance operation as an action event; on failure the fault is recorded, the task
+   * state cleared, and the compute service carries on.
+   */
+  private async runOperation(ctx: RpcContext, inst: Instance, op: Operation): Promise<void> {
+    await this.conductor.actionEventStart(ctx, inst.uuid, op.event, this.host);
+    try {
+      const updates = await op.run(inst);
+      await this.conductor.instanceUpdate(ctx, inst.uuid, { ...updates, taskState: null }, op.taskStates);
+      await this.conductor.actionEventFinish(ctx, inst.uuid, op.event, 'Success', null);
+    } catch (err) {
+      await this.recordFailure(ctx, inst, op.event, err);
+      await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: null }, op.taskStates).catch(() => undefined);
+    }
+  }
+
+  private async recordFailure(ctx: RpcContext, inst: Instance, event: string, err: unknown): Promise<void> {
+    const message = errorMessage(err);
+    const code = isDriverError(err) ? err.code : 'DriverFault';
+    this.log.warn({ instance: inst.uuid, event, code, err: message }, 'instance operation failed');
+    const traceback = `${code}: ${message}`;
+    await this.conductor.instanceFaultCreate(ctx, inst.uuid, 500, message, traceback, this.host).catch(() => undefined);
+    await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Error', traceback).catch(() => undefined);
+  }
+
+  private async buildAndRun(ctx: RpcContext, inst: Instance, spec: RequestSpec): Promise<void> {
+    const event = 'compute_build_and_run_instance';
+    try {
+      await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING]);
+    } catch {
+      return; // deleted while it travelled here; the delete path releases its claim
+    }
+    await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
+    let info;
+    try {
+      info = await this.driver.spawn(instanceSpec(inst));
+    } catch (err) {
+      await this.recordFailure(ctx, inst, event, err);
+      await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
+      const retryable = isDriverError(err) && ERROR_TAXONOMY[err.code].retryable;
+      await this.conductor.buildFailed(ctx, spec, inst.uuid, this.host, errorMessage(err), retryable);
+      return;
+    }
+    try {
+      await this.conductor.instanceUpdate(ctx, inst.uuid, {
+        vmState: VmState.ACTIVE, taskState: null, powerState: info.powerState, launchedAt: now().toISOString(),
+      }, [TaskState.SPAWNING]);
+      await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
+    } catch {
+      // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
+      await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
+      await this.conductor.instanceDestroyed(ctx, inst.uuid);
+    }
+  }
+
+  private async terminate(ctx: RpcContext, inst: Instance): Promise<void> {
+    const event = 'compute_terminate_instance';
+    await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
+    try {
+      await this.driver.destroy(instanceRef(inst));
+    } catch (err) {
+      await this.recordFailure(ctx, inst, event, err);
+      await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null });
+      return;
+    }
+    await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
+    await this.conductor.instanceDestroyed(ctx, inst.uuid);
+  }
+
+  /**
+   * Lifecycle events from the driver keep power states in sync without polling. A Stopped
+   * event waits `[compute] stopped_event_delay` seconds: a hard reboot emits Stopped then
+   * Started, and acting on the first would flap the instance to SHUTOFF.
+   */
+  private onLifecycleEvent(e: LifecycleEvent): void {
+    const pending = this.pendingStops.get(e.uuid);
+    if (pending) {
+      clearTimeout(pending);
+      this.pendingStops.delete(e.uuid);
+    }
+    const act = (): void => {
+      this.pendingStops.delete(e.uuid);
+      this.syncOne(e.uuid, e.powerState).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'event sync failed'));
+    };
+    if (e.transition === 'stopped') {
+      const delay = Number(this.opts.config.opt('compute', 'stopped_event_delay') ?? '15') * 1000;
+      const t = setTimeout(act, delay);
+      t.unref();
+      this.pendingStops.set(e.uuid, t);
+    } else {
+      act();
+    }
+  }
+
+  private async syncOne(uuid: string, powerState: number): Promise<void> {
+    const inst = await this.conductor.instanceGet(systemContext(), uuid);
+    if (inst && inst.host === this.host) await this.reconcile(inst, powerState);
+  }
+
+  /** The periodic fallback to events (Nova's _sync_power_states), also run at start. */
+  async syncPowerStates(): Promise<void> {
+    const [dbInstances, driverInstances] = await Promise.all([
+      this.conductor.instancesOnHost(systemContext(), this.host),
+      this.driver.listInstances(),
+    ]);
+    const power = new Map(driverInstances.map((i) => [i.uuid, i.powerState]));
+    for (const inst of dbInstances) {
+      await this.reconcile(inst, power.get(inst.uuid) ?? PowerState.NOSTATE).catch((err: unknown) =>
+        this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'power sync failed'));
+    }
+  }
+
+  /** Nova's _sync_instance_power_state: the hypervisor is the truth for power; vm_state follows. */
+  private async reconcile(inst: Instance, powerState: number): Promise<void> {
+    if (inst.taskState !== null || inst.vmState === VmState.BUILDING || inst.vmState === VmState.ERROR) return;
+    const ctx = systemContext();
+    const off = powerState === PowerState.SHUTDOWN || powerState === PowerState.NOSTATE || powerState === PowerState.CRASHED;
+    const updates: InstanceUpdates = {};
+    if (powerState !== inst.powerState) updates.powerState = powerState;
+    if (inst.vmState === VmState.ACTIVE && off) updates.vmState = VmState.STOPPED;
+    if (inst.vmState === VmState.STOPPED && powerState === PowerState.RUNNING) {
+      // Should be stopped but runs: stop it, as Nova does.
+      await this.driver.powerOff(instanceRef(inst), 60);
+      updates.powerState = (await this.driver.getInstance(instanceRef(inst))).powerState;
+    }
+    if (Object.keys(updates).length === 0) return;
+    this.log.info({ instance: inst.uuid, from: inst.powerState, to: powerState }, 'syncing power state');
+    await this.conductor.instanceUpdate(ctx, inst.uuid, updates, [null]);
+  }
+}

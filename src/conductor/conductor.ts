@@ -1,0 +1,178 @@
+import type { Config } from '../common/config.js';
+import { errorMessage, NotFound } from '../common/errors.js';
+import type { Logger } from '../common/logging.js';
+import type { Db } from '../db/connection.js';
+import { releaseResources } from '../db/allocations.js';
+import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
+import { getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, type InstanceRowUpdates } from '../db/instances.js';
+import { reportService, ServiceHeartbeat } from '../db/service-heartbeat.js';
+import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
+import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
+import { TaskState, VmState } from '../objects/states.js';
+import type { Bus, RpcContext, Subscription } from '../rpc/bus.js';
+import { ComputeRpcApi } from '../rpc/compute-api.js';
+import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type InstanceUpdates, type ServiceReport } from '../rpc/conductor-api.js';
+import { dispatcher } from '../rpc/dispatch.js';
+import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
+import { upsertComputeNodes } from './compute-nodes.js';
+
+const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
+
+/**
+ * The conductor: owns every multi-step flow (build and reschedule today; moves later) and is
+ * the database for compute services, which never touch it themselves.
+ */
+export class ConductorService {
+  private sub?: Subscription;
+  private readonly heartbeat: ServiceHeartbeat;
+  private scheduler!: SchedulerRpcApi;
+  private compute!: ComputeRpcApi;
+
+  constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string) {
+    this.heartbeat = new ServiceHeartbeat(db, config, { host, binary: 'nova-conductor', topic: CONDUCTOR_TOPIC, version: CONDUCTOR_RPC_VERSION });
+  }
+
+  async start(bus: Bus): Promise<void> {
+    const timeout = this.config.num('DEFAULT', 'rpc_response_timeout') * 1000;
+    this.scheduler = new SchedulerRpcApi(bus, timeout);
+    this.compute = new ComputeRpcApi(bus, timeout);
+    const db = this.db;
+    this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher('conductor', CONDUCTOR_RPC_VERSION, {
+      build_instances: async (args, ctx) => {
+        const spec = unwrap<RequestSpec>(args.request_spec, 'RequestSpec');
+        const instances = (args.instances as Envelope[]).map((e) => unwrap<Instance>(e, 'Instance'));
+        await this.buildInstances(ctx, instances, spec);
+      },
+      build_failed: async (args, ctx) => {
+        const spec = unwrap<RequestSpec>(args.request_spec, 'RequestSpec');
+        await this.buildFailed(ctx, spec, args.instance_uuid as string, args.host as string, args.message as string, args.retryable as boolean);
+      },
+      instance_get: async (args) => {
+        const inst = await getInstance(db, args.uuid as string);
+        return inst ? wrap('Instance', inst) : null;
+      },
+      instance_update: async (args) => {
+        const uuid = args.uuid as string;
+        await updateInstanceRow(db, uuid, toRowUpdates(args.updates as InstanceUpdates), (args.expected_task_state as Array<string | null> | null) ?? undefined);
+        const inst = await getInstance(db, uuid);
+        if (!inst) throw new NotFound(`Instance ${uuid} could not be found.`);
+        return wrap('Instance', inst);
+      },
+      instances_on_host: async (args) => {
+        const rows = await db.selectFrom('instances').selectAll().where('host', '=', args.host as string).where('deleted', '=', 0).execute();
+        const md = await metadataFor(db, rows.map((r) => r.uuid));
+        return rows.map((r) => wrap('Instance', rowToInstance(r, md.get(r.uuid) ?? {})));
+      },
+      instance_destroyed: async (args) => {
+        await markInstanceDeleted(db, args.uuid as string);
+        await releaseResources(db, args.uuid as string);
+      },
+      instance_fault_create: async (args) => {
+        await addFault(db, {
+          instanceUuid: args.uuid as string, code: args.code as number, message: args.message as string,
+          details: args.details as string, host: args.host as string | null,
+        });
+      },
+      action_event_start: async (args, ctx) => {
+        await startEvent(db, args.uuid as string, ctx.requestId, args.event as string, args.host as string);
+      },
+      action_event_finish: async (args, ctx) => {
+        await finishEvent(db, args.uuid as string, ctx.requestId, args.event as string,
+          args.result as 'Success' | 'Error', args.traceback as string | null, args.details as string | null);
+      },
+      service_report: async (args) => reportService(db, args as unknown as ServiceReport),
+      compute_nodes_update: async (args) => {
+        const nodes = (args.nodes as Envelope[]).map((e) => unwrap<ComputeNodeReport>(e, 'ComputeNodeReport'));
+        await upsertComputeNodes(db, args.host as string, nodes);
+      },
+    }));
+    await this.heartbeat.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.sub?.close();
+    this.heartbeat.stop();
+  }
+
+  /** Schedules each instance and hands it to its node; no host → ERROR with a fault, as Nova. */
+  async buildInstances(ctx: RpcContext, instances: Instance[], spec: RequestSpec): Promise<void> {
+    for (const inst of instances) await startEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, null);
+    let selections;
+    try {
+      selections = await this.scheduler.selectDestinations(ctx, spec);
+    } catch (err) {
+      for (const inst of instances) await this.failBuild(ctx, inst.uuid, errorMessage(err), null);
+      return;
+    }
+    for (const sel of selections) {
+      const inst = instances.find((i) => i.uuid === sel.instanceUuid)!;
+      const az = await this.zoneOfHost(sel.host);
+      try {
+        await updateInstanceRow(this.db, inst.uuid, { host: sel.host, node: sel.node, node_uuid: sel.nodeUuid, availability_zone: az }, [TaskState.SCHEDULING]);
+      } catch (err) {
+        // Deleted (or being deleted) while it was scheduled: give the claim back.
+        this.log.info({ instance: inst.uuid, err: errorMessage(err) }, 'instance gone before build; releasing claim');
+        await releaseResources(this.db, inst.uuid);
+        if (!(await getInstanceRow(this.db, inst.uuid))) continue;
+        await markInstanceDeleted(this.db, inst.uuid);
+        continue;
+      }
+      await finishEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, 'Success', null, null);
+      const placed = await getInstance(this.db, inst.uuid);
+      if (!placed) continue;
+      await this.compute.buildAndRunInstance(ctx, placed, sel.node, { ...spec, instanceUuids: [inst.uuid] });
+    }
+  }
+
+  /** A compute service could not spawn: release its claim, then reschedule or fail. */
+  async buildFailed(ctx: RpcContext, spec: RequestSpec, uuid: string, host: string, message: string, retryable: boolean): Promise<void> {
+    await releaseResources(this.db, uuid);
+    const row = await getInstanceRow(this.db, uuid);
+    if (!row || row.task_state === TaskState.DELETING) {
+      if (row) await markInstanceDeleted(this.db, uuid);
+      return;
+    }
+    const attempt = spec.attempt + 1;
+    if (!retryable || attempt >= this.config.num('DEFAULT', 'scheduler_max_attempts')) {
+      await this.failBuild(ctx, uuid, `Build of instance ${uuid} aborted: ${message}`, host);
+      return;
+    }
+    await updateInstanceRow(this.db, uuid, { host: null, node: null, node_uuid: null, task_state: TaskState.SCHEDULING, vm_state: VmState.BUILDING });
+    const inst = await getInstance(this.db, uuid);
+    if (!inst) return;
+    await this.buildInstances(ctx, [inst], { ...spec, instanceUuids: [uuid], attempt, ignoreHosts: [...spec.ignoreHosts, host] });
+  }
+
+  private async failBuild(ctx: RpcContext, uuid: string, message: string, host: string | null): Promise<void> {
+    await releaseResources(this.db, uuid);
+    try {
+      await updateInstanceRow(this.db, uuid, { vm_state: VmState.ERROR, task_state: null });
+    } catch {
+      return; // deleted meanwhile
+    }
+    await addFault(this.db, { instanceUuid: uuid, code: 500, message, details: message, host });
+    await finishEvent(this.db, uuid, ctx.requestId, SCHEDULE_EVENT, 'Error', message, null);
+  }
+
+  private async zoneOfHost(host: string): Promise<string> {
+    const row = await this.db.selectFrom('aggregate_hosts as ah')
+      .innerJoin('aggregates as a', (j) => j.onRef('a.id', '=', 'ah.aggregate_id').on('a.deleted', '=', 0))
+      .innerJoin('aggregate_metadata as am', (j) => j.onRef('am.aggregate_id', '=', 'ah.aggregate_id').on('am.key', '=', 'availability_zone'))
+      .select('am.value').where('ah.host', '=', host).executeTakeFirst();
+    return row?.value ?? this.config.str('DEFAULT', 'default_availability_zone');
+  }
+}
+
+/** RPC updates (camelCase, a fixed set) to row columns. */
+function toRowUpdates(u: InstanceUpdates): InstanceRowUpdates {
+  const out: InstanceRowUpdates = {};
+  if (u.vmState !== undefined) out.vm_state = u.vmState;
+  if (u.taskState !== undefined) out.task_state = u.taskState;
+  if (u.powerState !== undefined) out.power_state = u.powerState;
+  if (u.launchedAt !== undefined) out.launched_at = u.launchedAt;
+  if (u.host !== undefined) out.host = u.host;
+  if (u.node !== undefined) out.node = u.node;
+  if (u.progress !== undefined) out.progress = u.progress;
+  return out;
+}
+

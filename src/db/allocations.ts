@@ -1,0 +1,62 @@
+import type { Db } from './connection.js';
+
+/** Amounts of each resource class one consumer (instance) takes on one node. */
+export type ResourceRequest = Record<string, number>;
+
+/**
+ * Claims resources on a node atomically: one conditional UPDATE per resource class inside a
+ * transaction, so concurrent claims never overcommit and a claim costs the same however many
+ * allocations the node already has. Returns false (and changes nothing) when the node lacks room.
+ */
+export async function claimResources(db: Db, consumerUuid: string, nodeUuid: string, request: ResourceRequest): Promise<boolean> {
+  const entries = Object.entries(request).filter(([, amount]) => amount > 0);
+  try {
+    await db.transaction().execute(async (tx) => {
+      for (const [rc, amount] of entries) {
+        const res = await tx.updateTable('inventories')
+          .set((eb) => ({ used: eb('used', '+', amount) }))
+          .where('node_uuid', '=', nodeUuid)
+          .where('resource_class', '=', rc)
+          .where('max_unit', '>=', amount)
+          .where((eb) => eb(eb('used', '+', amount), '<=', eb(eb('total', '-', eb.ref('reserved')), '*', eb.ref('allocation_ratio'))))
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) throw new ClaimRefused();
+      }
+      if (entries.length > 0) {
+        await tx.insertInto('allocations')
+          .values(entries.map(([rc, used]) => ({ consumer_uuid: consumerUuid, node_uuid: nodeUuid, resource_class: rc, used })))
+          .execute();
+      }
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof ClaimRefused) return false;
+    throw err;
+  }
+}
+
+class ClaimRefused extends Error {}
+
+/** Releases everything a consumer holds (idempotent: a second release finds nothing). */
+export async function releaseResources(db: Db, consumerUuid: string): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const rows = await tx.selectFrom('allocations').selectAll().where('consumer_uuid', '=', consumerUuid).execute();
+    for (const r of rows) {
+      await tx.updateTable('inventories')
+        .set((eb) => ({ used: eb('used', '-', r.used) }))
+        .where('node_uuid', '=', r.node_uuid)
+        .where('resource_class', '=', r.resource_class)
+        .execute();
+    }
+    await tx.deleteFrom('allocations').where('consumer_uuid', '=', consumerUuid).execute();
+  });
+}
+
+/** What a flavor asks of a node (Nova's resources_from_flavor). */
+export function flavorResources(f: { vcpus: number; memoryMb: number; rootGb: number; ephemeralGb: number; swap: number }): ResourceRequest {
+  return {
+    VCPU: f.vcpus,
+    MEMORY_MB: f.memoryMb,
+    DISK_GB: f.rootGb + f.ephemeralGb + Math.ceil(f.swap / 1024),
+  };
+}

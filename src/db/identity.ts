@@ -1,0 +1,235 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Db } from './connection.js';
+import type { ProjectTable, RoleTable, TokenTable, UserTable } from './schema.js';
+
+/** Runs `fn` in a transaction, or in the caller's when already inside one. */
+function atomically<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}
+
+/**
+ * The identity repository: projects, users, roles, role assignments and tokens.
+ * Only the Default domain exists; it is not a row (Keystone creates it at bootstrap, we imply it).
+ */
+
+export const DEFAULT_DOMAIN_ID = 'default';
+export const DEFAULT_DOMAIN_NAME = 'Default';
+
+export type ProjectRow = Selectable<ProjectTable>;
+export type UserRow = Selectable<UserTable>;
+export type RoleRow = Selectable<RoleTable>;
+export type TokenRow = Selectable<TokenTable>;
+export interface AssignmentRow { user_id: string; project_id: string; role_id: string }
+
+// ---- projects
+
+export async function getProject(db: Db, id: string): Promise<ProjectRow | null> {
+  return (await db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function findProjectByName(db: Db, name: string, domainId: string): Promise<ProjectRow | null> {
+  return (await db.selectFrom('projects').selectAll()
+    .where('name', '=', name).where('domain_id', '=', domainId).executeTakeFirst()) ?? null;
+}
+
+export async function listProjects(db: Db, f: { name?: string; domainId?: string; enabled?: boolean; ids?: string[] } = {}): Promise<ProjectRow[]> {
+  let q = db.selectFrom('projects').selectAll();
+  if (f.name !== undefined) q = q.where('name', '=', f.name);
+  if (f.domainId !== undefined) q = q.where('domain_id', '=', f.domainId);
+  if (f.enabled !== undefined) q = q.where('enabled', '=', f.enabled ? 1 : 0);
+  if (f.ids !== undefined) {
+    if (f.ids.length === 0) return [];
+    q = q.where('id', 'in', f.ids);
+  }
+  return q.orderBy('name').orderBy('id').execute();
+}
+
+export async function insertProject(db: Db, row: Insertable<ProjectTable>): Promise<void> {
+  await db.insertInto('projects').values(row).execute();
+}
+
+export async function updateProject(db: Db, id: string, changes: Updateable<ProjectTable>): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable('projects').set(changes).where('id', '=', id).execute();
+}
+
+/** Deletes a project with its role assignments and revokes the tokens scoped to it. */
+export async function deleteProject(db: Db, id: string): Promise<void> {
+  await atomically(db, async (tx) => {
+    await tx.deleteFrom('role_assignments').where('project_id', '=', id).execute();
+    await tx.updateTable('tokens').set({ revoked: 1 }).where('project_id', '=', id).execute();
+    await tx.deleteFrom('projects').where('id', '=', id).execute();
+  });
+}
+
+// ---- users
+
+export async function getUser(db: Db, id: string): Promise<UserRow | null> {
+  return (await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function findUserByName(db: Db, name: string, domainId: string): Promise<UserRow | null> {
+  return (await db.selectFrom('users').selectAll()
+    .where('name', '=', name).where('domain_id', '=', domainId).executeTakeFirst()) ?? null;
+}
+
+export async function listUsers(db: Db, f: { name?: string; domainId?: string; enabled?: boolean; ids?: string[] } = {}): Promise<UserRow[]> {
+  let q = db.selectFrom('users').selectAll();
+  if (f.ids !== undefined) {
+    if (f.ids.length === 0) return [];
+    q = q.where('id', 'in', f.ids);
+  }
+  if (f.name !== undefined) q = q.where('name', '=', f.name);
+  if (f.domainId !== undefined) q = q.where('domain_id', '=', f.domainId);
+  if (f.enabled !== undefined) q = q.where('enabled', '=', f.enabled ? 1 : 0);
+  return q.orderBy('name').orderBy('id').execute();
+}
+
+export async function insertUser(db: Db, row: Insertable<UserTable>): Promise<void> {
+  await db.insertInto('users').values(row).execute();
+}
+
+export async function updateUser(db: Db, id: string, changes: Updateable<UserTable>): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable('users').set(changes).where('id', '=', id).execute();
+}
+
+/** Deletes a user with its role assignments and revokes its tokens. */
+export async function deleteUser(db: Db, id: string): Promise<void> {
+  await atomically(db, async (tx) => {
+    await tx.deleteFrom('role_assignments').where('user_id', '=', id).execute();
+    await tx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
+    await tx.deleteFrom('users').where('id', '=', id).execute();
+  });
+}
+
+// ---- roles
+
+export async function getRole(db: Db, id: string): Promise<RoleRow | null> {
+  return (await db.selectFrom('roles').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function findRoleByName(db: Db, name: string): Promise<RoleRow | null> {
+  return (await db.selectFrom('roles').selectAll().where('name', '=', name).executeTakeFirst()) ?? null;
+}
+
+export async function listRoles(db: Db, f: { name?: string; ids?: string[] } = {}): Promise<RoleRow[]> {
+  let q = db.selectFrom('roles').selectAll();
+  if (f.name !== undefined) q = q.where('name', '=', f.name);
+  if (f.ids !== undefined) {
+    if (f.ids.length === 0) return [];
+    q = q.where('id', 'in', f.ids);
+  }
+  return q.orderBy('name').orderBy('id').execute();
+}
+
+export async function insertRole(db: Db, row: Insertable<RoleTable>): Promise<void> {
+  await db.insertInto('roles').values(row).execute();
+}
+
+export async function updateRole(db: Db, id: string, changes: Updateable<RoleTable>): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable('roles').set(changes).where('id', '=', id).execute();
+}
+
+/**
+ * Deletes a role and its assignments. Tokens of the users who held it are revoked, as
+ * Keystone does, so nobody keeps authority through a cached role list.
+ */
+export async function deleteRole(db: Db, id: string): Promise<string[]> {
+  return atomically(db, async (tx) => {
+    const holders = await tx.selectFrom('role_assignments').select('user_id').distinct().where('role_id', '=', id).execute();
+    const userIds = holders.map((h) => h.user_id);
+    await tx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
+    if (userIds.length > 0) await tx.updateTable('tokens').set({ revoked: 1 }).where('user_id', 'in', userIds).execute();
+    await tx.deleteFrom('roles').where('id', '=', id).execute();
+    return userIds;
+  });
+}
+
+// ---- role assignments
+
+/** Grants a role; granting one already held is a no-op (PUT is idempotent). */
+export async function grantRole(db: Db, a: AssignmentRow): Promise<void> {
+  await atomically(db, async (tx) => {
+    const existing = await tx.selectFrom('role_assignments').select('role_id')
+      .where('user_id', '=', a.user_id).where('project_id', '=', a.project_id).where('role_id', '=', a.role_id)
+      .executeTakeFirst();
+    if (!existing) await tx.insertInto('role_assignments').values(a).execute();
+  });
+}
+
+/** Removes a role assignment and revokes the user's tokens on that project; false when there was none. */
+export async function revokeRole(db: Db, a: AssignmentRow): Promise<boolean> {
+  return atomically(db, async (tx) => {
+    const res = await tx.deleteFrom('role_assignments')
+      .where('user_id', '=', a.user_id).where('project_id', '=', a.project_id).where('role_id', '=', a.role_id)
+      .executeTakeFirst();
+    if (Number(res.numDeletedRows) === 0) return false;
+    await tx.updateTable('tokens').set({ revoked: 1 })
+      .where('user_id', '=', a.user_id).where('project_id', '=', a.project_id).execute();
+    return true;
+  });
+}
+
+export async function hasRole(db: Db, a: AssignmentRow): Promise<boolean> {
+  const row = await db.selectFrom('role_assignments').select('role_id')
+    .where('user_id', '=', a.user_id).where('project_id', '=', a.project_id).where('role_id', '=', a.role_id)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The roles a user holds on a project, by name. */
+export async function rolesOn(db: Db, userId: string, projectId: string): Promise<RoleRow[]> {
+  return db.selectFrom('role_assignments')
+    .innerJoin('roles', 'roles.id', 'role_assignments.role_id')
+    .select(['roles.id', 'roles.name', 'roles.domain_id'])
+    .where('role_assignments.user_id', '=', userId)
+    .where('role_assignments.project_id', '=', projectId)
+    .orderBy('roles.name')
+    .execute();
+}
+
+export async function listAssignments(db: Db, f: { userId?: string; projectId?: string; roleId?: string } = {}): Promise<AssignmentRow[]> {
+  let q = db.selectFrom('role_assignments').selectAll();
+  if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
+  if (f.projectId !== undefined) q = q.where('project_id', '=', f.projectId);
+  if (f.roleId !== undefined) q = q.where('role_id', '=', f.roleId);
+  return q.orderBy('user_id').orderBy('project_id').orderBy('role_id').execute();
+}
+
+/** Projects on which a user holds at least one role. */
+export async function projectsOfUser(db: Db, userId: string, f: { enabled?: boolean } = {}): Promise<ProjectRow[]> {
+  const ids = await db.selectFrom('role_assignments').select('project_id').distinct()
+    .where('user_id', '=', userId).execute();
+  return listProjects(db, { ids: ids.map((r) => r.project_id), enabled: f.enabled });
+}
+
+// ---- tokens
+
+export async function insertToken(db: Db, row: Insertable<TokenTable>): Promise<void> {
+  await db.insertInto('tokens').values(row).execute();
+}
+
+export async function getToken(db: Db, id: string): Promise<TokenRow | null> {
+  return (await db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function revokeToken(db: Db, id: string): Promise<void> {
+  await db.updateTable('tokens').set({ revoked: 1 }).where('id', '=', id).execute();
+}
+
+/** Revokes every token of a user (optionally only those scoped to one project) or of a project. */
+export async function revokeTokens(db: Db, f: { userId?: string; projectId?: string }): Promise<void> {
+  if (f.userId === undefined && f.projectId === undefined) throw new Error('revokeTokens needs a user or a project');
+  let q = db.updateTable('tokens').set({ revoked: 1 });
+  if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
+  if (f.projectId !== undefined) q = q.where('project_id', '=', f.projectId);
+  await q.execute();
+}
+
+/** Deletes tokens that expired before `before` (ISO text compares in time order). */
+export async function purgeExpiredTokens(db: Db, before: string): Promise<number> {
+  const res = await db.deleteFrom('tokens').where('expires_at', '<', before).executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

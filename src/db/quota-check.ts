@@ -1,0 +1,94 @@
+import type { Insertable } from 'kysely';
+import type { Config } from '../common/config.js';
+import { OverQuota } from '../common/errors.js';
+import type { Db } from './connection.js';
+import { createAction } from './instance-actions.js';
+import { insertInstance } from './instances.js';
+import { getInstanceUsage, getProjectLimits, UNLIMITED } from './quotas.js';
+import type { InstanceTable } from './schema.js';
+
+/**
+ * Quota enforcement for new instances: the limits are read, the usage counted and the rows
+ * inserted in one transaction, so concurrent creates of one project can never overshoot.
+ */
+
+export interface NewInstance {
+  row: Insertable<InstanceTable>;
+  metadata: Record<string, string>;
+}
+
+export interface CreateRequest {
+  projectId: string;
+  userId: string;
+  requestId: string;
+  minCount: number;
+  maxCount: number;
+  vcpus: number;
+  memoryMb: number;
+}
+
+type Resource = 'instances' | 'cores' | 'ram';
+
+/** Nova's TooManyInstances (rendered 403 forbidden by the servers API). */
+export class TooManyInstances extends OverQuota {
+  constructor(overs: string, req: string, used: string, allowed: string) {
+    super(`Quota exceeded for ${overs}: Requested ${req}, but already used ${used} of ${allowed} ${overs}`);
+  }
+}
+
+/**
+ * How many of `min..max` instances fit (Nova's _check_num_instances_quota): all of them, else
+ * as many as fit if at least `min` do; otherwise throws TooManyInstances naming the resources
+ * the full request exceeds.
+ */
+export function instancesAllowed(limits: Record<string, number>, usage: Record<Resource, number>, r: CreateRequest): number {
+  const deltas: Record<Resource, number> = { instances: r.maxCount, cores: r.maxCount * r.vcpus, ram: r.maxCount * r.memoryMb };
+  const resources: Resource[] = ['cores', 'instances', 'ram'];
+  const limitOf = (res: Resource): number => limits[res] ?? UNLIMITED;
+  const overs = resources.filter((res) => limitOf(res) >= 0 && usage[res] + deltas[res] > limitOf(res));
+  if (overs.length === 0) return r.maxCount;
+  const headroom = (res: Resource): number => (limitOf(res) < 0 ? Number.POSITIVE_INFINITY : limitOf(res) - usage[res]);
+  let allowed = headroom('instances');
+  if (r.vcpus > 0) allowed = Math.min(allowed, Math.floor(headroom('cores') / r.vcpus));
+  if (r.memoryMb > 0) allowed = Math.min(allowed, Math.floor(headroom('ram') / r.memoryMb));
+  if (allowed >= r.minCount && allowed > 0) return Math.min(allowed, r.maxCount);
+  const requested: Record<Resource, string> = {
+    instances: r.minCount === r.maxCount ? String(r.minCount) : `${r.minCount}-${r.maxCount}`,
+    cores: String(deltas.cores),
+    ram: String(deltas.ram),
+  };
+  throw new TooManyInstances(
+    overs.join(', '),
+    overs.map((res) => requested[res]).join(', '),
+    overs.map((res) => String(usage[res])).join(', '),
+    overs.map((res) => String(limitOf(res))).join(', '),
+  );
+}
+
+/**
+ * Inserts as many of the requested instances as the project's quota allows (at least
+ * `minCount`), each with its metadata and its 'create' instance action, all or nothing.
+ * `build(n)` makes the rows once the count is known. Returns what was inserted.
+ */
+export async function createInstancesWithinQuota(
+  db: Db, config: Config, r: CreateRequest, build: (count: number) => NewInstance[],
+): Promise<NewInstance[]> {
+  return db.transaction().execute(async (tx) => {
+    const [limits, usage] = await Promise.all([getProjectLimits(tx, config, r.projectId), getInstanceUsage(tx, r.projectId)]);
+    const count = instancesAllowed(limits, usage, r);
+    const created = build(count);
+    for (const inst of created) {
+      await insertInstance(tx, inst.row, inst.metadata);
+      await createAction(tx, {
+        instanceUuid: inst.row.uuid, action: 'create', requestId: r.requestId, projectId: r.projectId, userId: r.userId,
+      });
+    }
+    return created;
+  });
+}
+
+/** Nova's MetadataLimitExceeded (403): more metadata items than the project's quota. */
+export async function checkMetadataQuota(db: Db, config: Config, projectId: string, count: number): Promise<void> {
+  const limit = (await getProjectLimits(db, config, projectId)).metadata_items ?? UNLIMITED;
+  if (limit >= 0 && count > limit) throw new OverQuota(`Maximum number of metadata items exceeds ${limit}`);
+}

@@ -1,0 +1,72 @@
+import type { Config } from '../common/config.js';
+import type { Db } from './connection.js';
+
+/** Nova's quota resources with Nova's defaults; `[quota] <resource>` in the config overrides a default. */
+const NOVA_DEFAULTS: Record<string, number> = {
+  instances: 10,
+  cores: 20,
+  ram: 51200,
+  floating_ips: 10,
+  fixed_ips: -1,
+  metadata_items: 128,
+  injected_files: 5,
+  injected_file_content_bytes: 10240,
+  injected_file_path_bytes: 255,
+  key_pairs: 100,
+  security_groups: 10,
+  security_group_rules: 20,
+  server_groups: 10,
+  server_group_members: 10,
+};
+
+export const QUOTA_RESOURCES: readonly string[] = Object.keys(NOVA_DEFAULTS);
+
+/** -1 means unlimited. */
+export const UNLIMITED = -1;
+
+/** The default limit of every resource. */
+export function defaultLimits(config: Config): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [resource, fallback] of Object.entries(NOVA_DEFAULTS)) {
+    const v = Number(config.opt('quota', resource) ?? fallback);
+    out[resource] = Number.isInteger(v) ? v : fallback;
+  }
+  return out;
+}
+
+/** A project's limits: its own rows in `quotas` override the defaults. */
+export async function getProjectLimits(db: Db, config: Config, projectId: string): Promise<Record<string, number>> {
+  const limits = defaultLimits(config);
+  const rows = await db.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
+  for (const r of rows) if (r.resource in limits) limits[r.resource] = r.hard_limit;
+  return limits;
+}
+
+/** Sets some of a project's limits, all or none. */
+export async function setProjectLimits(db: Db, projectId: string, limits: Record<string, number>): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    for (const [resource, hard_limit] of Object.entries(limits)) {
+      await tx.insertInto('quotas').values({ project_id: projectId, resource, hard_limit })
+        .onConflict((oc) => oc.columns(['project_id', 'resource']).doUpdateSet({ hard_limit })).execute();
+    }
+  });
+}
+
+/** Reverts a project to the default limits. */
+export async function deleteProjectLimits(db: Db, projectId: string): Promise<void> {
+  await db.deleteFrom('quotas').where('project_id', '=', projectId).execute();
+}
+
+/** What a project's (or one of its users') live instances use; Nova counts every instance not deleted. */
+export async function getInstanceUsage(db: Db, projectId: string, userId?: string): Promise<{ instances: number; cores: number; ram: number }> {
+  let q = db.selectFrom('instances')
+    .select((eb) => [
+      eb.fn.countAll<number>().as('instances'),
+      eb.fn.coalesce(eb.fn.sum<number>('vcpus'), eb.lit(0)).as('cores'),
+      eb.fn.coalesce(eb.fn.sum<number>('memory_mb'), eb.lit(0)).as('ram'),
+    ])
+    .where('project_id', '=', projectId).where('deleted', '=', 0);
+  if (userId !== undefined) q = q.where('user_id', '=', userId);
+  const r = await q.executeTakeFirstOrThrow();
+  return { instances: Number(r.instances), cores: Number(r.cores), ram: Number(r.ram) };
+}

@@ -1,0 +1,155 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import { BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from '../common/errors.js';
+import { newHexId } from '../common/ids.js';
+import { now } from '../common/time.js';
+import type { Db } from '../db/connection.js';
+import {
+  DEFAULT_DOMAIN_ID, deleteUser, findUserByName, getProject, getUser, insertUser, listUsers, projectsOfUser, updateUser,
+  type UserRow,
+} from '../db/identity.js';
+import { queryBool, type IdentityAppOptions } from './options.js';
+import { collection, projectView, userView } from './views.js';
+
+const Name = Type.String({ minLength: 1, maxLength: 255 });
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const Password = Type.String({ maxLength: 4096 });
+
+const UserFields = {
+  password: Type.Optional(Nullable(Password)),
+  domain_id: Type.Optional(Type.String()),
+  enabled: Type.Optional(Type.Boolean()),
+  default_project_id: Type.Optional(Nullable(Type.String())),
+  email: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
+  description: Type.Optional(Nullable(Type.String({ maxLength: 65535 }))),
+};
+const CreateBody = Type.Object({ user: Type.Object({ name: Name, ...UserFields }) });
+const UpdateBody = Type.Object({ user: Type.Object({ name: Type.Optional(Name), ...UserFields }) });
+const PasswordBody = Type.Object({
+  user: Type.Object({ password: Password, original_password: Password }),
+});
+const ListQuery = Type.Object({
+  name: Type.Optional(Type.String()),
+  domain_id: Type.Optional(Type.String()),
+  enabled: Type.Optional(Type.String()),
+}, { additionalProperties: true });
+const IdParams = Type.Object({ userId: Type.String() });
+
+export async function userOr404(db: Db, id: string): Promise<UserRow> {
+  const u = await getUser(db, id);
+  if (!u) throw new NotFound(`Could not find user: ${id}.`);
+  return u;
+}
+
+const duplicate = (name: string): Conflict =>
+  new Conflict(`Conflict occurred attempting to store user - Duplicate entry found with name ${name} at domain ID ${DEFAULT_DOMAIN_ID}.`);
+
+export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOptions): void {
+  const { db, config, tokens } = opts;
+  const cost = (): number => config.num('identity', 'password_hash_cost');
+
+  /** An empty hash matches no password: a user created without one cannot authenticate. */
+  const hashOf = async (password: string | null | undefined): Promise<string> =>
+    password === undefined || password === null ? '' : hashPassword(password, cost());
+
+  async function checkRefs(u: { domain_id?: string; default_project_id?: string | null }): Promise<void> {
+    if (u.domain_id !== undefined && u.domain_id !== DEFAULT_DOMAIN_ID) {
+      throw new BadRequest(`Could not find domain: ${u.domain_id}. Only the Default domain is supported.`);
+    }
+    if (u.default_project_id !== undefined && u.default_project_id !== null && !(await getProject(db, u.default_project_id))) {
+      throw new BadRequest(`Could not find project: ${u.default_project_id}.`);
+    }
+  }
+
+  const mayRead = (req: FastifyRequest, userId: string): boolean => req.auth.isAdmin || req.auth.userId === userId;
+
+  app.get<{ Querystring: Static<typeof ListQuery> }>('/v3/users', {
+    config: { admin: true }, schema: { querystring: ListQuery },
+  }, async (req) => {
+    const rows = await listUsers(db, {
+      name: req.query.name, domainId: req.query.domain_id, enabled: queryBool(req.query.enabled, 'enabled'),
+    });
+    return collection(req, 'users', rows.map((u) => userView(req, u)));
+  });
+
+  app.post<{ Body: Static<typeof CreateBody> }>('/v3/users', {
+    config: { admin: true }, schema: { body: CreateBody },
+  }, async (req, reply) => {
+    const u = req.body.user;
+    await checkRefs(u);
+    const row: UserRow = {
+      id: newHexId(), name: u.name, domain_id: DEFAULT_DOMAIN_ID, password_hash: await hashOf(u.password),
+      enabled: u.enabled === false ? 0 : 1, default_project_id: u.default_project_id ?? null,
+      email: u.email ?? null, description: u.description ?? null, created_at: now().toISOString(),
+    };
+    await db.transaction().execute(async (tx) => {
+      if (await findUserByName(tx, u.name, DEFAULT_DOMAIN_ID)) throw duplicate(u.name);
+      await insertUser(tx, row);
+    });
+    reply.code(201);
+    return { user: userView(req, row) };
+  });
+
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/users/:userId', { schema: { params: IdParams } }, async (req) => {
+    if (!mayRead(req, req.params.userId)) throw new Forbidden('You are not authorized to perform the requested action: identity:get_user.');
+    return { user: userView(req, await userOr404(db, req.params.userId)) };
+  });
+
+  app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof UpdateBody> }>('/v3/users/:userId', {
+    config: { admin: true }, schema: { params: IdParams, body: UpdateBody },
+  }, async (req) => {
+    const id = req.params.userId;
+    const u = req.body.user;
+    if (u.domain_id !== undefined && u.domain_id !== DEFAULT_DOMAIN_ID) throw new BadRequest('Cannot change the domain of a user.');
+    await checkRefs(u);
+    const passwordHash = u.password !== undefined ? await hashOf(u.password) : undefined;
+    const updated = await db.transaction().execute(async (tx) => {
+      const current = await userOr404(tx, id);
+      if (u.name !== undefined && u.name !== current.name && (await findUserByName(tx, u.name, current.domain_id))) throw duplicate(u.name);
+      const changes: Partial<UserRow> = {};
+      if (u.name !== undefined) changes.name = u.name;
+      if (passwordHash !== undefined) changes.password_hash = passwordHash;
+      if (u.enabled !== undefined) changes.enabled = u.enabled ? 1 : 0;
+      if (u.default_project_id !== undefined) changes.default_project_id = u.default_project_id;
+      if (u.email !== undefined) changes.email = u.email;
+      if (u.description !== undefined) changes.description = u.description;
+      await updateUser(tx, id, changes);
+      return { ...current, ...changes };
+    });
+    // A disabled user, or one whose password changed, keeps no live tokens.
+    if (updated.enabled === 0 || passwordHash !== undefined) await tokens.revokeWhere({ userId: id });
+    return { user: userView(req, updated) };
+  });
+
+  app.delete<{ Params: Static<typeof IdParams> }>('/v3/users/:userId', {
+    config: { admin: true }, schema: { params: IdParams },
+  }, async (req, reply) => {
+    await userOr404(db, req.params.userId);
+    await deleteUser(db, req.params.userId);
+    tokens.forget({ userId: req.params.userId });
+    reply.code(204).send();
+  });
+
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/users/:userId/projects', { schema: { params: IdParams } }, async (req) => {
+    if (!mayRead(req, req.params.userId)) throw new Forbidden('You are not authorized to perform the requested action: identity:list_user_projects.');
+    await userOr404(db, req.params.userId);
+    const rows = await projectsOfUser(db, req.params.userId);
+    return collection(req, 'projects', rows.map((p) => projectView(req, p)));
+  });
+
+  // Self-service password change (`openstack user password set`); it revokes the user's tokens.
+  app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof PasswordBody> }>('/v3/users/:userId/password', {
+    schema: { params: IdParams, body: PasswordBody },
+  }, async (req, reply) => {
+    const id = req.params.userId;
+    if (req.auth.userId !== id) throw new Forbidden('You are not authorized to perform the requested action: identity:change_password.');
+    const user = await userOr404(db, id);
+    if (!(await verifyPassword(req.body.user.original_password, user.password_hash))) {
+      throw new Unauthorized('The request you have made requires authentication.');
+    }
+    await updateUser(db, id, { password_hash: await hashOf(req.body.user.password) });
+    await tokens.revokeWhere({ userId: id });
+    reply.code(204).send();
+  });
+}

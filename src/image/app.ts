@@ -1,0 +1,42 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { createApp, requestBaseUrl } from '../httpkit/app.js';
+import { registerDataRoutes } from './data-routes.js';
+import { registerImageRoutes } from './image-routes.js';
+import { registerMemberRoutes } from './member-routes.js';
+import type { ImageAppOptions } from './options.js';
+import { IMAGE_SCHEMA, IMAGES_SCHEMA, MEMBER_SCHEMA, MEMBERS_SCHEMA } from './schemas.js';
+import { ImageStore } from './store.js';
+
+export type { ImageAppOptions } from './options.js';
+
+/** Image API v2.0–v2.5: what Glance offers without the interoperable image import. */
+function versions(req: FastifyRequest): { versions: unknown[] } {
+  const href = `${requestBaseUrl(req)}/v2/`;
+  const ids = ['v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'];
+  return {
+    versions: ids.map((id, i) => ({ id, status: i === 0 ? 'CURRENT' : 'SUPPORTED', links: [{ rel: 'self', href }] })),
+  };
+}
+
+/** The Image v2 API (Glance-compatible) as a Fastify app, storing data under [image] store_path. */
+export function createImageApp(opts: ImageAppOptions): FastifyInstance {
+  const app = createApp({ name: 'image', format: 'glance', tokens: opts.tokens, log: opts.log });
+  const store = new ImageStore(opts.config.str('image', 'store_path'));
+
+  // Glance answers version discovery at its root and for any unversioned path it knows.
+  for (const path of ['/', '/versions', '/v2', '/v2/']) {
+    app.get(path, { config: { public: true } }, async (req, reply) => {
+      reply.code(300);
+      return versions(req);
+    });
+  }
+  app.get('/v2/schemas/image', async () => IMAGE_SCHEMA);
+  app.get('/v2/schemas/images', async () => IMAGES_SCHEMA);
+  app.get('/v2/schemas/member', async () => MEMBER_SCHEMA);
+  app.get('/v2/schemas/members', async () => MEMBERS_SCHEMA);
+
+  registerImageRoutes(app, opts, store);
+  registerDataRoutes(app, opts, store);
+  registerMemberRoutes(app, opts);
+  return app;
+}

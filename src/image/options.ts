@@ -1,0 +1,11 @@
+import type { TokenValidator } from '../auth/context.js';
+import type { Config } from '../common/config.js';
+import type { Logger } from '../common/logging.js';
+import type { Db } from '../db/connection.js';
+
+export interface ImageAppOptions {
+  db: Db;
+  config: Config;
+  tokens: TokenValidator;
+  log: Logger;
+}

@@ -1,0 +1,99 @@
+import type { Config } from '../common/config.js';
+import { NoValidHost } from '../common/errors.js';
+import type { Logger } from '../common/logging.js';
+import type { Db } from '../db/connection.js';
+import { claimResources, flavorResources } from '../db/allocations.js';
+import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
+import type { RequestSpec, Selection } from '../objects/compute.js';
+import type { Bus, Subscription } from '../rpc/bus.js';
+import { dispatcher } from '../rpc/dispatch.js';
+import { SCHEDULER_RPC_VERSION, SCHEDULER_TOPIC } from '../rpc/scheduler-api.js';
+import { findCandidates, type HostQuery } from './host-query.js';
+import { ServiceHeartbeat } from '../db/service-heartbeat.js';
+
+/** How many best candidates to try claiming on before giving up (claims may race). */
+const CANDIDATES_PER_TRY = 8;
+
+/** Traits a flavor's extra specs or an image's properties require or forbid (`trait:NAME=required|forbidden`). */
+export function traitsOf(spec: RequestSpec): { required: string[]; forbidden: string[] } {
+  const required = new Set<string>();
+  const forbidden = new Set<string>();
+  for (const source of [spec.flavor.extraSpecs, spec.image.properties]) {
+    for (const [key, value] of Object.entries(source)) {
+      if (!key.startsWith('trait:')) continue;
+      if (value === 'required') required.add(key.slice(6));
+      else if (value === 'forbidden') forbidden.add(key.slice(6));
+    }
+  }
+  return { required: [...required], forbidden: [...forbidden] };
+}
+
+/**
+ * The scheduler: filters and weighs nodes, then claims resources for each instance atomically in
+ * the database. Several schedulers may run at once; claims stay correct because each claim is
+ * a conditional update.
+ */
+export class SchedulerService {
+  private sub?: Subscription;
+  private readonly heartbeat: ServiceHeartbeat;
+
+  constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string) {
+    this.heartbeat = new ServiceHeartbeat(db, config, { host, binary: 'nova-scheduler', topic: SCHEDULER_TOPIC, version: SCHEDULER_RPC_VERSION });
+  }
+
+  async start(bus: Bus): Promise<void> {
+    this.sub = await bus.serve(SCHEDULER_TOPIC, dispatcher('scheduler', SCHEDULER_RPC_VERSION, {
+      select_destinations: async (args) => {
+        const spec = unwrap<RequestSpec>(args.request_spec as Envelope, 'RequestSpec');
+        return (await this.selectDestinations(spec)).map((s) => wrap('Selection', s));
+      },
+    }));
+    await this.heartbeat.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.sub?.close();
+    this.heartbeat.stop();
+  }
+
+  async selectDestinations(spec: RequestSpec): Promise<Selection[]> {
+    const traits = traitsOf(spec);
+    const query: HostQuery = {
+      resources: flavorResources(spec.flavor),
+      upSince: new Date(Date.now() - this.config.num('DEFAULT', 'service_down_time') * 1000).toISOString(),
+      availabilityZone: spec.availabilityZone,
+      defaultAvailabilityZone: this.config.str('DEFAULT', 'default_availability_zone'),
+      hypervisorType: spec.image.properties.hypervisor_type ?? null,
+      requiredTraits: traits.required,
+      forbiddenTraits: traits.forbidden,
+      ignoreHosts: spec.ignoreHosts,
+      forceHost: spec.forceHost,
+      forceNode: spec.forceNode,
+      limit: CANDIDATES_PER_TRY,
+    };
+    const selections: Selection[] = [];
+    for (const instanceUuid of spec.instanceUuids) {
+      const selection = await this.placeOne(instanceUuid, query);
+      if (!selection) {
+        this.log.info({ instanceUuid, flavor: spec.flavor.name }, 'no valid host');
+        throw new NoValidHost();
+      }
+      selections.push(selection);
+    }
+    return selections;
+  }
+
+  /** Claims on the best candidate; if another scheduler won the race for it, tries the next ones. */
+  private async placeOne(instanceUuid: string, query: HostQuery): Promise<Selection | null> {
+    for (let round = 0; round < 3; round++) {
+      const candidates = await findCandidates(this.db, query);
+      if (candidates.length === 0) return null;
+      for (const c of candidates) {
+        if (await claimResources(this.db, instanceUuid, c.uuid, query.resources)) {
+          return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: null };
+        }
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { TokenService } from '../../src/auth/tokens.js';
+import { Config, type IniData } from '../../src/common/config.js';
+import { createLogger } from '../../src/common/logging.js';
+import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
+import { createIdentityApp } from '../../src/identity/app.js';
+import { bootstrapIdentity } from '../../src/identity/bootstrap.js';
+import { catalogService, type CatalogService } from '../../src/identity/catalog.js';
+import { createImageApp } from '../../src/image/app.js';
+
+/** Identity and image APIs on free ports over a temporary SQLite database and image store. */
+export interface Services {
+  config: Config;
+  db: Db;
+  tokens: TokenService;
+  stateDir: string;
+  identityUrl: string;
+  imageUrl: string;
+  catalog: CatalogService[];
+  close(): Promise<void>;
+}
+
+export async function startServices(overrides: IniData = {}): Promise<Services> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'orrery-idimg-'));
+  const config = new Config({
+    DEFAULT: { state_path: stateDir },
+    // A cheap hash keeps tests quick; the default stays slow.
+    identity: { password_hash_cost: '1024' },
+    image: { seed_image: 'false' },
+  }, {}).with(overrides);
+  const db = openDatabase(`sqlite:///${join(stateDir, 'orrery.sqlite')}`);
+  await migrate(db);
+  await bootstrapIdentity(db, config);
+  const tokens = new TokenService(db, config);
+  const log = createLogger('test', process.env.ORRERY_LOG_LEVEL ?? 'warn');
+  let catalog: CatalogService[] = [];
+  const apps: FastifyInstance[] = [
+    createIdentityApp({ db, config, tokens, log, catalog: () => catalog }),
+    createImageApp({ db, config, tokens, log }),
+  ];
+  const [identityUrl, imageUrl] = await Promise.all(apps.map(async (app) => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  })) as [string, string];
+  const region = config.str('DEFAULT', 'region_name');
+  catalog = [
+    catalogService('identity', 'keystone', `${identityUrl}/v3`, region),
+    catalogService('image', 'glance', imageUrl, region),
+  ];
+  return {
+    config, db, tokens, stateDir, identityUrl, imageUrl, catalog,
+    close: async () => {
+      await Promise.all(apps.map((a) => a.close()));
+      await db.destroy();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Reply<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** One JSON request; the body is parsed when there is one. */
+export async function call<T = any>(method: string, url: string, o: {
+  token?: string; body?: unknown; headers?: Record<string, string>; raw?: string | Uint8Array;
+} = {}): Promise<Reply<T>> {
+  const headers: Record<string, string> = { ...(o.headers ?? {}) };
+  if (o.token !== undefined) headers['x-auth-token'] = o.token;
+  let body: string | Uint8Array | undefined = o.raw;
+  if (o.body !== undefined) {
+    body = JSON.stringify(o.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(url, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    // leave as text
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T };
+}
+
+export interface Login {
+  token: string;
+  userId: string;
+  projectId: string | null;
+  body: any;
+}
+
+/** Password authentication by user and project name in the Default domain. */
+export async function login(s: Services, user: string, password: string, project: string | null): Promise<Login> {
+  const scope = project === null ? undefined : { project: { name: project, domain: { id: 'default' } } };
+  const r = await call('POST', `${s.identityUrl}/v3/auth/tokens`, {
+    body: { auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } }, scope } },
+  });
+  if (r.status !== 201) throw new Error(`login ${user} failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return { token: r.headers.get('x-subject-token')!, userId: r.body.token.user.id, projectId: r.body.token.project?.id ?? null, body: r.body };
+}
+
+export const adminLogin = (s: Services): Promise<Login> => login(s, 'admin', 'secret', 'admin');
+
+/** Creates a project and a user with the member role on it; returns the user's login. */
+export async function memberOf(s: Services, admin: Login, projectName: string, userName = `${projectName}-user`): Promise<Login> {
+  const p = await call('POST', `${s.identityUrl}/v3/projects`, { token: admin.token, body: { project: { name: projectName } } });
+  const u = await call('POST', `${s.identityUrl}/v3/users`, { token: admin.token, body: { user: { name: userName, password: 'pw' } } });
+  const roles = await call('GET', `${s.identityUrl}/v3/roles?name=member`, { token: admin.token });
+  const grant = await call('PUT', `${s.identityUrl}/v3/projects/${p.body.project.id}/users/${u.body.user.id}/roles/${roles.body.roles[0].id}`, { token: admin.token });
+  if (grant.status !== 204) throw new Error(`grant failed: ${grant.status}`);
+  return login(s, userName, 'pw', projectName);
+}
+
+/** A GET with a chosen Host header (fetch may not set Host): what a client behind a proxy sends. */
+export function getWithHost(url: string, host: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
