@@ -217,7 +217,8 @@ async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: Fas
     }, req.auth.tokenId)) as Record<string, unknown>;
   } catch (err) {
     // Nothing half-done: give the instance back its task state.
-    await updateInstanceRow(deps.db, row.uuid, { task_state: null }, [T.IMAGE_SNAPSHOT]).catch(() => undefined);
+    await updateInstanceRow(deps.db, row.uuid, { task_state: null }, [T.IMAGE_SNAPSHOT])
+      .catch((e: unknown) => req.log.warn({ err: e, instance: row.uuid }, 'could not clear image_snapshot after a failed image create'));
     throw err;
   }
   const imageId = String(image.id);

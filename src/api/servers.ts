@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, Forbidden } from '../common/errors.js';
@@ -211,7 +212,7 @@ async function listServers(deps: ComputeApiDeps, req: FastifyRequest, detail: bo
     filter.notTagsAny = tags('not-tags-any');
   }
 
-  if (q.all_tenants !== undefined && allowsAllTenants(req, lastValue(q, 'all_tenants') ?? '')) {
+  if (q.all_tenants !== undefined && allowsAllTenants(lastValue(q, 'all_tenants') ?? '')) {
     if (!isAdmin) {
       throw new Forbidden(`Policy doesn't allow os_compute_api:servers:${detail ? 'detail' : 'index'}:get_all_tenants to be performed.`);
     }
@@ -242,7 +243,7 @@ async function listServers(deps: ComputeApiDeps, req: FastifyRequest, detail: bo
 }
 
 /** Nova's is_all_tenants: present and empty means yes; otherwise a strict boolean word. */
-function allowsAllTenants(_req: FastifyRequest, value: string): boolean {
+function allowsAllTenants(value: string): boolean {
   if (value === '') return true;
   const b = parseBoolParam(value);
   if (b === undefined) {
@@ -306,7 +307,7 @@ function checkNetworks(req: FastifyRequest, networks: CreateBody['server']['netw
   if (!Array.isArray(networks)) return;
   for (const n of networks) {
     if (n.tag !== undefined && !mvBetween(req, '2.32', '2.36')) throw unexpectedProperty('networks', 'tag');
-    if (n.fixed_ip !== undefined && !isIP(n.fixed_ip)) {
+    if (n.fixed_ip !== undefined && isIP(n.fixed_ip) === 0) {
       throw new BadRequest(`Invalid input for field/attribute fixed_ip. Value: ${n.fixed_ip}. '${n.fixed_ip}' is not valid under any of the given schemas`);
     }
     if (n.port) {
@@ -324,10 +325,6 @@ function checkNetworks(req: FastifyRequest, networks: CreateBody['server']['netw
     }
     throw new BadRequest(`Network ${n.uuid} could not be found.`);
   }
-}
-
-function isIP(s: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) ? s.split('.').every((o) => Number(o) <= 255) : s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
 }
 
 /** The flavor a create asked for, as the caller may use it (Nova answers 400 for anything else). */

@@ -43,6 +43,8 @@ export interface RunningCloud {
   db: Db;
   bus: Bus;
   computes: ComputeService[];
+  /** The HTTP apps, by API (the route-table tests walk their routes). */
+  apps: Record<keyof CloudUrls, FastifyInstance>;
   stop(): Promise<void>;
 }
 
@@ -134,8 +136,10 @@ export async function startAllInOne(config: Config, log: Logger = createLogger('
   mkdirSync(dirname(openrcPath), { recursive: true });
   writeFileSync(openrcPath, openrcText(config, urls), { mode: 0o600 });
 
+  const [identityApp, imageApp, computeApp, placementApp] = apps as [FastifyInstance, FastifyInstance, FastifyInstance, FastifyInstance];
   return {
     urls, openrcPath, db, bus, computes,
+    apps: { identity: identityApp, image: imageApp, compute: computeApp, placement: placementApp },
     stop: async () => {
       for (const c of computes) await c.stop();
       await conductor.stop();

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { OrreryError, Forbidden } from '../common/errors.js';
 import { newRequestId } from '../common/ids.js';
 import type { Logger } from '../common/logging.js';
@@ -73,7 +73,8 @@ export interface AppOptions {
 export function createApp(opts: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.log.child({ api: opts.name }) as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request logs would cost more than the requests themselves under a boot storm.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: false, useDefaults: false } },
     return503OnClosing: false,
