@@ -1,7 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { createApp } from '../httpkit/app.js';
-// Registers the versioned objects the RPC clients wrap (the rpc modules import only their types).
-import '../objects/compute.js';
 import type { ComputeApiDeps } from './deps.js';
 import { installMicroversions } from './microversion.js';
 import * as versions from './versions.js';

@@ -52,7 +52,7 @@ const DEFAULTS: IniData = {
     compute_hosts: 'compute1,compute2',
   },
   database: { connection: 'sqlite:///$state_path/orrery.sqlite' },
-  api: { identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778' },
+  api: { identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', max_limit: '1000' },
   identity: {
     token_expiration: '3600',
     admin_user: 'admin',

@@ -59,7 +59,6 @@ export class ComputeService {
 
   async start(): Promise<void> {
     const { config } = this.opts;
-    this.caps = this.driver.capabilities();
     await this.driver.init({
       host: this.host,
       config: config.section(config.str('DEFAULT', 'compute_driver')),
@@ -72,6 +71,8 @@ export class ComputeService {
         error: (msg, f) => this.log.error(f ?? {}, msg),
       },
     });
+    // Final only once init has read the driver's configuration.
+    this.caps = this.driver.capabilities();
     this.nodes = await this.driver.listNodes();
     await this.report();
     await this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n)));

@@ -1,4 +1,6 @@
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
+// Registers the objects these messages carry.
+import '../objects/compute.js';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
 import type { Bus, RpcContext } from './bus.js';
 import { RpcClient } from './dispatch.js';

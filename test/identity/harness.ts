@@ -55,7 +55,7 @@ export async function startServices(overrides: IniData = {}): Promise<Services> 
   return {
     config, db, tokens, stateDir, identityUrl, imageUrl, catalog,
     close: async () => {
-      await Promise.all(apps.map((a) => a.close()));
+      await Promise.all(apps.map(async (a, i) => { const t0 = Date.now(); await a.close(); if (process.env.DBG) console.log("closed", i, Date.now() - t0); }));
       await db.destroy();
       rmSync(stateDir, { recursive: true, force: true });
     },
