@@ -63,6 +63,8 @@ const DEFAULTS: IniData = {
   service_user: { username: 'orrery', password: 'orrery-service', project_name: 'service', auth_url: '' },
   image: { store_path: '$state_path/images', seed_image: 'true' },
   quota: { instances: '10', cores: '20', ram: '51200', key_pairs: '100', metadata_items: '128' },
+  /** Seconds a driver's Stopped event waits before it is acted on (a hard reboot emits Stopped then Started). */
+  compute: { stopped_event_delay: '15' },
   upgrade_levels: { compute: 'auto' },
   cinder: { cross_az_attach: 'true' },
 };

@@ -302,7 +302,7 @@ export class ComputeService {
       this.syncOne(e.uuid, e.powerState).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'event sync failed'));
     };
     if (e.transition === 'stopped') {
-      const delay = Number(this.opts.config.opt('compute', 'stopped_event_delay') ?? '15') * 1000;
+      const delay = this.opts.config.num('compute', 'stopped_event_delay') * 1000;
       const t = setTimeout(act, delay);
       t.unref();
       this.pendingStops.set(e.uuid, t);

@@ -62,6 +62,17 @@ describe('architecture', () => {
     assert.deepEqual(problems, []);
   });
 
+  it('the compute service never touches the database: it asks the conductor', () => {
+    const problems: string[] = [];
+    for (const file of tsFiles(join(root, 'src', 'compute'))) {
+      for (const spec of importsOf(file)) {
+        if (spec.startsWith('.') && layerOf(resolve(dirname(file), spec)) === 'db') problems.push(`${relative(root, file)} imports ${spec}`);
+        if (/^(kysely|better-sqlite3|pg)$/.test(spec)) problems.push(`${relative(root, file)} imports ${spec}`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
   it('the compute service imports no driver package', () => {
     const problems: string[] = [];
     for (const file of tsFiles(join(root, 'src'))) {

@@ -1,0 +1,235 @@
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import type { CloudUnderTest } from '../deployments.js';
+import { HttpClient } from '../http.js';
+import { OpenStackSession } from '../openstack.js';
+import { ResourceMeter, readProc, type ResourceUse } from '../proc.js';
+import type { ProgressSink } from '../progress.js';
+import { round, summarize, type LatencySummary } from '../stats.js';
+
+/**
+ * The boot storm, as a user (or Rally) measures it through the public API: N servers created by
+ * C concurrent clients, polled every 100 ms until all are ACTIVE; then listing with N servers
+ * present; then deleting them all.
+ */
+
+export interface BootStormOptions {
+  n: number;
+  concurrency: number;
+  flavor: string;
+  image: string;
+  /** Poll interval for ACTIVE and gone (ms). */
+  pollMs: number;
+  /** How many GET /servers/detail to time with N servers present. */
+  listSamples: number;
+  /** Give up when no server changes state for this long (ms). */
+  stallMs: number;
+}
+
+export interface BootStormResult {
+  n: number;
+  concurrency: number;
+  flavor: string;
+  /** Servers that reached ACTIVE, and those that did not (ERROR, or a refused POST). */
+  active: number;
+  failed: number;
+  failures: string[];
+  /** From the first POST until the poll that saw every server ACTIVE. */
+  bootSeconds: number;
+  serversPerSecond: number;
+  postMs: LatencySummary;
+  /** GET /servers/detail (no filter, the first page: up to 1000 servers) with N servers present. */
+  listDetailMs: LatencySummary;
+  /** The whole listing, following servers_links, with N servers present. */
+  listAllMs: LatencySummary;
+  listPages: number;
+  listedServers: number;
+  deleteMs: LatencySummary;
+  /** From the first DELETE until the poll that found none of them left. */
+  deleteSeconds: number;
+  deletesPerSecond: number;
+  /** The cloud's processes over the whole run (null when they are not on this machine). */
+  cloud: ResourceUse | null;
+  /** The cloud's resident memory with N servers ACTIVE (MB). */
+  cloudRssWithNMb: number | null;
+  /** CPU seconds the benchmark client itself spent. */
+  clientCpuSeconds: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `count` jobs on `concurrency` workers, in order of index. */
+async function pool(count: number, concurrency: number, job: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await job(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+}
+
+/** Polls `check` every `intervalMs` (from the start of one poll to the next) until it returns true. */
+async function pollUntil(intervalMs: number, stallMs: number, what: string, check: () => Promise<{ done: boolean; progress: number }>): Promise<number> {
+  let lastProgress = -1;
+  let lastChange = performance.now();
+  for (;;) {
+    const started = performance.now();
+    const { done, progress } = await check();
+    const t = performance.now();
+    if (done) return t;
+    if (progress !== lastProgress) {
+      lastProgress = progress;
+      lastChange = t;
+    } else if (t - lastChange > stallMs) {
+      throw new Error(`${what}: no progress for ${stallMs / 1000} s`);
+    }
+    await sleep(Math.max(0, intervalMs - (t - started)));
+  }
+}
+
+export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, progress: ProgressSink): Promise<BootStormResult> {
+  const http = new HttpClient(o.concurrency + 2);
+  const cpu0 = process.cpuUsage();
+  try {
+    const session = await OpenStackSession.login(http, cloud.credentials);
+    const flavor = await session.findFlavor(o.flavor);
+    const imageRef = await session.findImage(o.image);
+    const restoreQuota = await raiseQuota(session, o.n, flavor, progress);
+    const prefix = `bench-${randomBytes(4).toString('hex')}-`;
+    const label = `boot storm N=${o.n} C=${o.concurrency}`;
+    const meter = new ResourceMeter(cloud.pids);
+
+    // ---- boot: C clients POST, one poller watches BUILD drain
+    const bar = progress.start(`${label}: boot`, o.n);
+    const postMs: number[] = [];
+    const failures: string[] = [];
+    const ids: string[] = [];
+    let posted = 0;
+    let building = 0;
+    let allPosted = false;
+    const t0 = performance.now();
+    const posting = pool(o.n, o.concurrency, async (i) => {
+      const res = await session.compute('POST', '/servers', {
+        server: { name: `${prefix}${i}`, imageRef, flavorRef: flavor.id, networks: 'none' },
+      });
+      postMs.push(res.ms);
+      if (res.status === 202) ids.push((res.body as { server: { id: string } }).server.id);
+      else failures.push(`POST /servers ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+      posted++;
+    }).then(() => {
+      allPosted = true;
+    });
+    const tActive = await pollUntil(o.pollMs, o.stallMs, `${label}: waiting for ACTIVE`, async () => {
+      const postedBefore = allPosted;
+      const { servers } = await session.listAll(`/servers/detail?status=BUILD&name=${encodeURIComponent(`^${prefix}`)}`);
+      building = servers.length;
+      const done = posted - building;
+      bar.update(done, `posted ${posted}, building ${building}`);
+      return { done: postedBefore && building === 0, progress: done };
+    });
+    await posting;
+    const bootSeconds = (tActive - t0) / 1000;
+
+    const final = await session.listAll(`/servers/detail?name=${encodeURIComponent(`^${prefix}`)}`);
+    const active = final.servers.filter((s) => s.status === 'ACTIVE').length;
+    for (const s of final.servers) if (s.status !== 'ACTIVE') failures.push(`server ${s.id} is ${s.status}`);
+    bar.finish(`${active} ACTIVE in ${bootSeconds.toFixed(2)} s (${(active / bootSeconds).toFixed(1)}/s)`);
+    const cloudRssWithN = cloud.pids.reduce((sum, pid) => sum + (readProc(pid)?.rssBytes ?? 0), 0);
+
+    // ---- list with N present
+    const listBar = progress.start(`${label}: list`, o.listSamples);
+    const firstPage: number[] = [];
+    const whole: number[] = [];
+    let pages = 0;
+    let listed = 0;
+    for (let i = 0; i < o.listSamples; i++) {
+      const t = performance.now();
+      const res = await session.listAll('/servers/detail');
+      whole.push(performance.now() - t);
+      firstPage.push(res.pageMs[0]!);
+      pages = res.pageMs.length;
+      listed = res.servers.length;
+      listBar.update(i + 1);
+    }
+    listBar.finish(`median ${summarize(firstPage).p50} ms for ${Math.min(listed, 1000)} servers`);
+
+    // ---- delete them all
+    const delBar = progress.start(`${label}: delete`, ids.length);
+    const deleteMs: number[] = [];
+    let deleted = 0;
+    let deletesDone = false;
+    const td0 = performance.now();
+    const deleting = pool(ids.length, o.concurrency, async (i) => {
+      const res = await session.compute('DELETE', `/servers/${ids[i]}`);
+      deleteMs.push(res.ms);
+      if (res.status !== 204) failures.push(`DELETE /servers ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+      deleted++;
+    }).then(() => {
+      deletesDone = true;
+    });
+    const tGone = await pollUntil(o.pollMs, o.stallMs, `${label}: waiting for deletes`, async () => {
+      const allSent = deletesDone;
+      const { servers } = await session.listAll(`/servers?name=${encodeURIComponent(`^${prefix}`)}`);
+      delBar.update(ids.length - servers.length, `sent ${deleted}`);
+      return { done: allSent && servers.length === 0, progress: servers.length };
+    });
+    await deleting;
+    const deleteSeconds = (tGone - td0) / 1000;
+    delBar.finish(`gone in ${deleteSeconds.toFixed(2)} s`);
+
+    const use = meter.stop();
+    await restoreQuota();
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      n: o.n,
+      concurrency: o.concurrency,
+      flavor: flavor.name,
+      active,
+      failed: o.n - active,
+      failures: failures.slice(0, 20),
+      bootSeconds: round(bootSeconds, 3),
+      serversPerSecond: round(active / bootSeconds, 1),
+      postMs: summarize(postMs),
+      listDetailMs: summarize(firstPage),
+      listAllMs: summarize(whole),
+      listPages: pages,
+      listedServers: listed,
+      deleteMs: summarize(deleteMs),
+      deleteSeconds: round(deleteSeconds, 3),
+      deletesPerSecond: round(ids.length / deleteSeconds, 1),
+      cloud: use,
+      cloudRssWithNMb: cloud.pids.length > 0 ? round(cloudRssWithN / 1024 / 1024, 1) : null,
+      clientCpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
+    };
+  } finally {
+    http.close();
+  }
+}
+
+/**
+ * Raises the project's instances, cores and ram quotas (through os-quota-sets) so that N more
+ * servers fit, and returns how to put them back. Quotas stay on: they are checked on every boot.
+ */
+async function raiseQuota(
+  session: OpenStackSession, n: number, flavor: { vcpus: number; ram: number }, progress: ProgressSink,
+): Promise<() => Promise<void>> {
+  const detail = await session.quotaDetail();
+  const want: Record<string, number> = { instances: n, cores: n * flavor.vcpus, ram: n * flavor.ram };
+  const raised: Record<string, number> = {};
+  const original: Record<string, number> = {};
+  for (const [resource, amount] of Object.entries(want)) {
+    const q = detail[resource];
+    if (!q || q.limit === -1 || q.limit >= q.in_use + amount) continue;
+    original[resource] = q.limit;
+    raised[resource] = q.in_use + amount;
+  }
+  if (Object.keys(raised).length === 0) return async () => undefined;
+  try {
+    await session.setQuota(raised);
+  } catch (err) {
+    progress.note(`warning: could not raise the quota (${err instanceof Error ? err.message : String(err)}); the storm may be refused`);
+    return async () => undefined;
+  }
+  return async () => {
+    await session.setQuota(original).catch(() => undefined);
+  };
+}
