@@ -36,6 +36,8 @@ export interface StartOptions {
   env: Record<string, string>;
   /** Keep the state directory (database, logs) after the run. */
   keepState: boolean;
+  /** Compute processes to run, where the deployment runs them as processes (scale-out). */
+  computeProcesses?: number;
 }
 
 export interface Deployment {
@@ -127,8 +129,10 @@ export const allInOne: Deployment = {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         // A profiled process writes its profile on exit: give it time.
-        const killed = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 30_000))]);
-        if (killed) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 30_000)))]);
+        clearTimeout(timer);
+        if (late) {
           child.kill('SIGKILL');
           await exited;
         }

@@ -5,7 +5,6 @@ import type { FastifyInstance } from 'fastify';
 import { loadDriver } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import { createLogger, type Logger } from '../common/logging.js';
-import { newUuid } from '../common/ids.js';
 import { openDatabase, migrate, type Db } from '../db/connection.js';
 import { seedFlavors } from '../db/flavors.js';
 import { InProcessBus } from '../rpc/inprocess-bus.js';
@@ -15,7 +14,7 @@ import type { Bus } from '../rpc/bus.js';
 import { TokenService } from '../auth/tokens.js';
 import { bootstrapIdentity } from '../identity/bootstrap.js';
 import { createIdentityApp } from '../identity/app.js';
-import type { CatalogService } from '../identity/catalog.js';
+import { catalogService, type CatalogService } from '../identity/catalog.js';
 import { createImageApp } from '../image/app.js';
 import { seedImage } from '../image/seed.js';
 import { createComputeApp } from '../api/compute-app.js';
@@ -56,17 +55,11 @@ async function listen(app: FastifyInstance, host: string, port: number): Promise
 
 /** The catalog every token carries: identity, compute (without project id), image, placement. */
 function catalogFor(urls: CloudUrls, region: string): CatalogService[] {
-  const entry = (type: string, name: string, url: string): CatalogService => ({
-    id: newUuid().replaceAll('-', ''), type, name,
-    endpoints: ['public', 'internal', 'admin'].map((iface) => ({
-      id: newUuid().replaceAll('-', ''), interface: iface, region_id: region, region, url,
-    })),
-  });
   return [
-    entry('identity', 'keystone', `${urls.identity}/v3`),
-    entry('compute', 'nova', `${urls.compute}/v2.1`),
-    entry('image', 'glance', urls.image),
-    entry('placement', 'placement', urls.placement),
+    catalogService('identity', 'keystone', `${urls.identity}/v3`, region),
+    catalogService('compute', 'nova', `${urls.compute}/v2.1`, region),
+    catalogService('image', 'glance', urls.image, region),
+    catalogService('placement', 'placement', urls.placement, region),
   ];
 }
 

@@ -78,6 +78,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: false, useDefaults: false } },
     return503OnClosing: false,
+    // Close keep-alive connections on shutdown rather than wait out their timeout.
+    forceCloseConnections: true,
   });
   const idHeaders = opts.requestIdHeaders ?? ['x-openstack-request-id'];
   const routes: RouteEntry[] = [];

@@ -40,6 +40,7 @@ export function registerDataRoutes(app: FastifyInstance, opts: ImageAppOptions, 
     reply.header('content-type', DATA_TYPE);
     if (row.checksum) reply.header('content-md5', row.checksum);
     if (row.size !== null) reply.header('content-length', String(row.size));
+    if (req.method === 'HEAD') return reply.send(); // headers only: do not read the file
     return reply.send(store.open(row.id));
   });
 }

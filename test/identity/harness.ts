@@ -55,7 +55,13 @@ export async function startServices(overrides: IniData = {}): Promise<Services> 
   return {
     config, db, tokens, stateDir, identityUrl, imageUrl, catalog,
     close: async () => {
-      await Promise.all(apps.map(async (a, i) => { const t0 = Date.now(); await a.close(); if (process.env.DBG) console.log("closed", i, Date.now() - t0); }));
+      // A streamed response may finish on the server just after the client has all its bytes,
+      // leaving a keep-alive connection that close() alone would wait on for its whole timeout.
+      await Promise.all(apps.map(async (a) => {
+        const closing = a.close();
+        a.server.closeAllConnections();
+        await closing;
+      }));
       await db.destroy();
       rmSync(stateDir, { recursive: true, force: true });
     },
