@@ -5,11 +5,11 @@ import {
 import type { Config } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
-import { now } from '../common/time.js';
+import { now, sleep } from '../common/time.js';
 import { unwrap, type Envelope } from '../objects/envelope.js';
 import type { ComputeNodeReport, ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
-import type { Bus, RpcContext, Subscription } from '../rpc/bus.js';
+import { RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
 import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
@@ -24,6 +24,9 @@ export interface ComputeServiceOptions {
   /** The image API as the driver sees it (over HTTP, with the service user's token). */
   images: ImageService;
 }
+
+/** How often a conductor call that must land is tried before the operation gives up. */
+const LANDING_ATTEMPTS = 8;
 
 /** An instance operation: its action event name, the task state it runs under, and what it does. */
 interface Operation {
@@ -218,6 +221,39 @@ export class ComputeService {
   }
 
   /**
+   * A conductor call that must land: retried while the bus times out (a broker outage). The
+   * calls retried this way are idempotent.
+   */
+  private async landed<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof RpcTimeout) || attempt >= LANDING_ATTEMPTS) throw err;
+        this.log.warn({ attempt, err: errorMessage(err) }, 'conductor did not answer; retrying');
+        await sleep(Math.min(500 * 2 ** attempt, 10_000));
+      }
+    }
+  }
+
+  /**
+   * An instance update that must land. With an expected task state, a conflict after a timed-out
+   * attempt means that attempt landed (its reply was lost), so it counts as done.
+   */
+  private async update(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expected?: Array<string | null>): Promise<void> {
+    let timedOut = false;
+    await this.landed(async () => {
+      try {
+        await this.conductor.instanceUpdate(ctx, uuid, updates, expected);
+      } catch (err) {
+        if (err instanceof RpcTimeout) timedOut = true;
+        else if (timedOut && expected && (err as { status?: number }).status === 409) return;
+        throw err;
+      }
+    });
+  }
+
+  /**
    * Runs one instance operation as an action event; on failure the fault is recorded, the task
    * state cleared, and the compute service carries on.
    */
@@ -225,7 +261,7 @@ export class ComputeService {
     await this.conductor.actionEventStart(ctx, inst.uuid, op.event, this.host);
     try {
       const updates = await op.run(inst);
-      await this.conductor.instanceUpdate(ctx, inst.uuid, { ...updates, taskState: null }, op.taskStates);
+      await this.update(ctx, inst.uuid, { ...updates, taskState: null }, op.taskStates);
       await this.conductor.actionEventFinish(ctx, inst.uuid, op.event, 'Success', null);
     } catch (err) {
       await this.recordFailure(ctx, inst, op.event, err);
@@ -245,7 +281,7 @@ export class ComputeService {
   private async buildAndRun(ctx: RpcContext, inst: Instance, spec: RequestSpec): Promise<void> {
     const event = 'compute_build_and_run_instance';
     try {
-      await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING]);
+      await this.update(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING]);
     } catch {
       return; // deleted while it travelled here; the delete path releases its claim
     }
@@ -261,14 +297,14 @@ export class ComputeService {
       return;
     }
     try {
-      await this.conductor.instanceUpdate(ctx, inst.uuid, {
+      await this.update(ctx, inst.uuid, {
         vmState: VmState.ACTIVE, taskState: null, powerState: info.powerState, launchedAt: now().toISOString(),
       }, [TaskState.SPAWNING]);
       await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
     } catch {
       // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
-      await this.conductor.instanceDestroyed(ctx, inst.uuid);
+      await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
     }
   }
 
@@ -283,7 +319,7 @@ export class ComputeService {
       return;
     }
     await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
-    await this.conductor.instanceDestroyed(ctx, inst.uuid);
+    await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
   }
 
   /**

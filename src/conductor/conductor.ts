@@ -6,6 +6,8 @@ import { releaseResources } from '../db/allocations.js';
 import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
 import { getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, type InstanceRowUpdates } from '../db/instances.js';
 import { reportService, ServiceHeartbeat } from '../db/service-heartbeat.js';
+import { computePin } from '../db/services.js';
+import { availabilityZoneOfHost } from '../db/aggregates.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
@@ -87,6 +89,14 @@ export class ConductorService {
       },
     }));
     await this.heartbeat.start();
+    await this.refreshPins();
+  }
+
+  /** Pins compute RPC to the lowest version a live compute speaks (on start and SIGHUP). */
+  async refreshPins(): Promise<string> {
+    const pin = (await computePin(this.db, this.config)) ?? this.compute.version;
+    this.compute.setPin(pin);
+    return pin;
   }
 
   async stop(): Promise<void> {
@@ -106,7 +116,7 @@ export class ConductorService {
     }
     for (const sel of selections) {
       const inst = instances.find((i) => i.uuid === sel.instanceUuid)!;
-      const az = await this.zoneOfHost(sel.host);
+      const az = await availabilityZoneOfHost(this.db, this.config, sel.host);
       try {
         await updateInstanceRow(this.db, inst.uuid, { host: sel.host, node: sel.node, node_uuid: sel.nodeUuid, availability_zone: az }, [TaskState.SCHEDULING]);
       } catch (err) {
@@ -152,14 +162,6 @@ export class ConductorService {
     }
     await addFault(this.db, { instanceUuid: uuid, code: 500, message, details: message, host });
     await finishEvent(this.db, uuid, ctx.requestId, SCHEDULE_EVENT, 'Error', message, null);
-  }
-
-  private async zoneOfHost(host: string): Promise<string> {
-    const row = await this.db.selectFrom('aggregate_hosts as ah')
-      .innerJoin('aggregates as a', (j) => j.onRef('a.id', '=', 'ah.aggregate_id').on('a.deleted', '=', 0))
-      .innerJoin('aggregate_metadata as am', (j) => j.onRef('am.aggregate_id', '=', 'ah.aggregate_id').on('am.key', '=', 'availability_zone'))
-      .select('am.value').where('ah.host', '=', host).executeTakeFirst();
-    return row?.value ?? this.config.str('DEFAULT', 'default_availability_zone');
   }
 }
 

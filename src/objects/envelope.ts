@@ -4,6 +4,8 @@
  * backport its data to older versions, so a sender pinned to an older receiver can send
  * what that receiver understands.
  */
+import { compareVersions } from '../common/versions.js';
+
 export interface Envelope<T = unknown> {
   name: string;
   version: string;
@@ -24,23 +26,17 @@ export function registerObject(name: string, version: string, backports: Record<
   registry.set(name, { version, backports });
 }
 
-function cmpVersion(a: string, b: string): number {
-  const [am, an] = a.split('.').map(Number) as [number, number];
-  const [bm, bn] = b.split('.').map(Number) as [number, number];
-  return am !== bm ? am - bm : an - bn;
-}
-
 /** Wraps data in its envelope, backported to `targetVersion` when the receiver is older. */
 export function wrap<T>(name: string, data: T, targetVersion?: string): Envelope<T> {
   const type = registry.get(name);
   if (!type) throw new Error(`objects: ${name} is not registered`);
-  if (!targetVersion || cmpVersion(targetVersion, type.version) >= 0) {
+  if (!targetVersion || compareVersions(targetVersion, type.version) >= 0) {
     return { name, version: type.version, data };
   }
   let current = data as Record<string, unknown>;
   const older = Object.keys(type.backports)
-    .filter((v) => cmpVersion(v, targetVersion) >= 0)
-    .sort((a, b) => cmpVersion(b, a));
+    .filter((v) => compareVersions(v, targetVersion) >= 0)
+    .sort((a, b) => compareVersions(b, a));
   for (const v of older) current = type.backports[v]!(current);
   return { name, version: targetVersion, data: current as T };
 }

@@ -7,6 +7,14 @@ import { RpcClient } from './dispatch.js';
 
 export const COMPUTE_RPC_VERSION = '1.0';
 
+/**
+ * The object versions each compute RPC version carries (Nova's object version manifest): a
+ * sender pinned to an older compute backports what it sends to these.
+ */
+const OBJECTS_AT: Record<string, Record<string, string>> = {
+  '1.0': { Instance: '1.0', ImageMeta: '1.0', RequestSpec: '1.0' },
+};
+
 /** Every node has its own topic, so a node can move between compute services. */
 export const computeTopic = (node: string): string => `compute.${node}`;
 
@@ -24,6 +32,11 @@ export class ComputeRpcApi extends RpcClient {
     super(bus, 'compute', COMPUTE_RPC_VERSION, timeoutMs);
   }
 
+  /** Wraps an object at the version the pinned receivers understand. */
+  private obj<T>(name: string, data: T) {
+    return wrap(name, data, OBJECTS_AT[this.pin]?.[name]);
+  }
+
   private target(instance: Instance): string {
     if (!instance.node) throw new Error(`instance ${instance.uuid} has no node`);
     return computeTopic(instance.node);
@@ -32,32 +45,32 @@ export class ComputeRpcApi extends RpcClient {
   /** The request spec travels along so that a failed build can be rescheduled (Nova's filter_properties). */
   buildAndRunInstance(ctx: RpcContext, instance: Instance, node: string, spec: RequestSpec): Promise<void> {
     return this.cast(computeTopic(node), ctx, 'build_and_run_instance', {
-      instance: wrap('Instance', instance), node, request_spec: wrap('RequestSpec', spec),
+      instance: this.obj('Instance', instance), node, request_spec: this.obj('RequestSpec', spec),
     });
   }
 
   /** The simple state-changing actions share one shape: cast, the compute service does the rest. */
   instanceAction(ctx: RpcContext, action: InstanceAction, instance: Instance): Promise<void> {
-    return this.cast(this.target(instance), ctx, action, { instance: wrap('Instance', instance) });
+    return this.cast(this.target(instance), ctx, action, { instance: this.obj('Instance', instance) });
   }
 
   rebootInstance(ctx: RpcContext, instance: Instance, rebootType: 'SOFT' | 'HARD'): Promise<void> {
-    return this.cast(this.target(instance), ctx, 'reboot_instance', { instance: wrap('Instance', instance), reboot_type: rebootType });
+    return this.cast(this.target(instance), ctx, 'reboot_instance', { instance: this.obj('Instance', instance), reboot_type: rebootType });
   }
 
   rebuildInstance(ctx: RpcContext, instance: Instance, image: ImageMeta): Promise<void> {
     return this.cast(this.target(instance), ctx, 'rebuild_instance', {
-      instance: wrap('Instance', instance), image: wrap('ImageMeta', image),
+      instance: this.obj('Instance', instance), image: this.obj('ImageMeta', image),
     });
   }
 
   snapshotInstance(ctx: RpcContext, instance: Instance, imageId: string, diskFormat: string): Promise<void> {
     return this.cast(this.target(instance), ctx, 'snapshot_instance', {
-      instance: wrap('Instance', instance), image_id: imageId, disk_format: diskFormat,
+      instance: this.obj('Instance', instance), image_id: imageId, disk_format: diskFormat,
     });
   }
 
   getConsoleOutput(ctx: RpcContext, instance: Instance, length: number | null): Promise<string> {
-    return this.call(this.target(instance), ctx, 'get_console_output', { instance: wrap('Instance', instance), length });
+    return this.call(this.target(instance), ctx, 'get_console_output', { instance: this.obj('Instance', instance), length });
   }
 }

@@ -1,13 +1,7 @@
 import { Conflict } from '../common/errors.js';
 import { newRequestId, newUuid } from '../common/ids.js';
+import { versionCompatible } from '../common/versions.js';
 import type { Bus, RpcContext, RpcHandler, RpcMessage } from './bus.js';
-
-/** Versions are "MAJOR.MINOR"; a receiver accepts its own major and any minor up to its own. */
-export function versionCompatible(sent: string, served: string): boolean {
-  const [sm, sn] = sent.split('.').map(Number) as [number, number];
-  const [vm, vn] = served.split('.').map(Number) as [number, number];
-  return sm === vm && sn <= vn;
-}
 
 export type RpcMethod = (args: Record<string, unknown>, ctx: RpcContext) => Promise<unknown>;
 
@@ -41,11 +35,16 @@ export class RpcClient {
     readonly apiName: string,
     readonly version: string,
     protected readonly timeoutMs: number,
-    protected pin: string = version,
+    private pinned: string = version,
   ) {}
 
+  /** The version this client sends at most: its own, or lower while older receivers live. */
+  get pin(): string {
+    return this.pinned;
+  }
+
   setPin(pin: string): void {
-    this.pin = pin;
+    this.pinned = pin;
   }
 
   protected message(ctx: RpcContext, method: string, args: Record<string, unknown>, since = '1.0'): RpcMessage {

@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS instances (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS spawns (
+  uuid TEXT NOT NULL,
+  node TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS faults (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   op TEXT NOT NULL,
@@ -112,6 +117,8 @@ function prepare(db: Database.Database) {
     useFault: db.prepare('UPDATE faults SET times = times - 1 WHERE id = ?'),
     deleteFault: db.prepare('DELETE FROM faults WHERE id = ?'),
     faults: db.prepare(`SELECT ${FAULT_COLUMNS} FROM faults ORDER BY id`),
+    recordSpawn: db.prepare('INSERT INTO spawns (uuid, node, at) VALUES (?, ?, ?)'),
+    spawnCounts: db.prepare('SELECT uuid, COUNT(*) AS n FROM spawns GROUP BY uuid'),
   };
 }
 
@@ -181,6 +188,16 @@ export class FakeBackend {
   /** Removes a guest (out of band: "lose" it); false when it did not exist. */
   deleteInstance(uuid: string): boolean {
     return this.#q.delete.run(uuid).changes === 1;
+  }
+
+  /** Every spawn call is recorded, kept even after the guest is gone: tests check none ran twice. */
+  recordSpawn(uuid: string, node: string): void {
+    this.#q.recordSpawn.run(uuid, node, Date.now());
+  }
+
+  /** How many times each instance was spawned. */
+  spawnCounts(): Map<string, number> {
+    return new Map((this.#q.spawnCounts.all() as Array<{ uuid: string; n: number }>).map((r) => [r.uuid, r.n]));
   }
 
   // faults

@@ -142,6 +142,7 @@ export class FakeDriver implements VirtDriver {
       throw new CapacityExceeded(`flavor ${f.name} (${f.vcpus} VCPU, ${f.memoryMb} MB, ${disk} GB) is larger than node ${spec.node}`);
     }
     const exists = () => new InstanceExists(`instance ${spec.uuid} already exists`);
+    this.#b().recordSpawn(spec.uuid, spec.node);
     if (this.#b().getInstance(spec.uuid)) throw exists();
     if (cfg.latencyMs > 0) await sleep(cfg.latencyMs);
     const b = this.#b();

@@ -131,6 +131,16 @@ describe('fake driver: guests', () => {
     await b.done();
   });
 
+  it('records every spawn call, even of a guest since destroyed', async () => {
+    const b = await boot();
+    const s = b.spec();
+    await b.driver.spawn(s);
+    assert.equal(await code(b.driver.spawn(s)), 'InstanceExists');
+    await b.driver.destroy({ uuid: s.uuid, node: s.node });
+    assert.deepEqual([...b.backend.spawnCounts()], [[s.uuid, 2]]);
+    await b.done();
+  });
+
   it('keeps guests across a compute restart', async () => {
     const b = await boot();
     const s = b.spec();

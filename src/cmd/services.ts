@@ -1,0 +1,159 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { loadDriver } from '@orrery/virt-api';
+import type { Config } from '../common/config.js';
+import type { Logger } from '../common/logging.js';
+import { openDatabase, migrate, type Db } from '../db/connection.js';
+import { seedFlavors } from '../db/flavors.js';
+import { computePin } from '../db/services.js';
+import { ConductorRpcApi } from '../rpc/conductor-api.js';
+import { ComputeRpcApi } from '../rpc/compute-api.js';
+import type { Bus } from '../rpc/bus.js';
+import { TokenService } from '../auth/tokens.js';
+import { bootstrapIdentity } from '../identity/bootstrap.js';
+import { createIdentityApp } from '../identity/app.js';
+import { catalogService, type CatalogService } from '../identity/catalog.js';
+import { createImageApp } from '../image/app.js';
+import { seedImage } from '../image/seed.js';
+import { createComputeApp } from '../api/compute-app.js';
+import { createPlacementApp } from '../api/placement-app.js';
+import { IdentityClient } from '../clients/identity-client.js';
+import { ImageClient } from '../clients/image-client.js';
+import { SchedulerService } from '../scheduler/scheduler.js';
+import { ConductorService } from '../conductor/conductor.js';
+import { ComputeService } from '../compute/manager.js';
+import { driverImageService } from '../compute/image-service.js';
+
+/** The building blocks every entry point composes: one function per service. */
+
+/** Drivers that ship with Orrery, by the short name `compute_driver` may use. */
+export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake' };
+
+export interface CloudUrls {
+  identity: string;
+  image: string;
+  compute: string;
+  placement: string;
+}
+
+/** Opens the configured database and applies pending migrations (`orrery db sync`). */
+export async function openMigratedDatabase(config: Config): Promise<Db> {
+  const db = openDatabase(config.str('database', 'connection'));
+  await migrate(db);
+  return db;
+}
+
+async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
+  await app.listen({ host, port });
+  const addr = app.server.address() as AddressInfo;
+  return `http://${host}:${addr.port}`;
+}
+
+/** The catalog every token carries: identity, compute (without project id), image, placement. */
+function catalogFor(urls: CloudUrls, region: string): CatalogService[] {
+  return [
+    catalogService('identity', 'keystone', `${urls.identity}/v3`, region),
+    catalogService('compute', 'nova', `${urls.compute}/v2.1`, region),
+    catalogService('image', 'glance', urls.image, region),
+    catalogService('placement', 'placement', urls.placement, region),
+  ];
+}
+
+export function openrcText(config: Config, urls: CloudUrls): string {
+  const vars: Record<string, string> = {
+    OS_AUTH_URL: `${urls.identity}/v3`,
+    OS_USERNAME: config.str('identity', 'admin_user'),
+    OS_PASSWORD: config.str('identity', 'admin_password'),
+    OS_PROJECT_NAME: config.str('identity', 'admin_project'),
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PROJECT_DOMAIN_NAME: 'Default',
+    OS_REGION_NAME: config.str('DEFAULT', 'region_name'),
+    OS_INTERFACE: 'public',
+    OS_IDENTITY_API_VERSION: '3',
+    OS_COMPUTE_API_VERSION: '2.37',
+  };
+  return Object.entries(vars).map(([k, v]) => `export ${k}=${v}`).join('\n') + '\n';
+}
+
+export interface ApiService {
+  urls: CloudUrls;
+  apps: Record<keyof CloudUrls, FastifyInstance>;
+  openrcPath: string;
+  /** Recomputes the compute RPC pin from the live services (on start and SIGHUP). */
+  refreshPins(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The API service: identity, image, compute and placement REST APIs on their ports. Creates
+ * the bootstrap admin, default flavors and the seed image on first start, and writes openrc.
+ */
+export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): Promise<ApiService> {
+  await bootstrapIdentity(db, config);
+  await seedFlavors(db);
+  const timeout = config.num('DEFAULT', 'rpc_response_timeout') * 1000;
+  const tokens = new TokenService(db, config);
+  const bindHost = config.str('DEFAULT', 'bind_host');
+  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '' };
+  let catalog: CatalogService[] = [];
+  const compute = new ComputeRpcApi(bus, timeout);
+  const deps = {
+    db, config, log, tokens, compute,
+    images: new ImageClient(async () => urls.image),
+    conductor: new ConductorRpcApi(bus, timeout),
+  };
+  const apps = {
+    identity: createIdentityApp({ db, config, tokens, log, catalog: () => catalog }),
+    image: createImageApp({ db, config, tokens, log }),
+    compute: createComputeApp(deps),
+    placement: createPlacementApp(deps),
+  };
+  for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
+    urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
+  }
+  catalog = catalogFor(urls, config.str('DEFAULT', 'region_name'));
+  await seedImage(db, config);
+  const openrcPath = config.statePath('openrc');
+  mkdirSync(dirname(openrcPath), { recursive: true });
+  writeFileSync(openrcPath, openrcText(config, urls), { mode: 0o600 });
+  const refreshPins = async (): Promise<string> => {
+    const pin = (await computePin(db, config)) ?? compute.version;
+    compute.setPin(pin);
+    return pin;
+  };
+  await refreshPins();
+  return {
+    urls, apps, openrcPath, refreshPins,
+    stop: async () => {
+      await Promise.all(Object.values(apps).map((a) => a.close()));
+    },
+  };
+}
+
+export async function startScheduler(config: Config, db: Db, bus: Bus, log: Logger, host: string): Promise<SchedulerService> {
+  const scheduler = new SchedulerService(db, config, log.child({ service: 'scheduler', host }), host);
+  await scheduler.start(bus);
+  return scheduler;
+}
+
+export async function startConductor(config: Config, db: Db, bus: Bus, log: Logger, host: string): Promise<ConductorService> {
+  const conductor = new ConductorService(db, config, log.child({ service: 'conductor', host }), host);
+  await conductor.start(bus);
+  return conductor;
+}
+
+/**
+ * One compute service: its driver loaded by name, images reached over the image API with the
+ * service user's credentials. It needs no database.
+ */
+export async function startCompute(config: Config, bus: Bus, host: string, authUrl: string | undefined, log: Logger): Promise<ComputeService> {
+  const driver = await loadDriver(config.str('DEFAULT', 'compute_driver'), { bundled: BUNDLED_DRIVERS, baseDir: process.cwd() });
+  const compute = new ComputeService(bus, {
+    config, host, log: log.child({ service: 'compute', host }), driver,
+    images: driverImageService(IdentityClient.fromConfig(config, authUrl)),
+  });
+  await compute.start();
+  return compute;
+}
