@@ -16,7 +16,8 @@ import { runSchedulerScale } from './scenarios/scheduler-scale.js';
 export interface BenchOptions {
   /** The cloud to measure: the all-in-one started per storm, or an existing one. */
   deployment: Deployment;
-  bootStorm: { ns: number[]; concurrencies: number[] } & Omit<BootStormOptions, 'n' | 'concurrency'> | null;
+  /** `repeat`: runs of each (N, clients), each on a fresh cloud; the run with the median servers/s is reported. */
+  bootStorm: { ns: number[]; concurrencies: number[]; repeat: number } & Omit<BootStormOptions, 'n' | 'concurrency'> | null;
   scheduler: { nodes: number[]; requests: number; budgetSeconds: number } | null;
   scaleOut: boolean;
   /** Profile the cloud's processes (node --cpu-prof) into this directory. */
@@ -115,15 +116,20 @@ export async function runBench(o: BenchOptions, progress: ProgressSink): Promise
   if (o.bootStorm) {
     for (const n of o.bootStorm.ns) {
       for (const concurrency of o.bootStorm.concurrencies) {
-        const name = `boot-storm-N${n}-C${concurrency}`;
-        const cloud = await o.deployment.start({ capacity: capacityFor(n), nodeArgs: profileArgs(name), env: o.cloudEnv, keepState: o.keepState });
-        results.target = cloud.description;
-        try {
-          results.bootStorm.push(await runBootStorm(cloud, { ...o.bootStorm, n, concurrency }, progress));
-        } finally {
-          await cloud.stop();
+        const runs: BootStormResult[] = [];
+        for (let rep = 1; rep <= o.bootStorm.repeat; rep++) {
+          const name = `boot-storm-N${n}-C${concurrency}${o.bootStorm.repeat > 1 ? `-run${rep}` : ''}`;
+          const cloud = await o.deployment.start({ capacity: capacityFor(n), nodeArgs: profileArgs(name), env: o.cloudEnv, keepState: o.keepState });
+          results.target = cloud.description;
+          try {
+            runs.push(await runBootStorm(cloud, { ...o.bootStorm, n, concurrency }, progress));
+          } finally {
+            await cloud.stop();
+          }
+          addProfile(name);
         }
-        addProfile(name);
+        const median = [...runs].sort((a, b) => a.serversPerSecond - b.serversPerSecond)[Math.floor((runs.length - 1) / 2)]!;
+        results.bootStorm.push(runs.length > 1 ? { ...median, repeatRates: runs.map((r) => r.serversPerSecond) } : median);
       }
     }
     results.flatCost = flatCost(results.bootStorm);

@@ -11,6 +11,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -33,16 +34,30 @@ export interface ProfileSummary {
   idleMs: number;
   functions: ProfileRow[];
   modules: ProfileRow[];
+  /**
+   * Time by the outermost function of ours (src/, packages/) on the stack: which entry point
+   * (route handler, RPC method, timer) the work was done for, callees included.
+   */
+  entries: ProfileRow[];
 }
+
+const OURS = /\/(src|packages)\//;
 
 /** Where a script lives, shortly: "fastify/lib/route.js", "src/db/instances.ts", "(native)". */
 export function moduleOf(url: string): string {
+  return shortPath(url, true);
+}
+
+/** A script's path from node_modules/, src/, packages/ or bench/ on; the package name alone when `packageOnly`. */
+function shortPath(url: string, packageOnly: boolean): string {
   if (url === '') return '(native)';
   const path = url.replace(/^file:\/\//, '');
   const nm = path.lastIndexOf('/node_modules/');
   if (nm >= 0) {
-    const rest = path.slice(nm + '/node_modules/'.length).split('/');
-    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+    const rest = path.slice(nm + '/node_modules/'.length);
+    if (!packageOnly) return rest;
+    const parts = rest.split('/');
+    return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
   }
   if (path.startsWith('node:')) return path;
   const m = /\/(src|packages|bench)\/(.*)$/.exec(path);
@@ -60,32 +75,51 @@ export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary 
   const totalUs = [...self.values()].reduce((a, b) => a + b, 0);
   const fn = new Map<string, number>();
   const mod = new Map<string, number>();
+  const entry = new Map<string, number>();
+  // The outermost frame of ours above each node, found walking down from the root.
+  const entryOf = new Map<number, ProfileNode | null>();
+  const root = profile.nodes[0];
+  const stack: Array<[ProfileNode, ProfileNode | null]> = root ? [[root, null]] : [];
+  while (stack.length > 0) {
+    const [node, above] = stack.pop()!;
+    const mine = above ?? (OURS.test(node.callFrame.url) ? node : null);
+    entryOf.set(node.id, mine);
+    for (const c of node.children ?? []) stack.push([byId.get(c)!, mine]);
+  }
+  const label = (n: ProfileNode): string => {
+    const { functionName, url, lineNumber } = n.callFrame;
+    return `${functionName || '(anonymous)'}${url ? ` ${shortPath(url, false)}:${lineNumber + 1}` : ''}`;
+  };
   let idle = 0;
   for (const [id, us] of self) {
     const n = byId.get(id)!;
-    const { functionName, url, lineNumber } = n.callFrame;
+    const { functionName, url } = n.callFrame;
     if (functionName === '(idle)') {
       idle += us;
       continue;
     }
-    const where = url ? `${moduleOf(url)}:${lineNumber + 1}` : '';
-    const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    const key = label(n);
     fn.set(key, (fn.get(key) ?? 0) + us);
     const m = url ? moduleOf(url) : functionName.startsWith('(') ? functionName : '(native)';
     mod.set(m, (mod.get(m) ?? 0) + us);
+    const e = entryOf.get(id);
+    const ek = e ? label(e) : `(outside our code: ${m})`;
+    entry.set(ek, (entry.get(ek) ?? 0) + us);
   }
   const busy = totalUs - idle;
   const rows = (m: Map<string, number>): ProfileRow[] => [...m.entries()]
     .sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10, percent: busy > 0 ? Math.round((1000 * us) / busy) / 10 : 0 }));
-  return { totalMs: Math.round(totalUs / 1000), idleMs: Math.round(idle / 1000), functions: rows(fn), modules: rows(mod) };
+  return {
+    totalMs: Math.round(totalUs / 1000), idleMs: Math.round(idle / 1000), functions: rows(fn), modules: rows(mod), entries: rows(entry),
+  };
 }
 
 export function profileMarkdown(s: ProfileSummary): string {
   const table = (title: string, rows: ProfileRow[]): string =>
     `| ${title} | self ms | % of busy |\n|---|---:|---:|\n${rows.map((r) => `| \`${r.name}\` | ${r.ms} | ${r.percent} |`).join('\n')}\n`;
   return `Profile: ${s.totalMs} ms sampled, ${s.idleMs} ms idle, ${s.totalMs - s.idleMs} ms busy.\n\n` +
-    `${table('function', s.functions)}\n${table('module', s.modules)}`;
+    `${table('function (self time)', s.functions)}\n${table('module (self time)', s.modules)}\n${table('entry point (time inside it)', s.entries)}`;
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, ''));

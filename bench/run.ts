@@ -35,6 +35,7 @@ const program = new Command('npm run bench --')
   .option('--flavor <id-or-name>', 'flavor of the servers', 'm1.nano')
   .option('--image <id-or-name>', 'image of the servers', 'orrery-tiny')
   .addOption(new Option('--poll-ms <ms>', 'poll interval while waiting for ACTIVE and for deletes').default(100).argParser(positive))
+  .addOption(new Option('--repeat <count>', 'run each boot storm this many times, each on a fresh cloud, and report the median run').default(1).argParser(positive))
   .addOption(new Option('--list-samples <count>', 'GET /servers/detail requests timed with N servers present').default(20).argParser(positive))
   .addOption(new Option('--stall <seconds>', 'give up when no server changes state for this long').default(120).argParser(positive))
   .addOption(new Option('--nodes <list>', 'scheduler scale: fake node counts').default([1000, 10000, 100000], '1000,10000,100000').argParser(numbers))
@@ -63,7 +64,7 @@ Examples:
 
 program.parse(process.argv);
 const opts = program.opts<{
-  quick?: boolean; scenarios: string; n: number[]; concurrency: number[]; flavor: string; image: string; pollMs: number;
+  quick?: boolean; scenarios: string; n: number[]; concurrency: number[]; repeat: number; flavor: string; image: string; pollMs: number;
   listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; authUrl?: string;
   username?: string; password?: string; projectName?: string; userDomainName?: string; projectDomainName?: string;
   regionName?: string; pids?: number[]; out: string; chart: string; profile?: string; keepState?: boolean; quiet?: boolean;
@@ -97,7 +98,7 @@ if (opts.authUrl) {
 const bench: BenchOptions = {
   deployment,
   bootStorm: scenarios.includes('boot-storm') ? {
-    ns: opts.n, concurrencies: opts.concurrency, flavor: opts.flavor, image: opts.image, pollMs: opts.pollMs,
+    ns: opts.n, concurrencies: opts.concurrency, repeat: opts.repeat, flavor: opts.flavor, image: opts.image, pollMs: opts.pollMs,
     listSamples: opts.listSamples, stallMs: opts.stall * 1000,
   } : null,
   // The scheduler runs in this machine's processes: only with the all-in-one's code, not against a remote cloud.

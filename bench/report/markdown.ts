@@ -15,7 +15,7 @@ export function bootStormTable(r: BenchResults): string {
     ['N', 'clients', 'servers/s', 'boot (s)', 'POST p50 / p95 (ms)', 'GET /servers/detail p50 / p95 (ms)', 'delete (s)', 'cloud peak RSS (MB)', 'cloud CPU (s)', 'client CPU (s)'],
     r.bootStorm.map((s) => [
       String(s.n), String(s.concurrency),
-      `${s.serversPerSecond}${s.failed ? ` (${s.failed} failed)` : ''}`, String(s.bootSeconds),
+      `${s.serversPerSecond}${s.failed ? ` (${s.failed} failed)` : ''}${s.repeatRates ? ` (runs: ${s.repeatRates.join(', ')})` : ''}`, String(s.bootSeconds),
       `${s.postMs.p50} / ${s.postMs.p95}`,
       `${s.listDetailMs.p50} / ${s.listDetailMs.p95} (${Math.min(s.listedServers, 1000)} servers${s.listPages > 1 ? `; all ${s.listedServers} in ${s.listPages} pages: ${s.listAllMs.p50}` : ''})`,
       String(s.deleteSeconds), n(s.cloud?.peakRssMb), n(s.cloud?.cpuSeconds), String(s.clientCpuSeconds),

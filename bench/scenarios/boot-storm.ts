@@ -54,6 +54,8 @@ export interface BootStormResult {
   cloudRssWithNMb: number | null;
   /** CPU seconds the benchmark client itself spent. */
   clientCpuSeconds: number;
+  /** servers/s of every repeat, when the storm was repeated (this result is the median one). */
+  repeatRates?: number[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -56,20 +56,17 @@ function runWorker(job: SchedulerJob, nodeArgs: string[], onProgress: (n: number
       env: { ...process.env, ORRERY_BENCH_WORKER: 'scheduler', ORRERY_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    let settled = false;
+    let result: SchedulerWorkerResult | undefined;
+    let error: string | undefined;
     child.on('message', (m: { progress?: number; result?: SchedulerWorkerResult; error?: string }) => {
       if (m.progress !== undefined) onProgress(m.progress);
-      if (m.result) {
-        settled = true;
-        resolve(m.result);
-      }
-      if (m.error) {
-        settled = true;
-        reject(new Error(`scheduler worker failed: ${m.error}`));
-      }
+      if (m.result) result = m.result;
+      if (m.error) error = m.error;
     });
+    // Settled on exit, not on the message: a profiled worker writes its profile as it exits.
     child.on('exit', (code) => {
-      if (!settled) reject(new Error(`scheduler worker exited with ${code}`));
+      if (result) resolve(result);
+      else reject(new Error(`scheduler worker ${error ? `failed: ${error}` : `exited with ${code}`}`));
     });
   });
 }

@@ -29,7 +29,7 @@ import { driverImageService } from '../compute/image-service.js';
 /** The building blocks every entry point composes: one function per service. */
 
 /** Drivers that ship with Orrery, by the short name `compute_driver` may use. */
-export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake' };
+export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake', libvirt: '@orrery/driver-libvirt' };
 
 export interface CloudUrls {
   identity: string;

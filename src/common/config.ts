@@ -127,10 +127,17 @@ export class Config {
     return (this.opt(section, name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   }
 
-  /** All options of one section (for a driver's own section). */
+  /** All options of one section (for a driver's own section), including those set only in the environment. */
   section(section: string): Record<string, string> {
+    const names = new Set(Object.keys(this.data[section] ?? {}));
+    const prefix = (section === 'DEFAULT' ? 'ORRERY_' : `ORRERY_${section}__`).toUpperCase();
+    for (const key of Object.keys(this.env)) {
+      if (key.toUpperCase().startsWith(prefix) && (section !== 'DEFAULT' || !key.includes('__'))) {
+        names.add(key.slice(prefix.length).toLowerCase());
+      }
+    }
     const out: Record<string, string> = {};
-    for (const k of Object.keys(this.data[section] ?? {})) out[k] = this.opt(section, k)!;
+    for (const k of names) out[k] = this.opt(section, k)!;
     return out;
   }
 

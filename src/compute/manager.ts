@@ -77,8 +77,9 @@ export class ComputeService {
     // Final only once init has read the driver's configuration.
     this.caps = this.driver.capabilities();
     this.nodes = await this.driver.listNodes();
-    await this.report();
-    await this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n)));
+    // The conductor may still be starting (as Nova's compute, wait for it).
+    await this.landed(() => this.report());
+    await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
     this.unsubscribeEvents = this.driver.onEvent((e) => this.onLifecycleEvent(e));
     await this.syncPowerStates();
     const handler = dispatcher('compute', COMPUTE_RPC_VERSION, this.methods());

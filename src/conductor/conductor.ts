@@ -11,7 +11,7 @@ import { availabilityZoneOfHost } from '../db/aggregates.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
-import type { Bus, RpcContext, Subscription } from '../rpc/bus.js';
+import { RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { ComputeRpcApi } from '../rpc/compute-api.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type InstanceUpdates, type ServiceReport } from '../rpc/conductor-api.js';
 import { dispatcher } from '../rpc/dispatch.js';
@@ -109,7 +109,7 @@ export class ConductorService {
     for (const inst of instances) await startEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, null);
     let selections;
     try {
-      selections = await this.scheduler.selectDestinations(ctx, spec);
+      selections = await this.selectDestinations(ctx, spec);
     } catch (err) {
       for (const inst of instances) await this.failBuild(ctx, inst.uuid, errorMessage(err), null);
       return;
@@ -131,6 +131,21 @@ export class ConductorService {
       const placed = await getInstance(this.db, inst.uuid);
       if (!placed) continue;
       await this.compute.buildAndRunInstance(ctx, placed, sel.node, { ...spec, instanceUuids: [inst.uuid] });
+    }
+  }
+
+  /**
+   * Asks the scheduler, again when its reply was lost (a broker outage): selection is idempotent
+   * per instance, so a repeated request returns the claims already made.
+   */
+  private async selectDestinations(ctx: RpcContext, spec: RequestSpec) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.scheduler.selectDestinations(ctx, spec);
+      } catch (err) {
+        if (!(err instanceof RpcTimeout) || attempt >= 3) throw err;
+        this.log.warn({ attempt, err: errorMessage(err) }, 'scheduler did not answer; asking again');
+      }
     }
   }
 

@@ -3,6 +3,7 @@ import { BadRequest, Conflict, NotFound } from '../common/errors.js';
 import { newUuid } from '../common/ids.js';
 import { now } from '../common/time.js';
 import type { Db } from './connection.js';
+import { lockKey } from './locks.js';
 import type { ServiceRow } from './services.js';
 
 /** Nova keeps an aggregate's availability zone as this metadata key. */
@@ -91,6 +92,18 @@ async function unsafeZoneChange(tx: Db, agg: Aggregate, az: string | null): Prom
   return null;
 }
 
+/**
+ * Runs one change to aggregates. Nova's zone rules (a host in one zone only, no re-zoning hosts
+ * that run instances, unique names) are checks over several rows before a write, so every
+ * change holds one lock: concurrent API processes apply them one at a time.
+ */
+function changeAggregates<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (tx) => {
+    await lockKey(tx, 'aggregates');
+    return fn(tx);
+  });
+}
+
 async function writeMetadata(tx: Db, id: number, metadata: Record<string, string | null>): Promise<void> {
   for (const [key, value] of Object.entries(metadata)) {
     await tx.deleteFrom('aggregate_metadata').where('aggregate_id', '=', id).where('key', '=', key).execute();
@@ -100,7 +113,7 @@ async function writeMetadata(tx: Db, id: number, metadata: Record<string, string
 }
 
 export async function createAggregate(db: Db, name: string, availabilityZone: string | null): Promise<Aggregate> {
-  return db.transaction().execute(async (tx) => {
+  return changeAggregates(db, async (tx) => {
     await assertNameFree(tx, name);
     await tx.insertInto('aggregates').values({ uuid: newUuid(), name, created_at: now().toISOString(), updated_at: null, deleted: 0 }).execute();
     const { id } = await tx.selectFrom('aggregates').select('id').where('name', '=', name).where('deleted', '=', 0).executeTakeFirstOrThrow();
@@ -111,7 +124,7 @@ export async function createAggregate(db: Db, name: string, availabilityZone: st
 
 /** Renames and/or re-zones an aggregate (`availabilityZone` present, even null, means change it). */
 export async function updateAggregate(db: Db, id: number, changes: { name?: string; availabilityZone?: string | null }): Promise<Aggregate> {
-  return db.transaction().execute(async (tx) => {
+  return changeAggregates(db, async (tx) => {
     const agg = await mustGet(tx, id);
     if (changes.name !== undefined) {
       await assertNameFree(tx, changes.name, id);
@@ -129,7 +142,7 @@ export async function updateAggregate(db: Db, id: number, changes: { name?: stri
 
 /** Merges metadata into an aggregate's; a null value removes the key. */
 export async function setAggregateMetadata(db: Db, id: number, metadata: Record<string, string | null>): Promise<Aggregate> {
-  return db.transaction().execute(async (tx) => {
+  return changeAggregates(db, async (tx) => {
     const agg = await mustGet(tx, id);
     if (AZ_KEY in metadata) {
       const why = await unsafeZoneChange(tx, agg, metadata[AZ_KEY] ?? null);
@@ -142,7 +155,7 @@ export async function setAggregateMetadata(db: Db, id: number, metadata: Record<
 
 /** Adds a compute host: NotFound for an unknown host, Conflict when already there or zoned elsewhere. */
 export async function addAggregateHost(db: Db, id: number, host: string): Promise<Aggregate> {
-  return db.transaction().execute(async (tx) => {
+  return changeAggregates(db, async (tx) => {
     const service = await tx.selectFrom('services').select('host')
       .where('host', '=', host).where('binary', '=', 'nova-compute').where('deleted', '=', 0).executeTakeFirst();
     if (!service) throw new NotFound(`Compute host ${host} could not be found.`);
@@ -160,7 +173,7 @@ export async function addAggregateHost(db: Db, id: number, host: string): Promis
 }
 
 export async function removeAggregateHost(db: Db, id: number, host: string): Promise<Aggregate> {
-  return db.transaction().execute(async (tx) => {
+  return changeAggregates(db, async (tx) => {
     const res = await tx.deleteFrom('aggregate_hosts').where('aggregate_id', '=', id).where('host', '=', host)
       .where('aggregate_id', 'in', tx.selectFrom('aggregates').select('id').where('deleted', '=', 0))
       .executeTakeFirst();
@@ -171,7 +184,7 @@ export async function removeAggregateHost(db: Db, id: number, host: string): Pro
 
 /** Deletes an empty aggregate (soft, Nova's way); BadRequest while it still has hosts. */
 export async function deleteAggregate(db: Db, id: number): Promise<void> {
-  await db.transaction().execute(async (tx) => {
+  await changeAggregates(db, async (tx) => {
     const agg = await mustGet(tx, id);
     if (agg.hosts.length > 0) throw new BadRequest(`Cannot delete aggregate ${id}. Reason: Host aggregate is not empty.`);
     await tx.updateTable('aggregates').set({ deleted: id, updated_at: now().toISOString() }).where('id', '=', id).execute();

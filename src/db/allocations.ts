@@ -1,3 +1,4 @@
+import { sql, type SqlBool } from 'kysely';
 import type { Db } from './connection.js';
 
 /** Amounts of each resource class one consumer (instance) takes on one node. */
@@ -18,7 +19,8 @@ export async function claimResources(db: Db, consumerUuid: string, nodeUuid: str
           .where('node_uuid', '=', nodeUuid)
           .where('resource_class', '=', rc)
           .where('max_unit', '>=', amount)
-          .where((eb) => eb(eb('used', '+', amount), '<=', eb(eb('total', '-', eb.ref('reserved')), '*', eb.ref('allocation_ratio'))))
+          // Raw SQL for the parentheses: Kysely's nested binary expressions do not add them.
+          .where(sql<SqlBool>`used + ${amount} <= (total - reserved) * allocation_ratio`)
           .executeTakeFirst();
         if (Number(res.numUpdatedRows) !== 1) throw new ClaimRefused();
       }
@@ -59,4 +61,14 @@ export function flavorResources(f: { vcpus: number; memoryMb: number; rootGb: nu
     MEMORY_MB: f.memoryMb,
     DISK_GB: f.rootGb + f.ephemeralGb + Math.ceil(f.swap / 1024),
   };
+}
+
+/** The node a consumer already holds resources on, if any (makes a repeated selection idempotent). */
+export async function claimedNode(db: Db, consumerUuid: string): Promise<{ uuid: string; host: string; node: string } | null> {
+  const row = await db.selectFrom('allocations as a')
+    .innerJoin('compute_nodes as cn', 'cn.uuid', 'a.node_uuid')
+    .select(['cn.uuid as uuid', 'cn.host as host', 'cn.hypervisor_hostname as node'])
+    .where('a.consumer_uuid', '=', consumerUuid)
+    .executeTakeFirst();
+  return row ?? null;
 }

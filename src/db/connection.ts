@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import type { Config } from '../common/config.js';
 import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
 
@@ -18,13 +20,34 @@ class StaticMigrations implements MigrationProvider {
   }
 }
 
+export interface DatabaseOptions {
+  /** Most connections one process holds to PostgreSQL (SQLite has one). */
+  maxPoolSize?: number;
+}
+
+/** Connections per process when `[database] max_pool_size` is not set. */
+export const DEFAULT_MAX_POOL_SIZE = 10;
+
+/**
+ * PostgreSQL URL schemes Nova's configs use: the SQLAlchemy `+driver` suffix names a Python
+ * driver and means nothing here.
+ */
+const POSTGRES_URL = /^postgres(?:ql)?(?:\+[a-z0-9_]+)?:\/\//i;
+
+/** Whether a connection URL names PostgreSQL (rather than SQLite). */
+export function isPostgresUrl(url: string): boolean {
+  return POSTGRES_URL.test(url);
+}
+
 /**
  * Opens the database named by a Nova-style URL: `sqlite:///relative/or//absolute/path`,
- * `sqlite://` (in memory). PostgreSQL arrives with the scale-out work behind the same type.
+ * `sqlite://` (in memory), or `postgresql://user[:password]@host[:port]/dbname` (also
+ * `postgres://` and `postgresql+psycopg2://`). Everything above this layer sees the same Db.
  */
-export function openDatabase(url: string): Db {
+export function openDatabase(url: string, opts: DatabaseOptions = {}): Db {
+  if (isPostgresUrl(url)) return openPostgres(url.replace(POSTGRES_URL, 'postgresql://'), opts);
   const m = /^sqlite:\/\/(\/?)(.*)$/.exec(url);
-  if (!m) throw new Error(`database: unsupported connection URL ${url}`);
+  if (!m) throw new Error(`database: unsupported connection URL ${redact(url)}`);
   const path = m[2] === '' ? ':memory:' : m[2]!;
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
@@ -34,7 +57,49 @@ export function openDatabase(url: string): Db {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
-/** Applies every pending migration (the admin CLI's `db sync`). */
+/** Whether `db` (or a transaction of it) is on PostgreSQL: for the few spellings the two differ in. */
+export function isPostgres(db: Db): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/** Opens `[database] connection` with `[database] max_pool_size`. */
+export function openConfiguredDatabase(config: Config): Db {
+  const size = Number(config.opt('database', 'max_pool_size') ?? DEFAULT_MAX_POOL_SIZE);
+  if (!Number.isInteger(size) || size < 1) throw new Error('config: [database] max_pool_size must be a positive integer');
+  return openDatabase(config.str('database', 'connection'), { maxPoolSize: size });
+}
+
+// pg returns 64-bit integers (count(*), sum(), bigint columns) and numerics as strings so as
+// not to lose precision; every such value here (counts, sizes in bytes) fits a double, and
+// SQLite hands back numbers, so both databases give the layers above the same types.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const numericTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if ((oid === INT8_OID || oid === NUMERIC_OID) && format !== 'binary') return (v: string) => Number(v);
+    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+function openPostgres(url: string, opts: DatabaseOptions): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.maxPoolSize ?? DEFAULT_MAX_POOL_SIZE,
+    types: numericTypes,
+    application_name: 'orrery',
+  });
+  // An idle connection the server drops (restart, failover) must not crash the process: the
+  // pool discards it and the next query opens a fresh one or reports the error to its caller.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** The URL without its password, for messages. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/** Applies every pending migration (the admin CLI's `db sync`). Safe to run from several processes at once. */
 export async function migrate(db: Db): Promise<void> {
   const { error, results } = await new Migrator({ db, provider: new StaticMigrations() }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');

@@ -3,6 +3,7 @@ import { Conflict, NotFound } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { Flavor } from '../objects/compute.js';
 import type { Db } from './connection.js';
+import { lockKey } from './locks.js';
 import type { FlavorTable } from './schema.js';
 
 export type FlavorRow = Selectable<FlavorTable>;
@@ -75,9 +76,10 @@ export async function projectCanUseFlavor(db: Db, row: FlavorRow, projectId: str
 
 export type NewFlavor = Omit<Insertable<FlavorTable>, 'id' | 'deleted' | 'created_at'>;
 
-/** Creates a flavor; Conflict when a live flavor already has its name or id. */
+/** Creates a flavor; Conflict when a live flavor already has its name or id (checked under a lock: no unique index can say it). */
 export async function createFlavor(db: Db, values: NewFlavor): Promise<FlavorRow> {
   return db.transaction().execute(async (tx) => {
+    await lockKey(tx, 'flavors');
     const clash = await tx.selectFrom('flavors').select(['name', 'flavorid']).where('deleted', '=', 0)
       .where((eb) => eb.or([eb('name', '=', values.name), eb('flavorid', '=', values.flavorid)]))
       .executeTakeFirst();

@@ -1,6 +1,6 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Selectable } from 'kysely';
 import { BadRequest, Forbidden } from '../common/errors.js';
-import type { Db } from './connection.js';
+import { isPostgres, type Db } from './connection.js';
 import type { Database, InstanceFaultTable, InstanceTable, ServiceTable } from './schema.js';
 import type { InstanceRow } from './instances.js';
 
@@ -127,13 +127,15 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** Case-insensitive on every database (SQLite's LIKE is, PostgreSQL's is not). */
 function like(column: Column, pattern: string): Expression<SqlBool> {
-  return sql<SqlBool>`${sql.ref(column)} LIKE ${pattern} ESCAPE '\\'`;
+  return sql<SqlBool>`lower(${sql.ref(column)}) LIKE lower(${pattern}) ESCAPE '\\'`;
 }
 
-/** Tags are a JSON array of strings: a tag matches its quoted JSON form. */
-function hasTag(tag: string): Expression<SqlBool> {
-  return like('tags', `%${escapeLike(JSON.stringify(tag))}%`);
+/** Tags are a JSON array of strings: a tag (case-sensitive, as Nova's) matches its quoted JSON form. */
+function hasTag(tag: string, pg: boolean): Expression<SqlBool> {
+  const needle = JSON.stringify(tag);
+  return pg ? sql<SqlBool>`strpos(tags, ${needle}) > 0` : sql<SqlBool>`instr(tags, ${needle}) > 0`;
 }
 
 function namePattern(name: string): string {
@@ -145,7 +147,8 @@ function namePattern(name: string): string {
   return `${start ? '' : '%'}${escapeLike(s)}${end ? '' : '%'}`;
 }
 
-function filterExpression(eb: Eb, f: InstanceFilter): Expression<SqlBool> {
+function filterExpression(eb: Eb, f: InstanceFilter, pg: boolean): Expression<SqlBool> {
+  const tagged = (t: string): Expression<SqlBool> => hasTag(t, pg);
   const and: Array<Expression<SqlBool>> = [];
   if (f.deleted === 'no') and.push(eb('deleted', '=', 0));
   if (f.deleted === 'only') and.push(eb('deleted', '!=', 0));
@@ -164,10 +167,10 @@ function filterExpression(eb: Eb, f: InstanceFilter): Expression<SqlBool> {
   if (f.keyName !== undefined) and.push(eb('key_name', '=', f.keyName));
   if (f.hostname !== undefined) and.push(eb('hostname', '=', f.hostname));
   if (f.changesSince !== undefined) and.push(eb('updated_at', '>=', f.changesSince));
-  if (f.tags?.length) and.push(eb.and(f.tags.map(hasTag)));
-  if (f.tagsAny?.length) and.push(eb.or(f.tagsAny.map(hasTag)));
-  if (f.notTags?.length) and.push(eb.not(eb.and(f.notTags.map(hasTag))));
-  if (f.notTagsAny?.length) and.push(eb.and(f.notTagsAny.map((t) => eb.not(hasTag(t)))));
+  if (f.tags?.length) and.push(eb.and(f.tags.map(tagged)));
+  if (f.tagsAny?.length) and.push(eb.or(f.tagsAny.map(tagged)));
+  if (f.notTags?.length) and.push(eb.not(eb.and(f.notTags.map(tagged))));
+  if (f.notTagsAny?.length) and.push(eb.and(f.notTagsAny.map((t) => eb.not(tagged(t)))));
   return eb.and(and);
 }
 
@@ -210,7 +213,7 @@ export async function listInstanceRows<C extends keyof InstanceRow & string>(
     markerRow = await db.selectFrom('instances').selectAll().where('uuid', '=', page.marker).executeTakeFirst();
     if (!markerRow) throw new BadRequest(`marker [${page.marker}] not found`);
   }
-  let q = db.selectFrom('instances').select(columns as unknown as Array<keyof InstanceRow & string>).where((eb) => filterExpression(eb, filter));
+  let q = db.selectFrom('instances').select(columns as unknown as Array<keyof InstanceRow & string>).where((eb) => filterExpression(eb, filter, isPostgres(db)));
   if (markerRow) {
     const m = markerRow;
     q = q.where((eb) => afterMarker(eb, sort, m));

@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { BadRequest, Conflict, OverQuota } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { Db } from './connection.js';
+import { lockKey } from './locks.js';
 import type { KeyPairTable } from './schema.js';
 
 export type KeyPairRow = Selectable<KeyPairTable>;
@@ -49,12 +50,14 @@ export async function countKeyPairs(db: Db, userId: string): Promise<number> {
 
 /**
  * Stores a key pair: Conflict when the user already has one of that name, OverQuota when the
- * user already holds `quota` pairs (-1: unlimited). Check and insert are one transaction.
+ * user already holds `quota` pairs (-1: unlimited). Check and insert are one transaction under
+ * the user's key pair lock, so concurrent creates (from any process) cannot both pass the check.
  */
 export async function createKeyPair(
   db: Db, kp: { userId: string; name: string; publicKey: string; type: string; fingerprint: string }, quota: number,
 ): Promise<KeyPair> {
   return db.transaction().execute(async (tx) => {
+    await lockKey(tx, `key_pairs:${kp.userId}`);
     const dup = await tx.selectFrom('key_pairs').select('id').where('user_id', '=', kp.userId).where('name', '=', kp.name).executeTakeFirst();
     if (dup) throw new Conflict(`Key pair '${kp.name}' already exists.`);
     if (quota >= 0) {

@@ -4,12 +4,14 @@ import { OverQuota } from '../common/errors.js';
 import type { Db } from './connection.js';
 import { createAction } from './instance-actions.js';
 import { insertInstance } from './instances.js';
+import { lockKey } from './locks.js';
 import { getInstanceUsage, getProjectLimits, UNLIMITED } from './quotas.js';
 import type { InstanceTable } from './schema.js';
 
 /**
  * Quota enforcement for new instances: the limits are read, the usage counted and the rows
- * inserted in one transaction, so concurrent creates of one project can never overshoot.
+ * inserted in one transaction under the project's quota lock, so concurrent creates of one
+ * project — in this process or another — can never overshoot.
  */
 
 export interface NewInstance {
@@ -74,6 +76,7 @@ export async function createInstancesWithinQuota(
   db: Db, config: Config, r: CreateRequest, build: (count: number) => NewInstance[],
 ): Promise<NewInstance[]> {
   return db.transaction().execute(async (tx) => {
+    await lockKey(tx, quotaLockName(r.projectId));
     const [limits, usage] = await Promise.all([getProjectLimits(tx, config, r.projectId), getInstanceUsage(tx, r.projectId)]);
     const count = instancesAllowed(limits, usage, r);
     const created = build(count);
@@ -85,6 +88,11 @@ export async function createInstancesWithinQuota(
     }
     return created;
   });
+}
+
+/** The lock a transaction holds while it counts a project's usage and adds to it. */
+export function quotaLockName(projectId: string): string {
+  return `quota:${projectId}`;
 }
 
 /** Nova's MetadataLimitExceeded (403): more metadata items than the project's quota. */

@@ -2,7 +2,7 @@ import type { Config } from '../common/config.js';
 import { NoValidHost } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import type { Db } from '../db/connection.js';
-import { claimResources, flavorResources } from '../db/allocations.js';
+import { claimResources, claimedNode, flavorResources } from '../db/allocations.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 import type { RequestSpec, Selection } from '../objects/compute.js';
 import type { Bus, Subscription } from '../rpc/bus.js';
@@ -85,11 +85,15 @@ export class SchedulerService {
 
   /** Claims on the best candidate; if another scheduler won the race for it, tries the next ones. */
   private async placeOne(instanceUuid: string, query: HostQuery): Promise<Selection | null> {
+    // A repeated request (its first reply was lost) gets the node already claimed, not a second claim.
+    const held = await claimedNode(this.db, instanceUuid);
+    if (held) return { instanceUuid, host: held.host, node: held.node, nodeUuid: held.uuid, availabilityZone: null };
     for (let round = 0; round < 3; round++) {
       const candidates = await findCandidates(this.db, query);
       if (candidates.length === 0) return null;
       for (const c of candidates) {
         if (await claimResources(this.db, instanceUuid, c.uuid, query.resources)) {
+          this.log.debug({ instance: instanceUuid, host: c.host, node: c.node }, 'selected destination');
           return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: null };
         }
       }

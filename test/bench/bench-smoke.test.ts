@@ -20,7 +20,7 @@ describe('npm run bench (smoke)', () => {
     dir = mkdtempSync(join(tmpdir(), 'orrery-bench-smoke-'));
     out = await runBench({
       deployment: allInOne,
-      bootStorm: { ns: [5], concurrencies: [2], flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 2, stallMs: 30_000 },
+      bootStorm: { ns: [5], concurrencies: [2], repeat: 1, flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 2, stallMs: 30_000 },
       scheduler: { nodes: [10], requests: 20, budgetSeconds: 30 },
       scaleOut: true,
       profileDir: null,

@@ -8,6 +8,14 @@ function withId<T extends string>(db: Kysely<unknown>, t: CreateTableBuilder<T, 
     : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
 }
 
+/**
+ * A floating-point column: SQLite's REAL is 8 bytes, PostgreSQL's `real` only 4, so PostgreSQL
+ * gets `double precision` and both databases compute claims with the same precision.
+ */
+function float(db: Kysely<unknown>): 'real' | 'double precision' {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'double precision' : 'real';
+}
+
 export async function up(db: Kysely<unknown>): Promise<void> {
   const s = db.schema;
   // identity
@@ -95,7 +103,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('root_gb', 'integer', (c) => c.notNull())
     .addColumn('ephemeral_gb', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('swap', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('rxtx_factor', 'real', (c) => c.notNull().defaultTo(1))
+    .addColumn('rxtx_factor', float(db), (c) => c.notNull().defaultTo(1))
     .addColumn('is_public', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('description', 'text')
@@ -266,7 +274,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('min_unit', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('max_unit', 'integer', (c) => c.notNull())
     .addColumn('step_size', 'integer', (c) => c.notNull().defaultTo(1))
-    .addColumn('allocation_ratio', 'real', (c) => c.notNull().defaultTo(1))
+    .addColumn('allocation_ratio', float(db), (c) => c.notNull().defaultTo(1))
     .addColumn('used', 'integer', (c) => c.notNull().defaultTo(0))
     .addPrimaryKeyConstraint('inventories_pk', ['node_uuid', 'resource_class'])
     .execute();

@@ -1,0 +1,70 @@
+/** The libvirt driver's configuration: its [libvirt] section, as strings. */
+import { join } from 'node:path';
+
+export type VirtType = 'qemu' | 'kvm';
+
+export interface LibvirtConfig {
+  /** libvirt connection URI (Nova's [libvirt] connection_uri). */
+  connectionUri: string;
+  /** Domain type: 'qemu' (software emulation, TCG) or 'kvm' (Nova's [libvirt] virt_type). */
+  virtType: VirtType;
+  /** Where each instance's directory (disks, console log, libvirt.xml) lives. */
+  instancesPath: string;
+  /** The image cache: one file per image id, the backing file of every overlay. */
+  imageCachePath: string;
+  /** Scratch space for snapshots (removed as soon as the upload is done). */
+  snapshotsPath: string;
+  /** How often the cache manager runs, in seconds; 0 switches it off. */
+  imageCacheManagerInterval: number;
+  /** A cache entry no instance uses is removed once it has been unused this long (seconds). */
+  imageCacheMaxAge: number;
+  /** How long a soft reboot waits for the guest to react to the ACPI request before a hard reboot. */
+  waitSoftRebootSeconds: number;
+  /** Guests get the flavor's memory but at least this much (Linux under TCG needs about 96 MiB). */
+  minMemoryMb: number;
+  /** TCG translation cache size in MiB (virt_type qemu only; 0: QEMU's default, much bigger). */
+  tbCacheMb: number;
+  /** Machine type of every guest. */
+  machineType: string;
+  /** Kernel command line for direct kernel boot when the image has no os_command_line property. */
+  kernelCmdline: string;
+  /** The compute host's IP as the node reports it. */
+  hostIp: string;
+}
+
+function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
+  const v = raw[key];
+  if (v === undefined || v.trim() === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`libvirt driver: ${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function str(raw: Record<string, string>, key: string, dflt: string): string {
+  const v = raw[key]?.trim();
+  return v ? v : dflt;
+}
+
+/** Parses and validates the configuration; throws a readable Error on a bad value. */
+export function parseConfig(stateDir: string, raw: Record<string, string>): LibvirtConfig {
+  const virtType = str(raw, 'virt_type', 'qemu').toLowerCase();
+  if (virtType !== 'qemu' && virtType !== 'kvm') {
+    throw new Error(`libvirt driver: virt_type must be qemu or kvm, got ${JSON.stringify(raw['virt_type'])}`);
+  }
+  const instancesPath = str(raw, 'instances_path', join(stateDir, 'instances'));
+  return {
+    connectionUri: str(raw, 'connection_uri', 'qemu:///system'),
+    virtType,
+    instancesPath,
+    imageCachePath: str(raw, 'image_cache_path', join(instancesPath, '_base')),
+    snapshotsPath: str(raw, 'snapshots_directory', join(instancesPath, 'snapshots')),
+    imageCacheManagerInterval: int(raw, 'image_cache_manager_interval', 2400, 0),
+    imageCacheMaxAge: int(raw, 'remove_unused_original_minimum_age_seconds', 86400, 0),
+    waitSoftRebootSeconds: int(raw, 'wait_soft_reboot_seconds', 120, 0),
+    minMemoryMb: int(raw, 'min_memory_mb', 128, 1),
+    tbCacheMb: int(raw, 'tb_cache_mb', 32, 0),
+    machineType: str(raw, 'hw_machine_type', 'pc'),
+    kernelCmdline: str(raw, 'kernel_cmdline', 'root=/dev/vda console=tty0 console=ttyS0'),
+    hostIp: str(raw, 'host_ip', '127.0.0.1'),
+  };
+}

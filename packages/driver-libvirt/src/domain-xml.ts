@@ -1,0 +1,99 @@
+/** The libvirt domain XML of an instance. */
+import type { VirtType } from './config.js';
+
+export const METADATA_NS = 'https://orrery.dev/xmlns/libvirt/instance/1.0';
+
+export interface DiskDevice {
+  path: string;
+  format: 'qcow2' | 'raw';
+  /** vda, vdb, … */
+  target: string;
+}
+
+export interface DomainDefinition {
+  name: string;
+  uuid: string;
+  virtType: VirtType;
+  machineType: string;
+  memoryMb: number;
+  vcpus: number;
+  /** TCG translation cache size in MiB (only with virtType qemu; 0: QEMU's default). */
+  tbCacheMb: number;
+  /** Direct kernel boot; otherwise the guest boots from its first disk. */
+  kernel: { kernel: string; ramdisk: string | null; cmdline: string } | null;
+  disks: DiskDevice[];
+  /** The serial console's log file (virtlogd appends everything the guest prints on ttyS0). */
+  consoleLog: string;
+  /** MAC addresses of user-mode (SLIRP) NICs: libvirt's default network cannot run here. */
+  macs: string[];
+  /** Recorded in <metadata> so a domain can be traced back to its instance. */
+  metadata: Record<string, string>;
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+export function domainXml(d: DomainDefinition): string {
+  const e = escapeXml;
+  const os = d.kernel
+    ? [
+      `    <kernel>${e(d.kernel.kernel)}</kernel>`,
+      ...(d.kernel.ramdisk ? [`    <initrd>${e(d.kernel.ramdisk)}</initrd>`] : []),
+      `    <cmdline>${e(d.kernel.cmdline)}</cmdline>`,
+    ]
+    : ['    <boot dev=\'hd\'/>'];
+  const tcg = d.virtType === 'qemu' && d.tbCacheMb > 0 ? [`    <tcg><tb-cache unit='MiB'>${d.tbCacheMb}</tb-cache></tcg>`] : [];
+  const meta = Object.entries(d.metadata).map(([k, v]) => `      <orrery:${k}>${e(v)}</orrery:${k}>`);
+  return [
+    `<domain type='${d.virtType}'>`,
+    `  <name>${e(d.name)}</name>`,
+    `  <uuid>${e(d.uuid)}</uuid>`,
+    '  <metadata>',
+    `    <orrery:instance xmlns:orrery='${METADATA_NS}'>`,
+    ...meta,
+    '    </orrery:instance>',
+    '  </metadata>',
+    `  <memory unit='MiB'>${d.memoryMb}</memory>`,
+    `  <vcpu>${d.vcpus}</vcpu>`,
+    '  <os>',
+    `    <type arch='x86_64' machine='${e(d.machineType)}'>hvm</type>`,
+    ...os,
+    '  </os>',
+    '  <features>',
+    '    <acpi/>',
+    '    <apic/>',
+    ...tcg,
+    '  </features>',
+    ...(d.virtType === 'kvm' ? ["  <cpu mode='host-model'/>"] : []),
+    "  <clock offset='utc'/>",
+    '  <on_poweroff>destroy</on_poweroff>',
+    '  <on_reboot>restart</on_reboot>',
+    '  <on_crash>destroy</on_crash>',
+    '  <devices>',
+    ...d.disks.flatMap((disk) => [
+      "    <disk type='file' device='disk'>",
+      `      <driver name='qemu' type='${disk.format}'/>`,
+      `      <source file='${e(disk.path)}'/>`,
+      `      <target dev='${e(disk.target)}' bus='virtio'/>`,
+      '    </disk>',
+    ]),
+    ...d.macs.flatMap((mac) => [
+      "    <interface type='user'>",
+      `      <mac address='${e(mac)}'/>`,
+      "      <model type='virtio'/>",
+      '    </interface>',
+    ]),
+    "    <serial type='pty'>",
+    `      <log file='${e(d.consoleLog)}' append='on'/>`,
+    "      <target port='0'/>",
+    '    </serial>',
+    "    <console type='pty'>",
+    "      <target type='serial' port='0'/>",
+    '    </console>',
+    "    <memballoon model='none'/>",
+    '  </devices>',
+    '</domain>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,19 @@
+/**
+ * @orrery/driver-libvirt — QEMU guests through libvirt. Load it by name ('libvirt') or import
+ * the factory. Configuration: the [libvirt] section (see docs/libvirt.md).
+ */
+import type { VirtDriver } from '@orrery/virt-api';
+import { LibvirtDriver } from './driver.js';
+
+export { LibvirtDriver, IMAGE_FORMATS, lifecyclePowerState } from './driver.js';
+export { parseConfig, type LibvirtConfig, type VirtType } from './config.js';
+export { parseEventLine, type DomainEvent } from './event-stream.js';
+export { domainXml, METADATA_NS, type DomainDefinition } from './domain-xml.js';
+export { cacheKey } from './image-cache.js';
+export { powerStateOf } from './virsh.js';
+
+/** The driver factory the loader calls. */
+export function createDriver(): VirtDriver {
+  return new LibvirtDriver();
+}
+export default createDriver;

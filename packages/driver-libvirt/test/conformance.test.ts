@@ -1,0 +1,53 @@
+// The libvirt driver runs the contract's conformance kit against a real libvirtd (TCG guests).
+// Checks stop at "domain running": none waits for a guest to boot, so soft reboots of a guest
+// still booting take the fallback to hard after wait_soft_reboot_seconds (kept short here).
+import { after } from 'node:test';
+import { runConformance, type ConformanceFixture } from '@orrery/virt-api/conformance';
+import { createDriver } from '@orrery/driver-libvirt';
+import { guestSpec, IDS, leftovers, libvirtContext, libvirtSkip, removeDomains, testImageService, uniqueHost } from './support.js';
+
+const skip = libvirtSkip();
+const hosts: string[] = [];
+
+function fixture(): ConformanceFixture {
+  const { images, root } = testImageService();
+  return {
+    name: 'libvirt',
+    parallelSpawns: 3,
+    checkTimeoutMs: 180_000,
+    eventTimeoutMs: 20_000,
+    sampleSpec: (node) => guestSpec(node, root),
+    async create() {
+      const host = uniqueHost('kit');
+      hosts.push(host);
+      const { ctx, cleanup } = await libvirtContext(host, images, { wait_soft_reboot_seconds: '3' });
+      const instancesPath = `${ctx.stateDir}/instances`;
+      return {
+        driver: createDriver(),
+        ctx,
+        reopen: () => createDriver(),
+        async cleanup() {
+          removeDomains(host);
+          await cleanup();
+        },
+        // QEMU refuses this kernel at start: the overlay and the domain exist by then.
+        async failSpawn(node) {
+          return guestSpec(node, { ...root, properties: { ...root.properties, kernel_id: IDS.badKernel } });
+        },
+        async externalLeaks() {
+          return leftovers(host, instancesPath);
+        },
+      };
+    },
+  };
+}
+
+if (skip) {
+  const { it } = await import('node:test');
+  it('libvirt driver conformance', { skip }, () => {});
+} else {
+  runConformance(fixture());
+  after(() => {
+    for (const h of hosts) removeDomains(h);
+  });
+}

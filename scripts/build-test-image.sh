@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Builds the tiny guest the libvirt driver's tests boot, from Debian packages only (no cirros,
+# nothing downloaded from anywhere else):
+#
+#   vmlinuz         the Debian kernel (linux-image-*-amd64, downloaded with apt and unpacked,
+#                   never installed)                                  → an aki image
+#   initramfs.img   busybox-static plus a few kernel modules and an /init that prints a boot
+#                   marker on ttyS0, keeps a token on its disk, and powers off on the ACPI
+#                   power button (busybox acpid)                       → an ari image
+#   disk.raw        a 1 MiB empty disk: the root disk the init writes its token to → an ami image
+#
+# Usage: scripts/build-test-image.sh [OUTDIR]   (default $ORRERY_TEST_IMAGE_DIR or
+#        /var/cache/orrery-test-image). Prints OUTDIR. A rerun with the same recipe and kernel
+#        package is instant (the recipe's hash is kept in OUTDIR/recipe.sha256).
+#
+# The guest's /init (see below) understands two kernel command line options, so one kernel
+# and initramfs serve every test:
+#   orrery.acpi=ignore   do not start acpid: the guest ignores the ACPI power button (tests of
+#                        the soft reboot / soft power-off fallback to hard)
+set -euo pipefail
+
+OUT="${1:-${ORRERY_TEST_IMAGE_DIR:-/var/cache/orrery-test-image}}"
+BUSYBOX="${BUSYBOX:-/bin/busybox}"
+MODULES=(
+  kernel/drivers/virtio/virtio_ring.ko
+  kernel/drivers/virtio/virtio.ko
+  kernel/drivers/virtio/virtio_pci_modern_dev.ko
+  kernel/drivers/virtio/virtio_pci_legacy_dev.ko
+  kernel/drivers/virtio/virtio_pci.ko
+  kernel/drivers/block/virtio_blk.ko
+  kernel/net/core/failover.ko
+  kernel/drivers/net/net_failover.ko
+  kernel/drivers/net/virtio_net.ko
+  kernel/drivers/acpi/button.ko
+  kernel/drivers/input/evdev.ko
+)
+
+read -r -d '' INIT <<'EOF' || true
+#!/bin/busybox sh
+# Orrery test guest. Everything it says goes to ttyS0 (the console log the driver reads).
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec >/dev/ttyS0 2>&1 </dev/null
+for m in $(cat /lib/modules/order); do insmod "/lib/modules/$m" || echo "orrery-guest: insmod $m failed"; done
+# virtio disks appear asynchronously after their driver loads
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.2; done
+echo "orrery-guest: disks: $(ls /sys/block | grep '^vd' | tr '\n' ' ')"
+if [ -b /dev/vda ]; then
+  # The root disk keeps a token in its first sector: written on the first boot, printed on
+  # every later one, so a snapshot shows it carried the disk.
+  first=$(head -c 64 /dev/vda | head -n 1 | tr -dc 'A-Za-z0-9=-')
+  case "$first" in
+    ORRERY-TOKEN=*) echo "orrery-guest: token found ${first#ORRERY-TOKEN=}" ;;
+    *)
+      token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+      printf 'ORRERY-TOKEN=%s\n' "$token" | dd of=/dev/vda conv=notrunc,fsync 2>/dev/null
+      sync
+      echo "orrery-guest: token written $token"
+      ;;
+  esac
+fi
+if grep -q 'orrery.acpi=ignore' /proc/cmdline; then
+  echo "orrery-guest: ignoring the ACPI power button"
+else
+  acpid -c /etc/acpi -l /dev/null
+fi
+echo "ORRERY-GUEST-BOOTED"
+while true; do sleep 3600; done
+EOF
+
+read -r -d '' POWER_BUTTON <<'EOF' || true
+#!/bin/sh
+echo "orrery-guest: power button pressed, powering off" >/dev/ttyS0
+sync
+poweroff -f
+EOF
+
+# The recipe: this script plus busybox; the kernel package is added once it is known.
+recipe_hash() {
+  { cat "$0"; sha256sum "$BUSYBOX"; echo "$1"; } | sha256sum | cut -d' ' -f1
+}
+
+kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1)
+if [ -z "$kernel_pkg" ]; then
+  apt-get update -qq
+  kernel_pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1)
+fi
+[ -n "$kernel_pkg" ] || { echo "build-test-image: no linux-image-*-amd64 package known to apt" >&2; exit 1; }
+want=$(recipe_hash "$kernel_pkg")
+if [ -f "$OUT/recipe.sha256" ] && [ "$(cat "$OUT/recipe.sha256")" = "$want" ] \
+   && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && [ -s "$OUT/disk.raw" ]; then
+  echo "$OUT"
+  exit 0
+fi
+[ -x "$BUSYBOX" ] || { echo "build-test-image: $BUSYBOX missing (apt-get install busybox-static)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/orrery-test-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work"   # apt's _apt user downloads into it
+(cd "$work" && apt-get download -q "$kernel_pkg" >/dev/null 2>&1) || {
+  apt-get update -qq
+  (cd "$work" && apt-get download -q "$kernel_pkg" >/dev/null)
+}
+dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
+kver=$(ls "$work/kernel/lib/modules" | head -1)
+
+root="$work/initramfs"
+mkdir -p "$root"/{bin,dev,proc,sys,etc/acpi/PWRF,lib/modules}
+cp "$BUSYBOX" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+printf '%s\n' "$INIT" >"$root/init"
+printf '%s\n' "$POWER_BUTTON" >"$root/etc/acpi/PWRF/00000080"
+chmod 0755 "$root/init" "$root/etc/acpi/PWRF/00000080"
+: >"$root/lib/modules/order"
+for m in "${MODULES[@]}"; do
+  src="$work/kernel/lib/modules/$kver/$m"
+  [ -f "$src" ] || { echo "build-test-image: $m is not in $kernel_pkg" >&2; exit 1; }
+  cp "$src" "$root/lib/modules/"
+  basename "$m" >>"$root/lib/modules/order"
+done
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null | gzip -9 >"$work/initramfs.img")
+
+mkdir -p "$OUT"
+cp "$work/kernel/boot/vmlinuz-$kver" "$OUT/vmlinuz.tmp" && mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+mv "$work/initramfs.img" "$OUT/initramfs.img"
+truncate -s 1M "$OUT/disk.raw.tmp" && mv "$OUT/disk.raw.tmp" "$OUT/disk.raw"
+echo "$kernel_pkg" >"$OUT/kernel-package"
+chmod 0755 "$OUT"
+chmod 0644 "$OUT"/*
+echo "$want" >"$OUT/recipe.sha256"
+echo "$OUT"

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { Config } from '../common/config.js';
+import { createLogger, type Logger } from '../common/logging.js';
+import { errorMessage } from '../common/errors.js';
+import { serviceIsUp, computePin } from '../db/services.js';
+import { createBus } from '../rpc/transport.js';
+import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
+import { openMigratedDatabase, startApi, startCompute, startConductor, startScheduler } from './services.js';
+
+/**
+ * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
+ * multi-process deployment, and the admin commands. The all-in-one is all-in-one.ts (`npm start`).
+ */
+
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** Runs until SIGINT/SIGTERM; SIGHUP re-reads what the service recomputes (RPC pins). */
+function runUntilSignalled(log: Logger, parts: Stoppable[], onHup?: () => Promise<unknown>): void {
+  let stopping = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      (async () => {
+        for (const p of parts.reverse()) await p.stop();
+      })().then(() => process.exit(0), (err: unknown) => {
+        log.error({ err: errorMessage(err) }, 'shutdown failed');
+        process.exit(1);
+      });
+    });
+  }
+  process.on('SIGHUP', () => {
+    onHup?.().then((r) => log.info({ result: r }, 'SIGHUP handled'), (err: unknown) => log.error({ err: errorMessage(err) }, 'SIGHUP failed'));
+  });
+}
+
+function loadConfig(opts: { config?: string }): Config {
+  return Config.load(opts.config);
+}
+
+async function serviceBus(config: Config, log: Logger) {
+  const url = config.str('DEFAULT', 'transport_url');
+  if (url.startsWith('inprocess:')) {
+    throw new Error('transport_url is inprocess://: separate service processes need a message broker (rabbit://…); use the all-in-one (`npm start`) for one process');
+  }
+  return createBus(url, log);
+}
+
+const program = new Command('orrery').description('Orrery compute cloud control plane').option('--config <file>', 'INI configuration file (else $ORRERY_CONFIG)');
+
+program.command('api').description('the identity, image, compute and placement APIs').action(async () => {
+  const config = loadConfig(program.opts());
+  const log = createLogger('orrery-api');
+  const db = await openMigratedDatabase(config);
+  const bus = await serviceBus(config, log);
+  const api = await startApi(config, db, bus, log);
+  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1\nCredentials: . ${api.openrcPath}\n`);
+  runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], () => api.refreshPins());
+});
+
+for (const name of ['conductor', 'scheduler'] as const) {
+  program.command(name).description(`the ${name} service`).option('--host <name>', 'service host name (else [DEFAULT] host)').action(async (opts: { host?: string }) => {
+    const config = loadConfig(program.opts());
+    const host = opts.host ?? config.str('DEFAULT', 'host');
+    const log = createLogger(`orrery-${name}`);
+    const db = await openMigratedDatabase(config);
+    const bus = await serviceBus(config, log);
+    const service = name === 'conductor' ? await startConductor(config, db, bus, log, host) : await startScheduler(config, db, bus, log, host);
+    process.stdout.write(`orrery-${name} is running on ${host}\n`);
+    runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, service], 'refreshPins' in service ? () => service.refreshPins() : undefined);
+  });
+}
+
+program.command('compute').description('one compute service; needs no database').requiredOption('--host <name>', 'compute host name')
+  .action(async (opts: { host: string }) => {
+    const config = loadConfig(program.opts());
+    const log = createLogger('orrery-compute');
+    const bus = await serviceBus(config, log);
+    const compute = await startCompute(config, bus, opts.host, undefined, log);
+    process.stdout.write(`orrery-compute is running on ${opts.host} (RPC ${COMPUTE_RPC_VERSION})\n`);
+    runUntilSignalled(log, [{ stop: () => bus.close() }, compute]);
+  });
+
+const db = program.command('db').description('database administration');
+db.command('sync').description('apply every pending migration').action(async () => {
+  const conn = await openMigratedDatabase(loadConfig(program.opts()));
+  await conn.destroy();
+  process.stdout.write('database is up to date\n');
+});
+
+program.command('service').description('services').command('list').description('every service with its state and RPC version').action(async () => {
+  const config = loadConfig(program.opts());
+  const conn = await openMigratedDatabase(config);
+  const rows = await conn.selectFrom('services').selectAll().where('deleted', '=', 0).orderBy('binary').orderBy('host').execute();
+  const table = rows.map((r) => ({
+    id: r.id, binary: r.binary, host: r.host, status: r.disabled ? 'disabled' : 'enabled',
+    state: serviceIsUp(r, config) ? 'up' : 'down', version: r.version, updated_at: r.updated_at,
+  }));
+  console.table(table);
+  await conn.destroy();
+});
+
+program.command('upgrade').description('rolling upgrades').command('status').description('RPC versions of the live services and the current pin').action(async () => {
+  const config = loadConfig(program.opts());
+  const conn = await openMigratedDatabase(config);
+  const rows = await conn.selectFrom('services').selectAll().where('deleted', '=', 0).execute();
+  const byBinary = new Map<string, Set<string>>();
+  for (const r of rows.filter((x) => serviceIsUp(x, config))) {
+    byBinary.set(r.binary, (byBinary.get(r.binary) ?? new Set()).add(r.version));
+  }
+  for (const [binary, versions] of [...byBinary].sort()) {
+    process.stdout.write(`${binary}: ${[...versions].sort().join(', ')}${versions.size > 1 ? '  (mixed: upgrade in progress)' : ''}\n`);
+  }
+  const pin = await computePin(conn, config);
+  process.stdout.write(`compute RPC pin: ${pin ?? 'none (no live compute)'} (this release speaks ${COMPUTE_RPC_VERSION}; [upgrade_levels] compute = ${config.str('upgrade_levels', 'compute')})\n`);
+  await conn.destroy();
+});
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`orrery: ${errorMessage(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Insertable } from 'kysely';
+import { Config } from '../../src/common/config.js';
+import { Conflict, NotFound, OverQuota } from '../../src/common/errors.js';
+import { newUuid } from '../../src/common/ids.js';
+import { upsertComputeNodes } from '../../src/conductor/compute-nodes.js';
+import { createAggregate } from '../../src/db/aggregates.js';
+import { claimResources, releaseResources } from '../../src/db/allocations.js';
+import type { Db } from '../../src/db/connection.js';
+import { createFlavor } from '../../src/db/flavors.js';
+import { getImageRow, insertImage, listImages } from '../../src/db/images.js';
+import { listInstanceRows, sortSpecs, type InstanceFilter } from '../../src/db/instance-list.js';
+import { getInstance, getInstanceRow, insertInstance, markInstanceDeleted, updateInstanceRow } from '../../src/db/instances.js';
+import { countKeyPairs, createKeyPair } from '../../src/db/keypairs.js';
+import { lockKey } from '../../src/db/locks.js';
+import { createInstancesWithinQuota, TooManyInstances, type NewInstance } from '../../src/db/quota-check.js';
+import { getInstanceUsage, setProjectLimits } from '../../src/db/quotas.js';
+import type { InstanceTable } from '../../src/db/schema.js';
+import { reportService } from '../../src/db/service-heartbeat.js';
+import type { ComputeNodeReport } from '../../src/objects/compute.js';
+import { BACKENDS, type TestDatabase } from './databases.js';
+
+/** The repositories every service uses, with one test body for SQLite and PostgreSQL. */
+
+const config = new Config({}, {});
+
+function instanceRow(projectId: string, over: Partial<Insertable<InstanceTable>> = {}): Insertable<InstanceTable> {
+  const ts = new Date().toISOString();
+  return {
+    uuid: newUuid(), display_name: 'vm', display_description: null, project_id: projectId, user_id: 'u1', image_ref: 'img',
+    flavor: JSON.stringify({ flavorid: '1' }), flavor_id: '1', vcpus: 1, memory_mb: 512, root_gb: 1, ephemeral_gb: 0,
+    vm_state: 'building', task_state: 'scheduling', power_state: 0, host: null, node: null, node_uuid: null,
+    availability_zone: null, key_name: null, key_data: null, user_data: null, hostname: 'vm', reservation_id: 'r-1',
+    launch_index: 0, locked: 0, locked_by: null, config_drive: '', access_ip_v4: null, access_ip_v6: null, progress: 0,
+    image_meta: JSON.stringify({}), tags: '[]', launched_at: null, terminated_at: null, created_at: ts, updated_at: ts,
+    deleted_at: null, deleted: 0, ...over,
+  };
+}
+
+function nodeReport(host: string, node: string, uuid: string, inventory: Partial<Record<string, number>> = {}, traits: string[] = []): ComputeNodeReport {
+  const inv = (total: number, ratio: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: ratio });
+  return {
+    uuid, host, node, hypervisorType: 'fake', hypervisorVersion: 1000, hostIp: '127.0.0.1', cpuInfo: { arch: 'x86_64' },
+    inventory: {
+      VCPU: inv(inventory.VCPU ?? 4, 1),
+      MEMORY_MB: inv(inventory.MEMORY_MB ?? 4096, 1.5),
+      DISK_GB: inv(inventory.DISK_GB ?? 100, 1),
+    },
+    traits,
+  };
+}
+
+/** Runs `n` calls of `fn` at once, spread round-robin over `dbs`. */
+function spread<T>(dbs: Db[], n: number, fn: (db: Db, i: number) => Promise<T>): Promise<Array<PromiseSettledResult<T>>> {
+  return Promise.allSettled(Array.from({ length: n }, (_, i) => fn(dbs[i % dbs.length]!, i)));
+}
+
+for (const backend of BACKENDS) {
+  describe(`repositories on ${backend.kind}`, { skip: backend.skip }, () => {
+    let t: TestDatabase;
+    let dbs: Db[];
+    before(async () => {
+      t = await backend.create();
+      dbs = [t.db, ...Array.from({ length: backend.connections - 1 }, () => t.open())];
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    it('inserts, updates with an expected task state, and soft-deletes instances', async () => {
+      const row = instanceRow('p-inst');
+      await insertInstance(t.db, row, { role: 'web', tier: '1' });
+      const inst = await getInstance(t.db, row.uuid);
+      assert.deepEqual(inst?.metadata, { role: 'web', tier: '1' });
+      assert.equal(inst?.taskState, 'scheduling');
+      assert.equal(inst?.locked, false);
+
+      await updateInstanceRow(t.db, row.uuid, { task_state: 'spawning', host: 'c1' }, ['scheduling']);
+      await assert.rejects(updateInstanceRow(t.db, row.uuid, { task_state: null }, ['scheduling', null]), Conflict);
+      await updateInstanceRow(t.db, row.uuid, { task_state: null, vm_state: 'active', power_state: 1 }, ['spawning']);
+      await updateInstanceRow(t.db, row.uuid, { task_state: 'powering-off' }, [null]);
+      await assert.rejects(updateInstanceRow(t.db, newUuid(), { task_state: null }), NotFound);
+      await assert.rejects(insertInstance(t.db, row, {}), 'a second row with the same uuid is refused');
+
+      await markInstanceDeleted(t.db, row.uuid);
+      assert.equal(await getInstanceRow(t.db, row.uuid), null);
+      const gone = await getInstanceRow(t.db, row.uuid, { includeDeleted: true });
+      assert.equal(gone?.deleted, gone?.id, 'deleted = id');
+      assert.equal(gone?.vm_state, 'deleted');
+      assert.equal(gone?.task_state, null);
+      assert.equal(typeof gone?.id, 'number');
+      const md = await t.db.selectFrom('instance_metadata').selectAll().where('instance_uuid', '=', row.uuid).execute();
+      assert.deepEqual(md, []);
+      await markInstanceDeleted(t.db, row.uuid); // a second delete finds nothing to do
+      await assert.rejects(updateInstanceRow(t.db, row.uuid, { task_state: null }), NotFound);
+    });
+
+    it('lists instances with filters, null-aware sorts and marker pages the same way', async () => {
+      const p = 'p-list';
+      const base = Date.parse('2026-01-01T00:00:00Z');
+      const specs: Array<[string, string | null, string[]]> = [
+        ['Web-1', 'c2', ['Prod', 'eu']], ['web-2', null, ['prod']], ['db-1', 'c1', ['Prod']],
+        ['DB-2', null, []], ['cache', 'c1', ['eu']], ['web_3', 'c10', ['prod', 'eu']],
+      ];
+      for (const [i, [name, host, tags]] of specs.entries()) {
+        await insertInstance(t.db, instanceRow(p, {
+          display_name: name, host, tags: JSON.stringify(tags), created_at: new Date(base + i * 1000).toISOString(),
+        }), {});
+      }
+      const names = async (filter: Partial<InstanceFilter>, sort = sortSpecs(['display_name'], ['asc'], true), limit = 100, marker?: string) =>
+        (await listInstanceRows(t.db, { projectId: p, deleted: 'no', ...filter }, sort, { limit, marker }, ['display_name', 'uuid']))
+          .map((r) => r.display_name);
+
+      // the name filter is a case-insensitive substring on both databases; _ and % are literal
+      assert.deepEqual(await names({ name: 'WEB' }), ['Web-1', 'web-2', 'web_3']);
+      assert.deepEqual(await names({ name: '^db' }), ['DB-2', 'db-1']);
+      assert.deepEqual(await names({ name: '_' }), ['web_3']);
+      assert.deepEqual(await names({ name: '2$' }), ['DB-2', 'web-2']);
+      // tags match exactly (case-sensitive) on both
+      assert.deepEqual(await names({ tags: ['Prod'] }), ['Web-1', 'db-1']);
+      assert.deepEqual(await names({ tagsAny: ['prod', 'eu'] }), ['Web-1', 'cache', 'web-2', 'web_3']);
+      assert.deepEqual(await names({ notTags: ['prod', 'eu'] }), ['DB-2', 'Web-1', 'cache', 'db-1', 'web-2']);
+      assert.deepEqual(await names({ notTagsAny: ['eu'] }), ['DB-2', 'db-1', 'web-2']);
+
+      // NULL hosts sort first ascending (as ''), byte order for text, the same on both
+      const byHost = sortSpecs(['host', 'display_name'], ['asc', 'desc'], true);
+      const all = await names({}, byHost);
+      assert.deepEqual(all, ['web-2', 'DB-2', 'db-1', 'cache', 'web_3', 'Web-1']);
+      const rows = await listInstanceRows(t.db, { projectId: p, deleted: 'no' }, byHost, { limit: 100 }, ['uuid']);
+      const paged: string[] = [];
+      let marker: string | undefined;
+      for (;;) {
+        const page = await listInstanceRows(t.db, { projectId: p, deleted: 'no' }, byHost, { limit: 4, marker }, ['uuid']);
+        if (page.length === 0) break;
+        paged.push(...page.map((r) => r.uuid));
+        marker = page[page.length - 1]!.uuid;
+      }
+      assert.deepEqual(paged, rows.map((r) => r.uuid));
+      // the default sort: newest first
+      assert.deepEqual(await names({}, sortSpecs([], [], false), 2), ['web_3', 'cache']);
+    });
+
+    it('records compute nodes: insert, update keeping claims, remove and bring back', async () => {
+      const [a, b] = [newUuid(), newUuid()];
+      await upsertComputeNodes(t.db, 'hostA', [nodeReport('hostA', 'n-a', a, {}, ['COMPUTE_X']), nodeReport('hostA', 'n-b', b)]);
+      assert.equal(await claimResources(t.db, newUuid(), a, { VCPU: 1, MEMORY_MB: 512, DISK_GB: 10 }), true);
+      // a second report with bigger totals and other traits keeps the used counters
+      await upsertComputeNodes(t.db, 'hostA', [nodeReport('hostA', 'n-a', a, { VCPU: 8 }, ['COMPUTE_Y', 'COMPUTE_Z'])]);
+      const inv = await t.db.selectFrom('inventories').selectAll().where('node_uuid', '=', a).orderBy('resource_class').execute();
+      assert.deepEqual(inv.map((r) => [r.resource_class, r.total, r.used, r.allocation_ratio]), [
+        ['DISK_GB', 100, 10, 1], ['MEMORY_MB', 4096, 512, 1.5], ['VCPU', 8, 1, 1],
+      ]);
+      const traits = await t.db.selectFrom('node_traits').select('trait').where('node_uuid', '=', a).orderBy('trait').execute();
+      assert.deepEqual(traits.map((r) => r.trait), ['COMPUTE_Y', 'COMPUTE_Z']);
+      const nodeB = await t.db.selectFrom('compute_nodes').selectAll().where('uuid', '=', b).executeTakeFirstOrThrow();
+      assert.equal(nodeB.deleted, nodeB.id, 'a node no longer reported is soft-deleted');
+      await upsertComputeNodes(t.db, 'hostA', [nodeReport('hostA', 'n-a', a), nodeReport('hostA', 'n-b', b)]);
+      const live = await t.db.selectFrom('compute_nodes').select('hypervisor_hostname').where('host', '=', 'hostA').where('deleted', '=', 0)
+        .orderBy('hypervisor_hostname').execute();
+      assert.deepEqual(live.map((r) => r.hypervisor_hostname), ['n-a', 'n-b']);
+    });
+
+    it('claims atomically under concurrency and releases idempotently', async () => {
+      // 4 nodes of 4 vCPUs (ratio 1): room for exactly 16 one-vCPU claims, 40 tried at once
+      const nodes = [newUuid(), newUuid(), newUuid(), newUuid()];
+      await upsertComputeNodes(t.db, 'hostC', nodes.map((u, i) => nodeReport('hostC', `c-${i}`, u, { VCPU: 4, MEMORY_MB: 100_000 })));
+      const consumers = Array.from({ length: 40 }, () => newUuid());
+      const results = await spread(dbs, 40, (db, i) => claimResources(db, consumers[i]!, nodes[i % nodes.length]!, { VCPU: 1, MEMORY_MB: 64, DISK_GB: 1 }));
+      assert.ok(results.every((r) => r.status === 'fulfilled'), 'no claim fails with a database error');
+      const granted = results.filter((r) => r.status === 'fulfilled' && r.value).length;
+      assert.equal(granted, 16);
+      const inv = await t.db.selectFrom('inventories').selectAll().where('node_uuid', 'in', nodes).execute();
+      for (const r of inv) {
+        assert.ok(r.used <= r.total * r.allocation_ratio, `${r.node_uuid} ${r.resource_class} over capacity: ${r.used}/${r.total}`);
+        const allocated = await t.db.selectFrom('allocations').select((eb) => eb.fn.sum<number>('used').as('n'))
+          .where('node_uuid', '=', r.node_uuid).where('resource_class', '=', r.resource_class).executeTakeFirstOrThrow();
+        assert.equal(allocated.n, r.used, 'the counter equals the sum of the allocations');
+      }
+      assert.deepEqual(inv.filter((r) => r.resource_class === 'VCPU').map((r) => r.used), [4, 4, 4, 4]);
+      await spread(dbs, 40, (db, i) => releaseResources(db, consumers[i]!));
+      await releaseResources(t.db, consumers[0]!);
+      const after = await t.db.selectFrom('inventories').select('used').where('node_uuid', 'in', nodes).execute();
+      assert.ok(after.every((r) => r.used === 0));
+      assert.equal(await claimResources(t.db, newUuid(), nodes[0]!, { VCPU: 5 }), false, 'more than max_unit is refused');
+    });
+
+    it('never lets concurrent creates overshoot the instance quota', async () => {
+      const projectId = `p-quota-${backend.kind}`;
+      await setProjectLimits(t.db, projectId, { instances: 10 });
+      const create = (db: Db, i: number) => createInstancesWithinQuota(db, config, {
+        projectId, userId: 'u1', requestId: `req-${i}`, minCount: 1, maxCount: 1, vcpus: 1, memoryMb: 64,
+      }, (n): NewInstance[] => Array.from({ length: n }, () => ({ row: instanceRow(projectId, { memory_mb: 64 }), metadata: { i: String(i) } })));
+      const results = await spread(dbs, 50, create);
+      const rejected = results.filter((r) => r.status === 'rejected');
+      assert.ok(rejected.every((r) => r.reason instanceof TooManyInstances), `only quota refusals: ${rejected.map((r) => String(r.reason)).join('; ')}`);
+      assert.equal(results.length - rejected.length, 10);
+      const usage = await getInstanceUsage(t.db, projectId);
+      assert.deepEqual(usage, { instances: 10, cores: 10, ram: 640 });
+      const actions = await t.db.selectFrom('instance_actions').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('project_id', '=', projectId).executeTakeFirstOrThrow();
+      assert.equal(actions.n, 10, 'one create action per instance, nothing half-created');
+    });
+
+    it('never lets concurrent key pair creates overshoot the key pair quota', async () => {
+      const userId = `u-kp-${backend.kind}`;
+      const results = await spread(dbs, 20, (db, i) => createKeyPair(db, {
+        userId, name: `k${i % 12}`, publicKey: 'ssh-ed25519 AAAA test', type: 'ssh', fingerprint: `fp${i}`,
+      }, 5));
+      const ok = results.filter((r) => r.status === 'fulfilled').length;
+      assert.equal(ok, 5);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.ok(r.reason instanceof OverQuota || r.reason instanceof Conflict, String(r.reason));
+      }
+      assert.equal(await countKeyPairs(t.db, userId), 5);
+    });
+
+    it('keeps aggregate names unique under concurrent creates', async () => {
+      const results = await spread(dbs, 10, (db) => createAggregate(db, `agg-${backend.kind}`, 'az1'));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof Conflict, String(r.reason));
+    });
+
+    it('keeps flavor names unique under concurrent creates', async () => {
+      const results = await spread(dbs, 10, (db, i) => createFlavor(db, {
+        flavorid: `f-${i}`, name: 'same-name', vcpus: 1, memory_mb: 64, root_gb: 1, ephemeral_gb: 0, swap: 0, rxtx_factor: 1.25,
+        is_public: 1, disabled: 0, description: null,
+      }));
+      const made = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(made.length, 1);
+      assert.equal(made[0]!.status === 'fulfilled' && made[0]!.value.rxtx_factor, 1.25);
+    });
+
+    it('records service heartbeats: one row however many processes report first at once', async () => {
+      const who = { host: `h-${backend.kind}`, binary: 'nova-conductor', topic: 'conductor', version: '1.0' };
+      const first = await spread(dbs, 10, (db) => reportService(db, who));
+      assert.ok(first.every((r) => r.status === 'fulfilled'), first.map((r) => r.status === 'rejected' ? String(r.reason) : '').join(' '));
+      const rows = await t.db.selectFrom('services').selectAll().where('host', '=', who.host).execute();
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.report_count >= 1, true);
+      await t.db.updateTable('services').set({ disabled: 1 }).where('id', '=', rows[0]!.id).execute();
+      const later = await reportService(t.db, { ...who, version: '1.1' });
+      assert.deepEqual(later, { disabled: true, forcedDown: false });
+      const row = await t.db.selectFrom('services').selectAll().where('id', '=', rows[0]!.id).executeTakeFirstOrThrow();
+      assert.equal(row.version, '1.1');
+      assert.equal(row.report_count, rows[0]!.report_count + 1);
+    });
+
+    it('gives back numbers for counts, sums and big integers', async () => {
+      const id = newUuid();
+      const ts = new Date().toISOString();
+      const big = 5 * 1024 ** 4; // 5 TiB: beyond 32 bits
+      await insertImage(t.db, {
+        id, name: 'big', owner: 'p-img', status: 'active', visibility: 'public', container_format: 'bare', disk_format: 'raw',
+        size: big, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null, min_disk: 0, min_ram: 0,
+        protected: 0, os_hidden: 0, properties: '{}', tags: '["Big"]', created_at: ts, updated_at: ts,
+      });
+      const row = await getImageRow(t.db, id);
+      assert.equal(row?.size, big);
+      const listed = await listImages(t.db, {
+        viewer: { projectId: 'p-img', isAdmin: false }, filters: { size_min: big, tags: ['Big'] }, sort: [{ key: 'size', dir: 'desc' }], limit: 5,
+      });
+      assert.deepEqual(listed.map((r) => r.id), [id]);
+      const n = await t.db.selectFrom('images').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      assert.equal(typeof n.n, 'number');
+      const usage = await getInstanceUsage(t.db, 'nobody');
+      assert.deepEqual(usage, { instances: 0, cores: 0, ram: 0 });
+    });
+
+    it('refuses a named lock outside a transaction, and takes it inside one', async () => {
+      await assert.rejects(lockKey(t.db, 'x'), /outside a transaction/);
+      await t.db.transaction().execute((tx) => lockKey(tx, 'x'));
+    });
+  });
+}

@@ -1,0 +1,52 @@
+import { newHexId } from '../../src/common/ids.js';
+import { createLogger } from '../../src/common/logging.js';
+import type { Bus, RpcHandler, RpcMessage, Subscription } from '../../src/rpc/bus.js';
+import { InProcessBus } from '../../src/rpc/inprocess-bus.js';
+import { createBus } from '../../src/rpc/transport.js';
+import { busContract, type BusFabric } from './bus-contract.js';
+
+/**
+ * One participant of the in-process fabric: the services of one process all share a single
+ * InProcessBus, so a participant is that bus with its own subscriptions, closed with it.
+ */
+class Participant implements Bus {
+  private readonly subs = new Set<Subscription>();
+  constructor(private readonly shared: Bus) {}
+  call(topic: string, msg: RpcMessage, timeoutMs: number): Promise<unknown> {
+    return this.shared.call(topic, msg, timeoutMs);
+  }
+  cast(topic: string, msg: RpcMessage): Promise<void> {
+    return this.shared.cast(topic, msg);
+  }
+  fanout(topic: string, msg: RpcMessage): Promise<void> {
+    return this.shared.fanout(topic, msg);
+  }
+  async serve(topic: string, handler: RpcHandler, opts?: { fanout?: boolean }): Promise<Subscription> {
+    const sub = await this.shared.serve(topic, handler, opts);
+    this.subs.add(sub);
+    return {
+      close: async () => {
+        this.subs.delete(sub);
+        await sub.close();
+      },
+    };
+  }
+  async close(): Promise<void> {
+    for (const sub of this.subs) await sub.close();
+    this.subs.clear();
+  }
+}
+
+async function inProcessFabric(): Promise<BusFabric> {
+  // Made the way the entry points make it: from the default transport_url.
+  const shared = await createBus('inprocess://', createLogger('test', process.env.ORRERY_LOG_LEVEL ?? 'silent'));
+  if (!(shared instanceof InProcessBus)) throw new Error('inprocess:// did not give the in-process bus');
+  const run = newHexId().slice(0, 8);
+  return {
+    open: async () => new Participant(shared),
+    topic: (label) => `test.${label}.${run}`,
+    dispose: () => shared.close(),
+  };
+}
+
+busContract('in-process', inProcessFabric, false);
