@@ -76,6 +76,8 @@ export interface DeploymentOptions {
   viaPort?: number;
   /** The entry point of the compute services (an older release's, for upgrade tests). */
   computeEntry?: string;
+  /** Use the broker's default vhost instead of creating one (a private broker of the test's own). */
+  defaultVhost?: boolean;
 }
 
 function iniText(data: IniData): string {
@@ -95,9 +97,11 @@ export class Deployment {
 
   static async start(opts: DeploymentOptions): Promise<Deployment> {
     const stateDir = mkdtempSync(join(tmpdir(), 'orrery-deploy-'));
-    const vhost = `orrery-t-${randomBytes(4).toString('hex')}`;
-    await exec('rabbitmqctl', ['add_vhost', vhost]);
-    await exec('rabbitmqctl', ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+    const vhost = opts.defaultVhost ? '' : `orrery-t-${randomBytes(4).toString('hex')}`;
+    if (vhost) {
+      await exec('rabbitmqctl', ['add_vhost', vhost]);
+      await exec('rabbitmqctl', ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+    }
     const broker = new URL(opts.brokerUrl.replace(/^rabbit:/, 'http:'));
     if (opts.viaPort) broker.port = String(opts.viaPort);
     const transportUrl = `rabbit://${broker.username || 'guest'}:${broker.password || 'guest'}@${broker.hostname}:${broker.port || 5672}/${vhost}`;
@@ -158,7 +162,7 @@ export class Deployment {
   /** Stops every process, then removes the vhost and the state. */
   async stop(): Promise<void> {
     await Promise.all([...this.services.values()].map((s) => s.stop()));
-    await exec('rabbitmqctl', ['delete_vhost', this.vhost]).catch(() => undefined);
+    if (this.vhost) await exec('rabbitmqctl', ['delete_vhost', this.vhost]).catch(() => undefined);
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
