@@ -35,8 +35,6 @@ export async function startAllInOne(config: Config, log: Logger = createLogger('
   for (const computeHost of config.list('DEFAULT', 'compute_hosts')) {
     computes.push(await startCompute(config, bus, computeHost, `${api.urls.identity}/v3`, log));
   }
-  // The computes have reported their versions now: pin to them.
-  await api.refreshPins();
   return {
     urls: api.urls, openrcPath: api.openrcPath, db, bus, computes, apps: api.apps,
     stop: async () => {

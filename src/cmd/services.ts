@@ -81,7 +81,7 @@ export interface ApiService {
   urls: CloudUrls;
   apps: Record<keyof CloudUrls, FastifyInstance>;
   openrcPath: string;
-  /** Recomputes the compute RPC pin from the live services (on start and SIGHUP). */
+  /** Recomputes the compute RPC pin from the live services (SIGHUP). */
   refreshPins(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -98,7 +98,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   const bindHost = config.str('DEFAULT', 'bind_host');
   const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '' };
   let catalog: CatalogService[] = [];
-  const compute = new ComputeRpcApi(bus, timeout);
+  const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
   const deps = {
     db, config, log, tokens, compute,
     images: new ImageClient(async () => urls.image),
@@ -118,14 +118,8 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   const openrcPath = config.statePath('openrc');
   mkdirSync(dirname(openrcPath), { recursive: true });
   writeFileSync(openrcPath, openrcText(config, urls), { mode: 0o600 });
-  const refreshPins = async (): Promise<string> => {
-    const pin = (await computePin(db, config)) ?? compute.version;
-    compute.setPin(pin);
-    return pin;
-  };
-  await refreshPins();
   return {
-    urls, apps, openrcPath, refreshPins,
+    urls, apps, openrcPath, refreshPins: () => compute.refreshPin(),
     stop: async () => {
       await Promise.all(Object.values(apps).map((a) => a.close()));
     },

@@ -37,7 +37,7 @@ export class ConductorService {
   async start(bus: Bus): Promise<void> {
     const timeout = this.config.num('DEFAULT', 'rpc_response_timeout') * 1000;
     this.scheduler = new SchedulerRpcApi(bus, timeout);
-    this.compute = new ComputeRpcApi(bus, timeout);
+    this.compute = new ComputeRpcApi(bus, timeout, () => computePin(this.db, this.config));
     const db = this.db;
     this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher('conductor', CONDUCTOR_RPC_VERSION, {
       build_instances: async (args, ctx) => {
@@ -89,14 +89,11 @@ export class ConductorService {
       },
     }));
     await this.heartbeat.start();
-    await this.refreshPins();
   }
 
-  /** Pins compute RPC to the lowest version a live compute speaks (on start and SIGHUP). */
-  async refreshPins(): Promise<string> {
-    const pin = (await computePin(this.db, this.config)) ?? this.compute.version;
-    this.compute.setPin(pin);
-    return pin;
+  /** Re-pins compute RPC to the lowest version a live compute speaks (SIGHUP). */
+  refreshPins(): Promise<string> {
+    return this.compute.refreshPin();
   }
 
   async stop(): Promise<void> {

@@ -15,6 +15,11 @@ const OBJECTS_AT: Record<string, Record<string, string>> = {
   '1.0': { Instance: '1.0', ImageMeta: '1.0', RequestSpec: '1.0' },
 };
 
+/** Wraps an object at the version receivers pinned to `pin` understand. */
+function wrapAt<T>(pin: string, name: string, data: T) {
+  return wrap(name, data, OBJECTS_AT[pin]?.[name]);
+}
+
 /** Every node has its own topic, so a node can move between compute services. */
 export const computeTopic = (node: string): string => `compute.${node}`;
 
@@ -28,13 +33,9 @@ export type InstanceAction =
  *      reboot_instance, rebuild_instance, snapshot_instance, get_console_output.
  */
 export class ComputeRpcApi extends RpcClient {
-  constructor(bus: Bus, timeoutMs: number) {
-    super(bus, 'compute', COMPUTE_RPC_VERSION, timeoutMs);
-  }
-
-  /** Wraps an object at the version the pinned receivers understand. */
-  private obj<T>(name: string, data: T) {
-    return wrap(name, data, OBJECTS_AT[this.pin]?.[name]);
+  /** `resolvePin` finds the lowest version a live compute speaks (see computePin). */
+  constructor(bus: Bus, timeoutMs: number, resolvePin?: () => Promise<string | null>) {
+    super(bus, 'compute', COMPUTE_RPC_VERSION, timeoutMs, resolvePin);
   }
 
   private target(instance: Instance): string {
@@ -44,33 +45,33 @@ export class ComputeRpcApi extends RpcClient {
 
   /** The request spec travels along so that a failed build can be rescheduled (Nova's filter_properties). */
   buildAndRunInstance(ctx: RpcContext, instance: Instance, node: string, spec: RequestSpec): Promise<void> {
-    return this.cast(computeTopic(node), ctx, 'build_and_run_instance', {
-      instance: this.obj('Instance', instance), node, request_spec: this.obj('RequestSpec', spec),
-    });
+    return this.cast(computeTopic(node), ctx, 'build_and_run_instance', (pin) => ({
+      instance: wrapAt(pin, 'Instance', instance), node, request_spec: wrapAt(pin, 'RequestSpec', spec),
+    }));
   }
 
   /** The simple state-changing actions share one shape: cast, the compute service does the rest. */
   instanceAction(ctx: RpcContext, action: InstanceAction, instance: Instance): Promise<void> {
-    return this.cast(this.target(instance), ctx, action, { instance: this.obj('Instance', instance) });
+    return this.cast(this.target(instance), ctx, action, (pin) => ({ instance: wrapAt(pin, 'Instance', instance) }));
   }
 
   rebootInstance(ctx: RpcContext, instance: Instance, rebootType: 'SOFT' | 'HARD'): Promise<void> {
-    return this.cast(this.target(instance), ctx, 'reboot_instance', { instance: this.obj('Instance', instance), reboot_type: rebootType });
+    return this.cast(this.target(instance), ctx, 'reboot_instance', (pin) => ({ instance: wrapAt(pin, 'Instance', instance), reboot_type: rebootType }));
   }
 
   rebuildInstance(ctx: RpcContext, instance: Instance, image: ImageMeta): Promise<void> {
-    return this.cast(this.target(instance), ctx, 'rebuild_instance', {
-      instance: this.obj('Instance', instance), image: this.obj('ImageMeta', image),
-    });
+    return this.cast(this.target(instance), ctx, 'rebuild_instance', (pin) => ({
+      instance: wrapAt(pin, 'Instance', instance), image: wrapAt(pin, 'ImageMeta', image),
+    }));
   }
 
   snapshotInstance(ctx: RpcContext, instance: Instance, imageId: string, diskFormat: string): Promise<void> {
-    return this.cast(this.target(instance), ctx, 'snapshot_instance', {
-      instance: this.obj('Instance', instance), image_id: imageId, disk_format: diskFormat,
-    });
+    return this.cast(this.target(instance), ctx, 'snapshot_instance', (pin) => ({
+      instance: wrapAt(pin, 'Instance', instance), image_id: imageId, disk_format: diskFormat,
+    }));
   }
 
   getConsoleOutput(ctx: RpcContext, instance: Instance, length: number | null): Promise<string> {
-    return this.call(this.target(instance), ctx, 'get_console_output', { instance: this.obj('Instance', instance), length });
+    return this.call(this.target(instance), ctx, 'get_console_output', (pin) => ({ instance: wrapAt(pin, 'Instance', instance), length }));
   }
 }

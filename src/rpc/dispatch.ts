@@ -24,41 +24,51 @@ export function systemContext(requestId = newRequestId()): RpcContext {
   return { requestId, userId: null, projectId: null, roles: ['admin'], isAdmin: true };
 }
 
+/** Message arguments, or a function building them for the version the receivers are pinned to. */
+export type RpcArgs = Record<string, unknown> | ((pin: string) => Record<string, unknown>);
+
 /**
- * Base of every service's RPC client: builds versioned messages. `pin` is the version the
- * client may send (the lowest any live receiver speaks); a method newer than the pin is refused
- * on the sender's side.
+ * Base of every service's RPC client: builds versioned messages. The pin is the version the
+ * client sends: its own, or the lowest any live receiver speaks, found by `resolvePin` when first
+ * needed and again on `refreshPin` (a service restart or SIGHUP). A message carries the pinned
+ * version; a method newer than the pin is refused on the sender's side.
  */
 export class RpcClient {
+  private pinned: string | null = null;
+
   constructor(
     protected readonly bus: Bus,
     readonly apiName: string,
     readonly version: string,
     protected readonly timeoutMs: number,
-    private pinned: string = version,
+    private readonly resolvePin?: () => Promise<string | null>,
   ) {}
 
-  /** The version this client sends at most: its own, or lower while older receivers live. */
-  get pin(): string {
-    return this.pinned;
+  /** The version in force: resolved lazily, since receivers may start after the sender. */
+  async pin(): Promise<string> {
+    if (this.pinned === null && this.resolvePin) this.pinned = await this.resolvePin();
+    return this.pinned ?? this.version;
   }
 
-  setPin(pin: string): void {
-    this.pinned = pin;
+  /** Forgets the pin and resolves it again from the live receivers. */
+  async refreshPin(): Promise<string> {
+    this.pinned = null;
+    return this.pin();
   }
 
-  protected message(ctx: RpcContext, method: string, args: Record<string, unknown>, since = '1.0'): RpcMessage {
-    if (!versionCompatible(since, this.pin)) {
-      throw new Conflict(`${this.apiName}.${method} needs RPC ${since}; receivers are pinned to ${this.pin}`);
+  private async message(ctx: RpcContext, method: string, args: RpcArgs, since: string): Promise<RpcMessage> {
+    const pin = await this.pin();
+    if (!versionCompatible(since, pin)) {
+      throw new Conflict(`${this.apiName}.${method} needs RPC ${since}; the receivers are pinned to ${pin} until they are upgraded`);
     }
-    return { method, version: since, args, context: ctx, msgId: newUuid() };
+    return { method, version: pin, args: typeof args === 'function' ? args(pin) : args, context: ctx, msgId: newUuid() };
   }
 
-  protected call<T>(topic: string, ctx: RpcContext, method: string, args: Record<string, unknown>, since?: string): Promise<T> {
-    return this.bus.call(topic, this.message(ctx, method, args, since), this.timeoutMs) as Promise<T>;
+  protected async call<T>(topic: string, ctx: RpcContext, method: string, args: RpcArgs, since = '1.0'): Promise<T> {
+    return this.bus.call(topic, await this.message(ctx, method, args, since), this.timeoutMs) as Promise<T>;
   }
 
-  protected cast(topic: string, ctx: RpcContext, method: string, args: Record<string, unknown>, since?: string): Promise<void> {
-    return this.bus.cast(topic, this.message(ctx, method, args, since));
+  protected async cast(topic: string, ctx: RpcContext, method: string, args: RpcArgs, since = '1.0'): Promise<void> {
+    return this.bus.cast(topic, await this.message(ctx, method, args, since));
   }
 }
