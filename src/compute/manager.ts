@@ -25,6 +25,12 @@ export interface ComputeServiceOptions {
   images: ImageService;
 }
 
+/** Nova's names of power states, as server diagnostics show them. */
+const POWER_STATE_NAMES: Record<number, string> = {
+  [PowerState.NOSTATE]: 'pending', [PowerState.RUNNING]: 'running', [PowerState.PAUSED]: 'paused',
+  [PowerState.SHUTDOWN]: 'shutdown', [PowerState.CRASHED]: 'crashed', [PowerState.SUSPENDED]: 'suspended',
+};
+
 /** How often a conductor call that must land is tried before the operation gives up. */
 const LANDING_ATTEMPTS = 8;
 
@@ -209,6 +215,18 @@ export class ComputeService {
             return {};
           },
         });
+      },
+      get_instance_diagnostics: async (args) => {
+        const i = inst(args);
+        const info = await d.getInstance(instanceRef(i));
+        return {
+          state: POWER_STATE_NAMES[info.powerState] ?? 'unknown',
+          driver: d.version().name,
+          hostname: i.hostname ?? i.name,
+          num_cpus: i.flavor.vcpus,
+          memory_details: { maximum: i.flavor.memoryMb },
+          uptime: i.launchedAt ? Math.round((Date.now() - Date.parse(i.launchedAt)) / 1000) : 0,
+        };
       },
       get_console_output: async (args) => {
         const output = await d.getConsoleOutput(instanceRef(inst(args)));

@@ -12,6 +12,7 @@ export function rowToInstance(row: InstanceRow, metadata: Record<string, string>
   return {
     uuid: row.uuid,
     name: row.display_name,
+    hostname: row.hostname,
     description: row.display_description,
     projectId: row.project_id,
     userId: row.user_id,

@@ -36,6 +36,8 @@ registerObject('ImageMeta', '1.0');
 export interface Instance {
   uuid: string;
   name: string;
+  /** The guest's hostname. Since 1.1; absent in an Instance from a 1.0 sender. */
+  hostname?: string;
   description: string | null;
   projectId: string;
   userId: string;
@@ -58,7 +60,10 @@ export interface Instance {
   createdAt: string;
   updatedAt: string;
 }
-registerObject('Instance', '1.0');
+/** 1.1 added hostname. */
+registerObject('Instance', '1.1', {
+  '1.0': ({ hostname: _added, ...older }) => older,
+});
 
 /** What the scheduler needs to place instances. */
 export interface RequestSpec {

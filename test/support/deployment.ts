@@ -16,7 +16,8 @@ export class ServiceProcess {
   child: ChildProcess | null = null;
   private out = '';
 
-  constructor(readonly name: string, readonly args: string[], readonly env: NodeJS.ProcessEnv, private readonly entry: string) {}
+  /** `entry` is the orrery.js it runs; an upgrade test swaps it for the current release's. */
+  constructor(readonly name: string, readonly args: string[], readonly env: NodeJS.ProcessEnv, public entry: string) {}
 
   /** Everything the process printed (its JSON log lines and its ready line). */
   output(): string {
