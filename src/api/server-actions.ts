@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { BadRequest, Forbidden, OverQuota } from '../common/errors.js';
 import { createAction, finishEvent, startEvent } from '../db/instance-actions.js';
 import { updateInstanceRow, type InstanceRow } from '../db/instances.js';
+import { lockKey } from '../db/locks.js';
 import { checkMetadataQuota } from '../db/quota-check.js';
 import { getProjectLimits } from '../db/quotas.js';
 import type { Flavor, ImageMeta } from '../objects/compute.js';
@@ -164,6 +165,7 @@ async function rebuild(deps: ComputeApiDeps, req: FastifyRequest, reply: Fastify
   if (body.metadata) {
     const metadata = body.metadata;
     await deps.db.transaction().execute(async (tx) => {
+      await lockKey(tx, `instance:${row.uuid}`); // as every metadata change (server-metadata.ts)
       await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();
       const entries = Object.entries(metadata);
       if (entries.length > 0) {

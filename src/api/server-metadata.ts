@@ -4,6 +4,7 @@ import { BadRequest, NotFound } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { metadataFor, type InstanceRow } from '../db/instances.js';
+import { lockKey } from '../db/locks.js';
 import { checkMetadataQuota } from '../db/quota-check.js';
 import { VmState } from '../objects/states.js';
 import type { ComputeApiDeps } from './deps.js';
@@ -47,6 +48,7 @@ async function changeMetadata(
   opts: { quota: boolean } = { quota: true },
 ): Promise<Record<string, string>> {
   return deps.db.transaction().execute(async (tx) => {
+    await lockKey(tx, `instance:${row.uuid}`); // read-modify-write: concurrent changes queue (PostgreSQL)
     const next = change(await metadataOf(tx, row.uuid));
     if (opts.quota) await checkMetadataQuota(tx, deps.config, row.project_id, Object.keys(next).length);
     await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, NotFound } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { InstanceRow } from '../db/instances.js';
+import { lockKey } from '../db/locks.js';
 import { VmState } from '../objects/states.js';
 import type { ComputeApiDeps } from './deps.js';
 import { requireMicroversion } from './microversion.js';
@@ -36,6 +37,7 @@ async function taggableServer(deps: ComputeApiDeps, req: FastifyRequest, id: str
 /** Rewrites the tags of an instance from its current ones, atomically. */
 async function changeTags(deps: ComputeApiDeps, uuid: string, change: (current: string[]) => string[]): Promise<string[]> {
   return deps.db.transaction().execute(async (tx) => {
+    await lockKey(tx, `instance:${uuid}`); // read-modify-write: concurrent changes queue (PostgreSQL)
     const row = await tx.selectFrom('instances').select('tags').where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
     if (!row) throw new NotFound(`Instance ${uuid} could not be found.`);
     const next = change(JSON.parse(row.tags) as string[]);

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadDriver } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logging.js';
-import { openDatabase, migrate, type Db } from '../db/connection.js';
+import { openConfiguredDatabase, migrate, type Db } from '../db/connection.js';
 import { seedFlavors } from '../db/flavors.js';
 import { computePin } from '../db/services.js';
 import { ConductorRpcApi } from '../rpc/conductor-api.js';
@@ -40,7 +40,7 @@ export interface CloudUrls {
 
 /** Opens the configured database and applies pending migrations (`orrery db sync`). */
 export async function openMigratedDatabase(config: Config): Promise<Db> {
-  const db = openDatabase(config.str('database', 'connection'));
+  const db = openConfiguredDatabase(config);
   await migrate(db);
   return db;
 }

@@ -51,7 +51,8 @@ const DEFAULTS: IniData = {
     /** Hosts of the compute services the all-in-one runs, comma separated. */
     compute_hosts: 'compute1,compute2',
   },
-  database: { connection: 'sqlite:///$state_path/orrery.sqlite' },
+  /** max_pool_size: PostgreSQL connections per process. */
+  database: { connection: 'sqlite:///$state_path/orrery.sqlite', max_pool_size: '10' },
   api: { identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', max_limit: '1000' },
   identity: {
     token_expiration: '3600',

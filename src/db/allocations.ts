@@ -10,7 +10,9 @@ export type ResourceRequest = Record<string, number>;
  * allocations the node already has. Returns false (and changes nothing) when the node lacks room.
  */
 export async function claimResources(db: Db, consumerUuid: string, nodeUuid: string, request: ResourceRequest): Promise<boolean> {
-  const entries = Object.entries(request).filter(([, amount]) => amount > 0);
+  // Rows are locked in one global order (resource class, as in releases and node reports), so
+  // concurrent transactions on PostgreSQL queue behind each other instead of deadlocking.
+  const entries = Object.entries(request).filter(([, amount]) => amount > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   try {
     await db.transaction().execute(async (tx) => {
       for (const [rc, amount] of entries) {
@@ -39,10 +41,15 @@ export async function claimResources(db: Db, consumerUuid: string, nodeUuid: str
 
 class ClaimRefused extends Error {}
 
-/** Releases everything a consumer holds (idempotent: a second release finds nothing). */
+/**
+ * Releases everything a consumer holds (idempotent: a second release finds nothing). The
+ * allocations are deleted first and the counters lowered by what was deleted, so of two
+ * concurrent releases only one (the one whose DELETE got the rows) gives the resources back.
+ */
 export async function releaseResources(db: Db, consumerUuid: string): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    const rows = await tx.selectFrom('allocations').selectAll().where('consumer_uuid', '=', consumerUuid).execute();
+    const rows = await tx.deleteFrom('allocations').where('consumer_uuid', '=', consumerUuid).returningAll().execute();
+    rows.sort((a, b) => (a.node_uuid + a.resource_class < b.node_uuid + b.resource_class ? -1 : 1));
     for (const r of rows) {
       await tx.updateTable('inventories')
         .set((eb) => ({ used: eb('used', '-', r.used) }))
@@ -50,7 +57,6 @@ export async function releaseResources(db: Db, consumerUuid: string): Promise<vo
         .where('resource_class', '=', r.resource_class)
         .execute();
     }
-    await tx.deleteFrom('allocations').where('consumer_uuid', '=', consumerUuid).execute();
   });
 }
 

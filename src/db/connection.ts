@@ -2,8 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import {
+  Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect,
+  type CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type Migration, type MigrationProvider,
+  type QueryCompiler, type QueryResult, type TransactionSettings,
+} from 'kysely';
 import type { Config } from '../common/config.js';
+import { Conflict } from '../common/errors.js';
 import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
 
@@ -54,7 +59,7 @@ export function openDatabase(url: string, opts: DatabaseOptions = {}): Db {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: translatingErrors(new SqliteDialect({ database: sqlite })) });
 }
 
 /** Whether `db` (or a transaction of it) is on PostgreSQL: for the few spellings the two differ in. */
@@ -91,7 +96,92 @@ function openPostgres(url: string, opts: DatabaseOptions): Db {
   // An idle connection the server drops (restart, failover) must not crash the process: the
   // pool discards it and the next query opens a fresh one or reports the error to its caller.
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: translatingErrors(new PostgresDialect({ pool })) });
+}
+
+/**
+ * A write that breaks a unique constraint: the row exists already. Code checks before it
+ * inserts, but on PostgreSQL two transactions can both pass the check (on SQLite one process's
+ * transactions never interleave), so the constraint is the last word — and the answer is the
+ * same 409 on both databases rather than a 500.
+ */
+export class DuplicateEntry extends Conflict {
+  constructor(override readonly cause: unknown) {
+    super('The resource already exists: a concurrent request may have just created it.');
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** The dialect, with unique violations raised as DuplicateEntry. */
+function translatingErrors(dialect: Dialect): Dialect {
+  return {
+    createDriver: () => new TranslatingDriver(dialect.createDriver()),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+  };
+}
+
+class TranslatingConnection implements DatabaseConnection {
+  constructor(readonly inner: DatabaseConnection) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    try {
+      return await this.inner.executeQuery<R>(query);
+    } catch (err) {
+      throw isUniqueViolation(err) ? new DuplicateEntry(err) : err;
+    }
+  }
+
+  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    return this.inner.streamQuery<R>(query, chunkSize);
+  }
+}
+
+class TranslatingDriver implements Driver {
+  constructor(private readonly inner: Driver) {}
+
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new TranslatingConnection(await this.inner.acquireConnection());
+  }
+  beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.inner.beginTransaction(unwrapConnection(c), settings);
+  }
+  commitTransaction(c: DatabaseConnection): Promise<void> {
+    return this.inner.commitTransaction(unwrapConnection(c));
+  }
+  rollbackTransaction(c: DatabaseConnection): Promise<void> {
+    return this.inner.rollbackTransaction(unwrapConnection(c));
+  }
+  async savepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    if (!this.inner.savepoint) throw new Error('database: savepoints are not supported');
+    await this.inner.savepoint(unwrapConnection(c), name, compile);
+  }
+  async rollbackToSavepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    if (!this.inner.rollbackToSavepoint) throw new Error('database: savepoints are not supported');
+    await this.inner.rollbackToSavepoint(unwrapConnection(c), name, compile);
+  }
+  async releaseSavepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    if (!this.inner.releaseSavepoint) throw new Error('database: savepoints are not supported');
+    await this.inner.releaseSavepoint(unwrapConnection(c), name, compile);
+  }
+  releaseConnection(c: DatabaseConnection): Promise<void> {
+    return this.inner.releaseConnection(unwrapConnection(c));
+  }
+  destroy(): Promise<void> {
+    return this.inner.destroy();
+  }
+}
+
+function unwrapConnection(c: DatabaseConnection): DatabaseConnection {
+  return c instanceof TranslatingConnection ? c.inner : c;
 }
 
 /** The URL without its password, for messages. */

@@ -4,6 +4,7 @@ import { BadRequest, Conflict, Forbidden, NotFound, OrreryError } from '../commo
 import { newUuid } from '../common/ids.js';
 import { now } from '../common/time.js';
 import { deleteImageRow, getImageRow, insertImage, listImages, updateImage, type ImageRow } from '../db/images.js';
+import { lockKey } from '../db/locks.js';
 import { requestBaseUrl } from '../httpkit/app.js';
 import { canRead, ownedImage, readableImage, viewerOf } from './access.js';
 import { parseListQuery, type RawQuery } from './list-query.js';
@@ -138,6 +139,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
   }, async (req) => {
     const id = req.params.imageId;
     const updated = await db.transaction().execute(async (tx) => {
+      await lockKey(tx, `image:${id}`); // read-modify-write: concurrent changes queue (PostgreSQL)
       const row = await ownedImage(tx, id, req.auth);
       const changes = { ...applyImagePatch(row, req.body, req.auth), updated_at: now().toISOString() };
       await updateImage(tx, id, changes);
@@ -161,6 +163,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
 
   app.put<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { schema: { params: TagParams } }, async (req, reply) => {
     await db.transaction().execute(async (tx) => {
+      await lockKey(tx, `image:${req.params.imageId}`);
       const row = await ownedImage(tx, req.params.imageId, req.auth);
       const tags = JSON.parse(row.tags) as string[];
       if (tags.includes(req.params.tag)) return;
@@ -172,6 +175,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
 
   app.delete<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { schema: { params: TagParams } }, async (req, reply) => {
     await db.transaction().execute(async (tx) => {
+      await lockKey(tx, `image:${req.params.imageId}`);
       const row = await ownedImage(tx, req.params.imageId, req.auth);
       const tags = JSON.parse(row.tags) as string[];
       if (!tags.includes(req.params.tag)) throw new NotFound(`Tag ${req.params.tag} not found`);

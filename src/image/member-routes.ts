@@ -4,6 +4,7 @@ import type { AuthContext } from '../auth/context.js';
 import { Conflict, Forbidden, NotFound, OrreryError } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
+import { lockKey } from '../db/locks.js';
 import { getMember, insertMember, listMembers, updateMemberStatus, deleteMember, type ImageRow, type MemberStatus } from '../db/images.js';
 import { ownsImage, readableImage } from './access.js';
 import type { ImageAppOptions } from './options.js';
@@ -36,6 +37,7 @@ export function registerMemberRoutes(app: FastifyInstance, opts: ImageAppOptions
   }, async (req) => {
     const memberId = req.body.member;
     return db.transaction().execute(async (tx) => {
+      await lockKey(tx, `image:${req.params.imageId}`); // counts members before adding one
       const row = await sharedImage(tx, req.params.imageId, req.auth);
       if (!ownsImage(row, req.auth)) throw new Forbidden('Only the owner of an image may add members.');
       if (await getMember(tx, row.id, memberId)) throw new Conflict(`Member ${memberId} already associated with image ${row.id}.`);

@@ -7,7 +7,7 @@ import { newUuid } from '../../src/common/ids.js';
 import { upsertComputeNodes } from '../../src/conductor/compute-nodes.js';
 import { createAggregate } from '../../src/db/aggregates.js';
 import { claimResources, releaseResources } from '../../src/db/allocations.js';
-import type { Db } from '../../src/db/connection.js';
+import { DuplicateEntry, type Db } from '../../src/db/connection.js';
 import { createFlavor } from '../../src/db/flavors.js';
 import { getImageRow, insertImage, listImages } from '../../src/db/images.js';
 import { listInstanceRows, sortSpecs, type InstanceFilter } from '../../src/db/instance-list.js';
@@ -81,7 +81,7 @@ for (const backend of BACKENDS) {
       await updateInstanceRow(t.db, row.uuid, { task_state: null, vm_state: 'active', power_state: 1 }, ['spawning']);
       await updateInstanceRow(t.db, row.uuid, { task_state: 'powering-off' }, [null]);
       await assert.rejects(updateInstanceRow(t.db, newUuid(), { task_state: null }), NotFound);
-      await assert.rejects(insertInstance(t.db, row, {}), 'a second row with the same uuid is refused');
+      await assert.rejects(insertInstance(t.db, row, {}), DuplicateEntry, 'a second row with the same uuid is a 409 on both databases');
 
       await markInstanceDeleted(t.db, row.uuid);
       assert.equal(await getInstanceRow(t.db, row.uuid), null);
@@ -166,8 +166,13 @@ for (const backend of BACKENDS) {
       const nodes = [newUuid(), newUuid(), newUuid(), newUuid()];
       await upsertComputeNodes(t.db, 'hostC', nodes.map((u, i) => nodeReport('hostC', `c-${i}`, u, { VCPU: 4, MEMORY_MB: 100_000 })));
       const consumers = Array.from({ length: 40 }, () => newUuid());
+      // the nodes report meanwhile, their inventory listed in another order than the claims ask
+      const reversed = (r: ComputeNodeReport): ComputeNodeReport => ({ ...r, inventory: Object.fromEntries(Object.entries(r.inventory).reverse()) });
+      const reports = spread(dbs, 10, (db) => upsertComputeNodes(db, 'hostC', nodes.map((u, i) => reversed(nodeReport('hostC', `c-${i}`, u, { VCPU: 4, MEMORY_MB: 100_000 })))));
       const results = await spread(dbs, 40, (db, i) => claimResources(db, consumers[i]!, nodes[i % nodes.length]!, { VCPU: 1, MEMORY_MB: 64, DISK_GB: 1 }));
-      assert.ok(results.every((r) => r.status === 'fulfilled'), 'no claim fails with a database error');
+      assert.ok(results.every((r) => r.status === 'fulfilled'), `no claim fails with a database error: ${results.map((r) => r.status === 'rejected' ? String(r.reason) : '').join(' ')}`);
+      const reported = await reports;
+      assert.ok(reported.every((r) => r.status === 'fulfilled'), `no report fails: ${reported.map((r) => r.status === 'rejected' ? String(r.reason) : '').join(' ')}`);
       const granted = results.filter((r) => r.status === 'fulfilled' && r.value).length;
       assert.equal(granted, 16);
       const inv = await t.db.selectFrom('inventories').selectAll().where('node_uuid', 'in', nodes).execute();
@@ -178,8 +183,9 @@ for (const backend of BACKENDS) {
         assert.equal(allocated.n, r.used, 'the counter equals the sum of the allocations');
       }
       assert.deepEqual(inv.filter((r) => r.resource_class === 'VCPU').map((r) => r.used), [4, 4, 4, 4]);
-      await spread(dbs, 40, (db, i) => releaseResources(db, consumers[i]!));
-      await releaseResources(t.db, consumers[0]!);
+      // every consumer released twice at once (a delete racing a reschedule): counted back once
+      const released = await spread(dbs, 80, (db, i) => releaseResources(db, consumers[i % 40]!));
+      assert.ok(released.every((r) => r.status === 'fulfilled'));
       const after = await t.db.selectFrom('inventories').select('used').where('node_uuid', 'in', nodes).execute();
       assert.ok(after.every((r) => r.used === 0));
       assert.equal(await claimResources(t.db, newUuid(), nodes[0]!, { VCPU: 5 }), false, 'more than max_unit is refused');
