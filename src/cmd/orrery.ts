@@ -6,7 +6,9 @@ import { errorMessage } from '../common/errors.js';
 import { serviceIsUp, computePin } from '../db/services.js';
 import { createBus } from '../rpc/transport.js';
 import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
-import { openMigratedDatabase, startApi, startCompute, startConductor, startScheduler } from './services.js';
+import { openServiceDatabase, startApi, startCompute, startConductor, startScheduler } from './services.js';
+import { migrate, openConfiguredDatabase, type Db } from '../db/connection.js';
+import { compareVersions } from '../common/versions.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -54,7 +56,7 @@ const program = new Command('orrery').description('Orrery compute cloud control 
 program.command('api').description('the identity, image, compute and placement APIs').action(async () => {
   const config = loadConfig(program.opts());
   const log = createLogger('orrery-api');
-  const db = await openMigratedDatabase(config);
+  const db = await openServiceDatabase(config);
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
   process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1\nCredentials: . ${api.openrcPath}\n`);
@@ -66,7 +68,7 @@ for (const name of ['conductor', 'scheduler'] as const) {
     const config = loadConfig(program.opts());
     const host = opts.host ?? config.str('DEFAULT', 'host');
     const log = createLogger(`orrery-${name}`);
-    const db = await openMigratedDatabase(config);
+    const db = await openServiceDatabase(config);
     const bus = await serviceBus(config, log);
     const service = name === 'conductor' ? await startConductor(config, db, bus, log, host) : await startScheduler(config, db, bus, log, host);
     process.stdout.write(`orrery-${name} is running on ${host}\n`);
@@ -85,15 +87,26 @@ program.command('compute').description('one compute service; needs no database')
   });
 
 const db = program.command('db').description('database administration');
-db.command('sync').description('apply every pending migration').action(async () => {
-  const conn = await openMigratedDatabase(loadConfig(program.opts()));
-  await conn.destroy();
-  process.stdout.write('database is up to date\n');
-});
+db.command('sync').description('apply pending expand migrations (before an upgrade); --contract also the contract ones (after it)')
+  .option('--contract', 'also apply contract migrations: only once every service runs the new release')
+  .action(async (opts: { contract?: boolean }) => {
+    const config = loadConfig(program.opts());
+    const conn = openConfiguredDatabase(config);
+    try {
+      if (opts.contract) {
+        const mixed = await mixedVersions(conn, config);
+        if (mixed.length > 0) throw new Error(`services still run older releases (${mixed.join('; ')}): finish the upgrade first`);
+      }
+      await migrate(conn, opts.contract ? ['expand', 'contract'] : ['expand']);
+    } finally {
+      await conn.destroy();
+    }
+    process.stdout.write(`database is up to date${opts.contract ? '' : ' (expand steps; run with --contract once every service is upgraded)'}\n`);
+  });
 
 program.command('service').description('services').command('list').description('every service with its state and RPC version').action(async () => {
   const config = loadConfig(program.opts());
-  const conn = await openMigratedDatabase(config);
+  const conn = await openServiceDatabase(config);
   const rows = await conn.selectFrom('services').selectAll().where('deleted', '=', 0).orderBy('binary').orderBy('host').execute();
   const table = rows.map((r) => ({
     id: r.id, binary: r.binary, host: r.host, status: r.disabled ? 'disabled' : 'enabled',
@@ -103,15 +116,30 @@ program.command('service').description('services').command('list').description('
   await conn.destroy();
 });
 
-program.command('upgrade').description('rolling upgrades').command('status').description('RPC versions of the live services and the current pin').action(async () => {
-  const config = loadConfig(program.opts());
-  const conn = await openMigratedDatabase(config);
+/** RPC versions the live services report, by binary. */
+async function liveVersions(conn: Db, config: Config): Promise<Map<string, Set<string>>> {
   const rows = await conn.selectFrom('services').selectAll().where('deleted', '=', 0).execute();
   const byBinary = new Map<string, Set<string>>();
   for (const r of rows.filter((x) => serviceIsUp(x, config))) {
     byBinary.set(r.binary, (byBinary.get(r.binary) ?? new Set()).add(r.version));
   }
-  for (const [binary, versions] of [...byBinary].sort()) {
+  return byBinary;
+}
+
+/** What still runs an older release: binaries with mixed versions, computes older than this release. */
+async function mixedVersions(conn: Db, config: Config): Promise<string[]> {
+  const out: string[] = [];
+  for (const [binary, versions] of await liveVersions(conn, config)) {
+    const old = binary === 'nova-compute' && [...versions].some((v) => compareVersions(v, COMPUTE_RPC_VERSION) < 0);
+    if (versions.size > 1 || old) out.push(`${binary}: ${[...versions].sort().join(', ')}`);
+  }
+  return out;
+}
+
+program.command('upgrade').description('rolling upgrades').command('status').description('RPC versions of the live services and the current pin').action(async () => {
+  const config = loadConfig(program.opts());
+  const conn = await openServiceDatabase(config);
+  for (const [binary, versions] of [...(await liveVersions(conn, config))].sort()) {
     process.stdout.write(`${binary}: ${[...versions].sort().join(', ')}${versions.size > 1 ? '  (mixed: upgrade in progress)' : ''}\n`);
   }
   const pin = await computePin(conn, config);

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadDriver } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logging.js';
-import { openConfiguredDatabase, migrate, type Db } from '../db/connection.js';
+import { openConfiguredDatabase, migrate, pendingMigrations, type Db } from '../db/connection.js';
 import { seedFlavors } from '../db/flavors.js';
 import { computePin } from '../db/services.js';
 import { ConductorRpcApi } from '../rpc/conductor-api.js';
@@ -38,10 +38,24 @@ export interface CloudUrls {
   placement: string;
 }
 
-/** Opens the configured database and applies pending migrations (`orrery db sync`). */
+/** Opens the configured database and applies every pending migration (the all-in-one). */
 export async function openMigratedDatabase(config: Config): Promise<Db> {
   const db = openConfiguredDatabase(config);
   await migrate(db);
+  return db;
+}
+
+/**
+ * Opens the configured database for one service of a deployment, which never migrates it
+ * (`orrery db sync` does): it refuses to start on a schema that lacks this release's expand steps.
+ */
+export async function openServiceDatabase(config: Config): Promise<Db> {
+  const db = openConfiguredDatabase(config);
+  const pending = await pendingMigrations(db, ['expand']);
+  if (pending.length > 0) {
+    await db.destroy();
+    throw new Error(`the database schema is behind this release (${pending.join(', ')} not applied): run \`orrery db sync\` first`);
+  }
   return db;
 }
 

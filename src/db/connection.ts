@@ -15,13 +15,23 @@ import * as m001 from './migrations/001_initial.js';
 export type Db = Kysely<Database>;
 
 /** Migrations in order; expand/contract steps are separate entries. */
-const MIGRATIONS: Record<string, Migration> = {
-  '001_initial': m001,
+/**
+ * Schema changes follow expand/contract. An `expand` migration only adds (tables, nullable
+ * columns, indexes) so that services of the previous release keep working on it; it runs before
+ * the upgrade. A `contract` migration removes what only the previous release needed; it runs
+ * once every service is new. Names sort in the order they were written.
+ */
+export type MigrationPhase = 'expand' | 'contract';
+
+const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
+  '001_initial': { ...m001, phase: 'expand' },
 };
 
 class StaticMigrations implements MigrationProvider {
+  constructor(private readonly phases: MigrationPhase[]) {}
+
   async getMigrations(): Promise<Record<string, Migration>> {
-    return MIGRATIONS;
+    return Object.fromEntries(Object.entries(MIGRATIONS).filter(([, m]) => this.phases.includes(m.phase)));
   }
 }
 
@@ -190,10 +200,18 @@ function redact(url: string): string {
 }
 
 /** Applies every pending migration (the admin CLI's `db sync`). Safe to run from several processes at once. */
-export async function migrate(db: Db): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider: new StaticMigrations() }).migrateToLatest();
+export async function migrate(db: Db, phases: MigrationPhase[] = ['expand', 'contract']): Promise<void> {
+  // Contract steps land after expand steps written later than them: the order may interleave.
+  const migrator = new Migrator({ db, provider: new StaticMigrations(phases), allowUnorderedMigrations: true });
+  const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
   }
+}
+
+/** Migrations of these phases not yet applied (a service refuses to start on a schema behind it). */
+export async function pendingMigrations(db: Db, phases: MigrationPhase[] = ['expand']): Promise<string[]> {
+  const all = await new Migrator({ db, provider: new StaticMigrations(phases) }).getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

@@ -64,6 +64,8 @@ describe('rolling upgrade of a compute service', { skip }, () => {
     const status = await orrery('upgrade', 'status');
     assert.match(status.stdout, /nova-compute: 1\.0/);
     assert.match(status.stdout, /compute RPC pin: 1\.0/);
+    // Contract migrations wait until every service is new.
+    await assert.rejects(orrery('db', 'sync', '--contract'), /still run older releases.*nova-compute: 1\.0/s);
 
     const [id] = await bootMany(d, admin, 1, 'old', await seededImage(d, admin));
     assert.equal((await waitSettled(d, admin, [id!]))[0]!.status, 'ACTIVE');
@@ -94,6 +96,7 @@ describe('rolling upgrade of a compute service', { skip }, () => {
       return new RegExp(`compute RPC pin: ${COMPUTE_RPC_VERSION.replace('.', '\\.')}`).test(s) ? s : undefined;
     });
     assert.match(status, new RegExp(`nova-compute: ${COMPUTE_RPC_VERSION.replace('.', '\\.')}$`, 'm'));
+    assert.match((await orrery('db', 'sync', '--contract')).stdout, /database is up to date/);
 
     const [server] = await listServers(d, admin);
     captured.length = 0;

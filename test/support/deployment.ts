@@ -134,6 +134,8 @@ export class Deployment {
       return p;
     };
     try {
+      // As an operator does: the schema first (the services never migrate it themselves).
+      await exec(process.execPath, [current, '--config', configPath, 'db', 'sync']);
       await add('api', ['api']).start();
       const starting: Array<Promise<void>> = [];
       // Conductors and schedulers first: computes report to the conductor as they start.
