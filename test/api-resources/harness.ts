@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Config } from '../../src/common/config.js';
-import { newHexId, newUuid } from '../../src/common/ids.js';
+import { newUuid } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
 import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
-import { grantRole, insertProject, insertRole, insertUser } from '../../src/db/identity.js';
 import { TokenService } from '../../src/auth/tokens.js';
 import { createApp } from '../../src/httpkit/app.js';
 import { installMicroversions } from '../../src/api/microversion.js';
+import { callApi, type Session } from '../support/http.js';
+import { seedTenants } from '../support/tenants.js';
 
 /**
  * A compute API on a free port with just the route modules under test, over a fresh in-memory
@@ -18,25 +19,13 @@ export interface Harness {
   config: Config;
   tokens: TokenService;
   url: string;
-  admin: Caller;
-  member: Caller;
+  admin: Session;
+  member: Session;
   /** A member of another project. */
-  other: Caller;
+  other: Session;
   /** A second member of `member`'s project. */
-  peer: Caller;
+  peer: Session;
   close(): Promise<void>;
-}
-
-export interface Caller {
-  token: string;
-  userId: string;
-  projectId: string;
-}
-
-export interface Reply {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  headers: Headers;
 }
 
 type Register = (app: FastifyInstance, deps: { db: Db; config: Config }) => void;
@@ -46,27 +35,7 @@ export async function startHarness(modules: Register[], configOverrides: Record<
   await migrate(db);
   const config = new Config(undefined, {}).with(configOverrides);
   const tokens = new TokenService(db, config);
-  const ts = new Date().toISOString();
-  const roles = { admin: newHexId(), member: newHexId() };
-  await insertRole(db, { id: roles.admin, name: 'admin', domain_id: null });
-  await insertRole(db, { id: roles.member, name: 'member', domain_id: null });
-  const projects = { admin: newHexId(), alpha: newHexId(), beta: newHexId() };
-  for (const [name, id] of Object.entries(projects)) {
-    await insertProject(db, { id, name, domain_id: 'default', description: '', enabled: 1, is_domain: 0, parent_id: null, created_at: ts });
-  }
-  const caller = async (name: string, projectId: string, role: string): Promise<Caller> => {
-    const userId = newHexId();
-    await insertUser(db, {
-      id: userId, name, domain_id: 'default', password_hash: 'x', enabled: 1, default_project_id: projectId, email: null, description: null, created_at: ts,
-    });
-    await grantRole(db, { user_id: userId, project_id: projectId, role_id: role });
-    const ctx = await tokens.issue(userId, projectId);
-    return { token: ctx.tokenId, userId, projectId };
-  };
-  const admin = await caller('admin', projects.admin, roles.admin);
-  const member = await caller('alice', projects.alpha, roles.member);
-  const peer = await caller('amy', projects.alpha, roles.member);
-  const other = await caller('bob', projects.beta, roles.member);
+  const { admin, member, peer, other } = await seedTenants(db, tokens);
 
   const app = createApp({ name: 'compute', format: 'nova', tokens, log: createLogger('test', 'silent') });
   installMicroversions(app);
@@ -82,23 +51,7 @@ export async function startHarness(modules: Register[], configOverrides: Record<
 }
 
 /** One API call: JSON in and out, optional microversion (a bare version means compute's). */
-export async function call(
-  h: Pick<Harness, 'url'>, who: Caller | null, method: string, path: string, body?: unknown, microversion?: string,
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (who) headers['x-auth-token'] = who.token;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (microversion) headers['openstack-api-version'] = microversion.includes(' ') ? microversion : `compute ${microversion}`;
-  const res = await fetch(`${h.url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text === '' ? null : JSON.parse(text);
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
+export const call = callApi;
 
 /** Rows the tests put in place of what compute services would report. */
 export async function addComputeHost(

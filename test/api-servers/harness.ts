@@ -6,12 +6,11 @@ import { createComputeApp } from '../../src/api/compute-app.js';
 import { TokenService } from '../../src/auth/tokens.js';
 import { ImageClient } from '../../src/clients/image-client.js';
 import { Config } from '../../src/common/config.js';
-import { newHexId, newUuid } from '../../src/common/ids.js';
+import { newUuid } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
 import { sleep } from '../../src/common/time.js';
 import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
 import { createFlavor } from '../../src/db/flavors.js';
-import { grantRole, insertProject, insertRole, insertUser } from '../../src/db/identity.js';
 import { insertImage } from '../../src/db/images.js';
 import { createImageApp } from '../../src/image/app.js';
 import { unwrap } from '../../src/objects/envelope.js';
@@ -20,6 +19,8 @@ import type { RpcMessage } from '../../src/rpc/bus.js';
 import { InProcessBus } from '../../src/rpc/inprocess-bus.js';
 import { CONDUCTOR_TOPIC, ConductorRpcApi } from '../../src/rpc/conductor-api.js';
 import { ComputeRpcApi, computeTopic } from '../../src/rpc/compute-api.js';
+import { callApi, type Session } from '../support/http.js';
+import { seedTenants } from '../support/tenants.js';
 
 /**
  * The compute API (createComputeApp, every route module) on a free port over a fresh in-memory
@@ -27,18 +28,6 @@ import { ComputeRpcApi, computeTopic } from '../../src/rpc/compute-api.js';
  * bus. Stand-ins for the conductor and one compute node record what the API casts; tests put
  * instances where a build would leave them with `placeOnNode`.
  */
-export interface Caller {
-  token: string;
-  userId: string;
-  projectId: string;
-}
-
-export interface Reply {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  headers: Headers;
-}
-
 export interface Cast {
   topic: string;
   method: string;
@@ -51,12 +40,12 @@ export interface Harness {
   config: Config;
   url: string;
   compute: FastifyInstance;
-  admin: Caller;
-  member: Caller;
+  admin: Session;
+  member: Session;
   /** A second member of `member`'s project. */
-  peer: Caller;
+  peer: Session;
   /** A member of another project. */
-  other: Caller;
+  other: Session;
   /** A public active image (min_ram 0), a queued one, and one that needs 4 GB of RAM. */
   images: { active: string; queued: string; big: string; otherPrivate: string };
   /** Flavors "1" (1 vCPU, 512 MB, 1 GB) and "2" (2 vCPU, 2048 MB, 20 GB); "private" shared with nobody. */
@@ -80,26 +69,7 @@ export async function startHarness(configOverrides: Record<string, Record<string
   const tokens = new TokenService(db, config);
   const ts = new Date().toISOString();
 
-  const roles = { admin: newHexId(), member: newHexId() };
-  await insertRole(db, { id: roles.admin, name: 'admin', domain_id: null });
-  await insertRole(db, { id: roles.member, name: 'member', domain_id: null });
-  const projects = { admin: newHexId(), alpha: newHexId(), beta: newHexId() };
-  for (const [name, id] of Object.entries(projects)) {
-    await insertProject(db, { id, name, domain_id: 'default', description: '', enabled: 1, is_domain: 0, parent_id: null, created_at: ts });
-  }
-  const caller = async (name: string, projectId: string, role: string): Promise<Caller> => {
-    const userId = newHexId();
-    await insertUser(db, {
-      id: userId, name, domain_id: 'default', password_hash: 'x', enabled: 1, default_project_id: projectId, email: null, description: null, created_at: ts,
-    });
-    await grantRole(db, { user_id: userId, project_id: projectId, role_id: role });
-    const ctx = await tokens.issue(userId, projectId);
-    return { token: ctx.tokenId, userId, projectId };
-  };
-  const admin = await caller('admin', projects.admin, roles.admin);
-  const member = await caller('alice', projects.alpha, roles.member);
-  const peer = await caller('amy', projects.alpha, roles.member);
-  const other = await caller('bob', projects.beta, roles.member);
+  const { projects, admin, member, peer, other } = await seedTenants(db, tokens);
 
   // flavors
   await createFlavor(db, { flavorid: '1', name: 'm1.tiny', vcpus: 1, memory_mb: 512, root_gb: 1, ephemeral_gb: 0, swap: 0, rxtx_factor: 1, is_public: 1, disabled: 0, description: null });
@@ -168,25 +138,7 @@ export async function startHarness(configOverrides: Record<string, Record<string
 }
 
 /** One API call: JSON in and out, optionally at a microversion. */
-export async function call(
-  h: Harness, who: Caller | null, method: string, path: string, body?: unknown, microversion?: string, headers: Record<string, string> = {},
-): Promise<Reply> {
-  const hdrs: Record<string, string> = { ...headers };
-  if (who) hdrs['x-auth-token'] = who.token;
-  if (body !== undefined) hdrs['content-type'] = 'application/json';
-  if (microversion) hdrs['openstack-api-version'] = `compute ${microversion}`;
-  const res = await fetch(`${h.url}${path}`, {
-    method, headers: hdrs, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text === '' ? null : JSON.parse(text);
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
+export const call = callApi;
 
 /** A create body with what every create needs. */
 export function serverBody(h: Harness, extra: Record<string, unknown> = {}): { server: Record<string, unknown> } {
@@ -194,7 +146,7 @@ export function serverBody(h: Harness, extra: Record<string, unknown> = {}): { s
 }
 
 /** Creates a server through the API and returns its id. */
-export async function createServer(h: Harness, who: Caller, extra: Record<string, unknown> = {}, microversion?: string): Promise<string> {
+export async function createServer(h: Harness, who: Session, extra: Record<string, unknown> = {}, microversion?: string): Promise<string> {
   const res = await call(h, who, 'POST', '/v2.1/servers', serverBody(h, extra), microversion);
   if (res.status !== 202) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.server.id as string;
@@ -210,7 +162,7 @@ export async function placeOnNode(h: Harness, uuid: string, state: { vm_state?: 
 }
 
 /** Creates a server and places it: an ACTIVE instance. */
-export async function activeServer(h: Harness, who: Caller, extra: Record<string, unknown> = {}): Promise<string> {
+export async function activeServer(h: Harness, who: Session, extra: Record<string, unknown> = {}): Promise<string> {
   const id = await createServer(h, who, extra);
   await placeOnNode(h, id);
   return id;

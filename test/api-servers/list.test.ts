@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import type { Insertable } from 'kysely';
 import { newUuid } from '../../src/common/ids.js';
 import type { InstanceTable } from '../../src/db/schema.js';
-import { call, startHarness, type Caller, type Harness } from './harness.js';
+import type { Session } from '../support/http.js';
+import { call, startHarness, type Harness } from './harness.js';
 
 /** Inserts an instance row as the API and a build would leave it; `i` orders creation times. */
-async function insertRow(h: Harness, who: Caller, i: number, over: Partial<Insertable<InstanceTable>> = {}): Promise<string> {
+async function insertRow(h: Harness, who: Session, i: number, over: Partial<Insertable<InstanceTable>> = {}): Promise<string> {
   const uuid = newUuid();
   const ts = new Date(Date.UTC(2030, 0, 1, 0, 0, i)).toISOString();
   await h.db.insertInto('instances').values({

@@ -12,6 +12,7 @@ import { createIdentityApp } from '../../src/identity/app.js';
 import { bootstrapIdentity } from '../../src/identity/bootstrap.js';
 import { catalogService, type CatalogService } from '../../src/identity/catalog.js';
 import { createImageApp } from '../../src/image/app.js';
+import { api, type ApiResponse } from '../support/http.js';
 
 /** Identity and image APIs on free ports over a temporary SQLite database and image store. */
 export interface Services {
@@ -68,32 +69,11 @@ export async function startServices(overrides: IniData = {}): Promise<Services> 
   };
 }
 
-export interface Reply<T = any> {
-  status: number;
-  headers: Headers;
-  body: T;
-}
-
-/** One JSON request; the body is parsed when there is one. */
-export async function call<T = any>(method: string, url: string, o: {
+/** One JSON request; `raw` goes as it is (malformed JSON, an upload), with its own content-type. */
+export function call<T = any>(method: string, url: string, o: {
   token?: string; body?: unknown; headers?: Record<string, string>; raw?: string | Uint8Array;
-} = {}): Promise<Reply<T>> {
-  const headers: Record<string, string> = { ...(o.headers ?? {}) };
-  if (o.token !== undefined) headers['x-auth-token'] = o.token;
-  let body: string | Uint8Array | undefined = o.raw;
-  if (o.body !== undefined) {
-    body = JSON.stringify(o.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  const res = await fetch(url, { method, headers, body });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    // leave as text
-  }
-  return { status: res.status, headers: res.headers, body: parsed as T };
+} = {}): Promise<ApiResponse<T>> {
+  return api<T>(o.token === undefined ? null : { token: o.token }, method, url, o.body !== undefined ? o.body : o.raw, o.headers);
 }
 
 export interface Login {

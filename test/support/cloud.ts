@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { Config, type IniData } from '../../src/common/config.js';
 import { createLogger } from '../../src/common/logging.js';
 import { startAllInOne, type RunningCloud } from '../../src/cmd/cloud.js';
+import type { Session } from './http.js';
+
+// The request helper lives in http.ts; the cloud tests reach it through here.
+export { api, type ApiResponse, type Session } from './http.js';
 
 export interface TestCloud extends RunningCloud {
   config: Config;
@@ -33,12 +37,6 @@ export async function startTestCloud(overrides: IniData = {}): Promise<TestCloud
   };
 }
 
-export interface Session {
-  token: string;
-  projectId: string;
-  userId: string;
-}
-
 /** A password-authenticated, project-scoped session against the cloud's identity API. */
 export async function login(cloud: RunningCloud, user: string, password: string, project: string): Promise<Session> {
   const res = await fetch(`${cloud.urls.identity}/v3/auth/tokens`, {
@@ -54,35 +52,6 @@ export async function login(cloud: RunningCloud, user: string, password: string,
   if (res.status !== 201) throw new Error(`login failed: ${res.status} ${await res.text()}`);
   const body = (await res.json()) as { token: { project: { id: string }; user: { id: string } } };
   return { token: res.headers.get('x-subject-token')!, projectId: body.token.project.id, userId: body.token.user.id };
-}
-
-export interface ApiResponse<T = any> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
-/** One JSON request with a token; the body is parsed when there is one. */
-export async function api<T = any>(
-  session: Session | null, method: string, url: string, body?: unknown, headers: Record<string, string> = {},
-): Promise<ApiResponse<T>> {
-  const res = await fetch(url, {
-    method,
-    headers: {
-      ...(session ? { 'x-auth-token': session.token } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: res.status, body: parsed as T, headers: res.headers };
 }
 
 /** Polls until `check` returns a value (not undefined) or the deadline passes. */

@@ -1,0 +1,47 @@
+import type { TokenService } from '../../src/auth/tokens.js';
+import { newHexId } from '../../src/common/ids.js';
+import type { Db } from '../../src/db/connection.js';
+import { grantRole, insertProject, insertRole, insertUser } from '../../src/db/identity.js';
+import type { Session } from './http.js';
+
+export interface Tenants {
+  roles: { admin: string; member: string };
+  projects: { admin: string; alpha: string; beta: string };
+  /** "admin", with the admin role on the admin project. */
+  admin: Session;
+  /** "alice", a member of alpha. */
+  member: Session;
+  /** "amy", a second member of alpha. */
+  peer: Session;
+  /** "bob", a member of beta: another project. */
+  other: Session;
+}
+
+/** Identity rows written straight to the database, with a real token for each user. */
+export async function seedTenants(db: Db, tokens: TokenService): Promise<Tenants> {
+  const ts = new Date().toISOString();
+  const roles = { admin: newHexId(), member: newHexId() };
+  await insertRole(db, { id: roles.admin, name: 'admin', domain_id: null });
+  await insertRole(db, { id: roles.member, name: 'member', domain_id: null });
+  const projects = { admin: newHexId(), alpha: newHexId(), beta: newHexId() };
+  for (const [name, id] of Object.entries(projects)) {
+    await insertProject(db, { id, name, domain_id: 'default', description: '', enabled: 1, is_domain: 0, parent_id: null, created_at: ts });
+  }
+  const user = async (name: string, projectId: string, role: string): Promise<Session> => {
+    const userId = newHexId();
+    await insertUser(db, {
+      id: userId, name, domain_id: 'default', password_hash: 'x', enabled: 1, default_project_id: projectId, email: null, description: null, created_at: ts,
+    });
+    await grantRole(db, { user_id: userId, project_id: projectId, role_id: role });
+    const ctx = await tokens.issue(userId, projectId);
+    return { token: ctx.tokenId, userId, projectId };
+  };
+  return {
+    roles,
+    projects,
+    admin: await user('admin', projects.admin, roles.admin),
+    member: await user('alice', projects.alpha, roles.member),
+    peer: await user('amy', projects.alpha, roles.member),
+    other: await user('bob', projects.beta, roles.member),
+  };
+}
