@@ -90,8 +90,19 @@ if [ -z "$kernel_pkg" ]; then
 fi
 [ -n "$kernel_pkg" ] || { echo "build-test-image: no linux-image-*-amd64 package known to apt" >&2; exit 1; }
 want=$(recipe_hash "$kernel_pkg")
-if [ -f "$OUT/recipe.sha256" ] && [ "$(cat "$OUT/recipe.sha256")" = "$want" ] \
-   && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && [ -s "$OUT/disk.raw" ]; then
+built() {
+  [ -f "$OUT/recipe.sha256" ] && [ "$(cat "$OUT/recipe.sha256")" = "$want" ] \
+    && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && [ -s "$OUT/disk.raw" ]
+}
+if built; then
+  echo "$OUT"
+  exit 0
+fi
+# Test files running in parallel may all ask for the image: one builds, the others wait.
+mkdir -p "$OUT"
+exec 9>"$OUT/.lock"
+flock 9
+if built; then
   echo "$OUT"
   exit 0
 fi
@@ -123,12 +134,11 @@ for m in "${MODULES[@]}"; do
 done
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null | gzip -9 >"$work/initramfs.img")
 
-mkdir -p "$OUT"
 cp "$work/kernel/boot/vmlinuz-$kver" "$OUT/vmlinuz.tmp" && mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
 mv "$work/initramfs.img" "$OUT/initramfs.img"
 truncate -s 1M "$OUT/disk.raw.tmp" && mv "$OUT/disk.raw.tmp" "$OUT/disk.raw"
 echo "$kernel_pkg" >"$OUT/kernel-package"
 chmod 0755 "$OUT"
-chmod 0644 "$OUT"/*
+chmod 0644 "$OUT"/vmlinuz "$OUT"/initramfs.img "$OUT"/disk.raw "$OUT"/kernel-package
 echo "$want" >"$OUT/recipe.sha256"
 echo "$OUT"

@@ -138,8 +138,6 @@ export class LibvirtDriver implements VirtDriver {
     await this.#cache.init();
     this.#node = await this.#describeNode(ctx, cfg, virsh, hv);
 
-    for (const i of await this.listInstances()) this.#known.set(i.uuid, i.powerState);
-    await this.#removeLeftovers();
     this.#events = new EventStream({
       uri: cfg.connectionUri,
       log: ctx.log,
@@ -156,6 +154,10 @@ export class LibvirtDriver implements VirtDriver {
       await this.#events.stop();
       throw new BackendUnavailable(`libvirt event stream: ${messageOf(err)}`, { cause: err });
     }
+    // Listed once the stream is subscribed, so no change falls between the two; what the
+    // stream already reported is newer than the list.
+    for (const i of await this.listInstances()) if (!this.#known.has(i.uuid)) this.#known.set(i.uuid, i.powerState);
+    await this.#removeLeftovers();
     if (cfg.imageCacheManagerInterval > 0) {
       this.#cacheTimer = setInterval(() => {
         this.manageImageCache().catch((err: unknown) => ctx.log.warn('image cache manager failed', { err: messageOf(err) }));
@@ -301,7 +303,7 @@ export class LibvirtDriver implements VirtDriver {
       const ids = imageIds(spec.image);
       this.#cache!.pin(ids);
       try {
-        await this.#prepareImages(spec.image);
+        rootDiskSize(spec, await this.#prepareImages(spec.image));
         await this.#teardown(spec.uuid, true);
         await this.#build(spec, 'rebuild');
       } finally {
@@ -469,10 +471,7 @@ export class LibvirtDriver implements VirtDriver {
 
   async #createDisks(spec: InstanceSpec, images: PreparedImages, dir: string): Promise<DiskDevice[]> {
     const { root } = images;
-    const size = spec.flavor.rootGb > 0 ? spec.flavor.rootGb * GiB : root.virtualSize;
-    if (root.virtualSize > size) {
-      throw new ImageError(`image ${spec.image.id} (${root.virtualSize} bytes) is bigger than the flavor's root disk (${spec.flavor.rootGb} GiB)`);
-    }
+    const size = rootDiskSize(spec, images);
     const disks: DiskDevice[] = [];
     const target = () => `vd${String.fromCharCode(97 + disks.length)}`;
     const disk = join(dir, 'disk');
@@ -654,7 +653,13 @@ export class LibvirtDriver implements VirtDriver {
   /** Defines and undefines a tiny never-started domain: its events prove the stream is subscribed. */
   async #probe(name: string): Promise<void> {
     const xml = `<domain type='qemu'><name>${name}</name><memory unit='KiB'>4096</memory><os><type>hvm</type></os></domain>`;
-    await this.#virsh!.run(['define', '/dev/stdin'], { input: xml });
+    const file = join(this.#ctx!.stateDir, `.${name}.xml`);
+    await writeFile(file, xml);
+    try {
+      await this.#virsh!.run(['define', file]);
+    } finally {
+      await rm(file, { force: true });
+    }
     await this.#virsh!.run(['undefine', name]);
   }
 
@@ -806,6 +811,16 @@ export class LibvirtDriver implements VirtDriver {
       traits: [],
     };
   }
+}
+
+/** The root disk's size: the flavor's, or the image's own when the flavor says 0. */
+function rootDiskSize(spec: InstanceSpec, images: PreparedImages): number {
+  const { virtualSize } = images.root;
+  const size = spec.flavor.rootGb > 0 ? spec.flavor.rootGb * GiB : virtualSize;
+  if (virtualSize > size) {
+    throw new ImageError(`image ${spec.image.id} (${virtualSize} bytes) is bigger than the flavor's root disk (${spec.flavor.rootGb} GiB)`);
+  }
+  return size;
 }
 
 function inventory(total: number) {

@@ -47,7 +47,10 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       else if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(new CommandError(what, code, Buffer.concat(err).toString('utf8')));
     });
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => undefined); // the command may exit without reading it
+      child.stdin!.end(opts.input);
+    }
   });
 }
 

@@ -1,0 +1,71 @@
+// The libvirt driver's pure parts: event lines, state mapping, domain XML, configuration.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PowerState } from '@orrery/virt-api';
+import { cacheKey, domainXml, lifecyclePowerState, parseConfig, parseEventLine, powerStateOf } from '@orrery/driver-libvirt';
+
+describe('libvirt driver: parsing and mapping', () => {
+  it('parses virsh event lines and skips continuation lines', () => {
+    assert.deepEqual(parseEventLine("event 'lifecycle' for domain 'orrery-h-1': Stopped Destroyed"), {
+      kind: 'lifecycle', domain: 'orrery-h-1', event: 'Stopped', detail: 'Destroyed',
+    });
+    assert.deepEqual(parseEventLine("2026-11-21 01:13:57.600+0000: event 'lifecycle' for domain 'd': Shutdown Finished after guest request"), {
+      kind: 'lifecycle', domain: 'd', event: 'Shutdown', detail: 'Finished after guest request',
+    });
+    assert.deepEqual(parseEventLine("event 'reboot' for domain 'orrery-h-2'"), { kind: 'reboot', domain: 'orrery-h-2', event: '', detail: '' });
+    assert.equal(parseEventLine('\toperation: 2'), null);
+    assert.equal(parseEventLine('events received: 3'), null);
+  });
+
+  it('maps lifecycle events and virsh states to power states as Nova does', () => {
+    assert.equal(lifecyclePowerState('Started', 'Booted'), PowerState.RUNNING);
+    assert.equal(lifecyclePowerState('Resumed', 'Snapshot'), PowerState.RUNNING);
+    assert.equal(lifecyclePowerState('Suspended', 'Paused'), PowerState.PAUSED);
+    assert.equal(lifecyclePowerState('Stopped', 'Saved'), PowerState.SUSPENDED);
+    assert.equal(lifecyclePowerState('Stopped', 'Failed'), PowerState.SHUTDOWN); // QEMU killed
+    assert.equal(lifecyclePowerState('Stopped', 'Destroyed'), PowerState.SHUTDOWN);
+    assert.equal(lifecyclePowerState('Shutdown', 'Finished'), null);
+    assert.equal(lifecyclePowerState('Defined', 'Added'), null);
+    assert.equal(powerStateOf('running'), PowerState.RUNNING);
+    assert.equal(powerStateOf('paused'), PowerState.PAUSED);
+    assert.equal(powerStateOf('shut off'), PowerState.SHUTDOWN);
+    assert.equal(powerStateOf('shut off', true), PowerState.SUSPENDED);
+    assert.equal(powerStateOf('saved'), PowerState.SUSPENDED);
+    assert.equal(powerStateOf('crashed'), PowerState.CRASHED);
+  });
+
+  it('writes domain XML with escaped values, direct kernel boot and the TCG cache size', () => {
+    const xml = domainXml({
+      name: 'orrery-h-u', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'qemu', machineType: 'pc', memoryMb: 128,
+      vcpus: 1, tbCacheMb: 32, kernel: { kernel: '/c/k', ramdisk: '/c/r', cmdline: 'console=ttyS0 a<b' },
+      disks: [{ path: '/i/disk', format: 'qcow2', target: 'vda' }], consoleLog: '/i/console.log', macs: [],
+      metadata: { name: `it's <mine> & yours` },
+    });
+    assert.match(xml, /<domain type='qemu'>/);
+    assert.match(xml, /<tb-cache unit='MiB'>32<\/tb-cache>/);
+    assert.match(xml, /<kernel>\/c\/k<\/kernel>\s*<initrd>\/c\/r<\/initrd>\s*<cmdline>console=ttyS0 a&lt;b<\/cmdline>/);
+    assert.match(xml, /<orrery:name>it&apos;s &lt;mine&gt; &amp; yours<\/orrery:name>/);
+    assert.match(xml, /<log file='\/i\/console.log' append='on'\/>/);
+    const kvm = domainXml({
+      name: 'n', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'kvm', machineType: 'pc', memoryMb: 128, vcpus: 2,
+      tbCacheMb: 32, kernel: null, disks: [], consoleLog: '/l', macs: ['fa:16:3e:00:00:01'], metadata: {},
+    });
+    assert.doesNotMatch(kvm, /tb-cache/);
+    assert.match(kvm, /<boot dev='hd'\/>/);
+    assert.match(kvm, /<interface type='user'>\s*<mac address='fa:16:3e:00:00:01'\/>/);
+  });
+
+  it('reads its configuration with defaults and refuses bad values', () => {
+    const c = parseConfig('/state', {});
+    assert.deepEqual([c.connectionUri, c.virtType, c.instancesPath, c.imageCachePath, c.minMemoryMb, c.tbCacheMb],
+      ['qemu:///system', 'qemu', '/state/instances', '/state/instances/_base', 128, 32]);
+    assert.equal(parseConfig('/s', { virt_type: 'KVM' }).virtType, 'kvm');
+    assert.throws(() => parseConfig('/s', { virt_type: 'xen' }), /virt_type must be qemu or kvm/);
+    assert.throws(() => parseConfig('/s', { wait_soft_reboot_seconds: '-1' }), /wait_soft_reboot_seconds/);
+  });
+
+  it('names cache files by image id, hashing anything that is not a plain name', () => {
+    assert.equal(cacheKey('0c2a5b0e-2d1c-4a4e-9d5c-2f1f3c6d7e8f'), '0c2a5b0e-2d1c-4a4e-9d5c-2f1f3c6d7e8f');
+    assert.match(cacheKey('../etc/passwd'), /^h-[0-9a-f]{64}$/);
+  });
+});
