@@ -1,12 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { PowerState } from '@orrery/virt-api';
+import { repoRoot } from '../support/cloud-process.js';
 import { api, waitFor, type Session } from '../support/cloud.js';
 import { Deployment } from '../support/deployment.js';
 import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 import { RABBIT_URL, rabbitSkip } from '../support/rabbitmq.js';
 import { bootMany, deleteAll, fakeBackendOf, listServers, loginTo, MV, raiseQuota, seededImage, waitSettled } from './support.js';
 
+const exec = promisify(execFile);
 const skip = pgSkip || (await rabbitSkip());
 const TINY_MB = 512;
 
@@ -78,6 +82,12 @@ describe('multi-process deployment', { skip }, () => {
       const r = await api(admin, 'GET', `${d.urls.compute}/v2.1/os-services?binary=nova-compute&host=compute3`, undefined, MV);
       return r.body.services[0]?.state === 'down' ? true : undefined;
     }, 30_000);
+
+    // The admin CLI sees the same: every service, the killed one down.
+    const list = await exec(process.execPath, [`${repoRoot}/dist/src/cmd/orrery.js`, '--config', d.configPath, 'service', 'list']);
+    for (const name of ['nova-conductor', 'nova-scheduler', 'nova-compute']) assert.match(list.stdout, new RegExp(name));
+    assert.match(list.stdout, /nova-compute.*compute3.*down/);
+    assert.equal((list.stdout.match(/'up'/g) ?? []).length, 6, list.stdout);
 
     const ids = await bootMany(d, admin, 6, 'after-kill', imageId);
     const placed = await waitSettled(d, admin, ids);
