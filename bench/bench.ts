@@ -1,12 +1,14 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { multiProcess, repoRoot, type Deployment, type StartOptions } from './deployments.js';
 import { summarizeProfile, type ProfileSummary } from './profile-summary.js';
 import type { ProgressSink } from './progress.js';
-import { NOVA } from './reference.js';
+import { GOALS, NOVA } from './reference.js';
 import { checkTargets, flatCost, gitInfo, machineInfo, type BenchResults } from './results.js';
 import { renderMarkdown } from './report/markdown.js';
 import { renderChart, type Panel, type Series } from './report/svg.js';
+import { round } from './stats.js';
 import { runBootStorm, type BootStormOptions, type BootStormResult } from './scenarios/boot-storm.js';
 import { runScaleOut } from './scenarios/scale-out.js';
 import { runSchedulerScale } from './scenarios/scheduler-scale.js';
@@ -16,10 +18,13 @@ import { runSchedulerScale } from './scenarios/scheduler-scale.js';
 export interface BenchOptions {
   /** The cloud to measure: the all-in-one started per storm, or an existing one. */
   deployment: Deployment;
-  /** `repeat`: runs of each (N, clients), each on a fresh cloud; the run with the median servers/s is reported. */
-  bootStorm: { ns: number[]; concurrencies: number[]; repeat: number } & Omit<BootStormOptions, 'n' | 'concurrency'> | null;
+  /** The storm workload, for the boot-storm and scale-out scenarios. */
+  storm: StormOptions;
+  /** Run the boot storm on `deployment`. */
+  bootStorm: boolean;
   scheduler: { nodes: number[]; requests: number; budgetSeconds: number } | null;
-  scaleOut: boolean;
+  /** Compute process counts of the scale-out scenario (none: not run). */
+  scaleOut: number[];
   /** Profile the cloud's processes (node --cpu-prof) into this directory. */
   profileDir: string | null;
   /** Extra environment for the clouds the benchmark starts (tests make hashing cheap). */
@@ -32,6 +37,12 @@ export interface BenchOptions {
   command: string;
 }
 
+/**
+ * `ns` × `concurrencies` storms. `repeat`: runs of each (N, clients), each on a fresh cloud; the
+ * run with the median servers/s is reported.
+ */
+export type StormOptions = { ns: number[]; concurrencies: number[]; repeat: number } & Omit<BootStormOptions, 'n' | 'concurrency'>;
+
 export interface BenchOutput {
   results: BenchResults;
   markdown: string;
@@ -41,6 +52,7 @@ export interface BenchOutput {
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 const NOVA_COLOR = '#7f7f7f';
+const GOAL_COLOR = '#555555';
 
 /** Capacity of each fake node: every server of the storm fits on one (an m1.tiny is 1 VCPU, 512 MB, 1 GB). */
 function capacityFor(n: number): StartOptions['capacity'] {
@@ -59,12 +71,19 @@ export function chartOf(r: BenchResults): string {
   const panels: Panel[] = [];
   const concurrencies = [...new Set(r.bootStorm.map((s) => s.concurrency))];
   const byC = (c: number): BootStormResult[] => r.bootStorm.filter((s) => s.concurrency === c && s.active > 0);
+  const ns = r.bootStorm.map((s) => s.n);
+  const acrossN = (y: number): Array<[number, number]> => [[Math.min(...ns, 50), y], [Math.max(...ns), y]];
   if (r.bootStorm.length > 0) {
     panels.push({
       title: 'Boot storm throughput', xLabel: 'servers booted (N)', yLabel: 'servers/s',
       series: [
-        ...concurrencies.map((c, i): Series => ({ name: `Orrery, ${c} clients`, color: COLORS[i % COLORS.length]!, points: byC(c).map((s) => [s.n, s.serversPerSecond]) })),
+        ...concurrencies.map((c, i): Series => ({ name: `all-in-one, ${c} clients`, color: COLORS[i % COLORS.length]!, points: byC(c).map((s) => [s.n, s.serversPerSecond]) })),
+        ...r.scaleOut.filter((s) => !s.skipped).map((s, i): Series => ({
+          name: `multi-process, ${s.computeProcesses} compute${s.computeProcesses === 1 ? '' : 's'}`, color: COLORS[(concurrencies.length + i) % COLORS.length]!,
+          points: s.storms.filter((b) => b.active > 0).map((b) => [b.n, b.serversPerSecond]),
+        })),
         { name: 'Nova Zed, 10 clients', color: NOVA_COLOR, dashed: true, points: NOVA.serversPerSecond },
+        { name: `goal: ${GOALS.serversPerSecond}/s`, color: GOAL_COLOR, dotted: true, points: acrossN(GOALS.serversPerSecond) },
       ],
     });
     panels.push({
@@ -73,6 +92,7 @@ export function chartOf(r: BenchResults): string {
         ...concurrencies.map((c, i): Series => ({ name: `POST /servers, ${c} clients`, color: COLORS[i % COLORS.length]!, points: byC(c).map((s) => [s.n, s.postMs.p50]) })),
         { name: 'GET /servers/detail', color: COLORS[2]!, points: byC(concurrencies[0]!).map((s) => [s.n, s.listDetailMs.p50]) },
         { name: 'Nova GET /servers/detail', color: NOVA_COLOR, dashed: true, points: NOVA.listDetailMedianMs },
+        { name: `goal: POST < ${GOALS.postMedianMs} ms`, color: GOAL_COLOR, dotted: true, points: acrossN(GOALS.postMedianMs) },
       ],
     });
   }
@@ -85,7 +105,7 @@ export function chartOf(r: BenchResults): string {
       ],
     });
   }
-  const caption = `Orrery ${r.git.revision?.slice(0, 12) ?? ''} on ${r.machine.cores} cores, ${r.date.slice(0, 10)}; log-log scales; dashed: Nova Zed (fake driver), same workload.`;
+  const caption = `Orrery ${r.git.revision?.slice(0, 12) ?? ''} on ${r.machine.cores} cores, ${r.date.slice(0, 10)}; log-log scales; dashed: Nova Zed (fake driver), same workload; dotted: goals.`;
   return renderChart(panels, caption);
 }
 
@@ -93,9 +113,9 @@ export async function runBench(o: BenchOptions, progress: ProgressSink): Promise
   const root = repoRoot();
   const date = new Date().toISOString();
   const results: BenchResults = {
-    schema: 1, date, git: gitInfo(root), machine: machineInfo(), command: o.command, target: '',
+    schema: 1, date, git: gitInfo(root), machine: machineInfo(), loadAverageAtEnd: 0, command: o.command, target: '',
     options: {
-      bootStorm: o.bootStorm, scheduler: o.scheduler, scaleOut: o.scaleOut, profiled: o.profileDir !== null,
+      storm: o.storm, bootStorm: o.bootStorm, scheduler: o.scheduler, scaleOut: o.scaleOut, profiled: o.profileDir !== null,
     },
     bootStorm: [], flatCost: [], scheduler: [], scaleOut: [], targets: [], profiles: [],
   };
@@ -111,18 +131,19 @@ export async function runBench(o: BenchOptions, progress: ProgressSink): Promise
     results.profiles.push({ scenario: name, file, summary });
   };
 
-  const unavailable = o.deployment.unavailable();
-  if (o.bootStorm && unavailable) throw new Error(`cannot start the ${o.deployment.name} deployment: ${unavailable}`);
+  const storm = o.storm;
   if (o.bootStorm) {
-    for (const n of o.bootStorm.ns) {
-      for (const concurrency of o.bootStorm.concurrencies) {
+    const unavailable = await o.deployment.unavailable();
+    if (unavailable) throw new Error(`cannot start the ${o.deployment.name} deployment: ${unavailable}`);
+    for (const n of storm.ns) {
+      for (const concurrency of storm.concurrencies) {
         const runs: BootStormResult[] = [];
-        for (let rep = 1; rep <= o.bootStorm.repeat; rep++) {
-          const name = `boot-storm-N${n}-C${concurrency}${o.bootStorm.repeat > 1 ? `-run${rep}` : ''}`;
+        for (let rep = 1; rep <= storm.repeat; rep++) {
+          const name = `boot-storm-N${n}-C${concurrency}${storm.repeat > 1 ? `-run${rep}` : ''}`;
           const cloud = await o.deployment.start({ capacity: capacityFor(n), nodeArgs: profileArgs(name), env: o.cloudEnv, keepState: o.keepState });
           results.target = cloud.description;
           try {
-            runs.push(await runBootStorm(cloud, { ...o.bootStorm, n, concurrency }, progress));
+            runs.push(await runBootStorm(cloud, { ...storm, n, concurrency }, progress));
           } finally {
             await cloud.stop();
           }
@@ -138,14 +159,15 @@ export async function runBench(o: BenchOptions, progress: ProgressSink): Promise
     results.scheduler = await runSchedulerScale({ ...o.scheduler, nodeArgs: (nodes) => profileArgs(`scheduler-${nodes}`) }, progress);
     for (const s of results.scheduler) addProfile(`scheduler-${s.nodes}`);
   }
-  if (o.scaleOut && o.bootStorm) {
-    const storms = o.bootStorm.ns.map((n) => ({ ...o.bootStorm!, n, concurrency: o.bootStorm!.concurrencies[0]! }));
-    const maxN = Math.max(...o.bootStorm.ns);
-    results.scaleOut = await runScaleOut(multiProcess, [1, 3], storms,
+  if (o.scaleOut.length > 0) {
+    const storms = storm.ns.map((n) => ({ ...storm, n, concurrency: storm.concurrencies[0]! }));
+    const maxN = Math.max(...storm.ns);
+    results.scaleOut = await runScaleOut(multiProcess, o.scaleOut, storms,
       (computes) => ({ capacity: capacityFor(maxN), nodeArgs: [], env: o.cloudEnv, keepState: o.keepState, computeProcesses: computes }), progress);
   }
   if (!results.target) results.target = o.deployment.name === 'all-in-one' ? 'all-in-one (not started: no boot storm)' : o.deployment.name;
   results.targets = checkTargets(results);
+  results.loadAverageAtEnd = round(loadavg()[0]!, 2);
 
   const markdown = renderMarkdown(results);
   mkdirSync(o.outDir, { recursive: true });

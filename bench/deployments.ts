@@ -1,15 +1,21 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
 import type { Credentials } from './openstack.js';
+
+const exec = promisify(execFile);
 
 /**
  * The clouds the benchmark can measure. Each deployment either starts a cloud for the run (and
  * knows its processes, so their memory and CPU can be read) or is an existing cloud reached by
- * its auth URL. The multi-process deployment (PostgreSQL, RabbitMQ, one process per service)
- * plugs in here once it exists.
+ * its auth URL: the all-in-one, the multi-process deployment (PostgreSQL, RabbitMQ, one process
+ * per service), or any OpenStack cloud.
  */
 
 export interface CloudUnderTest {
@@ -43,7 +49,7 @@ export interface StartOptions {
 export interface Deployment {
   name: string;
   /** Why this deployment cannot be started here, or null when it can. */
-  unavailable(): string | null;
+  unavailable(): Promise<string | null>;
   start(opts: StartOptions): Promise<CloudUnderTest>;
 }
 
@@ -99,7 +105,7 @@ async function waitForLine(logPath: string, pattern: RegExp, exited: () => numbe
  */
 export const allInOne: Deployment = {
   name: 'all-in-one',
-  unavailable() {
+  async unavailable() {
     return existsSync(join(repoRoot(), 'dist/src/cmd/all-in-one.js')) ? null : 'dist/src/cmd/all-in-one.js is missing: run `npm run build`';
   },
   async start(opts) {
@@ -124,19 +130,8 @@ export const allInOne: Deployment = {
       cwd: stateDir, env, stdio: ['ignore', logFd, logFd],
     });
     closeSync(logFd);
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const stop = async (): Promise<void> => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        // A profiled process writes its profile on exit: give it time.
-        let timer: NodeJS.Timeout | undefined;
-        const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 30_000)))]);
-        clearTimeout(timer);
-        if (late) {
-          child.kill('SIGKILL');
-          await exited;
-        }
-      }
+      await stopChild(child);
       if (!opts.keepState) rmSync(stateDir, { recursive: true, force: true });
     };
     try {
@@ -154,17 +149,167 @@ export const allInOne: Deployment = {
   },
 };
 
+/** Where the multi-process deployment finds its back-ends (the same defaults as the tests'). */
+export const SCALE_OUT_BACKENDS = {
+  /** A PostgreSQL database to connect to for CREATE/DROP DATABASE. */
+  postgres: process.env.ORRERY_BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
+  /** The broker, without a vhost: each run gets a vhost of its own (made with rabbitmqctl). */
+  rabbit: process.env.ORRERY_BENCH_RABBIT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/',
+};
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function postgresAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: SCALE_OUT_BACKENDS.postgres, connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function tcpReachable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function brokerParts(): URL {
+  return new URL(SCALE_OUT_BACKENDS.rabbit.replace(/^rabbit:/, 'http:'));
+}
+
+function iniText(data: Record<string, Record<string, string>>): string {
+  return Object.entries(data).map(([section, opts]) => `[${section}]\n${Object.entries(opts).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`).join('\n');
+}
+
+/** One service process of the multi-process deployment, its output in a log file. */
+async function startService(root: string, stateDir: string, name: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[]): Promise<ChildProcess> {
+  const logPath = join(stateDir, `${name}.log`);
+  const fd = openSync(logPath, 'a');
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/cmd/orrery.js'), ...args], { cwd: stateDir, env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  await waitForLine(logPath, / is running/, () => child.exitCode, 120_000);
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after 30 s; a profiled process writes its profile as it exits, so give it time. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 30_000)))]);
+  clearTimeout(timer);
+  if (late) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
 /**
- * Compute services, conductor, scheduler and APIs as separate processes over PostgreSQL and
- * RabbitMQ. Not built yet: the scale-out scenario reports itself skipped until it is.
+ * The multi-process deployment (`orrery api|conductor|scheduler|compute`, README "Run it across
+ * machines") on this machine: one API, one conductor, one scheduler and `computeProcesses`
+ * compute processes, on a fresh PostgreSQL database and a fresh RabbitMQ vhost, in their
+ * default configuration but for the fake nodes' capacity.
  */
 export const multiProcess: Deployment = {
   name: 'multi-process',
-  unavailable() {
-    return 'the multi-process deployment does not exist yet';
+  async unavailable() {
+    if (!existsSync(join(repoRoot(), 'dist/src/cmd/orrery.js'))) return 'dist/src/cmd/orrery.js is missing: run `npm run build`';
+    try {
+      await postgresAdmin((c) => c.query('SELECT 1'));
+    } catch (err) {
+      return `PostgreSQL is not reachable at ${SCALE_OUT_BACKENDS.postgres} (set ORRERY_BENCH_PG_URL): ${err instanceof Error ? err.message : String(err)}`;
+    }
+    const broker = brokerParts();
+    if (!(await tcpReachable(broker.hostname, Number(broker.port || 5672)))) {
+      return `RabbitMQ is not reachable at ${broker.hostname}:${broker.port || 5672} (set ORRERY_BENCH_RABBIT_URL)`;
+    }
+    try {
+      await exec('rabbitmqctl', ['list_vhosts']);
+    } catch {
+      return 'rabbitmqctl cannot reach the broker (it makes a vhost per run)';
+    }
+    return null;
   },
-  async start() {
-    throw new Error('the multi-process deployment does not exist yet');
+  async start(opts) {
+    const root = repoRoot();
+    const computes = opts.computeProcesses ?? 1;
+    const tag = randomBytes(4).toString('hex');
+    const stateDir = mkdtempSync(join(tmpdir(), 'orrery-bench-mp-'));
+    const dbName = `orrery_bench_${tag}`;
+    const vhost = `orrery-bench-${tag}`;
+    const children: ChildProcess[] = [];
+    const stop = async (): Promise<void> => {
+      await Promise.all(children.map(stopChild));
+      await postgresAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)).catch(() => undefined);
+      await exec('rabbitmqctl', ['delete_vhost', vhost]).catch(() => undefined);
+      if (!opts.keepState) rmSync(stateDir, { recursive: true, force: true });
+    };
+    try {
+      await postgresAdmin((c) => c.query(`CREATE DATABASE ${dbName}`));
+      await exec('rabbitmqctl', ['add_vhost', vhost]);
+      const broker = brokerParts();
+      await exec('rabbitmqctl', ['set_permissions', '-p', vhost, decodeURIComponent(broker.username || 'guest'), '.*', '.*', '.*']);
+      const dbUrl = new URL(SCALE_OUT_BACKENDS.postgres);
+      dbUrl.pathname = `/${dbName}`;
+      const ports = { identity: await freePort(), image: await freePort(), compute: await freePort(), placement: await freePort() };
+      const ini: Record<string, Record<string, string>> = {
+        DEFAULT: {
+          state_path: stateDir,
+          transport_url: `rabbit://${broker.username || 'guest'}:${broker.password || 'guest'}@${broker.hostname}:${broker.port || 5672}/${vhost}`,
+        },
+        database: { connection: dbUrl.toString() },
+        api: { identity_port: String(ports.identity), image_port: String(ports.image), compute_port: String(ports.compute), placement_port: String(ports.placement) },
+        service_user: { auth_url: `http://127.0.0.1:${ports.identity}/v3` },
+        fake: { vcpus: String(opts.capacity.vcpus), memory_mb: String(opts.capacity.memoryMb), disk_gb: String(opts.capacity.diskGb) },
+      };
+      const configPath = join(stateDir, 'orrery.conf');
+      writeFileSync(configPath, iniText(ini));
+      // Compute hosts have no database credentials, as the README deploys them.
+      const { database: _none, ...computeIni } = ini;
+      const computeConfigPath = join(stateDir, 'compute.conf');
+      writeFileSync(computeConfigPath, iniText(computeIni));
+      const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ORRERY_')));
+      Object.assign(env, opts.env);
+      await exec(process.execPath, [join(root, 'dist/src/cmd/orrery.js'), '--config', configPath, 'db', 'sync'], { env });
+      const service = async (name: string, config: string, args: string[]): Promise<void> => {
+        children.push(await startService(root, stateDir, name, ['--config', config, ...args], env, opts.nodeArgs));
+      };
+      await service('api', configPath, ['api']);
+      // Computes report to the conductor as they start: it comes first.
+      await Promise.all([
+        service('conductor', configPath, ['conductor', '--host', 'conductor1']),
+        service('scheduler', configPath, ['scheduler', '--host', 'scheduler1']),
+      ]);
+      await Promise.all(Array.from({ length: computes }, (_, i) => service(`compute${i + 1}`, computeConfigPath, ['compute', '--host', `compute${i + 1}`])));
+      return {
+        description: `multi-process (api, conductor, scheduler, ${computes} compute process${computes === 1 ? '' : 'es'}; fake driver; PostgreSQL; RabbitMQ)`,
+        credentials: credentialsFromOpenrc(readFileSync(join(stateDir, 'openrc'), 'utf8')),
+        pids: children.map((c) => c.pid!),
+        stop,
+      };
+    } catch (err) {
+      await stop();
+      throw err;
+    }
   },
 };
 
@@ -172,7 +317,7 @@ export const multiProcess: Deployment = {
 export function existingCloud(credentials: Credentials, pids: number[]): Deployment {
   return {
     name: 'existing',
-    unavailable: () => null,
+    unavailable: async () => null,
     async start() {
       return { description: `existing cloud at ${credentials.authUrl}`, credentials, pids, stop: async () => undefined };
     },

@@ -13,6 +13,8 @@ export interface BenchResults {
   date: string;
   git: { revision: string | null; dirty: boolean | null };
   machine: MachineInfo;
+  /** 1-minute load average when the run ended (the benchmark itself adds about 1.5). */
+  loadAverageAtEnd: number;
   command: string;
   target: string;
   options: Record<string, unknown>;
@@ -69,8 +71,16 @@ export interface FlatCost {
   largeN: number;
   smallRate: number;
   largeRate: number;
+  /** The cloud's CPU per server at each N (ms): what one boot costs, unlike servers/s undisturbed by other work on the machine. */
+  smallCpuMsPerServer: number | null;
+  largeCpuMsPerServer: number | null;
   /** largeRate / smallRate − 1 (negative: slower with more servers). */
   change: number;
+}
+
+/** The cloud's CPU time per server of a storm (boot, list and delete), in ms. */
+export function cpuMsPerServer(s: BootStormResult): number | null {
+  return s.cloud ? round((1000 * s.cloud.cpuSeconds) / s.n, 1) : null;
 }
 
 /** servers/s at the largest N against the smallest, per concurrency. */
@@ -84,6 +94,7 @@ export function flatCost(storms: BootStormResult[]): FlatCost[] {
     if (large.n === small.n) continue;
     out.push({
       concurrency: c, smallN: small.n, largeN: large.n, smallRate: small.serversPerSecond, largeRate: large.serversPerSecond,
+      smallCpuMsPerServer: cpuMsPerServer(small), largeCpuMsPerServer: cpuMsPerServer(large),
       change: round(large.serversPerSecond / small.serversPerSecond - 1, 3),
     });
   }

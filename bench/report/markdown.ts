@@ -1,6 +1,7 @@
 import { profileMarkdown } from '../profile-summary.js';
 import { NOVA } from '../reference.js';
-import type { BenchResults } from '../results.js';
+import { cpuMsPerServer, type BenchResults } from '../results.js';
+import type { BootStormResult } from '../scenarios/boot-storm.js';
 
 /** The run as Markdown: what stdout prints and what docs/performance.md quotes. */
 
@@ -11,14 +12,19 @@ function table(head: string[], rows: string[][], align: string[] = head.map((_, 
 }
 
 export function bootStormTable(r: BenchResults): string {
+  return stormTable(r.bootStorm);
+}
+
+function stormTable(storms: BootStormResult[], first?: { head: string; cell: (s: BootStormResult) => string }): string {
   return table(
-    ['N', 'clients', 'servers/s', 'boot (s)', 'POST p50 / p95 (ms)', 'GET /servers/detail p50 / p95 (ms)', 'delete (s)', 'cloud peak RSS (MB)', 'cloud CPU (s)', 'client CPU (s)'],
-    r.bootStorm.map((s) => [
-      String(s.n), String(s.concurrency),
+    [...(first ? [first.head] : []), 'N', 'clients', 'servers/s', 'boot (s)', 'POST p50 / p95 (ms)', 'GET /servers/detail p50 / p95 (ms)', 'delete (s)', 'cloud peak RSS (MB)', 'cloud CPU (s)', 'cloud CPU per server (ms)', 'client CPU (s)'],
+    storms.map((s) => [
+      ...(first ? [first.cell(s)] : []), String(s.n), String(s.concurrency),
       `${s.serversPerSecond}${s.failed ? ` (${s.failed} failed)` : ''}${s.repeatRates ? ` (runs: ${s.repeatRates.join(', ')})` : ''}`, String(s.bootSeconds),
       `${s.postMs.p50} / ${s.postMs.p95}`,
       `${s.listDetailMs.p50} / ${s.listDetailMs.p95} (${Math.min(s.listedServers, 1000)} servers${s.listPages > 1 ? `; all ${s.listedServers} in ${s.listPages} pages: ${s.listAllMs.p50}` : ''})`,
-      String(s.deleteSeconds), n(s.cloud?.peakRssMb), n(s.cloud?.cpuSeconds), String(s.clientCpuSeconds),
+      String(s.deleteSeconds), n(s.cloud?.peakRssMb), n(s.cloud?.cpuSeconds),
+      n(cpuMsPerServer(s)), String(s.clientCpuSeconds),
     ]),
   );
 }
@@ -48,7 +54,8 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(`## Orrery benchmark, ${r.date}`);
   out.push('');
   out.push(`Revision ${r.git.revision?.slice(0, 12) ?? 'unknown'}${r.git.dirty ? ' (with uncommitted changes)' : ''}; ` +
-    `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform} ${m.kernel}; load average ${m.loadAverage} at start.`);
+    `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform} ${m.kernel}; ` +
+    `load average ${m.loadAverage} at start, ${r.loadAverageAtEnd} at the end.`);
   out.push(`Target: ${r.target}. Command: \`${r.command}\``);
   if (r.bootStorm.length > 0) {
     out.push('', '### Boot storm', '');
@@ -58,8 +65,9 @@ export function renderMarkdown(r: BenchResults): string {
   }
   if (r.flatCost.length > 0) {
     out.push('', '### Flat cost', '');
-    out.push(table(['clients', 'servers/s at small N', 'servers/s at large N', 'change'],
-      r.flatCost.map((f) => [String(f.concurrency), `${f.smallRate} (N = ${f.smallN})`, `${f.largeRate} (N = ${f.largeN})`, `${f.change >= 0 ? '+' : ''}${(f.change * 100).toFixed(1)} %`])));
+    out.push(table(['clients', 'servers/s at small N', 'servers/s at large N', 'change', 'cloud CPU per server (ms), small → large N'],
+      r.flatCost.map((f) => [String(f.concurrency), `${f.smallRate} (N = ${f.smallN})`, `${f.largeRate} (N = ${f.largeN})`,
+        `${f.change >= 0 ? '+' : ''}${(f.change * 100).toFixed(1)} %`, `${n(f.smallCpuMsPerServer)} → ${n(f.largeCpuMsPerServer)}`])));
   }
   if (r.scheduler.length > 0) {
     out.push('', '### Scheduler scale', '');
@@ -67,10 +75,14 @@ export function renderMarkdown(r: BenchResults): string {
   }
   if (r.scaleOut.length > 0) {
     out.push('', '### Scale-out', '');
-    for (const s of r.scaleOut) {
-      const label = `${s.computeProcesses} compute process${s.computeProcesses === 1 ? '' : 'es'}`;
-      if (s.skipped) out.push(`- ${label}: skipped: ${s.skipped}`);
-      else out.push(`- ${label}: ${s.storms.map((b) => `N = ${b.n}, ${b.concurrency} clients: ${b.serversPerSecond} servers/s`).join('; ')}`);
+    const label = (computes: number): string => `${computes} compute process${computes === 1 ? '' : 'es'}`;
+    for (const s of r.scaleOut) if (s.skipped) out.push(`- ${label(s.computeProcesses)}: skipped: ${s.skipped}`);
+    const ran = r.scaleOut.filter((s) => !s.skipped);
+    if (ran.length > 0) {
+      const computesOf = new Map(ran.flatMap((s) => s.storms.map((b) => [b, s.computeProcesses] as const)));
+      out.push('Multi-process deployment on this machine: API, conductor, scheduler and the compute processes, on PostgreSQL and RabbitMQ ' +
+        '(their own memory and CPU are not counted; the peak RSS is the sum of the Orrery processes\' peaks).', '');
+      out.push(stormTable(ran.flatMap((s) => s.storms), { head: 'compute processes', cell: (b) => String(computesOf.get(b)) }));
     }
   }
   out.push('', '### Targets', '');

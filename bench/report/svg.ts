@@ -7,7 +7,9 @@ export interface Series {
   name: string;
   points: Array<[number, number]>;
   color: string;
+  /** Dashed: another system's numbers; dotted: a goal. */
   dashed?: boolean;
+  dotted?: boolean;
 }
 
 export interface Panel {
@@ -81,11 +83,11 @@ function panel(p: Panel, ox: number): string {
   // series
   p.series.forEach((s, i) => {
     const pts = s.points.filter(([x, y]) => x > 0 && y > 0).sort((a, b) => a[0] - b[0]);
-    const dash = s.dashed ? ' stroke-dasharray="5,4"' : '';
+    const dash = s.dashed ? ' stroke-dasharray="5,4"' : s.dotted ? ' stroke-dasharray="1,3"' : '';
     if (pts.length > 1) {
       out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
     }
-    for (const [x, y] of pts) {
+    for (const [x, y] of s.dotted ? [] : pts) {
       out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(s.name)}: ${fmt(y)} at ${fmt(x)}</title></circle>`);
     }
     // legend below the plot, two columns

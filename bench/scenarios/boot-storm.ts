@@ -4,7 +4,7 @@ import type { CloudUnderTest } from '../deployments.js';
 import { HttpClient } from '../http.js';
 import { OpenStackSession } from '../openstack.js';
 import { ResourceMeter, readProc, type ResourceUse } from '../proc.js';
-import type { ProgressSink } from '../progress.js';
+import type { Progress, ProgressSink } from '../progress.js';
 import { round, summarize, type LatencySummary } from '../stats.js';
 
 /**
@@ -24,6 +24,8 @@ export interface BootStormOptions {
   listSamples: number;
   /** Give up when no server changes state for this long (ms). */
   stallMs: number;
+  /** Servers booted and deleted, unmeasured, before the storm: the cloud under test just started. */
+  warmup: number;
 }
 
 export interface BootStormResult {
@@ -88,53 +90,116 @@ async function pollUntil(intervalMs: number, stallMs: number, what: string, chec
   }
 }
 
+interface Phase {
+  label: string;
+  concurrency: number;
+  pollMs: number;
+  stallMs: number;
+}
+
+interface Booted {
+  ids: string[];
+  postMs: number[];
+  failures: string[];
+  /** From the first POST until the poll that saw none of them BUILD. */
+  seconds: number;
+}
+
+/** C clients POST `count` servers; one poller waits, every `pollMs`, until none of them is BUILD. */
+async function bootServers(
+  session: OpenStackSession, p: Phase, bar: Progress, prefix: string, count: number, server: Record<string, unknown>,
+): Promise<Booted> {
+  const postMs: number[] = [];
+  const failures: string[] = [];
+  const ids: string[] = [];
+  let posted = 0;
+  let allPosted = false;
+  const t0 = performance.now();
+  const posting = pool(count, p.concurrency, async (i) => {
+    const res = await session.compute('POST', '/servers', { server: { ...server, name: `${prefix}${i}` } });
+    postMs.push(res.ms);
+    if (res.status === 202) ids.push((res.body as { server: { id: string } }).server.id);
+    else failures.push(`POST /servers ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+    posted++;
+  }).then(() => {
+    allPosted = true;
+  });
+  const tActive = await pollUntil(p.pollMs, p.stallMs, `${p.label}: waiting for ACTIVE`, async () => {
+    const postedBefore = allPosted;
+    const { servers } = await session.listAll(`/servers/detail?status=BUILD&name=${encodeURIComponent(`^${prefix}`)}`);
+    const done = posted - servers.length;
+    bar.update(done, `posted ${posted}, building ${servers.length}`);
+    return { done: postedBefore && servers.length === 0, progress: done };
+  });
+  await posting;
+  return { ids, postMs, failures, seconds: (tActive - t0) / 1000 };
+}
+
+interface Deleted {
+  deleteMs: number[];
+  failures: string[];
+  /** From the first DELETE until the poll that found none of them left. */
+  seconds: number;
+}
+
+/** C clients DELETE the servers; one poller waits until the listing has none of them. */
+async function deleteServers(session: OpenStackSession, p: Phase, bar: Progress, prefix: string, ids: string[]): Promise<Deleted> {
+  const deleteMs: number[] = [];
+  const failures: string[] = [];
+  let sent = 0;
+  let allSent = false;
+  const t0 = performance.now();
+  const deleting = pool(ids.length, p.concurrency, async (i) => {
+    const res = await session.compute('DELETE', `/servers/${ids[i]}`);
+    deleteMs.push(res.ms);
+    if (res.status !== 204) failures.push(`DELETE /servers ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+    sent++;
+  }).then(() => {
+    allSent = true;
+  });
+  const tGone = await pollUntil(p.pollMs, p.stallMs, `${p.label}: waiting for deletes`, async () => {
+    const sentBefore = allSent;
+    const { servers } = await session.listAll(`/servers?name=${encodeURIComponent(`^${prefix}`)}`);
+    bar.update(ids.length - servers.length, `sent ${sent}`);
+    return { done: sentBefore && servers.length === 0, progress: servers.length };
+  });
+  await deleting;
+  return { deleteMs, failures, seconds: (tGone - t0) / 1000 };
+}
+
+const NO_BAR: Progress = { update() {}, finish() {} };
+
 export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, progress: ProgressSink): Promise<BootStormResult> {
   const http = new HttpClient(o.concurrency + 2);
-  const cpu0 = process.cpuUsage();
   try {
     const session = await OpenStackSession.login(http, cloud.credentials);
     const flavor = await session.findFlavor(o.flavor);
     const imageRef = await session.findImage(o.image);
-    const restoreQuota = await raiseQuota(session, o.n, flavor, progress);
-    const prefix = `bench-${randomBytes(4).toString('hex')}-`;
+    const restoreQuota = await raiseQuota(session, Math.max(o.n, o.warmup), flavor, progress);
     const label = `boot storm N=${o.n} C=${o.concurrency}`;
+    const phase: Phase = { label, concurrency: o.concurrency, pollMs: o.pollMs, stallMs: o.stallMs };
+    const server = { imageRef, flavorRef: flavor.id, networks: 'none' };
+    const newPrefix = (): string => `bench-${randomBytes(4).toString('hex')}-`;
+
+    // ---- warm-up, not measured: a cloud that has just started runs cold code
+    if (o.warmup > 0) {
+      const prefix = newPrefix();
+      const warm = await bootServers(session, phase, NO_BAR, prefix, o.warmup, server);
+      await deleteServers(session, phase, NO_BAR, prefix, warm.ids);
+    }
+
+    const cpu0 = process.cpuUsage();
     const meter = new ResourceMeter(cloud.pids);
+    const prefix = newPrefix();
 
-    // ---- boot: C clients POST, one poller watches BUILD drain
+    // ---- boot N
     const bar = progress.start(`${label}: boot`, o.n);
-    const postMs: number[] = [];
-    const failures: string[] = [];
-    const ids: string[] = [];
-    let posted = 0;
-    let building = 0;
-    let allPosted = false;
-    const t0 = performance.now();
-    const posting = pool(o.n, o.concurrency, async (i) => {
-      const res = await session.compute('POST', '/servers', {
-        server: { name: `${prefix}${i}`, imageRef, flavorRef: flavor.id, networks: 'none' },
-      });
-      postMs.push(res.ms);
-      if (res.status === 202) ids.push((res.body as { server: { id: string } }).server.id);
-      else failures.push(`POST /servers ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
-      posted++;
-    }).then(() => {
-      allPosted = true;
-    });
-    const tActive = await pollUntil(o.pollMs, o.stallMs, `${label}: waiting for ACTIVE`, async () => {
-      const postedBefore = allPosted;
-      const { servers } = await session.listAll(`/servers/detail?status=BUILD&name=${encodeURIComponent(`^${prefix}`)}`);
-      building = servers.length;
-      const done = posted - building;
-      bar.update(done, `posted ${posted}, building ${building}`);
-      return { done: postedBefore && building === 0, progress: done };
-    });
-    await posting;
-    const bootSeconds = (tActive - t0) / 1000;
-
+    const boot = await bootServers(session, phase, bar, prefix, o.n, server);
+    const failures = [...boot.failures];
     const final = await session.listAll(`/servers/detail?name=${encodeURIComponent(`^${prefix}`)}`);
     const active = final.servers.filter((s) => s.status === 'ACTIVE').length;
     for (const s of final.servers) if (s.status !== 'ACTIVE') failures.push(`server ${s.id} is ${s.status}`);
-    bar.finish(`${active} ACTIVE in ${bootSeconds.toFixed(2)} s (${(active / bootSeconds).toFixed(1)}/s)`);
+    bar.finish(`${active} ACTIVE in ${boot.seconds.toFixed(2)} s (${(active / boot.seconds).toFixed(1)}/s)`);
     const cloudRssWithN = cloud.pids.reduce((sum, pid) => sum + (readProc(pid)?.rssBytes ?? 0), 0);
 
     // ---- list with N present
@@ -155,32 +220,14 @@ export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, p
     listBar.finish(`median ${summarize(firstPage).p50} ms for ${Math.min(listed, 1000)} servers`);
 
     // ---- delete them all
-    const delBar = progress.start(`${label}: delete`, ids.length);
-    const deleteMs: number[] = [];
-    let deleted = 0;
-    let deletesDone = false;
-    const td0 = performance.now();
-    const deleting = pool(ids.length, o.concurrency, async (i) => {
-      const res = await session.compute('DELETE', `/servers/${ids[i]}`);
-      deleteMs.push(res.ms);
-      if (res.status !== 204) failures.push(`DELETE /servers ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
-      deleted++;
-    }).then(() => {
-      deletesDone = true;
-    });
-    const tGone = await pollUntil(o.pollMs, o.stallMs, `${label}: waiting for deletes`, async () => {
-      const allSent = deletesDone;
-      const { servers } = await session.listAll(`/servers?name=${encodeURIComponent(`^${prefix}`)}`);
-      delBar.update(ids.length - servers.length, `sent ${deleted}`);
-      return { done: allSent && servers.length === 0, progress: servers.length };
-    });
-    await deleting;
-    const deleteSeconds = (tGone - td0) / 1000;
-    delBar.finish(`gone in ${deleteSeconds.toFixed(2)} s`);
+    const delBar = progress.start(`${label}: delete`, boot.ids.length);
+    const del = await deleteServers(session, phase, delBar, prefix, boot.ids);
+    failures.push(...del.failures);
+    delBar.finish(`gone in ${del.seconds.toFixed(2)} s`);
 
     const use = meter.stop();
-    await restoreQuota();
     const cpu = process.cpuUsage(cpu0);
+    await restoreQuota();
     return {
       n: o.n,
       concurrency: o.concurrency,
@@ -188,16 +235,16 @@ export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, p
       active,
       failed: o.n - active,
       failures: failures.slice(0, 20),
-      bootSeconds: round(bootSeconds, 3),
-      serversPerSecond: round(active / bootSeconds, 1),
-      postMs: summarize(postMs),
+      bootSeconds: round(boot.seconds, 3),
+      serversPerSecond: round(active / boot.seconds, 1),
+      postMs: summarize(boot.postMs),
       listDetailMs: summarize(firstPage),
       listAllMs: summarize(whole),
       listPages: pages,
       listedServers: listed,
-      deleteMs: summarize(deleteMs),
-      deleteSeconds: round(deleteSeconds, 3),
-      deletesPerSecond: round(ids.length / deleteSeconds, 1),
+      deleteMs: summarize(del.deleteMs),
+      deleteSeconds: round(del.seconds, 3),
+      deletesPerSecond: round(boot.ids.length / del.seconds, 1),
       cloud: use,
       cloudRssWithNMb: cloud.pids.length > 0 ? round(cloudRssWithN / 1024 / 1024, 1) : null,
       clientCpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),

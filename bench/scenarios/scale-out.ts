@@ -4,8 +4,8 @@ import { runBootStorm, type BootStormOptions, type BootStormResult } from './boo
 
 /**
  * Scale-out: the boot storm against the multi-process deployment (PostgreSQL, RabbitMQ) with
- * 1 and with 3 compute processes. Reported as skipped, with the reason, while that deployment
- * cannot start here.
+ * 1 and with 3 compute processes, each storm on a fresh deployment. Reported as skipped, with
+ * the reason, when that deployment cannot start here (no PostgreSQL or RabbitMQ).
  */
 
 export interface ScaleOutResult {
@@ -20,7 +20,7 @@ export async function runScaleOut(
 ): Promise<ScaleOutResult[]> {
   const results: ScaleOutResult[] = [];
   for (const computes of computeProcesses) {
-    const reason = deployment.unavailable();
+    const reason = await deployment.unavailable();
     if (reason) {
       progress.note(`scale-out, ${computes} compute process${computes === 1 ? '' : 'es'}: skipped: ${reason}`);
       results.push({ computeProcesses: computes, skipped: reason, storms: [] });

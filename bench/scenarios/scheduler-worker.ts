@@ -52,10 +52,9 @@ export interface SchedulerWorkerResult {
 /** Zones: a quarter of the hosts in each of az1..az3 (aggregates), the rest in the default zone. */
 export const ZONES = ['az1', 'az2', 'az3'];
 /**
- * Node sizes: a 128-core, 512 GiB, 4 TB hypervisor. Allocation ratios are 1.0: claims in
- * src/db/allocations.ts compute capacity as total - reserved * ratio (missing parentheses), so
- * with Nova's 16.0 / 1.5 a node filled past its physical size refuses every claim. At 1.0 both
- * formulas agree, and the ratio changes no cost the benchmark measures.
+ * Node sizes: a 128-core, 512 GiB, 4 TB hypervisor. Allocation ratios are 1.0: the fill is
+ * relative to capacity either way and no cost measured here depends on the ratio (and before
+ * f68faec, claims computed capacity as total - reserved * ratio, which refused overcommit).
  */
 const NODE = { VCPU: { total: 128, ratio: 1 }, MEMORY_MB: { total: 524288, ratio: 1 }, DISK_GB: { total: 4000, ratio: 1 } };
 /** Traits beyond the fake driver's capability traits, and the share of nodes that have them. */
@@ -67,6 +66,8 @@ function buildNodes(path: string, nodes: number, rand: () => number): void {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
   const ts = new Date().toISOString();
+  // No compute service heartbeats here: every node's service counts as up for the whole run.
+  const upUntil = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
   const capTraits = capabilityTraits({
     pause: true, suspend: true, reboot: true, powerControl: true, rebuild: true, snapshot: true, consoleOutput: true,
     multiNode: true, imageFormats: ['raw', 'qcow2', 'ami', 'iso', 'vhd', 'vhdx', 'vmdk', 'vdi'], hypervisorType: 'fake',
@@ -90,7 +91,7 @@ function buildNodes(path: string, nodes: number, rand: () => number): void {
     for (let i = 0; i < nodes; i++) {
       const host = `node-${String(i).padStart(6, '0')}`;
       const uuid = newUuid();
-      service.run(newUuid(), host, ts, ts, ts);
+      service.run(newUuid(), host, upUntil, ts, ts);
       node.run(uuid, host, host, ts, ts);
       const fill = 0.7 + 0.25 * rand();
       for (const [rc, inv] of Object.entries(NODE)) {
