@@ -11,6 +11,7 @@ import type { Config } from '../common/config.js';
 import { Conflict } from '../common/errors.js';
 import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
+import * as m002 from './migrations/002_inventory_free_index.js';
 
 export type Db = Kysely<Database>;
 
@@ -25,6 +26,7 @@ export type MigrationPhase = 'expand' | 'contract';
 
 const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '001_initial': { ...m001, phase: 'expand' },
+  '002_inventory_free_index': { ...m002, phase: 'expand' },
 };
 
 class StaticMigrations implements MigrationProvider {
@@ -69,6 +71,7 @@ export function openDatabase(url: string, opts: DatabaseOptions = {}): Db {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
+  cachePreparedStatements(sqlite);
   return new Kysely<Database>({ dialect: translatingErrors(new SqliteDialect({ database: sqlite })) });
 }
 
@@ -208,6 +211,28 @@ export async function migrate(db: Db, phases: MigrationPhase[] = ['expand', 'con
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
   }
+}
+
+/** Statements kept per connection: far more than the distinct queries Orrery issues. */
+const STATEMENT_CACHE_SIZE = 2000;
+
+/**
+ * Kysely prepares every statement anew, and preparing costs as much as running it: keep the
+ * prepared statements by their SQL text (better-sqlite3 runs each to completion, so one
+ * statement is never in use twice at once).
+ */
+function cachePreparedStatements(sqlite: SQLite.Database): void {
+  const prepare = sqlite.prepare.bind(sqlite);
+  const cache = new Map<string, SQLite.Statement>();
+  sqlite.prepare = ((source: string) => {
+    let stmt = cache.get(source);
+    if (!stmt) {
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
+      stmt = prepare(source);
+      cache.set(source, stmt);
+    }
+    return stmt;
+  }) as typeof sqlite.prepare;
 }
 
 /** Migrations of these phases not yet applied (a service refuses to start on a schema behind it). */
