@@ -59,6 +59,11 @@ const DEFAULTS: IniData = {
     admin_user: 'admin',
     admin_password: 'secret',
     admin_project: 'admin',
+    /** pbkdf2_sha512 or scrypt, for new hashes; stored hashes of either kind keep verifying. */
+    password_hash_algorithm: 'pbkdf2_sha512',
+    /** PBKDF2 iterations: OWASP's figure for PBKDF2-HMAC-SHA512. */
+    password_hash_rounds: '210000',
+    /** scrypt's N. */
     password_hash_cost: '16384',
   },
   service_user: { username: 'orrery', password: 'orrery-service', project_name: 'service', auth_url: '' },
@@ -66,7 +71,12 @@ const DEFAULTS: IniData = {
   quota: { instances: '10', cores: '20', ram: '51200', key_pairs: '100', metadata_items: '128' },
   /** Seconds a driver's Stopped event waits before it is acted on (a hard reboot emits Stopped then Started). */
   compute: { stopped_event_delay: '15' },
-  upgrade_levels: { compute: 'auto' },
+  /**
+   * compute: 'auto' (the oldest live compute's RPC version) or a version.
+   * conductor: empty, or the version a compute speaks to conductors still on an older release
+   * (conductors are upgraded first, so only an unusual order needs it).
+   */
+  upgrade_levels: { compute: 'auto', conductor: '' },
   cinder: { cross_az_attach: 'true' },
 };
 

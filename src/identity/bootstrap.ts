@@ -1,4 +1,4 @@
-import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import { hashPassword, needsRehash, passwordHashOptions, verifyPassword, type PasswordHashOptions } from '../auth/passwords.js';
 import type { Config } from '../common/config.js';
 import { newHexId } from '../common/ids.js';
 import { now } from '../common/time.js';
@@ -14,19 +14,21 @@ export const BOOTSTRAP_ROLES = ['admin', 'member', 'reader'] as const;
 /**
  * Makes sure the roles, the admin user and project, and the service user and project exist,
  * as `keystone-manage bootstrap` does. Idempotent; runs at every start. The configured
- * passwords win: a user whose stored password differs gets the configured one again.
+ * passwords win: a user whose stored password differs gets the configured one again, and so
+ * does one whose hash has another algorithm or cost than configured (after an upgrade).
  */
 export async function bootstrapIdentity(db: Db, config: Config): Promise<void> {
+  const hashing = passwordHashOptions(config);
   const roles = new Map<string, RoleRow>();
   for (const name of BOOTSTRAP_ROLES) roles.set(name, await ensureRole(db, name));
   const admin = roles.get('admin')!;
 
   const adminProject = await ensureProject(db, config.str('identity', 'admin_project'), 'Bootstrap project for initializing the cloud.');
-  const adminUser = await ensureUser(db, config, config.str('identity', 'admin_user'), config.str('identity', 'admin_password'));
+  const adminUser = await ensureUser(db, hashing, config.str('identity', 'admin_user'), config.str('identity', 'admin_password'));
   await grantRole(db, { user_id: adminUser.id, project_id: adminProject.id, role_id: admin.id });
 
   const serviceProject = await ensureProject(db, config.str('service_user', 'project_name'), 'Project of the service users.');
-  const serviceUser = await ensureUser(db, config, config.str('service_user', 'username'), config.str('service_user', 'password'));
+  const serviceUser = await ensureUser(db, hashing, config.str('service_user', 'username'), config.str('service_user', 'password'));
   await grantRole(db, { user_id: serviceUser.id, project_id: serviceProject.id, role_id: admin.id });
 }
 
@@ -53,16 +55,16 @@ async function ensureProject(db: Db, name: string, description: string): Promise
   });
 }
 
-async function ensureUser(db: Db, config: Config, name: string, password: string): Promise<UserRow> {
-  const cost = config.num('identity', 'password_hash_cost');
+async function ensureUser(db: Db, hashing: PasswordHashOptions, name: string, password: string): Promise<UserRow> {
   const existing = await findUserByName(db, name, DEFAULT_DOMAIN_ID);
   if (existing) {
-    if (existing.enabled !== 1 || !(await verifyPassword(password, existing.password_hash))) {
-      await updateUser(db, existing.id, { enabled: 1, password_hash: await hashPassword(password, cost) });
+    const stale = existing.enabled !== 1 || needsRehash(existing.password_hash, hashing);
+    if (stale || !(await verifyPassword(password, existing.password_hash))) {
+      await updateUser(db, existing.id, { enabled: 1, password_hash: await hashPassword(password, hashing) });
     }
     return existing;
   }
-  const hash = await hashPassword(password, cost);
+  const hash = await hashPassword(password, hashing);
   return db.transaction().execute(async (tx) => {
     const raced = await findUserByName(tx, name, DEFAULT_DOMAIN_ID);
     if (raced) return raced;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import { hashPassword, passwordHashOptions, verifyPassword } from '../auth/passwords.js';
 import { BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from '../common/errors.js';
 import { newHexId } from '../common/ids.js';
 import { now } from '../common/time.js';
@@ -47,11 +47,11 @@ const duplicate = (name: string): Conflict =>
 
 export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOptions): void {
   const { db, config, tokens } = opts;
-  const cost = (): number => config.num('identity', 'password_hash_cost');
+  const hashing = passwordHashOptions(config);
 
   /** An empty hash matches no password: a user created without one cannot authenticate. */
   const hashOf = async (password: string | null | undefined): Promise<string> =>
-    password === undefined || password === null ? '' : hashPassword(password, cost());
+    password === undefined || password === null ? '' : hashPassword(password, hashing);
 
   async function checkRefs(u: { domain_id?: string; default_project_id?: string | null }): Promise<void> {
     if (u.domain_id !== undefined && u.domain_id !== DEFAULT_DOMAIN_ID) {

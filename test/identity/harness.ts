@@ -31,7 +31,7 @@ export async function startServices(overrides: IniData = {}): Promise<Services> 
   const config = new Config({
     DEFAULT: { state_path: stateDir },
     // A cheap hash keeps tests quick; the default stays slow.
-    identity: { password_hash_cost: '1024' },
+    identity: { password_hash_cost: '1024', password_hash_rounds: '1000' },
     image: { seed_image: 'false' },
   }, {}).with(overrides);
   const db = openDatabase(`sqlite:///${join(stateDir, 'orrery.sqlite')}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { hashPassword, verifyPassword } from '../../src/auth/passwords.js';
+import { verifyPassword } from '../../src/auth/passwords.js';
 import { TokenService } from '../../src/auth/tokens.js';
 import { Config } from '../../src/common/config.js';
 import { OrreryError } from '../../src/common/errors.js';
@@ -8,24 +8,10 @@ import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
 import { DEFAULT_DOMAIN_ID, findProjectByName, findUserByName, getUser } from '../../src/db/identity.js';
 import { bootstrapIdentity } from '../../src/identity/bootstrap.js';
 
-const config = new Config({ identity: { password_hash_cost: '1024' } }, {});
+const config = new Config({ identity: { password_hash_cost: '1024', password_hash_rounds: '1000' } }, {});
 
 const rejects401 = (p: Promise<unknown>) =>
   assert.rejects(p, (err: unknown) => err instanceof OrreryError && err.status === 401);
-
-describe('passwords', () => {
-  it('hashes with scrypt into a self-describing string with a random salt', async () => {
-    const a = await hashPassword('hunter2', 1024);
-    const b = await hashPassword('hunter2', 1024);
-    assert.match(a, /^\$scrypt\$N=1024,r=8,p=1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
-    assert.notEqual(a, b);
-    assert.equal(await verifyPassword('hunter2', a), true);
-    assert.equal(await verifyPassword('hunter3', a), false);
-    assert.equal(await verifyPassword('hunter2', ''), false);
-    assert.equal(await verifyPassword('hunter2', '$scrypt$garbage'), false);
-    await assert.rejects(hashPassword('x', 1000));
-  });
-});
 
 describe('bootstrap and tokens', () => {
   let db: Db;
@@ -50,7 +36,35 @@ describe('bootstrap and tokens', () => {
     assert.deepEqual(await counts(), [3, 2, 2, 2]);
     const service = await findUserByName(db, 'orrery', DEFAULT_DOMAIN_ID);
     assert.ok(service && await verifyPassword('orrery-service', service.password_hash));
-    assert.match(service.password_hash, /^\$scrypt\$N=1024,/);
+    assert.match(service.password_hash, /^\$pbkdf2-sha512\$1000\$/);
+  });
+
+  it('rehashes the bootstrap users whose hash has another algorithm or cost, keeping their password', async () => {
+    // An existing database from before PBKDF2 became the default: its hashes are scrypt.
+    const scrypt = config.with({ identity: { password_hash_algorithm: 'scrypt' } });
+    await bootstrapIdentity(db, scrypt);
+    const before = (await getUser(db, adminId))!.password_hash;
+    assert.match(before, /^\$scrypt\$N=1024,/);
+    await bootstrapIdentity(db, scrypt);
+    assert.equal((await getUser(db, adminId))!.password_hash, before, 'an up-to-date hash is left alone');
+    await bootstrapIdentity(db, config);
+    for (const [name, password] of [['admin', 'secret'], ['orrery', 'orrery-service']] as const) {
+      const hash = (await findUserByName(db, name, DEFAULT_DOMAIN_ID))!.password_hash;
+      assert.match(hash, /^\$pbkdf2-sha512\$1000\$/);
+      assert.equal(await verifyPassword(password, hash), true);
+    }
+  });
+
+  it('refuses to start with a nonsense hashing configuration', async () => {
+    for (const [option, value, message] of [
+      ['password_hash_algorithm', 'bcrypt', /password_hash_algorithm must be pbkdf2_sha512 or scrypt, got "bcrypt"/],
+      ['password_hash_rounds', '999', /password_hash_rounds must be an integer from 1000/],
+      ['password_hash_rounds', 'many', /password_hash_rounds must be an integer from 1000 .* got NaN/],
+    ] as const) {
+      await assert.rejects(bootstrapIdentity(db, config.with({ identity: { [option]: value } })), message);
+    }
+    const scrypt = config.with({ identity: { password_hash_algorithm: 'scrypt', password_hash_cost: '1000' } });
+    await assert.rejects(bootstrapIdentity(db, scrypt), /password_hash_cost \(scrypt's N\) must be a power of two/);
   });
 
   it('gives the admin user the configured password again at start', async () => {

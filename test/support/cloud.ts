@@ -23,7 +23,7 @@ export async function startTestCloud(overrides: IniData = {}): Promise<TestCloud
     DEFAULT: { state_path: stateDir },
     api: { identity_port: '0', image_port: '0', compute_port: '0', placement_port: '0' },
     // A cheaper hash keeps tests quick; the default stays slow.
-    identity: { password_hash_cost: '1024' },
+    identity: { password_hash_cost: '1024', password_hash_rounds: '1000' },
   };
   let config = new Config(base, {});
   config = config.with(overrides);

@@ -114,7 +114,7 @@ export class Deployment {
       },
       database: { connection: opts.databaseUrl },
       api: { identity_port: String(ports.identity), image_port: String(ports.image), compute_port: String(ports.compute), placement_port: String(ports.placement) },
-      identity: { password_hash_cost: '1024' },
+      identity: { password_hash_cost: '1024', password_hash_rounds: '1000' },
       service_user: { auth_url: `http://127.0.0.1:${ports.identity}/v3` },
     };
     for (const [section, values] of Object.entries(opts.ini ?? {})) ini[section] = { ...(ini[section] ?? {}), ...values };
