@@ -1,42 +1,58 @@
-import { sql, type SqlBool } from 'kysely';
-import type { Db } from './connection.js';
+import { sql } from 'kysely';
+import { isPostgres, type Db } from './connection.js';
 
 /** Amounts of each resource class one consumer (instance) takes on one node. */
 export type ResourceRequest = Record<string, number>;
 
 /**
- * Claims resources on a node atomically: one conditional UPDATE per resource class inside a
- * transaction, so concurrent claims never overcommit and a claim costs the same however many
- * allocations the node already has. Returns false (and changes nothing) when the node lacks room.
+ * Claims resources on a node atomically: one conditional UPDATE of all the node's resource
+ * classes and one INSERT of the allocations, in a transaction, so concurrent claims never
+ * overcommit and a claim costs the same however many allocations the node already has.
+ * Returns false, and changes nothing, when any class lacks room or when the consumer already
+ * holds resources (a repeated request: `claimedNode` says where).
  */
 export async function claimResources(db: Db, consumerUuid: string, nodeUuid: string, request: ResourceRequest): Promise<boolean> {
-  // Rows are locked in one global order (resource class, as in releases and node reports), so
-  // concurrent transactions on PostgreSQL queue behind each other instead of deadlocking.
+  // Classes in one global order (as in releases and node reports): PostgreSQL locks the rows in
+  // it, so concurrent transactions queue behind each other instead of deadlocking.
   const entries = Object.entries(request).filter(([, amount]) => amount > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (entries.length === 0) return true;
   try {
     await db.transaction().execute(async (tx) => {
-      for (const [rc, amount] of entries) {
-        const res = await tx.updateTable('inventories')
-          .set((eb) => ({ used: eb('used', '+', amount) }))
-          .where('node_uuid', '=', nodeUuid)
-          .where('resource_class', '=', rc)
-          .where('max_unit', '>=', amount)
-          // Raw SQL for the parentheses: Kysely's nested binary expressions do not add them.
-          .where(sql<SqlBool>`used + ${amount} <= (total - reserved) * allocation_ratio`)
-          .executeTakeFirst();
-        if (Number(res.numUpdatedRows) !== 1) throw new ClaimRefused();
-      }
-      if (entries.length > 0) {
-        await tx.insertInto('allocations')
-          .values(entries.map(([rc, used]) => ({ consumer_uuid: consumerUuid, node_uuid: nodeUuid, resource_class: rc, used })))
-          .execute();
-      }
+      const res = await claimStatement(isPostgres(tx), consumerUuid, nodeUuid, entries).execute(tx);
+      // Each row updated is a class that fits; any fewer and the transaction rolls back.
+      if (Number(res.numAffectedRows) !== entries.length) throw new ClaimRefused();
+      await sql`INSERT INTO allocations (consumer_uuid, node_uuid, resource_class, used)
+        VALUES ${sql.join(entries.map(([rc, used]) => sql`(${consumerUuid}, ${nodeUuid}, ${rc}, ${used})`))}`.execute(tx);
     });
     return true;
   } catch (err) {
     if (err instanceof ClaimRefused) return false;
     throw err;
   }
+}
+
+/**
+ * The claim's UPDATE: every requested class of the node that has room for its amount (within
+ * max_unit and (total - reserved) * allocation_ratio) gains it, unless the consumer already holds
+ * allocations. Raw SQL: Kysely's nested binary expressions are not parenthesised, and this runs
+ * for every decision.
+ */
+function claimStatement(postgres: boolean, consumerUuid: string, nodeUuid: string, entries: Array<[string, number]>) {
+  // CAST: on PostgreSQL a CASE of untyped parameters would be text.
+  const amount = sql.join(entries.map(([rc, n]) => sql`WHEN ${rc} THEN CAST(${n} AS integer)`), sql` `);
+  const fits = sql.join(entries.map(([rc, n]) => sql`(resource_class = ${rc} AND max_unit >= ${n}
+    AND used + ${n} <= (total - reserved) * allocation_ratio)`), sql` OR `);
+  // PostgreSQL: every row the UPDATE touches is first locked by `locked`, whose scan goes in class
+  // order. (SQLite has one writer at a time; and no IN list there: it builds one anew at every
+  // run, which doubled the statement's cost.)
+  const [locked, lockedOnly] = postgres
+    ? [sql`WITH locked AS MATERIALIZED (SELECT resource_class FROM inventories WHERE node_uuid = ${nodeUuid}
+        AND resource_class IN (${sql.join(entries.map(([rc]) => rc))}) ORDER BY resource_class FOR UPDATE) `,
+      sql`AND resource_class IN (SELECT resource_class FROM locked)`]
+    : [sql``, sql``];
+  return sql`${locked}UPDATE inventories SET used = used + CASE resource_class ${amount} END
+    WHERE node_uuid = ${nodeUuid} ${lockedOnly} AND (${fits})
+    AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_uuid = ${consumerUuid})`;
 }
 
 class ClaimRefused extends Error {}

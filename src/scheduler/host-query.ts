@@ -1,4 +1,4 @@
-import { sql, type SqlBool } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/connection.js';
 import type { ResourceRequest } from '../db/allocations.js';
 
@@ -15,7 +15,6 @@ export interface HostQuery {
   ignoreHosts: string[];
   forceHost: string | null;
   forceNode: string | null;
-  limit: number;
 }
 
 export interface Candidate {
@@ -25,59 +24,64 @@ export interface Candidate {
   freeRam: number;
 }
 
-/**
- * Finds nodes that pass every filter, best first (most free RAM: Nova's default spreading
- * weigher). Filtering happens in the database so the cost does not grow with a scan of every
- * node in JavaScript for every request.
- */
-export async function findCandidates(db: Db, q: HostQuery): Promise<Candidate[]> {
-  // Driven by the inventories_free index: nodes are walked most-free-RAM first and the walk
-  // stops at `limit` nodes that pass every filter, so the cost does not grow with the node count.
-  const freeRam = sql<number>`(mem.total - mem.reserved) * mem.allocation_ratio - mem.used`;
-  let query = db.selectFrom('inventories as mem')
-    .innerJoin('compute_nodes as cn', 'cn.uuid', 'mem.node_uuid')
-    .innerJoin('services as s', (j) => j.onRef('s.host', '=', 'cn.host')
-      .on('s.binary', '=', 'nova-compute').on('s.deleted', '=', 0).on('s.disabled', '=', 0)
-      .on('s.forced_down', '=', 0).on('s.last_seen_up', '>=', q.upSince))
-    .select(['cn.uuid as uuid', 'cn.host as host', 'cn.hypervisor_hostname as node'])
-    .select(freeRam.as('freeRam'))
-    .where('mem.resource_class', '=', 'MEMORY_MB')
-    .where('cn.deleted', '=', 0);
+/** Free memory of the `mem` row: the very expression of the inventories_free index, so SQLite walks and bounds by it. */
+const FREE_RAM = sql`(mem.total - mem.reserved) * mem.allocation_ratio - mem.used`;
 
+/**
+ * Finds up to `limit` nodes that pass every filter, best first (most free RAM: Nova's default
+ * spreading weigher). Filtering happens in the database so the cost does not grow with a scan of
+ * every node in JavaScript for every request.
+ *
+ * Written as one SQL template rather than with the query builder: this runs for every decision,
+ * and building it with Kysely's builder cost more than SQLite took to run it.
+ */
+export async function findCandidates(db: Db, q: HostQuery, limit: number): Promise<Candidate[]> {
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`scheduler: bad candidate limit ${limit}`);
+  // Driven by the inventories_free index: nodes are walked most-free-RAM first, no further than
+  // the last that still has the memory asked for, and the walk stops at `limit` nodes that pass
+  // every filter, so the cost does not grow with the node count.
+  const filters: RawBuilder<unknown>[] = [];
   for (const [rc, amount] of Object.entries(q.resources)) {
     if (amount <= 0) continue;
-    query = query.where(({ exists, selectFrom }) => exists(
-      selectFrom('inventories as inv').select(sql`1`.as('one'))
-        .whereRef('inv.node_uuid', '=', 'cn.uuid')
-        .where('inv.resource_class', '=', rc)
-        .where('inv.max_unit', '>=', amount)
-        .where(sql<SqlBool>`inv.used + ${amount} <= (inv.total - inv.reserved) * inv.allocation_ratio`),
-    ));
+    if (rc === 'MEMORY_MB') {
+      // The claim's test (used + amount <= capacity), in the index's terms: it bounds the walk.
+      filters.push(sql`AND mem.max_unit >= ${amount} AND ${FREE_RAM} >= ${amount}`);
+      continue;
+    }
+    filters.push(sql`AND EXISTS (SELECT 1 FROM inventories inv WHERE inv.node_uuid = cn.uuid
+      AND inv.resource_class = ${rc} AND inv.max_unit >= ${amount}
+      AND inv.used + ${amount} <= (inv.total - inv.reserved) * inv.allocation_ratio)`);
   }
   for (const trait of q.requiredTraits) {
-    query = query.where(({ exists, selectFrom }) => exists(
-      selectFrom('node_traits as t').select(sql`1`.as('one')).whereRef('t.node_uuid', '=', 'cn.uuid').where('t.trait', '=', trait),
-    ));
+    filters.push(sql`AND EXISTS (SELECT 1 FROM node_traits t WHERE t.node_uuid = cn.uuid AND t.trait = ${trait})`);
   }
   for (const trait of q.forbiddenTraits) {
-    query = query.where(({ not, exists, selectFrom }) => not(exists(
-      selectFrom('node_traits as t').select(sql`1`.as('one')).whereRef('t.node_uuid', '=', 'cn.uuid').where('t.trait', '=', trait),
-    )));
+    filters.push(sql`AND NOT EXISTS (SELECT 1 FROM node_traits t WHERE t.node_uuid = cn.uuid AND t.trait = ${trait})`);
   }
-  if (q.ignoreHosts.length > 0) query = query.where('cn.host', 'not in', q.ignoreHosts);
-  if (q.forceHost) query = query.where('cn.host', '=', q.forceHost);
-  if (q.forceNode) query = query.where('cn.hypervisor_hostname', '=', q.forceNode);
-  if (q.hypervisorType) query = query.where(sql<SqlBool>`lower(cn.hypervisor_type) = ${q.hypervisorType.toLowerCase()}`);
+  if (q.ignoreHosts.length > 0) filters.push(sql`AND cn.host NOT IN (${sql.join(q.ignoreHosts)})`);
+  if (q.forceHost) filters.push(sql`AND cn.host = ${q.forceHost}`);
+  if (q.forceNode) filters.push(sql`AND cn.hypervisor_hostname = ${q.forceNode}`);
+  if (q.hypervisorType) filters.push(sql`AND lower(cn.hypervisor_type) = ${q.hypervisorType.toLowerCase()}`);
   if (q.availabilityZone) {
     // A host is in the zones of its aggregates; a host in none is in the default zone.
     // Correlated per node, so the walk above can stop early.
-    const zoned = (zone: string | null) => sql<SqlBool>`EXISTS (SELECT 1 FROM aggregate_hosts ah
+    const zoned = (zone: string | null) => sql`EXISTS (SELECT 1 FROM aggregate_hosts ah
       JOIN aggregates a ON a.id = ah.aggregate_id AND a.deleted = 0
       JOIN aggregate_metadata am ON am.aggregate_id = ah.aggregate_id AND am.key = 'availability_zone'
       WHERE ah.host = cn.host${zone === null ? sql`` : sql` AND am.value = ${zone}`})`;
-    query = q.availabilityZone === q.defaultAvailabilityZone
-      ? query.where(sql<SqlBool>`(${zoned(q.availabilityZone)} OR NOT ${zoned(null)})`)
-      : query.where(zoned(q.availabilityZone));
+    filters.push(q.availabilityZone === q.defaultAvailabilityZone
+      ? sql`AND (${zoned(q.availabilityZone)} OR NOT ${zoned(null)})`
+      : sql`AND ${zoned(q.availabilityZone)}`);
   }
-  return query.orderBy(freeRam, 'desc').limit(q.limit).execute();
+  // The limit is written into the SQL, not bound: SQLite re-prepares a statement whose LIMIT is
+  // a bound parameter every time it is bound, which cost more than running this query.
+  const { rows } = await sql<Candidate>`SELECT cn.uuid AS uuid, cn.host AS host, cn.hypervisor_hostname AS node, ${FREE_RAM} AS "freeRam"
+    FROM inventories mem
+    JOIN compute_nodes cn ON cn.uuid = mem.node_uuid AND cn.deleted = 0
+    JOIN services s ON s.host = cn.host AND s."binary" = 'nova-compute' AND s.deleted = 0 AND s.disabled = 0
+      AND s.forced_down = 0 AND s.last_seen_up >= ${q.upSince}
+    WHERE mem.resource_class = 'MEMORY_MB' ${sql.join(filters, sql` `)}
+    ORDER BY ${FREE_RAM} DESC
+    LIMIT ${sql.lit(limit)}`.execute(db);
+  return rows;
 }

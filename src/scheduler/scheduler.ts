@@ -11,8 +11,13 @@ import { SCHEDULER_RPC_VERSION, SCHEDULER_TOPIC } from '../rpc/scheduler-api.js'
 import { findCandidates, type HostQuery } from './host-query.js';
 import { ServiceHeartbeat } from '../db/service-heartbeat.js';
 
-/** How many best candidates to try claiming on before giving up (claims may race). */
-const CANDIDATES_PER_TRY = 8;
+/**
+ * How many best candidates to try claiming on, in each round of asking the database. The first
+ * round asks for the best node alone: unless another scheduler races for it, its claim succeeds,
+ * and each further candidate lengthens the query's walk (eight took three times as long as one).
+ * Once a race is lost, alternates are worth their walk.
+ */
+const CANDIDATES_PER_ROUND = [1, 8, 8];
 
 /** Traits a flavor's extra specs or an image's properties require or forbid (`trait:NAME=required|forbidden`). */
 export function traitsOf(spec: RequestSpec): { required: string[]; forbidden: string[] } {
@@ -69,7 +74,6 @@ export class SchedulerService {
       ignoreHosts: spec.ignoreHosts,
       forceHost: spec.forceHost,
       forceNode: spec.forceNode,
-      limit: CANDIDATES_PER_TRY,
     };
     const selections: Selection[] = [];
     for (const instanceUuid of spec.instanceUuids) {
@@ -83,21 +87,34 @@ export class SchedulerService {
     return selections;
   }
 
-  /** Claims on the best candidate; if another scheduler won the race for it, tries the next ones. */
+  /**
+   * Claims on the best candidate; if another scheduler won the race for it, tries the next ones.
+   * A repeated request (its first reply was lost) gets the claim it made, not a second one.
+   */
   private async placeOne(instanceUuid: string, query: HostQuery): Promise<Selection | null> {
-    // A repeated request (its first reply was lost) gets the node already claimed, not a second claim.
-    const held = await claimedNode(this.db, instanceUuid);
-    if (held) return { instanceUuid, host: held.host, node: held.node, nodeUuid: held.uuid, availabilityZone: null };
-    for (let round = 0; round < 3; round++) {
-      const candidates = await findCandidates(this.db, query);
-      if (candidates.length === 0) return null;
+    for (const limit of CANDIDATES_PER_ROUND) {
+      const candidates = await findCandidates(this.db, query, limit);
+      if (candidates.length === 0) break;
       for (const c of candidates) {
         if (await claimResources(this.db, instanceUuid, c.uuid, query.resources)) {
           this.log.debug({ instance: instanceUuid, host: c.host, node: c.node }, 'selected destination');
           return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: null };
         }
+        // Refused: the node filled up since the query, or the instance holds a claim already.
+        const held = await this.heldClaim(instanceUuid);
+        if (held) return held;
       }
     }
-    return null;
+    // Nothing fits now: perhaps because of this instance's own claim.
+    return this.heldClaim(instanceUuid);
+  }
+
+  /**
+   * The claim the instance holds already, if any. Looked up only once a claim is refused: a claim
+   * changes nothing for an instance that holds resources, so the common case costs no lookup.
+   */
+  private async heldClaim(instanceUuid: string): Promise<Selection | null> {
+    const held = await claimedNode(this.db, instanceUuid);
+    return held && { instanceUuid, host: held.host, node: held.node, nodeUuid: held.uuid, availabilityZone: null };
   }
 }

@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,3 +67,37 @@ export const BACKENDS: Backend[] = [
     },
   },
 ];
+
+/** A suite's database: `db` and the `connections` pools of `dbs`, made before its tests and dropped after. */
+export interface DatabaseFixture {
+  readonly db: Db;
+  readonly dbs: Db[];
+  open(): Db;
+}
+
+/** Registers the current suite's before/after hooks for a fresh database of `backend`. */
+export function databaseFixture(backend: Backend): DatabaseFixture {
+  let t: TestDatabase | undefined;
+  let dbs: Db[] = [];
+  before(async () => {
+    t = await backend.create();
+    dbs = [t.db, ...Array.from({ length: backend.connections - 1 }, () => t!.open())];
+  });
+  after(async () => {
+    await t?.close();
+  });
+  const ready = (): TestDatabase => {
+    if (!t) throw new Error('the database fixture is used outside its suite');
+    return t;
+  };
+  return {
+    get db() {
+      return ready().db;
+    },
+    get dbs() {
+      ready();
+      return dbs;
+    },
+    open: () => ready().open(),
+  };
+}

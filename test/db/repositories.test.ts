@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Insertable } from 'kysely';
 import { Config } from '../../src/common/config.js';
 import { Conflict, NotFound, OverQuota } from '../../src/common/errors.js';
@@ -11,7 +11,10 @@ import { DuplicateEntry, type Db } from '../../src/db/connection.js';
 import { createFlavor } from '../../src/db/flavors.js';
 import { getImageRow, insertImage, listImages } from '../../src/db/images.js';
 import { listInstanceRows, sortSpecs, type InstanceFilter } from '../../src/db/instance-list.js';
-import { getInstance, getInstanceRow, insertInstance, markInstanceDeleted, updateInstanceRow } from '../../src/db/instances.js';
+import { createAction, finishEvent, startEvent } from '../../src/db/instance-actions.js';
+import {
+  getInstance, getInstanceRow, insertInstance, markInstanceDeleted, updateInstanceRow, updateInstanceRowReturning,
+} from '../../src/db/instances.js';
 import { countKeyPairs, createKeyPair } from '../../src/db/keypairs.js';
 import { lockKey } from '../../src/db/locks.js';
 import { createInstancesWithinQuota, TooManyInstances, type NewInstance } from '../../src/db/quota-check.js';
@@ -19,7 +22,7 @@ import { getInstanceUsage, setProjectLimits } from '../../src/db/quotas.js';
 import type { InstanceTable } from '../../src/db/schema.js';
 import { reportService } from '../../src/db/service-heartbeat.js';
 import type { ComputeNodeReport } from '../../src/objects/compute.js';
-import { BACKENDS, type TestDatabase } from './databases.js';
+import { BACKENDS, databaseFixture } from './databases.js';
 
 /** The repositories every service uses, with one test body for SQLite and PostgreSQL. */
 
@@ -58,15 +61,7 @@ function spread<T>(dbs: Db[], n: number, fn: (db: Db, i: number) => Promise<T>):
 
 for (const backend of BACKENDS) {
   describe(`repositories on ${backend.kind}`, { skip: backend.skip }, () => {
-    let t: TestDatabase;
-    let dbs: Db[];
-    before(async () => {
-      t = await backend.create();
-      dbs = [t.db, ...Array.from({ length: backend.connections - 1 }, () => t.open())];
-    });
-    after(async () => {
-      await t?.close();
-    });
+    const t = databaseFixture(backend);
 
     it('inserts, updates with an expected task state, and soft-deletes instances', async () => {
       const row = instanceRow('p-inst');
@@ -94,6 +89,76 @@ for (const backend of BACKENDS) {
       assert.deepEqual(md, []);
       await markInstanceDeleted(t.db, row.uuid); // a second delete finds nothing to do
       await assert.rejects(updateInstanceRow(t.db, row.uuid, { task_state: null }), NotFound);
+    });
+
+    it('answers the updated row from the update itself, with the same refusals', async () => {
+      // An old timestamp: the update's own may fall in the same millisecond as the insert's.
+      const row = { ...instanceRow('p-ret'), updated_at: '2000-01-01T00:00:00.000Z' };
+      await insertInstance(t.db, row, {});
+      const after = await updateInstanceRowReturning(t.db, row.uuid, { host: 'c1', node: 'n1', task_state: 'spawning' }, ['scheduling']);
+      assert.deepEqual(after, await getInstanceRow(t.db, row.uuid), 'the row as a re-read would give it');
+      assert.equal(after.host, 'c1');
+      assert.notEqual(after.updated_at, row.updated_at);
+      await assert.rejects(updateInstanceRowReturning(t.db, row.uuid, { task_state: null }, ['scheduling']), Conflict);
+      await assert.rejects(updateInstanceRowReturning(t.db, newUuid(), { task_state: null }), NotFound);
+    });
+
+    it('records action events against the newest action of the request; system requests record nothing', async () => {
+      const uuid = newUuid();
+      const action = (a: string, requestId: string) =>
+        createAction(t.db, { instanceUuid: uuid, action: a, requestId, projectId: 'p-act', userId: 'u1' });
+      const read = async (requestId: string) => {
+        const actions = await t.db.selectFrom('instance_actions').selectAll().where('instance_uuid', '=', uuid)
+          .where('request_id', '=', requestId).orderBy('id').execute();
+        const events = await t.db.selectFrom('instance_action_events').selectAll()
+          .where('action_id', 'in', actions.length > 0 ? actions.map((a) => a.id) : [-1]).orderBy('id').execute();
+        return { actions, events };
+      };
+      await action('create', 'req-1');
+      const created = (await read('req-1')).actions[0]!;
+      await startEvent(t.db, uuid, 'req-1', 'schedule', null);
+      await startEvent(t.db, uuid, 'req-1', 'spawn', 'c1');
+      let r = await read('req-1');
+      assert.deepEqual(r.events.map((e) => [e.event, e.host, e.finish_time, e.result]), [['schedule', null, null, null], ['spawn', 'c1', null, null]]);
+      assert.ok(r.events.every((e) => e.action_id === created.id && typeof e.start_time === 'string'));
+      assert.equal(r.actions[0]!.updated_at, created.updated_at, 'an event start leaves the action alone');
+      assert.equal(r.actions[0]!.finish_time, null);
+
+      await new Promise((res) => setTimeout(res, 5));
+      await finishEvent(t.db, uuid, 'req-1', 'spawn', 'Success', null, null);
+      r = await read('req-1');
+      const spawn = r.events.find((e) => e.event === 'spawn')!;
+      assert.equal(spawn.result, 'Success');
+      assert.ok(spawn.finish_time);
+      assert.equal(r.events.find((e) => e.event === 'schedule')!.finish_time, null, 'only the named event finishes');
+      assert.equal(r.actions[0]!.finish_time, spawn.finish_time);
+      assert.equal(r.actions[0]!.updated_at, spawn.finish_time, 'updated_at moves when an event finishes');
+      assert.equal(r.actions[0]!.message, null);
+
+      // A finish without a start records the event finished; an error marks the action.
+      await finishEvent(t.db, uuid, 'req-1', 'teardown', 'Error', 'Traceback: boom', 'details');
+      r = await read('req-1');
+      const teardown = r.events.find((e) => e.event === 'teardown')!;
+      assert.deepEqual([teardown.result, teardown.traceback, teardown.details, teardown.host], ['Error', 'Traceback: boom', 'details', null]);
+      assert.equal(teardown.start_time, teardown.finish_time);
+      assert.equal(r.actions[0]!.message, 'Error');
+
+      // A repeated request id: events go to its newest action.
+      await action('stop', 'req-1');
+      await startEvent(t.db, uuid, 'req-1', 'stop', 'c1');
+      await finishEvent(t.db, uuid, 'req-1', 'stop', 'Success', null, null);
+      r = await read('req-1');
+      assert.equal(r.actions.length, 2);
+      assert.deepEqual(r.events.filter((e) => e.action_id === r.actions[1]!.id).map((e) => [e.event, e.result]), [['stop', 'Success']]);
+      assert.equal(r.actions[1]!.message, null);
+
+      // No action for the request (power sync and other system work): nothing is written.
+      await startEvent(t.db, uuid, 'req-system', 'sync', 'c1');
+      await finishEvent(t.db, uuid, 'req-system', 'sync', 'Error', 'x', null);
+      const total = await t.db.selectFrom('instance_action_events').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('action_id', 'in', r.actions.map((a) => a.id)).executeTakeFirstOrThrow();
+      assert.equal(Number(total.n), 4);
+      assert.deepEqual((await read('req-system')).actions, []);
     });
 
     it('lists instances with filters, null-aware sorts and marker pages the same way', async () => {
@@ -168,8 +233,8 @@ for (const backend of BACKENDS) {
       const consumers = Array.from({ length: 40 }, () => newUuid());
       // the nodes report meanwhile, their inventory listed in another order than the claims ask
       const reversed = (r: ComputeNodeReport): ComputeNodeReport => ({ ...r, inventory: Object.fromEntries(Object.entries(r.inventory).reverse()) });
-      const reports = spread(dbs, 10, (db) => upsertComputeNodes(db, 'hostC', nodes.map((u, i) => reversed(nodeReport('hostC', `c-${i}`, u, { VCPU: 4, MEMORY_MB: 100_000 })))));
-      const results = await spread(dbs, 40, (db, i) => claimResources(db, consumers[i]!, nodes[i % nodes.length]!, { VCPU: 1, MEMORY_MB: 64, DISK_GB: 1 }));
+      const reports = spread(t.dbs, 10, (db) => upsertComputeNodes(db, 'hostC', nodes.map((u, i) => reversed(nodeReport('hostC', `c-${i}`, u, { VCPU: 4, MEMORY_MB: 100_000 })))));
+      const results = await spread(t.dbs, 40, (db, i) => claimResources(db, consumers[i]!, nodes[i % nodes.length]!, { VCPU: 1, MEMORY_MB: 64, DISK_GB: 1 }));
       assert.ok(results.every((r) => r.status === 'fulfilled'), `no claim fails with a database error: ${results.map((r) => r.status === 'rejected' ? String(r.reason) : '').join(' ')}`);
       const reported = await reports;
       assert.ok(reported.every((r) => r.status === 'fulfilled'), `no report fails: ${reported.map((r) => r.status === 'rejected' ? String(r.reason) : '').join(' ')}`);
@@ -184,7 +249,7 @@ for (const backend of BACKENDS) {
       }
       assert.deepEqual(inv.filter((r) => r.resource_class === 'VCPU').map((r) => r.used), [4, 4, 4, 4]);
       // every consumer released twice at once (a delete racing a reschedule): counted back once
-      const released = await spread(dbs, 80, (db, i) => releaseResources(db, consumers[i % 40]!));
+      const released = await spread(t.dbs, 80, (db, i) => releaseResources(db, consumers[i % 40]!));
       assert.ok(released.every((r) => r.status === 'fulfilled'));
       const after = await t.db.selectFrom('inventories').select('used').where('node_uuid', 'in', nodes).execute();
       assert.ok(after.every((r) => r.used === 0));
@@ -197,7 +262,7 @@ for (const backend of BACKENDS) {
       const create = (db: Db, i: number) => createInstancesWithinQuota(db, config, {
         projectId, userId: 'u1', requestId: `req-${i}`, minCount: 1, maxCount: 1, vcpus: 1, memoryMb: 64,
       }, (n): NewInstance[] => Array.from({ length: n }, () => ({ row: instanceRow(projectId, { memory_mb: 64 }), metadata: { i: String(i) } })));
-      const results = await spread(dbs, 50, create);
+      const results = await spread(t.dbs, 50, create);
       const rejected = results.filter((r) => r.status === 'rejected');
       assert.ok(rejected.every((r) => r.reason instanceof TooManyInstances), `only quota refusals: ${rejected.map((r) => String(r.reason)).join('; ')}`);
       assert.equal(results.length - rejected.length, 10);
@@ -208,9 +273,22 @@ for (const backend of BACKENDS) {
       assert.equal(actions.n, 10, 'one create action per instance, nothing half-created');
     });
 
+    it('checks the instance quota against limits the caller has already read', async () => {
+      const projectId = `p-quota-given-${backend.kind}`;
+      await setProjectLimits(t.db, projectId, { instances: 1 });
+      const create = (limits?: Record<string, number>) => createInstancesWithinQuota(t.db, config, {
+        projectId, userId: 'u1', requestId: newUuid(), minCount: 1, maxCount: 1, vcpus: 1, memoryMb: 64, limits,
+      }, (n): NewInstance[] => Array.from({ length: n }, () => ({ row: instanceRow(projectId, { memory_mb: 64 }), metadata: {} })));
+      // The limits given are the ones applied (the table says 1).
+      assert.equal((await create({ instances: 2, cores: -1, ram: -1 })).length, 1);
+      assert.equal((await create({ instances: 2, cores: -1, ram: -1 })).length, 1);
+      await assert.rejects(create({ instances: 2, cores: -1, ram: -1 }), TooManyInstances);
+      await assert.rejects(create(), TooManyInstances, 'without them, the table\'s');
+    });
+
     it('never lets concurrent key pair creates overshoot the key pair quota', async () => {
       const userId = `u-kp-${backend.kind}`;
-      const results = await spread(dbs, 20, (db, i) => createKeyPair(db, {
+      const results = await spread(t.dbs, 20, (db, i) => createKeyPair(db, {
         userId, name: `k${i % 12}`, publicKey: 'ssh-ed25519 AAAA test', type: 'ssh', fingerprint: `fp${i}`,
       }, 5));
       const ok = results.filter((r) => r.status === 'fulfilled').length;
@@ -222,13 +300,13 @@ for (const backend of BACKENDS) {
     });
 
     it('keeps aggregate names unique under concurrent creates', async () => {
-      const results = await spread(dbs, 10, (db) => createAggregate(db, `agg-${backend.kind}`, 'az1'));
+      const results = await spread(t.dbs, 10, (db) => createAggregate(db, `agg-${backend.kind}`, 'az1'));
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
       for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof Conflict, String(r.reason));
     });
 
     it('keeps flavor names unique under concurrent creates', async () => {
-      const results = await spread(dbs, 10, (db, i) => createFlavor(db, {
+      const results = await spread(t.dbs, 10, (db, i) => createFlavor(db, {
         flavorid: `f-${i}`, name: 'same-name', vcpus: 1, memory_mb: 64, root_gb: 1, ephemeral_gb: 0, swap: 0, rxtx_factor: 1.25,
         is_public: 1, disabled: 0, description: null,
       }));
@@ -239,7 +317,7 @@ for (const backend of BACKENDS) {
 
     it('records service heartbeats: one row however many processes report first at once', async () => {
       const who = { host: `h-${backend.kind}`, binary: 'nova-conductor', topic: 'conductor', version: '1.0' };
-      const first = await spread(dbs, 10, (db) => reportService(db, who));
+      const first = await spread(t.dbs, 10, (db) => reportService(db, who));
       assert.ok(first.every((r) => r.status === 'fulfilled'), first.map((r) => r.status === 'rejected' ? String(r.reason) : '').join(' '));
       const rows = await t.db.selectFrom('services').selectAll().where('host', '=', who.host).execute();
       assert.equal(rows.length, 1);
