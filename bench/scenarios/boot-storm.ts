@@ -126,7 +126,8 @@ async function bootServers(
   });
   const tActive = await pollUntil(p.pollMs, p.stallMs, `${p.label}: waiting for ACTIVE`, async () => {
     const postedBefore = allPosted;
-    const { servers } = await session.listAll(`/servers/detail?status=BUILD&name=${encodeURIComponent(`^${prefix}`)}`);
+    // The poll only counts servers in BUILD: the brief listing says as much as the detailed one.
+    const { servers } = await session.listAll(`/servers?status=BUILD&name=${encodeURIComponent(`^${prefix}`)}`);
     const done = posted - servers.length;
     bar.update(done, `posted ${posted}, building ${servers.length}`);
     return { done: postedBefore && servers.length === 0, progress: done };

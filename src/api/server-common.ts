@@ -118,11 +118,13 @@ function isNotFound(err: unknown): boolean {
 /**
  * The image a server boots (or rebuilds) from, fetched with the caller's token so that
  * Glance's visibility rules apply; Nova's 400s when it is missing, not active or too big.
+ * An active image's answer is reused for a few seconds per token (IMAGE_CACHE_TTL_MS): a storm
+ * of POSTs costs the image API one request.
  */
 export async function bootImage(images: ImageClient, req: FastifyRequest, imageRef: string, flavor: Flavor): Promise<ImageMeta> {
   let img: Record<string, unknown> | null;
   try {
-    img = (await images.getImage(imageRef, req.auth.tokenId)) as Record<string, unknown> | null;
+    img = (await images.getImageCached(imageRef, req.auth.tokenId)) as Record<string, unknown> | null;
   } catch (err) {
     if (isNotFound(err)) img = null;
     else throw err;

@@ -10,9 +10,10 @@ import type { Db } from '../db/connection.js';
 import { getFlavorRow, projectCanUseFlavor, rowToFlavor, getExtraSpecs } from '../db/flavors.js';
 import { createAction } from '../db/instance-actions.js';
 import { listInstanceRows, sortSpecs, type InstanceFilter } from '../db/instance-list.js';
-import { getInstanceRow, metadataFor, rowToInstance, updateInstanceRow, type InstanceRow, type InstanceRowUpdates } from '../db/instances.js';
+import { getInstanceRow, rowToInstance, updateInstanceRow, type InstanceRow, type InstanceRowUpdates } from '../db/instances.js';
 import { getKeyPair } from '../db/keypairs.js';
-import { checkMetadataQuota, createInstancesWithinQuota, type NewInstance } from '../db/quota-check.js';
+import { checkMetadataLimit, createInstancesWithinQuota, type NewInstance } from '../db/quota-check.js';
+import { getProjectLimits } from '../db/quotas.js';
 import type { Flavor, ImageMeta, RequestSpec } from '../objects/compute.js';
 import { PowerState, statesForStatus, TaskState, VmState } from '../objects/states.js';
 import { rpcContextOf } from '../httpkit/app.js';
@@ -370,7 +371,9 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
 
   const flavor = await requestedFlavor(db, req, s.flavorRef);
   const metadata = s.metadata ?? {};
-  await checkMetadataQuota(db, config, projectId, Object.keys(metadata).length);
+  // Read once: the metadata check here and the instance quota at insert.
+  const limits = await getProjectLimits(db, config, projectId);
+  checkMetadataLimit(limits, Object.keys(metadata).length);
   const image = await bootImage(deps.images, req, imageRef, flavor);
 
   let keyData: string | null = null;
@@ -385,7 +388,7 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
   }
 
   const reservationId = newReservationId();
-  const build = (count: number): NewInstance[] => {
+  const build = (count: number): Array<NewInstance<Omit<InstanceRow, 'id'>>> => {
     const ts = now().toISOString();
     return Array.from({ length: count }, (_, index) => {
       const uuid = newUuid();
@@ -438,10 +441,10 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
   };
   const created = await createInstancesWithinQuota(db, config, {
     projectId, userId: req.auth.userId, requestId: req.requestId, minCount, maxCount,
-    vcpus: flavor.vcpus, memoryMb: flavor.memoryMb,
+    vcpus: flavor.vcpus, memoryMb: flavor.memoryMb, limits,
   }, build);
 
-  await castBuild(deps, req, created.map((c) => c.row.uuid), flavor, image, az);
+  await castBuild(deps, req, created, flavor, image, az);
 
   if (s.return_reservation_id !== undefined && toBool(s.return_reservation_id)) {
     return { reservation_id: reservationId };
@@ -460,16 +463,14 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
   };
 }
 
-/** Hands the new instances to the conductor, which schedules and builds them. */
+/** Hands the new instances (the rows just inserted, in launch order) to the conductor, which schedules and builds them. */
 async function castBuild(
-  deps: ComputeApiDeps, req: FastifyRequest, uuids: string[], flavor: Flavor, image: ImageMeta,
+  deps: ComputeApiDeps, req: FastifyRequest, created: Array<NewInstance<Omit<InstanceRow, 'id'>>>, flavor: Flavor, image: ImageMeta,
   az: { zone: string | null; host: string | null; node: string | null },
 ): Promise<void> {
-  const rows = await deps.db.selectFrom('instances').selectAll().where('uuid', 'in', uuids).orderBy('launch_index').execute();
-  const md = await metadataFor(deps.db, uuids);
-  const instances = rows.map((r) => rowToInstance(r, md.get(r.uuid) ?? {}));
+  const instances = created.map((c) => rowToInstance(c.row, c.metadata));
   const spec: RequestSpec = {
-    instanceUuids: uuids,
+    instanceUuids: instances.map((i) => i.uuid),
     projectId: req.auth.projectId!,
     userId: req.auth.userId,
     flavor,

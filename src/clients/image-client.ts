@@ -29,6 +29,20 @@ export interface GlanceImage {
 export type EndpointSource = string | (() => string | Promise<string>);
 
 /**
+ * How long getImageCached reuses an answer: 5 s, so a storm of boots with one token and image
+ * asks the image API about once per 5 s, and an image deleted, deactivated or unshared is
+ * refused by boots at most 5 s later.
+ */
+export const IMAGE_CACHE_TTL_MS = 5_000;
+/** At most this many (image, token) answers are kept; the oldest goes first. */
+export const IMAGE_CACHE_MAX_ENTRIES = 512;
+
+interface CachedImage {
+  at: number;
+  image: Promise<GlanceImage>;
+}
+
+/**
  * A client of the Image v2 API over HTTP. Calls act with the token given, or else with the
  * service token of the IdentityClient (re-authenticating once on a 401). HTTP errors become
  * OrreryErrors with the same status.
@@ -40,8 +54,15 @@ export type EndpointSource = string | (() => string | Promise<string>);
 export class ImageClient {
   private readonly endpoint: () => Promise<string>;
   private readonly identity: IdentityClient | undefined;
+  private readonly cacheTtlMs: number;
+  private readonly cacheMaxEntries: number;
+  private readonly cache = new Map<string, CachedImage>();
 
-  constructor(source: EndpointSource | IdentityClient, identity?: IdentityClient) {
+  constructor(
+    source: EndpointSource | IdentityClient, identity?: IdentityClient, opts: { cacheTtlMs?: number; cacheMaxEntries?: number } = {},
+  ) {
+    this.cacheTtlMs = opts.cacheTtlMs ?? IMAGE_CACHE_TTL_MS;
+    this.cacheMaxEntries = opts.cacheMaxEntries ?? IMAGE_CACHE_MAX_ENTRIES;
     if (source instanceof IdentityClient) {
       this.identity = source;
       this.endpoint = () => source.endpoint('image');
@@ -55,6 +76,30 @@ export class ImageClient {
   async getImage(id: string, token?: string): Promise<GlanceImage> {
     const res = await this.request('GET', `/v2/images/${encodeURIComponent(id)}`, { token, what: `get image ${id}` });
     return (await res.json()) as GlanceImage;
+  }
+
+  /**
+   * getImage with a user's token, reused for `cacheTtlMs` per (image, token) — concurrent calls
+   * share one request. Only active images are kept: an image that may still become bootable
+   * (queued, importing) and every error are asked again each time. The image is shared between
+   * callers: read it, do not change it.
+   */
+  getImageCached(id: string, token: string): Promise<GlanceImage> {
+    const key = `${id} ${token}`;
+    const t = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && t - hit.at < this.cacheTtlMs) return hit.image;
+    this.cache.delete(key); // re-inserted last: the Map's order is then oldest first
+    if (this.cache.size >= this.cacheMaxEntries) this.cache.delete(this.cache.keys().next().value!);
+    const entry: CachedImage = { at: t, image: this.getImage(id, token) };
+    this.cache.set(key, entry);
+    const forget = (): void => {
+      if (this.cache.get(key) === entry) this.cache.delete(key);
+    };
+    entry.image.then((img) => {
+      if (img.status !== 'active') forget();
+    }, forget);
+    return entry.image;
   }
 
   async createImage(body: Record<string, unknown>, token?: string): Promise<GlanceImage> {

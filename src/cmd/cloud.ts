@@ -5,7 +5,7 @@ import type { Db } from '../db/connection.js';
 import { InProcessBus } from '../rpc/inprocess-bus.js';
 import type { Bus } from '../rpc/bus.js';
 import type { ComputeService } from '../compute/manager.js';
-import { openMigratedDatabase, startApi, startCompute, startConductor, startScheduler, type CloudUrls } from './services.js';
+import { openMigratedDatabase, startApi, startServiceGroup, type CloudUrls } from './services.js';
 
 export { BUNDLED_DRIVERS, type CloudUrls } from './services.js';
 
@@ -27,20 +27,19 @@ export interface RunningCloud {
 export async function startAllInOne(config: Config, log: Logger = createLogger('orrery')): Promise<RunningCloud> {
   const db = await openMigratedDatabase(config);
   const bus = new InProcessBus(log);
-  const api = await startApi(config, db, bus, log);
-  const host = config.str('DEFAULT', 'host');
-  const scheduler = await startScheduler(config, db, bus, log, host);
-  const conductor = await startConductor(config, db, bus, log, host);
-  const computes: ComputeService[] = [];
-  for (const computeHost of config.list('DEFAULT', 'compute_hosts')) {
-    computes.push(await startCompute(config, bus, computeHost, `${api.urls.identity}/v3`, log));
-  }
+  const api = await startApi(config, db, bus, log).catch(async (err: unknown) => {
+    await db.destroy();
+    throw err;
+  });
+  const services = await startServiceGroup(config, db, bus, log, `${api.urls.identity}/v3`).catch(async (err: unknown) => {
+    await api.stop();
+    await db.destroy();
+    throw err;
+  });
   return {
-    urls: api.urls, openrcPath: api.openrcPath, db, bus, computes, apps: api.apps,
+    urls: api.urls, openrcPath: api.openrcPath, db, bus, computes: services.computes, apps: api.apps,
     stop: async () => {
-      for (const c of computes) await c.stop();
-      await conductor.stop();
-      await scheduler.stop();
+      await services.stop();
       await api.stop();
       await bus.close();
       await db.destroy();

@@ -165,3 +165,35 @@ export async function startCompute(config: Config, bus: Bus, host: string, authU
   await compute.start();
   return compute;
 }
+
+export interface ServiceGroup {
+  computes: ComputeService[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The services behind the APIs in the all-in-one: scheduler, conductor, and one compute service
+ * per `compute_hosts` entry.
+ */
+export async function startServiceGroup(config: Config, db: Db, bus: Bus, log: Logger, authUrl: string): Promise<ServiceGroup> {
+  const host = config.str('DEFAULT', 'host');
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const computes: ComputeService[] = [];
+  // Stops in reverse order of start: computes first, so nothing they send finds its service gone.
+  const stop = async (): Promise<void> => {
+    for (const s of started.reverse()) await s.stop();
+  };
+  try {
+    started.push(await startScheduler(config, db, bus, log, host));
+    started.push(await startConductor(config, db, bus, log, host));
+    for (const computeHost of config.list('DEFAULT', 'compute_hosts')) {
+      const compute = await startCompute(config, bus, computeHost, authUrl, log);
+      computes.push(compute);
+      started.push(compute);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { computes, stop };
+}

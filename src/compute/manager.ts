@@ -31,6 +31,9 @@ const POWER_STATE_NAMES: Record<number, string> = {
   [PowerState.SHUTDOWN]: 'shutdown', [PowerState.CRASHED]: 'crashed', [PowerState.SUSPENDED]: 'suspended',
 };
 
+/** The compute service never reads back the instance it updates. */
+const NO_RETURN = { returnInstance: false } as const;
+
 /** How often a conductor call that must land is tried before the operation gives up. */
 const LANDING_ATTEMPTS = 8;
 
@@ -54,12 +57,20 @@ export class ComputeService {
   private timers: NodeJS.Timeout[] = [];
   private unsubscribeEvents?: () => void;
   private readonly pendingStops = new Map<string, NodeJS.Timeout>();
+  /**
+   * Instances this service is spawning, with the driver's last event about each: the service
+   * records their state itself when the spawn returns, so events wait until then.
+   */
+  private readonly building = new Map<string, LifecycleEvent | null>();
   readonly host: string;
 
   constructor(private readonly bus: Bus, private readonly opts: ComputeServiceOptions) {
     this.host = opts.host;
     this.driver = opts.driver;
-    this.conductor = new ConductorRpcApi(bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000);
+    // Conductors are upgraded first, so a compute speaks the newest conductor RPC, unless
+    // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
+    const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
+    this.conductor = new ConductorRpcApi(bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000, async () => conductorLevel);
   }
 
   private get log(): Logger {
@@ -187,7 +198,7 @@ export class ComputeService {
           event: 'compute_reboot_instance',
           taskStates: [pending, running],
           run: async (i) => {
-            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: running }, [pending]);
+            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: running }, [pending], NO_RETURN);
             await d.reboot(instanceRef(i), hard ? 'hard' : 'soft');
             return { vmState: VmState.ACTIVE, powerState: await power(i) };
           },
@@ -199,7 +210,7 @@ export class ComputeService {
           event: 'compute_rebuild_instance',
           taskStates: [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING],
           run: async (i) => {
-            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING]);
+            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
             const info = await d.rebuild({ instance: instanceSpec(i, image), image: instanceSpec(i, image).image });
             return { vmState: VmState.ACTIVE, powerState: info.powerState, launchedAt: now().toISOString() };
           },
@@ -210,7 +221,7 @@ export class ComputeService {
           event: 'compute_snapshot_instance',
           taskStates: [TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_UPLOADING],
           run: async (i) => {
-            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.IMAGE_UPLOADING }, [TaskState.IMAGE_SNAPSHOT]);
+            await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.IMAGE_UPLOADING }, [TaskState.IMAGE_SNAPSHOT], NO_RETURN);
             await d.snapshot({ instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string });
             return {};
           },
@@ -263,7 +274,7 @@ export class ComputeService {
     let timedOut = false;
     await this.landed(async () => {
       try {
-        await this.conductor.instanceUpdate(ctx, uuid, updates, expected);
+        await this.conductor.instanceUpdate(ctx, uuid, updates, expected, NO_RETURN);
       } catch (err) {
         if (err instanceof RpcTimeout) timedOut = true;
         else if (timedOut && expected && (err as { status?: number }).status === 409) return;
@@ -284,7 +295,7 @@ export class ComputeService {
       await this.conductor.actionEventFinish(ctx, inst.uuid, op.event, 'Success', null);
     } catch (err) {
       await this.recordFailure(ctx, inst, op.event, err);
-      await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: null }, op.taskStates).catch(() => undefined);
+      await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: null }, op.taskStates, NO_RETURN).catch(() => undefined);
     }
   }
 
@@ -305,6 +316,23 @@ export class ComputeService {
       return; // deleted while it travelled here; the delete path releases its claim
     }
     await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
+    // Until the spawn's outcome is recorded, a sync would find the instance BUILDING and leave
+    // it alone: the driver's events wait, and only one that says other than what was recorded
+    // (a spawned guest that stopped meanwhile) is acted on. A failed build is no longer this
+    // service's to sync.
+    this.building.set(inst.uuid, null);
+    let recorded: number | null = null;
+    try {
+      recorded = await this.spawnAndRecord(ctx, inst, spec, event);
+    } finally {
+      const last = this.building.get(inst.uuid);
+      this.building.delete(inst.uuid);
+      if (last && recorded !== null && last.powerState !== recorded) this.onLifecycleEvent(last);
+    }
+  }
+
+  /** Spawns and records the outcome; answers the power state recorded with ACTIVE, null when the build did not stay here. */
+  private async spawnAndRecord(ctx: RpcContext, inst: Instance, spec: RequestSpec, event: string): Promise<number | null> {
     let info;
     try {
       info = await this.driver.spawn(instanceSpec(inst));
@@ -313,7 +341,7 @@ export class ComputeService {
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
       const retryable = isDriverError(err) && ERROR_TAXONOMY[err.code].retryable;
       await this.conductor.buildFailed(ctx, spec, inst.uuid, this.host, errorMessage(err), retryable);
-      return;
+      return null;
     }
     try {
       await this.update(ctx, inst.uuid, {
@@ -324,7 +352,9 @@ export class ComputeService {
       // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
       await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
+      return null;
     }
+    return info.powerState;
   }
 
   private async terminate(ctx: RpcContext, inst: Instance): Promise<void> {
@@ -334,7 +364,7 @@ export class ComputeService {
       await this.driver.destroy(instanceRef(inst));
     } catch (err) {
       await this.recordFailure(ctx, inst, event, err);
-      await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null });
+      await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, undefined, NO_RETURN);
       return;
     }
     await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
@@ -347,6 +377,10 @@ export class ComputeService {
    * Started, and acting on the first would flap the instance to SHUTOFF.
    */
   private onLifecycleEvent(e: LifecycleEvent): void {
+    if (this.building.has(e.uuid)) {
+      this.building.set(e.uuid, e);
+      return;
+    }
     const pending = this.pendingStops.get(e.uuid);
     if (pending) {
       clearTimeout(pending);
@@ -399,6 +433,6 @@ export class ComputeService {
     }
     if (Object.keys(updates).length === 0) return;
     this.log.info({ instance: inst.uuid, from: inst.powerState, to: powerState }, 'syncing power state');
-    await this.conductor.instanceUpdate(ctx, inst.uuid, updates, [null]);
+    await this.conductor.instanceUpdate(ctx, inst.uuid, updates, [null], NO_RETURN);
   }
 }

@@ -1,10 +1,13 @@
 import type { Config } from '../common/config.js';
-import { errorMessage, NotFound } from '../common/errors.js';
+import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import type { Db } from '../db/connection.js';
 import { releaseResources } from '../db/allocations.js';
 import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
-import { getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, type InstanceRowUpdates } from '../db/instances.js';
+import {
+  getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowReturning,
+  type InstanceRow, type InstanceRowUpdates,
+} from '../db/instances.js';
 import { reportService, ServiceHeartbeat } from '../db/service-heartbeat.js';
 import { computePin } from '../db/services.js';
 import { availabilityZoneOfHost } from '../db/aggregates.js';
@@ -55,10 +58,15 @@ export class ConductorService {
       },
       instance_update: async (args) => {
         const uuid = args.uuid as string;
-        await updateInstanceRow(db, uuid, toRowUpdates(args.updates as InstanceUpdates), (args.expected_task_state as Array<string | null> | null) ?? undefined);
-        const inst = await getInstance(db, uuid);
-        if (!inst) throw new NotFound(`Instance ${uuid} could not be found.`);
-        return wrap('Instance', inst);
+        const updates = toRowUpdates(args.updates as InstanceUpdates);
+        const expected = (args.expected_task_state as Array<string | null> | null) ?? undefined;
+        // 1.1: a caller that reads nothing back says so; 1.0 callers always get the instance.
+        if (args.return_instance === false) {
+          await updateInstanceRow(db, uuid, updates, expected);
+          return null;
+        }
+        const row = await updateInstanceRowReturning(db, uuid, updates, expected);
+        return wrap('Instance', rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {}));
       },
       instances_on_host: async (args) => {
         const rows = await db.selectFrom('instances').selectAll().where('host', '=', args.host as string).where('deleted', '=', 0).execute();
@@ -114,8 +122,11 @@ export class ConductorService {
     for (const sel of selections) {
       const inst = instances.find((i) => i.uuid === sel.instanceUuid)!;
       const az = await availabilityZoneOfHost(this.db, this.config, sel.host);
+      let row: InstanceRow;
       try {
-        await updateInstanceRow(this.db, inst.uuid, { host: sel.host, node: sel.node, node_uuid: sel.nodeUuid, availability_zone: az }, [TaskState.SCHEDULING]);
+        row = await updateInstanceRowReturning(
+          this.db, inst.uuid, { host: sel.host, node: sel.node, node_uuid: sel.nodeUuid, availability_zone: az }, [TaskState.SCHEDULING],
+        );
       } catch (err) {
         // Deleted (or being deleted) while it was scheduled: give the claim back.
         this.log.info({ instance: inst.uuid, err: errorMessage(err) }, 'instance gone before build; releasing claim');
@@ -125,8 +136,9 @@ export class ConductorService {
         continue;
       }
       await finishEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, 'Success', null, null);
-      const placed = await getInstance(this.db, inst.uuid);
-      if (!placed) continue;
+      // The metadata in hand is current: it cannot change while the instance builds (the
+      // metadata API refuses vm_state building). Deleted meanwhile: the compute's first update fails.
+      const placed = rowToInstance(row, inst.metadata);
       await this.compute.buildAndRunInstance(ctx, placed, sel.node, { ...spec, instanceUuids: [inst.uuid] });
     }
   }

@@ -1,7 +1,13 @@
+import { sql } from 'kysely';
 import { now } from '../common/time.js';
 import type { Db } from './connection.js';
 
-/** Instance actions and their events: what a user reads back through os-instance-actions. */
+/**
+ * Instance actions and their events: what a user reads back through os-instance-actions.
+ * Events find their action (the newest of the instance with the request id) inside the
+ * statement that writes them, so an event start is one statement and a finish two. The
+ * action's updated_at moves when an event finishes, not when one starts.
+ */
 
 export async function createAction(
   db: Db, a: { instanceUuid: string; action: string; requestId: string; projectId: string; userId: string },
@@ -13,42 +19,49 @@ export async function createAction(
   }).execute();
 }
 
-async function actionId(db: Db, instanceUuid: string, requestId: string): Promise<number | null> {
-  const row = await db.selectFrom('instance_actions').select('id')
-    .where('instance_uuid', '=', instanceUuid).where('request_id', '=', requestId)
-    .orderBy('id', 'desc').executeTakeFirst();
-  return row?.id ?? null;
+/** LIMIT 1 written into the SQL: SQLite prepares a statement with a bound LIMIT anew at every run. */
+const ONE = sql.lit(1);
+
+/** The action of a request on an instance: the newest, as a request may repeat one. */
+function actionOf(db: Db, instanceUuid: string, requestId: string) {
+  return db.selectFrom('instance_actions as a').where('a.instance_uuid', '=', instanceUuid).where('a.request_id', '=', requestId)
+    .orderBy('a.id', 'desc').limit(ONE);
 }
 
+/** Starts an event of the request's action; nothing when there is none (actions started by the system, like power sync). */
 export async function startEvent(db: Db, instanceUuid: string, requestId: string, event: string, host: string | null): Promise<void> {
-  const id = await actionId(db, instanceUuid, requestId);
-  if (id === null) return; // actions started by the system (power sync) have no user action
   const ts = now().toISOString();
-  await db.insertInto('instance_action_events').values({
-    action_id: id, event, start_time: ts, finish_time: null, result: null, traceback: null, host, details: null,
-  }).execute();
-  await db.updateTable('instance_actions').set({ updated_at: ts }).where('id', '=', id).execute();
+  await db.insertInto('instance_action_events')
+    .columns(['action_id', 'event', 'start_time', 'host'])
+    .expression(actionOf(db, instanceUuid, requestId).select((eb) => [
+      'a.id', eb.val(event).as('event'), eb.val(ts).as('start_time'), eb.val(host).as('host'),
+    ]))
+    .execute();
 }
 
+/** Finishes the newest open event of that name (or records it finished, if it never started) and the action with it. */
 export async function finishEvent(
   db: Db, instanceUuid: string, requestId: string, event: string,
   result: 'Success' | 'Error', traceback: string | null, details: string | null,
 ): Promise<void> {
-  const id = await actionId(db, instanceUuid, requestId);
-  if (id === null) return;
   const ts = now().toISOString();
-  const ev = await db.selectFrom('instance_action_events').select('id')
-    .where('action_id', '=', id).where('event', '=', event).where('finish_time', 'is', null)
-    .orderBy('id', 'desc').executeTakeFirst();
-  if (ev) {
-    await db.updateTable('instance_action_events').set({ finish_time: ts, result, traceback, details }).where('id', '=', ev.id).execute();
-  } else {
+  const action = await db.updateTable('instance_actions')
+    .set({ updated_at: ts, finish_time: ts, ...(result === 'Error' ? { message: 'Error' } : {}) })
+    .where('id', '=', actionOf(db, instanceUuid, requestId).select('a.id'))
+    .returning('id')
+    .executeTakeFirst();
+  if (!action) return;
+  const done = await db.updateTable('instance_action_events')
+    .set({ finish_time: ts, result, traceback, details })
+    .where('id', '=', db.selectFrom('instance_action_events as e').select('e.id')
+      .where('e.action_id', '=', action.id).where('e.event', '=', event).where('e.finish_time', 'is', null)
+      .orderBy('e.id', 'desc').limit(ONE))
+    .executeTakeFirst();
+  if (Number(done.numUpdatedRows) === 0) {
     await db.insertInto('instance_action_events').values({
-      action_id: id, event, start_time: ts, finish_time: ts, result, traceback, host: null, details,
+      action_id: action.id, event, start_time: ts, finish_time: ts, result, traceback, host: null, details,
     }).execute();
   }
-  const action = db.updateTable('instance_actions').set({ updated_at: ts, finish_time: ts }).where('id', '=', id);
-  await (result === 'Error' ? action.set({ message: 'Error' }) : action).execute();
 }
 
 export async function addFault(

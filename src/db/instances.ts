@@ -7,8 +7,8 @@ import type { Insertable, Selectable } from 'kysely';
 
 export type InstanceRow = Selectable<InstanceTable>;
 
-/** Maps a row (and its metadata) to the Instance object that travels over RPC. */
-export function rowToInstance(row: InstanceRow, metadata: Record<string, string>): Instance {
+/** Maps a row (and its metadata) to the Instance object that travels over RPC; the id is not needed, so a row about to be inserted does too. */
+export function rowToInstance(row: Omit<InstanceRow, 'id'>, metadata: Record<string, string>): Instance {
   return {
     uuid: row.uuid,
     name: row.display_name,
@@ -82,6 +82,19 @@ export type InstanceRowUpdates = Partial<Omit<InstanceRow, 'id' | 'uuid'>>;
 export async function updateInstanceRow(
   db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>,
 ): Promise<void> {
+  const res = await updateQuery(db, uuid, updates, expectedTaskState).executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) await refuseUpdate(db, uuid, expectedTaskState);
+}
+
+/** updateInstanceRow that answers the row as the update left it (one statement, where a re-read would be two). */
+export async function updateInstanceRowReturning(
+  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>,
+): Promise<InstanceRow> {
+  const row = await updateQuery(db, uuid, updates, expectedTaskState).returningAll().executeTakeFirst();
+  return row ?? refuseUpdate(db, uuid, expectedTaskState);
+}
+
+function updateQuery(db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>) {
   let q = db.updateTable('instances')
     .set({ ...updates, updated_at: now().toISOString() })
     .where('uuid', '=', uuid)
@@ -96,26 +109,29 @@ export async function updateInstanceRow(
       return eb.or(ors);
     });
   }
-  const res = await q.executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) {
-    const row = await getInstanceRow(db, uuid);
-    if (!row) throw new NotFound(`Instance ${uuid} could not be found.`);
-    throw new Conflict(
-      `Cannot update instance ${uuid}: task_state is ${row.task_state ?? 'None'}, expected ${expectedTaskState?.map((s) => s ?? 'None').join(' or ')}`,
-    );
-  }
+  return q;
+}
+
+/** Why an update changed nothing: the instance is gone (404) or its task state moved on (409). */
+async function refuseUpdate(db: Db, uuid: string, expectedTaskState?: Array<string | null>): Promise<never> {
+  const row = await getInstanceRow(db, uuid);
+  if (!row) throw new NotFound(`Instance ${uuid} could not be found.`);
+  throw new Conflict(
+    `Cannot update instance ${uuid}: task_state is ${row.task_state ?? 'None'}, expected ${expectedTaskState?.map((s) => s ?? 'None').join(' or ')}`,
+  );
 }
 
 /** Soft-deletes an instance the Nova way (deleted = id) and drops its metadata. */
 export async function markInstanceDeleted(db: Db, uuid: string): Promise<void> {
   const ts = now().toISOString();
   await db.transaction().execute(async (tx) => {
-    const row = await tx.selectFrom('instances').select(['id']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
-    if (!row) return;
-    await tx.updateTable('instances')
-      .set({ deleted: row.id, deleted_at: ts, terminated_at: ts, updated_at: ts, vm_state: 'deleted', task_state: null, power_state: 0 })
-      .where('id', '=', row.id)
-      .execute();
+    const res = await tx.updateTable('instances')
+      .set((eb) => ({
+        deleted: eb.ref('id'), deleted_at: ts, terminated_at: ts, updated_at: ts, vm_state: 'deleted', task_state: null, power_state: 0,
+      }))
+      .where('uuid', '=', uuid).where('deleted', '=', 0)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return;
     await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
   });
 }

@@ -14,8 +14,8 @@ import type { InstanceTable } from './schema.js';
  * project — in this process or another — can never overshoot.
  */
 
-export interface NewInstance {
-  row: Insertable<InstanceTable>;
+export interface NewInstance<R extends Insertable<InstanceTable> = Insertable<InstanceTable>> {
+  row: R;
   metadata: Record<string, string>;
 }
 
@@ -27,6 +27,8 @@ export interface CreateRequest {
   maxCount: number;
   vcpus: number;
   memoryMb: number;
+  /** The project's limits when the caller has just read them (getProjectLimits); else they are read here. */
+  limits?: Record<string, number>;
 }
 
 type Resource = 'instances' | 'cores' | 'ram';
@@ -71,13 +73,16 @@ export function instancesAllowed(limits: Record<string, number>, usage: Record<R
  * Inserts as many of the requested instances as the project's quota allows (at least
  * `minCount`), each with its metadata and its 'create' instance action, all or nothing.
  * `build(n)` makes the rows once the count is known. Returns what was inserted.
+ * Limits given in `r` may have been read before the lock: the lock keeps concurrent creates from
+ * overshooting by serialising the usage count, which is read here; a limit changed meanwhile
+ * is a race with the admin either way.
  */
-export async function createInstancesWithinQuota(
-  db: Db, config: Config, r: CreateRequest, build: (count: number) => NewInstance[],
-): Promise<NewInstance[]> {
+export async function createInstancesWithinQuota<R extends Insertable<InstanceTable>>(
+  db: Db, config: Config, r: CreateRequest, build: (count: number) => Array<NewInstance<R>>,
+): Promise<Array<NewInstance<R>>> {
   return db.transaction().execute(async (tx) => {
     await lockKey(tx, quotaLockName(r.projectId));
-    const [limits, usage] = await Promise.all([getProjectLimits(tx, config, r.projectId), getInstanceUsage(tx, r.projectId)]);
+    const [limits, usage] = await Promise.all([r.limits ?? getProjectLimits(tx, config, r.projectId), getInstanceUsage(tx, r.projectId)]);
     const count = instancesAllowed(limits, usage, r);
     const created = build(count);
     for (const inst of created) {
@@ -97,6 +102,11 @@ export function quotaLockName(projectId: string): string {
 
 /** Nova's MetadataLimitExceeded (403): more metadata items than the project's quota. */
 export async function checkMetadataQuota(db: Db, config: Config, projectId: string, count: number): Promise<void> {
-  const limit = (await getProjectLimits(db, config, projectId)).metadata_items ?? UNLIMITED;
+  checkMetadataLimit(await getProjectLimits(db, config, projectId), count);
+}
+
+/** checkMetadataQuota against limits already read. */
+export function checkMetadataLimit(limits: Record<string, number>, count: number): void {
+  const limit = limits.metadata_items ?? UNLIMITED;
   if (limit >= 0 && count > limit) throw new OverQuota(`Maximum number of metadata items exceeds ${limit}`);
 }

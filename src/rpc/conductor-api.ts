@@ -1,3 +1,4 @@
+import { versionCompatible } from '../common/versions.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 // Registers the objects these messages carry.
 import '../objects/compute.js';
@@ -6,7 +7,7 @@ import type { Bus, RpcContext } from './bus.js';
 import { RpcClient } from './dispatch.js';
 
 export const CONDUCTOR_TOPIC = 'conductor';
-export const CONDUCTOR_RPC_VERSION = '1.0';
+export const CONDUCTOR_RPC_VERSION = '1.1';
 
 export interface InstanceUpdates {
   vmState?: string;
@@ -36,10 +37,17 @@ export interface ServiceStatus {
  * 1.0: build_instances, build_failed, instance_get, instance_update, instances_on_host,
  *      instance_destroyed, instance_fault_create, action_event_start, action_event_finish,
  *      service_report, compute_nodes_update.
+ * 1.1: instance_update takes return_instance (default true); false answers null, and the
+ *      conductor reads nothing back.
+ *
+ * Conductors are upgraded before the services that call them (Nova's documented order:
+ * conductor, then API and scheduler, then computes), so senders use this version unless
+ * `resolvePin` pins them lower (a compute's `[upgrade_levels] conductor`): a pinned sender
+ * sends a method's older form, never an argument its receivers do not know.
  */
 export class ConductorRpcApi extends RpcClient {
-  constructor(bus: Bus, timeoutMs: number) {
-    super(bus, 'conductor', CONDUCTOR_RPC_VERSION, timeoutMs);
+  constructor(bus: Bus, timeoutMs: number, resolvePin?: () => Promise<string | null>) {
+    super(bus, 'conductor', CONDUCTOR_RPC_VERSION, timeoutMs, resolvePin);
   }
 
   // ---- from the API
@@ -65,13 +73,23 @@ export class ConductorRpcApi extends RpcClient {
 
   /**
    * Updates an instance. With `expectedTaskState` the update applies only if the task state
-   * still matches (Nova's expected_task_state), else it raises Conflict.
+   * still matches (Nova's expected_task_state), else it raises Conflict. It answers the
+   * instance as updated unless `returnInstance` is false, which saves the conductor re-reading it.
    */
-  async instanceUpdate(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expectedTaskState?: Array<string | null>): Promise<Instance> {
-    const env = await this.call<Envelope>(CONDUCTOR_TOPIC, ctx, 'instance_update', {
+  instanceUpdate(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expectedTaskState?: Array<string | null>): Promise<Instance>;
+  instanceUpdate(
+    ctx: RpcContext, uuid: string, updates: InstanceUpdates, expectedTaskState: Array<string | null> | undefined, opts: { returnInstance: false },
+  ): Promise<void>;
+  async instanceUpdate(
+    ctx: RpcContext, uuid: string, updates: InstanceUpdates, expectedTaskState?: Array<string | null>, opts?: { returnInstance: false },
+  ): Promise<Instance | void> {
+    const returnInstance = opts?.returnInstance ?? true;
+    const env = await this.call<Envelope | null>(CONDUCTOR_TOPIC, ctx, 'instance_update', (pin) => ({
       uuid, updates, expected_task_state: expectedTaskState ?? null,
-    });
-    return unwrap<Instance>(env, 'Instance');
+      // A 1.0 conductor always answers the instance; the answer is then dropped.
+      ...(!returnInstance && versionCompatible('1.1', pin) ? { return_instance: false } : {}),
+    }));
+    if (returnInstance) return unwrap<Instance>(env!, 'Instance');
   }
 
   async instancesOnHost(ctx: RpcContext, host: string): Promise<Instance[]> {

@@ -12,6 +12,7 @@ export class InProcessBus implements Bus {
   private readonly fanouts = new Map<string, Set<RpcHandler>>();
   private readonly pending = new Map<string, RpcMessage[]>();
   private readonly cursor = new Map<string, number>();
+  private readonly deliveries: Array<() => void> = [];
 
   constructor(private readonly log?: Logger) {}
 
@@ -66,13 +67,25 @@ export class InProcessBus implements Bus {
   }
 
   private deliver(topic: string, handler: RpcHandler, msg: RpcMessage): void {
-    // Delivered on a later tick, as a broker would: the sender never runs the handler inline.
-    setImmediate(() => {
+    this.deliveries.push(() => {
       handler(msg).catch((err: unknown) => {
         this.log?.error({ err, topic, method: msg.method }, 'cast handler failed');
       });
     });
+    if (this.deliveries.length === 1) setImmediate(this.deliverNext);
   }
+
+  /**
+   * Casts are delivered on later ticks, as a broker would (the sender never runs the handler
+   * inline), one per turn of the event loop: a turn first takes every HTTP request that has
+   * arrived, so a backlog of casts (a boot storm's builds) cannot make API requests wait behind
+   * all of it, and the backlog still moves on every turn.
+   */
+  private readonly deliverNext = (): void => {
+    const next = this.deliveries.shift();
+    if (this.deliveries.length > 0) setImmediate(this.deliverNext);
+    next?.();
+  };
 
   async serve(topic: string, handler: RpcHandler, opts: { fanout?: boolean } = {}): Promise<Subscription> {
     if (opts.fanout) {

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { getInstance } from '../../src/db/instances.js';
 import { setProjectLimits } from '../../src/db/quotas.js';
 import { createKeyPair } from '../../src/db/keypairs.js';
 import { createAggregate, addAggregateHost } from '../../src/db/aggregates.js';
@@ -106,6 +107,13 @@ describe('POST /servers', () => {
       assert.equal(res.status, 400, JSON.stringify(extra));
       assert.match(res.body.badRequest.message, message, JSON.stringify(extra));
     }
+    // Image answers are reused per token, never across tokens: once beta's member has booted
+    // beta's private image, it is still not found for a member of alpha.
+    const byOwner = await call(h, h.other, 'POST', '/v2.1/servers', serverBody(h, { imageRef: h.images.otherPrivate }));
+    assert.equal(byOwner.status, 202, JSON.stringify(byOwner.body));
+    const notOurs = await call(h, h.member, 'POST', '/v2.1/servers', serverBody(h, { imageRef: h.images.otherPrivate }));
+    assert.equal(notOurs.status, 400);
+    assert.equal(notOurs.body.badRequest.message, 'Can not find requested image');
     // a flavor link works as well as its id, and an admin may use any flavor
     assert.equal((await call(h, h.member, 'POST', '/v2.1/servers', serverBody(h, { flavorRef: `${h.url}/flavors/2` }))).status, 202);
     assert.equal((await call(h, h.admin, 'POST', '/v2.1/servers', serverBody(h, { flavorRef: 'private' }))).status, 202);
@@ -159,6 +167,10 @@ describe('POST /servers', () => {
     assert.deepEqual(all.map((r) => [r.display_name, r.launch_index, r.hostname]), [['batch-1', 0, 'batch-1'], ['batch-2', 1, 'batch-2'], ['batch-3', 2, 'batch-3']]);
     const cast = await waitForCast(h, (c) => c.method === 'build_instances' && castSpec(c).instanceUuids.includes(first.uuid));
     assert.equal(castSpec(cast).instanceUuids.length, 3);
+    // The instances cast are built from the rows inserted: exactly what reading them back gives, in launch order.
+    const sent = (cast.args.instances as unknown[]).map((e) => castInstance({ ...cast, args: { instance: e } }));
+    assert.deepEqual(sent, await Promise.all(all.map(async (r) => (await getInstance(h.db, r.uuid))!)));
+    assert.deepEqual(castSpec(cast).instanceUuids, all.map((r) => r.uuid));
 
     const resv = await call(h, h.member, 'POST', '/v2.1/servers', serverBody(h, { return_reservation_id: true, max_count: 2 }));
     assert.equal(resv.status, 202);

@@ -77,6 +77,66 @@ describe('identity and image HTTP clients', () => {
     await assert.rejects(plain.createImage({ name: 'x' }), Unauthorized); // no token, no service credentials
   });
 
+  it('reuses an active image per (image, token) for a short while, and asks again for anything else', async () => {
+    let requests = 0;
+    const counted = (opts: { cacheTtlMs?: number; cacheMaxEntries?: number }) => new ImageClient(async () => {
+      requests++; // the endpoint is looked up once per HTTP request
+      return s.imageUrl;
+    }, undefined, opts);
+    const cached = counted({ cacheTtlMs: 400 });
+    const pub = await images.createImage({ name: 'boot-me', visibility: 'public' });
+    await images.uploadImage(pub.id, Buffer.from('guest'));
+    const other = await memberOf(s, await adminLogin(s), 'clients-proj-2');
+
+    // A storm with one token and image: one request, concurrent callers included.
+    const storm = await Promise.all(Array.from({ length: 10 }, () => cached.getImageCached(pub.id, member.token)));
+    assert.equal(requests, 1);
+    assert.ok(storm.every((img) => img.id === pub.id && img.status === 'active'));
+    // Another token is another entry: what one user may see says nothing about another.
+    assert.equal((await cached.getImageCached(pub.id, other.token)).id, pub.id);
+    assert.equal(requests, 2);
+
+    // Refusals and images not yet bootable are never kept.
+    const priv = await images.createImage({ name: 'not-yours', visibility: 'private' });
+    await assert.rejects(cached.getImageCached(priv.id, member.token), NotFound);
+    await assert.rejects(cached.getImageCached(priv.id, member.token), NotFound);
+    assert.equal(requests, 4);
+    const queued = await images.createImage({ name: 'queued', visibility: 'public' });
+    assert.equal((await cached.getImageCached(queued.id, member.token)).status, 'queued');
+    await images.uploadImage(queued.id, Buffer.from('now active'));
+    assert.equal((await cached.getImageCached(queued.id, member.token)).status, 'active', 'activated at once');
+    assert.equal(requests, 6);
+
+    // A deleted image is still answered from the cache until its entry expires, then refused.
+    await images.deleteImage(pub.id);
+    assert.equal((await cached.getImageCached(pub.id, member.token)).id, pub.id);
+    assert.equal(requests, 6);
+    await new Promise((r) => setTimeout(r, 450));
+    await assert.rejects(cached.getImageCached(pub.id, member.token), NotFound);
+    assert.equal(requests, 7);
+  });
+
+  it('keeps at most its bound of cached images, dropping the oldest', async () => {
+    let requests = 0;
+    const cached = new ImageClient(async () => {
+      requests++;
+      return s.imageUrl;
+    }, undefined, { cacheMaxEntries: 2 });
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      const img = await images.createImage({ name, visibility: 'public' });
+      await images.uploadImage(img.id, Buffer.from(name));
+      ids.push(img.id);
+    }
+    for (const id of ids) await cached.getImageCached(id, member.token);
+    assert.equal(requests, 3);
+    await cached.getImageCached(ids[2]!, member.token);
+    await cached.getImageCached(ids[1]!, member.token);
+    assert.equal(requests, 3, 'the two newest are kept');
+    await cached.getImageCached(ids[0]!, member.token);
+    assert.equal(requests, 4, 'the oldest was dropped');
+  });
+
   it('turns HTTP errors into OrreryErrors with the same status', async () => {
     await assert.rejects(images.createImage({ disk_format: 'floppy' }), (e: unknown) => e instanceof OrreryError && e.status === 400);
     const protectedImg = await images.createImage({ name: 'keep', protected: true });

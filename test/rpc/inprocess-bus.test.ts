@@ -1,9 +1,11 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
 import { newHexId } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
 import type { Bus, RpcHandler, RpcMessage, Subscription } from '../../src/rpc/bus.js';
 import { InProcessBus } from '../../src/rpc/inprocess-bus.js';
 import { createBus } from '../../src/rpc/transport.js';
-import { busContract, type BusFabric } from './bus-contract.js';
+import { busContract, rpcMessage, waitFor, type BusFabric } from './bus-contract.js';
 
 /**
  * One participant of the in-process fabric: the services of one process all share a single
@@ -50,3 +52,26 @@ async function inProcessFabric(): Promise<BusFabric> {
 }
 
 busContract('in-process', inProcessFabric, false);
+
+describe('InProcessBus delivery', () => {
+  it('delivers a backlog of casts one per event-loop turn, so I/O that arrives meanwhile is not queued behind all of it', async () => {
+    const bus = new InProcessBus();
+    const handled: number[] = [];
+    let handledWhenTimerFired = -1;
+    const sub = await bus.serve('backlog', async (msg) => {
+      handled.push(msg.args.i as number);
+    });
+    for (let i = 0; i < 50; i++) await bus.cast('backlog', rpcMessage('work', { i }));
+    // A timer due now stands for an HTTP request that arrived: it runs on the next turn.
+    const timer = new Promise<void>((resolve) => setTimeout(() => {
+      handledWhenTimerFired = handled.length;
+      resolve();
+    }, 0));
+    await timer;
+    await waitFor('the whole backlog', () => handled.length === 50);
+    assert.ok(handledWhenTimerFired < 50, `the timer ran after ${handledWhenTimerFired} of 50 casts`);
+    assert.deepEqual(handled, Array.from({ length: 50 }, (_, i) => i), 'casts keep their order');
+    await sub.close();
+    await bus.close();
+  });
+});
