@@ -6,6 +6,7 @@ import { type Bus, type RpcHandler, type RpcMessage, RpcTimeout, type Subscripti
  * The embedded bus: topics are maps of handlers in this process. Messages are copied through
  * JSON so that nothing but wire-safe data crosses it, as on AMQP. Casts to a topic nobody
  * listens on wait in a queue until a listener arrives, as they would in a durable queue.
+ * Once closed, it refuses new messages and fails the calls still waiting, as the AMQP bus does.
  */
 export class InProcessBus implements Bus {
   private readonly topics = new Map<string, RpcHandler[]>();
@@ -13,8 +14,15 @@ export class InProcessBus implements Bus {
   private readonly pending = new Map<string, RpcMessage[]>();
   private readonly cursor = new Map<string, number>();
   private readonly deliveries: Array<() => void> = [];
+  /** Rejects each call still waiting for its reply (when the bus closes). */
+  private readonly waiting = new Set<(err: Error) => void>();
+  private closed = false;
 
   constructor(private readonly log?: Logger) {}
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('The RPC bus is closed');
+  }
 
   private pick(topic: string): RpcHandler | undefined {
     const handlers = this.topics.get(topic);
@@ -25,13 +33,17 @@ export class InProcessBus implements Bus {
   }
 
   async call(topic: string, msg: RpcMessage, timeoutMs: number): Promise<unknown> {
+    this.assertOpen();
     const handler = this.pick(topic);
     if (!handler) throw new RpcTimeout(topic, msg.method, timeoutMs);
     const copy = JSON.parse(JSON.stringify(msg)) as RpcMessage;
     let timer: NodeJS.Timeout | undefined;
+    let fail!: (err: Error) => void;
     const timeout = new Promise<never>((_, reject) => {
+      fail = reject;
       timer = setTimeout(() => reject(new RpcTimeout(topic, msg.method, timeoutMs)), timeoutMs);
     });
+    this.waiting.add(fail);
     try {
       const result = await Promise.race([
         handler(copy).then(
@@ -45,10 +57,12 @@ export class InProcessBus implements Bus {
       return result;
     } finally {
       clearTimeout(timer);
+      this.waiting.delete(fail);
     }
   }
 
   async cast(topic: string, msg: RpcMessage): Promise<void> {
+    this.assertOpen();
     const handler = this.pick(topic);
     const copy = JSON.parse(JSON.stringify(msg)) as RpcMessage;
     if (!handler) {
@@ -61,6 +75,7 @@ export class InProcessBus implements Bus {
   }
 
   async fanout(topic: string, msg: RpcMessage): Promise<void> {
+    this.assertOpen();
     for (const handler of this.fanouts.get(topic) ?? []) {
       this.deliver(topic, handler, JSON.parse(JSON.stringify(msg)) as RpcMessage);
     }
@@ -88,6 +103,7 @@ export class InProcessBus implements Bus {
   };
 
   async serve(topic: string, handler: RpcHandler, opts: { fanout?: boolean } = {}): Promise<Subscription> {
+    this.assertOpen();
     if (opts.fanout) {
       const set = this.fanouts.get(topic) ?? new Set();
       set.add(handler);
@@ -110,8 +126,14 @@ export class InProcessBus implements Bus {
     };
   }
 
+  /** Refuses new messages, drops the casts not yet delivered (as a process that exits would) and fails waiting calls. */
   async close(): Promise<void> {
+    this.closed = true;
     this.topics.clear();
     this.fanouts.clear();
+    this.pending.clear();
+    this.deliveries.length = 0;
+    for (const fail of this.waiting) fail(new Error('The RPC bus was closed'));
+    this.waiting.clear();
   }
 }

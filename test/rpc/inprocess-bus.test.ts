@@ -74,4 +74,23 @@ describe('InProcessBus delivery', () => {
     await sub.close();
     await bus.close();
   });
+
+  it('once closed, refuses new messages, fails the calls still waiting and drops undelivered casts', async () => {
+    const bus = new InProcessBus();
+    let casts = 0;
+    await bus.serve('busy', async (msg) => {
+      if (msg.method === 'cast') casts++;
+      else await new Promise(() => undefined); // a call that never answers
+    });
+    const waiting = bus.call('busy', rpcMessage('hang'), 60_000);
+    await bus.cast('busy', rpcMessage('cast'));
+    await bus.close();
+    await assert.rejects(waiting, /The RPC bus was closed/);
+    await assert.rejects(bus.cast('busy', rpcMessage('late')), /The RPC bus is closed/);
+    await assert.rejects(bus.call('busy', rpcMessage('late'), 1000), /The RPC bus is closed/);
+    await assert.rejects(bus.fanout('busy', rpcMessage('late')), /The RPC bus is closed/);
+    await assert.rejects(bus.serve('other', async () => undefined), /The RPC bus is closed/);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(casts, 0, 'the cast queued before close was dropped');
+  });
 });
