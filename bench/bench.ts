@@ -1,7 +1,8 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { multiProcess, repoRoot, type Deployment, type StartOptions } from './deployments.js';
+import { repoRoot } from '../harness/repo.js';
+import { multiProcess, type Deployment, type StartOptions } from './deployments.js';
 import { summarizeProfile, type ProfileSummary } from './profile-summary.js';
 import type { ProgressSink } from './progress.js';
 import { GOALS, NOVA } from './reference.js';

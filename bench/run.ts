@@ -7,7 +7,8 @@
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runBench, type BenchOptions } from './bench.js';
-import { allInOne, existingCloud, repoRoot } from './deployments.js';
+import { repoRoot } from '../harness/repo.js';
+import { allInOne, existingCloud } from './deployments.js';
 import { stderrProgress } from './progress.js';
 
 const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out'];

@@ -8,10 +8,11 @@
  * Usage: node dist/bench/sql-profile.js [N] [clients] [top]
  */
 import SQLite from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { readOpenrc } from '../harness/openrc.js';
 import { Config } from '../src/common/config.js';
 import { createLogger } from '../src/common/logging.js';
 import { startAllInOne } from '../src/cmd/cloud.js';
@@ -78,7 +79,7 @@ const cloud = await startAllInOne(config, createLogger('sql-profile', 'warn'));
 try {
   counting = true;
   const storm = await runBootStorm(
-    { description: 'in-process', credentials: credentialsFromOpenrc(readFileSync(cloud.openrcPath, 'utf8')), pids: [], stop: async () => undefined },
+    { description: 'in-process', credentials: credentialsFromOpenrc(readOpenrc(cloud.openrcPath)), pids: [], stop: async () => undefined },
     { n, concurrency, flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 5, stallMs: 120_000, warmup: 0 }, silentProgress,
   );
   counting = false;

@@ -28,6 +28,11 @@ export function parseIni(text: string): IniData {
   return out;
 }
 
+/** The text parseIni reads back: each section's `key = value` lines under its header. */
+export function formatIni(data: IniData): string {
+  return Object.entries(data).map(([section, opts]) => `[${section}]\n${Object.entries(opts).map(([k, v]) => `${k} = ${v}\n`).join('')}`).join('\n');
+}
+
 const DEFAULTS: IniData = {
   DEFAULT: {
     host: 'localhost',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
-import { repoRoot } from '../support/cloud-process.js';
+import { repoRoot } from '../../harness/repo.js';
 
 const MV = { 'openstack-api-version': 'compute 2.37' };
 
@@ -101,7 +101,7 @@ describe('an out-of-tree driver loaded by path from config', () => {
 
   before(async () => {
     cloud = await startTestCloud({
-      DEFAULT: { compute_hosts: 'ext1', compute_driver: join(repoRoot, 'examples/driver-example') },
+      DEFAULT: { compute_hosts: 'ext1', compute_driver: join(repoRoot(), 'examples/driver-example') },
     });
     admin = await login(cloud, 'admin', 'secret', 'admin');
   });

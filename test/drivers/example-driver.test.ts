@@ -1,20 +1,9 @@
 // The out-of-tree example driver (examples/driver-example): loadable by path, and conformant.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { importDriverFactory, isDriverError, loadDriver, PowerState } from '@orrery/virt-api';
 import { createTestContext, runConformance, sampleInstanceSpec } from '@orrery/virt-api/conformance';
-
-/** The repository root, found from this file whether it runs from test/ or dist/test/. */
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'orrery') return dir;
-  }
-  throw new Error('repository root not found');
-}
+import { repoRoot } from '../../harness/repo.js';
 
 const root = repoRoot();
 const spec = './examples/driver-example';

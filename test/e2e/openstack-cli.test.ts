@@ -28,7 +28,7 @@ describe('the openstack CLI drives the all-in-one', { skip }, () => {
 
   before(async () => {
     cloud = await startCloudProcess();
-    env = cloud.env;
+    env = cloud.openrc;
   });
   after(async () => {
     await cloud?.stop();

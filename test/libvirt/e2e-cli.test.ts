@@ -110,7 +110,7 @@ describe('the openstack CLI on a cloud of real QEMU guests (libvirt driver)', { 
       ORRERY_COMPUTE_HOSTS: host,
       ORRERY_COMPUTE__STOPPED_EVENT_DELAY: String(STOPPED_EVENT_DELAY),
     });
-    env = cloud.env;
+    env = cloud.openrc;
     computeUrl = /compute\s+(\S+)/.exec(cloud.output())![1]!;
     token = String((await openstackJson<Row>(['token', 'issue'], env)).id);
   });

@@ -1,7 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Session } from '../support/cloud.js';
-import { Deployment } from '../support/deployment.js';
+import { startDeployment, type Deployment } from '../support/deployment.js';
 import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 import { PrivateBroker, privateBrokerSkip, RABBIT_URL, rabbitSkip } from '../support/rabbitmq.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -46,7 +46,7 @@ describe('losing the broker during a boot storm', { skip }, () => {
   it('connections cut and restored through a proxy → every server ACTIVE, each spawned exactly once', async () => {
     const proxy = await TcpProxy.start('127.0.0.1', Number(new URL(RABBIT_URL.replace(/^rabbit:/, 'http:')).port || 5672));
     cleanups.push(() => proxy.close());
-    const d = await Deployment.start({
+    const d = await startDeployment({
       brokerUrl: RABBIT_URL, viaPort: proxy.port, databaseUrl: (await database()).url, conductors: 1, schedulers: 1,
       ini: { DEFAULT: { service_down_time: '60' } }, computes: HOSTS.map((host) => ({ host })),
     });
@@ -66,7 +66,7 @@ describe('losing the broker during a boot storm', { skip }, () => {
   it('a broker stopped and restarted mid-storm → every server ACTIVE or ERROR with a fault, none stuck in BUILD', { skip: privateBrokerSkip() }, async () => {
     const broker = await PrivateBroker.launch();
     cleanups.push(() => broker.dispose());
-    const d = await Deployment.start({
+    const d = await startDeployment({
       brokerUrl: broker.url, defaultVhost: true, databaseUrl: (await database()).url, conductors: 1, schedulers: 1,
       ini: { DEFAULT: { service_down_time: '60' } }, computes: HOSTS.map((host) => ({ host })),
     });

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PowerState } from '@orrery/virt-api';
-import { repoRoot } from '../support/cloud-process.js';
+import { builtEntry } from '../../harness/repo.js';
 import { api, waitFor, type Session } from '../support/cloud.js';
-import { Deployment } from '../support/deployment.js';
+import { startDeployment, type Deployment } from '../support/deployment.js';
 import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 import { RABBIT_URL, rabbitSkip } from '../support/rabbitmq.js';
 import { bootMany, deleteAll, fakeBackendOf, listServers, loginTo, MV, raiseQuota, seededImage, waitSettled } from './support.js';
@@ -26,7 +26,7 @@ describe('multi-process deployment', { skip }, () => {
 
   before(async () => {
     pg = await createPgDatabase();
-    d = await Deployment.start({
+    d = await startDeployment({
       brokerUrl: RABBIT_URL, databaseUrl: pg.url, conductors: 2, schedulers: 2,
       ini: { DEFAULT: { ram_allocation_ratio: '1.0' } },
       computes: [27, 27, 26].map((n, i) => ({
@@ -84,7 +84,7 @@ describe('multi-process deployment', { skip }, () => {
     }, 30_000);
 
     // The admin CLI sees the same: every service, the killed one down.
-    const list = await exec(process.execPath, [`${repoRoot}/dist/src/cmd/orrery.js`, '--config', d.configPath, 'service', 'list']);
+    const list = await exec(process.execPath, [builtEntry('orrery'), '--config', d.configPath, 'service', 'list']);
     for (const name of ['nova-conductor', 'nova-scheduler', 'nova-compute']) assert.match(list.stdout, new RegExp(name));
     assert.match(list.stdout, /nova-compute.*compute3.*down/);
     assert.equal((list.stdout.match(/'up'/g) ?? []).length, 6, list.stdout);

@@ -4,11 +4,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import { api, waitFor, type Session } from '../support/cloud.js';
-import { Deployment } from '../support/deployment.js';
+import { startDeployment, type Deployment } from '../support/deployment.js';
 import { buildPreviousRelease, type PreviousRelease } from '../support/previous-release.js';
 import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 import { RABBIT_URL, rabbitSkip } from '../support/rabbitmq.js';
-import { repoRoot } from '../support/cloud-process.js';
+import { builtEntry } from '../../harness/repo.js';
 import { COMPUTE_RPC_VERSION } from '../../src/rpc/compute-api.js';
 import type { RpcMessage } from '../../src/rpc/bus.js';
 import { bootMany, listServers, loginTo, MV, raiseQuota, seededImage, waitSettled } from './support.js';
@@ -33,7 +33,7 @@ describe('rolling upgrade of a compute service', { skip }, () => {
   before(async () => {
     prev = await buildPreviousRelease();
     pg = await createPgDatabase();
-    d = await Deployment.start({
+    d = await startDeployment({
       brokerUrl: RABBIT_URL, databaseUrl: pg.url, conductors: 1, schedulers: 1,
       computes: [{ host: 'compute1' }], computeEntry: prev.entry,
     });
@@ -57,7 +57,7 @@ describe('rolling upgrade of a compute service', { skip }, () => {
     prev?.dispose();
   });
 
-  const orrery = (...args: string[]) => exec(process.execPath, [`${repoRoot}/dist/src/cmd/orrery.js`, '--config', d.configPath, ...args]);
+  const orrery = (...args: string[]) => exec(process.execPath, [builtEntry('orrery'), '--config', d.configPath, ...args]);
 
   it('boots and stops servers through the old compute, with every message at the pinned version', async () => {
     assert.notEqual(COMPUTE_RPC_VERSION, '1.0', 'this release must be newer than the packed one');
@@ -88,7 +88,7 @@ describe('rolling upgrade of a compute service', { skip }, () => {
   it('replacing the compute and signalling the others lifts the pin', async () => {
     const compute = d.service('compute1');
     await compute.stop();
-    compute.entry = `${repoRoot}/dist/src/cmd/orrery.js`;
+    compute.entry = builtEntry('orrery');
     await compute.start();
     for (const name of ['api', 'conductor1']) d.service(name).signal('SIGHUP');
     const status = await waitFor('the pin to lift', async () => {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './cloud-process.js';
+import { repoRoot } from '../../harness/repo.js';
 
 const exec = promisify(execFile);
 
@@ -21,15 +21,16 @@ export interface PreviousRelease {
  * repository's third-party node_modules.
  */
 export async function buildPreviousRelease(name = 'orrery-0.1.0'): Promise<PreviousRelease> {
-  const fixtures = join(repoRoot, 'test', 'fixtures');
+  const root = repoRoot();
+  const fixtures = join(root, 'test', 'fixtures');
   const parent = mkdtempSync(join(tmpdir(), 'orrery-prev-'));
   await exec('tar', ['xzf', join(fixtures, `${name}.tar.gz`), '-C', parent]);
   const dir = join(parent, name);
   const modules = join(dir, 'node_modules');
   mkdirSync(join(modules, '@orrery'), { recursive: true });
-  for (const entry of readdirSync(join(repoRoot, 'node_modules'))) {
+  for (const entry of readdirSync(join(root, 'node_modules'))) {
     if (entry === '@orrery' || entry === '.bin' || entry.startsWith('.')) continue;
-    symlinkSync(join(repoRoot, 'node_modules', entry), join(modules, entry));
+    symlinkSync(join(root, 'node_modules', entry), join(modules, entry));
   }
   for (const pkg of ['virt-api', 'driver-fake']) symlinkSync(join(dir, 'packages', pkg), join(modules, '@orrery', pkg));
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
@@ -38,7 +39,7 @@ export async function buildPreviousRelease(name = 'orrery-0.1.0'): Promise<Previ
     include: ['src/**/*.ts'],
     references: [{ path: 'packages/virt-api' }, { path: 'packages/driver-fake' }],
   }));
-  await exec(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-b', dir], { cwd: dir });
+  await exec(join(root, 'node_modules', '.bin', 'tsc'), ['-b', dir], { cwd: dir });
   return {
     revision: readFileSync(join(fixtures, `${name}.rev`), 'utf8').trim(),
     entry: join(dir, 'dist', 'src', 'cmd', 'orrery.js'),

@@ -1,41 +1,26 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'amqplib';
+import { settles } from '../../harness/children.js';
+import { freePort } from '../../harness/ports.js';
+import { amqpConnect, DEFAULT_BROKER_URL, rabbitReachable } from '../../harness/rabbitmq.js';
 import { backendSkip, commandExists } from './backends.js';
-import { parseRabbitUrl } from '../../src/rpc/transport.js';
 import { sleep } from '../../src/common/time.js';
+import { redactTransportUrl } from '../../src/rpc/transport.js';
 
 /** The shared broker of this machine and of CI. */
-export const RABBIT_URL = process.env.ORRERY_TEST_RABBIT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/';
-
-/** Whether an AMQP handshake with the broker at `url` (a rabbit:// transport URL) succeeds. */
-export async function rabbitReachable(url = RABBIT_URL): Promise<boolean> {
-  const [ep] = parseRabbitUrl(url);
-  try {
-    const conn = await connect(
-      { protocol: ep!.protocol, hostname: ep!.hostname, port: ep!.port, username: ep!.username, password: ep!.password, vhost: encodeURIComponent(ep!.vhost) },
-      { timeout: 2000 },
-    );
-    await conn.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export const RABBIT_URL = process.env.ORRERY_TEST_RABBIT_URL ?? DEFAULT_BROKER_URL;
 
 /** `{ skip }` for tests that need the shared broker: skips without one, fails under ORRERY_REQUIRE_BACKENDS=1. */
 export async function rabbitSkip(url = RABBIT_URL): Promise<string | false> {
-  return backendSkip(`RabbitMQ at ${url.replace(/:[^:@/]*@/, ':***@')}`, await rabbitReachable(url));
+  return backendSkip(`RabbitMQ at ${redactTransportUrl(url)}`, await rabbitReachable(url));
 }
 
 /** Deletes what a test declared on a broker (queues first, then exchanges); missing ones are fine. */
 export async function deleteBrokerObjects(url: string, objects: { queues?: string[]; exchanges?: string[] }): Promise<void> {
-  const [ep] = parseRabbitUrl(url);
-  const conn = await connect({ protocol: ep!.protocol, hostname: ep!.hostname, port: ep!.port, username: ep!.username, password: ep!.password, vhost: encodeURIComponent(ep!.vhost) });
+  const conn = await amqpConnect(url);
   try {
     const ch = await conn.createChannel();
     for (const q of objects.queues ?? []) await ch.deleteQueue(q);
@@ -44,14 +29,6 @@ export async function deleteBrokerObjects(url: string, objects: { queues?: strin
   } finally {
     await conn.close();
   }
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** The directory of RabbitMQ's real scripts (Debian wraps them in /usr/sbin with `su rabbitmq`). */
@@ -206,17 +183,5 @@ export class PrivateBroker {
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-async function settles(p: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([p.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
   }
 }

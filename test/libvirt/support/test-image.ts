@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../support/cloud-process.js';
+import { repoRoot } from '../../../harness/repo.js';
 import { openstackJson } from '../../support/openstack-cli.js';
 
 /** What the test guest prints on its serial console once its init is done. */
@@ -20,7 +20,7 @@ export interface TestImageFiles {
  * /var/cache/orrery-test-image or $ORRERY_TEST_IMAGE_DIR, so a rerun is instant).
  */
 export function buildTestImage(): TestImageFiles {
-  const out = execFileSync(join(repoRoot, 'scripts/build-test-image.sh'), { encoding: 'utf8', timeout: 300_000 });
+  const out = execFileSync(join(repoRoot(), 'scripts/build-test-image.sh'), { encoding: 'utf8', timeout: 300_000 });
   const dir = out.trim().split('\n').at(-1)!;
   return { kernel: join(dir, 'vmlinuz'), ramdisk: join(dir, 'initramfs.img'), disk: join(dir, 'disk.raw') };
 }
