@@ -43,6 +43,18 @@ export class NotImplemented extends OrreryError {
     super(501, 'notImplemented', message);
   }
 }
+/** A client that asks too often (the token endpoint's per-source limit). */
+export class TooManyRequests extends OrreryError {
+  constructor(message: string) {
+    super(429, 'overLimit', message);
+  }
+}
+/** A back-end this process depends on (the database, the broker) is unreachable for now: try again. */
+export class ServiceUnavailable extends OrreryError {
+  constructor(message: string) {
+    super(503, 'serviceUnavailable', message);
+  }
+}
 /** Over quota: Nova answers 403 forbidden. */
 export class OverQuota extends OrreryError {
   constructor(message: string) {

@@ -36,11 +36,13 @@ export interface RouteEntry {
 
 const KEYSTONE_TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
-  413: 'Request Entity Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error', 501: 'Not Implemented',
+  413: 'Request Entity Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
+  501: 'Not Implemented', 503: 'Service Unavailable',
 };
 const NOVA_FAULTS: Record<number, string> = {
   400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'HTTPMethodNotAllowed',
-  409: 'conflictingRequest', 413: 'overLimit', 415: 'unsupportedMediaType', 500: 'computeFault', 501: 'notImplemented',
+  409: 'conflictingRequest', 413: 'overLimit', 415: 'unsupportedMediaType', 429: 'overLimit', 500: 'computeFault',
+  501: 'notImplemented', 503: 'serviceUnavailable',
 };
 
 export function errorBody(format: ErrorFormat, status: number, message: string, faultName?: string): unknown {
