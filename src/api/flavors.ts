@@ -155,7 +155,7 @@ type FlavorActionBody = Static<typeof FlavorActionBody>;
  * `required` or `forbidden`.
  */
 function validatedSpecs(specs: Record<string, string | number>): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Array<[string, string]> = [];
   for (const [key, raw] of Object.entries(specs)) {
     const value = String(raw);
     const trait = /^trait\d*:(.*)$/.exec(key);
@@ -167,9 +167,9 @@ function validatedSpecs(specs: Record<string, string | number>): Record<string, 
         throw new BadRequest(`Validation failed; '${value}' is not one of ['required', 'forbidden'] for extra spec ${key}.`);
       }
     }
-    out[key] = value;
+    out.push([key, value]);
   }
-  return out;
+  return Object.fromEntries(out); // keys are data: see common/records.ts
 }
 
 type FlavorParams = { flavor_id: string };
@@ -242,7 +242,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   routeBoth<{ Params: SpecParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs/:key', {}, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     const specs = await getExtraSpecs(db, f.flavorid);
-    if (!(req.params.key in specs)) {
+    if (!Object.hasOwn(specs, req.params.key)) {
       throw new NotFound(`Flavor ${f.flavorid} has no extra specs with key ${req.params.key}.`);
     }
     return { [req.params.key]: specs[req.params.key] };
@@ -251,7 +251,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   routeBoth<{ Params: SpecParams; Body: Record<string, string | number> }>(
     app, 'PUT', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, schema: { body: UpdateSpecBody } }, async (req) => {
       const specs = validatedSpecs(req.body);
-      if (!(req.params.key in specs)) throw new BadRequest('Request body and URI mismatch');
+      if (!Object.hasOwn(specs, req.params.key)) throw new BadRequest('Request body and URI mismatch');
       const f = await visibleFlavor(db, req, req.params.flavor_id);
       await setExtraSpecs(db, f.flavorid, specs);
       return specs;

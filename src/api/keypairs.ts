@@ -1,3 +1,4 @@
+import { ownValue } from '../common/records.js';
 import { createHash, createPublicKey, generateKeyPair, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -91,7 +92,7 @@ function parseOpensshPublicKey(text: string): Buffer {
     createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: x.toString('base64url') }, format: 'jwk' });
   } else if (type.startsWith('ecdsa-sha2-')) {
     const curveName = r.string().toString('latin1');
-    const curve = EC_CURVES[curveName];
+    const curve = ownValue(EC_CURVES, curveName);
     const q = r.string();
     r.done();
     if (!curve || type !== `ecdsa-sha2-${curveName}`) throw new Error('bad curve');

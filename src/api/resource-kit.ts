@@ -18,6 +18,8 @@ export interface RouteOptions {
   admin?: boolean;
   /** HTTP status of a successful answer (Nova's @wsgi.response). */
   status?: number;
+  /** The bodies the handler accepts when the route schema cannot say (see httpkit's bodyVariants). */
+  bodyVariants?: readonly unknown[];
 }
 
 /**
@@ -32,7 +34,7 @@ export function routeBoth<RG extends RouteGenericInterface = RouteGenericInterfa
       method,
       url,
       schema: opts.schema,
-      config: opts.admin ? { admin: true } : {},
+      config: { ...(opts.admin ? { admin: true } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}) },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const urlProject = (req.params as { project_id?: string }).project_id;
         if (urlProject !== undefined && urlProject !== req.auth.projectId) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { BadRequest, Forbidden, OverQuota } from '../common/errors.js';
 import { createAction, finishEvent, startEvent } from '../db/instance-actions.js';
 import { updateInstanceRow, type InstanceRow } from '../db/instances.js';
@@ -81,25 +81,34 @@ const ConsoleOutputBody = Type.Object({
 
 type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, body: unknown) => Promise<unknown>;
 
-const HANDLERS: Record<string, Handler> = {
-  ...Object.fromEntries(Object.entries(SIMPLE_ACTIONS).map(([key, a]) => [key, (deps, req, _reply, row) => simpleAction(deps, req, row, a)] as [string, Handler])),
-  reboot: (deps, req, _reply, row, body) => reboot(deps, req, row, body),
-  rebuild: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body),
-  createImage: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body),
-  'os-getConsoleOutput': (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body),
-  lock: (deps, req, _reply, row) => lock(deps, req, row),
-  unlock: (deps, req, _reply, row) => unlock(deps, req, row),
-};
+/** An action: what runs it, and the JSON schema of its value in the body (null when it takes none). */
+interface ActionEntry { handler: Handler; body: TSchema | null }
+
+/** Action names come from the request: a Map, so that `constructor` is no action, as `foo` is none. */
+const ACTIONS = new Map<string, ActionEntry>([
+  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, { handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null }]),
+  ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody }],
+  ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody }],
+  ['createImage', { handler: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body), body: CreateImageBody }],
+  ['os-getConsoleOutput', { handler: (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body), body: ConsoleOutputBody }],
+  ['lock', { handler: (deps, req, _reply, row) => lock(deps, req, row), body: null }],
+  ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null }],
+]);
+
+/** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */
+const BODY_VARIANTS = [...ACTIONS].map(([name, a]) => ({
+  type: 'object', properties: { [name]: a.body ?? { type: 'null' } }, required: [name], additionalProperties: false,
+}));
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   routeBoth<{ Params: { server_id: string }; Body: unknown }>(app, 'POST', '/servers/:server_id/action', {
-    schema: { body: Type.Object({}, { additionalProperties: true }) },
+    schema: { body: Type.Object({}, { additionalProperties: true }) }, bodyVariants: BODY_VARIANTS,
   }, async (req, reply) => {
     const body = req.body as Record<string, unknown>;
     const keys = Object.keys(body);
     if (keys.length !== 1) throw new BadRequest('Malformed request body: too many body keys');
     const action = keys[0]!;
-    const handler = HANDLERS[action];
+    const handler = ACTIONS.get(action)?.handler;
     if (!handler) throw new BadRequest(`There is no such action: ${action}`);
     const row = await findServer(deps.db, req, req.params.server_id);
     const result = await handler(deps, req, reply, row, body[action]);

@@ -91,11 +91,9 @@ const GLANCE_CORE_FIELDS = new Set([
 
 /** The ImageMeta a boot or rebuild carries, from the image API's JSON. */
 export function imageMetaOf(img: Record<string, unknown>): ImageMeta {
-  const properties: Record<string, string> = {};
-  for (const [k, v] of Object.entries(img)) {
-    if (GLANCE_CORE_FIELDS.has(k) || v === null || v === undefined) continue;
-    properties[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  }
+  const properties: Record<string, string> = Object.fromEntries(Object.entries(img)
+    .filter(([k, v]) => !GLANCE_CORE_FIELDS.has(k) && v !== null && v !== undefined)
+    .map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
   const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0) || 0);
   return {
     id: String(img.id),

@@ -356,6 +356,11 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
     if (!Number.isSafeInteger(v) || v < 1) throw new BadRequest(`Invalid input for field/attribute ${field}. Value: ${v}. ${v} is less than the minimum of 1`);
   }
   if (minCount > maxCount) throw new BadRequest('min_count must be <= max_count');
+  // Quota alone is no bound (it may be unlimited): one request of 2^31 servers ran the process out of heap.
+  const most = config.num('api', 'max_servers_per_request');
+  for (const [field, v] of [['min_count', minCount], ['max_count', maxCount]] as const) {
+    if (v > most) throw new BadRequest(`Invalid input for field/attribute ${field}. Value: ${v}. ${v} is greater than the maximum of ${most} servers per request`);
+  }
 
   if (s.user_data !== undefined && !isBase64(s.user_data)) {
     throw new BadRequest(`Invalid input for field/attribute user_data. Value: ${s.user_data}. '${s.user_data}' is not a 'base64'`);

@@ -58,7 +58,11 @@ const DEFAULTS: IniData = {
   },
   /** max_pool_size: PostgreSQL connections per process. */
   database: { connection: 'sqlite:///$state_path/orrery.sqlite', max_pool_size: '10' },
-  api: { identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', max_limit: '1000' },
+  /** max_servers_per_request: the most servers one POST /servers (min_count/max_count) may create. */
+  api: {
+    identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', max_limit: '1000',
+    max_servers_per_request: '200',
+  },
   identity: {
     token_expiration: '3600',
     admin_user: 'admin',

@@ -210,7 +210,12 @@ export async function listInstanceRows<C extends keyof InstanceRow & string>(
   if (page.limit <= 0) return [];
   let markerRow: InstanceRow | undefined;
   if (page.marker !== undefined) {
-    markerRow = await db.selectFrom('instances').selectAll().where('uuid', '=', page.marker).executeTakeFirst();
+    // Only a row the listing could show may be the marker: another project's server must answer
+    // exactly as a random uuid does (as Nova's project_only lookup of the marker).
+    let mq = db.selectFrom('instances').selectAll().where('uuid', '=', page.marker);
+    if (filter.projectId !== undefined) mq = mq.where('project_id', '=', filter.projectId);
+    if (filter.userId !== undefined) mq = mq.where('user_id', '=', filter.userId);
+    markerRow = await mq.executeTakeFirst();
     if (!markerRow) throw new BadRequest(`marker [${page.marker}] not found`);
   }
   let q = db.selectFrom('instances').select(columns as unknown as Array<keyof InstanceRow & string>).where((eb) => filterExpression(eb, filter, isPostgres(db)));

@@ -38,15 +38,16 @@ export function rowToInstance(row: Omit<InstanceRow, 'id'>, metadata: Record<str
 }
 
 export async function metadataFor(db: Db, uuids: string[]): Promise<Map<string, Record<string, string>>> {
-  const out = new Map<string, Record<string, string>>();
-  if (uuids.length === 0) return out;
+  const entries = new Map<string, Array<[string, string]>>();
+  if (uuids.length === 0) return new Map();
   const rows = await db.selectFrom('instance_metadata').selectAll().where('instance_uuid', 'in', uuids).execute();
   for (const r of rows) {
-    const m = out.get(r.instance_uuid) ?? {};
-    m[r.key] = r.value;
-    out.set(r.instance_uuid, m);
+    const list = entries.get(r.instance_uuid) ?? [];
+    list.push([r.key, r.value]);
+    entries.set(r.instance_uuid, list);
   }
-  return out;
+  // From entries: a key named `__proto__` is a key like any other (common/records.ts).
+  return new Map([...entries].map(([uuid, list]) => [uuid, Object.fromEntries(list)]));
 }
 
 /** A live (not deleted) instance row, or null. */

@@ -1,9 +1,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { OrreryError, Forbidden } from '../common/errors.js';
+import { BadRequest, OrreryError, Forbidden } from '../common/errors.js';
 import { newRequestId } from '../common/ids.js';
 import type { Logger } from '../common/logging.js';
 import type { AuthContext, TokenValidator } from '../auth/context.js';
 import type { RpcContext } from '../rpc/bus.js';
+import { untrustedInputProblem } from './untrusted-input.js';
 
 /** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, or Glance's. */
 export type ErrorFormat = 'nova' | 'keystone' | 'glance';
@@ -19,6 +20,11 @@ declare module 'fastify' {
     public?: boolean;
     /** Routes only admins may call. */
     admin?: boolean;
+    /**
+     * The JSON schemas of the bodies a route accepts when its route schema cannot say (one
+     * route, many actions each checked by its handler): what the adversarial tests build from.
+     */
+    bodyVariants?: readonly unknown[];
   }
   interface FastifyInstance {
     /** Every route of the app, as registered: what the route-table tests walk. */
@@ -32,6 +38,9 @@ export interface RouteEntry {
   public: boolean;
   admin: boolean;
   hasBody: boolean;
+  /** The route's JSON schemas, for tests generated from the route table. */
+  schema: { body?: unknown; querystring?: unknown; params?: unknown };
+  bodyVariants: readonly unknown[];
 }
 
 const KEYSTONE_TITLES: Record<number, string> = {
@@ -89,8 +98,12 @@ export function createApp(opts: AppOptions): FastifyInstance {
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) {
       if (method === 'HEAD' && r.exposeHeadRoute !== false && routes.some((x) => x.url === r.url && x.method === 'GET')) continue;
-      const cfg = (r.config ?? {}) as { public?: boolean; admin?: boolean };
-      routes.push({ method, url: r.url, public: cfg.public === true, admin: cfg.admin === true, hasBody: r.schema?.body !== undefined });
+      const cfg = (r.config ?? {}) as { public?: boolean; admin?: boolean; bodyVariants?: readonly unknown[] };
+      routes.push({
+        method, url: r.url, public: cfg.public === true, admin: cfg.admin === true, hasBody: r.schema?.body !== undefined,
+        schema: { body: r.schema?.body, querystring: r.schema?.querystring, params: r.schema?.params },
+        bodyVariants: cfg.bodyVariants ?? [],
+      });
     }
   });
   app.decorateRequest('auth', null as unknown as AuthContext);
@@ -119,6 +132,14 @@ export function createApp(opts: AppOptions): FastifyInstance {
     if (cfg?.admin && !req.auth.isAdmin) {
       throw new Forbidden('Policy does not allow this operation to be performed.');
     }
+  });
+
+  // After auth (401 before 400) and before the route's schema: see untrusted-input.ts.
+  app.addHook('preValidation', async (req) => {
+    // The query parser's objects have a prototype of their own: copied into plain ones to be walked.
+    const problem = untrustedInputProblem({ ...(req.params as object) }, 'path') ?? untrustedInputProblem({ ...(req.query as object) }, 'query')
+      ?? untrustedInputProblem(req.body, 'body');
+    if (problem) throw new BadRequest(problem);
   });
 
   // Unknown paths still pass the auth hook first (401 before 404), as the real services answer.

@@ -56,8 +56,8 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
 
   app.post<{ Body: CreateBody }>('/v2/images', { schema: { body: CreateBody } }, async (req, reply) => {
     const body = req.body as Record<string, unknown> & CreateBody;
-    for (const key of READ_ONLY_ATTRIBUTES) if (key in body) throw new Forbidden(`Attribute '${key}' is read-only.`);
-    for (const key of RESERVED_ATTRIBUTES) if (key in body) throw new Forbidden(`Attribute '${key}' is reserved.`);
+    for (const key of READ_ONLY_ATTRIBUTES) if (Object.hasOwn(body, key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
+    for (const key of RESERVED_ATTRIBUTES) if (Object.hasOwn(body, key)) throw new Forbidden(`Attribute '${key}' is reserved.`);
     const auth = req.auth;
     if (auth.projectId === null && !auth.isAdmin) throw new Forbidden('A project-scoped token is required to create images.');
     const owner = body.owner ?? auth.projectId;
@@ -65,8 +65,9 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     if (owner !== auth.projectId && !auth.isAdmin) throw new Forbidden('You are not permitted to create images owned by another project.');
     const visibility = body.visibility ?? 'shared';
     if (visibility === 'public' && !auth.isAdmin) throw new Forbidden('You are not authorized to complete publicize_image action.');
-    const properties: Record<string, string> = {};
-    for (const [k, v] of Object.entries(body)) if (!CORE_CREATE_KEYS.has(k)) properties[k] = checkProperty(k, v);
+    // Property names are data: from entries, so `__proto__` is stored like `foo` (common/records.ts).
+    const properties: Record<string, string> = Object.fromEntries(Object.entries(body)
+      .filter(([k]) => !CORE_CREATE_KEYS.has(k)).map(([k, v]) => [k, checkProperty(k, v)]));
     const ts = now().toISOString();
     const row: ImageRow = {
       id: body.id ?? newUuid(),

@@ -99,12 +99,9 @@ export function parseListQuery(q: RawQuery): ParsedListQuery {
   if (memberStatus !== undefined && memberStatus !== 'all' && !(MEMBER_STATUSES as readonly string[]).includes(memberStatus)) {
     throw new BadRequest(`Invalid status value: ${memberStatus}`);
   }
-  const properties: Record<string, string> = {};
-  for (const key of Object.keys(q)) {
-    if (KNOWN.has(key)) continue;
-    const v = one(q, key);
-    if (v !== undefined) properties[key] = v;
-  }
+  const properties: Record<string, string> = Object.fromEntries(Object.keys(q)
+    .filter((key) => !KNOWN.has(key))
+    .flatMap((key) => { const v = one(q, key); return v === undefined ? [] : [[key, v] as [string, string]]; }));
   return {
     limit: Math.min(limit, MAX_LIMIT),
     marker: one(q, 'marker'),

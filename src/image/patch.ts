@@ -1,5 +1,6 @@
 import type { AuthContext } from '../auth/context.js';
 import { BadRequest, Conflict, Forbidden } from '../common/errors.js';
+import { withEntry } from '../common/records.js';
 import type { ImageChanges, ImageRow } from '../db/images.js';
 import { CONTAINER_FORMATS, DISK_FORMATS, READ_ONLY_ATTRIBUTES, RESERVED_ATTRIBUTES, VISIBILITIES } from './schemas.js';
 
@@ -113,7 +114,7 @@ export function applyImagePatch(row: ImageRow, ops: PatchOp[], auth: AuthContext
     const key = attributeOf(op.path);
     if ((READ_ONLY_ATTRIBUTES as readonly string[]).includes(key) || key === 'id') throw new Forbidden(`Attribute '${key}' is read-only.`);
     if ((RESERVED_ATTRIBUTES as readonly string[]).includes(key)) throw new Forbidden(`Attribute '${key}' is reserved.`);
-    if (op.op !== 'remove' && !('value' in op)) throw new BadRequest(`Operation '${op.op}' on '${op.path}' requires a value.`);
+    if (op.op !== 'remove' && !Object.hasOwn(op, 'value')) throw new BadRequest(`Operation '${op.op}' on '${op.path}' requires a value.`);
     if (isCore(key)) {
       if (op.op === 'remove') throw new Forbidden(`Property ${key} may not be removed.`);
       (state as unknown as Record<string, unknown>)[key] = checkCore(key, op.value, row, auth);
@@ -122,7 +123,7 @@ export function applyImagePatch(row: ImageRow, ops: PatchOp[], auth: AuthContext
     const exists = Object.hasOwn(state.properties, key);
     if (op.op !== 'add' && !exists) throw new Conflict(`Property ${key} does not exist.`);
     if (op.op === 'remove') delete state.properties[key];
-    else state.properties[key] = checkProperty(key, op.value);
+    else state.properties = withEntry(state.properties, key, checkProperty(key, op.value));
   }
   return {
     name: state.name,

@@ -14,7 +14,8 @@ export function dispatcher(apiName: string, version: string, methods: Record<str
     if (!versionCompatible(msg.version, version)) {
       throw new Conflict(`${apiName} RPC API ${version} cannot handle a ${msg.version} message (${msg.method})`);
     }
-    const method = methods[msg.method];
+    // The method name is the sender's data: `constructor` must be no method, as `foo` is none.
+    const method = Object.hasOwn(methods, msg.method) ? methods[msg.method] : undefined;
     if (!method) throw new Conflict(`${apiName} RPC API has no method ${msg.method}`);
     return method(msg.args, msg.context);
   };

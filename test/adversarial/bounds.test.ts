@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { api, login, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
+import { nested } from './schema-cases.js';
+
+const MV = { 'openstack-api-version': 'compute 2.37' };
+
+/** Bounds that protect the process, and lookups that must not tell one project about another's. */
+describe('bounds and existence oracles', () => {
+  let cloud: TestCloud;
+  let admin: Session;
+  let other: Session;
+  let imageId: string;
+  let compute: (p: string) => string;
+
+  before(async () => {
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' } });
+    admin = await login(cloud, 'admin', 'secret', 'admin');
+    compute = (p) => `${cloud.urls.compute}/v2.1${p}`;
+    const c = cloud.urls;
+    const project = await api(admin, 'POST', `${c.identity}/v3/projects`, { project: { name: 'other', domain_id: 'default' } });
+    const user = await api(admin, 'POST', `${c.identity}/v3/users`, { user: { name: 'other-u', password: 'pw', domain_id: 'default' } });
+    const role = await api(admin, 'GET', `${c.identity}/v3/roles?name=member`);
+    await api(admin, 'PUT', `${c.identity}/v3/projects/${project.body.project.id}/users/${user.body.user.id}/roles/${role.body.roles[0].id}`);
+    other = await login(cloud, 'other-u', 'pw', 'other');
+    imageId = (await api(admin, 'GET', `${c.image}/v2/images?name=orrery-tiny`)).body.images[0].id;
+  });
+  after(async () => {
+    await cloud?.close();
+  });
+
+  it('a multi-create beyond [api] max_servers_per_request is refused before anything is made, even under an unlimited quota', async () => {
+    const q = await api(admin, 'PUT', compute(`/os-quota-sets/${admin.projectId}`), { quota_set: { instances: -1, cores: -1, ram: -1 } });
+    assert.equal(q.status, 200, JSON.stringify(q.body));
+    for (const body of [{ max_count: 2147483647 }, { min_count: 201, max_count: 201 }, { max_count: '2147483647' }]) {
+      const r = await api(admin, 'POST', compute('/servers'), { server: { name: 'many', imageRef: imageId, flavorRef: '1', networks: 'none', ...body } }, MV);
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.match(r.body.badRequest.message, /maximum of 200/);
+    }
+    const listed = await api(admin, 'GET', compute('/servers'));
+    assert.deepEqual(listed.body.servers, []);
+  });
+
+  it('a body nested deeper than 32 levels is a 400 in each API\'s own format', async () => {
+    // Built as text: JSON.stringify itself recurses.
+    const deep = `{"server": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const r = await api(admin, 'POST', compute('/servers'), deep);
+    assert.equal(r.status, 400);
+    assert.match(r.body.badRequest.message, /nested more than 32 levels/);
+    const k = await api(null, 'POST', `${cloud.urls.identity}/v3/auth/tokens`, JSON.stringify({ auth: nested(64) }));
+    assert.equal(k.status, 400);
+    assert.equal(k.body.error.code, 400);
+  });
+
+  it('NUL and lone surrogates are refused at validation wherever they are: path, query, key, value, an unauthenticated login', async () => {
+    const cases: Array<[string, string, unknown]> = [
+      ['POST', compute('/servers'), { server: { name: 'a\u0000b', imageRef: imageId, flavorRef: '1', networks: 'none' } }],
+      ['POST', compute('/servers'), { server: { name: 'ok', imageRef: imageId, flavorRef: '1', networks: 'none', metadata: { 'k\u0000': 'v' } } }],
+      ['GET', compute('/servers?name=a%00b'), undefined],
+      ['GET', compute('/os-keypairs/a%00b'), undefined],
+      ['POST', compute('/flavors'), { flavor: { name: 'x\ud800', ram: 64, vcpus: 1, disk: 1 } }],
+      ['POST', `${cloud.urls.image}/v2/images`, { name: 'i\u0000' }],
+    ];
+    for (const [method, url, body] of cases) {
+      const r = await api(admin, method, url, body, MV);
+      assert.equal(r.status, 400, `${method} ${url}: ${JSON.stringify(r.body)}`);
+    }
+    const login = await api(null, 'POST', `${cloud.urls.identity}/v3/auth/tokens`, {
+      auth: { identity: { methods: ['password'], password: { user: { name: 'ad\u0000min', domain: { id: 'default' }, password: 'x' } } } },
+    });
+    assert.equal(login.status, 400, JSON.stringify(login.body));
+    assert.equal(login.body.error.code, 400);
+  });
+
+  it("another project's server as a marker answers exactly as a random id", async () => {
+    const mine = await api(admin, 'POST', compute('/servers'), { server: { name: 'mine', imageRef: imageId, flavorRef: '1', networks: 'none' } }, MV);
+    assert.equal(mine.status, 202);
+    const random = '0b5f5c3e-1d2a-4c4b-9e8f-7a6b5c4d3e2f';
+    for (const path of ['/servers', '/servers/detail']) {
+      const foreign = await api(other, 'GET', compute(`${path}?marker=${mine.body.server.id}`));
+      const unknown = await api(other, 'GET', compute(`${path}?marker=${random}`));
+      assert.equal(foreign.status, unknown.status);
+      assert.equal(foreign.status, 400);
+      assert.equal(JSON.stringify(foreign.body).replace(mine.body.server.id, 'ID'), JSON.stringify(unknown.body).replace(random, 'ID'));
+    }
+    // The owner may page from it.
+    assert.equal((await api(admin, 'GET', compute(`/servers?marker=${mine.body.server.id}`))).status, 200);
+  });
+});

@@ -1,0 +1,315 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import type { RouteEntry } from '../../src/httpkit/app.js';
+import type { Db } from '../../src/db/connection.js';
+import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+import {
+  describeSlot, deterministicCases, example, hostileSegment, hostileValue, mutate, slotsOf, type Json,
+} from './schema-cases.js';
+
+/**
+ * The adversarial sweep: every route of every API, with requests generated from its schemas
+ * (see schema-cases.ts), against a cloud whose configuration and environment hold marker
+ * secrets. After each request: no 5xx; no marker in the answer; a refused request changed
+ * nothing in the database; the process answers within 1 s.
+ */
+
+export interface SweepOptions {
+  /** `[database] connection` (SQLite when absent). */
+  databaseUrl?: string;
+  /** fast-check runs per route, beside the cases every route gets. */
+  randomRuns: number;
+}
+
+/** Marker secrets planted where the probe found them leaking: configuration and environment. */
+export interface Markers { adminPassword: string; servicePassword: string; env: string; option: string; database: string }
+
+export interface Finding { route: string; request: string; problem: string }
+
+type Route = RouteEntry & { api: string; base: string };
+
+/** Tables whose rows move by themselves (heartbeats, tokens of logins, lockout counters) are not compared. */
+const VOLATILE_TABLES = new Set(['services', 'tokens', 'kysely_migration', 'kysely_migration_lock']);
+const VOLATILE_COLUMN = /(^|_)(updated_at|report_count|last_seen|failed_auth_count|failed_auth_at|last_active_at)$/;
+
+export class Sweep {
+  readonly findings: Finding[] = [];
+  cases = 0;
+  private tables: string[] = [];
+  private baseline = '';
+  admin!: Session;
+  other!: Session;
+  private values: Record<string, string> = {};
+
+  private constructor(readonly cloud: TestCloud, readonly markers: Markers) {}
+
+  static async start(opts: Pick<SweepOptions, 'databaseUrl'>): Promise<Sweep> {
+    const tag = randomBytes(6).toString('hex');
+    const markers: Markers = {
+      adminPassword: `MkAdminPw${tag}`, servicePassword: `MkServicePw${tag}`, env: `MkEnv${tag}`, option: `MkOption${tag}`,
+      database: opts.databaseUrl ? `MkDbPw${tag}` : `mkdb${tag}`,
+    };
+    process.env.ORRERY_ADVERSARIAL_MARKER = markers.env;
+    let connection: string | undefined;
+    if (opts.databaseUrl) {
+      // Trust auth ignores the password: it is there only to be looked for.
+      const u = new URL(opts.databaseUrl);
+      u.password = markers.database;
+      connection = u.toString();
+    }
+    const cloud = await startTestCloud({
+      DEFAULT: { compute_hosts: 'compute1' },
+      identity: { admin_password: markers.adminPassword },
+      service_user: { password: markers.servicePassword },
+      marker: { secret: markers.option },
+      database: { connection: connection ?? `sqlite:///$state_path/${markers.database}/orrery.sqlite` },
+    });
+    const s = new Sweep(cloud, markers);
+    await s.seed();
+    s.tables = (await cloud.db.introspection.getTables({ withInternalKyselyTables: false })).map((t) => t.name).filter((t) => !VOLATILE_TABLES.has(t)).sort();
+    s.baseline = await s.digest();
+    return s;
+  }
+
+  get db(): Db {
+    return this.cloud.db;
+  }
+
+  /** Resources of the admin's project for the routes' parameters, and a victim user, project and role for identity's. */
+  private async seed(): Promise<void> {
+    const c = this.cloud.urls;
+    const admin = await login(this.cloud, 'admin', this.markers.adminPassword, 'admin');
+    this.admin = admin;
+    const victimProject = await api(admin, 'POST', `${c.identity}/v3/projects`, { project: { name: 'victim', domain_id: 'default' } });
+    const victimUser = await api(admin, 'POST', `${c.identity}/v3/users`, { user: { name: 'victim-u', password: 'pw', domain_id: 'default' } });
+    const victimRole = await api(admin, 'POST', `${c.identity}/v3/roles`, { role: { name: 'victim-role' } });
+    const member = await api(admin, 'GET', `${c.identity}/v3/roles?name=member`);
+    await api(admin, 'PUT', `${c.identity}/v3/projects/${victimProject.body.project.id}/users/${victimUser.body.user.id}/roles/${member.body.roles[0].id}`);
+    this.other = await login(this.cloud, 'victim-u', 'pw', 'victim');
+    const image = await api(admin, 'POST', `${c.image}/v2/images`, { name: 'private-a', visibility: 'private', disk_format: 'raw', container_format: 'bare' });
+    const tiny = await api(admin, 'GET', `${c.image}/v2/images?name=orrery-tiny`);
+    const server = await api(admin, 'POST', `${c.compute}/v2.1/servers`, {
+      server: { name: 'fixture', imageRef: tiny.body.images[0].id, flavorRef: '1', networks: 'none', metadata: { k: 'v' } },
+    }, { 'openstack-api-version': 'compute 2.37' });
+    assert.equal(server.status, 202, JSON.stringify(server.body));
+    await waitFor('the fixture server to be ACTIVE', async () => {
+      const r = await api(admin, 'GET', `${c.compute}/v2.1/servers/${server.body.server.id}`);
+      return r.body.server.status === 'ACTIVE' ? true : undefined;
+    });
+    await api(admin, 'POST', `${c.compute}/v2.1/os-keypairs`, { keypair: { name: 'kp-a' } });
+    const agg = await api(admin, 'POST', `${c.compute}/v2.1/os-aggregates`, { aggregate: { name: 'agg' } });
+    const hv = await api(admin, 'GET', `${c.compute}/v2.1/os-hypervisors`);
+    const actions = await api(admin, 'GET', `${c.compute}/v2.1/servers/${server.body.server.id}/os-instance-actions`);
+    const rps = await api(admin, 'GET', `${c.placement}/resource_providers`);
+    this.values = {
+      server_id: server.body.server.id, imageId: image.body.id, image_id: tiny.body.images[0].id, name: 'kp-a', flavor_id: '1', key: 'k', tag: 't',
+      request_id: actions.body.instanceActions[0].request_id, project_id: admin.projectId,
+      projectId: victimProject.body.project.id, userId: victimUser.body.user.id, user_id: victimUser.body.user.id,
+      roleId: victimRole.body.role.id, domainId: 'default', memberId: this.other.projectId,
+      uuid: rps.body.resource_providers[0].uuid, aggregate_id: String(agg.body.aggregate.id), hypervisor_id: String(hv.body.hypervisors[0].id),
+    };
+  }
+
+  /** Every route of every API but HEAD/OPTIONS, DELETEs last (a DELETE that works removes a fixture). */
+  routes(): Route[] {
+    const out: Route[] = [];
+    for (const [name, app] of Object.entries(this.cloud.apps)) {
+      for (const r of app.routeTable) {
+        if (r.method === 'HEAD' || r.method === 'OPTIONS') continue;
+        out.push({ ...r, api: name, base: this.cloud.urls[name as keyof typeof this.cloud.urls] });
+      }
+    }
+    return out.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
+  }
+
+  /** The value of a path parameter: the fixture's, or a stand-in. */
+  private param(route: Route, p: string): string {
+    if (p === 'project_id') return this.admin.projectId;
+    if (p === 'id') {
+      if (route.url.includes('os-aggregates')) return this.values.aggregate_id!;
+      if (route.url.includes('os-hypervisors')) return this.values.hypervisor_id!;
+      if (route.url.includes('os-quota-sets')) return this.admin.projectId;
+      return '1';
+    }
+    if (p === 'action') return route.url.includes('os-services') ? 'disable' : 'deactivate';
+    return this.values[p] ?? `unknown-${p}`;
+  }
+
+  private paramNames(route: Route): string[] {
+    return [...route.url.matchAll(/:(\w+)/g)].map((m) => m[1]!);
+  }
+
+  private url(route: Route, params: Record<string, string>, query: Array<[string, string]>): string {
+    const path = route.url.replace(/:(\w+)/g, (_m, p: string) => encode(params[p]!));
+    const qs = query.map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&');
+    return `${route.base}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  /** The bodies a route's schemas describe: its variants, its body schema, or none. */
+  bodiesOf(route: Route): Json[] {
+    const ctx = { uuidFor: (name: string) => (/image/i.test(name) ? this.values.image_id! : '9d2a4f3e-7b1c-4e5a-8f6d-0c1b2a3d4e5f') };
+    const schemas = route.bodyVariants.length > 0 ? route.bodyVariants : route.schema.body !== undefined ? [route.schema.body] : [];
+    return schemas.map((s) => example(s, ctx));
+  }
+
+  /** The query parameters a route's schema names, and a few every list understands. */
+  private queryNames(route: Route): string[] {
+    const props = ((route.schema.querystring ?? {}) as { properties?: Record<string, unknown> }).properties ?? {};
+    return [...new Set([...Object.keys(props), 'limit', 'marker', 'name', 'sort_key', 'sort_dir', 'all_tenants', 'status', 'changes-since', 'visibility', 'detailed'])];
+  }
+
+  /** Sends one request and checks every invariant; returns the status. */
+  async send(
+    route: Route, what: string, params: Record<string, string>, query: Array<[string, string]>, body: Json | undefined,
+    headers: Record<string, string> = {}, as: 'admin' | 'member' = 'admin',
+  ): Promise<number> {
+    this.cases++;
+    const url = this.url(route, params, query);
+    const label = `${route.api} ${route.method} ${route.url}`;
+    const request = `${as === 'member' ? '(as a member) ' : ''}${what} ${url.length > 300 ? `${url.slice(0, 300)}…` : url} ${body === undefined ? '' : short(JSON.stringify(body))}`;
+    let status: number;
+    let text: string;
+    let headerText: string;
+    try {
+      const res = await fetch(url, {
+        method: route.method,
+        headers: {
+          'x-auth-token': as === 'admin' ? this.admin.token : this.other.token,
+          ...(body !== undefined ? { 'content-type': route.api === 'image' && route.method === 'PATCH' ? 'application/openstack-images-v2.1-json-patch' : 'application/json' } : {}),
+          ...headers,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(60_000),
+      });
+      status = res.status;
+      text = await res.text();
+      headerText = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
+    } catch (err) {
+      this.findings.push({ route: label, request, problem: `no answer: ${String(err)}` });
+      await this.recover();
+      return 0;
+    }
+    // 501 is an honest answer (a feature Orrery does not have); any other 5xx is a defect.
+    if (status >= 500 && status !== 501) this.findings.push({ route: label, request, problem: `${status} ${short(text)}` });
+    for (const [name, marker] of Object.entries(this.markers)) {
+      if (text.includes(marker) || headerText.includes(marker)) this.findings.push({ route: label, request, problem: `the answer reveals the ${name} marker: ${short(text)}` });
+    }
+    if (!(await this.answersWithin(1000))) this.findings.push({ route: label, request, problem: 'the process did not answer within 1 s afterwards' });
+    if (route.method !== 'GET') {
+      if (status >= 400) {
+        const now = await this.digest();
+        if (now !== this.baseline) {
+          this.findings.push({ route: label, request, problem: `refused with ${status} but the database changed` });
+          this.baseline = await this.settled();
+        }
+      } else {
+        this.baseline = await this.settled();
+        await this.recover();
+      }
+    }
+    return status;
+  }
+
+  /** Runs every case of one route. */
+  async sweep(route: Route, randomRuns: number, seed: number): Promise<void> {
+    const names = this.paramNames(route);
+    const params = Object.fromEntries(names.map((p) => [p, this.param(route, p)]));
+    const bodies = this.bodiesOf(route);
+    const dangerous = route.method === 'DELETE';
+    // Every parameter, with every inherited name and a NUL; a DELETE gets only these.
+    for (const p of names) {
+      for (const v of ['__proto__', 'constructor', 'toString', 'a\u0000b']) {
+        await this.send(route, `path ${p}=${JSON.stringify(v)}`, { ...params, [p]: v }, [], dangerous ? undefined : bodies[0]);
+      }
+    }
+    if (dangerous) return;
+    // Every key and string position of every body shape.
+    for (const body of bodies) {
+      for (const { slot, replacement } of deterministicCases(body)) {
+        await this.send(route, `body ${describeSlot(slot)}=${short(JSON.stringify(replacement))}`, params, [], mutate(body, slot, replacement));
+      }
+    }
+    // Query parameters, known and inherited names.
+    for (const name of [...this.queryNames(route), '__proto__', 'constructor']) {
+      for (const v of ['__proto__', 'constructor', 'a\u0000b', '-1', '99999999999999999999']) {
+        await this.send(route, `query ${name}=${JSON.stringify(v)}`, params, [[name, v]], bodies[0]);
+      }
+    }
+    if (randomRuns <= 0) return;
+    // Random combinations: a hostile value anywhere in the body, a hostile query, a hostile microversion.
+    const bodyArb = bodies.length === 0 ? fc.constant<Json | undefined>(undefined) : fc.integer({ min: 0, max: bodies.length - 1 }).chain((i) => {
+      const slots = slotsOf(bodies[i]!);
+      return fc.tuple(fc.integer({ min: 0, max: slots.length - 1 }), hostileValue).map(([s, v]) => mutate(bodies[i]!, slots[s]!, v) as Json | undefined);
+    });
+    const queryArb = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...this.queryNames(route)), hostileSegment), hostileSegment), { maxLength: 3 });
+    const paramArb = names.length === 0 ? fc.constant(params) : fc.tuple(fc.constantFrom(...names), hostileSegment, fc.boolean())
+      .map(([p, v, use]) => (use ? { ...params, [p]: v } : params));
+    const mvArb = fc.oneof(fc.constant(undefined), fc.constantFrom('compute 2.1', 'compute 2.37', 'compute latest', 'compute 2.99999999999', 'compute constructor', '__proto__ 1.0', 'placement 1.999'));
+    // As the admin (every route is open to it) or as a member of another project (the probe's role).
+    const whoArb = fc.constantFrom<'admin' | 'member'>('admin', 'member');
+    await fc.assert(fc.asyncProperty(paramArb, queryArb, bodyArb, mvArb, whoArb, async (p, q, b, mv, who) => {
+      const before = this.findings.length;
+      await this.send(route, 'random', p, q, b, mv ? { 'openstack-api-version': mv } : {}, who);
+      return this.findings.length === before;
+    }), { numRuns: randomRuns, seed, endOnFailure: true }).catch(() => undefined); // the finding is recorded; report all routes
+  }
+
+  /** A content hash of every table but the volatile ones. */
+  async digest(): Promise<string> {
+    const h = createHash('sha256');
+    const rows = await Promise.all(this.tables.map((t) => this.db.selectFrom(t as 'instances').selectAll().execute()));
+    this.tables.forEach((t, i) => {
+      const list = rows[i]!.map((r) => JSON.stringify(Object.entries(r).filter(([k]) => !VOLATILE_COLUMN.test(k)).sort(([a], [b]) => (a < b ? -1 : 1))));
+      list.sort();
+      h.update(`${t}:${list.join('\n')}\n`);
+    });
+    return h.digest('hex');
+  }
+
+  /** Waits until the database stops changing (the work an accepted request set off has ended). */
+  private async settled(): Promise<string> {
+    let last = await this.digest();
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = await this.digest();
+      if (now === last) return now;
+      last = now;
+    }
+    return last;
+  }
+
+  private async answersWithin(ms: number): Promise<boolean> {
+    try {
+      const res = await fetch(`${this.cloud.urls.identity}/`, { signal: AbortSignal.timeout(ms) });
+      await res.arrayBuffer();
+      return res.status < 500;
+    } catch {
+      return false;
+    }
+  }
+
+  /** After an accepted change: the admin's token may have been revoked (a role removed, say); log in again. */
+  private async recover(): Promise<void> {
+    const r = await api(this.admin, 'GET', `${this.cloud.urls.compute}/v2.1/flavors`);
+    if (r.status === 401) this.admin = await login(this.cloud, 'admin', this.markers.adminPassword, 'admin');
+  }
+
+  async close(): Promise<void> {
+    delete process.env.ORRERY_ADVERSARIAL_MARKER;
+    await this.cloud.close();
+  }
+}
+
+function encode(s: string): string {
+  try {
+    return encodeURIComponent(s);
+  } catch {
+    // A lone surrogate: send the bytes a careless client would (CESU-8), which no decoder accepts.
+    return [...s].map((ch) => {
+      try { return encodeURIComponent(ch); } catch { return Buffer.from(ch, 'utf8').length ? '%ED%A0%80' : ''; }
+    }).join('');
+  }
+}
+
+const short = (s: string): string => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
