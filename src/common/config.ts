@@ -58,10 +58,10 @@ const DEFAULTS: IniData = {
   },
   /** max_pool_size: PostgreSQL connections per process. */
   database: { connection: 'sqlite:///$state_path/orrery.sqlite', max_pool_size: '10' },
-  /** max_servers_per_request: the most servers one POST /servers (min_count/max_count) may create. */
+  /** max_servers_per_request: the most servers one POST /servers (min_count/max_count) may create; as many as a page lists. */
   api: {
     identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', max_limit: '1000',
-    max_servers_per_request: '200',
+    max_servers_per_request: '1000',
   },
   identity: {
     token_expiration: '3600',
@@ -76,7 +76,11 @@ const DEFAULTS: IniData = {
     password_hash_cost: '16384',
   },
   service_user: { username: 'orrery', password: 'orrery-service', project_name: 'service', auth_url: '' },
-  image: { store_path: '$state_path/images', seed_image: 'true' },
+  /**
+   * image_size_cap: bytes one image's data may have (Glance's option and default, 1 TiB).
+   * image_property_quota: additional properties one image may have (Glance's, 128).
+   */
+  image: { store_path: '$state_path/images', seed_image: 'true', image_size_cap: '1099511627776', image_property_quota: '128' },
   quota: { instances: '10', cores: '20', ram: '51200', key_pairs: '100', metadata_items: '128' },
   /** Seconds a driver's Stopped event waits before it is acted on (a hard reboot emits Stopped then Started). */
   compute: { stopped_event_delay: '15' },

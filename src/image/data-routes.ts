@@ -10,7 +10,7 @@ import type { ImageStore } from './store.js';
 const IdParams = Type.Object({ imageId: Type.String() });
 const DATA_TYPE = 'application/octet-stream';
 
-/** Upload and download of image data, streamed both ways: never buffered, no size limit. */
+/** Upload and download of image data, streamed both ways: never buffered; an upload stops at [image] image_size_cap. */
 export function registerDataRoutes(app: FastifyInstance, opts: ImageAppOptions, store: ImageStore): void {
   const { db } = opts;
 
@@ -23,7 +23,7 @@ export function registerDataRoutes(app: FastifyInstance, opts: ImageAppOptions, 
     }
     await ownedImage(db, req.params.imageId, req.auth);
     try {
-      await uploadImageData(db, store, req.params.imageId, req.body as Readable);
+      await uploadImageData(db, store, req.params.imageId, req.body as Readable, opts.config.num('image', 'image_size_cap'));
     } catch (err) {
       // A client that went away mid-upload is a bad request, not a server fault.
       if (!(err instanceof OrreryError) && req.raw.readableAborted) throw new BadRequest('The image data upload was interrupted.');

@@ -22,7 +22,9 @@ export function virtualSizeOf(diskFormat: string | null, data: StoredData): numb
  * On any failure no file is left and the image goes back to queued; an image deleted while
  * its data was uploading answers 410 Gone, as Glance does.
  */
-export async function uploadImageData(db: Db, store: ImageStore, imageId: string, source: Readable | AsyncIterable<Uint8Array>): Promise<ImageRow> {
+export async function uploadImageData(
+  db: Db, store: ImageStore, imageId: string, source: Readable | AsyncIterable<Uint8Array>, maxBytes?: number,
+): Promise<ImageRow> {
   if (!(await updateImage(db, imageId, { status: 'saving', updated_at: now().toISOString() }, 'queued'))) {
     const current = await getImageRow(db, imageId);
     if (!current) throw new NotFound(`No image found with ID ${imageId}`);
@@ -38,7 +40,7 @@ export async function uploadImageData(db: Db, store: ImageStore, imageId: string
       if (!done) {
         throw new OrreryError(410, 'gone', `Image ${imageId} could not be found after upload. The image may have been deleted during the upload.`);
       }
-    });
+    }, maxBytes);
   } catch (err) {
     await updateImage(db, imageId, { status: 'queued', updated_at: now().toISOString() }, 'saving');
     throw err;

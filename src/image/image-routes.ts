@@ -68,6 +68,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     // Property names are data: from entries, so `__proto__` is stored like `foo` (common/records.ts).
     const properties: Record<string, string> = Object.fromEntries(Object.entries(body)
       .filter(([k]) => !CORE_CREATE_KEYS.has(k)).map(([k, v]) => [k, checkProperty(k, v)]));
+    checkPropertyQuota(opts, properties);
     const ts = now().toISOString();
     const row: ImageRow = {
       id: body.id ?? newUuid(),
@@ -143,6 +144,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
       await lockKey(tx, `image:${id}`); // read-modify-write: concurrent changes queue (PostgreSQL)
       const row = await ownedImage(tx, id, req.auth);
       const changes = { ...applyImagePatch(row, req.body, req.auth), updated_at: now().toISOString() };
+      checkPropertyQuota(opts, JSON.parse(changes.properties ?? '{}') as Record<string, string>);
       await updateImage(tx, id, changes);
       return { ...row, ...changes };
     });
@@ -200,4 +202,13 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     });
     reply.code(204).send();
   });
+}
+
+/** Glance's image_property_quota: 413 past it, so that no image grows without bound. */
+function checkPropertyQuota(opts: ImageAppOptions, properties: Record<string, string>): void {
+  const most = opts.config.num('image', 'image_property_quota');
+  const count = Object.keys(properties).length;
+  if (most >= 0 && count > most) {
+    throw new OrreryError(413, 'overLimit', `Attempted: ${count}, Maximum: ${most}: the image property quota is exceeded.`);
+  }
 }

@@ -4,6 +4,7 @@ import { mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { OrreryError } from '../common/errors.js';
 
 /** What a finished write learned about the data. */
 export interface StoredData {
@@ -34,7 +35,9 @@ export class ImageStore {
    * Writes the image's data and returns what it learned. `commit` runs after the data is in
    * place; if it throws, the file is removed again and the error propagates.
    */
-  async write(imageId: string, source: Readable | AsyncIterable<Uint8Array>, commit: (data: StoredData) => Promise<void>): Promise<StoredData> {
+  async write(
+    imageId: string, source: Readable | AsyncIterable<Uint8Array>, commit: (data: StoredData) => Promise<void>, maxBytes = Number.MAX_SAFE_INTEGER,
+  ): Promise<StoredData> {
     await mkdir(this.root, { recursive: true });
     const tmp = join(this.root, `.${imageId}.${randomBytes(6).toString('hex')}.partial`);
     const md5 = createHash('md5');
@@ -47,6 +50,11 @@ export class ImageStore {
         md5.update(chunk);
         sha512.update(chunk);
         size += chunk.length;
+        // Counted as it streams: a client cannot fill the disk by never saying how much it sends.
+        if (size > maxBytes) {
+          done(new OrreryError(413, 'overLimit', `Denying attempt to upload image larger than ${maxBytes} bytes.`));
+          return;
+        }
         if (headLen < HEAD_BYTES) {
           head.push(chunk.subarray(0, HEAD_BYTES - headLen));
           headLen += Math.min(chunk.length, HEAD_BYTES - headLen);

@@ -14,7 +14,7 @@ describe('bounds and existence oracles', () => {
   let compute: (p: string) => string;
 
   before(async () => {
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' } });
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' }, image: { image_size_cap: '65536' } });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     compute = (p) => `${cloud.urls.compute}/v2.1${p}`;
     const c = cloud.urls;
@@ -32,10 +32,10 @@ describe('bounds and existence oracles', () => {
   it('a multi-create beyond [api] max_servers_per_request is refused before anything is made, even under an unlimited quota', async () => {
     const q = await api(admin, 'PUT', compute(`/os-quota-sets/${admin.projectId}`), { quota_set: { instances: -1, cores: -1, ram: -1 } });
     assert.equal(q.status, 200, JSON.stringify(q.body));
-    for (const body of [{ max_count: 2147483647 }, { min_count: 201, max_count: 201 }, { max_count: '2147483647' }]) {
+    for (const body of [{ max_count: 2147483647 }, { min_count: 1001, max_count: 1001 }, { max_count: '2147483647' }]) {
       const r = await api(admin, 'POST', compute('/servers'), { server: { name: 'many', imageRef: imageId, flavorRef: '1', networks: 'none', ...body } }, MV);
       assert.equal(r.status, 400, JSON.stringify(r.body));
-      assert.match(r.body.badRequest.message, /maximum of 200/);
+      assert.match(r.body.badRequest.message, /maximum of 1000/);
     }
     const listed = await api(admin, 'GET', compute('/servers'));
     assert.deepEqual(listed.body.servers, []);
@@ -70,6 +70,31 @@ describe('bounds and existence oracles', () => {
     });
     assert.equal(login.status, 400, JSON.stringify(login.body));
     assert.equal(login.body.error.code, 400);
+  });
+
+  it('an image upload past [image] image_size_cap is refused as it streams, and leaves the image queued and no file', async () => {
+    const img = await api(admin, 'POST', `${cloud.urls.image}/v2/images`, { name: 'big', disk_format: 'raw', container_format: 'bare' });
+    const put = await api(admin, 'PUT', `${cloud.urls.image}/v2/images/${img.body.id}/file`, new Uint8Array(65537), { 'content-type': 'application/octet-stream' });
+    assert.equal(put.status, 413, JSON.stringify(put.body));
+    const shown = await api(admin, 'GET', `${cloud.urls.image}/v2/images/${img.body.id}`);
+    assert.equal(shown.body.status, 'queued');
+    const { readdirSync } = await import('node:fs');
+    assert.deepEqual(readdirSync(cloud.config.str('image', 'store_path')).filter((f) => f.includes(img.body.id)), []);
+    const fits = await api(admin, 'PUT', `${cloud.urls.image}/v2/images/${img.body.id}/file`, new Uint8Array(65536), { 'content-type': 'application/octet-stream' });
+    assert.equal(fits.status, 204);
+  });
+
+  it("more image properties than Glance's image_property_quota (128) is a 413, at create and at patch", async () => {
+    const props = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`p${i}`, 'v']));
+    const created = await api(admin, 'POST', `${cloud.urls.image}/v2/images`, { name: 'props', ...props });
+    assert.equal(created.status, 413, JSON.stringify(created.body));
+    const { p128: _dropped, ...fits } = props;
+    const ok = await api(admin, 'POST', `${cloud.urls.image}/v2/images`, { name: 'props', ...fits });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const patched = await api(admin, 'PATCH', `${cloud.urls.image}/v2/images/${ok.body.id}`, JSON.stringify([{ op: 'add', path: '/one-more', value: 'v' }]),
+      { 'content-type': 'application/openstack-images-v2.1-json-patch' });
+    assert.equal(patched.status, 413, JSON.stringify(patched.body));
+    assert.equal(Object.hasOwn((await api(admin, 'GET', `${cloud.urls.image}/v2/images/${ok.body.id}`)).body, 'one-more'), false);
   });
 
   it("another project's server as a marker answers exactly as a random id", async () => {

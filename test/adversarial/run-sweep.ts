@@ -13,7 +13,7 @@ export function sweepTests(opts: () => SweepOptions): void {
   });
   const seed = Number(process.env.ORRERY_FUZZ_SEED ?? 20261202);
   for (const name of ['identity', 'image', 'placement', 'compute']) {
-    it(`${name}: every route survives hostile names, strings, numbers and shapes`, async () => {
+    it(`${name}: every route survives hostile names, strings, numbers and shapes`, async (t) => {
       const all = sweep.routes().filter((r) => r.api === name);
       assert.ok(all.length > 0);
       // ORRERY_FUZZ_ROUTE narrows a run to the routes whose URL contains it (to reproduce a finding).
@@ -23,6 +23,7 @@ export function sweepTests(opts: () => SweepOptions): void {
       const cases = sweep.cases;
       for (const [i, r] of routes.entries()) await sweep.sweep(r, opts().randomRuns, seed + i);
       const found = sweep.findings.slice(from);
+      t.diagnostic(`${routes.length} routes, ${sweep.cases - cases} requests`);
       assert.ok(sweep.cases - cases >= routes.length, `only ${sweep.cases - cases} cases`);
       assert.deepEqual(found.map((f) => `${f.route} ← ${f.request}: ${f.problem}`), []);
     });
