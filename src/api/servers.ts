@@ -46,7 +46,7 @@ const CreateBody = Type.Object({
   server: Type.Object({
     name: NameSchema,
     imageRef: Type.Optional(Type.String()),
-    flavorRef: Type.Union([Type.String({ minLength: 1 }), Type.Integer()]),
+    flavorRef: Type.Union([Type.String({ minLength: 1 }), Type.Integer()], { examples: ['1'] }),
     adminPass: Type.Optional(Type.String()),
     metadata: Type.Optional(MetadataSchema),
     networks: Type.Optional(Type.Union([Type.Array(NetworkSchema), Type.Union([Type.Literal('none'), Type.Literal('auto')])])),

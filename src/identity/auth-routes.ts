@@ -15,7 +15,7 @@ const DomainRef = Type.Object({ id: Type.Optional(Type.String()), name: Type.Opt
 const AuthBody = Type.Object({
   auth: Type.Object({
     identity: Type.Object({
-      methods: Type.Array(Type.String(), { minItems: 1 }),
+      methods: Type.Array(Type.String(), { minItems: 1, examples: [['password']] }),
       password: Type.Optional(Type.Object({
         user: Type.Object({
           id: Type.Optional(Type.String()),

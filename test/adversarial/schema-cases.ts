@@ -47,15 +47,17 @@ export interface ExampleContext {
 const PATTERN_CANDIDATES = ['x', 'k1', 'name-1', 'abc', 'a', '1', 'CUSTOM_X', 'hw:cpu_policy', 'AUTO', 'true', '10', 'ssh-rsa'];
 
 /** A value the schema accepts (as far as this small generator knows JSON schema). */
-export function example(schema: unknown, ctx: ExampleContext, name = ''): Json {
+export function example(schema: unknown, ctx: ExampleContext, name = '', requiredOnly = false): Json {
   const s = (schema ?? {}) as Schema;
+  // A schema's own example (JSON Schema's `examples`) knows what a pattern cannot say (`methods: ['password']`).
+  if (Array.isArray(s.examples) && s.examples.length > 0) return s.examples[0] as Json;
   if ('const' in s) return s.const as Json;
   if (Array.isArray(s.enum)) return s.enum[0] as Json;
   for (const k of ['anyOf', 'oneOf'] as const) {
     const alts = s[k];
-    if (Array.isArray(alts) && alts.length > 0) return example(alts[0], ctx, name);
+    if (Array.isArray(alts) && alts.length > 0) return example(alts[0], ctx, name, requiredOnly);
   }
-  if (Array.isArray(s.allOf) && s.allOf.length > 0) return example(s.allOf[0], ctx, name);
+  if (Array.isArray(s.allOf) && s.allOf.length > 0) return example(s.allOf[0], ctx, name, requiredOnly);
   const type = Array.isArray(s.type) ? s.type[0] : s.type;
   switch (type) {
     case 'null': return null;
@@ -64,15 +66,16 @@ export function example(schema: unknown, ctx: ExampleContext, name = ''): Json {
     case 'number': return typeof s.minimum === 'number' ? Math.max(s.minimum, 1) : 1;
     case 'array': {
       const min = typeof s.minItems === 'number' ? s.minItems : 0;
-      return Array.from({ length: Math.max(min, 1) }, () => example(s.items, ctx, name));
+      return Array.from({ length: Math.max(min, 1) }, () => example(s.items, ctx, name, requiredOnly));
     }
     case 'object': {
       const out: Record<string, Json> = {};
       const props = (s.properties ?? {}) as Record<string, unknown>;
-      for (const [k, sub] of Object.entries(props)) define(out, k, example(sub, ctx, k));
+      const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
+      for (const [k, sub] of Object.entries(props)) if (!requiredOnly || required.has(k)) define(out, k, example(sub, ctx, k, requiredOnly));
       const patterns = (s.patternProperties ?? {}) as Record<string, unknown>;
       for (const [pattern, sub] of Object.entries(patterns).slice(0, 1)) {
-        define(out, PATTERN_CANDIDATES.find((c) => new RegExp(pattern, 'u').test(c)) ?? 'k1', example(sub, ctx, ''));
+        define(out, PATTERN_CANDIDATES.find((c) => new RegExp(pattern, 'u').test(c)) ?? 'k1', example(sub, ctx, '', requiredOnly));
       }
       return out;
     }

@@ -150,7 +150,15 @@ export class Sweep {
   bodiesOf(route: Route): Json[] {
     const ctx = { uuidFor: (name: string) => (/image/i.test(name) ? this.values.image_id! : '9d2a4f3e-7b1c-4e5a-8f6d-0c1b2a3d4e5f') };
     const schemas = route.bodyVariants.length > 0 ? route.bodyVariants : route.schema.body !== undefined ? [route.schema.body] : [];
-    return schemas.map((s) => example(s, ctx));
+    // Each shape twice: with every optional field (the most positions) and with the required ones only
+    // (the likeliest to pass every check and reach the database).
+    const out: Json[] = [];
+    for (const s of schemas) {
+      for (const body of [example(s, ctx), example(s, ctx, '', true)]) {
+        if (!out.some((b) => JSON.stringify(b) === JSON.stringify(body))) out.push(body);
+      }
+    }
+    return out;
   }
 
   /** The query parameters a route's schema names, and a few every list understands. */
