@@ -74,7 +74,10 @@ const DEFAULTS: IniData = {
      * The per-source limit on failed password logins at POST /v3/auth/tokens (a token bucket per
      * client address, IPv6 per /64): this many failures at once, then this many per second; 0
      * turns the limit off. Only failures spend it, so a source logging in correctly is never
-     * limited; an exhausted source gets 429 before any password is hashed.
+     * limited; an exhausted source gets 429 before any password is hashed. The address is the
+     * connection's (no proxy header is trusted): behind a load balancer that does not keep
+     * client addresses, every client shares one bucket — raise the burst, or set it to 0 there.
+     * Each API process keeps its own buckets; the lockout below is shared through the database.
      */
     auth_failure_burst: '10',
     auth_failure_refill_per_second: '1',

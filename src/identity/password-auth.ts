@@ -38,8 +38,6 @@ export class PasswordAuthenticator {
   private readonly lockout: { maxFailures: number; durationMs: number | null };
 
   constructor(private readonly db: Db, config: Config, private readonly clock: () => Date) {
-    this.dummy = dummyHash(passwordHashOptions(config));
-    this.dummy.catch(() => undefined); // a failure surfaces at the first login that awaits it
     this.lockout = lockoutOptions(config);
     this.limiter = new FailureLimiter({
       burst: config.num('identity', 'auth_failure_burst'),
@@ -47,6 +45,9 @@ export class PasswordAuthenticator {
       maxSources: config.num('identity', 'auth_failure_sources'),
       clock: () => clock().getTime(),
     });
+    // Made once, at start, with the configured algorithm and cost (one hash's time, off the event loop).
+    this.dummy = dummyHash(passwordHashOptions(config));
+    this.dummy.catch(() => undefined); // a failure surfaces at the first login that awaits it
   }
 
   /**

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { IniData } from '../../src/common/config.js';
 import { getUser } from '../../src/db/identity.js';
+import { PasswordAuthenticator } from '../../src/identity/password-auth.js';
 import { adminLogin, call, memberOf, passwordAuth, postFrom, startServices, type Login, type Services } from './harness.js';
 
 /** A clock the test moves: lockouts and refills happen without sleeping. */
@@ -92,8 +94,11 @@ describe('lockout without a duration', () => {
     assert.equal((await attempt(s, 'stuck', 'pw')).status, 201);
   });
 
-  it('refuses a nonsense lockout setting at start', async () => {
-    await assert.rejects(startServices({ security_compliance: { lockout_failure_attempts: 'three' } }), /lockout_failure_attempts must be an integer/);
+  it('refuses nonsense lockout and limit settings at start', () => {
+    const start = (overrides: IniData) => new PasswordAuthenticator(s.db, s.config.with(overrides), clock.now);
+    assert.throws(() => start({ security_compliance: { lockout_failure_attempts: 'three' } }), /lockout_failure_attempts must be an integer >= 0 or empty, got "three"/);
+    assert.throws(() => start({ security_compliance: { lockout_duration: '-1' } }), /lockout_duration must be an integer/);
+    assert.throws(() => start({ identity: { auth_failure_burst: '5', auth_failure_refill_per_second: '0' } }), /refill rate/);
   });
 });
 
