@@ -8,10 +8,12 @@ import { TooManyRequests } from '../common/errors.js';
  * thousand.
  *
  * Why it is needed: PBKDF2 runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE
- * says otherwise), which serves its queue first come, first served. Measured before this
- * queue (210 000 rounds, ≈115 ms a hash on this machine): 16 parallel wrong-password guessers
- * from one address made a correct login from another take 1.6 s (median; 2.0 s at worst),
- * fourteen times its idle latency.
+ * says otherwise), which serves its queue first come, first served. Measured with
+ * bench/login-guessing.ts (210 000 rounds, ≈105 ms a hash; 2 shared cores): while 16 parallel
+ * wrong-password guessers hammered from one address, a correct login from another took
+ * 1.1–2.5 s (median of 10, three runs; 3.5 s at worst) against 105 ms idle. With this queue
+ * and the failure limit off, 0.32–0.42 s (0.68 s at worst): the wait for one slot, then its
+ * own hash beside one guess.
  */
 export class FairQueue {
   /** Sources with waiting jobs, in the order they are served; a source is in it at most once. */
