@@ -37,6 +37,7 @@ export function createComputeApp(deps: ComputeApiDeps): FastifyInstance {
     tokens: deps.tokens,
     log: deps.log,
     requestIdHeaders: ['x-openstack-request-id', 'x-compute-request-id'],
+    requireProjectScope: true,
   });
   installMicroversions(app);
   versions.register(app);

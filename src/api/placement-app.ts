@@ -54,7 +54,7 @@ function negotiate(req: FastifyRequest): Version {
 
 export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
   const { db } = deps;
-  const app = createApp({ name: 'placement', format: 'nova', tokens: deps.tokens, log: deps.log });
+  const app = createApp({ name: 'placement', format: 'nova', tokens: deps.tokens, log: deps.log, requireProjectScope: true });
   const versions = new WeakMap<FastifyRequest, Version>();
   const versionOf = (req: FastifyRequest): Version => versions.get(req) ?? parseVersion(PLACEMENT_MIN_VERSION);
 

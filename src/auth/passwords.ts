@@ -81,6 +81,20 @@ const scryptPrefix = (cost: number): string => `$scrypt$N=${cost},r=${SCRYPT_BLO
 const PBKDF2_RE = /^\$pbkdf2-sha512\$([1-9]\d{0,9})\$([A-Za-z0-9./]*)\$([A-Za-z0-9./]+)$/;
 const SCRYPT_RE = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/;
 
+/** Whether `stored` is a hash verifyPassword can check (not empty, not malformed). */
+export function isVerifiable(stored: string): boolean {
+  return PBKDF2_RE.test(stored) || SCRYPT_RE.test(stored);
+}
+
+/**
+ * A hash of a random password, made with `opts`: what a login naming no user (or a user with
+ * no usable hash) is checked against, so that it costs what a wrong password for a real user
+ * costs and its answer time does not tell the two apart.
+ */
+export function dummyHash(opts: PasswordHashOptions): Promise<string> {
+  return hashPassword(randomBytes(18).toString('base64'), opts);
+}
+
 /**
  * True when `password` matches `stored`; false for any malformed, unknown or empty stored hash.
  * The key must have its full length (as passlib requires): a shortened one is a prefix of the

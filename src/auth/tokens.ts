@@ -17,6 +17,17 @@ export function auditIdOf(tokenId: string): string {
   return createHash('sha256').update(tokenId).digest('base64url').slice(0, 22);
 }
 
+/**
+ * What the tokens table and the cache are keyed by: SHA-256 of the id, never the id, so a copy
+ * of the table (a backup, a read-only database role, an SQL injection elsewhere) yields no
+ * usable token. A plain hash suffices — no salt, no stretching — because the ids are 384
+ * random bits: there is no dictionary to try. (The audit id is a prefix of the same digest;
+ * it is public by design, and inverting either is inverting SHA-256.)
+ */
+export function tokenHashOf(tokenId: string): string {
+  return createHash('sha256').update(tokenId).digest('hex');
+}
+
 export interface TokenServiceOptions {
   /** How long a validated context is trusted without reading the database again. */
   cacheTtlMs?: number;
@@ -24,7 +35,8 @@ export interface TokenServiceOptions {
   cacheSize?: number;
 }
 
-const IMPLIED_ROLES: Record<string, string[]> = { admin: ['member'], member: ['reader'] };
+/** A Map, not an object: role names are anyone's data, and `constructor` or `__proto__` must imply nothing. */
+const IMPLIED_ROLES: ReadonlyMap<string, readonly string[]> = new Map([['admin', ['member']], ['member', ['reader']]]);
 
 interface CacheEntry { ctx: AuthContext; until: number }
 
@@ -44,14 +56,19 @@ export class TokenService implements TokenValidator {
     this.cacheSize = opts.cacheSize ?? 10000;
   }
 
-  /** Issues a token for a user, scoped to a project (the user must hold a role there) or unscoped. */
-  async issue(userId: string, projectId: string | null): Promise<AuthContext> {
+  /**
+   * Issues a token for a user, scoped to a project (the user must hold a role there) or unscoped.
+   * A token obtained with another token (`parent`) expires with it, as Keystone's do: otherwise
+   * re-authenticating with the token method would renew a token forever.
+   */
+  async issue(userId: string, projectId: string | null, parent?: AuthContext): Promise<AuthContext> {
     const issuedAt = now();
-    const expiresAt = new Date(issuedAt.getTime() + this.config.num('identity', 'token_expiration') * 1000);
+    const fresh = issuedAt.getTime() + this.config.num('identity', 'token_expiration') * 1000;
+    const expiresAt = new Date(parent === undefined ? fresh : Math.min(fresh, parent.expiresAt.getTime()));
     const tokenId = TOKEN_PREFIX + randomBytes(48).toString('base64url');
     const ctx = await this.load(tokenId, userId, projectId, issuedAt, expiresAt);
     await insertToken(this.db, {
-      id: tokenId, user_id: userId, project_id: projectId,
+      id: tokenHashOf(tokenId), user_id: userId, project_id: projectId,
       issued_at: issuedAt.toISOString(), expires_at: expiresAt.toISOString(), revoked: 0,
     });
     this.remember(ctx);
@@ -63,16 +80,17 @@ export class TokenService implements TokenValidator {
     if (tokenId === undefined || tokenId === '') throw new Unauthorized();
     if (!TOKEN_RE.test(tokenId)) throw new Unauthorized('The request you have made requires authentication.');
     const at = Date.now();
-    const hit = this.cache.get(tokenId);
+    const hash = tokenHashOf(tokenId);
+    const hit = this.cache.get(hash);
     if (hit) {
       if (hit.ctx.expiresAt.getTime() <= at) {
-        this.cache.delete(tokenId);
+        this.cache.delete(hash);
         throw new Unauthorized('The token has expired.');
       }
       if (hit.until > at) return hit.ctx;
-      this.cache.delete(tokenId);
+      this.cache.delete(hash);
     }
-    const row = await getToken(this.db, tokenId);
+    const row = await getToken(this.db, hash);
     if (!row || row.revoked === 1) throw new Unauthorized('The request you have made requires authentication.');
     const expiresAt = new Date(row.expires_at);
     if (expiresAt.getTime() <= at) throw new Unauthorized('The token has expired.');
@@ -82,8 +100,9 @@ export class TokenService implements TokenValidator {
   }
 
   async revoke(tokenId: string): Promise<void> {
-    this.cache.delete(tokenId);
-    await revokeToken(this.db, tokenId);
+    const hash = tokenHashOf(tokenId);
+    this.cache.delete(hash);
+    await revokeToken(this.db, hash);
   }
 
   /** Revokes every token of a user, of a project, or of a user on one project. */
@@ -94,10 +113,10 @@ export class TokenService implements TokenValidator {
 
   /** Drops cached contexts matching the filter (after the database already revoked them). */
   forget(f: { userId?: string; projectId?: string }): void {
-    for (const [id, e] of this.cache) {
+    for (const [hash, e] of this.cache) {
       const userMatch = f.userId === undefined || e.ctx.userId === f.userId;
       const projectMatch = f.projectId === undefined || e.ctx.projectId === f.projectId;
-      if (userMatch && projectMatch) this.cache.delete(id);
+      if (userMatch && projectMatch) this.cache.delete(hash);
     }
   }
 
@@ -133,7 +152,7 @@ export class TokenService implements TokenValidator {
     const names = new Set(direct.map((r) => r.name));
     const wanted = new Set<string>();
     const visit = (n: string): void => {
-      for (const implied of IMPLIED_ROLES[n] ?? []) {
+      for (const implied of IMPLIED_ROLES.get(n) ?? []) {
         if (!names.has(implied) && !wanted.has(implied)) {
           wanted.add(implied);
           visit(implied);
@@ -147,8 +166,9 @@ export class TokenService implements TokenValidator {
   }
 
   private remember(ctx: AuthContext): void {
-    this.cache.delete(ctx.tokenId);
-    this.cache.set(ctx.tokenId, { ctx, until: Date.now() + this.cacheTtlMs });
+    const hash = tokenHashOf(ctx.tokenId);
+    this.cache.delete(hash);
+    this.cache.set(hash, { ctx, until: Date.now() + this.cacheTtlMs });
     while (this.cache.size > this.cacheSize) {
       const oldest = this.cache.keys().next().value;
       if (oldest === undefined) break;

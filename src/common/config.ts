@@ -74,7 +74,26 @@ const DEFAULTS: IniData = {
     password_hash_rounds: '210000',
     /** scrypt's N. */
     password_hash_cost: '16384',
+    /**
+     * The per-source limit on failed password logins at POST /v3/auth/tokens (a token bucket per
+     * client address, IPv6 per /64): this many failures at once, then this many per second; 0
+     * turns the limit off. Only failures spend it, so a source logging in correctly is never
+     * limited; an exhausted source gets 429 before any password is hashed. The address is the
+     * connection's (no proxy header is trusted): behind a load balancer that does not keep
+     * client addresses, every client shares one bucket — raise the burst, or set it to 0 there.
+     * Each API process keeps its own buckets; the lockout below is shared through the database.
+     */
+    auth_failure_burst: '10',
+    auth_failure_refill_per_second: '1',
+    /** Sources whose buckets are remembered; the least recently seen are forgotten first. */
+    auth_failure_sources: '10000',
   },
+  /**
+   * Keystone's lockout: after `lockout_failure_attempts` consecutive failed passwords (empty or 0:
+   * never, Keystone's default) the user is refused even the right one for `lockout_duration`
+   * seconds (empty or 0: until an admin sets the user enabled again).
+   */
+  security_compliance: { lockout_failure_attempts: '', lockout_duration: '1800' },
   service_user: { username: 'orrery', password: 'orrery-service', project_name: 'service', auth_url: '' },
   /**
    * image_size_cap: bytes one image's data may have (Glance's option and default, 1 TiB).

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Db } from './connection.js';
 import type { ProjectTable, RoleTable, TokenTable, UserTable } from './schema.js';
 
@@ -92,6 +92,38 @@ export async function insertUser(db: Db, row: Insertable<UserTable>): Promise<vo
 export async function updateUser(db: Db, id: string, changes: Updateable<UserTable>): Promise<void> {
   if (Object.keys(changes).length === 0) return;
   await db.updateTable('users').set(changes).where('id', '=', id).execute();
+}
+
+/**
+ * Counts a password attempt against the user's lockout before the password is checked, in one
+ * statement so that concurrent attempts (several API processes, many parallel guessers) can
+ * never check more than `maxFailures` passwords per lockout: true when the attempt may go on;
+ * false when the user is locked (or gone). An attempt made once a lockout has run out (its last
+ * failure at or before `expiredBefore`) starts the count again, as Keystone's does. A success
+ * resets the count (resetFailedAuth), so a correct login spends nothing.
+ */
+export async function claimPasswordAttempt(
+  db: Db, userId: string, f: { at: string; maxFailures: number; expiredBefore: string | null },
+): Promise<boolean> {
+  const res = await db.updateTable('users')
+    .set({
+      failed_auth_count: sql<number>`CASE WHEN failed_auth_count >= ${f.maxFailures} THEN 1 ELSE failed_auth_count + 1 END`,
+      failed_auth_at: f.at,
+    })
+    .where('id', '=', userId)
+    .where((eb) => eb.or([
+      eb('failed_auth_count', '<', f.maxFailures),
+      eb('failed_auth_at', 'is', null),
+      ...(f.expiredBefore === null ? [] : [eb('failed_auth_at', '<=', f.expiredBefore)]),
+    ]))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/** Forgets a user's failed password logins (a success, or an admin enabling the user). */
+export async function resetFailedAuth(db: Db, userId: string): Promise<void> {
+  await db.updateTable('users').set({ failed_auth_count: 0, failed_auth_at: null })
+    .where('id', '=', userId).where('failed_auth_count', '>', 0).execute();
 }
 
 /** Deletes a user with its role assignments and revokes its tokens. */
@@ -206,17 +238,18 @@ export async function projectsOfUser(db: Db, userId: string, f: { enabled?: bool
 }
 
 // ---- tokens
+// Rows are keyed by the token's hash (see TokenTable.id): callers pass the hash, never the id.
 
 export async function insertToken(db: Db, row: Insertable<TokenTable>): Promise<void> {
   await db.insertInto('tokens').values(row).execute();
 }
 
-export async function getToken(db: Db, id: string): Promise<TokenRow | null> {
-  return (await db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+export async function getToken(db: Db, hash: string): Promise<TokenRow | null> {
+  return (await db.selectFrom('tokens').selectAll().where('id', '=', hash).executeTakeFirst()) ?? null;
 }
 
-export async function revokeToken(db: Db, id: string): Promise<void> {
-  await db.updateTable('tokens').set({ revoked: 1 }).where('id', '=', id).execute();
+export async function revokeToken(db: Db, hash: string): Promise<void> {
+  await db.updateTable('tokens').set({ revoked: 1 }).where('id', '=', hash).execute();
 }
 
 /** Revokes every token of a user (optionally only those scoped to one project) or of a project. */

@@ -26,6 +26,10 @@ export interface UserTable {
   email: string | null;
   description: string | null;
   created_at: string;
+  /** Consecutive failed password logins since the last success ([security_compliance] lockout). */
+  failed_auth_count: Generated<number>;
+  /** When the last of them was attempted; null when there were none. */
+  failed_auth_at: string | null;
 }
 export interface RoleTable {
   id: string;
@@ -38,6 +42,7 @@ export interface RoleAssignmentTable {
   role_id: string;
 }
 export interface TokenTable {
+  /** SHA-256 (hex) of the token id: the id itself is never stored, so the table holds no usable token. */
   id: string;
   user_id: string;
   project_id: string | null;

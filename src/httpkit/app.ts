@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { BadRequest, OrreryError, Forbidden } from '../common/errors.js';
+import { BadRequest, OrreryError, Forbidden, Unauthorized } from '../common/errors.js';
 import { newRequestId } from '../common/ids.js';
 import type { Logger } from '../common/logging.js';
 import type { AuthContext, TokenValidator } from '../auth/context.js';
@@ -74,6 +74,8 @@ export interface AppOptions {
   /** Response header carrying the request id (Nova sends both). */
   requestIdHeaders?: string[];
   bodyLimit?: number;
+  /** Every authenticated route acts on a project (compute, image, placement): an unscoped token gets 401. */
+  requireProjectScope?: boolean;
 }
 
 /**
@@ -129,6 +131,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
     if (cfg?.public) return;
     const header = req.headers['x-auth-token'];
     req.auth = await opts.tokens.validate(Array.isArray(header) ? header[0] : header);
+    if (opts.requireProjectScope && req.auth.projectId === null) throw new Unauthorized('A project-scoped token is required.');
     if (cfg?.admin && !req.auth.isAdmin) {
       throw new Forbidden('Policy does not allow this operation to be performed.');
     }

@@ -1,13 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../auth/context.js';
-import { verifyPassword } from '../auth/passwords.js';
 import { BadRequest, Forbidden, NotFound, OrreryError, Unauthorized } from '../common/errors.js';
 import {
   DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, findProjectByName, findUserByName, getProject, getUser, projectsOfUser,
   rolesOn, type ProjectRow, type UserRow,
 } from '../db/identity.js';
 import { queryBool, type IdentityAppOptions } from './options.js';
+import type { PasswordAuthenticator } from './password-auth.js';
 import { collection, projectView, tokenBody } from './views.js';
 
 const DomainRef = Type.Object({ id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) });
@@ -54,28 +54,27 @@ function isDefaultDomain(ref: { id?: string; name?: string } | undefined): boole
   return ref.id !== undefined ? ref.id === DEFAULT_DOMAIN_ID : ref.name === DEFAULT_DOMAIN_NAME;
 }
 
-export function registerAuthRoutes(app: FastifyInstance, opts: IdentityAppOptions): void {
+export function registerAuthRoutes(app: FastifyInstance, opts: IdentityAppOptions, passwords: PasswordAuthenticator): void {
   const { db, tokens } = opts;
 
-  /** Who is authenticating: by password or by an existing token (re-scoping). */
-  async function identify(body: AuthBody): Promise<UserRow> {
-    const { methods, password, token } = body.auth.identity;
+  /** Who is authenticating: by password, or by an existing token (re-scoping), which is then the new token's parent. */
+  async function identify(req: FastifyRequest<{ Body: AuthBody }>): Promise<{ user: UserRow; parent?: AuthContext }> {
+    const { methods, password, token } = req.body.auth.identity;
     if (methods.includes('password')) {
       if (!password) throw new BadRequest("Invalid input for field 'identity.password': required by method 'password'");
       const u = password.user;
-      let user: UserRow | null;
-      if (u.id !== undefined) user = await getUser(db, u.id);
-      else if (u.name !== undefined) user = isDefaultDomain(u.domain) ? await findUserByName(db, u.name, DEFAULT_DOMAIN_ID) : null;
+      let find: () => Promise<UserRow | null>;
+      if (u.id !== undefined) find = () => getUser(db, u.id!);
+      else if (u.name !== undefined) find = async () => (isDefaultDomain(u.domain) ? findUserByName(db, u.name!, DEFAULT_DOMAIN_ID) : null);
       else throw new BadRequest("Invalid input for field 'identity.password.user': an id or a name is required");
-      if (!user || user.enabled !== 1 || !(await verifyPassword(u.password, user.password_hash))) throw unauthorized();
-      return user;
+      return { user: await passwords.authenticate(req.ip, find, u.password) };
     }
     if (methods.includes('token')) {
       if (!token) throw new BadRequest("Invalid input for field 'identity.token': required by method 'token'");
-      const ctx = await tokens.validate(token.id);
-      const user = await getUser(db, ctx.userId);
+      const parent = await tokens.validate(token.id);
+      const user = await getUser(db, parent.userId);
       if (!user) throw unauthorized();
-      return user;
+      return { user, parent };
     }
     throw new Unauthorized(`Attempted to authenticate with an unsupported method: ${methods.join(', ')}`);
   }
@@ -110,9 +109,9 @@ export function registerAuthRoutes(app: FastifyInstance, opts: IdentityAppOption
     config: { public: true },
     schema: { body: AuthBody, querystring: TokenQuery },
   }, async (req, reply) => {
-    const user = await identify(req.body);
+    const { user, parent } = await identify(req);
     const projectId = await scopeOf(req.body, user);
-    const ctx = await tokens.issue(user.id, projectId);
+    const ctx = await tokens.issue(user.id, projectId, parent);
     reply.code(201).header('x-subject-token', ctx.tokenId);
     return tokenBody(ctx, catalogUnless(req.query));
   });

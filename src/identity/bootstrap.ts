@@ -70,7 +70,7 @@ async function ensureUser(db: Db, hashing: PasswordHashOptions, name: string, pa
     if (raced) return raced;
     const row: UserRow = {
       id: newHexId(), name, domain_id: DEFAULT_DOMAIN_ID, password_hash: hash, enabled: 1, default_project_id: null,
-      email: null, description: null, created_at: now().toISOString(),
+      email: null, description: null, created_at: now().toISOString(), failed_auth_count: 0, failed_auth_at: null,
     };
     await insertUser(tx, row);
     return row;

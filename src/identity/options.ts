@@ -12,6 +12,8 @@ export interface IdentityAppOptions {
   log: Logger;
   /** The service catalog put in scoped tokens. */
   catalog: CatalogProvider;
+  /** The clock of lockouts and of the login failure limit (tests pass their own); common/time's `now` by default. */
+  clock?: () => Date;
 }
 
 /** Keystone's query booleans: absent → undefined; '', 'true', '1', 'yes' → true; '0', 'false', 'no' → false. */

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { hashPassword, passwordHashOptions, verifyPassword } from '../auth/passwords.js';
-import { BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from '../common/errors.js';
+import { hashPassword, passwordHashOptions } from '../auth/passwords.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../common/errors.js';
 import { newHexId } from '../common/ids.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
@@ -10,6 +10,7 @@ import {
   type UserRow,
 } from '../db/identity.js';
 import { queryBool, type IdentityAppOptions } from './options.js';
+import type { PasswordAuthenticator } from './password-auth.js';
 import { collection, projectView, userView } from './views.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 255 });
@@ -45,7 +46,7 @@ export async function userOr404(db: Db, id: string): Promise<UserRow> {
 const duplicate = (name: string): Conflict =>
   new Conflict(`Conflict occurred attempting to store user - Duplicate entry found with name ${name} at domain ID ${DEFAULT_DOMAIN_ID}.`);
 
-export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOptions): void {
+export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOptions, passwords: PasswordAuthenticator): void {
   const { db, config, tokens } = opts;
   const hashing = passwordHashOptions(config);
 
@@ -82,6 +83,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
       id: newHexId(), name: u.name, domain_id: DEFAULT_DOMAIN_ID, password_hash: await hashOf(u.password),
       enabled: u.enabled === false ? 0 : 1, default_project_id: u.default_project_id ?? null,
       email: u.email ?? null, description: u.description ?? null, created_at: now().toISOString(),
+      failed_auth_count: 0, failed_auth_at: null,
     };
     await db.transaction().execute(async (tx) => {
       if (await findUserByName(tx, u.name, DEFAULT_DOMAIN_ID)) throw duplicate(u.name);
@@ -111,6 +113,8 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
       if (u.name !== undefined) changes.name = u.name;
       if (passwordHash !== undefined) changes.password_hash = passwordHash;
       if (u.enabled !== undefined) changes.enabled = u.enabled ? 1 : 0;
+      // Enabling a user unlocks it, as Keystone's does: the way out of a lockout without a duration.
+      if (u.enabled === true) Object.assign(changes, { failed_auth_count: 0, failed_auth_at: null });
       if (u.default_project_id !== undefined) changes.default_project_id = u.default_project_id;
       if (u.email !== undefined) changes.email = u.email;
       if (u.description !== undefined) changes.description = u.description;
@@ -144,10 +148,9 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   }, async (req, reply) => {
     const id = req.params.userId;
     if (req.auth.userId !== id) throw new Forbidden('You are not authorized to perform the requested action: identity:change_password.');
-    const user = await userOr404(db, id);
-    if (!(await verifyPassword(req.body.user.original_password, user.password_hash))) {
-      throw new Unauthorized('The request you have made requires authentication.');
-    }
+    await userOr404(db, id);
+    // The original password is a password login like any other: limited, queued, counted for lockout.
+    await passwords.authenticate(req.ip, () => getUser(db, id), req.body.user.original_password);
     await updateUser(db, id, { password_hash: await hashOf(req.body.user.password) });
     await tokens.revokeWhere({ userId: id });
     reply.code(204).send();

@@ -20,7 +20,7 @@ function versions(req: FastifyRequest): { versions: unknown[] } {
 
 /** The Image v2 API (Glance-compatible) as a Fastify app, storing data under [image] store_path. */
 export function createImageApp(opts: ImageAppOptions): FastifyInstance {
-  const app = createApp({ name: 'image', format: 'glance', tokens: opts.tokens, log: opts.log });
+  const app = createApp({ name: 'image', format: 'glance', tokens: opts.tokens, log: opts.log, requireProjectScope: true });
   const store = new ImageStore(opts.config.str('image', 'store_path'));
 
   // Glance answers version discovery at its root and for any unversioned path it knows.

@@ -26,7 +26,12 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export async function startServices(overrides: IniData = {}): Promise<Services> {
+export interface ServiceOptions {
+  /** The identity API's clock (lockouts, the login failure limit): tests move it instead of sleeping. */
+  clock?: () => Date;
+}
+
+export async function startServices(overrides: IniData = {}, opts: ServiceOptions = {}): Promise<Services> {
   const stateDir = mkdtempSync(join(tmpdir(), 'orrery-idimg-'));
   const config = new Config({
     DEFAULT: { state_path: stateDir },
@@ -41,7 +46,7 @@ export async function startServices(overrides: IniData = {}): Promise<Services> 
   const log = createLogger('test', process.env.ORRERY_LOG_LEVEL ?? 'warn');
   let catalog: CatalogService[] = [];
   const apps: FastifyInstance[] = [
-    createIdentityApp({ db, config, tokens, log, catalog: () => catalog }),
+    createIdentityApp({ db, config, tokens, log, catalog: () => catalog, clock: opts.clock }),
     createImageApp({ db, config, tokens, log }),
   ];
   const [identityUrl, imageUrl] = await Promise.all(apps.map(async (app) => {
@@ -117,4 +122,32 @@ export function getWithHost(url: string, host: string): Promise<{ status: number
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * A JSON POST from a chosen local address (127.0.0.0/8 is all loopback on Linux): what a
+ * second client machine looks like to the server, without trusting any proxy header.
+ */
+export function postFrom(localAddress: string, url: string, body: unknown): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const u = new URL(url);
+    const req = request({
+      host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: 'POST', localAddress, agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** The body of a password login by user name in the Default domain, optionally scoped to a project by name. */
+export function passwordAuth(user: string, password: string, project?: string): unknown {
+  const scope = project === undefined ? undefined : { project: { name: project, domain: { id: 'default' } } };
+  return { auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { id: 'default' }, password } } }, scope } };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { adminLogin, call, getWithHost, login, memberOf, startServices, type Login, type Services } from './harness.js';
+import { tokenHashOf } from '../../src/auth/tokens.js';
 
 describe('identity v3 API', () => {
   let s: Services;
@@ -162,7 +163,7 @@ describe('identity v3 API', () => {
       assert.equal((await call('GET', path, { token: 'not-a-token' })).status, 401);
       assert.equal((await call('GET', path, { token: `gAAAA${'x'.repeat(64)}` })).status, 401);
       const fresh = await login(s, 'admin', 'secret', 'admin');
-      await s.db.updateTable('tokens').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', fresh.token).execute();
+      await s.db.updateTable('tokens').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', tokenHashOf(fresh.token)).execute();
       s.tokens.forget({ userId: fresh.userId }); // the row changed behind the service's back
       const r = await call('GET', path, { token: fresh.token });
       assert.equal(r.status, 401);
