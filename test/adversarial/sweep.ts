@@ -60,7 +60,8 @@ export class Sweep {
     }
     const cloud = await startTestCloud({
       DEFAULT: { compute_hosts: 'compute1' },
-      identity: { admin_password: markers.adminPassword },
+      // The per-source login limit would answer the fuzzed logins 429 early: off, so they reach the checks.
+      identity: { admin_password: markers.adminPassword, auth_failure_burst: '0' },
       service_user: { password: markers.servicePassword },
       marker: { secret: markers.option },
       database: { connection: connection ?? `sqlite:///$state_path/${markers.database}/orrery.sqlite` },
