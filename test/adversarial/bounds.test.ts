@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, login, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
+import { api, login, memberOfNewProject, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
 import { nested } from './schema-cases.js';
 
 const MV = { 'openstack-api-version': 'compute 2.37' };
@@ -17,13 +17,8 @@ describe('bounds and existence oracles', () => {
     cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' }, image: { image_size_cap: '65536' } });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     compute = (p) => `${cloud.urls.compute}/v2.1${p}`;
-    const c = cloud.urls;
-    const project = await api(admin, 'POST', `${c.identity}/v3/projects`, { project: { name: 'other', domain_id: 'default' } });
-    const user = await api(admin, 'POST', `${c.identity}/v3/users`, { user: { name: 'other-u', password: 'pw', domain_id: 'default' } });
-    const role = await api(admin, 'GET', `${c.identity}/v3/roles?name=member`);
-    await api(admin, 'PUT', `${c.identity}/v3/projects/${project.body.project.id}/users/${user.body.user.id}/roles/${role.body.roles[0].id}`);
-    other = await login(cloud, 'other-u', 'pw', 'other');
-    imageId = (await api(admin, 'GET', `${c.image}/v2/images?name=orrery-tiny`)).body.images[0].id;
+    other = await memberOfNewProject(cloud, admin, 'other', 'other-u');
+    imageId = (await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`)).body.images[0].id;
   });
   after(async () => {
     await cloud?.close();

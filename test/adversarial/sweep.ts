@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import type { RouteEntry } from '../../src/httpkit/app.js';
 import type { Db } from '../../src/db/connection.js';
-import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+import { api, login, memberOfNewProject, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
+import { apiRoutes, seedRouteFixtures, type ApiRoute, type RouteFixtures } from '../support/route-fixtures.js';
 import {
   describeSlot, deterministicCases, example, hostileSegment, hostileValue, mutate, slotsOf, type Json,
 } from './schema-cases.js';
@@ -27,7 +27,7 @@ export interface Markers { adminPassword: string; servicePassword: string; env: 
 
 export interface Finding { route: string; request: string; problem: string }
 
-type Route = RouteEntry & { api: string; base: string };
+type Route = ApiRoute;
 
 /** Tables whose rows move by themselves (heartbeats, tokens of logins, lockout counters) are not compared. */
 const VOLATILE_TABLES = new Set(['services', 'tokens', 'kysely_migration', 'kysely_migration_lock']);
@@ -40,7 +40,7 @@ export class Sweep {
   private baseline = '';
   admin!: Session;
   other!: Session;
-  private values: Record<string, string> = {};
+  private fixtures!: RouteFixtures;
 
   private constructor(readonly cloud: TestCloud, readonly markers: Markers) {}
 
@@ -82,59 +82,21 @@ export class Sweep {
     const c = this.cloud.urls;
     const admin = await login(this.cloud, 'admin', this.markers.adminPassword, 'admin');
     this.admin = admin;
-    const victimProject = await api(admin, 'POST', `${c.identity}/v3/projects`, { project: { name: 'victim', domain_id: 'default' } });
-    const victimUser = await api(admin, 'POST', `${c.identity}/v3/users`, { user: { name: 'victim-u', password: 'pw', domain_id: 'default' } });
+    this.other = await memberOfNewProject(this.cloud, admin, 'victim', 'victim-u');
     const victimRole = await api(admin, 'POST', `${c.identity}/v3/roles`, { role: { name: 'victim-role' } });
-    const member = await api(admin, 'GET', `${c.identity}/v3/roles?name=member`);
-    await api(admin, 'PUT', `${c.identity}/v3/projects/${victimProject.body.project.id}/users/${victimUser.body.user.id}/roles/${member.body.roles[0].id}`);
-    this.other = await login(this.cloud, 'victim-u', 'pw', 'victim');
-    const image = await api(admin, 'POST', `${c.image}/v2/images`, { name: 'private-a', visibility: 'private', disk_format: 'raw', container_format: 'bare' });
-    const tiny = await api(admin, 'GET', `${c.image}/v2/images?name=orrery-tiny`);
-    const server = await api(admin, 'POST', `${c.compute}/v2.1/servers`, {
-      server: { name: 'fixture', imageRef: tiny.body.images[0].id, flavorRef: '1', networks: 'none', metadata: { k: 'v' } },
-    }, { 'openstack-api-version': 'compute 2.37' });
-    assert.equal(server.status, 202, JSON.stringify(server.body));
-    await waitFor('the fixture server to be ACTIVE', async () => {
-      const r = await api(admin, 'GET', `${c.compute}/v2.1/servers/${server.body.server.id}`);
-      return r.body.server.status === 'ACTIVE' ? true : undefined;
+    this.fixtures = await seedRouteFixtures(this.cloud, admin, {
+      projectId: this.other.projectId, userId: this.other.userId, roleId: victimRole.body.role.id, memberId: this.other.projectId,
     });
-    await api(admin, 'POST', `${c.compute}/v2.1/os-keypairs`, { keypair: { name: 'kp-a' } });
-    const agg = await api(admin, 'POST', `${c.compute}/v2.1/os-aggregates`, { aggregate: { name: 'agg' } });
-    const hv = await api(admin, 'GET', `${c.compute}/v2.1/os-hypervisors`);
-    const actions = await api(admin, 'GET', `${c.compute}/v2.1/servers/${server.body.server.id}/os-instance-actions`);
-    const rps = await api(admin, 'GET', `${c.placement}/resource_providers`);
-    this.values = {
-      server_id: server.body.server.id, imageId: image.body.id, image_id: tiny.body.images[0].id, name: 'kp-a', flavor_id: '1', key: 'k', tag: 't',
-      request_id: actions.body.instanceActions[0].request_id, project_id: admin.projectId,
-      projectId: victimProject.body.project.id, userId: victimUser.body.user.id, user_id: victimUser.body.user.id,
-      roleId: victimRole.body.role.id, domainId: 'default', memberId: this.other.projectId,
-      uuid: rps.body.resource_providers[0].uuid, aggregate_id: String(agg.body.aggregate.id), hypervisor_id: String(hv.body.hypervisors[0].id),
-    };
   }
 
-  /** Every route of every API but HEAD/OPTIONS, DELETEs last (a DELETE that works removes a fixture). */
+  /** Every route of every API, DELETEs last (a DELETE that works removes a fixture). */
   routes(): Route[] {
-    const out: Route[] = [];
-    for (const [name, app] of Object.entries(this.cloud.apps)) {
-      for (const r of app.routeTable) {
-        if (r.method === 'HEAD' || r.method === 'OPTIONS') continue;
-        out.push({ ...r, api: name, base: this.cloud.urls[name as keyof typeof this.cloud.urls] });
-      }
-    }
-    return out.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
+    return apiRoutes(this.cloud).sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
   }
 
   /** The value of a path parameter: the fixture's, or a stand-in. */
   private param(route: Route, p: string): string {
-    if (p === 'project_id') return this.admin.projectId;
-    if (p === 'id') {
-      if (route.url.includes('os-aggregates')) return this.values.aggregate_id!;
-      if (route.url.includes('os-hypervisors')) return this.values.hypervisor_id!;
-      if (route.url.includes('os-quota-sets')) return this.admin.projectId;
-      return '1';
-    }
-    if (p === 'action') return route.url.includes('os-services') ? 'disable' : 'deactivate';
-    return this.values[p] ?? `unknown-${p}`;
+    return p === 'project_id' ? this.admin.projectId : this.fixtures.param(route.url, p);
   }
 
   private paramNames(route: Route): string[] {
@@ -149,7 +111,7 @@ export class Sweep {
 
   /** The bodies a route's schemas describe: its variants, its body schema, or none. */
   bodiesOf(route: Route): Json[] {
-    const ctx = { uuidFor: (name: string) => (/image/i.test(name) ? this.values.image_id! : '9d2a4f3e-7b1c-4e5a-8f6d-0c1b2a3d4e5f') };
+    const ctx = { uuidFor: (name: string) => (/image/i.test(name) ? this.fixtures.bootImageId : '9d2a4f3e-7b1c-4e5a-8f6d-0c1b2a3d4e5f') };
     const schemas = route.bodyVariants.length > 0 ? route.bodyVariants : route.schema.body !== undefined ? [route.schema.body] : [];
     // Each shape twice: with every optional field (the most positions) and with the required ones only
     // (the likeliest to pass every check and reach the database).

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RouteEntry } from '../../src/httpkit/app.js';
-import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+import { api, login, memberOfNewProject, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
+import { apiRoutes, seedRouteFixtures, type ApiRoute } from '../support/route-fixtures.js';
 
 /**
  * Tests generated from the route table of every API: no token → 401; a member on an admin
@@ -11,7 +12,7 @@ describe('every route of every API', () => {
   let cloud: TestCloud;
   let admin: Session;
   let other: Session;
-  let routes: Array<RouteEntry & { api: string; base: string }>;
+  let routes: ApiRoute[];
   const values: Record<string, string> = {};
   /** Params naming a resource that belongs to one project (the admin's), for the 404 check. */
   const OWNED = ['server_id', 'imageId', 'name'];
@@ -20,51 +21,17 @@ describe('every route of every API', () => {
     cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' } });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     const c = cloud.urls;
-    const project = await api(admin, 'POST', `${c.identity}/v3/projects`, { project: { name: 'other', domain_id: 'default' } });
-    const user = await api(admin, 'POST', `${c.identity}/v3/users`, { user: { name: 'other-u', password: 'pw', domain_id: 'default' } });
+    other = await memberOfNewProject(cloud, admin, 'other', 'other-u');
     const role = await api(admin, 'GET', `${c.identity}/v3/roles?name=member`);
-    await api(admin, 'PUT', `${c.identity}/v3/projects/${project.body.project.id}/users/${user.body.user.id}/roles/${role.body.roles[0].id}`);
-    other = await login(cloud, 'other-u', 'pw', 'other');
 
-    const image = await api(admin, 'POST', `${c.image}/v2/images`, { name: 'private-a', visibility: 'private', disk_format: 'raw', container_format: 'bare' });
-    const tiny = await api(admin, 'GET', `${c.image}/v2/images?name=orrery-tiny`);
-    const server = await api(admin, 'POST', `${c.compute}/v2.1/servers`, {
-      server: { name: 'owned-by-admin', imageRef: tiny.body.images[0].id, flavorRef: '1', networks: 'none', metadata: { k: 'v' } },
-    }, { 'openstack-api-version': 'compute 2.37' });
-    await waitFor('the server to be ACTIVE', async () => {
-      const r = await api(admin, 'GET', `${c.compute}/v2.1/servers/${server.body.server.id}`);
-      return r.body.server.status === 'ACTIVE' ? true : undefined;
+    const fixtures = await seedRouteFixtures(cloud, admin, {
+      projectId: admin.projectId, userId: admin.userId, roleId: role.body.roles[0].id, memberId: other.projectId,
     });
-    await api(admin, 'POST', `${c.compute}/v2.1/os-keypairs`, { keypair: { name: 'kp-a' } });
-    const agg = await api(admin, 'POST', `${c.compute}/v2.1/os-aggregates`, { aggregate: { name: 'agg' } });
-    const hv = await api(admin, 'GET', `${c.compute}/v2.1/os-hypervisors`);
-    const actions = await api(admin, 'GET', `${c.compute}/v2.1/servers/${server.body.server.id}/os-instance-actions`);
-    const rps = await api(admin, 'GET', `${c.placement}/resource_providers`);
-
-    Object.assign(values, {
-      server_id: server.body.server.id, imageId: image.body.id, name: 'kp-a', flavor_id: '1', key: 'k', tag: 't',
-      request_id: actions.body.instanceActions[0].request_id, projectId: admin.projectId, project_id: admin.projectId,
-      userId: admin.userId, roleId: role.body.roles[0].id, domainId: 'default', memberId: other.projectId,
-      uuid: rps.body.resource_providers[0].uuid,
-    });
-    const idFor = (url: string): string =>
-      url.includes('os-aggregates') ? String(agg.body.aggregate.id)
-        : url.includes('os-hypervisors') ? String(hv.body.hypervisors[0].id)
-          : url.includes('os-quota-sets') ? admin.projectId
-            : '999999';
-    const actionFor = (url: string): string => (url.includes('os-services') ? 'disable' : 'deactivate');
-
-    routes = [];
-    for (const [name, app] of Object.entries(cloud.apps)) {
-      for (const r of app.routeTable) {
-        if (r.method === 'HEAD' || r.method === 'OPTIONS') continue;
-        routes.push({ ...r, api: name, base: cloud.urls[name as keyof typeof cloud.urls] });
-      }
-    }
+    Object.assign(values, fixtures.values);
+    routes = apiRoutes(cloud);
     for (const r of routes) {
       // :project_id stays a placeholder: a URL's project must be the caller's own (else Nova answers 400).
-      r.url = r.url.replace(/:(\w+)/g, (m, p: string) =>
-        p === 'project_id' ? m : p === 'id' ? idFor(r.url) : p === 'action' ? actionFor(r.url) : values[p] ?? `unknown-${p}`);
+      r.url = r.url.replace(/:(\w+)/g, (m, p: string) => (p === 'project_id' ? m : fixtures.param(r.url, p)));
     }
     assert.ok(routes.length > 100, `only ${routes.length} routes found`);
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Config, type IniData } from '../../src/common/config.js';
 import { createLogger } from '../../src/common/logging.js';
 import { startAllInOne, type RunningCloud } from '../../src/cmd/cloud.js';
-import type { Session } from './http.js';
+import { api, type Session } from './http.js';
 
 // The request helper lives in http.ts; the cloud tests reach it through here.
 export { api, type ApiResponse, type Session } from './http.js';
@@ -52,6 +52,17 @@ export async function login(cloud: RunningCloud, user: string, password: string,
   if (res.status !== 201) throw new Error(`login failed: ${res.status} ${await res.text()}`);
   const body = (await res.json()) as { token: { project: { id: string }; user: { id: string } } };
   return { token: res.headers.get('x-subject-token')!, projectId: body.token.project.id, userId: body.token.user.id };
+}
+
+/** A new project with a new user holding `member` on it, created through the identity API by `admin`, logged in. */
+export async function memberOfNewProject(cloud: RunningCloud, admin: Session, project: string, user: string, password = 'pw'): Promise<Session> {
+  const c = cloud.urls;
+  const p = await api(admin, 'POST', `${c.identity}/v3/projects`, { project: { name: project, domain_id: 'default' } });
+  const u = await api(admin, 'POST', `${c.identity}/v3/users`, { user: { name: user, password, domain_id: 'default' } });
+  const role = await api(admin, 'GET', `${c.identity}/v3/roles?name=member`);
+  const grant = await api(admin, 'PUT', `${c.identity}/v3/projects/${p.body.project.id}/users/${u.body.user.id}/roles/${role.body.roles[0].id}`);
+  if (grant.status !== 204) throw new Error(`could not make ${user} a member of ${project}: ${grant.status}`);
+  return login(cloud, user, password, project);
 }
 
 /** Polls until `check` returns a value (not undefined) or the deadline passes. */
