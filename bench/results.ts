@@ -149,7 +149,7 @@ export function checkTargets(r: Pick<BenchResults, 'bootStorm' | 'flatCost' | 's
   } else {
     checks.push(none(`boot storm throughput (${at})`, `≥ ${GOALS.serversPerSecond} servers/s`));
   }
-  const probed = r.bootStorm.filter((s) => s.n >= GOALS.probeMinN && s.concurrency === GOALS.bootConcurrency && s.probeGetMs?.count > 0);
+  const probed = r.bootStorm.filter((s) => s.n >= GOALS.probeMinN && s.concurrency === GOALS.bootConcurrency && s.probeGetMs.count > 0);
   const probeTarget = (n: string): string => `GET /servers/{id} p99 during the boot storm (N ${n}, ${GOALS.bootConcurrency} clients)`;
   if (probed.length === 0) checks.push(none(probeTarget(`≥ ${GOALS.probeMinN}`), `< ${GOALS.probeP99Ms} ms`));
   for (const s of probed) {

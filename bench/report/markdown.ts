@@ -23,7 +23,7 @@ function stormTable(storms: BootStormResult[], first?: { head: string; cell: (s:
       `${s.serversPerSecond}${s.failed ? ` (${s.failed} failed)` : ''}${s.repeatRates ? ` (runs: ${s.repeatRates.join(', ')})` : ''}`, String(s.bootSeconds),
       `${s.postMs.p50} / ${s.postMs.p95}`,
       `${s.listDetailMs.p50} / ${s.listDetailMs.p95} (${Math.min(s.listedServers, 1000)} servers${s.listPages > 1 ? `; all ${s.listedServers} in ${s.listPages} pages: ${s.listAllMs.p50}` : ''})`,
-      s.probeGetMs?.count ? `${s.probeGetMs.p50} / ${s.probeGetMs.p99} / ${s.probeGetMs.max}` : '–',
+      s.probeGetMs.count ? `${s.probeGetMs.p50} / ${s.probeGetMs.p99} / ${s.probeGetMs.max}` : '–',
       String(s.deleteSeconds), n(s.cloud?.peakRssMb), n(s.cloud?.cpuSeconds),
       n(cpuMsPerServer(s)), String(s.clientCpuSeconds),
     ]),

@@ -74,9 +74,10 @@ export async function insertInstance(db: Db, row: Insertable<InstanceTable>, met
 }
 
 /**
- * Rows per INSERT when many instances are inserted at once: a multi-create's 500 inserted one
- * by one took 34 ms of its transaction, statement building most of it; 100 rows of about 45
- * columns stay far below SQLite's 32766 and PostgreSQL's 65535 bound parameters.
+ * Rows per INSERT when many instances are inserted at once: a multi-create's 500 instances and
+ * their create actions took 30–47 ms one statement each, statement building most of it, and
+ * 12 ms in chunks. 100 rows of about 45 columns stay far below SQLite's 32766 and PostgreSQL's
+ * 65535 bound parameters.
  */
 const INSERT_CHUNK = 100;
 
