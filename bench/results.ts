@@ -149,6 +149,28 @@ export function checkTargets(r: Pick<BenchResults, 'bootStorm' | 'flatCost' | 's
   } else {
     checks.push(none(`boot storm throughput (${at})`, `≥ ${GOALS.serversPerSecond} servers/s`));
   }
+  const probed = r.bootStorm.filter((s) => s.n >= GOALS.probeMinN && s.concurrency === GOALS.bootConcurrency && s.probeGetMs.count > 0);
+  const probeTarget = (n: string): string => `GET /servers/{id} p99 during the boot storm (N ${n}, ${GOALS.bootConcurrency} clients)`;
+  if (probed.length === 0) checks.push(none(probeTarget(`≥ ${GOALS.probeMinN}`), `< ${GOALS.probeP99Ms} ms`));
+  for (const s of probed) {
+    checks.push({
+      target: probeTarget(`= ${s.n}`), goal: `< ${GOALS.probeP99Ms} ms`, measured: `${s.probeGetMs.p99} ms (max ${s.probeGetMs.max} ms, ${s.probeGetMs.count} requests)`,
+      met: s.probeGetMs.p99 < GOALS.probeP99Ms,
+      ...(s.probeGetMs.p99 >= GOALS.probeP99Ms ? { gap: `${ratio(s.probeGetMs.p99 / GOALS.probeP99Ms)} the goal` } : {}),
+    });
+  }
+  const multis = r.bootStorm.filter((s) => (s.multiCreate?.count ?? 0) >= GOALS.probeMinN && s.concurrency === GOALS.bootConcurrency && s.multiCreate!.probeGetMs.count > 0);
+  const multiTarget = (what: string): string => `GET /servers/{id} p99 during one POST of ${what} servers`;
+  if (multis.length === 0) checks.push(none(multiTarget(`≥ ${GOALS.probeMinN}`), `< ${GOALS.probeP99Ms} ms`));
+  for (const s of multis) {
+    const m = s.multiCreate!;
+    checks.push({
+      target: `${multiTarget(String(m.count))} (after the storm of N = ${s.n})`, goal: `< ${GOALS.probeP99Ms} ms`,
+      measured: `${m.probeGetMs.p99} ms (max ${m.probeGetMs.max} ms, ${m.probeGetMs.count} requests)`,
+      met: m.probeGetMs.p99 < GOALS.probeP99Ms,
+      ...(m.probeGetMs.p99 >= GOALS.probeP99Ms ? { gap: `${ratio(m.probeGetMs.p99 / GOALS.probeP99Ms)} the goal` } : {}),
+    });
+  }
   const flats = r.flatCost.filter((f) => f.smallN === GOALS.flatSmallN && f.largeN === GOALS.flatLargeN);
   if (flats.length === 0) checks.push(none(`flat cost: servers/s at N = ${GOALS.flatLargeN} vs N = ${GOALS.flatSmallN}`, `within ${GOALS.flatTolerance * 100} %`));
   for (const f of flats) {

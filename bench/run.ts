@@ -38,6 +38,8 @@ const program = new Command('npm run bench --')
   .addOption(new Option('--poll-ms <ms>', 'poll interval while waiting for ACTIVE and for deletes').default(100).argParser(positive))
   .addOption(new Option('--repeat <count>', 'run each boot storm this many times, each on a fresh cloud, and report the median run').default(1).argParser(positive))
   .addOption(new Option('--warmup <count>', 'servers booted and deleted, unmeasured, before each storm (0: none)').default(50).argParser((v) => (v === '0' ? 0 : positive(v))))
+  .addOption(new Option('--probe-ms <ms>', 'interval of the GET /servers/{id} probe during each boot (0: no probe)').default(15).argParser((v) => (v === '0' ? 0 : positive(v))))
+  .addOption(new Option('--multi-create <count>', 'after each storm, one POST creating min(N, count) servers at once (0: none)').default(500).argParser((v) => (v === '0' ? 0 : positive(v))))
   .addOption(new Option('--list-samples <count>', 'GET /servers/detail requests timed with N servers present').default(20).argParser(positive))
   .addOption(new Option('--stall <seconds>', 'give up when no server changes state for this long').default(120).argParser(positive))
   .addOption(new Option('--nodes <list>', 'scheduler scale: fake node counts').default([1000, 10000, 100000], '1000,10000,100000').argParser(numbers))
@@ -66,7 +68,7 @@ Examples:
 
 program.parse(process.argv);
 const opts = program.opts<{
-  quick?: boolean; scenarios: string; n: number[]; concurrency: number[]; repeat: number; warmup: number; flavor: string; image: string; pollMs: number;
+  quick?: boolean; scenarios: string; n: number[]; concurrency: number[]; repeat: number; warmup: number; flavor: string; image: string; pollMs: number; probeMs: number; multiCreate: number;
   listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; authUrl?: string;
   username?: string; password?: string; projectName?: string; userDomainName?: string; projectDomainName?: string;
   regionName?: string; pids?: number[]; out: string; chart: string; profile?: string; keepState?: boolean; quiet?: boolean;
@@ -107,7 +109,7 @@ const bench: BenchOptions = {
   deployment,
   storm: {
     ns: opts.n, concurrencies: opts.concurrency, repeat: opts.repeat, flavor: opts.flavor, image: opts.image, pollMs: opts.pollMs,
-    listSamples: opts.listSamples, stallMs: opts.stall * 1000, warmup: opts.warmup,
+    listSamples: opts.listSamples, stallMs: opts.stall * 1000, warmup: opts.warmup, probeMs: opts.probeMs, multiCreate: opts.multiCreate,
   },
   bootStorm: scenarios.includes('boot-storm'),
   scheduler: scenarios.includes('scheduler') && local ? { nodes: opts.nodes, requests: opts.requests, budgetSeconds: opts.schedulerBudget } : null,

@@ -80,7 +80,7 @@ try {
   counting = true;
   const storm = await runBootStorm(
     { description: 'in-process', credentials: credentialsFromOpenrc(readOpenrc(cloud.openrcPath)), pids: [], stop: async () => undefined },
-    { n, concurrency, flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 5, stallMs: 120_000, warmup: 0 }, silentProgress,
+    { n, concurrency, flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 5, stallMs: 120_000, warmup: 0, probeMs: 0, multiCreate: 0 }, silentProgress,
   );
   counting = false;
   const rows = [...costs.entries()].sort((a, b) => b[1].execMs + b[1].prepareMs - (a[1].execMs + a[1].prepareMs));

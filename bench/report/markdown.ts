@@ -17,15 +17,28 @@ export function bootStormTable(r: BenchResults): string {
 
 function stormTable(storms: BootStormResult[], first?: { head: string; cell: (s: BootStormResult) => string }): string {
   return table(
-    [...(first ? [first.head] : []), 'N', 'clients', 'servers/s', 'boot (s)', 'POST p50 / p95 (ms)', 'GET /servers/detail p50 / p95 (ms)', 'delete (s)', 'cloud peak RSS (MB)', 'cloud CPU (s)', 'cloud CPU per server (ms)', 'client CPU (s)'],
+    [...(first ? [first.head] : []), 'N', 'clients', 'servers/s', 'boot (s)', 'POST p50 / p95 (ms)', 'GET /servers/detail p50 / p95 (ms)', 'GET /servers/{id} during boot p50 / p99 / max (ms)', 'delete (s)', 'cloud peak RSS (MB)', 'cloud CPU (s)', 'cloud CPU per server (ms)', 'client CPU (s)'],
     storms.map((s) => [
       ...(first ? [first.cell(s)] : []), String(s.n), String(s.concurrency),
       `${s.serversPerSecond}${s.failed ? ` (${s.failed} failed)` : ''}${s.repeatRates ? ` (runs: ${s.repeatRates.join(', ')})` : ''}`, String(s.bootSeconds),
       `${s.postMs.p50} / ${s.postMs.p95}`,
       `${s.listDetailMs.p50} / ${s.listDetailMs.p95} (${Math.min(s.listedServers, 1000)} servers${s.listPages > 1 ? `; all ${s.listedServers} in ${s.listPages} pages: ${s.listAllMs.p50}` : ''})`,
+      s.probeGetMs.count ? `${s.probeGetMs.p50} / ${s.probeGetMs.p99} / ${s.probeGetMs.max}` : '–',
       String(s.deleteSeconds), n(s.cloud?.peakRssMb), n(s.cloud?.cpuSeconds),
       n(cpuMsPerServer(s)), String(s.clientCpuSeconds),
     ]),
+  );
+}
+
+/** The multi-create after each storm: one POST of many servers, and the probe meanwhile. */
+export function multiCreateTable(storms: BootStormResult[]): string {
+  return table(
+    ['after the storm of N', 'clients', 'servers in one POST', 'ACTIVE', 'POST (ms)', 'all ACTIVE in (s)', 'GET /servers/{id} meanwhile p50 / p99 / max (ms)'],
+    storms.filter((s) => s.multiCreate).map((s) => {
+      const m = s.multiCreate!;
+      return [String(s.n), String(s.concurrency), String(m.count), String(m.active), String(m.postMs), String(m.seconds),
+        m.probeGetMs.count ? `${m.probeGetMs.p50} / ${m.probeGetMs.p99} / ${m.probeGetMs.max}` : '–'];
+    }),
   );
 }
 
@@ -62,6 +75,10 @@ export function renderMarkdown(r: BenchResults): string {
     out.push(bootStormTable(r));
     out.push('', `Nova (Zed, fake driver, 2 hosts) on a similar machine: ${NOVA.serversPerSecond.map(([k, v]) => `${v} servers/s at N = ${k}`).join(', ')}; ` +
       `POST median ${NOVA.postMedianMs} ms; GET /servers/detail median ${NOVA.listDetailMedianMs.map(([k, v]) => `${v} ms with ${k}`).join(', ')}; ${NOVA.memoryGiB} GiB across its services.`);
+    if (r.bootStorm.some((s) => s.multiCreate)) {
+      out.push('', '### One POST of many servers', '');
+      out.push(multiCreateTable(r.bootStorm));
+    }
   }
   if (r.flatCost.length > 0) {
     out.push('', '### Flat cost', '');

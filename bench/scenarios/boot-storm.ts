@@ -9,8 +9,12 @@ import { round, summarize, type LatencySummary } from '../stats.js';
 
 /**
  * The boot storm, as a user (or Rally) measures it through the public API: N servers created by
- * C concurrent clients, polled every 100 ms until all are ACTIVE; then listing with N servers
- * present; then deleting them all.
+ * C concurrent clients, polled every 100 ms until all are ACTIVE, while one more client reads a
+ * server booted before the storm every `probeMs` (what a user watching their own server sees
+ * while someone else boots N); then listing with N servers present; then deleting them all.
+ * Last, unmetered, one POST creating min(N, `multiCreate`) servers at once (min_count =
+ * max_count), with the probe reading meanwhile: one request's worth of work that the cloud
+ * must not do in one go.
  */
 
 export interface BootStormOptions {
@@ -26,6 +30,24 @@ export interface BootStormOptions {
   stallMs: number;
   /** Servers booted and deleted, unmeasured, before the storm: the cloud under test just started. */
   warmup: number;
+  /** Interval of the probe's GET /servers/{id} during the boot (ms, start to start; 0: no probe). */
+  probeMs: number;
+  /** Servers of the multi-create after the storm, at most N (0: none). */
+  multiCreate: number;
+}
+
+/** One POST with min_count = max_count = `count`, and the probe meanwhile. */
+export interface MultiCreateResult {
+  count: number;
+  /** Its servers that reached ACTIVE. */
+  active: number;
+  /** The POST's own latency. */
+  postMs: number;
+  /** From the POST until the poll that saw none of them BUILD. */
+  seconds: number;
+  /** The probe's GET /servers/{id}, from the POST until none of them is BUILD. */
+  probeGetMs: LatencySummary;
+  probeMaxAtSeconds: number | null;
 }
 
 export interface BootStormResult {
@@ -46,6 +68,16 @@ export interface BootStormResult {
   listAllMs: LatencySummary;
   listPages: number;
   listedServers: number;
+  /**
+   * GET /servers/{id} of a server booted before the storm, one request after another every
+   * `probeMs`, from the first POST until the storm is ACTIVE: a stall of the cloud's event loop
+   * shows here as one slow answer, which a median over POSTs hides.
+   */
+  probeGetMs: LatencySummary;
+  /** When the slowest probe was sent, in seconds from the first POST. */
+  probeMaxAtSeconds: number | null;
+  /** The multi-create after the storm (null: not run, or its POST was refused: see failures). */
+  multiCreate: MultiCreateResult | null;
   deleteMs: LatencySummary;
   /** From the first DELETE until the poll that found none of them left. */
   deleteSeconds: number;
@@ -103,6 +135,93 @@ interface Booted {
   failures: string[];
   /** From the first POST until the poll that saw none of them BUILD. */
   seconds: number;
+}
+
+interface Probe {
+  /** Latency of each GET, in the order sent. */
+  ms: number[];
+  /** When each GET was sent (ms from the start of the probe). */
+  sentAt: number[];
+  failures: string[];
+}
+
+/**
+ * One client reading `GET /servers/{id}` every `intervalMs` (start to start; the next request
+ * goes as soon as a slow one answers), sequentially, until `stop()`: at least one request.
+ */
+function probeServer(session: OpenStackSession, id: string, intervalMs: number): { stop(): Promise<Probe> } {
+  const probe: Probe = { ms: [], sentAt: [], failures: [] };
+  let stopped = false;
+  const t0 = performance.now();
+  const running = (async () => {
+    do {
+      const started = performance.now();
+      const res = await session.compute('GET', `/servers/${id}`);
+      probe.sentAt.push(started - t0);
+      probe.ms.push(res.ms);
+      if (res.status !== 200 && probe.failures.length < 5) probe.failures.push(`probe GET /servers/{id} ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+      await sleep(Math.max(0, intervalMs - (performance.now() - started)));
+    } while (!stopped);
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+      return probe;
+    },
+  };
+}
+
+/** The slowest probe's send time, in seconds from the start of the probe. */
+function slowestAt(probe: Probe): number | null {
+  if (probe.ms.length === 0) return null;
+  return round(probe.sentAt[probe.ms.indexOf(Math.max(...probe.ms))]! / 1000, 2);
+}
+
+/** Polls every `pollMs` until none of the `count` servers named `^prefix` is BUILD; returns when (performance.now()). */
+function untilNoneBuilding(session: OpenStackSession, p: Phase, bar: Progress, prefix: string, count: number): Promise<number> {
+  return pollUntil(p.pollMs, p.stallMs, `${p.label}: waiting for ACTIVE`, async () => {
+    const { servers } = await session.listAll(`/servers?status=BUILD&name=${encodeURIComponent(`^${prefix}`)}`);
+    bar.update(count - servers.length, `building ${servers.length}`);
+    return { done: servers.length === 0, progress: count - servers.length };
+  });
+}
+
+interface MultiCreated {
+  result: MultiCreateResult | null;
+  ids: string[];
+  failures: string[];
+}
+
+/** One POST creating `count` servers named `<prefix>m-<i>`, with the probe reading meanwhile, until none of them is BUILD. */
+async function multiCreate(
+  session: OpenStackSession, p: Phase, bar: Progress, prefix: string, count: number, server: Record<string, unknown>,
+  probeId: string | null, probeMs: number,
+): Promise<MultiCreated> {
+  const probing = probeId ? probeServer(session, probeId, probeMs) : null;
+  const t0 = performance.now();
+  const run = (async () => {
+    const res = await session.compute('POST', '/servers', { server: { ...server, name: `${prefix}m`, min_count: count, max_count: count } });
+    return { res, tDone: res.status === 202 ? await untilNoneBuilding(session, p, bar, prefix, count) : performance.now() };
+  })();
+  const { res, tDone } = await run.finally(() => probing?.stop());
+  const probe: Probe = (await probing?.stop()) ?? { ms: [], sentAt: [], failures: [] };
+  const failures = probe.failures.map((f) => `multi-create: ${f}`);
+  const { servers } = await session.listAll(`/servers/detail?name=${encodeURIComponent(`^${prefix}`)}`);
+  const ids = servers.map((s) => s.id);
+  if (res.status !== 202) {
+    failures.push(`multi-create of ${count}: POST /servers ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+    return { result: null, ids, failures };
+  }
+  const active = servers.filter((s) => s.status === 'ACTIVE').length;
+  if (active < count) failures.push(`multi-create of ${count}: ${active} ACTIVE`);
+  const probeGetMs = summarize(probe.ms);
+  bar.finish(`${active} ACTIVE in ${((tDone - t0) / 1000).toFixed(2)} s (POST ${round(res.ms)} ms)` +
+    (probe.ms.length > 0 ? `; GET /servers/{id} p99 ${probeGetMs.p99} ms, max ${probeGetMs.max} ms` : ''));
+  return {
+    result: { count, active, postMs: round(res.ms), seconds: round((tDone - t0) / 1000, 3), probeGetMs, probeMaxAtSeconds: slowestAt(probe) },
+    ids, failures,
+  };
 }
 
 /** C clients POST `count` servers; one poller waits, every `pollMs`, until none of them is BUILD. */
@@ -176,7 +295,8 @@ export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, p
     const session = await OpenStackSession.login(http, cloud.credentials);
     const flavor = await session.findFlavor(o.flavor);
     const imageRef = await session.findImage(o.image);
-    const restoreQuota = await raiseQuota(session, Math.max(o.n, o.warmup), flavor, progress);
+    // The storm's N, and the probe's server.
+    const restoreQuota = await raiseQuota(session, Math.max(o.n, o.warmup) + 1, flavor, progress);
     const label = `boot storm N=${o.n} C=${o.concurrency}`;
     const phase: Phase = { label, concurrency: o.concurrency, pollMs: o.pollMs, stallMs: o.stallMs };
     const server = { imageRef, flavorRef: flavor.id, networks: 'none' };
@@ -189,18 +309,28 @@ export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, p
       await deleteServers(session, phase, NO_BAR, prefix, warm.ids);
     }
 
+    // ---- the probe's server, booted before the storm (its own prefix: the storm's polls do not see it)
+    const probePrefix = newPrefix();
+    const probed = o.probeMs > 0 ? await bootServers(session, phase, NO_BAR, probePrefix, 1, server) : null;
+    const probeId = probed?.ids[0] ?? null;
+
     const cpu0 = process.cpuUsage();
     const meter = new ResourceMeter(cloud.pids);
     const prefix = newPrefix();
 
-    // ---- boot N
+    // ---- boot N, with the probe reading its server meanwhile
     const bar = progress.start(`${label}: boot`, o.n);
-    const boot = await bootServers(session, phase, bar, prefix, o.n, server);
-    const failures = [...boot.failures];
+    const probing = probeId ? probeServer(session, probeId, o.probeMs) : null;
+    const boot = await bootServers(session, phase, bar, prefix, o.n, server).finally(() => probing?.stop());
+    const probe: Probe = (await probing?.stop()) ?? { ms: [], sentAt: [], failures: [] };
+    const failures = [...(probed?.failures ?? []), ...boot.failures, ...probe.failures];
+    if (o.probeMs > 0 && !probeId) failures.push('the probe\'s server did not boot: no GET /servers/{id} measured');
     const final = await session.listAll(`/servers/detail?name=${encodeURIComponent(`^${prefix}`)}`);
     const active = final.servers.filter((s) => s.status === 'ACTIVE').length;
     for (const s of final.servers) if (s.status !== 'ACTIVE') failures.push(`server ${s.id} is ${s.status}`);
-    bar.finish(`${active} ACTIVE in ${boot.seconds.toFixed(2)} s (${(active / boot.seconds).toFixed(1)}/s)`);
+    const probeMs = summarize(probe.ms);
+    bar.finish(`${active} ACTIVE in ${boot.seconds.toFixed(2)} s (${(active / boot.seconds).toFixed(1)}/s)` +
+      (probe.ms.length > 0 ? `; GET /servers/{id} p99 ${probeMs.p99} ms, max ${probeMs.max} ms` : ''));
     const cloudRssWithN = cloud.pids.reduce((sum, pid) => sum + (readProc(pid)?.rssBytes ?? 0), 0);
 
     // ---- list with N present
@@ -228,6 +358,18 @@ export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, p
 
     const use = meter.stop();
     const cpu = process.cpuUsage(cpu0);
+
+    // ---- the multi-create, unmetered (the storm's servers are gone: the quota has room for it)
+    let multi: MultiCreateResult | null = null;
+    const multiCount = Math.min(o.n, o.multiCreate);
+    if (multiCount > 0) {
+      const multiPrefix = newPrefix();
+      const made = await multiCreate(session, phase, progress.start(`${label}: one POST of ${multiCount}`, multiCount), multiPrefix, multiCount, server, probeId, o.probeMs);
+      multi = made.result;
+      failures.push(...made.failures);
+      if (made.ids.length > 0) failures.push(...(await deleteServers(session, phase, NO_BAR, multiPrefix, made.ids)).failures);
+    }
+    if (probed && probed.ids.length > 0) failures.push(...(await deleteServers(session, phase, NO_BAR, probePrefix, probed.ids)).failures);
     await restoreQuota();
     return {
       n: o.n,
@@ -243,6 +385,9 @@ export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, p
       listAllMs: summarize(whole),
       listPages: pages,
       listedServers: listed,
+      probeGetMs: probeMs,
+      probeMaxAtSeconds: slowestAt(probe),
+      multiCreate: multi,
       deleteMs: summarize(del.deleteMs),
       deleteSeconds: round(del.seconds, 3),
       deletesPerSecond: round(boot.ids.length / del.seconds, 1),

@@ -1,6 +1,7 @@
 import type { Config } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import { TimeSlice } from '../common/time-slice.js';
 import type { Db } from '../db/connection.js';
 import { releaseResources } from '../db/allocations.js';
 import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
@@ -109,18 +110,31 @@ export class ConductorService {
     this.heartbeat.stop();
   }
 
-  /** Schedules each instance and hands it to its node; no host → ERROR with a fault, as Nova. */
+  /**
+   * Schedules each instance and hands it to its node; no host → ERROR with a fault, as Nova.
+   * A multi-create brings hundreds of instances in one message: the loops give the event loop a
+   * turn every few ms (TimeSlice), so requests arriving meanwhile are not held behind all of them.
+   */
   async buildInstances(ctx: RpcContext, instances: Instance[], spec: RequestSpec): Promise<void> {
-    for (const inst of instances) await startEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, null);
+    const slice = new TimeSlice();
+    for (const inst of instances) {
+      await startEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, null);
+      await slice.due();
+    }
     let selections;
     try {
       selections = await this.selectDestinations(ctx, spec);
     } catch (err) {
-      for (const inst of instances) await this.failBuild(ctx, inst.uuid, errorMessage(err), null);
+      for (const inst of instances) {
+        await this.failBuild(ctx, inst.uuid, errorMessage(err), null);
+        await slice.due();
+      }
       return;
     }
+    const byUuid = new Map(instances.map((i) => [i.uuid, i]));
     for (const sel of selections) {
-      const inst = instances.find((i) => i.uuid === sel.instanceUuid)!;
+      await slice.due();
+      const inst = byUuid.get(sel.instanceUuid)!;
       const az = await availabilityZoneOfHost(this.db, this.config, sel.host);
       let row: InstanceRow;
       try {

@@ -19,6 +19,19 @@ export async function createAction(
   }).execute();
 }
 
+/** createAction for many instances at once (a multi-create): 200 rows of 9 columns per statement. */
+export async function createActions(
+  db: Db, a: { instanceUuids: string[]; action: string; requestId: string; projectId: string; userId: string },
+): Promise<void> {
+  const ts = now().toISOString();
+  for (let i = 0; i < a.instanceUuids.length; i += 200) {
+    await db.insertInto('instance_actions').values(a.instanceUuids.slice(i, i + 200).map((instanceUuid) => ({
+      instance_uuid: instanceUuid, action: a.action, request_id: a.requestId, project_id: a.projectId,
+      user_id: a.userId, start_time: ts, finish_time: null, message: null, updated_at: ts,
+    }))).execute();
+  }
+}
+
 /** LIMIT 1 written into the SQL: SQLite prepares a statement with a bound LIMIT anew at every run. */
 const ONE = sql.lit(1);
 

@@ -74,6 +74,26 @@ export async function insertInstance(db: Db, row: Insertable<InstanceTable>, met
   }
 }
 
+/**
+ * Rows per INSERT when many instances are inserted at once: a multi-create's 500 instances and
+ * their create actions took 30–47 ms one statement each, statement building most of it, and
+ * 12 ms in chunks. 100 rows of about 45 columns stay far below SQLite's 32766 and PostgreSQL's
+ * 65535 bound parameters.
+ */
+const INSERT_CHUNK = 100;
+
+/** insertInstance for many instances (a multi-create), a chunk of rows per statement. */
+export async function insertInstances(db: Db, instances: Array<{ row: Insertable<InstanceTable>; metadata: Record<string, string> }>): Promise<void> {
+  for (let i = 0; i < instances.length; i += INSERT_CHUNK) {
+    const chunk = instances.slice(i, i + INSERT_CHUNK);
+    await db.insertInto('instances').values(chunk.map((c) => c.row)).execute();
+    const entries = chunk.flatMap((c) => Object.entries(c.metadata).map(([key, value]) => ({ instance_uuid: c.row.uuid, key, value })));
+    for (let j = 0; j < entries.length; j += INSERT_CHUNK * 4) {
+      await db.insertInto('instance_metadata').values(entries.slice(j, j + INSERT_CHUNK * 4)).execute();
+    }
+  }
+}
+
 export type InstanceRowUpdates = Partial<Omit<InstanceRow, 'id' | 'uuid'>>;
 
 /**

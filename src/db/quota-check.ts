@@ -2,8 +2,8 @@ import type { Insertable } from 'kysely';
 import type { Config } from '../common/config.js';
 import { OverQuota } from '../common/errors.js';
 import type { Db } from './connection.js';
-import { createAction } from './instance-actions.js';
-import { insertInstance } from './instances.js';
+import { createActions } from './instance-actions.js';
+import { insertInstances } from './instances.js';
 import { lockKey } from './locks.js';
 import { getInstanceUsage, getProjectLimits, UNLIMITED } from './quotas.js';
 import type { InstanceTable } from './schema.js';
@@ -85,12 +85,10 @@ export async function createInstancesWithinQuota<R extends Insertable<InstanceTa
     const [limits, usage] = await Promise.all([r.limits ?? getProjectLimits(tx, config, r.projectId), getInstanceUsage(tx, r.projectId)]);
     const count = instancesAllowed(limits, usage, r);
     const created = build(count);
-    for (const inst of created) {
-      await insertInstance(tx, inst.row, inst.metadata);
-      await createAction(tx, {
-        instanceUuid: inst.row.uuid, action: 'create', requestId: r.requestId, projectId: r.projectId, userId: r.userId,
-      });
-    }
+    await insertInstances(tx, created);
+    await createActions(tx, {
+      instanceUuids: created.map((inst) => inst.row.uuid), action: 'create', requestId: r.requestId, projectId: r.projectId, userId: r.userId,
+    });
     return created;
   });
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../common/config.js';
 import { NoValidHost } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import { TimeSlice } from '../common/time-slice.js';
 import type { Db } from '../db/connection.js';
 import { claimResources, claimedNode, flavorResources } from '../db/allocations.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
@@ -76,7 +77,10 @@ export class SchedulerService {
       forceNode: spec.forceNode,
     };
     const selections: Selection[] = [];
+    // A multi-create asks for hundreds at once: a turn of the event loop every few ms between claims.
+    const slice = new TimeSlice();
     for (const instanceUuid of spec.instanceUuids) {
+      await slice.due();
       const selection = await this.placeOne(instanceUuid, query);
       if (!selection) {
         this.log.info({ instanceUuid, flavor: spec.flavor.name }, 'no valid host');

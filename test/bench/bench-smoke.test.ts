@@ -26,7 +26,7 @@ describe('npm run bench (smoke)', () => {
     dir = mkdtempSync(join(tmpdir(), 'orrery-bench-smoke-'));
     out = await runBench({
       deployment: allInOne,
-      storm: { ns: [5], concurrencies: [2], repeat: 1, flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 2, stallMs: 30_000, warmup: 2 },
+      storm: { ns: [5], concurrencies: [2], repeat: 1, flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 2, stallMs: 30_000, warmup: 2, probeMs: 15, multiCreate: 500 },
       bootStorm: true,
       scheduler: { nodes: [10], requests: 20, budgetSeconds: 30 },
       scaleOut: [1],
@@ -52,6 +52,10 @@ describe('npm run bench (smoke)', () => {
     assert.ok(storm.serversPerSecond > 0);
     assert.equal(storm.postMs.count, 5);
     assert.ok(storm.postMs.p50 > 0);
+    assert.ok(storm.probeGetMs.count >= 1 && storm.probeGetMs.p99 > 0);
+    assert.equal(storm.multiCreate?.count, 5);
+    assert.equal(storm.multiCreate.active, 5, `failures: ${storm.failures.join('; ')}`);
+    assert.ok(storm.multiCreate.probeGetMs.count >= 1);
     assert.equal(storm.listDetailMs.count, 2);
     assert.ok(storm.listDetailMs.p50 > 0);
     assert.ok(storm.listedServers >= 5);

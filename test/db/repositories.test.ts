@@ -273,6 +273,41 @@ for (const backend of BACKENDS) {
       assert.equal(actions.n, 10, 'one create action per instance, nothing half-created');
     });
 
+    it('inserts a multi-create of hundreds in chunks: every row, its metadata and its action, or nothing', async () => {
+      const projectId = `p-multi-${backend.kind}`;
+      const count = 250; // over two chunks of rows, and of metadata (3 items each)
+      await setProjectLimits(t.db, projectId, { instances: count, cores: -1, ram: -1 });
+      const build = (n: number): NewInstance[] => Array.from({ length: n }, (_, i) => ({
+        row: instanceRow(projectId, { display_name: `vm-${i + 1}`, launch_index: i, memory_mb: 64 }), metadata: { role: 'web', index: String(i), empty: '' },
+      }));
+      const created = await createInstancesWithinQuota(t.db, config, {
+        projectId, userId: 'u1', requestId: 'req-multi', minCount: count, maxCount: count, vcpus: 1, memoryMb: 64,
+      }, build);
+      assert.equal(created.length, count);
+      const rows = await t.db.selectFrom('instances').select(['uuid', 'launch_index']).where('project_id', '=', projectId).orderBy('id').execute();
+      assert.deepEqual(rows.map((r) => r.launch_index), created.map((c) => c.row.launch_index), 'inserted in launch order');
+      const last = await getInstance(t.db, created.at(-1)!.row.uuid);
+      assert.deepEqual(last?.metadata, { role: 'web', index: String(count - 1), empty: '' });
+      const md = await t.db.selectFrom('instance_metadata').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('instance_uuid', 'in', created.map((c) => c.row.uuid)).executeTakeFirstOrThrow();
+      assert.equal(md.n, 3 * count);
+      const actions = await t.db.selectFrom('instance_actions').select(['instance_uuid', 'action', 'request_id'])
+        .where('project_id', '=', projectId).execute();
+      assert.equal(actions.length, count);
+      assert.ok(actions.every((a) => a.action === 'create' && a.request_id === 'req-multi'));
+      assert.deepEqual(new Set(actions.map((a) => a.instance_uuid)), new Set(created.map((c) => c.row.uuid)));
+
+      // A duplicate in the last chunk refuses the whole request: none of its rows stay.
+      await setProjectLimits(t.db, projectId, { instances: -1, cores: -1, ram: -1 });
+      const dup = created[0]!.row.uuid;
+      await assert.rejects(createInstancesWithinQuota(t.db, config, {
+        projectId, userId: 'u1', requestId: 'req-dup', minCount: 150, maxCount: 150, vcpus: 1, memoryMb: 64,
+      }, (n) => build(n).map((inst, i) => (i === n - 1 ? { ...inst, row: { ...inst.row, uuid: dup } } : inst))), DuplicateEntry);
+      assert.equal((await getInstanceUsage(t.db, projectId)).instances, count);
+      const dupActions = await t.db.selectFrom('instance_actions').select('id').where('request_id', '=', 'req-dup').execute();
+      assert.deepEqual(dupActions, []);
+    });
+
     it('checks the instance quota against limits the caller has already read', async () => {
       const projectId = `p-quota-given-${backend.kind}`;
       await setProjectLimits(t.db, projectId, { instances: 1 });
