@@ -383,7 +383,16 @@ export class ComputeService {
         this.log.error({ instance: inst.uuid, err: errorMessage(err) }, 'could not record a finished build');
         throw err;
       }
+      // Only an instance really being deleted is deleted here; one that moved on otherwise
+      // (given up meanwhile, say) keeps its record.
+      const current = statusOf(err) === 404 ? null : await this.landed(() => this.conductor.instanceGet(ctx, inst.uuid));
+      if (current && current.taskState !== TaskState.DELETING) {
+        this.log.warn({ instance: inst.uuid, vmState: current.vmState, taskState: current.taskState }, 'spawned, but the build had moved on');
+        if (current.vmState === VmState.ERROR) await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
+        return null;
+      }
       // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
+      this.log.info({ instance: inst.uuid }, 'instance deleted during its spawn; undoing the spawn');
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
       await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
       return null;

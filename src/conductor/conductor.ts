@@ -65,12 +65,15 @@ export class ConductorService {
         const uuid = args.uuid as string;
         const updates = toRowUpdates(args.updates as InstanceUpdates);
         const expected = (args.expected_task_state as Array<string | null> | null) ?? undefined;
+        // A call redelivered after its first handling committed (the conductor that had it was
+        // killed before answering) finds the instance as it left it: that is success.
+        const opts = { repeatable: true };
         // 1.1: a caller that reads nothing back says so; 1.0 callers always get the instance.
         if (args.return_instance === false) {
-          await updateInstanceRow(db, uuid, updates, expected);
+          await updateInstanceRow(db, uuid, updates, expected, opts);
           return null;
         }
-        const row = await updateInstanceRowReturning(db, uuid, updates, expected);
+        const row = await updateInstanceRowReturning(db, uuid, updates, expected, opts);
         return wrap('Instance', rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {}));
       },
       instances_on_host: async (args) => {
