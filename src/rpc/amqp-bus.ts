@@ -11,7 +11,7 @@ import {
   declareTopic,
   fanoutExchangeName,
 } from './amqp-topology.js';
-import { type Bus, type RpcHandler, type RpcMessage, type RpcReply, RpcTimeout, type Subscription } from './bus.js';
+import { type Bus, mayPassLater, type RpcHandler, type RpcMessage, type RpcReply, RpcTimeout, type Subscription } from './bus.js';
 
 /** One broker address of a transport URL (Nova's form allows several, tried in turn). */
 export interface AmqpEndpoint {
@@ -654,8 +654,7 @@ export class AmqpBus implements Bus {
 
   /**
    * Runs a handler; for a call, returns its serialized reply (errors travel as WireErrors). A
-   * cast whose handler failed for a reason that may pass (mayPass) is to be delivered again:
-   * cast handlers are idempotent, and the caller of a cast has no answer to retry on.
+   * cast whose handler failed for a reason that may pass (mayPassLater) is to be delivered again.
    */
   private async run(sub: Sub, msg: RpcMessage, wantsReply: boolean): Promise<Outcome> {
     try {
@@ -663,7 +662,7 @@ export class AmqpBus implements Bus {
       return wantsReply ? JSON.stringify({ ok: true, result: result === undefined ? null : result } satisfies RpcReply) : null;
     } catch (err) {
       if (!wantsReply) {
-        if (mayPass(err)) {
+        if (mayPassLater(err)) {
           this.log.warn({ err: errorMessage(err), topic: sub.topic, method: msg.method }, 'cast handler failed for now; to be delivered again');
           return DELIVER_AGAIN;
         }
@@ -717,11 +716,6 @@ export class AmqpBus implements Bus {
 
 function encode(msg: RpcMessage): Buffer {
   return Buffer.from(JSON.stringify(msg));
-}
-
-/** Whether a handler's failure may pass if it runs again later: a back-end unreachable (503), a call that timed out. */
-function mayPass(err: unknown): boolean {
-  return err instanceof RpcTimeout || (err as { status?: unknown } | null)?.status === 503;
 }
 
 /** Hands a message back to its queue, to be delivered again (to this consumer or another). */
