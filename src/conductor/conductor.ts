@@ -15,7 +15,7 @@ import { computePin } from '../db/services.js';
 import { availabilityZoneOfHost } from '../db/aggregates.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
-import { TaskState } from '../objects/states.js';
+import { TaskState, VmState } from '../objects/states.js';
 import { RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { ComputeRpcApi } from '../rpc/compute-api.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type InstanceUpdates, type ServiceReport } from '../rpc/conductor-api.js';
@@ -89,7 +89,11 @@ export class ConductorService {
       instance_build_aborted: async (args, ctx) => {
         const uuid = args.uuid as string;
         const host = args.host as string;
-        return this.failBuild(ctx, uuid, args.message as string, host, { taskStates: BUILD_TASK_STATES_ON_HOST, host });
+        if (await this.failBuild(ctx, uuid, args.message as string, host, { taskStates: BUILD_TASK_STATES_ON_HOST, host })) return true;
+        // Asked again after the first call committed (its answer lost): already given up, still yes,
+        // so that the compute removes the half-built guest.
+        const row = await getInstanceRow(db, uuid);
+        return row !== null && row.host === host && row.vm_state === VmState.ERROR && row.task_state === null;
       },
       instance_fault_create: async (args) => {
         await addFault(db, {

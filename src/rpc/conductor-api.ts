@@ -102,7 +102,8 @@ export class ConductorRpcApi extends RpcClient {
   /**
    * @since 1.2. A build this host had taken up but will not finish (its compute service
    * restarted mid-build): the instance goes to ERROR with `message` as its fault and its claim
-   * is released, if the build is still this host's and still under way. Answers whether it was.
+   * is released, if the build is still this host's and still under way. Answers whether it was
+   * (or had already been given up on this host: then the caller still removes its guest).
    */
   instanceBuildAborted(ctx: RpcContext, uuid: string, host: string, message: string): Promise<boolean> {
     return this.call(CONDUCTOR_TOPIC, ctx, 'instance_build_aborted', { uuid, host, message }, '1.2');

@@ -168,7 +168,7 @@ for (const backend of BACKENDS) {
       assert.equal(casts.length, 0);
     });
 
-    it('instance_build_aborted (1.2): a build spawning on the host ends ERROR with the fault and no claim, once; another host\'s is left alone', async () => {
+    it('instance_build_aborted (1.2): a build spawning on the host ends ERROR with the fault and no claim, once however often asked; another host\'s is left alone', async () => {
       const api = new ConductorRpcApi(bus, 5000);
       const uuid = await newInstance();
       await deliverBuild(uuid);
@@ -176,7 +176,8 @@ for (const backend of BACKENDS) {
       assert.equal(await api.instanceBuildAborted(systemContext(), uuid, 'another-host', 'no'), false);
       assert.ok(await claimedNode(t.db, uuid));
       assert.equal(await api.instanceBuildAborted(systemContext(), uuid, HOST, 'restarted mid-build'), true);
-      assert.equal(await api.instanceBuildAborted(systemContext(), uuid, HOST, 'restarted mid-build'), false);
+      // Asked again (the first answer lost): still given up, nothing done twice.
+      assert.equal(await api.instanceBuildAborted(systemContext(), uuid, HOST, 'restarted mid-build'), true);
       const row = (await getInstanceRow(t.db, uuid))!;
       assert.equal(row.vm_state, 'error');
       assert.equal(row.task_state, null);

@@ -156,8 +156,8 @@ export interface FaultOutcome {
  * (none in BUILD or mid-task after SETTLE_MS), none is deleted by the system and no other
  * server appeared (nothing half-created), the claims in placement are exactly the ACTIVE
  * servers' (on their own nodes, and every provider's usage is the sum of its allocations),
- * every back-end spawned each server at most once (ACTIVE ones exactly once), and every
- * process of the deployment still runs and reports up. `ids` are all the servers the
+ * every back-end spawned each server at most once (ACTIVE ones exactly once, and only they
+ * still have a guest), and every process of the deployment still runs and reports up. `ids` are all the servers the
  * deployment's project should have (every round so far).
  */
 export async function assertFaultInvariants(d: Deployment, s: Session, ids: string[], hosts: string[]): Promise<FaultOutcome> {
@@ -205,12 +205,29 @@ export async function assertFaultInvariants(d: Deployment, s: Session, ids: stri
     assert.equal(holders.get(v.id), (v as ServerView & { 'OS-EXT-SRV-ATTR:hypervisor_hostname': string })['OS-EXT-SRV-ATTR:hypervisor_hostname'], `${v.name}: claim not on its node`);
   }
 
+  // Guests: every ACTIVE server has exactly one, on its host, spawned once; an ERROR one has none
+  // left (its claim is gone, so a guest would hold resources nobody accounts for).
   const counts = new Map<string, number>();
-  for (const host of hosts) for (const [uuid, n] of spawnCounts(d, host)) counts.set(uuid, (counts.get(uuid) ?? 0) + n);
+  const guests = new Map<string, string[]>();
+  for (const host of hosts) {
+    const b = fakeBackendOf(d, host);
+    try {
+      for (const [uuid, n] of b.spawnCounts()) counts.set(uuid, (counts.get(uuid) ?? 0) + n);
+      for (const g of b.listInstances()) guests.set(g.uuid, [...(guests.get(g.uuid) ?? []), host]);
+    } finally {
+      b.close();
+    }
+  }
   for (const v of servers) {
     const n = counts.get(v.id) ?? 0;
-    if (v.status === 'ACTIVE') assert.equal(n, 1, `${v.name} (ACTIVE) spawned ${n} times`);
-    else assert.ok(n <= 1, `${v.name} (${v.status}) spawned ${n} times`);
+    const on = guests.get(v.id) ?? [];
+    if (v.status === 'ACTIVE') {
+      assert.equal(n, 1, `${v.name} (ACTIVE) spawned ${n} times`);
+      assert.deepEqual(on, [v['OS-EXT-SRV-ATTR:host']], `${v.name} (ACTIVE): guests on ${on.join(', ') || 'no host'}`);
+    } else {
+      assert.ok(n <= 1, `${v.name} (${v.status}) spawned ${n} times`);
+      assert.deepEqual(on, [], `${v.name} (${v.status}) left a guest on ${on.join(', ')}`);
+    }
   }
 
   for (const [name, p] of d.services) {
