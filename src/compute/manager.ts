@@ -9,7 +9,7 @@ import { now, sleep } from '../common/time.js';
 import { unwrap, wrap, type Envelope } from '../objects/envelope.js';
 import type { ComputeNodeReport, ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
-import { RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
+import { mayPassLater, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
 import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
@@ -36,11 +36,6 @@ const POWER_STATE_NAMES: Record<number, string> = {
 function statusOf(err: unknown): number | undefined {
   const status = (err as { status?: unknown } | null)?.status;
   return typeof status === 'number' ? status : undefined;
-}
-
-/** A conductor call that failed but may succeed if made again: the bus timed out, or the conductor's database was unreachable (503). */
-function mayLandLater(err: unknown): boolean {
-  return err instanceof RpcTimeout || statusOf(err) === 503;
 }
 
 /** The compute service never reads back the instance it updates. */
@@ -277,7 +272,7 @@ export class ComputeService {
       try {
         return await call();
       } catch (err) {
-        if (!mayLandLater(err) || attempt >= LANDING_ATTEMPTS) throw err;
+        if (!mayPassLater(err) || attempt >= LANDING_ATTEMPTS) throw err;
         this.log.warn({ attempt, err: errorMessage(err) }, 'conductor did not answer; retrying');
         await sleep(Math.min(500 * 2 ** attempt, 10_000));
       }
@@ -295,7 +290,7 @@ export class ComputeService {
       try {
         await this.conductor.instanceUpdate(ctx, uuid, updates, expected, NO_RETURN);
       } catch (err) {
-        if (mayLandLater(err)) unsure = true;
+        if (mayPassLater(err)) unsure = true;
         else if (unsure && expected && statusOf(err) === 409) return;
         throw err;
       }

@@ -16,7 +16,7 @@ import { availabilityZoneOfHost } from '../db/aggregates.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
-import { RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
+import { mayPassLater, RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { ComputeRpcApi } from '../rpc/compute-api.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type InstanceUpdates, type ServiceReport } from '../rpc/conductor-api.js';
 import { dispatcher } from '../rpc/dispatch.js';
@@ -211,10 +211,10 @@ export class ConductorService {
       try {
         return await this.scheduler.selectDestinations(ctx, spec);
       } catch (err) {
-        const unavailable = (err as { status?: unknown }).status === 503;
-        if (!(err instanceof RpcTimeout || unavailable) || attempt >= 3) throw err;
+        if (!mayPassLater(err) || attempt >= 3) throw err;
         this.log.warn({ attempt, err: errorMessage(err) }, 'scheduler did not answer; asking again');
-        if (unavailable) await sleep(1000 * attempt);
+        // A timeout has waited already; a database failure answers at once.
+        if (!(err instanceof RpcTimeout)) await sleep(1000 * attempt);
       }
     }
   }

@@ -156,6 +156,8 @@ function isRead(query: CompiledQuery): boolean {
  */
 class TranslatingConnection implements DatabaseConnection {
   inTransaction = false;
+  /** Whether `inner` was given back already (lost, and no fresh one could be had yet). */
+  private released = false;
 
   constructor(public inner: DatabaseConnection, private readonly driver: Driver) {}
 
@@ -183,10 +185,22 @@ class TranslatingConnection implements DatabaseConnection {
     return this.inner.streamQuery<R>(query, chunkSize);
   }
 
-  /** Gives the lost connection back (the pool discards it) and takes a fresh one. */
+  /**
+   * Gives the lost connection back (the pool discards it) and takes a fresh one, once: the
+   * statement's own retries (retryingConnectionLoss) pace the attempts, so an unreachable
+   * database costs one retry budget, not one per attempt.
+   */
   private async replaceInner(): Promise<void> {
-    await this.driver.releaseConnection(this.inner).catch(() => undefined);
-    this.inner = await acquireRetrying(this.driver);
+    await this.release().catch(() => undefined);
+    this.inner = await this.driver.acquireConnection();
+    this.released = false;
+  }
+
+  /** Gives `inner` back to the pool, unless it was already. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.driver.releaseConnection(this.inner);
   }
 }
 
@@ -253,7 +267,7 @@ class TranslatingDriver implements Driver {
     await this.inner.releaseSavepoint(unwrapConnection(c), name, compile);
   }
   releaseConnection(c: DatabaseConnection): Promise<void> {
-    return this.inner.releaseConnection(unwrapConnection(c));
+    return c instanceof TranslatingConnection ? c.release() : this.inner.releaseConnection(c);
   }
   destroy(): Promise<void> {
     return this.inner.destroy();
