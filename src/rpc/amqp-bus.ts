@@ -637,7 +637,10 @@ export class AmqpBus implements Bus {
       return;
     }
     if (replyTo && reply !== null) {
-      this.enqueue({
+      // Acked once the broker has the reply: a process killed in between leaves the call to be
+      // delivered again (and answered by another) rather than acked with its answer lost, which
+      // would keep its caller waiting for the whole RPC timeout.
+      await new Promise<void>((resolve) => this.enqueue({
         kind: 'reply',
         topic: sub.topic,
         exchange: '',
@@ -645,9 +648,12 @@ export class AmqpBus implements Bus {
         body: Buffer.from(reply),
         msgId: msg.msgId,
         props: { correlationId: m.properties.correlationId as string, contentType: JSON_TYPE },
-        confirmed: () => {},
-        failed: (err) => this.log.warn({ err: errorMessage(err), topic: sub.topic }, 'RPC reply not sent'),
-      });
+        confirmed: resolve,
+        failed: (err) => {
+          this.log.warn({ err: errorMessage(err), topic: sub.topic }, 'RPC reply not sent');
+          resolve();
+        },
+      }));
     }
     ack(ch, m);
   }
