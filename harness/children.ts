@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync } from 'node:fs';
 
 /** Whether `p` settles within `ms`. */
 export async function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -45,6 +45,8 @@ export class NodeProcess {
   async start(): Promise<RegExpExecArray> {
     const { ready, nodeArgs = [], cwd, logPath } = this.opts;
     this.out = '';
+    // A restarted process writes a fresh log; the previous run's is kept beside it (a killed run's log is what explains a fault).
+    if (logPath && existsSync(logPath)) renameSync(logPath, `${logPath}.${Date.now()}`);
     const fd = logPath ? openSync(logPath, 'w') : null;
     const child = spawn(process.execPath, [...nodeArgs, this.entry, ...this.args], { cwd, env: this.env, stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'] });
     if (fd !== null) closeSync(fd);

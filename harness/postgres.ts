@@ -45,3 +45,14 @@ export async function createDatabase(adminUrl: string, name: string): Promise<Pg
     },
   };
 }
+
+/**
+ * Terminates every server process connected to database `name` (as a failover or an
+ * administrator would: `pg_terminate_backend`); answers how many there were.
+ */
+export async function terminateBackends(adminUrl: string, name: string): Promise<number> {
+  return admin(adminUrl, async (c) => {
+    const r = await c.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+    return (r.rows[0] as { n: number }).n;
+  });
+}

@@ -6,13 +6,14 @@ import type { Config } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { now, sleep } from '../common/time.js';
-import { unwrap, type Envelope } from '../objects/envelope.js';
+import { unwrap, wrap, type Envelope } from '../objects/envelope.js';
 import type { ComputeNodeReport, ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
-import { RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
+import { mayPassLater, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
 import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
+import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
 import { instanceRef, instanceSpec } from './specs.js';
 
 export interface ComputeServiceOptions {
@@ -30,6 +31,12 @@ const POWER_STATE_NAMES: Record<number, string> = {
   [PowerState.NOSTATE]: 'pending', [PowerState.RUNNING]: 'running', [PowerState.PAUSED]: 'paused',
   [PowerState.SHUTDOWN]: 'shutdown', [PowerState.CRASHED]: 'crashed', [PowerState.SUSPENDED]: 'suspended',
 };
+
+/** The HTTP-style status of an error raised over RPC, if it has one. */
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : undefined;
+}
 
 /** The compute service never reads back the instance it updates. */
 const NO_RETURN = { returnInstance: false } as const;
@@ -62,6 +69,8 @@ export class ComputeService {
    * records their state itself when the spawn returns, so events wait until then.
    */
   private readonly building = new Map<string, LifecycleEvent | null>();
+  /** The service's RPC methods, also run by start-up recovery to finish an operation again. */
+  private readonly handlers: Record<string, RpcMethod>;
   readonly host: string;
 
   constructor(private readonly bus: Bus, private readonly opts: ComputeServiceOptions) {
@@ -71,6 +80,7 @@ export class ComputeService {
     // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
     this.conductor = new ConductorRpcApi(bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000, async () => conductorLevel);
+    this.handlers = this.methods();
   }
 
   private get log(): Logger {
@@ -98,8 +108,11 @@ export class ComputeService {
     await this.landed(() => this.report());
     await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
     this.unsubscribeEvents = this.driver.onEvent((e) => this.onLifecycleEvent(e));
+    // Before listening: what a previous run left mid-task is settled first, so a message for
+    // one of those (redelivered, as its previous run never acked it) finds it settled.
+    await this.recover();
     await this.syncPowerStates();
-    const handler = dispatcher('compute', COMPUTE_RPC_VERSION, this.methods());
+    const handler = dispatcher('compute', COMPUTE_RPC_VERSION, this.handlers);
     for (const node of this.nodes) this.subs.push(await this.bus.serve(computeTopic(node.name), handler));
     this.every(config.num('DEFAULT', 'report_interval'), () => this.report());
     this.every(config.num('DEFAULT', 'sync_power_state_interval'), () => this.syncPowerStates());
@@ -251,15 +264,15 @@ export class ComputeService {
   }
 
   /**
-   * A conductor call that must land: retried while the bus times out (a broker outage). The
-   * calls retried this way are idempotent.
+   * A conductor call that must land: retried while the bus times out (a broker outage) or the
+   * conductor answers 503 (its database unreachable). The calls retried this way are idempotent.
    */
   private async landed<T>(call: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
-        if (!(err instanceof RpcTimeout) || attempt >= LANDING_ATTEMPTS) throw err;
+        if (!mayPassLater(err) || attempt >= LANDING_ATTEMPTS) throw err;
         this.log.warn({ attempt, err: errorMessage(err) }, 'conductor did not answer; retrying');
         await sleep(Math.min(500 * 2 ** attempt, 10_000));
       }
@@ -267,17 +280,18 @@ export class ComputeService {
   }
 
   /**
-   * An instance update that must land. With an expected task state, a conflict after a timed-out
-   * attempt means that attempt landed (its reply was lost), so it counts as done.
+   * An instance update that must land. With an expected task state, a conflict after an attempt
+   * that timed out or failed with the database means that attempt landed (its answer was lost),
+   * so it counts as done.
    */
   private async update(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expected?: Array<string | null>): Promise<void> {
-    let timedOut = false;
+    let unsure = false;
     await this.landed(async () => {
       try {
         await this.conductor.instanceUpdate(ctx, uuid, updates, expected, NO_RETURN);
       } catch (err) {
-        if (err instanceof RpcTimeout) timedOut = true;
-        else if (timedOut && expected && (err as { status?: number }).status === 409) return;
+        if (mayPassLater(err)) unsure = true;
+        else if (unsure && expected && statusOf(err) === 409) return;
         throw err;
       }
     });
@@ -310,19 +324,29 @@ export class ComputeService {
 
   private async buildAndRun(ctx: RpcContext, inst: Instance, spec: RequestSpec): Promise<void> {
     const event = 'compute_build_and_run_instance';
-    try {
-      await this.update(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING]);
-    } catch {
-      return; // deleted while it travelled here; the delete path releases its claim
-    }
-    await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
+    // A second message for a build under way here (a conductor's redelivered build message
+    // sent it again) is a no-op.
+    if (this.building.has(inst.uuid)) return;
     // Until the spawn's outcome is recorded, a sync would find the instance BUILDING and leave
     // it alone: the driver's events wait, and only one that says other than what was recorded
     // (a spawned guest that stopped meanwhile) is acted on. A failed build is no longer this
-    // service's to sync.
+    // service's to sync. Registered before the instance is marked spawning, so that a spawning
+    // instance this service does not list is one no run of it will finish (abortOrphanedBuilds).
     this.building.set(inst.uuid, null);
+    try {
+      await this.update(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING]);
+    } catch (err) {
+      this.building.delete(inst.uuid);
+      // Deleted while it travelled here (the delete path releases its claim), or already taken
+      // up (a message delivered twice); anything else fails the message, to be delivered again.
+      if (statusOf(err) === 404 || statusOf(err) === 409) return;
+      throw err;
+    }
     let recorded: number | null = null;
     try {
+      // The event is what a user reads back; the build goes on without it.
+      await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host).catch((err: unknown) =>
+        this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not record the build event'));
       recorded = await this.spawnAndRecord(ctx, inst, spec, event);
     } finally {
       const last = this.building.get(inst.uuid);
@@ -347,13 +371,29 @@ export class ComputeService {
       await this.update(ctx, inst.uuid, {
         vmState: VmState.ACTIVE, taskState: null, powerState: info.powerState, launchedAt: now().toISOString(),
       }, [TaskState.SPAWNING]);
-      await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
-    } catch {
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) {
+        // The conductor stayed unreachable: the guest runs but its instance still says spawning.
+        // The next power sync (or this service's restart) gives the build up (abortOrphanedBuilds).
+        this.log.error({ instance: inst.uuid, err: errorMessage(err) }, 'could not record a finished build');
+        throw err;
+      }
+      // Only an instance really being deleted is deleted here; one that moved on otherwise
+      // (given up meanwhile, say) keeps its record.
+      const current = statusOf(err) === 404 ? null : await this.landed(() => this.conductor.instanceGet(ctx, inst.uuid));
+      if (current && current.taskState !== TaskState.DELETING) {
+        this.log.warn({ instance: inst.uuid, vmState: current.vmState, taskState: current.taskState }, 'spawned, but the build had moved on');
+        if (current.vmState === VmState.ERROR) await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
+        return null;
+      }
       // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
+      this.log.info({ instance: inst.uuid }, 'instance deleted during its spawn; undoing the spawn');
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
       await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
       return null;
     }
+    await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null).catch((err: unknown) =>
+      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not record the build event'));
     return info.powerState;
   }
 
@@ -405,12 +445,35 @@ export class ComputeService {
     if (inst && inst.host === this.host) await this.reconcile(inst, powerState);
   }
 
-  /** The periodic fallback to events (Nova's _sync_power_states), also run at start. */
+  private recoveryDeps(): RecoveryDeps {
+    return {
+      host: this.host, log: this.log, driver: this.driver, conductor: this.conductor,
+      isBuilding: (uuid) => this.building.has(uuid),
+      rerun: async (method, inst, args = {}) => {
+        await this.handlers[method]!({ ...args, instance: wrap('Instance', inst) }, systemContext());
+      },
+    };
+  }
+
+  /** Start-up recovery (recovery.ts): the instances a previous run of this service left mid-task. */
+  private async recover(): Promise<void> {
+    const [dbInstances, driverInstances] = await Promise.all([
+      this.landed(() => this.conductor.instancesOnHost(systemContext(), this.host)),
+      this.driver.listInstances(),
+    ]);
+    await recoverInstances(this.recoveryDeps(), dbInstances, new Map(driverInstances.map((i) => [i.uuid, i.powerState])));
+  }
+
+  /**
+   * The periodic fallback to events (Nova's _sync_power_states), also run at start. Builds this
+   * host took up and no longer runs (their outcome could not be recorded) are given up here.
+   */
   async syncPowerStates(): Promise<void> {
     const [dbInstances, driverInstances] = await Promise.all([
       this.conductor.instancesOnHost(systemContext(), this.host),
       this.driver.listInstances(),
     ]);
+    await abortOrphanedBuilds(this.recoveryDeps(), dbInstances);
     const power = new Map(driverInstances.map((i) => [i.uuid, i.powerState]));
     for (const inst of dbInstances) {
       await this.reconcile(inst, power.get(inst.uuid) ?? PowerState.NOSTATE).catch((err: unknown) =>

@@ -1,9 +1,11 @@
 import type { Config } from '../common/config.js';
-import { errorMessage } from '../common/errors.js';
+import { Conflict, errorMessage, NotFound } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { TimeSlice } from '../common/time-slice.js';
+import { sleep } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { releaseResources } from '../db/allocations.js';
+import * as builds from '../db/builds.js';
 import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
 import {
   getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowReturning,
@@ -15,7 +17,7 @@ import { availabilityZoneOfHost } from '../db/aggregates.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
-import { RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
+import { mayPassLater, RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { ComputeRpcApi } from '../rpc/compute-api.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type InstanceUpdates, type ServiceReport } from '../rpc/conductor-api.js';
 import { dispatcher } from '../rpc/dispatch.js';
@@ -23,6 +25,9 @@ import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { upsertComputeNodes } from './compute-nodes.js';
 
 const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
+
+/** Task states of a build its compute service has taken up (Nova's, before the guest exists). */
+const BUILD_TASK_STATES_ON_HOST: string[] = [TaskState.BLOCK_DEVICE_MAPPING, TaskState.NETWORKING, TaskState.SPAWNING];
 
 /**
  * The conductor: owns every multi-step flow (build and reschedule today; moves later) and is
@@ -61,12 +66,15 @@ export class ConductorService {
         const uuid = args.uuid as string;
         const updates = toRowUpdates(args.updates as InstanceUpdates);
         const expected = (args.expected_task_state as Array<string | null> | null) ?? undefined;
+        // A call redelivered after its first handling committed (the conductor that had it was
+        // killed before answering) finds the instance as it left it: that is success.
+        const opts = { repeatable: true };
         // 1.1: a caller that reads nothing back says so; 1.0 callers always get the instance.
         if (args.return_instance === false) {
-          await updateInstanceRow(db, uuid, updates, expected);
+          await updateInstanceRow(db, uuid, updates, expected, opts);
           return null;
         }
-        const row = await updateInstanceRowReturning(db, uuid, updates, expected);
+        const row = await updateInstanceRowReturning(db, uuid, updates, expected, opts);
         return wrap('Instance', rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {}));
       },
       instances_on_host: async (args) => {
@@ -77,6 +85,16 @@ export class ConductorService {
       instance_destroyed: async (args) => {
         await markInstanceDeleted(db, args.uuid as string);
         await releaseResources(db, args.uuid as string);
+      },
+      // 1.2: a restarted compute gives up the builds its previous run did not finish.
+      instance_build_aborted: async (args, ctx) => {
+        const uuid = args.uuid as string;
+        const host = args.host as string;
+        if (await this.failBuild(ctx, uuid, args.message as string, host, { taskStates: BUILD_TASK_STATES_ON_HOST, host })) return true;
+        // Asked again after the first call committed (its answer lost): already given up, still yes,
+        // so that the compute removes the half-built guest.
+        const row = await getInstanceRow(db, uuid);
+        return row !== null && row.host === host && row.vm_state === VmState.ERROR && row.task_state === null;
       },
       instance_fault_create: async (args) => {
         await addFault(db, {
@@ -112,26 +130,37 @@ export class ConductorService {
 
   /**
    * Schedules each instance and hands it to its node; no host → ERROR with a fault, as Nova.
+   *
+   * Exactly once in effect: a message is redelivered when the conductor handling it died before
+   * acking (kill -9, a lost connection), and the redelivery finds some of its instances moved on
+   * — placed and spawning, ACTIVE, ERROR, being deleted. Only those still waiting for a host
+   * (task state scheduling) are this message's to build; the others are left alone. Only an
+   * instance that is really gone gives a claim back here.
+   *
    * A multi-create brings hundreds of instances in one message: the loops give the event loop a
    * turn every few ms (TimeSlice), so requests arriving meanwhile are not held behind all of them.
    */
   async buildInstances(ctx: RpcContext, instances: Instance[], spec: RequestSpec): Promise<void> {
+    const waiting = await this.stillScheduling(instances);
+    if (waiting.length === 0) return;
     const slice = new TimeSlice();
-    for (const inst of instances) {
+    for (const inst of waiting) {
       await startEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, null);
       await slice.due();
     }
     let selections;
     try {
-      selections = await this.selectDestinations(ctx, spec);
+      selections = await this.selectDestinations(ctx, { ...spec, instanceUuids: waiting.map((i) => i.uuid) });
     } catch (err) {
-      for (const inst of instances) {
-        await this.failBuild(ctx, inst.uuid, errorMessage(err), null);
+      // The database failed the scheduler (or this conductor): the message is delivered again.
+      if ((err as { status?: unknown }).status === 503) throw err;
+      for (const inst of waiting) {
+        await this.failBuild(ctx, inst.uuid, errorMessage(err), null, { taskStates: [TaskState.SCHEDULING] });
         await slice.due();
       }
       return;
     }
-    const byUuid = new Map(instances.map((i) => [i.uuid, i]));
+    const byUuid = new Map(waiting.map((i) => [i.uuid, i]));
     for (const sel of selections) {
       await slice.due();
       const inst = byUuid.get(sel.instanceUuid)!;
@@ -142,12 +171,19 @@ export class ConductorService {
           this.db, inst.uuid, { host: sel.host, node: sel.node, node_uuid: sel.nodeUuid, availability_zone: az }, [TaskState.SCHEDULING],
         );
       } catch (err) {
-        // Deleted (or being deleted) while it was scheduled: give the claim back.
-        this.log.info({ instance: inst.uuid, err: errorMessage(err) }, 'instance gone before build; releasing claim');
-        await releaseResources(this.db, inst.uuid);
-        if (!(await getInstanceRow(this.db, inst.uuid))) continue;
-        await markInstanceDeleted(this.db, inst.uuid);
-        continue;
+        if (err instanceof NotFound) {
+          // Deleted while it was scheduled: give the claim just made back.
+          this.log.info({ instance: inst.uuid }, 'instance deleted before build; releasing claim');
+          await releaseResources(this.db, inst.uuid);
+          continue;
+        }
+        if (err instanceof Conflict) {
+          // Moved on meanwhile (an earlier delivery's build reached its compute, or a delete):
+          // the selection answered that build's own claim, which stays.
+          this.log.info({ instance: inst.uuid, err: errorMessage(err) }, 'build already under way; nothing to do');
+          continue;
+        }
+        throw err;
       }
       await finishEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, 'Success', null, null);
       // The metadata in hand is current: it cannot change while the instance builds (the
@@ -158,48 +194,85 @@ export class ConductorService {
   }
 
   /**
-   * Asks the scheduler, again when its reply was lost (a broker outage): selection is idempotent
-   * per instance, so a repeated request returns the claims already made.
+   * The instances still waiting for a host. Those gone (deleted while a first delivery had
+   * them scheduled) give back any claim that delivery made; those whose build moved on are skipped.
+   */
+  private async stillScheduling(instances: Instance[]): Promise<Instance[]> {
+    const rows = await this.db.selectFrom('instances').select(['uuid', 'deleted', 'task_state'])
+      .where('uuid', 'in', instances.map((i) => i.uuid)).execute();
+    const live = new Map(rows.filter((r) => r.deleted === 0).map((r) => [r.uuid, r.task_state]));
+    const waiting: Instance[] = [];
+    for (const inst of instances) {
+      if (!live.has(inst.uuid)) {
+        await releaseResources(this.db, inst.uuid);
+        continue;
+      }
+      const taskState = live.get(inst.uuid);
+      if (taskState === TaskState.SCHEDULING) waiting.push(inst);
+      else this.log.info({ instance: inst.uuid, taskState }, 'build message redelivered after its build moved on; nothing to do');
+    }
+    return waiting;
+  }
+
+  /**
+   * Asks the scheduler, again when its reply was lost (a broker outage) or its database failed
+   * it (503): selection is idempotent per instance, so a repeated request returns the claims
+   * already made.
    */
   private async selectDestinations(ctx: RpcContext, spec: RequestSpec) {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.scheduler.selectDestinations(ctx, spec);
       } catch (err) {
-        if (!(err instanceof RpcTimeout) || attempt >= 3) throw err;
+        if (!mayPassLater(err) || attempt >= 3) throw err;
         this.log.warn({ attempt, err: errorMessage(err) }, 'scheduler did not answer; asking again');
+        // A timeout has waited already; a database failure answers at once.
+        if (!(err instanceof RpcTimeout)) await sleep(1000 * attempt);
       }
     }
   }
 
-  /** A compute service could not spawn: release its claim, then reschedule or fail. */
+  /**
+   * A compute service could not spawn: release its claim, then reschedule or fail. Only a build
+   * still spawning on that host is acted on, so a redelivered report changes nothing — except
+   * one whose first handling took the instance off the host and died before scheduling it again,
+   * which resumes there.
+   */
   async buildFailed(ctx: RpcContext, spec: RequestSpec, uuid: string, host: string, message: string, retryable: boolean): Promise<void> {
-    await releaseResources(this.db, uuid);
     const row = await getInstanceRow(this.db, uuid);
-    if (!row || row.task_state === TaskState.DELETING) {
-      if (row) await markInstanceDeleted(this.db, uuid);
+    if (!row) {
+      await releaseResources(this.db, uuid);
       return;
     }
+    if (row.task_state === TaskState.DELETING) {
+      // Its compute destroyed the failed guest already; the delete's own message finds it gone.
+      await markInstanceDeleted(this.db, uuid);
+      await releaseResources(this.db, uuid);
+      return;
+    }
+    const onHost = row.task_state === TaskState.SPAWNING && row.host === host;
+    const unplaced = row.task_state === TaskState.SCHEDULING && row.host === null;
     const attempt = spec.attempt + 1;
-    if (!retryable || attempt >= this.config.num('DEFAULT', 'scheduler_max_attempts')) {
-      await this.failBuild(ctx, uuid, `Build of instance ${uuid} aborted: ${message}`, host);
+    const final = !retryable || attempt >= this.config.num('DEFAULT', 'scheduler_max_attempts');
+    if (!onHost && !(unplaced && !final)) {
+      this.log.info({ instance: uuid, taskState: row.task_state, host: row.host }, 'build failure reported again after it was handled; nothing to do');
       return;
     }
-    await updateInstanceRow(this.db, uuid, { host: null, node: null, node_uuid: null, task_state: TaskState.SCHEDULING, vm_state: VmState.BUILDING });
+    if (final) {
+      await this.failBuild(ctx, uuid, `Build of instance ${uuid} aborted: ${message}`, host, { taskStates: [TaskState.SPAWNING], host });
+      return;
+    }
+    if (onHost && !(await builds.unplaceBuild(this.db, uuid, { taskStates: [TaskState.SPAWNING], host }))) return;
     const inst = await getInstance(this.db, uuid);
     if (!inst) return;
     await this.buildInstances(ctx, [inst], { ...spec, instanceUuids: [uuid], attempt, ignoreHosts: [...spec.ignoreHosts, host] });
   }
 
-  private async failBuild(ctx: RpcContext, uuid: string, message: string, host: string | null): Promise<void> {
-    await releaseResources(this.db, uuid);
-    try {
-      await updateInstanceRow(this.db, uuid, { vm_state: VmState.ERROR, task_state: null });
-    } catch {
-      return; // deleted meanwhile
-    }
-    await addFault(this.db, { instanceUuid: uuid, code: 500, message, details: message, host });
+  /** Ends a build in ERROR with a fault and releases its claim, if the build is still at `at`. */
+  private async failBuild(ctx: RpcContext, uuid: string, message: string, host: string | null, at: builds.BuildAt): Promise<boolean> {
+    if (!(await builds.failBuild(this.db, uuid, at, { message, host }))) return false;
     await finishEvent(this.db, uuid, ctx.requestId, SCHEDULE_EVENT, 'Error', message, null);
+    return true;
   }
 }
 

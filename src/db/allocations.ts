@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { isPostgres, type Db } from './connection.js';
+import { lockKey } from './locks.js';
 
 /** Amounts of each resource class one consumer (instance) takes on one node. */
 export type ResourceRequest = Record<string, number>;
@@ -18,6 +19,11 @@ export async function claimResources(db: Db, consumerUuid: string, nodeUuid: str
   if (entries.length === 0) return true;
   try {
     await db.transaction().execute(async (tx) => {
+      // One claim per consumer at a time: a repeated selection (the conductor asking again after
+      // a lost reply, or a redelivered build running in two conductors during a broker cut) may
+      // run beside the first, and the NOT EXISTS of the claim sees only what was committed when
+      // its statement began — two concurrent claims on two nodes would both pass it.
+      await lockKey(tx, `claim:${consumerUuid}`);
       const res = await claimStatement(isPostgres(tx), consumerUuid, nodeUuid, entries).execute(tx);
       // Each row updated is a class that fits; any fewer and the transaction rolls back.
       if (Number(res.numAffectedRows) !== entries.length) throw new ClaimRefused();
@@ -61,9 +67,10 @@ class ClaimRefused extends Error {}
  * Releases everything a consumer holds (idempotent: a second release finds nothing). The
  * allocations are deleted first and the counters lowered by what was deleted, so of two
  * concurrent releases only one (the one whose DELETE got the rows) gives the resources back.
+ * Given a transaction, it releases within it (with the state change that gives the claim up).
  */
 export async function releaseResources(db: Db, consumerUuid: string): Promise<void> {
-  await db.transaction().execute(async (tx) => {
+  const release = async (tx: Db): Promise<void> => {
     const rows = await tx.deleteFrom('allocations').where('consumer_uuid', '=', consumerUuid).returningAll().execute();
     rows.sort((a, b) => (a.node_uuid + a.resource_class < b.node_uuid + b.resource_class ? -1 : 1));
     for (const r of rows) {
@@ -73,7 +80,8 @@ export async function releaseResources(db: Db, consumerUuid: string): Promise<vo
         .where('resource_class', '=', r.resource_class)
         .execute();
     }
-  });
+  };
+  await (db.isTransaction ? release(db) : db.transaction().execute(release));
 }
 
 /** What a flavor asks of a node (Nova's resources_from_flavor). */

@@ -5,10 +5,11 @@ import pg from 'pg';
 import {
   Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect,
   type CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type Migration, type MigrationProvider,
-  type QueryCompiler, type QueryResult, type TransactionSettings,
+  type QueryCompiler, type QueryResult, type Transaction, type TransactionBuilder, type TransactionSettings,
 } from 'kysely';
 import type { Config } from '../common/config.js';
 import { Conflict } from '../common/errors.js';
+import { DatabaseUnavailable, isConnectionLoss, neverSent, retryingConnectionLoss, unavailable } from './connection-loss.js';
 import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_inventory_free_index.js';
@@ -74,7 +75,7 @@ export function openDatabase(url: string, opts: DatabaseOptions = {}): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   cachePreparedStatements(sqlite);
-  return new Kysely<Database>({ dialect: translatingErrors(new SqliteDialect({ database: sqlite })) });
+  return new RetryingKysely({ dialect: translatingErrors(new SqliteDialect({ database: sqlite })) });
 }
 
 /** Whether `db` (or a transaction of it) is on PostgreSQL: for the few spellings the two differ in. */
@@ -108,10 +109,14 @@ function openPostgres(url: string, opts: DatabaseOptions): Db {
     types: numericTypes,
     application_name: 'orrery',
   });
-  // An idle connection the server drops (restart, failover) must not crash the process: the
-  // pool discards it and the next query opens a fresh one or reports the error to its caller.
+  // A connection the server drops (restart, failover, pg_terminate_backend) must not crash the
+  // process. The pool listens for errors only on its idle clients (and re-emits them here); a
+  // client checked out between two statements — in a transaction, say — emits 'error' on
+  // itself, which with no listener is an uncaught exception: every client gets one. The pool
+  // discards a client that failed, and the next query opens a fresh connection.
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: translatingErrors(new PostgresDialect({ pool })) });
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return new RetryingKysely({ dialect: translatingErrors(new PostgresDialect({ pool })) });
 }
 
 /**
@@ -131,7 +136,7 @@ function isUniqueViolation(err: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-/** The dialect, with unique violations raised as DuplicateEntry. */
+/** The dialect, with unique violations raised as DuplicateEntry and connection losses survived (connection-loss.ts). */
 function translatingErrors(dialect: Dialect): Dialect {
   return {
     createDriver: () => new TranslatingDriver(dialect.createDriver()),
@@ -141,20 +146,76 @@ function translatingErrors(dialect: Dialect): Dialect {
   };
 }
 
+/** Whether a statement only reads (repeating it after a lost connection is harmless). */
+function isRead(query: CompiledQuery): boolean {
+  return query.query.kind === 'SelectQueryNode' || (query.query.kind === 'RawNode' && /^\s*select\b/i.test(query.sql));
+}
+
+/**
+ * A connection whose errors are translated (unique violations, connection losses). Outside a
+ * transaction, a statement lost with its connection is repeated on a fresh one when that is
+ * safe (connection-loss.ts); inside one, the whole transaction is repeated (Db.transaction()).
+ */
 class TranslatingConnection implements DatabaseConnection {
-  constructor(readonly inner: DatabaseConnection) {}
+  inTransaction = false;
+  /** Whether `inner` was given back already (lost, and no fresh one could be had yet). */
+  private released = false;
+
+  constructor(public inner: DatabaseConnection, private readonly driver: Driver) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    try {
-      return await this.inner.executeQuery<R>(query);
-    } catch (err) {
-      throw isUniqueViolation(err) ? new DuplicateEntry(err) : err;
+    if (this.inTransaction) {
+      try {
+        return await this.inner.executeQuery<R>(query);
+      } catch (err) {
+        throw translate(err, false);
+      }
     }
+    let lost = false;
+    return retryingConnectionLoss(async () => {
+      if (lost) await this.replaceInner();
+      try {
+        return await this.inner.executeQuery<R>(query);
+      } catch (err) {
+        lost = isConnectionLoss(err);
+        throw translate(err, !isRead(query) && !neverSent(err));
+      }
+    }, (err) => isRead(query) || neverSent(err));
   }
 
   streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
     return this.inner.streamQuery<R>(query, chunkSize);
   }
+
+  /**
+   * Gives the lost connection back (the pool discards it) and takes a fresh one, once: the
+   * statement's own retries (retryingConnectionLoss) pace the attempts, so an unreachable
+   * database costs one retry budget, not one per attempt.
+   */
+  private async replaceInner(): Promise<void> {
+    await this.release().catch(() => undefined);
+    this.inner = await this.driver.acquireConnection();
+    this.released = false;
+  }
+
+  /** Gives `inner` back to the pool, unless it was already. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.driver.releaseConnection(this.inner);
+  }
+}
+
+/** Unique violations as DuplicateEntry, connection losses as DatabaseUnavailable; anything else as it is. */
+function translate(err: unknown, mayHaveApplied: boolean): unknown {
+  if (isUniqueViolation(err)) return new DuplicateEntry(err);
+  if (isConnectionLoss(err)) return unavailable(err, mayHaveApplied);
+  return err;
+}
+
+/** Opens (or takes from the pool) a connection, trying again while the database cannot be reached: nothing was sent. */
+function acquireRetrying(driver: Driver): Promise<DatabaseConnection> {
+  return retryingConnectionLoss(() => driver.acquireConnection(), () => true);
 }
 
 class TranslatingDriver implements Driver {
@@ -164,16 +225,36 @@ class TranslatingDriver implements Driver {
     return this.inner.init();
   }
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new TranslatingConnection(await this.inner.acquireConnection());
+    return new TranslatingConnection(await acquireRetrying(this.inner), this.inner);
   }
-  beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    return this.inner.beginTransaction(unwrapConnection(c), settings);
+  async beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    try {
+      await this.inner.beginTransaction(unwrapConnection(c), settings);
+    } catch (err) {
+      throw translate(err, false);
+    }
+    if (c instanceof TranslatingConnection) c.inTransaction = true;
   }
-  commitTransaction(c: DatabaseConnection): Promise<void> {
-    return this.inner.commitTransaction(unwrapConnection(c));
+  async commitTransaction(c: DatabaseConnection): Promise<void> {
+    try {
+      await this.inner.commitTransaction(unwrapConnection(c));
+    } catch (err) {
+      // The COMMIT was sent unless the client knew its connection dead: it may have landed.
+      throw translate(err, !neverSent(err));
+    } finally {
+      if (c instanceof TranslatingConnection) c.inTransaction = false;
+    }
   }
-  rollbackTransaction(c: DatabaseConnection): Promise<void> {
-    return this.inner.rollbackTransaction(unwrapConnection(c));
+  async rollbackTransaction(c: DatabaseConnection): Promise<void> {
+    try {
+      await this.inner.rollbackTransaction(unwrapConnection(c));
+    } catch (err) {
+      // A session that is gone has rolled back its transaction already: the error that made
+      // the caller roll back is the one to report.
+      if (!isConnectionLoss(err)) throw err;
+    } finally {
+      if (c instanceof TranslatingConnection) c.inTransaction = false;
+    }
   }
   async savepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
     if (!this.inner.savepoint) throw new Error('database: savepoints are not supported');
@@ -188,11 +269,32 @@ class TranslatingDriver implements Driver {
     await this.inner.releaseSavepoint(unwrapConnection(c), name, compile);
   }
   releaseConnection(c: DatabaseConnection): Promise<void> {
-    return this.inner.releaseConnection(unwrapConnection(c));
+    return c instanceof TranslatingConnection ? c.release() : this.inner.releaseConnection(c);
   }
   destroy(): Promise<void> {
     return this.inner.destroy();
   }
+}
+
+/**
+ * Kysely whose transactions are repeated from BEGIN when their connection was lost before the
+ * COMMIT was sent (the server rolled them back). Transaction bodies are database work only —
+ * reads, writes and their checks — so running one again is running it as if for the first time.
+ */
+class RetryingKysely extends Kysely<Database> {
+  override transaction(): TransactionBuilder<Database> {
+    return repeatingTransactions(super.transaction());
+  }
+}
+
+function repeatingTransactions(b: TransactionBuilder<Database>): TransactionBuilder<Database> {
+  const wrapped = {
+    execute: <T>(callback: (tx: Transaction<Database>) => Promise<T>): Promise<T> =>
+      retryingConnectionLoss(() => b.execute(callback), (err) => err instanceof DatabaseUnavailable && err.outcome === 'not-applied'),
+    setAccessMode: (mode: Parameters<TransactionBuilder<Database>['setAccessMode']>[0]) => repeatingTransactions(b.setAccessMode(mode)),
+    setIsolationLevel: (level: Parameters<TransactionBuilder<Database>['setIsolationLevel']>[0]) => repeatingTransactions(b.setIsolationLevel(level)),
+  };
+  return wrapped as unknown as TransactionBuilder<Database>;
 }
 
 function unwrapConnection(c: DatabaseConnection): DatabaseConnection {
@@ -242,3 +344,5 @@ export async function pendingMigrations(db: Db, phases: MigrationPhase[] = ['exp
   const all = await new Migrator({ db, provider: new StaticMigrations(phases) }).getMigrations();
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
+
+export { DatabaseUnavailable, isConnectionLoss } from './connection-loss.js';

@@ -101,18 +101,28 @@ export type InstanceRowUpdates = Partial<Omit<InstanceRow, 'id' | 'uuid'>>;
  * task state is one of those values: this is what makes state transitions race-free.
  */
 export async function updateInstanceRow(
-  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>,
+  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>, opts: UpdateOptions = {},
 ): Promise<void> {
   const res = await updateQuery(db, uuid, updates, expectedTaskState).executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) await refuseUpdate(db, uuid, expectedTaskState);
+  if (Number(res.numUpdatedRows) === 0) await refuseUpdate(db, uuid, updates, expectedTaskState, opts);
 }
 
 /** updateInstanceRow that answers the row as the update left it (one statement, where a re-read would be two). */
 export async function updateInstanceRowReturning(
-  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>,
+  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>, opts: UpdateOptions = {},
 ): Promise<InstanceRow> {
   const row = await updateQuery(db, uuid, updates, expectedTaskState).returningAll().executeTakeFirst();
-  return row ?? refuseUpdate(db, uuid, expectedTaskState);
+  return row ?? refuseUpdate(db, uuid, updates, expectedTaskState, opts);
+}
+
+export interface UpdateOptions {
+  /**
+   * The update may be one made before, again: a message redelivered after its first handling
+   * committed (its answer lost with a killed conductor). Then an instance already as the
+   * update would leave it is a success, not a conflict. Not for API requests: two users' equal
+   * requests racing are two requests, and the second is refused as Nova refuses it.
+   */
+  repeatable?: boolean;
 }
 
 function updateQuery(db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>) {
@@ -133,10 +143,18 @@ function updateQuery(db: Db, uuid: string, updates: InstanceRowUpdates, expected
   return q;
 }
 
-/** Why an update changed nothing: the instance is gone (404) or its task state moved on (409). */
-async function refuseUpdate(db: Db, uuid: string, expectedTaskState?: Array<string | null>): Promise<never> {
+/**
+ * Why an update changed nothing: the instance is gone (404) or its task state moved on (409) —
+ * unless the update is `repeatable` and the instance already is as it would leave it, which
+ * answers the row.
+ */
+async function refuseUpdate(
+  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState: Array<string | null> | undefined, opts: UpdateOptions,
+): Promise<InstanceRow> {
   const row = await getInstanceRow(db, uuid);
   if (!row) throw new NotFound(`Instance ${uuid} could not be found.`);
+  const entries = Object.entries(updates) as Array<[keyof InstanceRowUpdates, unknown]>;
+  if (opts.repeatable && entries.length > 0 && entries.every(([column, value]) => row[column] === value)) return row;
   throw new Conflict(
     `Cannot update instance ${uuid}: task_state is ${row.task_state ?? 'None'}, expected ${expectedTaskState?.map((s) => s ?? 'None').join(' or ')}`,
   );

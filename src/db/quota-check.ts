@@ -1,9 +1,9 @@
 import type { Insertable } from 'kysely';
 import type { Config } from '../common/config.js';
 import { OverQuota } from '../common/errors.js';
-import type { Db } from './connection.js';
+import { DatabaseUnavailable, type Db } from './connection.js';
 import { createActions } from './instance-actions.js';
-import { insertInstances } from './instances.js';
+import { getInstanceRow, insertInstances } from './instances.js';
 import { lockKey } from './locks.js';
 import { getInstanceUsage, getProjectLimits, UNLIMITED } from './quotas.js';
 import type { InstanceTable } from './schema.js';
@@ -78,6 +78,35 @@ export function instancesAllowed(limits: Record<string, number>, usage: Record<R
  * is a race with the admin either way.
  */
 export async function createInstancesWithinQuota<R extends Insertable<InstanceTable>>(
+  db: Db, config: Config, r: CreateRequest, build: (count: number) => Array<NewInstance<R>>,
+): Promise<Array<NewInstance<R>>> {
+  // A COMMIT whose answer was lost with the connection may have landed: the rows tell. Landed,
+  // the create succeeded and is answered so; not landed, it rolled back and runs again. Either
+  // way no instance is left that its requester was not told about — unless the database stays
+  // out of reach for all the looks (each about 3 s of retries, connection-loss.ts) as well.
+  for (let attempt = 1; ; attempt++) {
+    let built: Array<NewInstance<R>> = [];
+    try {
+      return await insertWithinQuota(db, config, r, (count) => (built = build(count)));
+    } catch (err) {
+      if (!(err instanceof DatabaseUnavailable) || err.outcome !== 'unknown' || built.length === 0 || attempt >= 3) throw err;
+      if (await landed(db, String(built[0]!.row.uuid))) return built;
+    }
+  }
+}
+
+/** Whether the instance row is there, looking up to three times while the database is unreachable. */
+async function landed(db: Db, uuid: string): Promise<boolean> {
+  for (let look = 1; ; look++) {
+    try {
+      return (await getInstanceRow(db, uuid)) !== null;
+    } catch (err) {
+      if (!(err instanceof DatabaseUnavailable) || look >= 3) throw err;
+    }
+  }
+}
+
+async function insertWithinQuota<R extends Insertable<InstanceTable>>(
   db: Db, config: Config, r: CreateRequest, build: (count: number) => Array<NewInstance<R>>,
 ): Promise<Array<NewInstance<R>>> {
   return db.transaction().execute(async (tx) => {

@@ -2,7 +2,7 @@ import { connect, type Channel, type ChannelModel, type ConfirmChannel, type Con
 import { errorMessage, fromWireError, toWireError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { sleep } from '../common/time.js';
-import { handledInThisProcess, type HandledMessages } from './amqp-dedup.js';
+import { DELIVER_AGAIN, handledInThisProcess, type HandledMessages, type Outcome } from './amqp-dedup.js';
 import {
   declareExchange,
   declareFanoutExchange,
@@ -11,7 +11,7 @@ import {
   declareTopic,
   fanoutExchangeName,
 } from './amqp-topology.js';
-import { type Bus, type RpcHandler, type RpcMessage, type RpcReply, RpcTimeout, type Subscription } from './bus.js';
+import { type Bus, mayPassLater, type RpcHandler, type RpcMessage, type RpcReply, RpcTimeout, type Subscription } from './bus.js';
 
 /** One broker address of a transport URL (Nova's form allows several, tried in turn). */
 export interface AmqpEndpoint {
@@ -35,6 +35,8 @@ export interface AmqpBusOptions {
   startupTimeoutMs?: number;
   /** How long close() waits for running handlers and unconfirmed messages. */
   closeTimeoutMs?: number;
+  /** How long a cast whose handler failed for a reason that may pass is held before it goes back to its queue. */
+  redeliveryDelayMs?: number;
   /** Shown by `rabbitmqctl list_connections client_properties`. */
   connectionName?: string;
   /** Record of handled message ids; the process-wide one unless given. */
@@ -103,7 +105,9 @@ let nextSubId = 1;
  * The bus over AMQP 0-9-1 (RabbitMQ). Casts are persistent messages on durable queues, published
  * with confirms: cast() resolves once the broker has them, and a cast issued while the
  * connection is down waits in memory and is published after the reconnect. Consumers ack after
- * their handler finished and recognise redeliveries by msgId, so a lost ack runs nothing twice.
+ * their handler finished and recognise redeliveries by msgId, so a lost ack runs nothing twice;
+ * a cast whose handler failed for a reason that may pass (503, a timed-out call) goes back to
+ * its queue instead, to run again.
  * Calls are transient and simply time out if their connection is lost. See amqp-topology.ts for
  * what is declared on the broker.
  */
@@ -115,6 +119,7 @@ export class AmqpBus implements Bus {
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly redeliveryDelayMs: number;
   private readonly connectionName: string;
   private readonly handled: HandledMessages;
 
@@ -153,6 +158,7 @@ export class AmqpBus implements Bus {
     this.initialDelayMs = opts.reconnect?.initialDelayMs ?? 200;
     this.maxDelayMs = opts.reconnect?.maxDelayMs ?? 5000;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
+    this.redeliveryDelayMs = opts.redeliveryDelayMs ?? 1000;
     this.connectionName = opts.connectionName ?? `orrery pid ${process.pid}`;
     this.handled = opts.handled ?? handledInThisProcess;
   }
@@ -624,8 +630,17 @@ export class AmqpBus implements Bus {
       this.handled.set(sub.scope, msg.msgId, outcome);
     }
     const reply = await outcome;
+    if (reply === DELIVER_AGAIN) {
+      // Held a moment first: delivered again at once, it would most likely fail the same way.
+      if (this.state === 'open') await sleep(this.redeliveryDelayMs);
+      nack(ch, m);
+      return;
+    }
     if (replyTo && reply !== null) {
-      this.enqueue({
+      // Acked once the broker has the reply: a process killed in between leaves the call to be
+      // delivered again (and answered by another) rather than acked with its answer lost, which
+      // would keep its caller waiting for the whole RPC timeout.
+      await new Promise<void>((resolve) => this.enqueue({
         kind: 'reply',
         topic: sub.topic,
         exchange: '',
@@ -633,20 +648,30 @@ export class AmqpBus implements Bus {
         body: Buffer.from(reply),
         msgId: msg.msgId,
         props: { correlationId: m.properties.correlationId as string, contentType: JSON_TYPE },
-        confirmed: () => {},
-        failed: (err) => this.log.warn({ err: errorMessage(err), topic: sub.topic }, 'RPC reply not sent'),
-      });
+        confirmed: resolve,
+        failed: (err) => {
+          this.log.warn({ err: errorMessage(err), topic: sub.topic }, 'RPC reply not sent');
+          resolve();
+        },
+      }));
     }
     ack(ch, m);
   }
 
-  /** Runs a handler; for a call, returns its serialized reply (errors travel as WireErrors). */
-  private async run(sub: Sub, msg: RpcMessage, wantsReply: boolean): Promise<string | null> {
+  /**
+   * Runs a handler; for a call, returns its serialized reply (errors travel as WireErrors). A
+   * cast whose handler failed for a reason that may pass (mayPassLater) is to be delivered again.
+   */
+  private async run(sub: Sub, msg: RpcMessage, wantsReply: boolean): Promise<Outcome> {
     try {
       const result = await sub.handler(msg);
       return wantsReply ? JSON.stringify({ ok: true, result: result === undefined ? null : result } satisfies RpcReply) : null;
     } catch (err) {
       if (!wantsReply) {
+        if (mayPassLater(err)) {
+          this.log.warn({ err: errorMessage(err), topic: sub.topic, method: msg.method }, 'cast handler failed for now; to be delivered again');
+          return DELIVER_AGAIN;
+        }
         this.log.error({ err, topic: sub.topic, method: msg.method }, 'cast handler failed');
         return null;
       }
@@ -697,6 +722,15 @@ export class AmqpBus implements Bus {
 
 function encode(msg: RpcMessage): Buffer {
   return Buffer.from(JSON.stringify(msg));
+}
+
+/** Hands a message back to its queue, to be delivered again (to this consumer or another). */
+function nack(ch: Channel, m: ConsumeMessage): void {
+  try {
+    ch.nack(m, false, true);
+  } catch {
+    // Its channel is gone: the broker delivers it again anyway.
+  }
 }
 
 /** Acks on the channel the message came on; if that channel is gone the broker redelivers. */

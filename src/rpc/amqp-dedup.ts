@@ -1,5 +1,14 @@
+/**
+ * The outcome of a cast whose handler failed for a reason that may pass (its database or a
+ * service it called was unreachable): the message is to be delivered again, and run again then.
+ */
+export const DELIVER_AGAIN = Symbol('deliver again');
+
+/** How handling a message ended: the serialized reply of a call, null for a cast, or DELIVER_AGAIN. */
+export type Outcome = string | null | typeof DELIVER_AGAIN;
+
 interface Entry {
-  outcome: Promise<string | null>;
+  outcome: Promise<Outcome>;
   bytes: number;
 }
 
@@ -8,6 +17,8 @@ interface Entry {
  * redelivery — a message whose ack was lost with its channel, or a call its sender published
  * again after losing the confirm — runs no side effect twice: the duplicate waits for the first
  * run and gets its outcome (the serialized reply of a call, to send again; null for a cast).
+ * A run that ended in DELIVER_AGAIN is forgotten, so the redelivery it asks for runs: only a
+ * message whose handling finished counts as handled.
  *
  * Bounded twice: by entries (the oldest go first; a hit refreshes one) and by the bytes of the
  * replies kept (past the budget the oldest replies are dropped but their ids stay known, so a
@@ -24,7 +35,7 @@ export class HandledMessages {
     readonly replyBudgetBytes = 16 * 1024 * 1024,
   ) {}
 
-  get(scope: string, msgId: string): Promise<string | null> | undefined {
+  get(scope: string, msgId: string): Promise<Outcome> | undefined {
     const key = `${scope}\n${msgId}`;
     const hit = this.entries.get(key);
     if (!hit) return undefined;
@@ -33,13 +44,18 @@ export class HandledMessages {
     return hit.outcome;
   }
 
-  set(scope: string, msgId: string, outcome: Promise<string | null>): void {
+  set(scope: string, msgId: string, outcome: Promise<Outcome>): void {
     const key = `${scope}\n${msgId}`;
     const entry: Entry = { outcome, bytes: 0 };
     this.forget(key);
     this.entries.set(key, entry);
     void outcome.then((reply) => {
-      if (reply === null || this.entries.get(key) !== entry) return;
+      if (this.entries.get(key) !== entry) return;
+      if (reply === DELIVER_AGAIN) {
+        this.forget(key);
+        return;
+      }
+      if (reply === null) return;
       entry.bytes = reply.length;
       this.replyBytes += reply.length;
       this.trim();

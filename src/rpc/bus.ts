@@ -47,3 +47,12 @@ export class RpcTimeout extends Error {
     this.name = 'MessagingTimeout';
   }
 }
+
+/**
+ * Whether a handler's failure may pass if it runs again later: a back-end it needs was
+ * unreachable (503: its database, say) or a call it made timed out. A cast failing so is
+ * delivered again (cast handlers are idempotent, and a cast's sender has no answer to retry on).
+ */
+export function mayPassLater(err: unknown): boolean {
+  return err instanceof RpcTimeout || (err as { status?: unknown } | null)?.status === 503;
+}

@@ -7,7 +7,7 @@ import type { Bus, RpcContext } from './bus.js';
 import { RpcClient } from './dispatch.js';
 
 export const CONDUCTOR_TOPIC = 'conductor';
-export const CONDUCTOR_RPC_VERSION = '1.1';
+export const CONDUCTOR_RPC_VERSION = '1.2';
 
 export interface InstanceUpdates {
   vmState?: string;
@@ -39,6 +39,8 @@ export interface ServiceStatus {
  *      service_report, compute_nodes_update.
  * 1.1: instance_update takes return_instance (default true); false answers null, and the
  *      conductor reads nothing back.
+ * 1.2: instance_build_aborted: a restarted compute gives up a build its previous run left
+ *      unfinished (ERROR with a fault, claim released).
  *
  * Conductors are upgraded before the services that call them (Nova's documented order:
  * conductor, then API and scheduler, then computes), so senders use this version unless
@@ -95,6 +97,16 @@ export class ConductorRpcApi extends RpcClient {
   async instancesOnHost(ctx: RpcContext, host: string): Promise<Instance[]> {
     const envs = await this.call<Envelope[]>(CONDUCTOR_TOPIC, ctx, 'instances_on_host', { host });
     return envs.map((e) => unwrap<Instance>(e, 'Instance'));
+  }
+
+  /**
+   * @since 1.2. A build this host had taken up but will not finish (its compute service
+   * restarted mid-build): the instance goes to ERROR with `message` as its fault and its claim
+   * is released, if the build is still this host's and still under way. Answers whether it was
+   * (or had already been given up on this host: then the caller still removes its guest).
+   */
+  instanceBuildAborted(ctx: RpcContext, uuid: string, host: string, message: string): Promise<boolean> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'instance_build_aborted', { uuid, host, message }, '1.2');
   }
 
   /** The driver destroyed the instance: mark it deleted and release its claims. */

@@ -1,12 +1,16 @@
-import { fromWireError, toWireError } from '../common/errors.js';
+import { errorMessage, fromWireError, toWireError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
-import { type Bus, type RpcHandler, type RpcMessage, RpcTimeout, type Subscription } from './bus.js';
+import { type Bus, mayPassLater, type RpcHandler, type RpcMessage, RpcTimeout, type Subscription } from './bus.js';
+
+/** How long a cast whose handler failed for a reason that may pass waits before it is delivered again. */
+const REDELIVERY_DELAY_MS = 1000;
 
 /**
  * The embedded bus: topics are maps of handlers in this process. Messages are copied through
  * JSON so that nothing but wire-safe data crosses it, as on AMQP. Casts to a topic nobody
  * listens on wait in a queue until a listener arrives, as they would in a durable queue.
  * Once closed, it refuses new messages and fails the calls still waiting, as the AMQP bus does.
+ * A cast whose handler failed for a reason that may pass (mayPassLater) is delivered again.
  */
 export class InProcessBus implements Bus {
   private readonly topics = new Map<string, RpcHandler[]>();
@@ -71,7 +75,7 @@ export class InProcessBus implements Bus {
       this.pending.set(topic, queue);
       return;
     }
-    this.deliver(topic, handler, copy);
+    this.deliver(topic, handler, copy, true);
   }
 
   async fanout(topic: string, msg: RpcMessage): Promise<void> {
@@ -81,9 +85,17 @@ export class InProcessBus implements Bus {
     }
   }
 
-  private deliver(topic: string, handler: RpcHandler, msg: RpcMessage): void {
+  private deliver(topic: string, handler: RpcHandler, msg: RpcMessage, isCast = false): void {
     this.deliveries.push(() => {
       handler(msg).catch((err: unknown) => {
+        if (isCast && mayPassLater(err) && !this.closed) {
+          // As a broker's queue would: delivered again, a moment later (at once it would most likely fail the same way).
+          this.log?.warn({ err: errorMessage(err), topic, method: msg.method }, 'cast handler failed for now; to be delivered again');
+          setTimeout(() => {
+            if (!this.closed) void this.cast(topic, msg).catch(() => undefined);
+          }, REDELIVERY_DELAY_MS).unref();
+          return;
+        }
         this.log?.error({ err, topic, method: msg.method }, 'cast handler failed');
       });
     });
@@ -116,7 +128,7 @@ export class InProcessBus implements Bus {
     const queued = this.pending.get(topic);
     if (queued) {
       this.pending.delete(topic);
-      for (const msg of queued) this.deliver(topic, handler, msg);
+      for (const msg of queued) this.deliver(topic, handler, msg, true);
     }
     return {
       close: async () => {

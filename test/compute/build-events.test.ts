@@ -16,6 +16,7 @@ import { getInstance, getInstanceRow, insertInstance } from '../../src/db/instan
 import type { Flavor, ImageMeta, RequestSpec } from '../../src/objects/compute.js';
 import type { Bus, RpcContext, RpcMessage } from '../../src/rpc/bus.js';
 import { ComputeRpcApi } from '../../src/rpc/compute-api.js';
+import { CONDUCTOR_RPC_VERSION } from '../../src/rpc/conductor-api.js';
 import { InProcessBus } from '../../src/rpc/inprocess-bus.js';
 import { MemoryDriver } from '../drivers/memory-driver.js';
 
@@ -127,7 +128,7 @@ describe('lifecycle events of an instance being built', () => {
     assert.deepEqual(sentFor(uuid, 'instance_get'), [], 'the Started event of its own spawn was not synced');
     const updates = sentFor(uuid, 'instance_update');
     assert.equal(updates.length, 2);
-    assert.ok(updates.every((m) => m.version === '1.1' && m.args.return_instance === false));
+    assert.ok(updates.every((m) => m.version === CONDUCTOR_RPC_VERSION && m.args.return_instance === false));
   });
 
   it('a guest that stopped during the build is synced once its state is recorded: SHUTOFF', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HandledMessages } from '../../src/rpc/amqp-dedup.js';
+import { DELIVER_AGAIN, HandledMessages } from '../../src/rpc/amqp-dedup.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -11,6 +11,21 @@ describe('HandledMessages (de-duplication of redeliveries)', () => {
     assert.equal(await handled.get('topic compute.n1', 'm1'), '{"ok":true,"result":1}');
     assert.equal(handled.get('topic compute.n2', 'm1'), undefined, 'another topic (or fanout listener) is another scope');
     assert.equal(handled.get('topic compute.n1', 'm2'), undefined);
+  });
+
+  it('a duplicate of a message still running waits for it; one whose run asked to be delivered again is run again', async () => {
+    const handled = new HandledMessages();
+    let finish!: (o: string | null | typeof DELIVER_AGAIN) => void;
+    handled.set('s', 'busy', new Promise((r) => (finish = r)));
+    const duplicate = handled.get('s', 'busy');
+    assert.ok(duplicate, 'known while it runs: a redelivery does not run it twice');
+    finish(DELIVER_AGAIN);
+    assert.equal(await duplicate, DELIVER_AGAIN, 'the duplicate learns the run did not finish');
+    await tick();
+    assert.equal(handled.get('s', 'busy'), undefined, 'forgotten: its next delivery runs');
+    handled.set('s', 'done', Promise.resolve(null));
+    await tick();
+    assert.ok(handled.get('s', 'done'), 'a finished run stays known');
   });
 
   it('forgets the least recently seen ids past its capacity', () => {

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { NotFound, OrreryError, RemoteError } from '../../src/common/errors.js';
+import { NotFound, OrreryError, RemoteError, ServiceUnavailable } from '../../src/common/errors.js';
 import { newUuid } from '../../src/common/ids.js';
 import { sleep } from '../../src/common/time.js';
 import { type Bus, type RpcMessage, RpcTimeout } from '../../src/rpc/bus.js';
@@ -164,6 +164,23 @@ export function busContract(name: string, makeFabric: () => Promise<BusFabric>, 
       await waitFor('both casts', () => tally.distinct === 2);
       await sleep(SETTLE_MS);
       assert.equal(tally.total, 2, 'a failed cast is not redelivered');
+      await sub.close();
+    });
+
+    it('a cast whose handler failed for a reason that may pass (503, a timed-out call) is delivered again and runs again; any other failure is not', async () => {
+      const topic = fabric.topic('again');
+      const runs = new Map<string, number>();
+      const sub = await b.serve(topic, async (msg) => {
+        const n = (runs.get(msg.method) ?? 0) + 1;
+        runs.set(msg.method, n);
+        if (msg.method === 'unavailable' && n === 1) throw new ServiceUnavailable('the database is unavailable');
+        if (msg.method === 'timed-out' && n === 1) throw new RpcTimeout('other', 'm', 1);
+        if (msg.method === 'broken') throw new Error('a bug');
+      });
+      for (const method of ['unavailable', 'timed-out', 'broken']) await a.cast(topic, rpcMessage(method));
+      await waitFor('the failed casts to run again', () => runs.get('unavailable') === 2 && runs.get('timed-out') === 2);
+      await sleep(SETTLE_MS);
+      assert.deepEqual(Object.fromEntries(runs), { unavailable: 2, 'timed-out': 2, broken: 1 });
       await sub.close();
     });
 

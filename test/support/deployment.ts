@@ -34,5 +34,7 @@ export function startDeployment({ defaultVhost, ini, ...opts }: DeploymentOption
     }, ini ?? {}],
     env: { ...process.env, ORRERY_LOG_LEVEL: process.env.ORRERY_LOG_LEVEL ?? 'info' },
     schedulerEnv: { ORRERY_LOG_LEVEL: 'debug' },
+    // ORRERY_TEST_KEEP_STATE=1 keeps each deployment's state directory, with every service's log in it, to look into a failure.
+    ...(process.env.ORRERY_TEST_KEEP_STATE === '1' ? { keepState: true, logToFiles: true } : {}),
   });
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createDatabase, DEFAULT_PG_ADMIN_URL, postgresProblem, type PgDatabase } from '../../harness/postgres.js';
+import { createDatabase, DEFAULT_PG_ADMIN_URL, postgresProblem, terminateBackends, type PgDatabase } from '../../harness/postgres.js';
 import { backendSkip } from './backends.js';
 
 /**
@@ -18,4 +18,9 @@ export type TestPgDatabase = PgDatabase;
 /** Creates an empty database `orrery_t_<random>`. */
 export function createPgDatabase(): Promise<TestPgDatabase> {
   return createDatabase(PG_ADMIN_URL, `orrery_t_${randomBytes(6).toString('hex')}`);
+}
+
+/** Terminates every connection to the test database (a database failover, as the services see it); answers how many. */
+export function terminateConnections(db: TestPgDatabase): Promise<number> {
+  return terminateBackends(PG_ADMIN_URL, db.name);
 }
