@@ -6,6 +6,8 @@ import { OpenStackSession } from '../openstack.js';
 import { ResourceMeter, readProc, type ResourceUse } from '../proc.js';
 import type { Progress, ProgressSink } from '../progress.js';
 import { round, summarize, type LatencySummary } from '../stats.js';
+import { sleep } from '../../src/common/time.js';
+import { emptyProbe, probeServer, slowestAt, type Probe } from './read-probe.js';
 
 /**
  * The boot storm, as a user (or Rally) measures it through the public API: N servers created by
@@ -92,8 +94,6 @@ export interface BootStormResult {
   repeatRates?: number[];
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Runs `count` jobs on `concurrency` workers, in order of index. */
 async function pool(count: number, concurrency: number, job: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -137,47 +137,6 @@ interface Booted {
   seconds: number;
 }
 
-interface Probe {
-  /** Latency of each GET, in the order sent. */
-  ms: number[];
-  /** When each GET was sent (ms from the start of the probe). */
-  sentAt: number[];
-  failures: string[];
-}
-
-/**
- * One client reading `GET /servers/{id}` every `intervalMs` (start to start; the next request
- * goes as soon as a slow one answers), sequentially, until `stop()`: at least one request.
- */
-function probeServer(session: OpenStackSession, id: string, intervalMs: number): { stop(): Promise<Probe> } {
-  const probe: Probe = { ms: [], sentAt: [], failures: [] };
-  let stopped = false;
-  const t0 = performance.now();
-  const running = (async () => {
-    do {
-      const started = performance.now();
-      const res = await session.compute('GET', `/servers/${id}`);
-      probe.sentAt.push(started - t0);
-      probe.ms.push(res.ms);
-      if (res.status !== 200 && probe.failures.length < 5) probe.failures.push(`probe GET /servers/{id} ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
-      await sleep(Math.max(0, intervalMs - (performance.now() - started)));
-    } while (!stopped);
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await running;
-      return probe;
-    },
-  };
-}
-
-/** The slowest probe's send time, in seconds from the start of the probe. */
-function slowestAt(probe: Probe): number | null {
-  if (probe.ms.length === 0) return null;
-  return round(probe.sentAt[probe.ms.indexOf(Math.max(...probe.ms))]! / 1000, 2);
-}
-
 /** Polls every `pollMs` until none of the `count` servers named `^prefix` is BUILD; returns when (performance.now()). */
 function untilNoneBuilding(session: OpenStackSession, p: Phase, bar: Progress, prefix: string, count: number): Promise<number> {
   return pollUntil(p.pollMs, p.stallMs, `${p.label}: waiting for ACTIVE`, async () => {
@@ -205,7 +164,7 @@ async function multiCreate(
     return { res, tDone: res.status === 202 ? await untilNoneBuilding(session, p, bar, prefix, count) : performance.now() };
   })();
   const { res, tDone } = await run.finally(() => probing?.stop());
-  const probe: Probe = (await probing?.stop()) ?? { ms: [], sentAt: [], failures: [] };
+  const probe: Probe = (await probing?.stop()) ?? emptyProbe();
   const failures = probe.failures.map((f) => `multi-create: ${f}`);
   const { servers } = await session.listAll(`/servers/detail?name=${encodeURIComponent(`^${prefix}`)}`);
   const ids = servers.map((s) => s.id);
@@ -322,7 +281,7 @@ export async function runBootStorm(cloud: CloudUnderTest, o: BootStormOptions, p
     const bar = progress.start(`${label}: boot`, o.n);
     const probing = probeId ? probeServer(session, probeId, o.probeMs) : null;
     const boot = await bootServers(session, phase, bar, prefix, o.n, server).finally(() => probing?.stop());
-    const probe: Probe = (await probing?.stop()) ?? { ms: [], sentAt: [], failures: [] };
+    const probe: Probe = (await probing?.stop()) ?? emptyProbe();
     const failures = [...(probed?.failures ?? []), ...boot.failures, ...probe.failures];
     if (o.probeMs > 0 && !probeId) failures.push('the probe\'s server did not boot: no GET /servers/{id} measured');
     const final = await session.listAll(`/servers/detail?name=${encodeURIComponent(`^${prefix}`)}`);

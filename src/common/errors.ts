@@ -95,6 +95,12 @@ export function fromWireError(wire: WireError): Error {
   return new RemoteError(wire);
 }
 
+/** The HTTP status an error carries (an OrreryError, one rebuilt from RPC), if any. */
+export function statusOf(err: unknown): number | undefined {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

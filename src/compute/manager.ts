@@ -3,7 +3,7 @@ import {
   type NodeInfo, type VirtDriver,
 } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
-import { errorMessage } from '../common/errors.js';
+import { errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { now, sleep } from '../common/time.js';
 import { unwrap, wrap, type Envelope } from '../objects/envelope.js';
@@ -13,6 +13,7 @@ import { mayPassLater, type Bus, type RpcContext, type Subscription } from '../r
 import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
 import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
+import { PowerSync } from './power-sync.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
 import { instanceRef, instanceSpec } from './specs.js';
 
@@ -31,12 +32,6 @@ const POWER_STATE_NAMES: Record<number, string> = {
   [PowerState.NOSTATE]: 'pending', [PowerState.RUNNING]: 'running', [PowerState.PAUSED]: 'paused',
   [PowerState.SHUTDOWN]: 'shutdown', [PowerState.CRASHED]: 'crashed', [PowerState.SUSPENDED]: 'suspended',
 };
-
-/** The HTTP-style status of an error raised over RPC, if it has one. */
-function statusOf(err: unknown): number | undefined {
-  const status = (err as { status?: unknown } | null)?.status;
-  return typeof status === 'number' ? status : undefined;
-}
 
 /** The compute service never reads back the instance it updates. */
 const NO_RETURN = { returnInstance: false } as const;
@@ -63,7 +58,6 @@ export class ComputeService {
   private subs: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
   private unsubscribeEvents?: () => void;
-  private readonly pendingStops = new Map<string, NodeJS.Timeout>();
   /**
    * Instances this service is spawning, with the driver's last event about each: the service
    * records their state itself when the spawn returns, so events wait until then.
@@ -71,6 +65,7 @@ export class ComputeService {
   private readonly building = new Map<string, LifecycleEvent | null>();
   /** The service's RPC methods, also run by start-up recovery to finish an operation again. */
   private readonly handlers: Record<string, RpcMethod>;
+  private readonly powerSync: PowerSync;
   readonly host: string;
 
   constructor(private readonly bus: Bus, private readonly opts: ComputeServiceOptions) {
@@ -81,6 +76,12 @@ export class ComputeService {
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
     this.conductor = new ConductorRpcApi(bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000, async () => conductorLevel);
     this.handlers = this.methods();
+    this.powerSync = new PowerSync({
+      host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor,
+      stoppedEventDelayMs: opts.config.num('compute', 'stopped_event_delay') * 1000,
+      building: this.building,
+      abortOrphanedBuilds: (instances) => abortOrphanedBuilds(this.recoveryDeps(), instances),
+    });
   }
 
   private get log(): Logger {
@@ -107,7 +108,7 @@ export class ComputeService {
     // The conductor may still be starting (as Nova's compute, wait for it).
     await this.landed(() => this.report());
     await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
-    this.unsubscribeEvents = this.driver.onEvent((e) => this.onLifecycleEvent(e));
+    this.unsubscribeEvents = this.driver.onEvent((e) => this.powerSync.onEvent(e));
     // Before listening: what a previous run left mid-task is settled first, so a message for
     // one of those (redelivered, as its previous run never acked it) finds it settled.
     await this.recover();
@@ -120,7 +121,7 @@ export class ComputeService {
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
-    for (const t of this.pendingStops.values()) clearTimeout(t);
+    this.powerSync.stop();
     for (const s of this.subs) await s.close();
     this.unsubscribeEvents?.();
     await this.driver.shutdown();
@@ -351,7 +352,7 @@ export class ComputeService {
     } finally {
       const last = this.building.get(inst.uuid);
       this.building.delete(inst.uuid);
-      if (last && recorded !== null && last.powerState !== recorded) this.onLifecycleEvent(last);
+      if (last && recorded !== null && last.powerState !== recorded) this.powerSync.onEvent(last);
     }
   }
 
@@ -411,40 +412,6 @@ export class ComputeService {
     await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
   }
 
-  /**
-   * Lifecycle events from the driver keep power states in sync without polling. A Stopped
-   * event waits `[compute] stopped_event_delay` seconds: a hard reboot emits Stopped then
-   * Started, and acting on the first would flap the instance to SHUTOFF.
-   */
-  private onLifecycleEvent(e: LifecycleEvent): void {
-    if (this.building.has(e.uuid)) {
-      this.building.set(e.uuid, e);
-      return;
-    }
-    const pending = this.pendingStops.get(e.uuid);
-    if (pending) {
-      clearTimeout(pending);
-      this.pendingStops.delete(e.uuid);
-    }
-    const act = (): void => {
-      this.pendingStops.delete(e.uuid);
-      this.syncOne(e.uuid, e.powerState).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'event sync failed'));
-    };
-    if (e.transition === 'stopped') {
-      const delay = this.opts.config.num('compute', 'stopped_event_delay') * 1000;
-      const t = setTimeout(act, delay);
-      t.unref();
-      this.pendingStops.set(e.uuid, t);
-    } else {
-      act();
-    }
-  }
-
-  private async syncOne(uuid: string, powerState: number): Promise<void> {
-    const inst = await this.conductor.instanceGet(systemContext(), uuid);
-    if (inst && inst.host === this.host) await this.reconcile(inst, powerState);
-  }
-
   private recoveryDeps(): RecoveryDeps {
     return {
       host: this.host, log: this.log, driver: this.driver, conductor: this.conductor,
@@ -464,38 +431,8 @@ export class ComputeService {
     await recoverInstances(this.recoveryDeps(), dbInstances, new Map(driverInstances.map((i) => [i.uuid, i.powerState])));
   }
 
-  /**
-   * The periodic fallback to events (Nova's _sync_power_states), also run at start. Builds this
-   * host took up and no longer runs (their outcome could not be recorded) are given up here.
-   */
-  async syncPowerStates(): Promise<void> {
-    const [dbInstances, driverInstances] = await Promise.all([
-      this.conductor.instancesOnHost(systemContext(), this.host),
-      this.driver.listInstances(),
-    ]);
-    await abortOrphanedBuilds(this.recoveryDeps(), dbInstances);
-    const power = new Map(driverInstances.map((i) => [i.uuid, i.powerState]));
-    for (const inst of dbInstances) {
-      await this.reconcile(inst, power.get(inst.uuid) ?? PowerState.NOSTATE).catch((err: unknown) =>
-        this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'power sync failed'));
-    }
-  }
-
-  /** Nova's _sync_instance_power_state: the hypervisor is the truth for power; vm_state follows. */
-  private async reconcile(inst: Instance, powerState: number): Promise<void> {
-    if (inst.taskState !== null || inst.vmState === VmState.BUILDING || inst.vmState === VmState.ERROR) return;
-    const ctx = systemContext();
-    const off = powerState === PowerState.SHUTDOWN || powerState === PowerState.NOSTATE || powerState === PowerState.CRASHED;
-    const updates: InstanceUpdates = {};
-    if (powerState !== inst.powerState) updates.powerState = powerState;
-    if (inst.vmState === VmState.ACTIVE && off) updates.vmState = VmState.STOPPED;
-    if (inst.vmState === VmState.STOPPED && powerState === PowerState.RUNNING) {
-      // Should be stopped but runs: stop it, as Nova does.
-      await this.driver.powerOff(instanceRef(inst), 60);
-      updates.powerState = (await this.driver.getInstance(instanceRef(inst))).powerState;
-    }
-    if (Object.keys(updates).length === 0) return;
-    this.log.info({ instance: inst.uuid, from: inst.powerState, to: powerState }, 'syncing power state');
-    await this.conductor.instanceUpdate(ctx, inst.uuid, updates, [null], NO_RETURN);
+  /** The periodic fallback to events, also run at start (power-sync.ts). */
+  syncPowerStates(): Promise<void> {
+    return this.powerSync.syncAll();
   }
 }

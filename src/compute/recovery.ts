@@ -1,5 +1,5 @@
 import type { VirtDriver } from '@orrery/virt-api';
-import { Conflict, errorMessage } from '../common/errors.js';
+import { Conflict, errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import type { Instance } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
@@ -86,7 +86,7 @@ async function abortBuild(deps: RecoveryDeps, inst: Instance): Promise<boolean> 
   try {
     await deps.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, [...BUILD_TASK_STATES], { returnInstance: false });
   } catch (err) {
-    if ((err as { status?: number }).status === 409 || (err as { status?: number }).status === 404) return false;
+    if (statusOf(err) === 409 || statusOf(err) === 404) return false;
     throw err;
   }
   await deps.conductor.instanceFaultCreate(ctx, inst.uuid, 500, message, message, deps.host);

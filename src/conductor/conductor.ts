@@ -1,5 +1,5 @@
 import type { Config } from '../common/config.js';
-import { Conflict, errorMessage, NotFound } from '../common/errors.js';
+import { Conflict, errorMessage, NotFound, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { TimeSlice } from '../common/time-slice.js';
 import { sleep } from '../common/time.js';
@@ -153,7 +153,7 @@ export class ConductorService {
       selections = await this.selectDestinations(ctx, { ...spec, instanceUuids: waiting.map((i) => i.uuid) });
     } catch (err) {
       // The database failed the scheduler (or this conductor): the message is delivered again.
-      if ((err as { status?: unknown }).status === 503) throw err;
+      if (statusOf(err) === 503) throw err;
       for (const inst of waiting) {
         await this.failBuild(ctx, inst.uuid, errorMessage(err), null, { taskStates: [TaskState.SCHEDULING] });
         await slice.due();

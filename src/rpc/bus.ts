@@ -1,4 +1,4 @@
-import type { WireError } from '../common/errors.js';
+import { statusOf, type WireError } from '../common/errors.js';
 
 /** Who asked: travels with every message so that actions and faults name the right user. */
 export interface RpcContext {
@@ -54,5 +54,5 @@ export class RpcTimeout extends Error {
  * delivered again (cast handlers are idempotent, and a cast's sender has no answer to retry on).
  */
 export function mayPassLater(err: unknown): boolean {
-  return err instanceof RpcTimeout || (err as { status?: unknown } | null)?.status === 503;
+  return err instanceof RpcTimeout || statusOf(err) === 503;
 }
