@@ -16,6 +16,8 @@ type Handler<RG extends RouteGenericInterface> = (req: FastifyRequest<RG>, reply
 export interface RouteOptions {
   schema?: FastifySchema;
   admin?: boolean;
+  /** The route's policy rule name (see src/auth/policy-defaults.ts). */
+  policy?: string;
   /** HTTP status of a successful answer (Nova's @wsgi.response). */
   status?: number;
   /** The bodies the handler accepts when the route schema cannot say (see httpkit's bodyVariants). */
@@ -34,7 +36,7 @@ export function routeBoth<RG extends RouteGenericInterface = RouteGenericInterfa
       method,
       url,
       schema: opts.schema,
-      config: { ...(opts.admin ? { admin: true } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}) },
+      config: { ...(opts.admin ? { admin: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}) },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const urlProject = (req.params as { project_id?: string }).project_id;
         if (urlProject !== undefined && urlProject !== req.auth.projectId) {

@@ -20,6 +20,8 @@ declare module 'fastify' {
     public?: boolean;
     /** Routes only admins may call. */
     admin?: boolean;
+    /** The name of the route's policy rule (oslo.policy's name, e.g. `os_compute_api:servers:create`). */
+    policy?: string;
     /**
      * The JSON schemas of the bodies a route accepts when its route schema cannot say (one
      * route, many actions each checked by its handler): what the adversarial tests build from.
