@@ -89,11 +89,8 @@ export async function importDriverFactory(spec: string, opts: LoadOptions = {}):
 }
 
 /**
- * Loads a driver, performs the version handshake (agreeContract: the highest version both
- * ranges share, and the optional groups that count), checks it has every method of the agreed
- * contract — only those: a 1.0 driver needs none of 1.1's — and returns it guarded
- * (guardDriver) under that agreement. Throws DriverLoadError; an incompatible driver is
- * refused with code IncompatibleContract and a message naming both versions.
+ * Loads a driver and prepares it (prepareDriver). Throws DriverLoadError; an incompatible
+ * driver is refused with code IncompatibleContract and a message naming both versions.
  */
 export async function loadDriver(spec: string, opts: LoadOptions = {}): Promise<GuardedVirtDriver> {
   const factory = await importDriverFactory(spec, opts);
@@ -103,6 +100,16 @@ export async function loadDriver(spec: string, opts: LoadOptions = {}): Promise<
   } catch (err) {
     throw fail(spec, `its factory threw: ${err instanceof Error ? err.message : String(err)}`, err);
   }
+  return prepareDriver(driver, opts, spec);
+}
+
+/**
+ * The loader's checks on a driver object already made: the version handshake (agreeContract:
+ * the highest version both ranges share, and the optional groups that count), then every
+ * method of the agreed contract — only those: a 1.0 driver needs none of 1.1's. Answers the
+ * driver guarded (guardDriver) under that agreement.
+ */
+export function prepareDriver(driver: VirtDriver, opts: Pick<LoadOptions, 'guard' | 'speaks'> = {}, spec = '(driver object)'): GuardedVirtDriver {
   if (typeof driver !== 'object' || driver === null) throw fail(spec, 'its factory did not return a driver object');
   const has = (m: string): boolean => typeof (driver as unknown as Record<string, unknown>)[m] === 'function';
   if (!has('version')) throw fail(spec, 'the driver lacks contract methods: version');
