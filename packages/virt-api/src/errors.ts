@@ -146,6 +146,16 @@ export class DriverFault extends DriverError {
   }
 }
 
+/**
+ * What a driver rejects with when its call's signal (CallOptions) is aborted: the reason the
+ * compute service gave (Aborted, or Timeout from a deadline), else Aborted. @since 1.1
+ */
+export function abortError(signal: AbortSignal): DriverError {
+  const r: unknown = signal.reason;
+  if (isDriverError(r) && (r.code === 'Aborted' || r.code === 'Timeout')) return r;
+  return new Aborted(`the call was aborted: ${r instanceof Error ? r.message : String(r ?? 'no reason given')}`, { cause: r });
+}
+
 /** True when `err` is a DriverError (from any copy of this package), optionally of `code`. */
 export function isDriverError(err: unknown, code?: DriverErrorCode): err is DriverError {
   if (typeof err !== 'object' || err === null) return false;
