@@ -17,6 +17,7 @@ import * as hypervisors from './hypervisors.js';
 import * as services from './services.js';
 import * as limits from './limits.js';
 import * as quotaSets from './quota-sets.js';
+import * as serverGroups from './server-groups.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
@@ -24,6 +25,7 @@ export type { ComputeApiDeps } from './deps.js';
 const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets,
+  serverGroups,
 ];
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/connection.js';
 import { getInstanceUsage, getProjectLimits } from '../db/quotas.js';
+import { countServerGroups } from '../db/server-groups.js';
 import { mvAtLeast, queryParam, requireAdminOrSelf, routeBoth } from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
 
@@ -36,7 +37,9 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
       projectId = asked;
     }
     const filtered = mvAtLeast(req, '2.36') ? NETWORK_QUOTAS_2_36 : [];
-    const [limits, usage] = await Promise.all([getProjectLimits(db, config, projectId), getInstanceUsage(db, projectId)]);
+    const [limits, usage, groups] = await Promise.all([
+      getProjectLimits(db, config, projectId), getInstanceUsage(db, projectId), countServerGroups(db, projectId),
+    ]);
     const absolute: Record<string, number> = {};
     for (const [resource, names] of Object.entries(LIMIT_NAMES)) {
       if (filtered.includes(resource) || limits[resource] === undefined) continue;
@@ -48,7 +51,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
       totalInstancesUsed: ['instances', usage.instances],
       totalFloatingIpsUsed: ['floating_ips', 0],
       totalSecurityGroupsUsed: ['security_groups', 0],
-      totalServerGroupsUsed: ['server_groups', 0],
+      totalServerGroupsUsed: ['server_groups', groups],
     };
     for (const [name, [resource, value]] of Object.entries(used)) {
       if (!filtered.includes(resource)) absolute[name] = value;

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { BadRequest } from '../common/errors.js';
 import type { Db } from '../db/connection.js';
 import { countKeyPairs } from '../db/keypairs.js';
+import { countServerGroups } from '../db/server-groups.js';
 import {
   QUOTA_RESOURCES, UNLIMITED, defaultLimits, deleteProjectLimits, getInstanceUsage, getProjectLimits, setProjectLimits,
 } from '../db/quotas.js';
@@ -32,6 +33,7 @@ async function usageOf(db: Db, projectId: string, userId: string | undefined): P
   const instances = await getInstanceUsage(db, projectId, userId);
   const usage: Record<string, number> = Object.fromEntries(QUOTA_RESOURCES.map((r) => [r, 0]));
   Object.assign(usage, instances);
+  usage.server_groups = await countServerGroups(db, projectId);
   // Key pairs belong to users: Nova counts them only for a user's quota.
   if (userId !== undefined) usage.key_pairs = await countKeyPairs(db, userId);
   return usage;

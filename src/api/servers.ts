@@ -14,6 +14,7 @@ import { getInstanceRow, rowToInstance, updateInstanceRow, type InstanceRow, typ
 import { getKeyPair } from '../db/keypairs.js';
 import { checkMetadataLimit, createInstancesWithinQuota, type NewInstance } from '../db/quota-check.js';
 import { getProjectLimits } from '../db/quotas.js';
+import { joinGroup, requestedGroup } from './server-group-hint.js';
 import type { Flavor, ImageMeta, RequestSpec } from '../objects/compute.js';
 import { PowerState, statesForStatus, TaskState, VmState } from '../objects/states.js';
 import { rpcContextOf } from '../httpkit/app.js';
@@ -387,6 +388,7 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
     if (!kp) throw new BadRequest('Invalid key_name provided.');
     keyData = kp.publicKey;
   }
+  const group = await requestedGroup(db, req, req.body);
   if (az.zone !== null && az.host === null) {
     const { available } = await listAvailabilityZones(db, config);
     if (!available.includes(az.zone)) throw new BadRequest('The requested availability zone is not available');
@@ -446,7 +448,7 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
   };
   const created = await createInstancesWithinQuota(db, config, {
     projectId, userId: req.auth.userId, requestId: req.requestId, minCount, maxCount,
-    vcpus: flavor.vcpus, memoryMb: flavor.memoryMb, limits,
+    vcpus: flavor.vcpus, memoryMb: flavor.memoryMb, limits, ...(group ? { withInstances: joinGroup(group, limits) } : {}),
   }, build);
 
   await castBuild(deps, req, created, flavor, image, az);

@@ -6,17 +6,27 @@ import { lockKey } from './locks.js';
 export type ResourceRequest = Record<string, number>;
 
 /**
+ * A condition beyond room that a claim must meet (a server group's policy), checked inside the
+ * claim's transaction once its allocations are written: `lock` is taken first, so every claim
+ * the condition depends on is either committed before the check or waits for this one.
+ */
+export interface ClaimGuard {
+  lock: string;
+  holds(tx: Db, nodeUuid: string): Promise<boolean>;
+}
+
+/**
  * Claims resources on a node atomically: one conditional UPDATE of all the node's resource
  * classes and one INSERT of the allocations, in a transaction, so concurrent claims never
  * overcommit and a claim costs the same however many allocations the node already has.
  * Returns false, and changes nothing, when any class lacks room or when the consumer already
  * holds resources (a repeated request: `claimedNode` says where).
  */
-export async function claimResources(db: Db, consumerUuid: string, nodeUuid: string, request: ResourceRequest): Promise<boolean> {
+export async function claimResources(db: Db, consumerUuid: string, nodeUuid: string, request: ResourceRequest, guard?: ClaimGuard): Promise<boolean> {
   // Classes in one global order (as in releases and node reports): PostgreSQL locks the rows in
   // it, so concurrent transactions queue behind each other instead of deadlocking.
   const entries = Object.entries(request).filter(([, amount]) => amount > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (entries.length === 0) return true;
+  if (entries.length === 0 && !guard) return true;
   try {
     await db.transaction().execute(async (tx) => {
       // One claim per consumer at a time: a repeated selection (the conductor asking again after
@@ -24,11 +34,17 @@ export async function claimResources(db: Db, consumerUuid: string, nodeUuid: str
       // run beside the first, and the NOT EXISTS of the claim sees only what was committed when
       // its statement began — two concurrent claims on two nodes would both pass it.
       await lockKey(tx, `claim:${consumerUuid}`);
-      const res = await claimStatement(isPostgres(tx), consumerUuid, nodeUuid, entries).execute(tx);
-      // Each row updated is a class that fits; any fewer and the transaction rolls back.
-      if (Number(res.numAffectedRows) !== entries.length) throw new ClaimRefused();
-      await sql`INSERT INTO allocations (consumer_uuid, node_uuid, resource_class, used)
-        VALUES ${sql.join(entries.map(([rc, used]) => sql`(${consumerUuid}, ${nodeUuid}, ${rc}, ${used})`))}`.execute(tx);
+      if (guard) await lockKey(tx, guard.lock);
+      if (entries.length > 0) {
+        const res = await claimStatement(isPostgres(tx), consumerUuid, nodeUuid, entries).execute(tx);
+        // Each row updated is a class that fits; any fewer and the transaction rolls back.
+        if (Number(res.numAffectedRows) !== entries.length) throw new ClaimRefused();
+        await sql`INSERT INTO allocations (consumer_uuid, node_uuid, resource_class, used)
+          VALUES ${sql.join(entries.map(([rc, used]) => sql`(${consumerUuid}, ${nodeUuid}, ${rc}, ${used})`))}`.execute(tx);
+      }
+      // After the writes: on SQLite the UPDATE took the database's write lock, so no other
+      // process's claim can land between this check and the COMMIT; on PostgreSQL the guard's lock does that.
+      if (guard && !(await guard.holds(tx, nodeUuid))) throw new ClaimRefused();
     });
     return true;
   } catch (err) {

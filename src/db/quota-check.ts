@@ -29,6 +29,8 @@ export interface CreateRequest {
   memoryMb: number;
   /** The project's limits when the caller has just read them (getProjectLimits); else they are read here. */
   limits?: Record<string, number>;
+  /** More rows that belong with the instances (a server group's members), written in their transaction. */
+  withInstances?: (tx: Db, instanceUuids: string[]) => Promise<void>;
 }
 
 type Resource = 'instances' | 'cores' | 'ram';
@@ -115,9 +117,9 @@ async function insertWithinQuota<R extends Insertable<InstanceTable>>(
     const count = instancesAllowed(limits, usage, r);
     const created = build(count);
     await insertInstances(tx, created);
-    await createActions(tx, {
-      instanceUuids: created.map((inst) => inst.row.uuid), action: 'create', requestId: r.requestId, projectId: r.projectId, userId: r.userId,
-    });
+    const uuids = created.map((inst) => String(inst.row.uuid));
+    await createActions(tx, { instanceUuids: uuids, action: 'create', requestId: r.requestId, projectId: r.projectId, userId: r.userId });
+    if (r.withInstances) await r.withInstances(tx, uuids);
     return created;
   });
 }

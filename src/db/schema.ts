@@ -288,6 +288,28 @@ export interface QuotaTable {
   hard_limit: number;
 }
 
+export interface ServerGroupTable {
+  uuid: string;
+  name: string;
+  project_id: string;
+  user_id: string;
+  /** affinity | anti-affinity | soft-affinity | soft-anti-affinity */
+  policy: string;
+  /** JSON of the 2.64 rules: `{"max_server_per_host": n}` or `{}`. */
+  rules: string;
+  created_at: string;
+}
+
+export interface ServerGroupMemberTable {
+  group_uuid: string;
+  instance_uuid: string;
+}
+
+export interface InstancePasswordTable {
+  instance_uuid: string;
+  password: string;
+}
+
 export interface Database {
   projects: ProjectTable;
   users: UserTable;
@@ -314,4 +336,7 @@ export interface Database {
   allocations: AllocationTable;
   node_traits: NodeTraitTable;
   quotas: QuotaTable;
+  server_groups: ServerGroupTable;
+  server_group_members: ServerGroupMemberTable;
+  instance_passwords: InstancePasswordTable;
 }

@@ -15,6 +15,8 @@ export interface HostQuery {
   ignoreHosts: string[];
   forceHost: string | null;
   forceNode: string | null;
+  /** A server group's filters and weight (server-group-filter.ts), for a member of one. */
+  group?: { filters: RawBuilder<unknown>[]; weight: RawBuilder<unknown> | null };
 }
 
 export interface Candidate {
@@ -73,6 +75,10 @@ export async function findCandidates(db: Db, q: HostQuery, limit: number): Promi
       ? sql`AND (${zoned(q.availabilityZone)} OR NOT ${zoned(null)})`
       : sql`AND ${zoned(q.availabilityZone)}`);
   }
+  if (q.group) filters.push(...q.group.filters);
+  // A group's weight comes first: then the walk no longer stops early, but only members of a
+  // group pay for that, and their candidates are the nodes the group leaves them.
+  const order = q.group?.weight ? sql`${q.group.weight}, ${FREE_RAM} DESC` : sql`${FREE_RAM} DESC`;
   // The limit is written into the SQL, not bound: SQLite re-prepares a statement whose LIMIT is
   // a bound parameter every time it is bound, which cost more than running this query.
   const { rows } = await sql<Candidate>`SELECT cn.uuid AS uuid, cn.host AS host, cn.hypervisor_hostname AS node, ${FREE_RAM} AS "freeRam"
@@ -81,7 +87,7 @@ export async function findCandidates(db: Db, q: HostQuery, limit: number): Promi
     JOIN services s ON s.host = cn.host AND s."binary" = 'nova-compute' AND s.deleted = 0 AND s.disabled = 0
       AND s.forced_down = 0 AND s.last_seen_up >= ${q.upSince}
     WHERE mem.resource_class = 'MEMORY_MB' ${sql.join(filters, sql` `)}
-    ORDER BY ${FREE_RAM} DESC
+    ORDER BY ${order}
     LIMIT ${sql.lit(limit)}`.execute(db);
   return rows;
 }

@@ -10,6 +10,7 @@ import type { Bus, Subscription } from '../rpc/bus.js';
 import { dispatcher } from '../rpc/dispatch.js';
 import { SCHEDULER_RPC_VERSION, SCHEDULER_TOPIC } from '../rpc/scheduler-api.js';
 import { findCandidates, type HostQuery } from './host-query.js';
+import { groupGuard, groupPlacementOf, groupQuery, type GroupPlacement } from './server-group-filter.js';
 import { ServiceHeartbeat } from '../db/service-heartbeat.js';
 
 /**
@@ -19,6 +20,13 @@ import { ServiceHeartbeat } from '../db/service-heartbeat.js';
  * Once a race is lost, alternates are worth their walk.
  */
 const CANDIDATES_PER_ROUND = [1, 8, 8];
+
+/**
+ * Members of a server group lose races to each other by design (the group's guard refuses all
+ * but one claim for a host's last place), and each lost race is a claim someone else won: they
+ * keep asking while candidates remain, up to this many rounds.
+ */
+const GROUP_CANDIDATES_PER_ROUND = [1, ...Array<number>(40).fill(8)];
 
 /** Traits a flavor's extra specs or an image's properties require or forbid (`trait:NAME=required|forbidden`). */
 export function traitsOf(spec: RequestSpec): { required: string[]; forbidden: string[] } {
@@ -76,12 +84,14 @@ export class SchedulerService {
       forceHost: spec.forceHost,
       forceNode: spec.forceNode,
     };
+    // Every instance of one request was booted with the same hint.
+    const group = spec.instanceUuids.length > 0 ? await groupPlacementOf(this.db, spec.instanceUuids[0]!) : null;
     const selections: Selection[] = [];
     // A multi-create asks for hundreds at once: a turn of the event loop every few ms between claims.
     const slice = new TimeSlice();
     for (const instanceUuid of spec.instanceUuids) {
       await slice.due();
-      const selection = await this.placeOne(instanceUuid, query);
+      const selection = await this.placeOne(instanceUuid, query, group);
       if (!selection) {
         this.log.info({ instanceUuid, flavor: spec.flavor.name }, 'no valid host');
         throw new NoValidHost();
@@ -95,12 +105,14 @@ export class SchedulerService {
    * Claims on the best candidate; if another scheduler won the race for it, tries the next ones.
    * A repeated request (its first reply was lost) gets the claim it made, not a second one.
    */
-  private async placeOne(instanceUuid: string, query: HostQuery): Promise<Selection | null> {
-    for (const limit of CANDIDATES_PER_ROUND) {
+  private async placeOne(instanceUuid: string, base: HostQuery, group: GroupPlacement | null): Promise<Selection | null> {
+    const query: HostQuery = group ? { ...base, group: groupQuery(group, instanceUuid) } : base;
+    const guard = group ? groupGuard(group, instanceUuid) : undefined;
+    for (const limit of group ? GROUP_CANDIDATES_PER_ROUND : CANDIDATES_PER_ROUND) {
       const candidates = await findCandidates(this.db, query, limit);
       if (candidates.length === 0) break;
       for (const c of candidates) {
-        if (await claimResources(this.db, instanceUuid, c.uuid, query.resources)) {
+        if (await claimResources(this.db, instanceUuid, c.uuid, query.resources, guard)) {
           this.log.debug({ instance: instanceUuid, host: c.host, node: c.node }, 'selected destination');
           return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: null };
         }

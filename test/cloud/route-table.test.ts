@@ -15,7 +15,7 @@ describe('every route of every API', () => {
   let routes: ApiRoute[];
   const values: Record<string, string> = {};
   /** Params naming a resource that belongs to one project (the admin's), for the 404 check. */
-  const OWNED = ['server_id', 'imageId', 'name'];
+  const OWNED = ['server_id', 'imageId', 'name', 'group_id'];
 
   before(async () => {
     cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' } });

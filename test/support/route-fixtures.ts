@@ -52,11 +52,12 @@ export async function seedRouteFixtures(
   const hv = await api(admin, 'GET', `${c.compute}/v2.1/os-hypervisors`);
   const actions = await api(admin, 'GET', `${c.compute}/v2.1/servers/${server.body.server.id}/os-instance-actions`);
   const rps = await api(admin, 'GET', `${c.placement}/resource_providers`);
+  const group = await api(admin, 'POST', `${c.compute}/v2.1/os-server-groups`, { server_group: { name: 'sg-a', policies: ['affinity'] } });
   const values: Record<string, string> = {
     server_id: server.body.server.id, imageId: image.body.id, name: 'kp-a', flavor_id: '1', key: 'k', tag: 't',
     request_id: actions.body.instanceActions[0].request_id, project_id: admin.projectId,
     projectId: identity.projectId, userId: identity.userId, roleId: identity.roleId, memberId: identity.memberId, domainId: 'default',
-    uuid: rps.body.resource_providers[0].uuid,
+    uuid: rps.body.resource_providers[0].uuid, group_id: group.body.server_group.id,
   };
   const param = (url: string, p: string): string => {
     if (p === 'id') {
