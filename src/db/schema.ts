@@ -252,6 +252,8 @@ export interface ComputeNodeTable {
   host_ip: string;
   /** JSON CpuInfo. */
   cpu_info: string;
+  /** When the node's driver started (ISO-8601), for the hypervisor's uptime; null when the driver does not say. */
+  started_at: string | null;
   created_at: string;
   updated_at: string;
   deleted: number;
@@ -287,6 +289,19 @@ export interface QuotaTable {
   resource: string;
   hard_limit: number;
 }
+/** os-quota-class-sets; Nova uses only the class `default`, whose rows override the configured defaults. */
+export interface QuotaClassTable {
+  class_name: string;
+  resource: string;
+  hard_limit: number;
+}
+/** Per-user limits within a project (os-quota-sets?user_id=). */
+export interface ProjectUserQuotaTable {
+  project_id: string;
+  user_id: string;
+  resource: string;
+  hard_limit: number;
+}
 
 export interface Database {
   projects: ProjectTable;
@@ -314,4 +329,6 @@ export interface Database {
   allocations: AllocationTable;
   node_traits: NodeTraitTable;
   quotas: QuotaTable;
+  quota_classes: QuotaClassTable;
+  project_user_quotas: ProjectUserQuotaTable;
 }
