@@ -1,19 +1,20 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { BadRequest, NotFound } from '../common/errors.js';
+import { BadRequest, NotFound, NotImplemented } from '../common/errors.js';
 import { isoMicros } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import {
   AZ_KEY, addAggregateHost, createAggregate, deleteAggregate, getAggregate, listAggregates, removeAggregateHost,
   setAggregateMetadata, updateAggregate, type Aggregate,
 } from '../db/aggregates.js';
-import { HostSchema, NameSchema, integerId, routeBoth } from './resource-kit.js';
+import { HostSchema, NameSchema, integerId, mvAtLeast, routeBoth } from './resource-kit.js';
+import { requireMicroversion } from './microversion.js';
 import type { ComputeApiDeps } from './deps.js';
 
 /** The os-aggregates API (admin only): host aggregates, and availability zones as their metadata. */
 
-function view(a: Aggregate): Record<string, unknown> {
-  return {
+function view(req: FastifyRequest, a: Aggregate): Record<string, unknown> {
+  const out: Record<string, unknown> = {
     availability_zone: a.availabilityZone,
     created_at: isoMicros(a.createdAt),
     deleted: false,
@@ -24,6 +25,9 @@ function view(a: Aggregate): Record<string, unknown> {
     name: a.name,
     updated_at: isoMicros(a.updatedAt),
   };
+  // 2.41: the aggregate's uuid.
+  if (mvAtLeast(req, '2.41')) out.uuid = a.uuid;
+  return out;
 }
 
 /** Nova's az_name: 1–255 characters, no ':' and no leading or trailing whitespace. */
@@ -56,6 +60,12 @@ const ActionBody = Type.Union([
 ]);
 type ActionBody = Static<typeof ActionBody>;
 
+/** 2.81: images to pre-cache on the aggregate's hosts. */
+const CacheImagesBody = Type.Object({
+  cache: Type.Array(Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false }), { minItems: 1, maxItems: 1000 }),
+}, { additionalProperties: false });
+type CacheImagesBody = Static<typeof CacheImagesBody>;
+
 type IdParams = { id: string };
 
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
@@ -74,8 +84,8 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return id;
   };
 
-  routeBoth(app, 'GET', '/os-aggregates', { admin: true }, async () => {
-    return { aggregates: (await listAggregates(db)).map(view) };
+  routeBoth(app, 'GET', '/os-aggregates', { admin: true }, async (req) => {
+    return { aggregates: (await listAggregates(db)).map((a) => view(req, a)) };
   });
 
   routeBoth<{ Body: CreateBody }>(app, 'POST', '/os-aggregates', { admin: true, schema: { body: CreateBody } }, async (req) => {
@@ -83,7 +93,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     checkZone(az);
     const agg = await createAggregate(db, name, az ?? null);
     // Nova's create answers without hosts and metadata.
-    const out = view(agg);
+    const out = view(req, agg);
     delete out.hosts;
     delete out.metadata;
     return { aggregate: out };
@@ -93,7 +103,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     const id = aggregateId(req.params.id);
     const agg = await getAggregate(db, id);
     if (!agg) throw new NotFound(`Aggregate ${id} could not be found.`);
-    return { aggregate: view(agg) };
+    return { aggregate: view(req, agg) };
   });
 
   routeBoth<{ Params: IdParams; Body: UpdateBody }>(app, 'PUT', '/os-aggregates/:id', { admin: true, schema: { body: UpdateBody } }, async (req) => {
@@ -104,7 +114,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
       checkZone(req.body.aggregate.availability_zone);
       changes.availabilityZone = req.body.aggregate.availability_zone ?? null;
     }
-    return { aggregate: view(await updateAggregate(db, id, changes)) };
+    return { aggregate: view(req, await updateAggregate(db, id, changes)) };
   });
 
   routeBoth<{ Params: IdParams }>(app, 'DELETE', '/os-aggregates/:id', { admin: true }, async (req) => {
@@ -115,9 +125,22 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   routeBoth<{ Params: IdParams; Body: ActionBody }>(app, 'POST', '/os-aggregates/:id/action', { admin: true, schema: { body: ActionBody } }, async (req) => {
     const id = aggregateId(req.params.id);
     const body = req.body;
-    if ('add_host' in body) return { aggregate: view(await addAggregateHost(db, id, body.add_host.host)) };
-    if ('remove_host' in body) return { aggregate: view(await removeAggregateHost(db, id, body.remove_host.host)) };
+    if ('add_host' in body) return { aggregate: view(req, await addAggregateHost(db, id, body.add_host.host)) };
+    if ('remove_host' in body) return { aggregate: view(req, await removeAggregateHost(db, id, body.remove_host.host)) };
     checkZone(body.set_metadata.metadata[AZ_KEY]);
-    return { aggregate: view(await setAggregateMetadata(db, id, body.set_metadata.metadata)) };
+    return { aggregate: view(req, await setAggregateMetadata(db, id, body.set_metadata.metadata)) };
   });
+
+  // 2.81: Nova casts the image list to the aggregate's computes. No Orrery driver caches images
+  // ahead of a boot (they fetch at spawn), so after Nova's checks the answer is Nova's 501.
+  routeBoth<{ Params: IdParams; Body: CacheImagesBody }>(
+    app, 'POST', '/os-aggregates/:id/images', { admin: true, policy: 'compute:aggregates:images', schema: { body: CacheImagesBody } }, async (req) => {
+      requireMicroversion(req, '2.81');
+      const id = aggregateId(req.params.id);
+      const ids = req.body.cache.map((c) => c.id);
+      if (new Set(ids).size !== ids.length) throw new BadRequest('Duplicate images in request');
+      if (!(await getAggregate(db, id))) throw new NotFound(`Aggregate ${id} could not be found.`);
+      throw new NotImplemented('Image pre-caching is not supported by the compute drivers of this cloud.');
+    },
+  );
 }

@@ -18,13 +18,14 @@ import * as services from './services.js';
 import * as limits from './limits.js';
 import * as quotaSets from './quota-sets.js';
 import * as serverGroups from './server-groups.js';
+import * as quotaClassSets from './quota-class-sets.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
 /** Every route module of the compute API; each registers its routes under /v2.1 and /v2.1/{project_id}. */
 const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics,
-  flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets,
+  flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
   serverGroups,
 ];
 

@@ -4,13 +4,16 @@ import { BadRequest, Conflict, NotFound } from '../common/errors.js';
 import { newUuid } from '../common/ids.js';
 import type { Db } from '../db/connection.js';
 import {
-  addFlavorAccess, createFlavor, deleteExtraSpec, deleteFlavor, flavorAccessProjects, getExtraSpecs, getFlavorRow,
-  listFlavorRows, projectCanUseFlavor, removeFlavorAccess, setExtraSpecs, type FlavorRow,
+  addFlavorAccess, createFlavor, deleteExtraSpec, deleteFlavor, flavorAccessProjects, getExtraSpecs, getExtraSpecsOf, getFlavorRow,
+  listFlavorRows, projectCanUseFlavor, removeFlavorAccess, setExtraSpecs, updateFlavorDescription, type FlavorRow,
 } from '../db/flavors.js';
 import {
   BooleanSchema, MAX_INT, NameSchema, intOrString, intValue, mvAtLeast, nextLinks, pageOf, parseBoolParam, queryParam,
-  resourceLinks, routeBoth, toBool,
+  resourceLinks, routeBoth, strictQuery, toBool,
 } from './resource-kit.js';
+import { validateExtraSpec, validateTraitSpec } from './extra-spec-validation.js';
+import { requireMicroversion } from './microversion.js';
+import { unexpectedProperty } from './server-common.js';
 import type { ComputeApiDeps } from './deps.js';
 
 /** The flavors API: flavors, their extra specs and their access lists (Nova's flavors, flavor_manage, flavors_extraspecs, flavor_access). */
@@ -18,17 +21,22 @@ import type { ComputeApiDeps } from './deps.js';
 // ---- views
 
 function basicView(req: FastifyRequest, f: FlavorRow): Record<string, unknown> {
-  return { id: f.flavorid, name: f.name, links: resourceLinks(req, 'flavors', f.flavorid) };
+  const out: Record<string, unknown> = { id: f.flavorid, name: f.name };
+  // 2.55: the description, in every view.
+  if (mvAtLeast(req, '2.55')) out.description = f.description;
+  out.links = resourceLinks(req, 'flavors', f.flavorid);
+  return out;
 }
 
-function detailView(req: FastifyRequest, f: FlavorRow): Record<string, unknown> {
-  return {
+/** The full view; `specs` are the flavor's extra specs, embedded from 2.61. */
+function detailView(req: FastifyRequest, f: FlavorRow, specs?: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {
     id: f.flavorid,
     name: f.name,
     ram: f.memory_mb,
     disk: f.root_gb,
-    // Nova renders a zero swap as "" before 2.75.
-    swap: f.swap === 0 ? '' : f.swap,
+    // Nova renders a zero swap as "" before 2.75, as 0 from it.
+    swap: f.swap === 0 && !mvAtLeast(req, '2.75') ? '' : f.swap,
     'OS-FLV-EXT-DATA:ephemeral': f.ephemeral_gb,
     'OS-FLV-DISABLED:disabled': f.disabled === 1,
     vcpus: f.vcpus,
@@ -36,7 +44,19 @@ function detailView(req: FastifyRequest, f: FlavorRow): Record<string, unknown> 
     rxtx_factor: f.rxtx_factor,
     links: resourceLinks(req, 'flavors', f.flavorid),
   };
+  if (mvAtLeast(req, '2.55')) out.description = f.description;
+  // 2.61: extra specs in the flavor (Nova's os-flavor-extra-specs:index default lets every reader see them).
+  if (mvAtLeast(req, '2.61') && specs !== undefined) out.extra_specs = specs;
+  return out;
 }
+
+/** The detail view with the extra specs it embeds from 2.61. */
+async function fullView(db: Db, req: FastifyRequest, f: FlavorRow): Promise<Record<string, unknown>> {
+  return detailView(req, f, mvAtLeast(req, '2.61') ? await getExtraSpecs(db, f.flavorid) : undefined);
+}
+
+/** Query parameters of the flavor list; unknown ones are refused from 2.75. */
+const LIST_QUERY = ['is_public', 'minRam', 'minDisk', 'limit', 'marker', 'sort_key', 'sort_dir'];
 
 const accessView = (flavorid: string, projects: string[]): unknown => ({
   flavor_access: projects.map((p) => ({ flavor_id: flavorid, tenant_id: p })),
@@ -63,6 +83,7 @@ function intFilter(req: FastifyRequest, name: string): number | undefined {
 }
 
 async function listFlavors(db: Db, req: FastifyRequest): Promise<{ rows: FlavorRow[]; links: unknown[] }> {
+  strictQuery(req, LIST_QUERY);
   let isPublic: boolean | null = true;
   if (req.auth.isAdmin) {
     // Only admins choose: is_public=none lists all, false private ones only.
@@ -114,6 +135,9 @@ const Positive = intOrString({ minimum: 1, maximum: MAX_INT });
 /** The largest single-precision float (Nova's SQL_SP_FLOAT_MAX). */
 const SP_FLOAT_MAX = 3.40282e38;
 
+/** Nova's flavor description: printable text up to 65535 characters. */
+const FlavorDescription = Type.String({ maxLength: 65535, pattern: '^[^\\x00-\\x1f\\x7f]*$' });
+
 const CreateFlavorBody = Type.Object({
   flavor: Type.Object({
     name: NameSchema,
@@ -129,9 +153,15 @@ const CreateFlavorBody = Type.Object({
       Type.Number({ exclusiveMinimum: 0, maximum: SP_FLOAT_MAX }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' }),
     ])),
     'os-flavor-access:is_public': Type.Optional(BooleanSchema),
+    description: Type.Optional(Type.Union([FlavorDescription, Type.Null()])),
   }, { additionalProperties: false }),
 }, { additionalProperties: false });
 type CreateFlavorBody = Static<typeof CreateFlavorBody>;
+
+const UpdateFlavorBody = Type.Object({
+  flavor: Type.Object({ description: Type.Union([FlavorDescription, Type.Null()]) }, { additionalProperties: false }),
+}, { additionalProperties: false });
+type UpdateFlavorBody = Static<typeof UpdateFlavorBody>;
 
 const SPEC_KEY = '^[a-zA-Z0-9-_:. ]{1,255}$';
 const SpecValue = Type.Union([Type.String({ maxLength: 255 }), Type.Number()]);
@@ -151,22 +181,16 @@ const FlavorActionBody = Type.Union([
 type FlavorActionBody = Static<typeof FlavorActionBody>;
 
 /**
- * Extra specs as strings, with the ones the scheduler reads checked: `trait:<NAME>` must be
- * `required` or `forbidden`.
+ * Extra specs as strings, checked as Nova checks them at the request's microversion: every
+ * known key from 2.86, before it the ones the scheduler reads (`trait:<NAME>` must be
+ * `required` or `forbidden`).
  */
-function validatedSpecs(specs: Record<string, string | number>): Record<string, string> {
+function validatedSpecs(req: FastifyRequest, specs: Record<string, string | number>): Record<string, string> {
+  const validate = mvAtLeast(req, '2.86') ? validateExtraSpec : validateTraitSpec;
   const out: Array<[string, string]> = [];
   for (const [key, raw] of Object.entries(specs)) {
     const value = String(raw);
-    const trait = /^trait\d*:(.*)$/.exec(key);
-    if (trait) {
-      if (!/^[A-Z0-9_]{1,255}$/.test(trait[1]!)) {
-        throw new BadRequest(`Validation failed; extra spec ${key} has an invalid trait name '${trait[1]}'.`);
-      }
-      if (value !== 'required' && value !== 'forbidden') {
-        throw new BadRequest(`Validation failed; '${value}' is not one of ['required', 'forbidden'] for extra spec ${key}.`);
-      }
-    }
+    validate(key, value);
     out.push([key, value]);
   }
   return Object.fromEntries(out); // keys are data: see common/records.ts
@@ -187,17 +211,29 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
 
   routeBoth(app, 'GET', '/flavors/detail', {}, async (req) => {
     const { rows, links } = await listFlavors(db, req);
-    const out: Record<string, unknown> = { flavors: rows.map((r) => detailView(req, r)) };
+    const specs = mvAtLeast(req, '2.61') ? await getExtraSpecsOf(db, rows.map((r) => r.flavorid)) : undefined;
+    const out: Record<string, unknown> = { flavors: rows.map((r) => detailView(req, r, specs?.get(r.flavorid))) };
     if (links.length > 0) out.flavors_links = links;
     return out;
   });
 
   routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id', {}, async (req) => {
-    return { flavor: detailView(req, await visibleFlavor(db, req, req.params.flavor_id)) };
+    return { flavor: await fullView(db, req, await visibleFlavor(db, req, req.params.flavor_id)) };
   });
+
+  // 2.55: the description is the one field a flavor's owner may change.
+  routeBoth<{ Params: FlavorParams; Body: UpdateFlavorBody }>(
+    app, 'PUT', '/flavors/:flavor_id', { admin: true, policy: 'os_compute_api:os-flavor-manage:update', schema: { body: UpdateFlavorBody } }, async (req) => {
+      requireMicroversion(req, '2.55');
+      const row = await updateFlavorDescription(db, req.params.flavor_id, req.body.flavor.description);
+      if (!row) throw new NotFound(`Flavor ${req.params.flavor_id} could not be found.`);
+      return { flavor: await fullView(db, req, row) };
+    },
+  );
 
   routeBoth<{ Body: CreateFlavorBody }>(app, 'POST', '/flavors', { admin: true, schema: { body: CreateFlavorBody } }, async (req) => {
     const f = req.body.flavor;
+    if (f.description !== undefined && !mvAtLeast(req, '2.55')) throw unexpectedProperty('flavor', 'description');
     // Nova generates a UUID when the id is absent, null or otherwise false-y.
     const flavorid = f.id === undefined || f.id === null || f.id === '' || f.id === 0 ? newUuid() : String(f.id);
     const rxtx = f.rxtx_factor === undefined ? 1 : Number(f.rxtx_factor);
@@ -213,9 +249,9 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
       rxtx_factor: rxtx,
       is_public: f['os-flavor-access:is_public'] === undefined || toBool(f['os-flavor-access:is_public']) ? 1 : 0,
       disabled: 0,
-      description: null,
+      description: f.description ?? null,
     });
-    return { flavor: detailView(req, row) };
+    return { flavor: await fullView(db, req, row) };
   });
 
   routeBoth<{ Params: FlavorParams }>(app, 'DELETE', '/flavors/:flavor_id', { admin: true, status: 202 }, async (req) => {
@@ -232,7 +268,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
 
   routeBoth<{ Params: FlavorParams; Body: Static<typeof CreateSpecsBody> }>(
     app, 'POST', '/flavors/:flavor_id/os-extra_specs', { admin: true, schema: { body: CreateSpecsBody } }, async (req) => {
-      const specs = validatedSpecs(req.body.extra_specs);
+      const specs = validatedSpecs(req, req.body.extra_specs);
       const f = await visibleFlavor(db, req, req.params.flavor_id);
       await setExtraSpecs(db, f.flavorid, specs);
       return { extra_specs: specs };
@@ -250,7 +286,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
 
   routeBoth<{ Params: SpecParams; Body: Record<string, string | number> }>(
     app, 'PUT', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, schema: { body: UpdateSpecBody } }, async (req) => {
-      const specs = validatedSpecs(req.body);
+      const specs = validatedSpecs(req, req.body);
       if (!Object.hasOwn(specs, req.params.key)) throw new BadRequest('Request body and URI mismatch');
       const f = await visibleFlavor(db, req, req.params.flavor_id);
       await setExtraSpecs(db, f.flavorid, specs);
@@ -258,7 +294,8 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     },
   );
 
-  routeBoth<{ Params: SpecParams }>(app, 'DELETE', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, status: 202 }, async (req) => {
+  // Nova answers an extra spec's DELETE with 200 and no body (its controller sets no other code).
+  routeBoth<{ Params: SpecParams }>(app, 'DELETE', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, status: 200 }, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     if (!(await deleteExtraSpec(db, f.flavorid, req.params.key))) {
       throw new NotFound(`Flavor ${f.flavorid} has no extra specs with key ${req.params.key}.`);

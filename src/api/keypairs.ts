@@ -8,7 +8,7 @@ import { isoMicros } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { createKeyPair, deleteKeyPair, getKeyPair, listKeyPairs, type KeyPair } from '../db/keypairs.js';
 import { getProjectLimits } from '../db/quotas.js';
-import { NameSchema, mvAtLeast, nextLinks, pageOf, queryParam, requireAdminOrSelf, routeBoth } from './resource-kit.js';
+import { NameSchema, mvAtLeast, nextLinks, pageOf, queryParam, requireAdminOrSelf, routeBoth, strictQuery } from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
 import { unexpectedProperty } from './server-common.js';
 
@@ -206,8 +206,12 @@ const CreateBody = Type.Object({
 }, { additionalProperties: false });
 type CreateBody = Static<typeof CreateBody>;
 
-/** Names Nova accepts before 2.92: letters, digits, '_', '-' and spaces. */
+/** Names Nova accepts before 2.92: letters, digits, '_', '-' and spaces; from 2.92 also '@' and '.'. */
 const SAFE_NAME = /^[A-Za-z0-9_\- ]+$/;
+const SAFE_NAME_2_92 = /^[A-Za-z0-9_\- @.]+$/;
+
+/** Query parameters of the key-pair routes; unknown ones are refused from 2.75. */
+const QUERY = ['user_id', 'limit', 'marker'];
 
 function view(req: FastifyRequest, kp: KeyPair, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const out: Record<string, unknown> = { name: kp.name, public_key: kp.publicKey, fingerprint: kp.fingerprint, ...extra };
@@ -217,6 +221,7 @@ function view(req: FastifyRequest, kp: KeyPair, extra: Record<string, unknown> =
 
 /** The user a request acts for: `user_id` (from 2.10, admins or the user itself) or the caller. */
 function targetUser(req: FastifyRequest, asked: string | undefined): string {
+  strictQuery(req, req.method === 'GET' && !(req.params as { name?: string }).name ? QUERY : ['user_id']);
   if (asked === undefined || !mvAtLeast(req, '2.10')) return req.auth.userId;
   requireAdminOrSelf(req, { userId: asked });
   return asked;
@@ -230,7 +235,13 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     if (body.type !== undefined && !mvAtLeast(req, '2.2')) throw unexpectedProperty('keypair', 'type');
     if (body.user_id !== undefined && !mvAtLeast(req, '2.10')) throw unexpectedProperty('keypair', 'user_id');
     const userId = targetUser(req, body.user_id);
-    if (!SAFE_NAME.test(body.name)) throw new BadRequest('Keypair data is invalid: Keypair name contains unsafe characters');
+    if (!(mvAtLeast(req, '2.92') ? SAFE_NAME_2_92 : SAFE_NAME).test(body.name)) {
+      throw new BadRequest('Keypair data is invalid: Keypair name contains unsafe characters');
+    }
+    // 2.92: Nova no longer generates key pairs; the public key is required.
+    if (body.public_key === undefined && mvAtLeast(req, '2.92')) {
+      throw new BadRequest("Invalid input for field/attribute keypair. Value: {...}. 'public_key' is a required property");
+    }
     const type = body.type ?? 'ssh';
     const limits = await getProjectLimits(db, config, req.auth.projectId ?? '');
     let created: KeyPair;

@@ -1,32 +1,48 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { BadRequest } from '../common/errors.js';
+import type { Config } from '../common/config.js';
 import type { Db } from '../db/connection.js';
 import { countKeyPairs } from '../db/keypairs.js';
 import { countServerGroups } from '../db/server-groups.js';
 import {
-  QUOTA_RESOURCES, UNLIMITED, defaultLimits, deleteProjectLimits, getInstanceUsage, getProjectLimits, setProjectLimits,
+  QUOTA_RESOURCES, UNLIMITED, deleteProjectLimits, deleteUserLimits, getClassLimits, getInstanceUsage, getProjectLimits,
+  getUserLimits, setProjectLimits, setUserLimits,
 } from '../db/quotas.js';
-import { NETWORK_QUOTAS_2_36 } from './limits.js';
-import { BooleanSchema, MAX_INT, intOrString, intValue, mvAtLeast, queryParam, requireAdminOrSelf, routeBoth, toBool } from './resource-kit.js';
+import { FILE_QUOTAS_2_57, NETWORK_QUOTAS_2_36 } from './limits.js';
+import {
+  BooleanSchema, MAX_INT, intOrString, intValue, mvAtLeast, queryParam, requireAdminOrSelf, routeBoth, strictQuery, toBool,
+} from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
 import { unexpectedProperty } from './server-common.js';
 
 /**
- * The os-quota-sets API: a project's limits (members read their own project's, admins any
- * and change them), its defaults, and its usage.
+ * The os-quota-sets API: a project's limits and those of a user within it (`?user_id=`; members
+ * read their own project's, admins any and change them), its defaults, and its usage.
  */
 
-/** Resources shown at the request's microversion. */
+/** Resources shown at the request's microversion: network quotas go at 2.36, file quotas at 2.57. */
 function shownResources(req: FastifyRequest): string[] {
-  return mvAtLeast(req, '2.36') ? QUOTA_RESOURCES.filter((r) => !NETWORK_QUOTAS_2_36.includes(r)) : [...QUOTA_RESOURCES];
+  const hidden = [...(mvAtLeast(req, '2.36') ? NETWORK_QUOTAS_2_36 : []), ...(mvAtLeast(req, '2.57') ? FILE_QUOTAS_2_57 : [])];
+  return QUOTA_RESOURCES.filter((r) => !hidden.includes(r));
 }
 
 function quotaSet(req: FastifyRequest, values: Record<string, unknown>, id?: string): Record<string, unknown> {
   const out: Record<string, unknown> = id === undefined ? {} : { id };
-  for (const r of shownResources(req)) if (r in values) out[r] = values[r];
+  for (const r of shownResources(req)) if (Object.hasOwn(values, r)) out[r] = values[r];
   return out;
 }
+
+/** The query parameter every os-quota-sets route takes (unknown ones are refused from 2.75). */
+function userOf(req: FastifyRequest): string | undefined {
+  strictQuery(req, ['user_id']);
+  const userId = queryParam(req, 'user_id');
+  if (userId !== undefined && (userId.length === 0 || userId.length > 255)) throw new BadRequest(`Invalid user_id ${JSON.stringify(userId)}.`);
+  return userId;
+}
+
+const limitsOf = (db: Db, config: Config, projectId: string, userId: string | undefined): Promise<Record<string, number>> =>
+  userId === undefined ? getProjectLimits(db, config, projectId) : getUserLimits(db, config, projectId, userId);
 
 /** What a project (or one of its users) uses of each resource; the rest Orrery does not count. */
 async function usageOf(db: Db, projectId: string, userId: string | undefined): Promise<Record<string, number>> {
@@ -53,37 +69,35 @@ type ProjectParams = { id: string };
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  /** Per-user quotas are not kept: a user's limits are its project's; writing them is refused. */
-  const refuseUserQuotas = (req: FastifyRequest): void => {
-    if (queryParam(req, 'user_id') !== undefined) throw new BadRequest('Per-user quotas are not supported; set the project quota instead.');
-  };
-
   routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id', {}, async (req) => {
-    requireAdminOrSelf(req, { projectId: req.params.id });
-    return { quota_set: quotaSet(req, await getProjectLimits(db, config, req.params.id), req.params.id) };
+    const userId = userOf(req);
+    requireAdminOrSelf(req, { projectId: req.params.id, ...(userId !== undefined ? { userId } : {}) });
+    return { quota_set: quotaSet(req, await limitsOf(db, config, req.params.id, userId), req.params.id) };
   });
 
   routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/defaults', {}, async (req) => {
-    return { quota_set: quotaSet(req, defaultLimits(config), req.params.id) };
+    return { quota_set: quotaSet(req, await getClassLimits(db, config), req.params.id) };
   });
 
   routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/detail', {}, async (req) => {
     const projectId = req.params.id;
-    const userId = queryParam(req, 'user_id');
+    const userId = userOf(req);
     requireAdminOrSelf(req, { projectId, ...(userId !== undefined ? { userId } : {}) });
-    const [limits, usage] = await Promise.all([getProjectLimits(db, config, projectId), usageOf(db, projectId, userId)]);
+    const [limits, usage] = await Promise.all([limitsOf(db, config, projectId, userId), usageOf(db, projectId, userId)]);
     const detail = Object.fromEntries(QUOTA_RESOURCES.map((r) => [r, { in_use: usage[r] ?? 0, limit: limits[r], reserved: 0 }]));
     return { quota_set: quotaSet(req, detail, projectId) };
   });
 
   routeBoth<{ Params: ProjectParams; Body: UpdateBody }>(
     app, 'PUT', '/os-quota-sets/:id', { admin: true, schema: { body: UpdateBody } }, async (req) => {
-      refuseUserQuotas(req);
       const projectId = req.params.id;
+      const userId = userOf(req);
       const body = req.body.quota_set;
       const allowed = shownResources(req);
       const force = body.force !== undefined && toBool(body.force as boolean | string);
-      const usage = force ? undefined : await usageOf(db, projectId, undefined);
+      const usage = force ? undefined : await usageOf(db, projectId, userId);
+      // A user's limit may not exceed its project's (Nova's settable maximum).
+      const projectLimits = userId === undefined ? undefined : await getProjectLimits(db, config, projectId);
       const updates: Record<string, number> = {};
       for (const [resource, raw] of Object.entries(body)) {
         if (resource === 'force' || raw === undefined) continue;
@@ -94,16 +108,22 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
         if (usage && limit !== UNLIMITED && limit < inUse) {
           throw new BadRequest(`Quota limit ${limit} for ${resource} must be greater than or equal to already used and reserved ${inUse}.`);
         }
+        const maximum = projectLimits?.[resource];
+        if (maximum !== undefined && maximum !== UNLIMITED && (limit === UNLIMITED || limit > maximum)) {
+          throw new BadRequest(`Quota limit ${limit} for ${resource} must be less than or equal to ${maximum}.`);
+        }
         updates[resource] = limit;
       }
-      await setProjectLimits(db, projectId, updates);
-      return { quota_set: quotaSet(req, await getProjectLimits(db, config, projectId)) };
+      if (userId === undefined) await setProjectLimits(db, projectId, updates);
+      else await setUserLimits(db, projectId, userId, updates);
+      return { quota_set: quotaSet(req, await limitsOf(db, config, projectId, userId)) };
     },
   );
 
   routeBoth<{ Params: ProjectParams }>(app, 'DELETE', '/os-quota-sets/:id', { admin: true, status: 202 }, async (req) => {
-    refuseUserQuotas(req);
-    await deleteProjectLimits(db, req.params.id);
+    const userId = userOf(req);
+    if (userId === undefined) await deleteProjectLimits(db, req.params.id);
+    else await deleteUserLimits(db, req.params.id, userId);
     return undefined;
   });
 }

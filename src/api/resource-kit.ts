@@ -9,7 +9,9 @@ import { requestBaseUrl } from '../httpkit/app.js';
  * pagination, and the JSON-schema fragments of Nova's parameter_types.
  */
 
-export { mvAtLeast } from './microversion.js';
+import { mvAtLeast } from './microversion.js';
+
+export { mvAtLeast };
 
 type Handler<RG extends RouteGenericInterface> = (req: FastifyRequest<RG>, reply: FastifyReply) => Promise<unknown>;
 
@@ -172,4 +174,18 @@ export function intValue(field: string, v: number | string, minimum: number, max
 /** An id in the path that must be an integer (aggregates, services, hypervisors). */
 export function integerId(raw: string): number | null {
   return /^\d{1,10}$/.test(raw) && Number(raw) <= MAX_INT ? Number(raw) : null;
+}
+
+/**
+ * From 2.75 Nova's query schemas refuse parameters they do not name (additionalProperties:
+ * false); below it unknown ones are ignored. `allowed` is the route's query schema.
+ */
+export function strictQuery(req: FastifyRequest, allowed: readonly string[], since = '2.75'): void {
+  if (!mvAtLeast(req, since)) return;
+  const query = (req.query as Record<string, unknown> | undefined) ?? {};
+  for (const key of Object.keys(query)) {
+    if (!allowed.includes(key)) {
+      throw new BadRequest(`Invalid input for query parameters ${key}. Value: ${String(firstParam(query[key]))}. Additional properties are not allowed ('${key}' was unexpected)`);
+    }
+  }
 }

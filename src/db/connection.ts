@@ -14,6 +14,7 @@ import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_inventory_free_index.js';
 import * as m003 from './migrations/003_token_hashes_and_lockout.js';
+import * as m007 from './migrations/007_mv_resources.js';
 import * as m008 from './migrations/008_groups_admin.js';
 
 export type Db = Kysely<Database>;
@@ -31,8 +32,12 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '001_initial': { ...m001, phase: 'expand' },
   '002_inventory_free_index': { ...m002, phase: 'expand' },
   '003_token_hashes_and_lockout': { ...m003, phase: 'expand' },
+  '007_mv_resources': { ...m007, phase: 'expand' },
   '008_groups_admin': { ...m008, phase: 'expand' },
 };
+
+/** Every migration's name, in the order they apply. */
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
 
 class StaticMigrations implements MigrationProvider {
   constructor(private readonly phases: MigrationPhase[]) {}

@@ -178,3 +178,19 @@ export async function seedFlavors(db: Db): Promise<void> {
     }
   });
 }
+
+/** Sets a live flavor's description (the one thing Nova lets change, from 2.55); null when unknown. */
+export async function updateFlavorDescription(db: Db, flavorid: string, description: string | null): Promise<FlavorRow | null> {
+  const res = await db.updateTable('flavors').set({ description }).where('flavorid', '=', flavorid).where('deleted', '=', 0).executeTakeFirst();
+  return Number(res.numUpdatedRows) === 0 ? null : getFlavorRow(db, flavorid);
+}
+
+/** The extra specs of many flavors in one query (the flavor views of 2.61 embed them). */
+export async function getExtraSpecsOf(db: Db, flavorids: string[]): Promise<Map<string, Record<string, string>>> {
+  const entries = new Map<string, Array<[string, string]>>(flavorids.map((id) => [id, []]));
+  if (flavorids.length > 0) {
+    const rows = await db.selectFrom('flavor_extra_specs').select(['flavorid', 'key', 'value']).where('flavorid', 'in', flavorids).orderBy('key').execute();
+    for (const r of rows) entries.get(r.flavorid)?.push([r.key, r.value]);
+  }
+  return new Map([...entries].map(([id, e]) => [id, Object.fromEntries(e)])); // keys are data: see common/records.ts
+}

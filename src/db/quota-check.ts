@@ -5,7 +5,7 @@ import { DatabaseUnavailable, type Db } from './connection.js';
 import { createActions } from './instance-actions.js';
 import { getInstanceRow, insertInstances } from './instances.js';
 import { lockKey } from './locks.js';
-import { getInstanceUsage, getProjectLimits, UNLIMITED } from './quotas.js';
+import { getInstanceUsage, getProjectLimits, getUserOverrides, UNLIMITED } from './quotas.js';
 import type { InstanceTable } from './schema.js';
 
 /**
@@ -114,7 +114,7 @@ async function insertWithinQuota<R extends Insertable<InstanceTable>>(
   return db.transaction().execute(async (tx) => {
     await lockKey(tx, quotaLockName(r.projectId));
     const [limits, usage] = await Promise.all([r.limits ?? getProjectLimits(tx, config, r.projectId), getInstanceUsage(tx, r.projectId)]);
-    const count = instancesAllowed(limits, usage, r);
+    const count = await withinUserQuota(tx, r, instancesAllowed(limits, usage, r), limits);
     const created = build(count);
     await insertInstances(tx, created);
     const uuids = created.map((inst) => String(inst.row.uuid));
@@ -122,6 +122,17 @@ async function insertWithinQuota<R extends Insertable<InstanceTable>>(
     if (r.withInstances) await r.withInstances(tx, uuids);
     return created;
   });
+}
+
+/**
+ * The part of `count` the user's own limits allow (os-quota-sets?user_id=), counted against the
+ * user's usage under the same project lock; the project's limits stand for those it has none of.
+ */
+async function withinUserQuota(db: Db, r: CreateRequest, count: number, projectLimits: Record<string, number>): Promise<number> {
+  const own = await getUserOverrides(db, r.projectId, r.userId);
+  if (!['instances', 'cores', 'ram'].some((res) => Object.hasOwn(own, res))) return count;
+  const usage = await getInstanceUsage(db, r.projectId, r.userId);
+  return instancesAllowed({ ...projectLimits, ...own }, usage, { ...r, maxCount: count });
 }
 
 /** The lock a transaction holds while it counts a project's usage and adds to it. */

@@ -34,11 +34,35 @@ export function defaultLimits(config: Config): Record<string, number> {
   return out;
 }
 
+/** Nova's only quota class: its rows override the configured defaults for every project. */
+export const DEFAULT_QUOTA_CLASS = 'default';
+
+/**
+ * The limits of a quota class: the configured defaults, overridden by the class's rows (Nova's
+ * DbQuotaDriver). The `default` class's are every project's defaults.
+ */
+export async function getClassLimits(db: Db, config: Config, className: string = DEFAULT_QUOTA_CLASS): Promise<Record<string, number>> {
+  const limits = defaultLimits(config);
+  const rows = await db.selectFrom('quota_classes').select(['resource', 'hard_limit']).where('class_name', '=', className).execute();
+  for (const r of rows) if (Object.hasOwn(limits, r.resource)) limits[r.resource] = r.hard_limit;
+  return limits;
+}
+
+/** Sets some limits of a quota class, all or none. */
+export async function setClassLimits(db: Db, className: string, limits: Record<string, number>): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    for (const [resource, hard_limit] of Object.entries(limits)) {
+      await tx.insertInto('quota_classes').values({ class_name: className, resource, hard_limit })
+        .onConflict((oc) => oc.columns(['class_name', 'resource']).doUpdateSet({ hard_limit })).execute();
+    }
+  });
+}
+
 /** A project's limits: its own rows in `quotas` override the defaults. */
 export async function getProjectLimits(db: Db, config: Config, projectId: string): Promise<Record<string, number>> {
-  const limits = defaultLimits(config);
+  const limits = await getClassLimits(db, config);
   const rows = await db.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
-  for (const r of rows) if (r.resource in limits) limits[r.resource] = r.hard_limit;
+  for (const r of rows) if (Object.hasOwn(limits, r.resource)) limits[r.resource] = r.hard_limit;
   return limits;
 }
 
@@ -52,9 +76,12 @@ export async function setProjectLimits(db: Db, projectId: string, limits: Record
   });
 }
 
-/** Reverts a project to the default limits. */
+/** Reverts a project, and every user in it, to the default limits (Nova's destroy_all_by_project). */
 export async function deleteProjectLimits(db: Db, projectId: string): Promise<void> {
-  await db.deleteFrom('quotas').where('project_id', '=', projectId).execute();
+  await db.transaction().execute(async (tx) => {
+    await tx.deleteFrom('quotas').where('project_id', '=', projectId).execute();
+    await tx.deleteFrom('project_user_quotas').where('project_id', '=', projectId).execute();
+  });
 }
 
 /** What a project's (or one of its users') live instances use; Nova counts every instance not deleted. */
@@ -69,4 +96,33 @@ export async function getInstanceUsage(db: Db, projectId: string, userId?: strin
   if (userId !== undefined) q = q.where('user_id', '=', userId);
   const r = await q.executeTakeFirstOrThrow();
   return { instances: Number(r.instances), cores: Number(r.cores), ram: Number(r.ram) };
+}
+
+/** The limits a user has of its own inside a project (os-quota-sets?user_id=); the rest are the project's. */
+export async function getUserOverrides(db: Db, projectId: string, userId: string): Promise<Record<string, number>> {
+  const rows = await db.selectFrom('project_user_quotas').select(['resource', 'hard_limit'])
+    .where('project_id', '=', projectId).where('user_id', '=', userId).execute();
+  return Object.fromEntries(rows.map((r) => [r.resource, r.hard_limit]));
+}
+
+/** A user's limits: the project's, with the user's own rows over them. */
+export async function getUserLimits(db: Db, config: Config, projectId: string, userId: string): Promise<Record<string, number>> {
+  const [project, own] = await Promise.all([getProjectLimits(db, config, projectId), getUserOverrides(db, projectId, userId)]);
+  for (const [resource, limit] of Object.entries(own)) if (Object.hasOwn(project, resource)) project[resource] = limit;
+  return project;
+}
+
+/** Sets some of a user's limits within a project, all or none. */
+export async function setUserLimits(db: Db, projectId: string, userId: string, limits: Record<string, number>): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    for (const [resource, hard_limit] of Object.entries(limits)) {
+      await tx.insertInto('project_user_quotas').values({ project_id: projectId, user_id: userId, resource, hard_limit })
+        .onConflict((oc) => oc.columns(['project_id', 'user_id', 'resource']).doUpdateSet({ hard_limit })).execute();
+    }
+  });
+}
+
+/** Reverts a user to its project's limits. */
+export async function deleteUserLimits(db: Db, projectId: string, userId: string): Promise<void> {
+  await db.deleteFrom('project_user_quotas').where('project_id', '=', projectId).where('user_id', '=', userId).execute();
 }

@@ -252,6 +252,8 @@ export interface ComputeNodeTable {
   host_ip: string;
   /** JSON CpuInfo. */
   cpu_info: string;
+  /** When the node's driver started (ISO-8601), for the hypervisor's uptime; null when the driver does not say. */
+  started_at: string | null;
   created_at: string;
   updated_at: string;
   deleted: number;
@@ -284,6 +286,19 @@ export interface NodeTraitTable {
 
 export interface QuotaTable {
   project_id: string;
+  resource: string;
+  hard_limit: number;
+}
+/** os-quota-class-sets; Nova uses only the class `default`, whose rows override the configured defaults. */
+export interface QuotaClassTable {
+  class_name: string;
+  resource: string;
+  hard_limit: number;
+}
+/** Per-user limits within a project (os-quota-sets?user_id=). */
+export interface ProjectUserQuotaTable {
+  project_id: string;
+  user_id: string;
   resource: string;
   hard_limit: number;
 }
@@ -339,4 +354,6 @@ export interface Database {
   server_groups: ServerGroupTable;
   server_group_members: ServerGroupMemberTable;
   instance_passwords: InstancePasswordTable;
+  quota_classes: QuotaClassTable;
+  project_user_quotas: ProjectUserQuotaTable;
 }

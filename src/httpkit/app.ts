@@ -115,7 +115,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
 
   // Clients send bodies with odd content types (e.g. no type on DELETE); accept JSON leniently.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(/^application\/(.+\+)?json|^application\/openstack-images-v2\.1-json-patch/, { parseAs: 'string' }, (req, body, done) => {
+  app.addContentTypeParser(/^application\/(.+\+)?json|^application\/openstack-images-v2\.[01]-json-patch/, { parseAs: 'string' }, (req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
     try {

@@ -9,7 +9,7 @@ import { requestBaseUrl } from '../httpkit/app.js';
 import { canRead, ownedImage, readableImage, viewerOf } from './access.js';
 import { parseListQuery, type RawQuery } from './list-query.js';
 import type { ImageAppOptions } from './options.js';
-import { applyImagePatch, checkProperty, checkTags, MAX_INT, MAX_TAGS, type PatchOp } from './patch.js';
+import { PATCH_TYPE, PATCH_TYPE_DRAFT4, applyImagePatch, checkProperty, checkTags, fromDraft4, MAX_INT, MAX_TAGS, type PatchOp } from './patch.js';
 import { CONTAINER_FORMATS, DISK_FORMATS, READ_ONLY_ATTRIBUTES, RESERVED_ATTRIBUTES, VISIBILITIES } from './schemas.js';
 import type { ImageStore } from './store.js';
 import { imageView } from './views.js';
@@ -49,7 +49,6 @@ const TagParams = Type.Object({ imageId: Type.String(), tag: Type.String({ maxLe
 const ActionParams = Type.Object({ imageId: Type.String(), action: Type.Union([Type.Literal('deactivate'), Type.Literal('reactivate')]) });
 
 const CORE_CREATE_KEYS = new Set(['id', 'name', 'visibility', 'container_format', 'disk_format', 'min_disk', 'min_ram', 'protected', 'os_hidden', 'tags', 'owner']);
-const PATCH_TYPE = 'application/openstack-images-v2.1-json-patch';
 
 export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions, store: ImageStore): void {
   const { db } = opts;
@@ -134,8 +133,10 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     schema: { params: IdParams, body: PatchBody },
     // The content type is checked before the body is validated, as Glance does.
     preValidation: async (req) => {
-      if (!String(req.headers['content-type'] ?? '').startsWith(PATCH_TYPE)) {
-        throw new OrreryError(415, 'unsupportedMediaType', `Unsupported Content-Type: use ${PATCH_TYPE}`);
+      const type = String(req.headers['content-type'] ?? '');
+      if (type.startsWith(PATCH_TYPE_DRAFT4)) req.body = fromDraft4(req.body) as PatchOp[];
+      else if (!type.startsWith(PATCH_TYPE)) {
+        throw new OrreryError(415, 'unsupportedMediaType', `Unsupported Content-Type: use ${PATCH_TYPE} or ${PATCH_TYPE_DRAFT4}`);
       }
     },
   }, async (req) => {

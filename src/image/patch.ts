@@ -11,6 +11,30 @@ export interface PatchOp {
   value?: unknown;
 }
 
+/** The draft-10 patch type (`{op, path, value}`) and the older draft-4 one Glance still accepts. */
+export const PATCH_TYPE = 'application/openstack-images-v2.1-json-patch';
+export const PATCH_TYPE_DRAFT4 = 'application/openstack-images-v2.0-json-patch';
+
+/**
+ * A draft-4 body (`[{"replace": "/name", "value": "x"}]`: the operation is the key) as draft-10
+ * operations; anything else is left as it is for the schema to refuse.
+ */
+export function fromDraft4(body: unknown): unknown {
+  if (!Array.isArray(body)) return body;
+  return body.map((change: unknown) => {
+    if (typeof change !== 'object' || change === null || Array.isArray(change)) return change;
+    const ops = (['add', 'replace', 'remove'] as const).filter((op) => Object.hasOwn(change, op));
+    if (ops.length !== 1) {
+      throw new BadRequest('Unable to find `op` in JSON Schema change. It must be one of the following: add, replace, remove.');
+    }
+    const op = ops[0]!;
+    const c = change as Record<string, unknown>;
+    const out: Record<string, unknown> = { op, path: c[op] };
+    if (Object.hasOwn(c, 'value')) out.value = c.value;
+    return out;
+  });
+}
+
 export const MAX_TAGS = 128;
 export const MAX_INT = 2 ** 31 - 1;
 
