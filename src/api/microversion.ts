@@ -7,7 +7,7 @@ import { BadRequest, NotFound, OrreryError } from '../common/errors.js';
  * no header means the minimum, "latest" the maximum.
  */
 export const MIN_MICROVERSION = '2.1';
-export const MAX_MICROVERSION = '2.37';
+export const MAX_MICROVERSION = '2.93';
 
 declare module 'fastify' {
   interface FastifyRequest {
