@@ -27,7 +27,7 @@ function lastValue(q: Query, key: string): string | undefined {
 const BOOL_WORDS = "'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'";
 
 /** Parses Nova's lenient ISO 8601 (timezone optional, UTC assumed) into our timestamp format. */
-function parseChangesSince(v: string, param = 'changes-since'): string {
+export function parseChangesSince(v: string, param = 'changes-since'): string {
   const m = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(v.trim());
   const text = m ? (m[1] ? v.trim().replace(' ', 'T') + (m[4] ? '' : 'Z') : `${v.trim()}T00:00:00Z`) : '';
   const t = m ? Date.parse(text) : NaN;
@@ -35,13 +35,13 @@ function parseChangesSince(v: string, param = 'changes-since'): string {
   return new Date(t).toISOString();
 }
 
-function parseLimit(raw: string | undefined, maxLimit: number): number {
+export function parseLimit(raw: string | undefined, maxLimit: number): number {
   if (raw === undefined) return maxLimit;
   if (!/^[0-9]+$/.test(raw)) throw new BadRequest(`Invalid input for query parameters limit. Value: ${raw}. '${raw}' does not match '^[0-9]*$'`);
   return Math.min(Number(raw), maxLimit);
 }
 
-function maxLimit(deps: ComputeApiDeps): number {
+export function maxLimit(deps: ComputeApiDeps): number {
   const v = Number(deps.config.opt('api', 'max_limit') ?? 1000);
   return Number.isInteger(v) && v > 0 ? v : 1000;
 }
