@@ -3,8 +3,6 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { BadRequest, Forbidden, OverQuota } from '../common/errors.js';
 import { createAction, finishEvent, startEvent } from '../db/instance-actions.js';
 import { updateInstanceRow, type InstanceRow } from '../db/instances.js';
-import { lockKey } from '../db/locks.js';
-import { checkMetadataQuota } from '../db/quota-check.js';
 import { getProjectLimits } from '../db/quotas.js';
 import type { Flavor, ImageMeta } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
@@ -15,13 +13,10 @@ import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
 import { routeBoth } from './resource-kit.js';
 import {
-  bootImage, checkBody, generatePassword, checkInstanceHost, checkInstanceLock, checkInstanceState, findServer, instanceOf,
-  transitionTaskState, unexpectedProperty,
+  checkBody, checkInstanceHost, checkInstanceLock, checkInstanceState, findServer, instanceOf, transitionTaskState,
 } from './server-common.js';
-import {
-  AccessIPv4Schema, AccessIPv6Schema, BoolSchema, DescriptionSchema, DiskConfigSchema, MetadataSchema, NameSchema,
-} from './server-schemas.js';
-import { serverLinks, showServer } from './server-view.js';
+import { MetadataSchema, NameSchema } from './server-schemas.js';
+import { rebuild, RebuildBody } from './server-rebuild.js';
 
 /** POST /servers/{id}/action: one action per request, with Nova's state, lock and policy checks. */
 
@@ -38,15 +33,17 @@ interface SimpleAction {
   capability: GatedOperation;
   taskState: string;
   rpc: InstanceAction;
+  /** Nova's policy rule of the action. */
+  policy: string;
 }
 
 const SIMPLE_ACTIONS: Record<string, SimpleAction> = {
-  'os-stop': { name: 'stop', vmStates: [V.ACTIVE, V.ERROR], hostFirst: true, capability: 'stop', taskState: T.POWERING_OFF, rpc: 'stop_instance' },
-  'os-start': { name: 'start', vmStates: [V.STOPPED], hostFirst: true, capability: 'start', taskState: T.POWERING_ON, rpc: 'start_instance' },
-  pause: { name: 'pause', vmStates: [V.ACTIVE], hostFirst: false, capability: 'pause', taskState: T.PAUSING, rpc: 'pause_instance' },
-  unpause: { name: 'unpause', vmStates: [V.PAUSED], hostFirst: false, capability: 'unpause', taskState: T.UNPAUSING, rpc: 'unpause_instance' },
-  suspend: { name: 'suspend', vmStates: [V.ACTIVE], hostFirst: false, capability: 'suspend', taskState: T.SUSPENDING, rpc: 'suspend_instance' },
-  resume: { name: 'resume', vmStates: [V.SUSPENDED], hostFirst: false, capability: 'resume', taskState: T.RESUMING, rpc: 'resume_instance' },
+  'os-stop': { name: 'stop', vmStates: [V.ACTIVE, V.ERROR], hostFirst: true, capability: 'stop', taskState: T.POWERING_OFF, rpc: 'stop_instance', policy: 'os_compute_api:servers:stop' },
+  'os-start': { name: 'start', vmStates: [V.STOPPED], hostFirst: true, capability: 'start', taskState: T.POWERING_ON, rpc: 'start_instance', policy: 'os_compute_api:servers:start' },
+  pause: { name: 'pause', vmStates: [V.ACTIVE], hostFirst: false, capability: 'pause', taskState: T.PAUSING, rpc: 'pause_instance', policy: 'os_compute_api:os-pause-server:pause' },
+  unpause: { name: 'unpause', vmStates: [V.PAUSED], hostFirst: false, capability: 'unpause', taskState: T.UNPAUSING, rpc: 'unpause_instance', policy: 'os_compute_api:os-pause-server:unpause' },
+  suspend: { name: 'suspend', vmStates: [V.ACTIVE], hostFirst: false, capability: 'suspend', taskState: T.SUSPENDING, rpc: 'suspend_instance', policy: 'os_compute_api:os-suspend-server:suspend' },
+  resume: { name: 'resume', vmStates: [V.SUSPENDED], hostFirst: false, capability: 'resume', taskState: T.RESUMING, rpc: 'resume_instance', policy: 'os_compute_api:os-suspend-server:resume' },
 };
 
 /** Nova's vm_states.ALLOW_SOFT_REBOOT / ALLOW_HARD_REBOOT and task_states.ALLOW_REBOOT. */
@@ -58,17 +55,8 @@ const RebootBody = Type.Object({
   type: Type.Union(['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'].map((t) => Type.Literal(t))),
 }, { additionalProperties: false });
 
-const RebuildBody = Type.Object({
-  imageRef: Type.String({ format: 'uuid' }),
-  name: Type.Optional(NameSchema),
-  adminPass: Type.Optional(Type.String()),
-  metadata: Type.Optional(MetadataSchema),
-  preserve_ephemeral: Type.Optional(BoolSchema),
-  'OS-DCF:diskConfig': Type.Optional(DiskConfigSchema),
-  accessIPv4: Type.Optional(AccessIPv4Schema),
-  accessIPv6: Type.Optional(AccessIPv6Schema),
-  description: Type.Optional(DescriptionSchema),
-}, { additionalProperties: false });
+/** 2.73: a reason may come with lock. */
+const LockBody = Type.Object({ locked_reason: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }, { additionalProperties: false });
 
 const CreateImageBody = Type.Object({
   name: NameSchema,
@@ -81,18 +69,25 @@ const ConsoleOutputBody = Type.Object({
 
 type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, body: unknown) => Promise<unknown>;
 
-/** An action: what runs it, and the JSON schema of its value in the body (null when it takes none). */
-interface ActionEntry { handler: Handler; body: TSchema | null }
+/**
+ * An action: what runs it, the JSON schema of its value in the body (null when it takes none),
+ * and Nova's policy rule (the policy engine enforces it; admin-only actions also check in code).
+ */
+export interface ActionEntry { handler: Handler; body: TSchema | null; policy: string }
 
 /** Action names come from the request: a Map, so that `constructor` is no action, as `foo` is none. */
 const ACTIONS = new Map<string, ActionEntry>([
-  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, { handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null }]),
-  ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody }],
-  ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody }],
-  ['createImage', { handler: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body), body: CreateImageBody }],
-  ['os-getConsoleOutput', { handler: (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body), body: ConsoleOutputBody }],
-  ['lock', { handler: (deps, req, _reply, row) => lock(deps, req, row), body: null }],
-  ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null }],
+  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, { handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null, policy: a.policy }]),
+  ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody, policy: 'os_compute_api:servers:reboot' }],
+  ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody, policy: 'os_compute_api:servers:rebuild' }],
+  ['createImage', {
+    handler: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body), body: CreateImageBody, policy: 'os_compute_api:servers:create_image',
+  }],
+  ['os-getConsoleOutput', {
+    handler: (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body), body: ConsoleOutputBody, policy: 'os_compute_api:os-console-output',
+  }],
+  ['lock', { handler: (deps, req, _reply, row, body) => lock(deps, req, row, body), body: Type.Union([LockBody, Type.Null()]), policy: 'os_compute_api:os-lock-server:lock' }],
+  ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:unlock' }],
 ]);
 
 /** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */
@@ -150,51 +145,10 @@ async function reboot(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRo
   return undefined;
 }
 
-async function rebuild(deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, raw: unknown): Promise<unknown> {
-  const body = checkBody(RebuildBody, raw);
-  if (body.description !== undefined && !mvAtLeast(req, '2.19')) throw unexpectedProperty('rebuild', 'description');
-  checkInstanceLock(req, row);
-  checkInstanceState(row, 'rebuild', [V.ACTIVE, V.STOPPED, V.ERROR]);
-  checkInstanceHost(row);
-  await requireCapability(deps.db, row.node_uuid, 'rebuild', 'async');
-  const flavor = JSON.parse(row.flavor) as Flavor;
-  const image = await bootImage(deps.images, req, body.imageRef, flavor);
-  if (body.metadata) await checkMetadataQuota(deps.db, deps.config, row.project_id, Object.keys(body.metadata).length);
-
-  const after = await transitionTaskState(deps.db, row, 'rebuild', {
-    task_state: T.REBUILDING,
-    image_ref: image.id,
-    image_meta: JSON.stringify(image),
-    progress: 0,
-    ...(body.name !== undefined ? { display_name: body.name } : {}),
-    ...(body.description !== undefined ? { display_description: body.description } : {}),
-    ...(body.accessIPv4 !== undefined ? { access_ip_v4: body.accessIPv4 } : {}),
-    ...(body.accessIPv6 !== undefined ? { access_ip_v6: body.accessIPv6 } : {}),
-  }, [null]);
-  if (body.metadata) {
-    const metadata = body.metadata;
-    await deps.db.transaction().execute(async (tx) => {
-      await lockKey(tx, `instance:${row.uuid}`); // as every metadata change (server-metadata.ts)
-      await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();
-      const entries = Object.entries(metadata);
-      if (entries.length > 0) {
-        await tx.insertInto('instance_metadata').values(entries.map(([key, value]) => ({ instance_uuid: row.uuid, key, value }))).execute();
-      }
-    });
-  }
-  await recordAction(deps, req, after, 'rebuild');
-  await deps.compute.rebuildInstance(rpcContextOf(req), await instanceOf(deps.db, after), image);
-
-  const view = await showServer(deps.db, req, deps.config, after, { reduced: true });
-  view.adminPass = body.adminPass ?? generatePassword();
-  reply.code(202).header('location', serverLinks(req, row.uuid)[0]!.href);
-  return { server: view };
-}
-
 /** Image properties a snapshot does not inherit from its base image (Nova's non_inheritable_image_properties). */
 const NON_INHERITABLE = new Set(['cache_in_nova', 'bittorrent', 'img_signature_hash_method', 'img_signature', 'img_signature_key_type', 'img_signature_certificate_uuid']);
 
-async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, raw: unknown): Promise<undefined> {
+async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, raw: unknown): Promise<unknown> {
   const body = checkBody(CreateImageBody, raw);
   // Nova does not check the lock: a snapshot changes nothing of the instance.
   checkInstanceState(row, 'createImage', [V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]);
@@ -235,6 +189,11 @@ async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: Fas
   const imageId = String(image.id);
   await recordAction(deps, req, after, 'createImage');
   await deps.compute.snapshotInstance(rpcContextOf(req), await instanceOf(deps.db, after), imageId, base.diskFormat || 'raw');
+  // 2.45: the image id in the body instead of a Location header.
+  if (mvAtLeast(req, '2.45')) {
+    reply.code(202);
+    return { image_id: imageId };
+  }
   reply.code(202).header('location', imageUrl(deps, req, imageId));
   return undefined;
 }
@@ -274,10 +233,12 @@ async function recordApiAction(deps: ComputeApiDeps, req: FastifyRequest, row: I
   await finishEvent(deps.db, row.uuid, req.requestId, `api_${action}`, 'Success', null, null);
 }
 
-async function lock(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<undefined> {
+async function lock(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, raw: unknown): Promise<undefined> {
+  // Below 2.73 Nova reads nothing of the body; from it, an optional reason (255 characters).
+  const reason = mvAtLeast(req, '2.73') ? checkBody(Type.Union([LockBody, Type.Null()]), raw ?? null)?.locked_reason ?? null : null;
   const isOwner = row.project_id === req.auth.projectId;
   if (row.locked === 1 && isOwner) return undefined;
-  await recordApiAction(deps, req, row, 'lock', () => updateInstanceRow(deps.db, row.uuid, { locked: 1, locked_by: isOwner ? 'owner' : 'admin' }));
+  await recordApiAction(deps, req, row, 'lock', () => updateInstanceRow(deps.db, row.uuid, { locked: 1, locked_by: isOwner ? 'owner' : 'admin', locked_reason: reason }));
   return undefined;
 }
 
@@ -286,6 +247,6 @@ async function unlock(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRo
   if (row.locked_by && row.locked_by !== expected && !req.auth.isAdmin) {
     throw new Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.");
   }
-  await recordApiAction(deps, req, row, 'unlock', () => updateInstanceRow(deps.db, row.uuid, { locked: 0, locked_by: null }));
+  await recordApiAction(deps, req, row, 'unlock', () => updateInstanceRow(deps.db, row.uuid, { locked: 0, locked_by: null, locked_reason: null }));
   return undefined;
 }

@@ -43,3 +43,24 @@ export function isBase64(s: string): boolean {
   const t = s.replace(/\s+/g, '');
   return t.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(t);
 }
+
+/** The auto_disk_config column of an `OS-DCF:diskConfig` value (undefined when none was given). */
+export function diskConfigColumn(v: 'AUTO' | 'MANUAL' | undefined): number | undefined {
+  return v === undefined ? undefined : v === 'AUTO' ? 1 : 0;
+}
+
+/** `OS-DCF:diskConfig` of a stored row: AUTO only when asked for; older rows (NULL) were MANUAL. */
+export function diskConfigOf(column: number | null): 'AUTO' | 'MANUAL' {
+  return column === 1 ? 'AUTO' : 'MANUAL';
+}
+
+/**
+ * accessIPv4/v6 as Nova stores them (netaddr's canonical text): IPv6 compressed and lower-case
+ * (RFC 5952), so `2001:DB8:0:0::1` reads back as `2001:db8::1`. An empty string clears the field.
+ */
+export function normaliseAccessIPs(s: { accessIPv4?: string; accessIPv6?: string }): { accessIPv4?: string | null; accessIPv6?: string | null } {
+  const out: { accessIPv4?: string | null; accessIPv6?: string | null } = {};
+  if (s.accessIPv4 !== undefined) out.accessIPv4 = s.accessIPv4 === '' ? null : s.accessIPv4;
+  if (s.accessIPv6 !== undefined) out.accessIPv6 = s.accessIPv6 === '' ? null : new URL(`http://[${s.accessIPv6}]/`).hostname.slice(1, -1);
+  return out;
+}

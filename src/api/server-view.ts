@@ -5,12 +5,19 @@ import { isoMicros, isoSeconds } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { computeServicesOf, latestFaults, type ComputeServiceRow, type FaultRow } from '../db/instance-list.js';
 import { metadataFor, type InstanceRow } from '../db/instances.js';
+import { serverGroupsOf } from '../db/server-group-membership.js';
 import { serviceIsUp } from '../db/services.js';
+import type { Flavor } from '../objects/compute.js';
 import { statusFromState } from '../objects/states.js';
 import { mvAtLeast } from './microversion.js';
 import { resourceLinks } from './resource-kit.js';
+import { diskConfigOf } from './server-schemas.js';
 
-/** The JSON view of a server (Nova's views/servers.py ViewBuilder), for microversions up to 2.37. */
+/**
+ * The JSON view of a server (Nova's views/servers.py ViewBuilder), for microversions up to 2.93.
+ * 2.69's minimal view for servers of a down cell never applies: Orrery has one database and no
+ * cells, so a listing either answers whole or fails (503 while the database is unreachable).
+ */
 
 /** Statuses that show `progress` and those that show `fault`. */
 const PROGRESS_STATUSES = new Set(['ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE', 'MIGRATING']);
@@ -56,7 +63,7 @@ export const VIEW_COLUMNS = [
   'id', 'uuid', 'display_name', 'display_description', 'deleted', 'vm_state', 'task_state', 'power_state', 'project_id', 'user_id',
   'host', 'node', 'image_ref', 'flavor_id', 'created_at', 'updated_at', 'access_ip_v4', 'access_ip_v6', 'progress',
   'availability_zone', 'config_drive', 'key_name', 'launched_at', 'terminated_at', 'reservation_id', 'launch_index', 'hostname',
-  'user_data', 'locked', 'tags',
+  'user_data', 'locked', 'tags', 'flavor', 'auto_disk_config', 'locked_reason',
 ] as const;
 
 /** Columns of the basic view. */
@@ -75,6 +82,10 @@ export interface ViewOptions {
    * config drive, key name, usage, extended attributes, states, volumes or host status.
    */
   reduced?: boolean;
+  /** The view of one server (GET, PUT, rebuild), which from 2.71 names its server groups. */
+  one?: boolean;
+  /** The server's groups, loaded by showServer for `one` views from 2.71. */
+  serverGroups?: string[];
 }
 
 /**
@@ -83,7 +94,10 @@ export interface ViewOptions {
  */
 export class ServerViewer {
   private readonly isAdmin: boolean;
-  private readonly mv: { v23: boolean; v29: boolean; v216: boolean; v219: boolean; v226: boolean };
+  private readonly mv: {
+    v23: boolean; v29: boolean; v216: boolean; v219: boolean; v226: boolean; v247: boolean; v263: boolean; v271: boolean; v273: boolean;
+    v290: boolean;
+  };
   private readonly selfPrefix: string;
   private readonly bookmarkPrefix: string;
   private readonly defaultZone: string;
@@ -93,6 +107,7 @@ export class ServerViewer {
     this.isAdmin = req.auth.isAdmin;
     this.mv = {
       v23: mvAtLeast(req, '2.3'), v29: mvAtLeast(req, '2.9'), v216: mvAtLeast(req, '2.16'), v219: mvAtLeast(req, '2.19'), v226: mvAtLeast(req, '2.26'),
+      v247: mvAtLeast(req, '2.47'), v263: mvAtLeast(req, '2.63'), v271: mvAtLeast(req, '2.71'), v273: mvAtLeast(req, '2.73'), v290: mvAtLeast(req, '2.90'),
     };
     const [self, bookmark] = resourceLinks(req, 'servers', 'x');
     this.selfPrefix = self!.href.slice(0, -'servers/x'.length);
@@ -144,14 +159,14 @@ export class ServerViewer {
       metadata: extras.metadata.get(row.uuid) ?? {},
       hostId: this.hostId(row.project_id, row.host),
       image: row.image_ref ? { id: row.image_ref, links: this.bookmark('images', row.image_ref) } : '',
-      flavor: { id: row.flavor_id, links: this.bookmark('flavors', row.flavor_id) },
+      flavor: this.mv.v247 ? embeddedFlavor(row.flavor) : { id: row.flavor_id, links: this.bookmark('flavors', row.flavor_id) },
       created: seconds(row.created_at),
       updated: seconds(row.updated_at),
       addresses: {},
       accessIPv4: row.access_ip_v4 ?? '',
       accessIPv6: row.access_ip_v6 ?? '',
       links: this.links(row.uuid),
-      'OS-DCF:diskConfig': 'MANUAL',
+      'OS-DCF:diskConfig': diskConfigOf(row.auto_disk_config),
     };
     if (FAULT_STATUSES.has(status)) {
       const f = extras.faults.get(row.uuid);
@@ -181,6 +196,8 @@ export class ServerViewer {
           s['OS-EXT-SRV-ATTR:root_device_name'] = null;
           s['OS-EXT-SRV-ATTR:user_data'] = row.user_data;
         }
+      } else if (this.mv.v290) {
+        s['OS-EXT-SRV-ATTR:hostname'] = row.hostname; // 2.90: the guest's hostname is the user's to see
       }
       s['OS-EXT-STS:task_state'] = row.task_state;
       s['OS-EXT-STS:vm_state'] = row.vm_state;
@@ -191,8 +208,25 @@ export class ServerViewer {
     if (this.mv.v29) s.locked = row.locked === 1;
     if (this.mv.v219) s.description = row.display_description;
     if (this.mv.v226) s.tags = JSON.parse(row.tags) as string[];
+    // No driver verifies image signatures, so no server has trusted certificates (server-create-checks.ts).
+    if (this.mv.v263) s.trusted_image_certificates = null;
+    if (this.mv.v271 && opts.one) s.server_groups = opts.serverGroups ?? [];
+    if (this.mv.v273) s.locked_reason = row.locked === 1 ? row.locked_reason : null;
     return s;
   }
+}
+
+/**
+ * 2.47: the flavor as the server was built with it (Nova's embedded flavor): no id or links,
+ * its extra specs (Nova's default policy lets the project's readers index them). 2.55's
+ * description stays out of server views.
+ */
+function embeddedFlavor(json: string): Record<string, unknown> {
+  const f = JSON.parse(json) as Flavor;
+  return {
+    vcpus: f.vcpus, ram: f.memoryMb, disk: f.rootGb, ephemeral: f.ephemeralGb, swap: f.swap, original_name: f.name,
+    extra_specs: { ...(f.extraSpecs ?? {}) },
+  };
 }
 
 function hostStatus(row: ViewRow, services: Map<string, ComputeServiceRow>, config: Config): string {
@@ -212,6 +246,9 @@ export function serverLinks(req: FastifyRequest, uuid: string): Link[] {
 /** The detailed view of one server, with what it needs loaded. */
 export async function showServer(db: Db, req: FastifyRequest, config: Config, row: InstanceRow, opts: ViewOptions = {}): Promise<Record<string, unknown>> {
   const viewer = new ServerViewer(req, config);
-  const extras = await loadViewExtras(db, [row], { services: viewer.needsServices && !opts.reduced });
-  return viewer.detail(row, extras, opts);
+  const [extras, serverGroups] = await Promise.all([
+    loadViewExtras(db, [row], { services: viewer.needsServices && !opts.reduced }),
+    opts.one && mvAtLeast(req, '2.71') ? serverGroupsOf(db, row.uuid) : Promise.resolve(undefined),
+  ]);
+  return viewer.detail(row, extras, { ...opts, serverGroups });
 }

@@ -14,6 +14,7 @@ import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
 import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
 import { PowerSync } from './power-sync.js';
+import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
 import { instanceRef, instanceSpec } from './specs.js';
 
@@ -225,8 +226,7 @@ export class ComputeService {
           taskStates: [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING],
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
-            const info = await d.rebuild({ instance: instanceSpec(i, image), image: instanceSpec(i, image).image });
-            return { vmState: VmState.ACTIVE, powerState: info.powerState, launchedAt: now().toISOString() };
+            return rebuildKeepingState(d, i, image);
           },
         });
       },

@@ -28,6 +28,7 @@ const SORT_COLUMNS: Record<string, { column: Column; nullAs?: string | number }>
   key_name: { column: 'key_name', nullAs: '' },
   launch_index: { column: 'launch_index' },
   launched_at: { column: 'launched_at', nullAs: '' },
+  locked: { column: 'locked' },
   locked_by: { column: 'locked_by', nullAs: '' },
   node: { column: 'node', nullAs: '' },
   power_state: { column: 'power_state' },
@@ -66,17 +67,19 @@ export interface SortSpec {
  * directions to desc; ignored keys drop with their direction; missing directions repeat the
  * first; created_at and id are appended so the order is total.
  */
-export function sortSpecs(givenKeys: string[], givenDirs: string[], isAdmin: boolean): SortSpec[] {
-  const validKeys = [...Object.keys(SORT_COLUMNS).filter((k) => k !== 'id'), ...NO_COLUMN_SORT_KEYS];
+export function sortSpecs(givenKeys: string[], givenDirs: string[], isAdmin: boolean, opts: { locked?: boolean } = {}): SortSpec[] {
+  // `locked` sorts from 2.73 on (Nova's VALID_SORT_KEYS_V273); before, it is accepted and ignored.
+  const validKeys = [...Object.keys(SORT_COLUMNS).filter((k) => k !== 'id' && (k !== 'locked' || opts.locked)), ...NO_COLUMN_SORT_KEYS];
+  const ignoredKeys = IGNORED_SORT_KEYS.filter((k) => k !== 'locked' || !opts.locked);
   for (const k of givenKeys) {
-    if (!validKeys.includes(k) && !IGNORED_SORT_KEYS.includes(k)) {
-      throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${k}. '${k}' is not one of [${[...validKeys, ...IGNORED_SORT_KEYS].map((s) => `'${s}'`).join(', ')}]`);
+    if (!validKeys.includes(k) && !ignoredKeys.includes(k)) {
+      throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${k}. '${k}' is not one of [${[...validKeys, ...ignoredKeys].map((s) => `'${s}'`).join(', ')}]`);
     }
   }
   const keys = givenKeys.length > 0 ? [...givenKeys] : ['created_at'];
   const dirs = givenDirs.length > 0 ? [...givenDirs] : ['desc'];
   for (const key of [...keys]) {
-    if (IGNORED_SORT_KEYS.includes(key) || NO_COLUMN_SORT_KEYS.includes(key)) {
+    if (ignoredKeys.includes(key) || NO_COLUMN_SORT_KEYS.includes(key)) {
       const i = keys.indexOf(key);
       if (dirs.length > i) dirs.splice(i, 1);
       keys.splice(i, 1);
@@ -100,8 +103,20 @@ export interface InstanceFilter {
   projectId?: string;
   userId?: string;
   uuid?: string;
-  /** Substring of the name; a leading ^ or trailing $ anchors it (the part of Nova's regex SQL can do portably). */
-  name?: string;
+  /**
+   * Which of a batch of names the name filter keeps (a regular expression no database matches
+   * the same way, so it runs in the caller): the listing reads batches until the page is full.
+   */
+  nameMatches?: (names: string[]) => boolean[];
+  /** Up to this ISO timestamp (2.66 changes-before), deleted ones included. */
+  changesBefore?: string;
+  locked?: boolean;
+  powerState?: number;
+  progress?: number;
+  configDrive?: string;
+  createdAt?: string;
+  launchedAt?: string;
+  terminatedAt?: string;
   vmStates?: string[];
   taskStates?: string[];
   imageRef?: string;
@@ -123,28 +138,10 @@ export interface InstanceFilter {
 
 type Eb = ExpressionBuilder<Database, 'instances'>;
 
-function escapeLike(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
-/** Case-insensitive on every database (SQLite's LIKE is, PostgreSQL's is not). */
-function like(column: Column, pattern: string): Expression<SqlBool> {
-  return sql<SqlBool>`lower(${sql.ref(column)}) LIKE lower(${pattern}) ESCAPE '\\'`;
-}
-
 /** Tags are a JSON array of strings: a tag (case-sensitive, as Nova's) matches its quoted JSON form. */
 function hasTag(tag: string, pg: boolean): Expression<SqlBool> {
   const needle = JSON.stringify(tag);
   return pg ? sql<SqlBool>`strpos(tags, ${needle}) > 0` : sql<SqlBool>`instr(tags, ${needle}) > 0`;
-}
-
-function namePattern(name: string): string {
-  let s = name;
-  const start = s.startsWith('^');
-  if (start) s = s.slice(1);
-  const end = s.endsWith('$') && !s.endsWith('\\$');
-  if (end) s = s.slice(0, -1);
-  return `${start ? '' : '%'}${escapeLike(s)}${end ? '' : '%'}`;
 }
 
 function filterExpression(eb: Eb, f: InstanceFilter, pg: boolean): Expression<SqlBool> {
@@ -155,7 +152,6 @@ function filterExpression(eb: Eb, f: InstanceFilter, pg: boolean): Expression<Sq
   if (f.projectId !== undefined) and.push(eb('project_id', '=', f.projectId));
   if (f.userId !== undefined) and.push(eb('user_id', '=', f.userId));
   if (f.uuid !== undefined) and.push(eb('uuid', '=', f.uuid));
-  if (f.name !== undefined) and.push(like('display_name', namePattern(f.name)));
   if (f.vmStates !== undefined) and.push(f.vmStates.length > 0 ? eb('vm_state', 'in', f.vmStates) : sql<SqlBool>`1 = 0`);
   if (f.taskStates !== undefined) and.push(f.taskStates.length > 0 ? eb('task_state', 'in', f.taskStates) : sql<SqlBool>`1 = 0`);
   if (f.imageRef !== undefined) and.push(eb('image_ref', '=', f.imageRef));
@@ -167,6 +163,14 @@ function filterExpression(eb: Eb, f: InstanceFilter, pg: boolean): Expression<Sq
   if (f.keyName !== undefined) and.push(eb('key_name', '=', f.keyName));
   if (f.hostname !== undefined) and.push(eb('hostname', '=', f.hostname));
   if (f.changesSince !== undefined) and.push(eb('updated_at', '>=', f.changesSince));
+  if (f.changesBefore !== undefined) and.push(eb('updated_at', '<=', f.changesBefore));
+  if (f.locked !== undefined) and.push(eb('locked', '=', f.locked ? 1 : 0));
+  if (f.powerState !== undefined) and.push(eb('power_state', '=', f.powerState));
+  if (f.progress !== undefined) and.push(eb('progress', '=', f.progress));
+  if (f.configDrive !== undefined) and.push(eb('config_drive', '=', f.configDrive));
+  if (f.createdAt !== undefined) and.push(eb('created_at', '=', f.createdAt));
+  if (f.launchedAt !== undefined) and.push(eb('launched_at', '=', f.launchedAt));
+  if (f.terminatedAt !== undefined) and.push(eb('terminated_at', '=', f.terminatedAt));
   if (f.tags?.length) and.push(eb.and(f.tags.map(tagged)));
   if (f.tagsAny?.length) and.push(eb.or(f.tagsAny.map(tagged)));
   if (f.notTags?.length) and.push(eb.not(eb.and(f.notTags.map(tagged))));
@@ -179,13 +183,13 @@ function sortExpression(spec: SortSpec): Expression<unknown> {
   return col.nullAs === undefined ? sql.ref(col.column) : sql`coalesce(${sql.ref(col.column)}, ${col.nullAs})`;
 }
 
-function sortValue(row: InstanceRow, spec: SortSpec): unknown {
+function sortValue(row: Partial<InstanceRow>, spec: SortSpec): unknown {
   const col = SORT_COLUMNS[spec.key]!;
   return row[col.column] ?? col.nullAs;
 }
 
 /** Rows strictly after `marker` in the sort order: (k1 > v1) or (k1 = v1 and k2 > v2) or … */
-function afterMarker(eb: Eb, sort: SortSpec[], marker: InstanceRow): Expression<SqlBool> {
+function afterMarker(eb: Eb, sort: SortSpec[], marker: Partial<InstanceRow>): Expression<SqlBool> {
   const ors: Array<Expression<SqlBool>> = [];
   for (let i = 0; i < sort.length; i++) {
     const ands: Array<Expression<SqlBool>> = [];
@@ -218,13 +222,46 @@ export async function listInstanceRows<C extends keyof InstanceRow & string>(
     markerRow = await mq.executeTakeFirst();
     if (!markerRow) throw new BadRequest(`marker [${page.marker}] not found`);
   }
+  if (filter.nameMatches) return namedPage(db, filter, filter.nameMatches, sort, page.limit, markerRow, columns);
+  const q = pageQuery(db, filter, sort, markerRow, columns);
+  return (await q.limit(page.limit).execute()) as unknown as Array<Pick<InstanceRow, C>>;
+}
+
+function pageQuery(db: Db, filter: InstanceFilter, sort: SortSpec[], markerRow: Partial<InstanceRow> | undefined, columns: readonly string[]) {
   let q = db.selectFrom('instances').select(columns as unknown as Array<keyof InstanceRow & string>).where((eb) => filterExpression(eb, filter, isPostgres(db)));
   if (markerRow) {
     const m = markerRow;
     q = q.where((eb) => afterMarker(eb, sort, m));
   }
   for (const s of sort) q = q.orderBy(sortExpression(s), s.dir);
-  return (await q.limit(page.limit).execute()) as unknown as Array<Pick<InstanceRow, C>>;
+  return q;
+}
+
+/** Rows read per batch while a name filter runs in the caller: big enough that most pages take one or two. */
+const NAME_BATCH = 500;
+
+/**
+ * A page under a name filter the database cannot evaluate: batches in sort order, each after the
+ * last row of the one before, kept by `matches`, until the page is full or the rows run out.
+ * The matcher bounds its own time, so a costly pattern stops this loop with its 400.
+ */
+async function namedPage<C extends keyof InstanceRow & string>(
+  db: Db, filter: InstanceFilter, matches: (names: string[]) => boolean[], sort: SortSpec[], limit: number,
+  markerRow: Partial<InstanceRow> | undefined, columns: readonly C[],
+): Promise<Array<Pick<InstanceRow, C>>> {
+  const wanted = [...new Set<string>([...columns, 'display_name', ...sort.map((s) => SORT_COLUMNS[s.key]!.column)])];
+  const out: Array<Pick<InstanceRow, C>> = [];
+  let after = markerRow;
+  for (;;) {
+    const batch = (await pageQuery(db, filter, sort, after, wanted).limit(NAME_BATCH).execute()) as unknown as InstanceRow[];
+    const keep = matches(batch.map((r) => r.display_name));
+    for (const [i, row] of batch.entries()) {
+      if (keep[i]) out.push(row);
+      if (out.length === limit) return out;
+    }
+    if (batch.length < NAME_BATCH) return out;
+    after = batch[batch.length - 1];
+  }
 }
 
 export type FaultRow = Selectable<InstanceFaultTable>;

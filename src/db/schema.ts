@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
@@ -156,6 +156,10 @@ export interface InstanceTable {
   deleted_at: string | null;
   /** 0 while live, the row id once deleted (Nova's soft-delete convention). */
   deleted: number;
+  /** 006: OS-DCF:diskConfig, 1 = AUTO, 0 = MANUAL; NULL (older rows) reads as MANUAL. */
+  auto_disk_config: ColumnType<number | null, number | null | undefined, number | null>;
+  /** 006: the reason given to lock (2.73). */
+  locked_reason: ColumnType<string | null, string | null | undefined, string | null>;
 }
 export interface InstanceMetadataTable {
   instance_uuid: string;

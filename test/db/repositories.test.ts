@@ -177,11 +177,13 @@ for (const backend of BACKENDS) {
         (await listInstanceRows(t.db, { projectId: p, deleted: 'no', ...filter }, sort, { limit, marker }, ['display_name', 'uuid']))
           .map((r) => r.display_name);
 
-      // the name filter is a case-insensitive substring on both databases; _ and % are literal
-      assert.deepEqual(await names({ name: 'WEB' }), ['Web-1', 'web-2', 'web_3']);
-      assert.deepEqual(await names({ name: '^db' }), ['DB-2', 'db-1']);
-      assert.deepEqual(await names({ name: '_' }), ['web_3']);
-      assert.deepEqual(await names({ name: '2$' }), ['DB-2', 'web-2']);
+      // the name filter is the caller's predicate over batches of names, on both databases
+      const re = (r: RegExp) => ({ nameMatches: (ns: string[]) => ns.map((n) => r.test(n)) });
+      assert.deepEqual(await names(re(/web/i)), ['Web-1', 'web-2', 'web_3']);
+      assert.deepEqual(await names(re(/^db/)), ['db-1']);
+      assert.deepEqual(await names(re(/2$/), sortSpecs(['display_name'], ['asc'], true), 1), ['DB-2']);
+      const first = (await listInstanceRows(t.db, { projectId: p, deleted: 'no', ...re(/2$/) }, sortSpecs(['display_name'], ['asc'], true), { limit: 1 }, ['uuid']))[0]!;
+      assert.deepEqual(await names(re(/2$/), sortSpecs(['display_name'], ['asc'], true), 1, first.uuid), ['web-2']);
       // tags match exactly (case-sensitive) on both
       assert.deepEqual(await names({ tags: ['Prod'] }), ['Web-1', 'db-1']);
       assert.deepEqual(await names({ tagsAny: ['prod', 'eu'] }), ['Web-1', 'cache', 'web-2', 'web_3']);

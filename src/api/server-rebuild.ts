@@ -1,0 +1,113 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { BadRequest } from '../common/errors.js';
+import type { InstanceRow, InstanceRowUpdates } from '../db/instances.js';
+import { getKeyPair } from '../db/keypairs.js';
+import { lockKey } from '../db/locks.js';
+import { checkMetadataQuota } from '../db/quota-check.js';
+import { createAction } from '../db/instance-actions.js';
+import type { Flavor } from '../objects/compute.js';
+import { TaskState, VmState } from '../objects/states.js';
+import { rpcContextOf } from '../httpkit/app.js';
+import { requireCapability } from './capability-check.js';
+import type { ComputeApiDeps } from './deps.js';
+import { mvAtLeast } from './microversion.js';
+import {
+  bootImage, checkBody, checkInstanceHost, checkInstanceLock, checkInstanceState, generatePassword, instanceOf, transitionTaskState,
+  unexpectedProperty,
+} from './server-common.js';
+import { checkHostnameField, checkPersonality, checkTrustedCerts, PersonalitySchema, ServerHostnameSchema, TrustedCertsSchema } from './server-create-checks.js';
+import {
+  AccessIPv4Schema, AccessIPv6Schema, BoolSchema, DescriptionSchema, DiskConfigSchema, diskConfigColumn, isBase64, MetadataSchema, NameSchema,
+  normaliseAccessIPs,
+} from './server-schemas.js';
+import { serverLinks, showServer } from './server-view.js';
+
+/**
+ * The rebuild action (Nova's _action_rebuild, up to 2.93): a new image for the same server,
+ * which keeps its state — a SHUTOFF server stays SHUTOFF (src/compute/rebuild.ts). No server
+ * here is volume-backed, so 2.93's volume-backed rebuild changes nothing Orrery can reach.
+ */
+
+const V = VmState;
+const T = TaskState;
+
+export const RebuildBody = Type.Object({
+  imageRef: Type.String({ format: 'uuid' }),
+  name: Type.Optional(NameSchema),
+  adminPass: Type.Optional(Type.String()),
+  metadata: Type.Optional(MetadataSchema),
+  preserve_ephemeral: Type.Optional(BoolSchema),
+  'OS-DCF:diskConfig': Type.Optional(DiskConfigSchema),
+  accessIPv4: Type.Optional(AccessIPv4Schema),
+  accessIPv6: Type.Optional(AccessIPv6Schema),
+  description: Type.Optional(DescriptionSchema),
+  key_name: Type.Optional(Type.Union([NameSchema, Type.Null()])),
+  user_data: Type.Optional(Type.Union([Type.String({ maxLength: 65535 }), Type.Null()])),
+  personality: Type.Optional(PersonalitySchema),
+  trusted_image_certificates: Type.Optional(TrustedCertsSchema),
+  hostname: Type.Optional(ServerHostnameSchema),
+}, { additionalProperties: false });
+
+
+export async function rebuild(deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, raw: unknown): Promise<unknown> {
+  const body = checkBody(RebuildBody, raw);
+  if (body.description !== undefined && !mvAtLeast(req, '2.19')) throw unexpectedProperty('rebuild', 'description');
+  if (body.key_name !== undefined && !mvAtLeast(req, '2.54')) throw unexpectedProperty('rebuild', 'key_name');
+  if (body.user_data !== undefined && !mvAtLeast(req, '2.57')) throw unexpectedProperty('rebuild', 'user_data');
+  if (typeof body.user_data === 'string' && !isBase64(body.user_data)) {
+    throw new BadRequest(`Invalid input for field/attribute user_data. Value: ${body.user_data}. '${body.user_data}' is not a 'base64'`);
+  }
+  checkPersonality(req, 'rebuild', body.personality);
+  checkTrustedCerts(req, 'rebuild', body.trusted_image_certificates);
+  checkHostnameField(req, 'rebuild', body.hostname);
+  checkInstanceLock(req, row);
+  checkInstanceState(row, 'rebuild', [V.ACTIVE, V.STOPPED, V.ERROR]);
+  checkInstanceHost(row);
+  await requireCapability(deps.db, row.node_uuid, 'rebuild', 'async');
+  const flavor = JSON.parse(row.flavor) as Flavor;
+  const image = await bootImage(deps.images, req, body.imageRef, flavor);
+  if (body.metadata) await checkMetadataQuota(deps.db, deps.config, row.project_id, Object.keys(body.metadata).length);
+
+  const updates: InstanceRowUpdates = { task_state: T.REBUILDING, image_ref: image.id, image_meta: JSON.stringify(image), progress: 0 };
+  if (body.name !== undefined) updates.display_name = body.name;
+  if (body.description !== undefined) updates.display_description = body.description;
+  if (body.hostname !== undefined) updates.hostname = body.hostname;
+  if (body.user_data !== undefined) updates.user_data = body.user_data;
+  const ips = normaliseAccessIPs(body);
+  if (ips.accessIPv4 !== undefined) updates.access_ip_v4 = ips.accessIPv4;
+  if (ips.accessIPv6 !== undefined) updates.access_ip_v6 = ips.accessIPv6;
+  const disk = diskConfigColumn(body['OS-DCF:diskConfig']);
+  if (disk !== undefined) updates.auto_disk_config = disk;
+  if (body.key_name !== undefined) {
+    // 2.54: null removes the key pair; a name must be one of the caller's key pairs.
+    const kp = body.key_name === null ? null : await getKeyPair(deps.db, req.auth.userId, body.key_name);
+    if (body.key_name !== null && !kp) throw new BadRequest('Invalid key_name provided.');
+    updates.key_name = kp ? body.key_name : null;
+    updates.key_data = kp ? kp.publicKey : null;
+  }
+  const after = await transitionTaskState(deps.db, row, 'rebuild', updates, [null]);
+  if (body.metadata) {
+    const metadata = body.metadata;
+    await deps.db.transaction().execute(async (tx) => {
+      await lockKey(tx, `instance:${row.uuid}`); // as every metadata change (server-metadata.ts)
+      await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();
+      const entries = Object.entries(metadata);
+      if (entries.length > 0) {
+        await tx.insertInto('instance_metadata').values(entries.map(([key, value]) => ({ instance_uuid: row.uuid, key, value }))).execute();
+      }
+    });
+  }
+  await createAction(deps.db, { instanceUuid: row.uuid, action: 'rebuild', requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
+  await deps.compute.rebuildInstance(rpcContextOf(req), await instanceOf(deps.db, after), image);
+
+  // 2.75 made the answer the whole server; before it, the reduced view with what 2.54/2.57 added.
+  const full = mvAtLeast(req, '2.75');
+  const view = await showServer(deps.db, req, deps.config, after, { reduced: !full, one: true });
+  if (!full && mvAtLeast(req, '2.54')) view.key_name = after.key_name;
+  if (mvAtLeast(req, '2.57')) view.user_data = after.user_data;
+  view.adminPass = body.adminPass ?? generatePassword();
+  reply.code(202).header('location', serverLinks(req, row.uuid)[0]!.href);
+  return { server: view };
+}
+
