@@ -6,14 +6,14 @@
 import { mkdirSync } from 'node:fs';
 import {
   abortError, BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
-  isDriverError, NodeNotFound, NotSupported, PowerState, Timeout, transitionFor, DriverError, supportsImageFormat,
+  isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, Timeout, transitionFor, DriverError, supportsImageFormat,
   type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
   type DriverVersionInfo, type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeEventListener,
   type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
 } from '@orrery/virt-api';
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
 import { parseConfig, type FakeConfig } from './config.js';
-import { NodeEventHub, sleep } from './node-events.js';
+import { sleep } from './sleep.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -26,7 +26,7 @@ export class FakeDriver implements VirtDriver {
   /** Configured node name → its stable UUID. */
   #nodeUuids = new Map<string, string>();
   #listeners = new Set<EventListener>();
-  readonly #nodeEvents = new NodeEventHub(() => this.#ctx?.log);
+  readonly #nodeEvents = new NodeEventHub((err) => this.#ctx?.log.warn('node event listener failed', { err: String(err) }));
   /** Last power state this driver saw per guest: to turn out-of-band changes into events. */
   #known = new Map<string, PowerState>();
   #dataVersion = 0;
