@@ -72,6 +72,7 @@ export class ComputeService {
   private readonly inFlight = new InFlightCalls();
   private readonly health: DriverHealth;
   private unsubscribeNodeEvents?: () => void;
+  private stopping?: Promise<void>;
   readonly host: string;
 
   constructor(private readonly bus: Bus, private readonly opts: ComputeServiceOptions) {
@@ -129,6 +130,13 @@ export class ComputeService {
   }
 
   async stop(): Promise<void> {
+    // Idempotent: a test (or a signal handler) may stop a service its group stops again.
+    if (this.stopping) return this.stopping;
+    this.stopping = this.stopOnce();
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.powerSync.stop();
     // First: a spawn, snapshot or delete hung on the back-end must not hold the stop; a 1.1
