@@ -1,0 +1,88 @@
+// Stopping a compute service aborts the long driver calls it has under way (contract 1.1
+// CallOptions): a 1.1 driver stops the work itself and leaves nothing behind, and the failure
+// recorded says why; a 1.0 driver, never handed the signal, no longer holds the stop either.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { guardDriver, isDriverError, PowerState, type VirtDriver } from '@orrery/virt-api';
+import { fakeBackendPath, openFakeBackend, type FakeBackend } from '@orrery/driver-fake';
+import { InFlightCalls } from '../../src/compute/in-flight.js';
+import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+
+const MV = { 'openstack-api-version': 'compute 2.37' };
+
+describe('stopping a compute service with a spawn under way', () => {
+  let cloud: TestCloud;
+  let admin: Session;
+  let backend: FakeBackend;
+
+  before(async () => {
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'c1' } });
+    admin = await login(cloud, 'admin', 'secret', 'admin');
+    backend = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', 'c1'), 'c1'));
+  });
+  after(async () => {
+    backend?.close();
+    await cloud?.close();
+  });
+
+  it('aborts the spawn: the fake stops, removes the half-built guest, and the build records Aborted', async () => {
+    // A spawn that hangs once the guest exists, with no deadline of its own.
+    backend.injectFault({ op: 'spawn', kind: 'hang' });
+    const images = await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`);
+    const created = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers`, {
+      server: { name: 'hung', imageRef: images.body.images[0].id, flavorRef: '1', networks: 'none' },
+    }, MV);
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const uuid = created.body.server.id as string;
+    await waitFor('the spawn to hang mid-build', async () => (backend.getInstance(uuid)?.powerState === PowerState.NOSTATE ? true : undefined));
+
+    const t0 = Date.now();
+    await cloud.computes[0]!.stop();
+    assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
+    assert.equal(backend.getInstance(uuid), undefined, 'the aborted spawn left a guest behind');
+    const event = await waitFor('the build event to finish', async () => {
+      const row = await cloud.db.selectFrom('instance_action_events as e')
+        .innerJoin('instance_actions as a', 'a.id', 'e.action_id')
+        .select(['e.result', 'e.traceback'])
+        .where('a.instance_uuid', '=', uuid).where('e.event', '=', 'compute_build_and_run_instance')
+        .executeTakeFirst();
+      return row?.result ? row : undefined;
+    });
+    assert.equal(event.result, 'Error');
+    // Aborted by the stop itself, not cut off by the driver's shutdown (BackendUnavailable).
+    assert.match(event.traceback ?? '', /^Aborted: compute service c1 is stopping/);
+  });
+});
+
+describe('InFlightCalls with a 1.0 driver that ignores signals', () => {
+  it('answers the caller at once and lets the stop go on', async () => {
+    let settled = false;
+    const never = new Promise<never>(() => {});
+    const driver = {
+      version: () => ({ name: 'old', driverVersion: '0', contract: { min: '1.0', max: '1.0' } }),
+      capabilities: () => ({
+        pause: false, suspend: false, reboot: false, powerControl: false, rebuild: false, snapshot: false, consoleOutput: false,
+        multiNode: false, imageFormats: ['raw'], hypervisorType: 'old',
+      }),
+      spawn: (...args: unknown[]) => {
+        assert.equal(args.length, 1, 'a 1.0 driver is handed no CallOptions');
+        return never;
+      },
+    } as unknown as VirtDriver;
+    const guarded = guardDriver(driver);
+    const calls = new InFlightCalls();
+    const spec = { image: { diskFormat: 'raw' } } as never;
+    const call = calls.run((signal) => guarded.spawn(spec, { signal })).finally(() => (settled = true));
+    void call.catch(() => undefined);
+    assert.equal(calls.size, 1);
+    const t0 = Date.now();
+    await calls.abortAll('stopping', 2000);
+    assert.ok(Date.now() - t0 < 1000, 'abortAll waited out a call that had already answered');
+    const err = await call.catch((e: unknown) => e);
+    assert.ok(settled);
+    assert.ok(isDriverError(err, 'Aborted'), String(err));
+    assert.equal(calls.size, 0);
+    // Once stopping, a new call is refused before it reaches the driver.
+    assert.ok(isDriverError(await calls.run((signal) => guarded.spawn(spec, { signal })).catch((e: unknown) => e), 'Aborted'));
+  });
+});
