@@ -169,6 +169,7 @@ export class FakeDriver implements VirtDriver {
     const cfg = this.#cfg;
     const signal = opts?.signal;
     if (!cfg) throw new BackendUnavailable('fake driver is not initialised (or was shut down)');
+    if (signal?.aborted) throw abortError(signal);
     if (!this.#nodeUuids.has(spec.node)) throw new NodeNotFound(`fake driver does not manage node ${spec.node}`);
     if (!this.#b().hasNode(spec.node)) throw new NodeNotFound(`node ${spec.node} is gone from the fake back-end`);
     if (!supportsImageFormat(this.capabilities(), spec.image.diskFormat)) {
@@ -315,6 +316,7 @@ export class FakeDriver implements VirtDriver {
   /** The start of every back-end call: latency, then any armed fault (returned if the call goes on). */
   async #enter(method: DriverMethod, node: string | null, uuid: string | null, signal?: AbortSignal): Promise<Fault | undefined> {
     this.#b();
+    if (signal?.aborted) throw abortError(signal);
     const latency = this.#cfg!.latencyMs;
     if (latency > 0) await sleep(latency, signal);
     const fault = this.#b().takeFault(method, node, uuid);

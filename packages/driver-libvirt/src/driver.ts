@@ -249,6 +249,7 @@ export class LibvirtDriver implements VirtDriver {
     if (spec.node !== this.#nodeName) throw new NodeNotFound(`node ${spec.node} is not managed by this driver (it manages ${this.#nodeName})`);
     this.#checkFormat(spec.image);
     checkUuid(spec.uuid);
+    checkpoint(opts?.signal);
     return this.#locked(spec.uuid, async () => {
       if (await this.#exists(spec.uuid)) throw new InstanceExists(`instance ${spec.uuid} already exists`);
       await this.#build(spec, 'spawn', opts?.signal);
