@@ -54,6 +54,42 @@ describe('stopping a compute service with a spawn under way', () => {
   });
 });
 
+describe('a spawn that outlives [compute] long_call_timeout', () => {
+  let cloud: TestCloud;
+  let admin: Session;
+  let backend: FakeBackend;
+
+  before(async () => {
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'c1' }, compute: { long_call_timeout: '1' } });
+    admin = await login(cloud, 'admin', 'secret', 'admin');
+    backend = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', 'c1'), 'c1'));
+  });
+  after(async () => {
+    backend?.close();
+    await cloud?.close();
+  });
+
+  it('is given up as Timeout, and its aborted signal makes the fake remove the half-built guest', async () => {
+    backend.injectFault({ op: 'spawn', kind: 'hang' });
+    const images = await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`);
+    const created = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers`, {
+      server: { name: 'slow', imageRef: images.body.images[0].id, flavorRef: '1', networks: 'none' },
+    }, MV);
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const uuid = created.body.server.id as string;
+    const traceback = await waitFor('the build to fail', async () => {
+      const row = await cloud.db.selectFrom('instance_action_events as e')
+        .innerJoin('instance_actions as a', 'a.id', 'e.action_id')
+        .select(['e.result', 'e.traceback'])
+        .where('a.instance_uuid', '=', uuid).where('e.event', '=', 'compute_build_and_run_instance')
+        .executeTakeFirst();
+      return row?.result === 'Error' ? row.traceback : undefined;
+    }, 15_000);
+    assert.match(traceback ?? '', /^Timeout: fake\.spawn did not finish within 1000 ms/);
+    assert.equal(backend.getInstance(uuid), undefined, 'the timed-out spawn left a guest behind');
+  });
+});
+
 describe('InFlightCalls with a 1.0 driver that ignores signals', () => {
   it('answers the caller at once and lets the stop go on', async () => {
     let settled = false;
