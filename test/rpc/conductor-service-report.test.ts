@@ -7,13 +7,15 @@ import { Config } from '../../src/common/config.js';
 import { newUuid } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
 import { ConductorService } from '../../src/conductor/conductor.js';
-import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
+import type { Db } from '../../src/db/connection.js';
 import type { Bus, RpcMessage } from '../../src/rpc/bus.js';
 import { CONDUCTOR_TOPIC, ConductorRpcApi } from '../../src/rpc/conductor-api.js';
 import { systemContext } from '../../src/rpc/dispatch.js';
 import { InProcessBus } from '../../src/rpc/inprocess-bus.js';
+import { BACKENDS, type TestDatabase } from '../db/databases.js';
 
-describe('conductor RPC 1.3 service_report driver_status', () => {
+for (const backend of BACKENDS) describe(`conductor RPC 1.3 service_report driver_status (${backend.kind})`, { skip: backend.skip }, () => {
+  let database: TestDatabase;
   let db: Db;
   let bus: InProcessBus;
   let conductor: ConductorService;
@@ -24,8 +26,8 @@ describe('conductor RPC 1.3 service_report driver_status', () => {
     .where('host', '=', host).where('binary', '=', 'nova-compute').executeTakeFirstOrThrow();
 
   before(async () => {
-    db = openDatabase('sqlite://');
-    await migrate(db);
+    database = await backend.create();
+    db = database.db;
     bus = new InProcessBus();
     conductor = new ConductorService(db, new Config(undefined, {}), createLogger('test', 'silent'), 'conductor-test');
     await conductor.start(bus);
@@ -37,8 +39,8 @@ describe('conductor RPC 1.3 service_report driver_status', () => {
     } as Bus;
   });
   after(async () => {
-    await conductor.stop();
-    await db.destroy();
+    await conductor?.stop();
+    await database?.close();
   });
 
   it('disables a service whose back-end is unreachable, and enables it when it answers', async () => {
