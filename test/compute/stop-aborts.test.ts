@@ -10,44 +10,57 @@ import { api, login, startTestCloud, waitFor, type Session, type TestCloud } fro
 
 const MV = { 'openstack-api-version': 'compute 2.37' };
 
-describe('stopping a compute service with a spawn under way', () => {
-  let cloud: TestCloud;
-  let admin: Session;
-  let backend: FakeBackend;
-
+/** A cloud with one fake compute c1, an admin session, and c1's back-end. */
+function cloudWithHungSpawns(overrides: Parameters<typeof startTestCloud>[0] = {}) {
+  const t = {} as { cloud: TestCloud; admin: Session; backend: FakeBackend };
   before(async () => {
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'c1' } });
-    admin = await login(cloud, 'admin', 'secret', 'admin');
-    backend = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', 'c1'), 'c1'));
+    t.cloud = await startTestCloud({ ...overrides, DEFAULT: { ...overrides.DEFAULT, compute_hosts: 'c1' } });
+    t.admin = await login(t.cloud, 'admin', 'secret', 'admin');
+    t.backend = openFakeBackend(fakeBackendPath(t.cloud.config.statePath('compute', 'c1'), 'c1'));
   });
   after(async () => {
-    backend?.close();
-    await cloud?.close();
+    t.backend?.close();
+    await t.cloud?.close();
   });
+  return t;
+}
+
+/** Boots a server whose spawn hangs once the guest exists (a fault with no deadline of its own); answers its uuid. */
+async function bootHung(t: { cloud: TestCloud; admin: Session; backend: FakeBackend }, name: string): Promise<string> {
+  t.backend.injectFault({ op: 'spawn', kind: 'hang' });
+  const images = await api(t.admin, 'GET', `${t.cloud.urls.image}/v2/images?name=orrery-tiny`);
+  const created = await api(t.admin, 'POST', `${t.cloud.urls.compute}/v2.1/servers`, {
+    server: { name, imageRef: images.body.images[0].id, flavorRef: '1', networks: 'none' },
+  }, MV);
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  return created.body.server.id as string;
+}
+
+/** The build's action event once it has finished: its result and traceback. */
+function finishedBuild(cloud: TestCloud, uuid: string): Promise<{ result: string | null; traceback: string | null }> {
+  return waitFor('the build event to finish', async () => {
+    const row = await cloud.db.selectFrom('instance_action_events as e')
+      .innerJoin('instance_actions as a', 'a.id', 'e.action_id')
+      .select(['e.result', 'e.traceback'])
+      .where('a.instance_uuid', '=', uuid).where('e.event', '=', 'compute_build_and_run_instance')
+      .executeTakeFirst();
+    return row?.result ? row : undefined;
+  }, 15_000);
+}
+
+describe('stopping a compute service with a spawn under way', () => {
+  const t = cloudWithHungSpawns();
 
   it('aborts the spawn: the fake stops, removes the half-built guest, and the build records Aborted', async () => {
-    // A spawn that hangs once the guest exists, with no deadline of its own.
-    backend.injectFault({ op: 'spawn', kind: 'hang' });
-    const images = await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`);
-    const created = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers`, {
-      server: { name: 'hung', imageRef: images.body.images[0].id, flavorRef: '1', networks: 'none' },
-    }, MV);
-    assert.equal(created.status, 202, JSON.stringify(created.body));
-    const uuid = created.body.server.id as string;
+    const { cloud, backend } = t;
+    const uuid = await bootHung(t, 'hung');
     await waitFor('the spawn to hang mid-build', async () => (backend.getInstance(uuid)?.powerState === PowerState.NOSTATE ? true : undefined));
 
     const t0 = Date.now();
     await cloud.computes[0]!.stop();
     assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
     assert.equal(backend.getInstance(uuid), undefined, 'the aborted spawn left a guest behind');
-    const event = await waitFor('the build event to finish', async () => {
-      const row = await cloud.db.selectFrom('instance_action_events as e')
-        .innerJoin('instance_actions as a', 'a.id', 'e.action_id')
-        .select(['e.result', 'e.traceback'])
-        .where('a.instance_uuid', '=', uuid).where('e.event', '=', 'compute_build_and_run_instance')
-        .executeTakeFirst();
-      return row?.result ? row : undefined;
-    });
+    const event = await finishedBuild(cloud, uuid);
     assert.equal(event.result, 'Error');
     // Aborted by the stop itself, not cut off by the driver's shutdown (BackendUnavailable).
     assert.match(event.traceback ?? '', /^Aborted: compute service c1 is stopping/);
@@ -55,38 +68,14 @@ describe('stopping a compute service with a spawn under way', () => {
 });
 
 describe('a spawn that outlives [compute] long_call_timeout', () => {
-  let cloud: TestCloud;
-  let admin: Session;
-  let backend: FakeBackend;
-
-  before(async () => {
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'c1' }, compute: { long_call_timeout: '1' } });
-    admin = await login(cloud, 'admin', 'secret', 'admin');
-    backend = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', 'c1'), 'c1'));
-  });
-  after(async () => {
-    backend?.close();
-    await cloud?.close();
-  });
+  const t = cloudWithHungSpawns({ compute: { long_call_timeout: '1' } });
 
   it('is given up as Timeout, and its aborted signal makes the fake remove the half-built guest', async () => {
-    backend.injectFault({ op: 'spawn', kind: 'hang' });
-    const images = await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`);
-    const created = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers`, {
-      server: { name: 'slow', imageRef: images.body.images[0].id, flavorRef: '1', networks: 'none' },
-    }, MV);
-    assert.equal(created.status, 202, JSON.stringify(created.body));
-    const uuid = created.body.server.id as string;
-    const traceback = await waitFor('the build to fail', async () => {
-      const row = await cloud.db.selectFrom('instance_action_events as e')
-        .innerJoin('instance_actions as a', 'a.id', 'e.action_id')
-        .select(['e.result', 'e.traceback'])
-        .where('a.instance_uuid', '=', uuid).where('e.event', '=', 'compute_build_and_run_instance')
-        .executeTakeFirst();
-      return row?.result === 'Error' ? row.traceback : undefined;
-    }, 15_000);
-    assert.match(traceback ?? '', /^Timeout: fake\.spawn did not finish within 1000 ms/);
-    assert.equal(backend.getInstance(uuid), undefined, 'the timed-out spawn left a guest behind');
+    const uuid = await bootHung(t, 'slow');
+    const event = await finishedBuild(t.cloud, uuid);
+    assert.equal(event.result, 'Error');
+    assert.match(event.traceback ?? '', /^Timeout: fake\.spawn did not finish within 1000 ms/);
+    assert.equal(t.backend.getInstance(uuid), undefined, 'the timed-out spawn left a guest behind');
   });
 });
 
