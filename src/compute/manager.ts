@@ -1,6 +1,6 @@
 import {
-  capabilityTraits, isDriverError, ERROR_TAXONOMY, type Capabilities, type ImageService, type LifecycleEvent,
-  type NodeInfo, type VirtDriver,
+  capabilityTraits, guardDriver, isDriverError, ERROR_TAXONOMY, type Capabilities, type GuardedVirtDriver, type ImageService,
+  type LifecycleEvent, type NodeEvent, type NodeInfo, type VirtDriver,
 } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import { errorMessage, statusOf } from '../common/errors.js';
@@ -13,6 +13,8 @@ import { mayPassLater, type Bus, type RpcContext, type Subscription } from '../r
 import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
 import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
+import { DriverHealth } from './driver-health.js';
+import { InFlightCalls } from './in-flight.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
@@ -22,7 +24,7 @@ export interface ComputeServiceOptions {
   config: Config;
   host: string;
   log: Logger;
-  /** The driver, already loaded and guarded (see loadComputeDriver). */
+  /** The driver, loaded and guarded (loadDriver); guarded here if it is not. */
   driver: VirtDriver;
   /** The image API as the driver sees it (over HTTP, with the service user's token). */
   images: ImageService;
@@ -53,7 +55,7 @@ interface Operation {
  */
 export class ComputeService {
   private readonly conductor: ConductorRpcApi;
-  private readonly driver: VirtDriver;
+  private readonly driver: GuardedVirtDriver;
   private caps!: Capabilities;
   private nodes: NodeInfo[] = [];
   private subs: Subscription[] = [];
@@ -67,11 +69,16 @@ export class ComputeService {
   /** The service's RPC methods, also run by start-up recovery to finish an operation again. */
   private readonly handlers: Record<string, RpcMethod>;
   private readonly powerSync: PowerSync;
+  /** The long driver calls under way, aborted when the service stops. */
+  private readonly inFlight = new InFlightCalls();
+  private readonly health: DriverHealth;
+  private unsubscribeNodeEvents?: () => void;
+  private stopping?: Promise<void>;
   readonly host: string;
 
   constructor(private readonly bus: Bus, private readonly opts: ComputeServiceOptions) {
     this.host = opts.host;
-    this.driver = opts.driver;
+    this.driver = guardDriver(opts.driver);
     // Conductors are upgraded first, so a compute speaks the newest conductor RPC, unless
     // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
@@ -83,6 +90,8 @@ export class ComputeService {
       building: this.building,
       abortOrphanedBuilds: (instances) => abortOrphanedBuilds(this.recoveryDeps(), instances),
     });
+    // Within one report interval, so a hung back-end never delays the heartbeat past it.
+    this.health = new DriverHealth(this.driver, opts.log, Math.max(1000, Math.min(10_000, opts.config.num('DEFAULT', 'report_interval') * 500)));
   }
 
   private get log(): Logger {
@@ -110,6 +119,7 @@ export class ComputeService {
     await this.landed(() => this.report());
     await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
     this.unsubscribeEvents = this.driver.onEvent((e) => this.powerSync.onEvent(e));
+    if (this.driver.supports('onNodeEvent')) this.unsubscribeNodeEvents = this.driver.onNodeEvent((e) => this.onNodeEvent(e));
     // Before listening: what a previous run left mid-task is settled first, so a message for
     // one of those (redelivered, as its previous run never acked it) finds it settled.
     await this.recover();
@@ -121,11 +131,34 @@ export class ComputeService {
   }
 
   async stop(): Promise<void> {
+    // Idempotent: a test (or a signal handler) may stop a service its group stops again.
+    if (this.stopping) return this.stopping;
+    this.stopping = this.stopOnce();
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.powerSync.stop();
+    // First: a spawn, snapshot or delete hung on the back-end must not hold the stop; a 1.1
+    // driver stops the work itself, and the operation fails as any driver error fails it.
+    await this.inFlight.abortAll(`compute service ${this.host} is stopping`, 5000);
     for (const s of this.subs) await s.close();
     this.unsubscribeEvents?.();
+    this.unsubscribeNodeEvents?.();
     await this.driver.shutdown();
+  }
+
+  /**
+   * A node came, went or changed on the back-end (contract 1.1): the nodes are reported again,
+   * so the conductor has their new inventory and traits without waiting for a restart.
+   */
+  private onNodeEvent(e: NodeEvent): void {
+    this.log.info({ node: e.node, kind: e.kind }, 'node event');
+    void (async () => {
+      this.nodes = await this.driver.listNodes();
+      await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
+    })().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not report nodes after a node event'));
   }
 
   private every(seconds: number, fn: () => Promise<unknown>): void {
@@ -138,7 +171,10 @@ export class ComputeService {
   }
 
   private async report(): Promise<void> {
-    await this.conductor.serviceReport(systemContext(), { host: this.host, binary: 'nova-compute', topic: 'compute', version: COMPUTE_RPC_VERSION });
+    const driverStatus = await this.health.probe();
+    await this.conductor.serviceReport(
+      systemContext(), { host: this.host, binary: 'nova-compute', topic: 'compute', version: COMPUTE_RPC_VERSION }, driverStatus,
+    );
   }
 
   /** A node as the conductor records it: the driver's inventory with the operator's ratios, plus capability traits. */
@@ -236,7 +272,8 @@ export class ComputeService {
           taskStates: [TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_UPLOADING],
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.IMAGE_UPLOADING }, [TaskState.IMAGE_SNAPSHOT], NO_RETURN);
-            await d.snapshot({ instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string });
+            const req = { instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string };
+            await this.inFlight.run((signal) => d.snapshot(req, { signal }));
             return {};
           },
         });
@@ -360,7 +397,7 @@ export class ComputeService {
   private async spawnAndRecord(ctx: RpcContext, inst: Instance, spec: RequestSpec, event: string): Promise<number | null> {
     let info;
     try {
-      info = await this.driver.spawn(instanceSpec(inst));
+      info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst), { signal }));
     } catch (err) {
       await this.recordFailure(ctx, inst, event, err);
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
@@ -402,7 +439,7 @@ export class ComputeService {
     const event = 'compute_terminate_instance';
     await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
     try {
-      await this.driver.destroy(instanceRef(inst));
+      await this.inFlight.run((signal) => this.driver.destroy(instanceRef(inst), { signal }));
     } catch (err) {
       await this.recordFailure(ctx, inst, event, err);
       await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, undefined, NO_RETURN);
