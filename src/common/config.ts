@@ -101,8 +101,12 @@ const DEFAULTS: IniData = {
    */
   image: { store_path: '$state_path/images', seed_image: 'true', image_size_cap: '1099511627776', image_property_quota: '128' },
   quota: { instances: '10', cores: '20', ram: '51200', key_pairs: '100', metadata_items: '128' },
-  /** Seconds a driver's Stopped event waits before it is acted on (a hard reboot emits Stopped then Started). */
-  compute: { stopped_event_delay: '15' },
+  /**
+   * stopped_event_delay: seconds a driver's Stopped event waits before it is acted on (a hard
+   * reboot emits Stopped then Started). node_refresh_interval: seconds between reads of the
+   * driver's nodes (nodes added, removed or resized at run time are reported within it).
+   */
+  compute: { stopped_event_delay: '15', node_refresh_interval: '60' },
   /**
    * compute: 'auto' (the oldest live compute's RPC version) or a version.
    * conductor: empty, or the version a compute speaks to conductors still on an older release

@@ -20,31 +20,37 @@ export async function upsertComputeNodes(db: Db, host: string, nodes: ComputeNod
     for (const gone of existing.filter((e) => !reported.has(e.uuid))) {
       await tx.updateTable('compute_nodes').set({ deleted: gone.id, updated_at: ts }).where('id', '=', gone.id).execute();
     }
-    for (const n of byUuid) {
-      const values = {
-        host, hypervisor_hostname: n.node, hypervisor_type: n.hypervisorType, hypervisor_version: n.hypervisorVersion,
-        host_ip: n.hostIp, cpu_info: JSON.stringify(n.cpuInfo), updated_at: ts, deleted: 0,
-      };
-      const res = await tx.updateTable('compute_nodes').set(values).where('uuid', '=', n.uuid).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) {
-        await tx.insertInto('compute_nodes').values({ ...values, uuid: n.uuid, created_at: ts }).execute();
-      }
-      for (const [rc, inv] of Object.entries(n.inventory).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-        const fields = {
-          total: inv.total, reserved: inv.reserved, min_unit: inv.minUnit, max_unit: inv.maxUnit,
-          step_size: inv.stepSize, allocation_ratio: inv.allocationRatio,
-        };
-        const upd = await tx.updateTable('inventories').set(fields).where('node_uuid', '=', n.uuid).where('resource_class', '=', rc).executeTakeFirst();
-        if (Number(upd.numUpdatedRows) === 0) {
-          await tx.insertInto('inventories').values({ ...fields, node_uuid: n.uuid, resource_class: rc, used: 0 }).execute();
-        }
-      }
-      await tx.deleteFrom('inventories').where('node_uuid', '=', n.uuid)
-        .where('resource_class', 'not in', Object.keys(n.inventory).length > 0 ? Object.keys(n.inventory) : ['']).execute();
-      await tx.deleteFrom('node_traits').where('node_uuid', '=', n.uuid).execute();
-      if (n.traits.length > 0) {
-        await tx.insertInto('node_traits').values([...new Set(n.traits)].map((trait) => ({ node_uuid: n.uuid, trait }))).execute();
-      }
-    }
+    for (const n of byUuid) await writeNode(tx, host, n, ts);
   });
+}
+
+/**
+ * Writes one reported node: its row (live again if it was deleted), its inventories (keeping
+ * `used`) and its traits. Inside a transaction that took the compute_nodes lock.
+ */
+export async function writeNode(tx: Db, host: string, n: ComputeNodeReport, ts: string): Promise<void> {
+  const values = {
+    host, hypervisor_hostname: n.node, hypervisor_type: n.hypervisorType, hypervisor_version: n.hypervisorVersion,
+    host_ip: n.hostIp, cpu_info: JSON.stringify(n.cpuInfo), updated_at: ts, deleted: 0,
+  };
+  const res = await tx.updateTable('compute_nodes').set(values).where('uuid', '=', n.uuid).executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) {
+    await tx.insertInto('compute_nodes').values({ ...values, uuid: n.uuid, created_at: ts }).execute();
+  }
+  for (const [rc, inv] of Object.entries(n.inventory).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const fields = {
+      total: inv.total, reserved: inv.reserved, min_unit: inv.minUnit, max_unit: inv.maxUnit,
+      step_size: inv.stepSize, allocation_ratio: inv.allocationRatio,
+    };
+    const upd = await tx.updateTable('inventories').set(fields).where('node_uuid', '=', n.uuid).where('resource_class', '=', rc).executeTakeFirst();
+    if (Number(upd.numUpdatedRows) === 0) {
+      await tx.insertInto('inventories').values({ ...fields, node_uuid: n.uuid, resource_class: rc, used: 0 }).execute();
+    }
+  }
+  await tx.deleteFrom('inventories').where('node_uuid', '=', n.uuid)
+    .where('resource_class', 'not in', Object.keys(n.inventory).length > 0 ? Object.keys(n.inventory) : ['']).execute();
+  await tx.deleteFrom('node_traits').where('node_uuid', '=', n.uuid).execute();
+  if (n.traits.length > 0) {
+    await tx.insertInto('node_traits').values([...new Set(n.traits)].map((trait) => ({ node_uuid: n.uuid, trait }))).execute();
+  }
 }

@@ -7,7 +7,7 @@ import type { Bus, RpcContext } from './bus.js';
 import { RpcClient } from './dispatch.js';
 
 export const CONDUCTOR_TOPIC = 'conductor';
-export const CONDUCTOR_RPC_VERSION = '1.2';
+export const CONDUCTOR_RPC_VERSION = '1.4';
 
 export interface InstanceUpdates {
   vmState?: string;
@@ -41,6 +41,9 @@ export interface ServiceStatus {
  *      conductor reads nothing back.
  * 1.2: instance_build_aborted: a restarted compute gives up a build its previous run left
  *      unfinished (ERROR with a fault, claim released).
+ * 1.4: cluster_sync (shared nodes: which the caller owns, at which generation); instance_update,
+ *      instance_destroyed and action_event_start take node_claim, and refuse a stale one with
+ *      StaleNodeOwnership (rpc/node-ownership.ts).
  *
  * Conductors are upgraded before the services that call them (Nova's documented order:
  * conductor, then API and scheduler, then computes), so senders use this version unless
@@ -129,6 +132,22 @@ export class ConductorRpcApi extends RpcClient {
   /** Heartbeat: creates the service row on first report. */
   serviceReport(ctx: RpcContext, report: ServiceReport): Promise<ServiceStatus> {
     return this.call(CONDUCTOR_TOPIC, ctx, 'service_report', { ...report });
+  }
+
+  /**
+   * @since 1.4. A compute of a clustered back-end: the nodes its driver sees (`seen`, UUIDs),
+   * reports of those whose inventory it has not yet had accepted, and the claims it holds.
+   * Answers the nodes it owns now; raises StaleNodeOwnership (nothing written) when a claim is
+   * stale, and the caller drops those nodes and syncs again.
+   */
+  clusterSync(
+    ctx: RpcContext, req: { host: string; cluster: string; seen: string[]; nodes: ComputeNodeReport[]; held: Array<{ nodeUuid: string; generation: number }> },
+  ): Promise<{ owned: Array<{ uuid: string; node: string; generation: number }>; members: string[] }> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'cluster_sync', {
+      host: req.host, cluster: req.cluster, seen: req.seen,
+      nodes: req.nodes.map((n) => wrap('ComputeNodeReport', n)),
+      held: req.held.map((h) => ({ node_uuid: h.nodeUuid, generation: h.generation })),
+    }, '1.4');
   }
 
   computeNodesUpdate(ctx: RpcContext, host: string, nodes: ComputeNodeReport[]): Promise<void> {

@@ -62,8 +62,8 @@ describe('conductor RPC instance_update compatibility', () => {
     return uuid;
   }
 
-  it('is at 1.2', () => {
-    assert.equal(CONDUCTOR_RPC_VERSION, '1.2');
+  it('is at 1.4', () => {
+    assert.equal(CONDUCTOR_RPC_VERSION, '1.4');
   });
 
   it('answers a 1.0 caller the updated instance, with its metadata, exactly as 1.0 did', async () => {
@@ -92,7 +92,7 @@ describe('conductor RPC instance_update compatibility', () => {
     const answer = await api.instanceUpdate(systemContext(), uuid, { taskState: 'spawning' }, ['scheduling'], { returnInstance: false });
     assert.equal(answer, undefined);
     assert.equal((await getInstanceRow(db, uuid))!.task_state, 'spawning');
-    assert.equal(sent[0]!.version, '1.2');
+    assert.equal(sent[0]!.version, CONDUCTOR_RPC_VERSION);
     assert.equal(sent[0]!.args.return_instance, false);
     await assert.rejects(
       api.instanceUpdate(systemContext(), uuid, { taskState: null }, ['scheduling'], { returnInstance: false }), /task_state is spawning/);

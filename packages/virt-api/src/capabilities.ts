@@ -6,7 +6,7 @@ import type { Capabilities, DriverMethod } from './contract.js';
 
 /** The boolean capabilities (everything but imageFormats and hypervisorType). */
 export type BooleanCapability = {
-  [K in keyof Capabilities]: Capabilities[K] extends boolean ? K : never;
+  [K in keyof Capabilities]-?: Capabilities[K] extends boolean ? K : never;
 }[keyof Capabilities];
 
 /** The operations each capability gates. An undeclared capability's operations raise NotSupported. */

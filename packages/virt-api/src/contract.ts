@@ -75,6 +75,13 @@ export interface Capabilities {
   imageFormats: string[];
   /** Hypervisor type of every node (QEMU, fake, docker, ironic…): becomes a trait and a scheduler filter input. */
   hypervisorType: string;
+  /**
+   * The driver's nodes are shared: reachable from every compute service configured for the same
+   * back-end id `cluster` (a bare-metal pool, a vCenter, a child cloud). Absent: the nodes are
+   * this host's own. Shared nodes are spread over the live computes of the cluster by the
+   * conductor's hash ring; each compute serves only those it owns (docs/drivers.md).
+   */
+  sharedNodes?: { cluster: string };
 }
 
 /** Power state as Nova numbers it (nova.compute.power_state). */
