@@ -102,6 +102,10 @@ function prepare(db: Database.Database) {
   return {
     insertNode: db.prepare('INSERT OR IGNORE INTO nodes (name, uuid) VALUES (?, ?)'),
     nodes: db.prepare('SELECT name, uuid FROM nodes'),
+    deleteNode: db.prepare('DELETE FROM nodes WHERE name = ?'),
+    hasNode: db.prepare('SELECT 1 FROM nodes WHERE name = ?'),
+    findStatusFault: db.prepare(`SELECT ${FAULT_COLUMNS} FROM faults
+      WHERE op = 'status' OR (op = '*' AND times IS NULL) ORDER BY id LIMIT 1`),
     insert: db.prepare(`INSERT OR IGNORE INTO instances
       (uuid, node, name, power_state, vcpus, memory_mb, disk_gb, image_id, project_id, created_at, updated_at)
       VALUES (@uuid, @node, @name, @powerState, @vcpus, @memoryMb, @diskGb, @imageId, @projectId, @createdAt, @updatedAt)`),
@@ -159,6 +163,18 @@ export class FakeBackend {
 
   listNodes(): Array<{ name: string; uuid: string }> {
     return this.#q.nodes.all() as Array<{ name: string; uuid: string }>;
+  }
+
+  hasNode(name: string): boolean {
+    return this.#q.hasNode.get(name) !== undefined;
+  }
+
+  /**
+   * Takes a node off the back-end (out of band, from a test): the driver stops reporting it and
+   * emits a node event. Configured nodes come back (with a new UUID) when the driver next starts.
+   */
+  removeNode(name: string): boolean {
+    return this.#q.deleteNode.run(name).changes === 1;
   }
 
   // instances
@@ -219,16 +235,30 @@ export class FakeBackend {
 
   /** The first armed fault matching a call, used up by one. */
   takeFault(op: DriverMethod, node: string | null, uuid: string | null): Fault | undefined {
+    return this.#take(() => this.#q.findFault.get(op, node, uuid) as Fault | undefined);
+  }
+
+  /** The fault `find` answers, used up by one. */
+  #take(find: () => Fault | undefined): Fault | undefined {
     // The common case, no fault armed, is one read of a (nearly always empty) table, no write.
-    if (this.#q.findFault.get(op, node, uuid) === undefined) return undefined;
+    if (find() === undefined) return undefined;
     return this.#db.transaction(() => {
-      const f = this.#q.findFault.get(op, node, uuid) as Fault | undefined;
+      const f = find();
       if (f && f.times !== null) {
         if (f.times <= 1) this.#q.deleteFault.run(f.id);
         else this.#q.useFault.run(f.id);
       }
       return f;
     }).immediate();
+  }
+
+  /**
+   * The fault a status probe meets: one armed on 'status' (used up by one), or a lasting one on
+   * every call ('*' until cleared, e.g. setDown). A '*' fault meant for a number of calls is left
+   * to the calls it was meant for: the periodic probe must not use it up.
+   */
+  takeStatusFault(): Fault | undefined {
+    return this.#take(() => this.#q.findStatusFault.get() as Fault | undefined);
   }
 
   listFaults(): Fault[] {

@@ -5,17 +5,18 @@
  */
 import { mkdirSync } from 'node:fs';
 import {
-  BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
+  abortError, BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
   isDriverError, NodeNotFound, NotSupported, PowerState, Timeout, transitionFor, DriverError, supportsImageFormat,
-  type BooleanCapability, type Capabilities, type DriverContext, type DriverMethod, type DriverVersionInfo,
-  type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeInfo, type RebootType,
-  type RebuildRequest, type SnapshotRequest, type VirtDriver,
+  type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
+  type DriverVersionInfo, type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeEventListener,
+  type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
 } from '@orrery/virt-api';
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
 import { parseConfig, type FakeConfig } from './config.js';
+import { NodeEventHub, sleep } from './node-events.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const info = (r: FakeInstance): InstanceInfo => ({ uuid: r.uuid, node: r.node, powerState: r.powerState });
 
 export class FakeDriver implements VirtDriver {
@@ -25,6 +26,7 @@ export class FakeDriver implements VirtDriver {
   /** Configured node name → its stable UUID. */
   #nodeUuids = new Map<string, string>();
   #listeners = new Set<EventListener>();
+  readonly #nodeEvents = new NodeEventHub(() => this.#ctx?.log);
   /** Last power state this driver saw per guest: to turn out-of-band changes into events. */
   #known = new Map<string, PowerState>();
   #dataVersion = 0;
@@ -35,7 +37,7 @@ export class FakeDriver implements VirtDriver {
   // identity and version handshake
 
   version(): DriverVersionInfo {
-    return { name: 'fake', driverVersion: '1.0.0', contract: { min: '1.0', max: '1.0' } };
+    return { name: 'fake', driverVersion: '1.1.0', contract: { min: '1.0', max: '1.1' }, groups: ['nodeLookup'] };
   }
 
   capabilities(): Capabilities {
@@ -66,13 +68,16 @@ export class FakeDriver implements VirtDriver {
       this.#nodeUuids = new Map(cfg.nodeNames.map((n) => [n, all.get(n)!]));
       for (const r of backend.listInstances()) this.#known.set(r.uuid, r.powerState);
       this.#dataVersion = backend.dataVersion();
+      this.#cfg = cfg;
+      this.#backend = backend;
+      this.#nodeEvents.reset(this.#nodes());
     } catch (err) {
+      this.#cfg = null;
+      this.#backend = null;
       backend.close();
       throw err;
     }
     this.#ctx = ctx;
-    this.#cfg = cfg;
-    this.#backend = backend;
     if (cfg.watchIntervalMs > 0) {
       this.#watch = setInterval(() => this.#watchOutOfBand(), cfg.watchIntervalMs);
       this.#watch.unref();
@@ -95,11 +100,19 @@ export class FakeDriver implements VirtDriver {
 
   async listNodes(): Promise<NodeInfo[]> {
     await this.#enter('listNodes', null, null);
+    const nodes = this.#nodes();
+    this.#nodeEvents.seen(nodes);
+    return nodes;
+  }
+
+  /** The configured nodes the back-end has (a test may take one off it: removeNode). */
+  #nodes(): NodeInfo[] {
     const cfg = this.#cfg!;
     const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: null });
-    return cfg.nodeNames.map((name) => ({
+    const present = new Map(this.#b().listNodes().map((n) => [n.name, n.uuid]));
+    return cfg.nodeNames.filter((name) => present.has(name)).map((name) => ({
       name,
-      uuid: this.#nodeUuids.get(name)!,
+      uuid: present.get(name)!,
       hypervisorType: 'fake',
       hypervisorVersion: 1000,
       cpuInfo: {
@@ -117,6 +130,29 @@ export class FakeDriver implements VirtDriver {
     }));
   }
 
+  /** Group nodeLookup: one node, from the back-end. */
+  async getNode(name: string): Promise<NodeInfo> {
+    await this.#enter('getNode', name, null);
+    const node = this.#nodes().find((n) => n.name === name);
+    if (!node) throw new NodeNotFound(`fake back-end has no node ${name}`);
+    return node;
+  }
+
+  /** Probes the back-end database; an armed fault (setDown, or one on 'status') makes it unreachable. */
+  async status(): Promise<DriverStatus> {
+    const t0 = performance.now();
+    try {
+      const b = this.#b();
+      if (this.#cfg!.latencyMs > 0) await sleep(this.#cfg!.latencyMs);
+      const fault = b.takeStatusFault();
+      if (fault) await this.#apply(fault, 'status');
+      const nodes = this.#b().listNodes().length;
+      return { reachable: true, latencyMs: Math.round((performance.now() - t0) * 100) / 100, message: `fake back-end with ${nodes} nodes` };
+    } catch (err) {
+      return { reachable: false, latencyMs: null, message: `fake back-end: ${messageOf(err)}` };
+    }
+  }
+
   // state and info
 
   listInstances(): Promise<InstanceInfo[]> {
@@ -129,10 +165,12 @@ export class FakeDriver implements VirtDriver {
 
   // lifecycle
 
-  async spawn(spec: InstanceSpec): Promise<InstanceInfo> {
+  async spawn(spec: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
     const cfg = this.#cfg;
+    const signal = opts?.signal;
     if (!cfg) throw new BackendUnavailable('fake driver is not initialised (or was shut down)');
     if (!this.#nodeUuids.has(spec.node)) throw new NodeNotFound(`fake driver does not manage node ${spec.node}`);
+    if (!this.#b().hasNode(spec.node)) throw new NodeNotFound(`node ${spec.node} is gone from the fake back-end`);
     if (!supportsImageFormat(this.capabilities(), spec.image.diskFormat)) {
       throw new NotSupported(`fake driver cannot boot ${spec.image.diskFormat} images`);
     }
@@ -144,7 +182,7 @@ export class FakeDriver implements VirtDriver {
     const exists = () => new InstanceExists(`instance ${spec.uuid} already exists`);
     this.#b().recordSpawn(spec.uuid, spec.node);
     if (this.#b().getInstance(spec.uuid)) throw exists();
-    if (cfg.latencyMs > 0) await sleep(cfg.latencyMs);
+    if (cfg.latencyMs > 0) await sleep(cfg.latencyMs, signal);
     const b = this.#b();
     const fault = b.takeFault('spawn', spec.node, spec.uuid);
     // A fault strikes mid-build, after the guest exists, so a failure must clean it up.
@@ -159,7 +197,7 @@ export class FakeDriver implements VirtDriver {
     if (!b.insertInstance(row)) throw exists();
     if (building) {
       try {
-        await this.#apply(fault, 'spawn');
+        await this.#apply(fault, 'spawn', signal);
       } catch (err) {
         this.#backend?.deleteInstance(spec.uuid);
         throw err;
@@ -171,8 +209,8 @@ export class FakeDriver implements VirtDriver {
     return { uuid: spec.uuid, node: spec.node, powerState: PowerState.RUNNING };
   }
 
-  destroy(ref: InstanceRef): Promise<void> {
-    return this.#op('destroy', ref, () => this.#lose(ref.uuid));
+  destroy(ref: InstanceRef, opts?: CallOptions): Promise<void> {
+    return this.#op('destroy', ref, () => this.#lose(ref.uuid), opts?.signal);
   }
 
   reboot(ref: InstanceRef, type: RebootType): Promise<void> {
@@ -231,16 +269,17 @@ export class FakeDriver implements VirtDriver {
     ].join('\n');
   }
 
-  async snapshot(req: SnapshotRequest): Promise<void> {
+  async snapshot(req: SnapshotRequest, opts?: CallOptions): Promise<void> {
     this.#require('snapshot');
-    const r = await this.#op('snapshot', req.instance, (b) => this.#row(b, req.instance.uuid));
+    const r = await this.#op('snapshot', req.instance, (b) => this.#row(b, req.instance.uuid), opts?.signal);
+    if (opts?.signal?.aborted) throw abortError(opts.signal);
     const header = `ORRERY FAKE SNAPSHOT\ninstance=${r.uuid}\nimage=${r.imageId}\nformat=${req.diskFormat}\n`;
     const bytes = new Uint8Array(512);
     bytes.set(new TextEncoder().encode(header).subarray(0, 512));
     try {
       await this.#ctx!.images.upload(req.imageId, bytes);
     } catch (err) {
-      if (isDriverError(err, 'ImageNotFound')) throw err;
+      if (isDriverError(err, 'ImageNotFound') || isDriverError(err, 'ImageServiceUnavailable')) throw err;
       throw new ImageError(`upload of snapshot ${req.imageId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
@@ -250,6 +289,10 @@ export class FakeDriver implements VirtDriver {
   onEvent(listener: EventListener): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
+  }
+
+  onNodeEvent(listener: NodeEventListener): () => void {
+    return this.#nodeEvents.add(listener);
   }
 
   // internals
@@ -270,24 +313,24 @@ export class FakeDriver implements VirtDriver {
   }
 
   /** The start of every back-end call: latency, then any armed fault (returned if the call goes on). */
-  async #enter(method: DriverMethod, node: string | null, uuid: string | null): Promise<Fault | undefined> {
+  async #enter(method: DriverMethod, node: string | null, uuid: string | null, signal?: AbortSignal): Promise<Fault | undefined> {
     this.#b();
     const latency = this.#cfg!.latencyMs;
-    if (latency > 0) await sleep(latency);
+    if (latency > 0) await sleep(latency, signal);
     const fault = this.#b().takeFault(method, node, uuid);
-    if (fault) await this.#apply(fault, method);
+    if (fault) await this.#apply(fault, method, signal);
     return fault;
   }
 
   /** One back-end call about `ref` (or none): enter, run `fn`, honour a 'lose' fault. */
-  async #op<T>(method: DriverMethod, ref: InstanceRef | null, fn: (b: FakeBackend) => T): Promise<T> {
-    const fault = await this.#enter(method, ref?.node ?? null, ref?.uuid ?? null);
+  async #op<T>(method: DriverMethod, ref: InstanceRef | null, fn: (b: FakeBackend) => T, signal?: AbortSignal): Promise<T> {
+    const fault = await this.#enter(method, ref?.node ?? null, ref?.uuid ?? null, signal);
     const out = fn(this.#b());
     if (fault?.kind === 'lose' && ref) this.#lose(ref.uuid);
     return out;
   }
 
-  async #apply(fault: Fault, method: DriverMethod): Promise<void> {
+  async #apply(fault: Fault, method: DriverMethod, signal?: AbortSignal): Promise<void> {
     const msg = fault.message ?? `injected ${fault.kind} fault on ${method}`;
     switch (fault.kind) {
       case 'error':
@@ -295,26 +338,31 @@ export class FakeDriver implements VirtDriver {
       case 'crash':
         throw new Error(msg);
       case 'delay':
-        await sleep(fault.delayMs ?? 0);
+        await sleep(fault.delayMs ?? 0, signal);
         return;
       case 'hang':
-        await this.#hang(fault.delayMs, msg);
+        await this.#hang(fault.delayMs, msg, signal);
         return;
       case 'lose':
         return;
     }
   }
 
-  #hang(ms: number | null, msg: string): Promise<never> {
+  /** A hung back-end call: ends only by its own deadline, the driver's shutdown, or the call's signal. */
+  #hang(ms: number | null, msg: string, signal?: AbortSignal): Promise<never> {
     return new Promise<never>((_, reject) => {
       const timer = ms === null ? undefined : setTimeout(() => done(new Timeout(`${msg} (timed out after ${ms} ms)`)), ms);
       const cancel = () => done(new BackendUnavailable(`${msg}: the driver shut down`));
+      const onAbort = () => done(abortError(signal!));
       const done = (err: Error) => {
         clearTimeout(timer);
         this.#hung.delete(cancel);
+        signal?.removeEventListener('abort', onAbort);
         reject(err);
       };
       this.#hung.add(cancel);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -366,5 +414,7 @@ export class FakeDriver implements VirtDriver {
       else if (prev !== r.powerState) this.#changed(r.uuid, r.node, prev, r.powerState);
     }
     for (const uuid of this.#known.keys()) if (!seen.has(uuid)) this.#known.delete(uuid);
+    // Nodes taken off (or changed in) the back-end behind the driver's back.
+    this.#nodeEvents.seen(this.#nodes());
   }
 }

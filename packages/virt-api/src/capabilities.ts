@@ -4,7 +4,7 @@
  */
 import type { Capabilities, DriverMethod } from './contract.js';
 
-/** The boolean capabilities (everything but imageFormats and hypervisorType). */
+/** The boolean capabilities (everything but imageFormats, hypervisorType and sharedNodes). */
 export type BooleanCapability = {
   [K in keyof Capabilities]-?: Capabilities[K] extends boolean ? K : never;
 }[keyof Capabilities];
@@ -86,6 +86,12 @@ export function capabilityProblems(caps: Capabilities): string[] {
   }
   if (typeof caps.hypervisorType !== 'string' || caps.hypervisorType === '') {
     problems.push('hypervisorType must be a non-empty string');
+  }
+  if (caps.sharedNodes !== undefined) {
+    const c = (caps.sharedNodes as { cluster?: unknown } | null)?.cluster;
+    if (typeof c !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/.test(c)) {
+      problems.push('sharedNodes.cluster must name the back-end (letters, digits, _ . -; up to 255)');
+    }
   }
   return problems;
 }

@@ -1,10 +1,12 @@
 /**
- * Orrery virt driver contract, version 1.0.
+ * Orrery virt driver contract, version 1.1 (a 1.0 driver still loads: see version.ts).
  *
  * The only seam between the compute service and a hypervisor. Every input and output is a
  * typed object declared in this file; every error a call may raise is declared in errors.ts
- * and enforced by the guard (guard.ts). The compute service calls only what a driver's
- * capabilities declare.
+ * and enforced by the guard (guard.ts). The compute service calls only what the agreed
+ * contract version, the driver's declared optional groups and its capabilities allow.
+ * Members added after 1.0 carry `@since`; they are optional in the types so a 1.0 driver
+ * still type-checks, and the loader demands them of a driver that agreed their version.
  */
 
 /** Contract versions are MAJOR.MINOR; a driver declares the range it implements. */
@@ -21,6 +23,12 @@ export interface DriverVersionInfo {
   driverVersion: string;
   /** Lowest and highest contract versions the driver implements, as "MAJOR.MINOR". */
   contract: { min: string; max: string };
+  /**
+   * Optional method groups the driver implements (OPTIONAL_GROUPS in version.ts), e.g.
+   * `nodeLookup`. A group counts only when the agreed version has it.
+   * @since 1.1
+   */
+  groups?: string[];
 }
 
 /** Standard resource classes (placement's names); drivers may add CUSTOM_* classes. */
@@ -76,10 +84,10 @@ export interface Capabilities {
   /** Hypervisor type of every node (QEMU, fake, docker, ironic…): becomes a trait and a scheduler filter input. */
   hypervisorType: string;
   /**
-   * The driver's nodes are shared: reachable from every compute service configured for the same
-   * back-end id `cluster` (a bare-metal pool, a vCenter, a child cloud). Absent: the nodes are
-   * this host's own. Shared nodes are spread over the live computes of the cluster by the
-   * conductor's hash ring; each compute serves only those it owns (docs/drivers.md).
+   * The driver's nodes are reachable from every compute configured for the same back-end:
+   * `cluster` names that back-end (the same on each of those computes), so the nodes can be
+   * spread over them and move when one stops. Absent: the nodes belong to this host alone.
+   * @since 1.1
    */
   sharedNodes?: { cluster: string };
 }
@@ -166,12 +174,29 @@ export interface RebuildRequest {
   image: ImageRef;
 }
 
-/** Image service access a driver gets from the compute service (over the image API, never its files). */
+/**
+ * Image service access a driver gets from the compute service (over the image API, never its
+ * files). Failures are typed DriverErrors, not HTTP statuses (since 1.1; a 1.0 driver that
+ * rethrows them raises an allowed error): ImageNotFound when the image does not exist or has
+ * no data, ImageServiceUnavailable when the image service cannot be reached or fails,
+ * ImageError for anything else about the image.
+ */
 export interface ImageService {
   /** Streams an image's data. */
   download(imageId: string): Promise<AsyncIterable<Uint8Array>>;
   /** Uploads data to an image created by the compute service for a snapshot. */
   upload(imageId: string, data: AsyncIterable<Uint8Array> | Uint8Array): Promise<void>;
+}
+
+/**
+ * Options of a long call. The compute service aborts `signal` when it stops and when the call's
+ * deadline passes; the driver stops what it is doing as soon as it can, leaves the back-end as
+ * the call's own failure would (a spawn leaves nothing behind), and rejects (any allowed error;
+ * the guard reports the abort's reason). A 1.0 driver is never handed options.
+ * @since 1.1
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
 }
 
 export interface SnapshotRequest {
@@ -196,6 +221,41 @@ export interface LifecycleEvent {
 
 export type EventListener = (event: LifecycleEvent) => void;
 
+/** What happened to a node. @since 1.1 */
+export type NodeEventKind = 'added' | 'removed' | 'inventoryChanged' | 'traitsChanged';
+
+/**
+ * A node came, went or changed while the driver runs. The event names the node; the compute
+ * service reads it again (listNodes, or getNode with the nodeLookup group) for its new state.
+ * @since 1.1
+ */
+export interface NodeEvent {
+  kind: NodeEventKind;
+  /** NodeInfo.name. */
+  node: string;
+  /** NodeInfo.uuid. */
+  uuid: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
+/** @since 1.1 */
+export type NodeEventListener = (event: NodeEvent) => void;
+
+/**
+ * The back-end's health as the driver sees it, reported by the compute service with its
+ * service report (an unreachable back-end shows the service down, with the message as reason).
+ * @since 1.1
+ */
+export interface DriverStatus {
+  /** The back-end answered. */
+  reachable: boolean;
+  /** How long the back-end took to answer the driver's probe, or null when it did not. */
+  latencyMs: number | null;
+  /** Short, for operators: what was probed, or why it failed. */
+  message: string;
+}
+
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -213,6 +273,12 @@ export interface DriverContext {
   stateDir: string;
   images: ImageService;
   log: Logger;
+  /**
+   * The contract version agreed at the handshake ("MAJOR.MINOR"): the driver may rely only on
+   * what that version defines. Always set by the guard.
+   * @since 1.1
+   */
+  contractVersion?: string;
 }
 
 /**
@@ -245,10 +311,10 @@ export interface VirtDriver {
   getInstance(ref: InstanceRef): Promise<InstanceInfo>;
 
   // lifecycle
-  /** A failed spawn leaves nothing behind on the back-end. */
-  spawn(spec: InstanceSpec): Promise<InstanceInfo>;
-  /** Idempotent: destroying a missing instance succeeds. */
-  destroy(ref: InstanceRef): Promise<void>;
+  /** A failed spawn leaves nothing behind on the back-end. `opts` @since 1.1. */
+  spawn(spec: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo>;
+  /** Idempotent: destroying a missing instance succeeds. `opts` @since 1.1. */
+  destroy(ref: InstanceRef, opts?: CallOptions): Promise<void>;
   reboot(ref: InstanceRef, type: RebootType): Promise<void>;
   /** Idempotent: powering off a stopped instance succeeds. */
   powerOff(ref: InstanceRef, timeoutSec: number): Promise<void>;
@@ -261,19 +327,69 @@ export interface VirtDriver {
 
   // console and snapshot
   getConsoleOutput(ref: InstanceRef): Promise<string>;
-  snapshot(req: SnapshotRequest): Promise<void>;
+  /** `opts` @since 1.1. */
+  snapshot(req: SnapshotRequest, opts?: CallOptions): Promise<void>;
 
   // events
   /** Registers a lifecycle listener; returns a function that removes it. */
   onEvent(listener: EventListener): () => void;
+
+  // 1.1: nodes that come and go, and the back-end's health
+  /**
+   * Registers a node event listener; returns a function that removes it. The driver emits an
+   * event whenever listNodes() would answer differently for a node (nodeChanges() in events.ts).
+   * @since 1.1
+   */
+  onNodeEvent?(listener: NodeEventListener): () => void;
+  /**
+   * Probes the back-end. Never throws for an unreachable back-end: it answers reachable false.
+   * @since 1.1
+   */
+  status?(): Promise<DriverStatus>;
+  /**
+   * One node's current state, without listing all (group `nodeLookup`). NodeNotFound when
+   * the back-end no longer has it.
+   * @since 1.1
+   */
+  getNode?(name: string): Promise<NodeInfo>;
 }
 
 /** A method of the driver interface; the keys of ALLOWED_ERRORS. */
 export type DriverMethod = keyof VirtDriver;
 
-/** Every method of contract 1.0, in interface order (the loader checks a driver has them all). */
-export const DRIVER_METHODS: readonly DriverMethod[] = [
-  'version', 'capabilities', 'init', 'shutdown', 'listNodes', 'listInstances', 'getInstance',
-  'spawn', 'destroy', 'reboot', 'powerOff', 'powerOn', 'pause', 'unpause', 'suspend', 'resume',
-  'rebuild', 'getConsoleOutput', 'snapshot', 'onEvent',
-];
+/**
+ * The methods each contract minor version added, in interface order. A driver that agreed
+ * version V must have every method added up to V (outside optional groups); the compute
+ * service calls none added after V. A replaced method lives beside its successor for one
+ * minor version and leaves only with a new major version.
+ */
+export const METHODS_ADDED: Readonly<Record<string, readonly DriverMethod[]>> = {
+  '1.0': [
+    'version', 'capabilities', 'init', 'shutdown', 'listNodes', 'listInstances', 'getInstance',
+    'spawn', 'destroy', 'reboot', 'powerOff', 'powerOn', 'pause', 'unpause', 'suspend', 'resume',
+    'rebuild', 'getConsoleOutput', 'snapshot', 'onEvent',
+  ],
+  '1.1': ['onNodeEvent', 'status', 'getNode'],
+};
+
+/** The version that added each method. */
+export const METHOD_SINCE: Readonly<Record<DriverMethod, string>> = Object.fromEntries(
+  Object.entries(METHODS_ADDED).flatMap(([v, methods]) => methods.map((m) => [m, v])),
+) as Record<DriverMethod, string>;
+
+/**
+ * Optional method groups: methods a driver implements only if it declares the group in
+ * version().groups. A group exists from its `since` version on; the guard refuses its methods
+ * (NotInContract) to a driver that did not declare it, and the loader demands them of one
+ * that did.
+ */
+export const OPTIONAL_GROUPS: Readonly<Record<string, { since: string; methods: readonly DriverMethod[]; meaning: string }>> = {
+  nodeLookup: {
+    since: '1.1',
+    methods: ['getNode'],
+    meaning: 'reads one node without listing all (a back-end with many nodes that come and go)',
+  },
+};
+
+/** Every method of every version this package defines, in version then interface order. */
+export const DRIVER_METHODS: readonly DriverMethod[] = Object.values(METHODS_ADDED).flat();

@@ -21,6 +21,10 @@ export const DRIVER_ERROR_CODES = [
   'BackendUnavailable',
   'Timeout',
   'DriverFault',
+  // since 1.1
+  'ImageServiceUnavailable',
+  'Aborted',
+  'NotInContract',
 ] as const;
 export type DriverErrorCode = (typeof DRIVER_ERROR_CODES)[number];
 
@@ -37,6 +41,12 @@ export const ERROR_TAXONOMY: Record<DriverErrorCode, { meaning: string; retryabl
   BackendUnavailable: { meaning: 'the hypervisor/back-end cannot be reached', retryable: true },
   Timeout: { meaning: 'the back-end did not finish in time; the outcome is unknown', retryable: true },
   DriverFault: { meaning: 'any other failure: a driver bug or an undeclared error, wrapped at the seam', retryable: false },
+  ImageServiceUnavailable: { meaning: 'the image service could not be reached or failed; the image may be fine', retryable: true },
+  Aborted: { meaning: 'the compute service abandoned the call (it is stopping); the outcome is unknown', retryable: true },
+  NotInContract: {
+    meaning: 'the method is newer than the agreed contract version, or in an optional group the driver did not declare; the driver was not called',
+    retryable: false,
+  },
 };
 
 const BRAND = Symbol.for('orrery.virt-api.DriverError');
@@ -103,6 +113,26 @@ export class Timeout extends DriverError {
     super('Timeout', message, options);
   }
 }
+/** Raised by the ImageService handed to drivers when the image service cannot answer. @since 1.1 */
+export class ImageServiceUnavailable extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ImageServiceUnavailable', message, options);
+  }
+}
+/** A call abandoned through its CallOptions signal. @since 1.1 */
+export class Aborted extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('Aborted', message, options);
+  }
+}
+/** Raised by the guard, never by a driver: the call is outside the agreed contract. @since 1.1 */
+export class NotInContract extends DriverError {
+  readonly method: string;
+  constructor(method: string, message: string) {
+    super('NotInContract', message);
+    this.method = method;
+  }
+}
 /** Produced by the guard; a driver should not need to throw it itself. */
 export class DriverFault extends DriverError {
   /** The driver method that failed. */
@@ -116,6 +146,16 @@ export class DriverFault extends DriverError {
   }
 }
 
+/**
+ * What a driver rejects with when its call's signal (CallOptions) is aborted: the reason the
+ * compute service gave (Aborted, or Timeout from a deadline), else Aborted. @since 1.1
+ */
+export function abortError(signal: AbortSignal): DriverError {
+  const r: unknown = signal.reason;
+  if (isDriverError(r) && (r.code === 'Aborted' || r.code === 'Timeout')) return r;
+  return new Aborted(`the call was aborted: ${r instanceof Error ? r.message : String(r ?? 'no reason given')}`, { cause: r });
+}
+
 /** True when `err` is a DriverError (from any copy of this package), optionally of `code`. */
 export function isDriverError(err: unknown, code?: DriverErrorCode): err is DriverError {
   if (typeof err !== 'object' || err === null) return false;
@@ -126,10 +166,14 @@ export function isDriverError(err: unknown, code?: DriverErrorCode): err is Driv
 
 const IO: DriverErrorCode[] = ['BackendUnavailable', 'Timeout'];
 const ON_INSTANCE: DriverErrorCode[] = ['InstanceNotFound', 'InvalidState', 'NotSupported', ...IO];
+/** What the image service handed to the driver raises (ImageService), which the driver may pass on. */
+const IMAGE: DriverErrorCode[] = ['ImageNotFound', 'ImageError', 'ImageServiceUnavailable'];
 
 /**
  * The errors each call may raise. DriverFault is implicitly allowed everywhere (it is what the
- * guard turns every other error into). version(), capabilities() and onEvent() raise nothing.
+ * guard turns every other error into). NotInContract comes from the guard alone, before the
+ * driver is called: a driver raising it is a fault. version(), capabilities(), onEvent() and onNodeEvent() raise nothing.
+ * Aborted is for the calls that take CallOptions.
  */
 export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = {
   version: [],
@@ -139,8 +183,8 @@ export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = 
   listNodes: IO,
   listInstances: IO,
   getInstance: ['InstanceNotFound', ...IO],
-  spawn: ['InstanceExists', 'NodeNotFound', 'NotSupported', 'CapacityExceeded', 'ImageNotFound', 'ImageError', ...IO],
-  destroy: IO,
+  spawn: ['InstanceExists', 'NodeNotFound', 'NotSupported', 'CapacityExceeded', ...IMAGE, 'Aborted', ...IO],
+  destroy: ['Aborted', ...IO],
   reboot: ON_INSTANCE,
   powerOff: ON_INSTANCE,
   powerOn: ON_INSTANCE,
@@ -148,10 +192,13 @@ export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = 
   unpause: ON_INSTANCE,
   suspend: ON_INSTANCE,
   resume: ON_INSTANCE,
-  rebuild: [...ON_INSTANCE, 'ImageNotFound', 'ImageError'],
+  rebuild: [...ON_INSTANCE, ...IMAGE],
   getConsoleOutput: ['InstanceNotFound', 'NotSupported', ...IO],
-  snapshot: [...ON_INSTANCE, 'ImageNotFound', 'ImageError'],
+  snapshot: [...ON_INSTANCE, ...IMAGE, 'Aborted'],
   onEvent: [],
+  onNodeEvent: [],
+  status: IO,
+  getNode: ['NodeNotFound', ...IO],
 };
 
 /** True when `method` may raise `code` (DriverFault always may). */

@@ -1,5 +1,5 @@
-/** Helpers for the lifecycle events a driver emits. */
-import { PowerState, type LifecycleTransition } from './contract.js';
+/** Helpers for the lifecycle and node events a driver emits. */
+import { PowerState, type LifecycleTransition, type NodeEvent, type NodeInfo } from './contract.js';
 
 /**
  * The transition to report when an instance goes from `prev` to `next`, or null when the power
@@ -25,4 +25,62 @@ const STATES = new Set<number>(Object.values(PowerState));
 /** True when `v` is one of the PowerState numbers. */
 export function isPowerState(v: unknown): v is PowerState {
   return typeof v === 'number' && STATES.has(v);
+}
+
+function sameInventory(a: NodeInfo['inventory'], b: NodeInfo['inventory']): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    const x = a[k as keyof typeof a];
+    const y = b[k as keyof typeof b];
+    if (!x || !y) {
+      if (x !== y) return false;
+      continue;
+    }
+    if (x.total !== y.total || x.reserved !== y.reserved || x.minUnit !== y.minUnit || x.maxUnit !== y.maxUnit
+      || x.stepSize !== y.stepSize || x.allocationRatio !== y.allocationRatio) return false;
+  }
+  return true;
+}
+
+function sameTraits(a: readonly string[], b: readonly string[]): boolean {
+  const x = new Set(a);
+  return x.size === new Set(b).size && b.every((t) => x.has(t));
+}
+
+/**
+ * The node events (@since 1.1) that take a driver's node list from `prev` to `next`, nodes
+ * matched by name: removed first, then added, then changes (inventory before traits), so a
+ * listener applying them in order never holds two nodes of one name. A driver that re-reads
+ * its back-end emits exactly these.
+ */
+export function nodeChanges(prev: readonly NodeInfo[], next: readonly NodeInfo[], at: number = Date.now()): NodeEvent[] {
+  const before = new Map(prev.map((n) => [n.name, n]));
+  const after = new Map(next.map((n) => [n.name, n]));
+  const events: NodeEvent[] = [];
+  for (const n of prev) {
+    const m = after.get(n.name);
+    // A node whose uuid changed is another node under the same name.
+    if (!m || m.uuid !== n.uuid) events.push({ kind: 'removed', node: n.name, uuid: n.uuid, at });
+  }
+  for (const n of next) {
+    const o = before.get(n.name);
+    if (!o || o.uuid !== n.uuid) events.push({ kind: 'added', node: n.name, uuid: n.uuid, at });
+  }
+  for (const n of next) {
+    const o = before.get(n.name);
+    if (!o || o.uuid !== n.uuid) continue;
+    if (!sameInventory(o.inventory, n.inventory)) events.push({ kind: 'inventoryChanged', node: n.name, uuid: n.uuid, at });
+    if (!sameTraits(o.traits, n.traits)) events.push({ kind: 'traitsChanged', node: n.name, uuid: n.uuid, at });
+  }
+  return events;
+}
+
+const NODE_EVENT_KINDS = new Set<string>(['added', 'removed', 'inventoryChanged', 'traitsChanged']);
+
+/** True when `v` is a well-formed NodeEvent (what the guard passes on to listeners). */
+export function isNodeEvent(v: unknown): v is NodeEvent {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  return typeof e.kind === 'string' && NODE_EVENT_KINDS.has(e.kind) && typeof e.node === 'string' && e.node !== ''
+    && typeof e.uuid === 'string' && typeof e.at === 'number';
 }

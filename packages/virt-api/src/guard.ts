@@ -1,35 +1,63 @@
 /**
  * The seam between the compute service and a driver. guardDriver() wraps a driver so that:
+ *  - a method outside the agreed contract (newer than the agreed version, or in an optional
+ *    group the driver did not declare) is refused with NotInContract, without calling it;
  *  - an operation the driver did not declare is refused with NotSupported, without calling it
  *    (also spawn/rebuild of an image format it did not declare);
  *  - an error the method may not raise (ALLOWED_ERRORS), or anything that is not a DriverError,
  *    leaves as DriverFault, keeping the original message and cause;
- *  - optional per-method deadlines turn a hung back-end into Timeout;
- *  - a throwing event listener never breaks the driver.
+ *  - optional per-method deadlines turn a hung back-end into Timeout, and abort the call's
+ *    signal (1.1 drivers) so the back-end work stops too; a caller's signal does the same;
+ *  - a throwing event listener never breaks the driver; a malformed node event is dropped.
  */
+import { METHOD_SINCE } from './contract.js';
 import type {
-  Capabilities, DriverContext, DriverMethod, DriverVersionInfo, EventListener, InstanceInfo, InstanceRef,
-  InstanceSpec, LifecycleEvent, NodeInfo, RebootType, RebuildRequest, SnapshotRequest, VirtDriver,
+  CallOptions, Capabilities, DriverContext, DriverMethod, DriverStatus, DriverVersionInfo, EventListener, InstanceInfo,
+  InstanceRef, InstanceSpec, LifecycleEvent, NodeEvent, NodeEventListener, NodeInfo, RebootType, RebuildRequest,
+  SnapshotRequest, VirtDriver,
 } from './contract.js';
 import { capabilityProblems, METHOD_CAPABILITY, supports, supportsImageFormat } from './capabilities.js';
-import { DriverFault, isAllowedError, isDriverError, NotSupported, Timeout } from './errors.js';
+import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout } from './errors.js';
+import { isNodeEvent } from './events.js';
+import { agreeContract, atLeast, CALL_OPTIONS_SINCE, groupOf, inContract, SUPPORTED_CONTRACT, type AgreedContract } from './version.js';
 
 export interface GuardOptions {
   /**
    * Deadline per method in milliseconds (none by default). A call that takes longer rejects
-   * with Timeout; the driver's own promise is abandoned. powerOff's deadline is extended by its
-   * timeoutSec argument.
+   * with Timeout; the driver's own promise is abandoned (and its signal aborted, for the calls
+   * that take CallOptions). powerOff's deadline is extended by its timeoutSec argument.
    */
   timeoutMs?: Partial<Record<DriverMethod, number>>;
-  /** Told when a lifecycle listener throws; the error never reaches the driver. */
-  onListenerError?(err: unknown, event: LifecycleEvent): void;
+  /** Told when a listener throws; the error never reaches the driver. */
+  onListenerError?(err: unknown, event: LifecycleEvent | NodeEvent): void;
+  /** The handshake's result (the loader passes it); by default agreed here from version(). */
+  contract?: AgreedContract;
+  /** The range this service drives, for the handshake done here (default SUPPORTED_CONTRACT). */
+  speaks?: { min: string; max: string };
+}
+
+/**
+ * A driver behind the guard: every method of the newest contract exists, and refuses
+ * (NotInContract) what the agreed contract does not have.
+ */
+export interface GuardedVirtDriver extends VirtDriver {
+  /** The agreed contract version and optional groups. */
+  readonly contract: AgreedContract;
+  /**
+   * True when the compute service may call `method`: in the agreed contract and, for an
+   * operation gated by a capability, declared (capabilities are final once init resolved).
+   */
+  supports(method: DriverMethod): boolean;
+  onNodeEvent(listener: NodeEventListener): () => void;
+  status(): Promise<DriverStatus>;
+  getNode(name: string): Promise<NodeInfo>;
 }
 
 const GUARDED = Symbol.for('orrery.virt-api.guarded');
 
 /** Wraps `driver` so it honours the contract at the seam; guarding twice is a no-op. */
-export function guardDriver(driver: VirtDriver, opts: GuardOptions = {}): VirtDriver {
-  if ((driver as unknown as Record<symbol, unknown>)[GUARDED] === true) return driver;
+export function guardDriver(driver: VirtDriver, opts: GuardOptions = {}): GuardedVirtDriver {
+  if ((driver as unknown as Record<symbol, unknown>)[GUARDED] === true) return driver as GuardedVirtDriver;
   return new GuardedDriver(driver, opts);
 }
 
@@ -37,15 +65,20 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-class GuardedDriver implements VirtDriver {
+/** The calls that take CallOptions. */
+type SignalMethod = 'spawn' | 'destroy' | 'snapshot';
+
+class GuardedDriver implements GuardedVirtDriver {
   readonly #d: VirtDriver;
   readonly #opts: GuardOptions;
   #caps: Capabilities | null = null;
   #name: string | null = null;
+  #contract: AgreedContract | null;
 
   constructor(driver: VirtDriver, opts: GuardOptions) {
     this.#d = driver;
     this.#opts = opts;
+    this.#contract = opts.contract ?? null;
     Object.defineProperty(this, GUARDED, { value: true });
   }
 
@@ -60,6 +93,17 @@ class GuardedDriver implements VirtDriver {
     return this.#name;
   }
 
+  /** Agreed lazily when not given, so that guarding never calls the driver by itself. */
+  get contract(): AgreedContract {
+    this.#contract ??= agreeContract(this.#d.version(), this.#opts.speaks ?? SUPPORTED_CONTRACT);
+    return this.#contract;
+  }
+
+  supports(method: DriverMethod): boolean {
+    if (!inContract(this.contract, method)) return false;
+    return METHOD_CAPABILITY[method] === undefined || supports(this.capabilities(), method);
+  }
+
   #wrap(method: DriverMethod, err: unknown): Error {
     if (isDriverError(err) && isAllowedError(method, err.code)) return err;
     const originalCode = isDriverError(err) ? err.code : undefined;
@@ -68,6 +112,7 @@ class GuardedDriver implements VirtDriver {
   }
 
   #sync<T>(method: DriverMethod, fn: () => T): T {
+    this.#admit(method);
     try {
       return fn();
     } catch (err) {
@@ -75,37 +120,94 @@ class GuardedDriver implements VirtDriver {
     }
   }
 
+  /** Refuses a method outside the agreed contract before anything reaches the driver. */
+  #admit(method: DriverMethod): void {
+    if (inContract(this.contract, method)) return;
+    const group = groupOf(method);
+    const why = group !== undefined && atLeast(this.contract.version, METHOD_SINCE[method])
+      ? `it did not declare the optional group ${group}`
+      : `the agreed contract is ${this.contract.version}`;
+    throw new NotInContract(method, `${method} is not in the contract agreed with driver ${this.#driverName}: ${why}`);
+  }
+
   #refuse(method: DriverMethod): NotSupported {
     const cap = METHOD_CAPABILITY[method];
     return new NotSupported(`driver ${this.#driverName} does not support ${method} (capability ${cap} not declared)`);
   }
 
-  async #call<T>(method: DriverMethod, fn: () => Promise<T>, extraMs = 0): Promise<T> {
+  /**
+   * Runs one driver call under the seam's rules. `signal` is the caller's; for the calls that
+   * take CallOptions, `fn` gets the signal to hand a 1.1 driver (aborted by the caller or the
+   * deadline), or undefined for a 1.0 driver, which is never handed options.
+   */
+  async #call<T>(
+    method: DriverMethod,
+    fn: (signal: AbortSignal | undefined) => Promise<T>,
+    extraMs = 0,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    this.#admit(method);
     // Only gated methods consult capabilities: init() must work before they are final.
     if (METHOD_CAPABILITY[method] !== undefined && !supports(this.capabilities(), method)) throw this.#refuse(method);
     const limit = this.#opts.timeoutMs?.[method];
-    let timer: NodeJS.Timeout | undefined;
+    const takesSignal = SIGNAL_METHODS.has(method) && atLeast(this.contract.version, CALL_OPTIONS_SINCE);
+    const ac = takesSignal ? new AbortController() : null;
+    const cleanups: Array<() => void> = [];
     try {
-      const call = Promise.resolve().then(fn);
-      if (limit === undefined) return await call;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Timeout(`${this.#driverName}.${method} did not finish within ${limit + extraMs} ms`)),
-          limit + extraMs,
-        );
-      });
-      return await Promise.race([call, deadline]);
+      if (signal?.aborted) throw this.#aborted(method, signal.reason);
+      const call = Promise.resolve().then(() => fn(ac?.signal));
+      const stops: Array<Promise<never>> = [];
+      if (limit !== undefined) {
+        stops.push(new Promise<never>((_, reject) => {
+          const t = setTimeout(() => {
+            const err = new Timeout(`${this.#driverName}.${method} did not finish within ${limit + extraMs} ms`);
+            ac?.abort(err);
+            reject(err);
+          }, limit + extraMs);
+          cleanups.push(() => clearTimeout(t));
+        }));
+      }
+      if (signal) {
+        stops.push(new Promise<never>((_, reject) => {
+          const onAbort = (): void => {
+            const err = this.#aborted(method, signal.reason);
+            ac?.abort(err);
+            reject(err);
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
+          cleanups.push(() => signal.removeEventListener('abort', onAbort));
+        }));
+      }
+      if (stops.length === 0) return await call;
+      // The abandoned call may still reject later: that rejection is expected, not unhandled.
+      call.catch(() => undefined);
+      return await Promise.race([call, ...stops]);
     } catch (err) {
       throw this.#wrap(method, err);
     } finally {
-      clearTimeout(timer);
+      for (const c of cleanups) c();
     }
+  }
+
+  #aborted(method: DriverMethod, reason: unknown): Error {
+    if (isDriverError(reason, 'Aborted') || isDriverError(reason, 'Timeout')) return reason;
+    return new Aborted(`${this.#driverName}.${method} was aborted: ${reason === undefined ? 'no reason given' : messageOf(reason)}`, { cause: reason });
   }
 
   #checkImage(method: 'spawn' | 'rebuild', diskFormat: string): void {
     if (!supportsImageFormat(this.capabilities(), diskFormat)) {
       throw new NotSupported(`driver ${this.#driverName} cannot ${method} an image of disk format ${diskFormat}`);
     }
+  }
+
+  #listen<E extends LifecycleEvent | NodeEvent>(listener: (event: E) => void): (event: E) => void {
+    return (event) => {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#opts.onListenerError?.(err, event);
+      }
+    };
   }
 
   version(): DriverVersionInfo {
@@ -117,7 +219,8 @@ class GuardedDriver implements VirtDriver {
   }
 
   async init(ctx: DriverContext): Promise<void> {
-    await this.#call('init', () => this.#d.init(ctx));
+    const contractVersion = this.contract.version;
+    await this.#call('init', () => this.#d.init({ ...ctx, contractVersion }));
     // Capabilities are final once init has resolved: cache them, and refuse a malformed set.
     const caps = this.#sync('capabilities', () => this.#d.capabilities());
     const problems = capabilityProblems(caps);
@@ -147,13 +250,14 @@ class GuardedDriver implements VirtDriver {
     return this.#call('getInstance', () => this.#d.getInstance(ref));
   }
 
-  async spawn(spec: InstanceSpec): Promise<InstanceInfo> {
+  async spawn(spec: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
+    this.#admit('spawn');
     this.#checkImage('spawn', spec.image.diskFormat);
-    return this.#call('spawn', () => this.#d.spawn(spec));
+    return this.#call('spawn', (signal) => (signal ? this.#d.spawn(spec, { signal }) : this.#d.spawn(spec)), 0, opts?.signal);
   }
 
-  destroy(ref: InstanceRef): Promise<void> {
-    return this.#call('destroy', () => this.#d.destroy(ref));
+  destroy(ref: InstanceRef, opts?: CallOptions): Promise<void> {
+    return this.#call('destroy', (signal) => (signal ? this.#d.destroy(ref, { signal }) : this.#d.destroy(ref)), 0, opts?.signal);
   }
 
   reboot(ref: InstanceRef, type: RebootType): Promise<void> {
@@ -194,19 +298,35 @@ class GuardedDriver implements VirtDriver {
     return this.#call('getConsoleOutput', () => this.#d.getConsoleOutput(ref));
   }
 
-  snapshot(req: SnapshotRequest): Promise<void> {
-    return this.#call('snapshot', () => this.#d.snapshot(req));
+  snapshot(req: SnapshotRequest, opts?: CallOptions): Promise<void> {
+    return this.#call('snapshot', (signal) => (signal ? this.#d.snapshot(req, { signal }) : this.#d.snapshot(req)), 0, opts?.signal);
   }
 
   onEvent(listener: EventListener): () => void {
-    const safe: EventListener = (event) => {
-      try {
-        listener(event);
-      } catch (err) {
-        this.#opts.onListenerError?.(err, event);
-      }
-    };
-    const off = this.#sync('onEvent', () => this.#d.onEvent(safe));
+    const off = this.#sync('onEvent', () => this.#d.onEvent(this.#listen(listener)));
     return () => this.#sync('onEvent', () => off());
   }
+
+  onNodeEvent(listener: NodeEventListener): () => void {
+    const safe = this.#listen(listener);
+    const checked: NodeEventListener = (event) => {
+      if (isNodeEvent(event)) safe(event);
+    };
+    const off = this.#sync('onNodeEvent', () => this.#d.onNodeEvent!(checked));
+    return () => this.#sync('onNodeEvent', () => off());
+  }
+
+  async status(): Promise<DriverStatus> {
+    const s = await this.#call('status', () => this.#d.status!());
+    const ok = typeof s === 'object' && s !== null && typeof s.reachable === 'boolean' && typeof s.message === 'string'
+      && (s.latencyMs === null || (typeof s.latencyMs === 'number' && Number.isFinite(s.latencyMs) && s.latencyMs >= 0));
+    if (!ok) throw new DriverFault(`${this.#driverName}.status answered a malformed status`, { method: 'status' });
+    return { reachable: s.reachable, latencyMs: s.latencyMs, message: s.message };
+  }
+
+  async getNode(name: string): Promise<NodeInfo> {
+    return this.#call('getNode', () => this.#d.getNode!(name));
+  }
 }
+
+const SIGNAL_METHODS: ReadonlySet<DriverMethod> = new Set<SignalMethod>(['spawn', 'destroy', 'snapshot']);

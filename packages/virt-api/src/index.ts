@@ -1,5 +1,5 @@
 /**
- * @orrery/virt-api — the driver contract (version 1.0). Every driver depends on this package
+ * @orrery/virt-api — the driver contract (version 1.1; drives 1.0 drivers too). Every driver depends on this package
  * and on nothing else of Orrery's. The conformance kit is a separate entry point:
  * '@orrery/virt-api/conformance'.
  */

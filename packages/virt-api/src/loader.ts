@@ -9,10 +9,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DRIVER_METHODS, type VirtDriver } from './contract.js';
+import type { DriverVersionInfo, VirtDriver } from './contract.js';
 import { DriverLoadError } from './errors.js';
-import { guardDriver, type GuardOptions } from './guard.js';
-import { checkCompatibility, SUPPORTED_CONTRACT } from './version.js';
+import { guardDriver, type GuardedVirtDriver, type GuardOptions } from './guard.js';
+import { agreeContract, requiredMethods, SUPPORTED_CONTRACT } from './version.js';
 
 export type DriverFactory = () => VirtDriver | Promise<VirtDriver>;
 
@@ -89,11 +89,10 @@ export async function importDriverFactory(spec: string, opts: LoadOptions = {}):
 }
 
 /**
- * Loads a driver, checks it has every method of the contract, performs the version handshake
- * and returns it guarded (guardDriver). Throws DriverLoadError; an incompatible driver is
- * refused with code IncompatibleContract and a message naming both versions.
+ * Loads a driver and prepares it (prepareDriver). Throws DriverLoadError; an incompatible
+ * driver is refused with code IncompatibleContract and a message naming both versions.
  */
-export async function loadDriver(spec: string, opts: LoadOptions = {}): Promise<VirtDriver> {
+export async function loadDriver(spec: string, opts: LoadOptions = {}): Promise<GuardedVirtDriver> {
   const factory = await importDriverFactory(spec, opts);
   let driver: VirtDriver;
   try {
@@ -101,15 +100,30 @@ export async function loadDriver(spec: string, opts: LoadOptions = {}): Promise<
   } catch (err) {
     throw fail(spec, `its factory threw: ${err instanceof Error ? err.message : String(err)}`, err);
   }
+  return prepareDriver(driver, opts, spec);
+}
+
+/**
+ * The loader's checks on a driver object already made: the version handshake (agreeContract:
+ * the highest version both ranges share, and the optional groups that count), then every
+ * method of the agreed contract — only those: a 1.0 driver needs none of 1.1's. Answers the
+ * driver guarded (guardDriver) under that agreement.
+ */
+export function prepareDriver(driver: VirtDriver, opts: Pick<LoadOptions, 'guard' | 'speaks'> = {}, spec = '(driver object)'): GuardedVirtDriver {
   if (typeof driver !== 'object' || driver === null) throw fail(spec, 'its factory did not return a driver object');
-  const missing = DRIVER_METHODS.filter((m) => typeof (driver as unknown as Record<string, unknown>)[m] !== 'function');
-  if (missing.length > 0) throw fail(spec, `the driver lacks contract methods: ${missing.join(', ')}`);
-  let info;
+  const has = (m: string): boolean => typeof (driver as unknown as Record<string, unknown>)[m] === 'function';
+  if (!has('version')) throw fail(spec, 'the driver lacks contract methods: version');
+  let info: DriverVersionInfo;
   try {
     info = driver.version();
   } catch (err) {
     throw fail(spec, `version() threw: ${err instanceof Error ? err.message : String(err)}`, err);
   }
-  checkCompatibility(info, opts.speaks ?? SUPPORTED_CONTRACT);
-  return guardDriver(driver, opts.guard);
+  const contract = agreeContract(info, opts.speaks ?? SUPPORTED_CONTRACT);
+  const missing = requiredMethods(contract).filter((m) => !has(m));
+  if (missing.length > 0) {
+    throw fail(spec, `the driver lacks contract methods: ${missing.join(', ')} (agreed contract ${contract.version}${
+      contract.groups.length > 0 ? ` with ${contract.groups.join(', ')}` : ''})`);
+  }
+  return guardDriver(driver, { ...opts.guard, contract });
 }

@@ -65,13 +65,14 @@ describe('version handshake', () => {
   it('accepts overlapping ranges and returns the highest shared version', () => {
     assert.equal(checkCompatibility(driver('1.0', '1.0')), '1.0');
     assert.equal(checkCompatibility(driver('1.0', '1.3'), { min: '1.0', max: '1.2' }), '1.2');
-    assert.equal(checkCompatibility(driver('0.9', '1.1')), '1.0');
+    assert.equal(checkCompatibility(driver('0.9', '1.1'), { min: '1.0', max: '1.0' }), '1.0');
+    assert.equal(checkCompatibility(driver('0.9', '1.1')), '1.1');
   });
 
   it('refuses disjoint ranges with a message naming both', () => {
     assert.throws(() => checkCompatibility({ ...driver('2.0', '2.1'), name: 'X' }), {
       code: 'IncompatibleContract',
-      message: 'driver X implements contract 2.0–2.1; this compute service speaks 1.0',
+      message: 'driver X implements contract 2.0–2.1; this compute service speaks 1.0–1.1',
     });
     assert.throws(() => checkCompatibility(driver('1.1', '1.1'), { min: '1.0', max: '1.0' }), /implements contract 1\.1; this compute service speaks 1\.0/);
     assert.throws(() => checkCompatibility(driver('one', '1.0')), /invalid contract version "one"/);
