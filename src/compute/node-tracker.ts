@@ -56,6 +56,9 @@ export class NodeTracker {
   private running: Promise<void> = Promise.resolve();
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private offNodeEvents?: () => void;
+  /** A refresh asked for by a node event and not yet begun: further events join it. */
+  private eventRefresh = false;
 
   constructor(private readonly o: NodeTrackerOptions) {}
 
@@ -78,6 +81,20 @@ export class NodeTracker {
   async start(caps: Capabilities): Promise<void> {
     this.caps = caps;
     await this.refresh(true);
+    try {
+      // Contract 1.1 node events: a change is reported at once rather than at the next refresh.
+      this.offNodeEvents = this.o.driver.onNodeEvent?.(() => this.onNodeEvent());
+    } catch {
+      // A 1.0 driver (the guard refuses what is outside the agreed contract): refreshes only.
+    }
+  }
+
+  private onNodeEvent(): void {
+    if (this.eventRefresh || !this.handler) return;
+    this.eventRefresh = true;
+    this.queue(async () => {
+      this.eventRefresh = false;
+    }).then(() => this.refresh(true)).catch((err: unknown) => this.o.log.warn({ err: errorMessage(err) }, 'node refresh after a node event failed'));
   }
 
   /** Serves the topics of the nodes owned, from now on following every change. */
@@ -97,6 +114,7 @@ export class NodeTracker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.offNodeEvents?.();
     await this.running.catch(() => undefined);
     for (const s of this.subs.values()) await s.close();
     this.subs.clear();
