@@ -142,15 +142,16 @@ export class NodeTracker {
 
   private async reportLocal(): Promise<void> {
     const reports = this.seen.map((n) => nodeReport(this.o.config, this.o.host, this.caps, n));
-    const changed = reports.length !== this.accepted.size || reports.some((r) => this.accepted.get(r.uuid) !== JSON.stringify(r));
+    // Also while a node gone from the driver is still served: the conductor drops it once its instances are gone.
+    const changed = reports.length !== this.accepted.size || reports.some((r) => this.accepted.get(r.uuid) !== JSON.stringify(r))
+      || [...this.served.keys()].some((name) => !this.seen.some((n) => n.name === name));
     if (changed) {
       await this.o.conductor.computeNodesUpdate(systemContext(), this.o.host, reports);
       this.accepted.clear();
       for (const r of reports) this.accepted.set(r.uuid, JSON.stringify(r));
-      const gone = [...this.served.keys()].filter((name) => !this.seen.some((n) => n.name === name));
-      if (gone.length > 0) this.o.log.info({ nodes: gone }, 'nodes gone from the driver');
     }
-    this.served.clear();
+    // A node gone from the driver stays served while this runs: instances left on it must still
+    // be deletable (the conductor keeps such a node, unavailable, until they are gone).
     for (const n of this.seen) this.served.set(n.name, { name: n.name, uuid: n.uuid, generation: null });
   }
 

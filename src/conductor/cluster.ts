@@ -9,7 +9,7 @@ import { unwrap, type Envelope } from '../objects/envelope.js';
 import type { ComputeNodeReport } from '../objects/compute.js';
 import type { RpcMethod } from '../rpc/dispatch.js';
 import { claimOf, StaleNodeOwnership, type NodeClaim } from '../rpc/node-ownership.js';
-import { writeNode } from './compute-nodes.js';
+import { GONE_REASON, writeNode } from './compute-nodes.js';
 
 /**
  * Shared-node ownership, the conductor's side (docs/drivers.md "Shared nodes and ownership").
@@ -33,9 +33,6 @@ export interface ClusterSyncAnswer {
   owned: Array<{ uuid: string; node: string; generation: number }>;
   members: string[];
 }
-
-/** A node gone from its back-end that still has instances: why it takes no boots. */
-export const GONE_REASON = 'node is gone from its back-end; its instances can still be deleted';
 
 export class ClusterOwnership {
   constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger) {}

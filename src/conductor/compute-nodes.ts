@@ -1,12 +1,16 @@
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { lockKey } from '../db/locks.js';
+import { instanceCounts, setUnavailable } from '../db/node-owners.js';
 import type { ComputeNodeReport } from '../objects/compute.js';
+
+/** Why a node takes no boots when its back-end no longer has it but instances are still on it. */
+export const GONE_REASON = 'node is gone from its back-end; its instances can still be deleted';
 
 /**
  * Records the nodes a compute service reports: the node rows, their inventories (keeping the
  * `used` counters the claims maintain) and their traits. Nodes the host no longer reports are
- * marked deleted. Reports are applied one at a time (they may reach different conductors at
+ * marked deleted, or unavailable while instances are on them. Reports are applied one at a time (they may reach different conductors at
  * once, and a node may move between hosts); nodes and resource classes go in sorted order, the
  * order claims lock inventory rows in, so a report and a claim never deadlock.
  */
@@ -17,8 +21,13 @@ export async function upsertComputeNodes(db: Db, host: string, nodes: ComputeNod
     await lockKey(tx, 'compute_nodes');
     const existing = await tx.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', host).where('deleted', '=', 0).execute();
     const reported = new Set(nodes.map((n) => n.uuid));
-    for (const gone of existing.filter((e) => !reported.has(e.uuid))) {
-      await tx.updateTable('compute_nodes').set({ deleted: gone.id, updated_at: ts }).where('id', '=', gone.id).execute();
+    const gone = existing.filter((e) => !reported.has(e.uuid));
+    const counts = await instanceCounts(tx, gone.map((g) => g.uuid));
+    for (const g of gone) {
+      // A node gone with instances on it keeps its record (its instances stay listed and
+      // deletable) but takes no boots and shows down, with the reason.
+      if ((counts.get(g.uuid) ?? 0) > 0) await setUnavailable(tx, g.uuid, GONE_REASON);
+      else await tx.updateTable('compute_nodes').set({ deleted: g.id, updated_at: ts }).where('id', '=', g.id).execute();
     }
     for (const n of byUuid) await writeNode(tx, host, n, ts);
   });
@@ -31,7 +40,7 @@ export async function upsertComputeNodes(db: Db, host: string, nodes: ComputeNod
 export async function writeNode(tx: Db, host: string, n: ComputeNodeReport, ts: string): Promise<void> {
   const values = {
     host, hypervisor_hostname: n.node, hypervisor_type: n.hypervisorType, hypervisor_version: n.hypervisorVersion,
-    host_ip: n.hostIp, cpu_info: JSON.stringify(n.cpuInfo), updated_at: ts, deleted: 0,
+    host_ip: n.hostIp, cpu_info: JSON.stringify(n.cpuInfo), updated_at: ts, deleted: 0, unavailable_reason: null,
   };
   const res = await tx.updateTable('compute_nodes').set(values).where('uuid', '=', n.uuid).executeTakeFirst();
   if (Number(res.numUpdatedRows) === 0) {
