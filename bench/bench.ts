@@ -12,6 +12,7 @@ import { renderChart, type Panel, type Series } from './report/svg.js';
 import { round } from './stats.js';
 import { runBootStorm, type BootStormOptions, type BootStormResult } from './scenarios/boot-storm.js';
 import { runScaleOut } from './scenarios/scale-out.js';
+import { runFailover, type FailoverOptions } from './scenarios/failover.js';
 import { runSchedulerScale } from './scenarios/scheduler-scale.js';
 
 /** One benchmark run: the scenarios asked for, then the Markdown, the JSON and the chart. */
@@ -26,6 +27,8 @@ export interface BenchOptions {
   scheduler: { nodes: number[]; requests: number; budgetSeconds: number } | null;
   /** Compute process counts of the scale-out scenario (none: not run). */
   scaleOut: number[];
+  /** The failover scenario (issue #11), or null. */
+  failover: FailoverOptions | null;
   /** Profile the cloud's processes (node --cpu-prof) into this directory. */
   profileDir: string | null;
   /** Extra environment for the clouds the benchmark starts (tests make hashing cheap). */
@@ -120,9 +123,9 @@ export async function runBench(o: BenchOptions, progress: ProgressSink): Promise
   const results: BenchResults = {
     schema: 1, date, git: gitInfo(root), machine: machineInfo(), loadAverageAtEnd: 0, command: o.command, target: '',
     options: {
-      storm: o.storm, bootStorm: o.bootStorm, scheduler: o.scheduler, scaleOut: o.scaleOut, profiled: o.profileDir !== null,
+      storm: o.storm, bootStorm: o.bootStorm, scheduler: o.scheduler, scaleOut: o.scaleOut, failover: o.failover, profiled: o.profileDir !== null,
     },
-    bootStorm: [], flatCost: [], scheduler: [], scaleOut: [], targets: [], profiles: [],
+    bootStorm: [], flatCost: [], scheduler: [], scaleOut: [], failover: null, targets: [], profiles: [],
   };
   if (results.machine.loadAverage > 0.5) {
     progress.note(`note: load average ${results.machine.loadAverage} at start; other work on this machine skews the numbers`);
@@ -173,6 +176,7 @@ export async function runBench(o: BenchOptions, progress: ProgressSink): Promise
     results.scaleOut = await runScaleOut(multiProcess, o.scaleOut, storms,
       (computes) => ({ capacity: capacityFor(maxN), nodeArgs: [], env: o.cloudEnv, keepState: o.keepState, computeProcesses: computes }), progress);
   }
+  if (o.failover) results.failover = await runFailover(o.failover, progress);
   if (!results.target) results.target = o.deployment.name === 'all-in-one' ? 'all-in-one (not started: no boot storm)' : o.deployment.name;
   results.targets = checkTargets(results);
   results.loadAverageAtEnd = round(loadavg()[0]!, 2);

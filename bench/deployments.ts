@@ -72,7 +72,7 @@ export function credentialsFromOpenrc(vars: Record<string, string>): Credentials
 }
 
 /** This process's environment without ORRERY_* variables, which would change the configuration under test. */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ORRERY_')));
 }
 
@@ -102,7 +102,7 @@ export const allInOne: Deployment = {
 };
 
 /** Where the multi-process deployment finds its back-ends (the same defaults as the tests'). */
-const SCALE_OUT_BACKENDS = {
+export const SCALE_OUT_BACKENDS = {
   /** A PostgreSQL database to connect to for CREATE/DROP DATABASE. */
   postgres: process.env.ORRERY_BENCH_PG_URL ?? DEFAULT_PG_ADMIN_URL,
   /** The broker, without a vhost: each run gets a vhost of its own (made with rabbitmqctl). */

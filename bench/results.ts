@@ -4,6 +4,7 @@ import { GOALS } from './reference.js';
 import type { BootStormResult } from './scenarios/boot-storm.js';
 import type { SchedulerScaleResult } from './scenarios/scheduler-scale.js';
 import type { ScaleOutResult } from './scenarios/scale-out.js';
+import type { FailoverResult } from './scenarios/failover.js';
 import type { ProfileSummary } from './profile-summary.js';
 import { round } from './stats.js';
 
@@ -22,6 +23,8 @@ export interface BenchResults {
   flatCost: FlatCost[];
   scheduler: SchedulerScaleResult[];
   scaleOut: ScaleOutResult[];
+  /** Absent in runs before the failover scenario existed. */
+  failover?: FailoverResult | null;
   targets: TargetCheck[];
   /** CPU profiles of the cloud, by scenario (with --profile). */
   profiles: Array<{ scenario: string; file: string; summary: ProfileSummary }>;

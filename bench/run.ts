@@ -11,7 +11,7 @@ import { repoRoot } from '../harness/repo.js';
 import { allInOne, existingCloud } from './deployments.js';
 import { stderrProgress } from './progress.js';
 
-const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out'];
+const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out', 'failover'];
 
 /** The command as typed, for the report, without the password. */
 function commandLine(args: string[]): string {
@@ -29,7 +29,7 @@ const positive = (v: string): number => numbers(v)[0]!;
 const program = new Command('npm run bench --')
   .description('Measures an OpenStack-compatible cloud through its public APIs: boot storm, scheduler scale, scale-out. ' +
     'Without --auth-url it starts Orrery\'s all-in-one (built JS, fake driver, SQLite) on free ports for each boot storm.')
-  .option('--quick', 'a fast smoke run: N = 50,200 with 10 clients; scheduler 1000 nodes, 1000 requests; scale-out with 1 compute process')
+  .option('--quick', 'a fast smoke run: N = 50,200 with 10 clients; scheduler 1000 nodes, 1000 requests; scale-out with 1 compute process; failover over 30 nodes')
   .option('--scenarios <list>', `scenarios to run, of ${SCENARIOS.join(', ')}`, SCENARIOS.join(','))
   .addOption(new Option('--n <list>', 'boot storm sizes (servers)').default([200, 1000, 5000], '200,1000,5000').argParser(numbers))
   .addOption(new Option('--concurrency <list>', 'concurrent clients posting').default([10, 50], '10,50').argParser(numbers))
@@ -102,8 +102,8 @@ if (opts.authUrl) {
 
 // The scheduler and scale-out scenarios run Orrery's own code on this machine, not a cloud given by --auth-url.
 const local = !opts.authUrl;
-if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out'))) {
-  process.stderr.write('note: with --auth-url only the boot storm runs (the scheduler and scale-out scenarios measure Orrery\'s own code here)\n');
+if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out') || scenarios.includes('failover'))) {
+  process.stderr.write('note: with --auth-url only the boot storm runs (the scheduler, scale-out and failover scenarios measure Orrery\'s own code here)\n');
 }
 const bench: BenchOptions = {
   deployment,
@@ -114,6 +114,7 @@ const bench: BenchOptions = {
   bootStorm: scenarios.includes('boot-storm'),
   scheduler: scenarios.includes('scheduler') && local ? { nodes: opts.nodes, requests: opts.requests, budgetSeconds: opts.schedulerBudget } : null,
   scaleOut: scenarios.includes('scale-out') && local ? (opts.quick ? [1] : [1, 3]) : [],
+  failover: scenarios.includes('failover') && local ? { nodes: opts.quick ? 30 : 100, reportIntervalS: 1, serviceDownTimeS: 4 } : null,
   profileDir: opts.profile ? resolve(opts.profile) : null,
   cloudEnv: {},
   keepState: opts.keepState === true,

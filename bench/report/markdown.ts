@@ -102,6 +102,17 @@ export function renderMarkdown(r: BenchResults): string {
       out.push(stormTable(ran.flatMap((s) => s.storms), { head: 'compute processes', cell: (b) => String(computesOf.get(b)) }));
     }
   }
+  const f = r.failover;
+  if (f) {
+    out.push('', '### Failover', '');
+    if (f.skipped) out.push(`- skipped: ${f.skipped}`);
+    else {
+      out.push(`${f.computes} compute processes over one fake cluster of ${f.nodes} shared nodes (report interval ${f.reportIntervalS} s, ` +
+        `service_down_time ${f.serviceDownTimeS} s); one compute, owning ${f.victimNodes} nodes, killed with SIGKILL and restarted.`, '');
+      out.push(table(['kill -9 → every node served', 'kill -9 → first reboot on a moved node done', 'nodes moved on rejoin'],
+        [[`${f.everyNodeServedS} s`, `${f.firstRebootS} s`, `${((f.movedOnRejoin ?? 0) * 100).toFixed(1)} % (${f.computes} computes: ≥ ${(100 / f.computes).toFixed(1)} %)`]]));
+    }
+  }
   out.push('', '### Targets', '');
   out.push(targetsTable(r));
   for (const p of r.profiles) {

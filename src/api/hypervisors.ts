@@ -79,7 +79,8 @@ function summaryView(h: Hypervisor, config: Config, at: number): Record<string, 
   return {
     id: h.node.id,
     hypervisor_hostname: h.node.hypervisor_hostname,
-    state: serviceIsUp(h.service, config, at) ? 'up' : 'down',
+    // A node gone from its back-end with instances left is down whatever its service says.
+    state: h.node.unavailable_reason === null && serviceIsUp(h.service, config, at) ? 'up' : 'down',
     status: h.service.disabled === 1 ? 'disabled' : 'enabled',
   };
 }
@@ -112,6 +113,8 @@ function detailView(req: FastifyRequest, h: Hypervisor, config: Config, at: numb
     disk_available_least: freeDisk,
     host_ip: h.node.host_ip,
     service: { id: h.service.id, host: h.node.host, disabled_reason: h.service.disabled_reason },
+    // Orrery's addition: why the node is down (shown only then), for the operator.
+    ...(h.node.unavailable_reason !== null ? { unavailable_reason: h.node.unavailable_reason } : {}),
   };
 }
 

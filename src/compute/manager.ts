@@ -1,20 +1,22 @@
 import {
-  capabilityTraits, guardDriver, isDriverError, ERROR_TAXONOMY, type Capabilities, type GuardedVirtDriver, type ImageService,
-  type LifecycleEvent, type NodeEvent, type NodeInfo, type VirtDriver,
+  guardDriver, isDriverError, ERROR_TAXONOMY, type GuardedVirtDriver, type ImageService, type LifecycleEvent, type VirtDriver,
 } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import { errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { now, sleep } from '../common/time.js';
 import { unwrap, wrap, type Envelope } from '../objects/envelope.js';
-import type { ComputeNodeReport, ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
+import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
-import { mayPassLater, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
-import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
-import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
+import { mayPassLater, type Bus, type RpcContext } from '../rpc/bus.js';
+import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
+import type { ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
 import { DriverHealth } from './driver-health.js';
 import { InFlightCalls } from './in-flight.js';
+import { isStaleOwnership } from '../rpc/node-ownership.js';
+import { ClaimingConductorApi } from './node-claims.js';
+import { NodeTracker } from './node-tracker.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
@@ -56,9 +58,7 @@ interface Operation {
 export class ComputeService {
   private readonly conductor: ConductorRpcApi;
   private readonly driver: GuardedVirtDriver;
-  private caps!: Capabilities;
-  private nodes: NodeInfo[] = [];
-  private subs: Subscription[] = [];
+  private readonly nodes: NodeTracker;
   private timers: NodeJS.Timeout[] = [];
   private unsubscribeEvents?: () => void;
   /**
@@ -72,17 +72,19 @@ export class ComputeService {
   /** The long driver calls under way, aborted when the service stops. */
   private readonly inFlight = new InFlightCalls();
   private readonly health: DriverHealth;
-  private unsubscribeNodeEvents?: () => void;
   private stopping?: Promise<void>;
   readonly host: string;
 
-  constructor(private readonly bus: Bus, private readonly opts: ComputeServiceOptions) {
+  constructor(bus: Bus, private readonly opts: ComputeServiceOptions) {
     this.host = opts.host;
     this.driver = guardDriver(opts.driver);
     // Conductors are upgraded first, so a compute speaks the newest conductor RPC, unless
     // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
-    this.conductor = new ConductorRpcApi(bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000, async () => conductorLevel);
+    this.conductor = new ClaimingConductorApi(
+      bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000, async () => conductorLevel, (node) => this.nodes.claimFor(node),
+    );
+    this.nodes = new NodeTracker({ config: opts.config, host: this.host, log: opts.log, bus, driver: this.driver, conductor: this.conductor });
     this.handlers = this.methods();
     this.powerSync = new PowerSync({
       host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor,
@@ -112,20 +114,17 @@ export class ComputeService {
         error: (msg, f) => this.log.error(f ?? {}, msg),
       },
     });
-    // Final only once init has read the driver's configuration.
-    this.caps = this.driver.capabilities();
-    this.nodes = await this.driver.listNodes();
     // The conductor may still be starting (as Nova's compute, wait for it).
     await this.landed(() => this.report());
-    await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
+    // Capabilities are final only once init has read the driver's configuration. The nodes come
+    // first: for shared nodes, the first sync moves this host's share of them (and their instances) here.
+    await this.landed(() => this.nodes.start(this.driver.capabilities()));
     this.unsubscribeEvents = this.driver.onEvent((e) => this.powerSync.onEvent(e));
-    if (this.driver.supports('onNodeEvent')) this.unsubscribeNodeEvents = this.driver.onNodeEvent((e) => this.onNodeEvent(e));
     // Before listening: what a previous run left mid-task is settled first, so a message for
     // one of those (redelivered, as its previous run never acked it) finds it settled.
     await this.recover();
     await this.syncPowerStates();
-    const handler = dispatcher('compute', COMPUTE_RPC_VERSION, this.handlers);
-    for (const node of this.nodes) this.subs.push(await this.bus.serve(computeTopic(node.name), handler));
+    await this.nodes.listen(dispatcher('compute', COMPUTE_RPC_VERSION, this.handlers));
     this.every(config.num('DEFAULT', 'report_interval'), () => this.report());
     this.every(config.num('DEFAULT', 'sync_power_state_interval'), () => this.syncPowerStates());
   }
@@ -143,9 +142,8 @@ export class ComputeService {
     // First: a spawn, snapshot or delete hung on the back-end must not hold the stop; a 1.1
     // driver stops the work itself, and the operation fails as any driver error fails it.
     await this.inFlight.abortAll(`compute service ${this.host} is stopping`, 5000);
-    for (const s of this.subs) await s.close();
+    await this.nodes.stop();
     this.unsubscribeEvents?.();
-    this.unsubscribeNodeEvents?.();
     await this.driver.shutdown();
   }
 
@@ -153,14 +151,6 @@ export class ComputeService {
    * A node came, went or changed on the back-end (contract 1.1): the nodes are reported again,
    * so the conductor has their new inventory and traits without waiting for a restart.
    */
-  private onNodeEvent(e: NodeEvent): void {
-    this.log.info({ node: e.node, kind: e.kind }, 'node event');
-    void (async () => {
-      this.nodes = await this.driver.listNodes();
-      await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
-    })().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not report nodes after a node event'));
-  }
-
   private every(seconds: number, fn: () => Promise<unknown>): void {
     if (seconds <= 0) return;
     const t = setInterval(() => {
@@ -175,33 +165,6 @@ export class ComputeService {
     await this.conductor.serviceReport(
       systemContext(), { host: this.host, binary: 'nova-compute', topic: 'compute', version: COMPUTE_RPC_VERSION }, driverStatus,
     );
-  }
-
-  /** A node as the conductor records it: the driver's inventory with the operator's ratios, plus capability traits. */
-  private nodeReport(n: NodeInfo): ComputeNodeReport {
-    const { config } = this.opts;
-    const ratio: Record<string, number> = {
-      VCPU: config.num('DEFAULT', 'cpu_allocation_ratio'),
-      MEMORY_MB: config.num('DEFAULT', 'ram_allocation_ratio'),
-      DISK_GB: config.num('DEFAULT', 'disk_allocation_ratio'),
-    };
-    const reserved: Record<string, number> = {
-      MEMORY_MB: config.num('DEFAULT', 'reserved_host_memory_mb'),
-      DISK_GB: Math.ceil(config.num('DEFAULT', 'reserved_host_disk_mb') / 1024),
-    };
-    const inventory: ComputeNodeReport['inventory'] = {};
-    for (const [rc, inv] of Object.entries(n.inventory)) {
-      if (!inv) continue;
-      inventory[rc] = {
-        total: inv.total, reserved: Math.max(inv.reserved, reserved[rc] ?? 0), minUnit: inv.minUnit,
-        maxUnit: inv.maxUnit, stepSize: inv.stepSize, allocationRatio: inv.allocationRatio ?? ratio[rc] ?? 1,
-      };
-    }
-    return {
-      uuid: n.uuid, host: this.host, node: n.name, hypervisorType: n.hypervisorType,
-      hypervisorVersion: n.hypervisorVersion, hostIp: n.hostIp, cpuInfo: n.cpuInfo, inventory,
-      traits: [...new Set([...n.traits, ...capabilityTraits(this.caps)])],
-    };
   }
 
   private methods(): Record<string, RpcMethod> {
@@ -376,8 +339,9 @@ export class ComputeService {
     } catch (err) {
       this.building.delete(inst.uuid);
       // Deleted while it travelled here (the delete path releases its claim), or already taken
-      // up (a message delivered twice); anything else fails the message, to be delivered again.
-      if (statusOf(err) === 404 || statusOf(err) === 409) return;
+      // up (a message delivered twice); anything else fails the message, to be delivered again
+      // (a refused node claim too: the node's new owner builds it).
+      if (!isStaleOwnership(err) && (statusOf(err) === 404 || statusOf(err) === 409)) return;
       throw err;
     }
     let recorded: number | null = null;

@@ -1,12 +1,16 @@
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { lockKey } from '../db/locks.js';
+import { instanceCounts, setUnavailable } from '../db/node-owners.js';
 import type { ComputeNodeReport } from '../objects/compute.js';
+
+/** Why a node takes no boots when its back-end no longer has it but instances are still on it. */
+export const GONE_REASON = 'node is gone from its back-end; its instances can still be deleted';
 
 /**
  * Records the nodes a compute service reports: the node rows, their inventories (keeping the
  * `used` counters the claims maintain) and their traits. Nodes the host no longer reports are
- * marked deleted. Reports are applied one at a time (they may reach different conductors at
+ * marked deleted, or unavailable while instances are on them. Reports are applied one at a time (they may reach different conductors at
  * once, and a node may move between hosts); nodes and resource classes go in sorted order, the
  * order claims lock inventory rows in, so a report and a claim never deadlock.
  */
@@ -17,34 +21,45 @@ export async function upsertComputeNodes(db: Db, host: string, nodes: ComputeNod
     await lockKey(tx, 'compute_nodes');
     const existing = await tx.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', host).where('deleted', '=', 0).execute();
     const reported = new Set(nodes.map((n) => n.uuid));
-    for (const gone of existing.filter((e) => !reported.has(e.uuid))) {
-      await tx.updateTable('compute_nodes').set({ deleted: gone.id, updated_at: ts }).where('id', '=', gone.id).execute();
+    const gone = existing.filter((e) => !reported.has(e.uuid));
+    const counts = await instanceCounts(tx, gone.map((g) => g.uuid));
+    for (const g of gone) {
+      // A node gone with instances on it keeps its record (its instances stay listed and
+      // deletable) but takes no boots and shows down, with the reason.
+      if ((counts.get(g.uuid) ?? 0) > 0) await setUnavailable(tx, g.uuid, GONE_REASON);
+      else await tx.updateTable('compute_nodes').set({ deleted: g.id, updated_at: ts }).where('id', '=', g.id).execute();
     }
-    for (const n of byUuid) {
-      const values = {
-        host, hypervisor_hostname: n.node, hypervisor_type: n.hypervisorType, hypervisor_version: n.hypervisorVersion,
-        host_ip: n.hostIp, cpu_info: JSON.stringify(n.cpuInfo), updated_at: ts, deleted: 0,
-      };
-      const res = await tx.updateTable('compute_nodes').set(values).where('uuid', '=', n.uuid).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) {
-        await tx.insertInto('compute_nodes').values({ ...values, uuid: n.uuid, created_at: ts }).execute();
-      }
-      for (const [rc, inv] of Object.entries(n.inventory).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-        const fields = {
-          total: inv.total, reserved: inv.reserved, min_unit: inv.minUnit, max_unit: inv.maxUnit,
-          step_size: inv.stepSize, allocation_ratio: inv.allocationRatio,
-        };
-        const upd = await tx.updateTable('inventories').set(fields).where('node_uuid', '=', n.uuid).where('resource_class', '=', rc).executeTakeFirst();
-        if (Number(upd.numUpdatedRows) === 0) {
-          await tx.insertInto('inventories').values({ ...fields, node_uuid: n.uuid, resource_class: rc, used: 0 }).execute();
-        }
-      }
-      await tx.deleteFrom('inventories').where('node_uuid', '=', n.uuid)
-        .where('resource_class', 'not in', Object.keys(n.inventory).length > 0 ? Object.keys(n.inventory) : ['']).execute();
-      await tx.deleteFrom('node_traits').where('node_uuid', '=', n.uuid).execute();
-      if (n.traits.length > 0) {
-        await tx.insertInto('node_traits').values([...new Set(n.traits)].map((trait) => ({ node_uuid: n.uuid, trait }))).execute();
-      }
-    }
+    for (const n of byUuid) await writeNode(tx, host, n, ts);
   });
+}
+
+/**
+ * Writes one reported node: its row (live again if it was deleted), its inventories (keeping
+ * `used`) and its traits. Inside a transaction that took the compute_nodes lock.
+ */
+export async function writeNode(tx: Db, host: string, n: ComputeNodeReport, ts: string): Promise<void> {
+  const values = {
+    host, hypervisor_hostname: n.node, hypervisor_type: n.hypervisorType, hypervisor_version: n.hypervisorVersion,
+    host_ip: n.hostIp, cpu_info: JSON.stringify(n.cpuInfo), updated_at: ts, deleted: 0, unavailable_reason: null,
+  };
+  const res = await tx.updateTable('compute_nodes').set(values).where('uuid', '=', n.uuid).executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) {
+    await tx.insertInto('compute_nodes').values({ ...values, uuid: n.uuid, created_at: ts }).execute();
+  }
+  for (const [rc, inv] of Object.entries(n.inventory).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const fields = {
+      total: inv.total, reserved: inv.reserved, min_unit: inv.minUnit, max_unit: inv.maxUnit,
+      step_size: inv.stepSize, allocation_ratio: inv.allocationRatio,
+    };
+    const upd = await tx.updateTable('inventories').set(fields).where('node_uuid', '=', n.uuid).where('resource_class', '=', rc).executeTakeFirst();
+    if (Number(upd.numUpdatedRows) === 0) {
+      await tx.insertInto('inventories').values({ ...fields, node_uuid: n.uuid, resource_class: rc, used: 0 }).execute();
+    }
+  }
+  await tx.deleteFrom('inventories').where('node_uuid', '=', n.uuid)
+    .where('resource_class', 'not in', Object.keys(n.inventory).length > 0 ? Object.keys(n.inventory) : ['']).execute();
+  await tx.deleteFrom('node_traits').where('node_uuid', '=', n.uuid).execute();
+  if (n.traits.length > 0) {
+    await tx.insertInto('node_traits').values([...new Set(n.traits)].map((trait) => ({ node_uuid: n.uuid, trait }))).execute();
+  }
 }

@@ -22,6 +22,7 @@ import { ComputeRpcApi } from '../rpc/compute-api.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type InstanceUpdates, type ServiceReport } from '../rpc/conductor-api.js';
 import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
+import { ClusterOwnership } from './cluster.js';
 import { upsertComputeNodes } from './compute-nodes.js';
 
 const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
@@ -48,7 +49,11 @@ export class ConductorService {
     this.scheduler = new SchedulerRpcApi(bus, timeout);
     this.compute = new ComputeRpcApi(bus, timeout, () => computePin(this.db, this.config));
     const db = this.db;
+    // 1.4: writes about a shared node carry the claim the compute holds (see cluster.ts).
+    const cluster = new ClusterOwnership(db, this.config, this.log);
+    const guarded = cluster.guarded.bind(cluster);
     this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher('conductor', CONDUCTOR_RPC_VERSION, {
+      ...cluster.methods(),
       build_instances: async (args, ctx) => {
         const spec = unwrap<RequestSpec>(args.request_spec, 'RequestSpec');
         const instances = (args.instances as Envelope[]).map((e) => unwrap<Instance>(e, 'Instance'));
@@ -71,10 +76,10 @@ export class ConductorService {
         const opts = { repeatable: true };
         // 1.1: a caller that reads nothing back says so; 1.0 callers always get the instance.
         if (args.return_instance === false) {
-          await updateInstanceRow(db, uuid, updates, expected, opts);
+          await guarded(args, (tx) => updateInstanceRow(tx, uuid, updates, expected, opts));
           return null;
         }
-        const row = await updateInstanceRowReturning(db, uuid, updates, expected, opts);
+        const row = await guarded(args, (tx) => updateInstanceRowReturning(tx, uuid, updates, expected, opts));
         return wrap('Instance', rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {}));
       },
       instances_on_host: async (args) => {
@@ -83,7 +88,7 @@ export class ConductorService {
         return rows.map((r) => wrap('Instance', rowToInstance(r, md.get(r.uuid) ?? {})));
       },
       instance_destroyed: async (args) => {
-        await markInstanceDeleted(db, args.uuid as string);
+        await guarded(args, (tx) => markInstanceDeleted(tx, args.uuid as string));
         await releaseResources(db, args.uuid as string);
       },
       // 1.2: a restarted compute gives up the builds its previous run did not finish.
@@ -103,7 +108,7 @@ export class ConductorService {
         });
       },
       action_event_start: async (args, ctx) => {
-        await startEvent(db, args.uuid as string, ctx.requestId, args.event as string, args.host as string);
+        await guarded(args, (tx) => startEvent(tx, args.uuid as string, ctx.requestId, args.event as string, args.host as string));
       },
       action_event_finish: async (args, ctx) => {
         await finishEvent(db, args.uuid as string, ctx.requestId, args.event as string,

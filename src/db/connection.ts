@@ -14,6 +14,7 @@ import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_inventory_free_index.js';
 import * as m003 from './migrations/003_token_hashes_and_lockout.js';
+import * as m004 from './migrations/004_cluster_node_owners.js';
 import * as m006 from './migrations/006_mv_servers.js';
 import * as m007 from './migrations/007_mv_resources.js';
 import * as m008 from './migrations/008_groups_admin.js';
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '001_initial': { ...m001, phase: 'expand' },
   '002_inventory_free_index': { ...m002, phase: 'expand' },
   '003_token_hashes_and_lockout': { ...m003, phase: 'expand' },
+  '004_cluster_node_owners': { ...m004, phase: 'expand' },
   '006_mv_servers': { ...m006, phase: 'expand' },
   '007_mv_resources': { ...m007, phase: 'expand' },
   '008_groups_admin': { ...m008, phase: 'expand' },

@@ -163,7 +163,9 @@ async function refuseUpdate(
 /** Soft-deletes an instance the Nova way (deleted = id) and drops its metadata. */
 export async function markInstanceDeleted(db: Db, uuid: string): Promise<void> {
   const ts = now().toISOString();
-  await db.transaction().execute(async (tx) => {
+  // Also inside a caller's transaction (a compute's claim checked with it, conductor/cluster.ts).
+  const inTx = (body: (tx: Db) => Promise<void>) => (db.isTransaction ? body(db) : db.transaction().execute(body));
+  await inTx(async (tx) => {
     const res = await tx.updateTable('instances')
       .set((eb) => ({
         deleted: eb.ref('id'), deleted_at: ts, terminated_at: ts, updated_at: ts, vm_state: 'deleted', task_state: null, power_state: 0,

@@ -261,6 +261,24 @@ export interface ComputeNodeTable {
   created_at: string;
   updated_at: string;
   deleted: number;
+  /** Why the node takes no boots (gone from its back-end with instances left); null when usable. Since 004. */
+  unavailable_reason: string | null;
+}
+
+/** The compute host serving one shared node, and the ownership generation (bumped on every move). Since 004. */
+export interface NodeOwnerTable {
+  node_uuid: string;
+  cluster: string;
+  owner_host: string;
+  generation: number;
+  updated_at: string;
+}
+
+/** A compute host of a clustered back-end, and when it last synced. Since 004. */
+export interface ClusterMemberTable {
+  cluster: string;
+  host: string;
+  last_seen: string;
 }
 /**
  * Inventory of one resource class on one node, with a running `used` counter so that a
@@ -360,4 +378,6 @@ export interface Database {
   instance_passwords: InstancePasswordTable;
   quota_classes: QuotaClassTable;
   project_user_quotas: ProjectUserQuotaTable;
+  node_owners: NodeOwnerTable;
+  cluster_members: ClusterMemberTable;
 }

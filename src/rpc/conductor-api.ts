@@ -7,7 +7,7 @@ import type { Bus, RpcContext } from './bus.js';
 import { RpcClient } from './dispatch.js';
 
 export const CONDUCTOR_TOPIC = 'conductor';
-export const CONDUCTOR_RPC_VERSION = '1.3';
+export const CONDUCTOR_RPC_VERSION = '1.4';
 
 export interface InstanceUpdates {
   vmState?: string;
@@ -50,6 +50,9 @@ export interface ServiceStatus {
  *      unfinished (ERROR with a fault, claim released).
  * 1.3: service_report takes driver_status { reachable, latency_ms, message } (the compute's
  *      back-end health); a back-end unreachable disables the service with an AUTO: reason.
+ * 1.4: cluster_sync (shared nodes: which the caller owns, at which generation); instance_update,
+ *      instance_destroyed and action_event_start take node_claim, and refuse a stale one with
+ *      StaleNodeOwnership (rpc/node-ownership.ts).
  *
  * Conductors are upgraded before the services that call them (Nova's documented order:
  * conductor, then API and scheduler, then computes), so senders use this version unless
@@ -146,6 +149,22 @@ export class ConductorRpcApi extends RpcClient {
         ? { driver_status: { reachable: driverStatus.reachable, latency_ms: driverStatus.latencyMs, message: driverStatus.message } }
         : {}),
     }));
+  }
+
+  /**
+   * @since 1.4. A compute of a clustered back-end: the nodes its driver sees (`seen`, UUIDs),
+   * reports of those whose inventory it has not yet had accepted, and the claims it holds.
+   * Answers the nodes it owns now; raises StaleNodeOwnership (nothing written) when a claim is
+   * stale, and the caller drops those nodes and syncs again.
+   */
+  clusterSync(
+    ctx: RpcContext, req: { host: string; cluster: string; seen: string[]; nodes: ComputeNodeReport[]; held: Array<{ nodeUuid: string; generation: number }> },
+  ): Promise<{ owned: Array<{ uuid: string; node: string; generation: number }>; members: string[] }> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'cluster_sync', {
+      host: req.host, cluster: req.cluster, seen: req.seen,
+      nodes: req.nodes.map((n) => wrap('ComputeNodeReport', n)),
+      held: req.held.map((h) => ({ node_uuid: h.nodeUuid, generation: h.generation })),
+    }, '1.4');
   }
 
   computeNodesUpdate(ctx: RpcContext, host: string, nodes: ComputeNodeReport[]): Promise<void> {

@@ -83,7 +83,7 @@ export async function findCandidates(db: Db, q: HostQuery, limit: number): Promi
   // a bound parameter every time it is bound, which cost more than running this query.
   const { rows } = await sql<Candidate>`SELECT cn.uuid AS uuid, cn.host AS host, cn.hypervisor_hostname AS node, ${FREE_RAM} AS "freeRam"
     FROM inventories mem
-    JOIN compute_nodes cn ON cn.uuid = mem.node_uuid AND cn.deleted = 0
+    JOIN compute_nodes cn ON cn.uuid = mem.node_uuid AND cn.deleted = 0 AND cn.unavailable_reason IS NULL
     JOIN services s ON s.host = cn.host AND s."binary" = 'nova-compute' AND s.deleted = 0 AND s.disabled = 0
       AND s.forced_down = 0 AND s.last_seen_up >= ${q.upSince}
     WHERE mem.resource_class = 'MEMORY_MB' ${sql.join(filters, sql` `)}

@@ -30,6 +30,7 @@ describe('npm run bench (smoke)', () => {
       bootStorm: true,
       scheduler: { nodes: [10], requests: 20, budgetSeconds: 30 },
       scaleOut: [1],
+      failover: { nodes: 9, reportIntervalS: 1, serviceDownTimeS: 3 },
       profileDir: null,
       // A cheaper password hash keeps the start quick; the rest is the default configuration.
       cloudEnv: { ORRERY_IDENTITY__PASSWORD_HASH_COST: '1024' },
@@ -82,6 +83,15 @@ describe('npm run bench (smoke)', () => {
     const [storm] = scaleOut.storms;
     assert.equal(storm?.active, 5, `failures: ${storm?.failures.join('; ')}`);
     assert.ok(storm.serversPerSecond > 0 && storm.cloud && storm.cloud.peakRssMb > 0);
+  });
+
+  it('runs the failover scenario: kill -9 of a compute of a cluster, the nodes served again, a reboot done, the rejoin', { skip: scaleOutSkip }, () => {
+    const f = out.results.failover!;
+    assert.equal(f.skipped, null);
+    assert.ok(f.victimNodes > 0);
+    assert.ok(f.everyNodeServedS! > 0 && f.firstRebootS! > 0, JSON.stringify(f));
+    assert.ok(f.movedOnRejoin! > 0 && f.movedOnRejoin! <= 1, JSON.stringify(f));
+    assert.match(out.markdown, /### Failover/);
   });
 
   it('says why it skipped the scale-out storm when its back-ends are missing', { skip: scaleOutSkip === false && 'the back-ends are here' }, () => {

@@ -76,6 +76,18 @@ CREATE TABLE IF NOT EXISTS instances (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS calls (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  op TEXT NOT NULL,
+  node TEXT,
+  uuid TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS spawns (
   uuid TEXT NOT NULL,
   node TEXT NOT NULL,
@@ -123,6 +135,13 @@ function prepare(db: Database.Database) {
     faults: db.prepare(`SELECT ${FAULT_COLUMNS} FROM faults ORDER BY id`),
     recordSpawn: db.prepare('INSERT INTO spawns (uuid, node, at) VALUES (?, ?, ?)'),
     spawnCounts: db.prepare('SELECT uuid, COUNT(*) AS n FROM spawns GROUP BY uuid'),
+    nodeInventories: db.prepare('SELECT name, uuid, inventory FROM nodes ORDER BY name'),
+    addNode: db.prepare('INSERT OR IGNORE INTO nodes (name, uuid, inventory) VALUES (?, ?, ?)'),
+    setNodeInventory: db.prepare('UPDATE nodes SET inventory = ? WHERE name = ?'),
+    recordCall: db.prepare('INSERT INTO calls (at, host, op, node, uuid) VALUES (?, ?, ?, ?, ?)'),
+    calls: db.prepare('SELECT id, at, host, op, node, uuid FROM calls ORDER BY id'),
+    getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+    setMeta: db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
   };
 }
 
@@ -148,6 +167,10 @@ export class FakeBackend {
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(SCHEMA);
+    // Per-node inventory (cluster mode: nodes added and resized at run time) came after the
+    // first files were written: added to a file that lacks it.
+    const columns = this.#db.prepare('PRAGMA table_info(nodes)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'inventory')) this.#db.exec('ALTER TABLE nodes ADD COLUMN inventory TEXT');
     this.#q = prepare(this.#db);
   }
 
@@ -163,6 +186,44 @@ export class FakeBackend {
 
   listNodes(): Array<{ name: string; uuid: string }> {
     return this.#q.nodes.all() as Array<{ name: string; uuid: string }>;
+  }
+
+  /** Every node with its own inventory (resource class → total), null where the configuration's applies. */
+  nodeInventories(): Array<{ name: string; uuid: string; inventory: Record<string, number> | null }> {
+    return (this.#q.nodeInventories.all() as Array<{ name: string; uuid: string; inventory: string | null }>)
+      .map((r) => ({ name: r.name, uuid: r.uuid, inventory: r.inventory === null ? null : (JSON.parse(r.inventory) as Record<string, number>) }));
+  }
+
+  /** Adds a node (a machine joining the pool) with its own inventory; false when the name exists. */
+  addNode(name: string, inventory: Record<string, number> | null): boolean {
+    return this.#q.addNode.run(name, randomUUID(), inventory === null ? null : JSON.stringify(inventory)).changes === 1;
+  }
+
+  /** Gives a node a new inventory (resized); false when there is no such node. */
+  setNodeInventory(name: string, inventory: Record<string, number>): boolean {
+    return this.#q.setNodeInventory.run(JSON.stringify(inventory), name).changes === 1;
+  }
+
+  /**
+   * Runs `seed` once in the life of this file, atomically with recording that it ran: several
+   * compute processes starting over one shared file seed it exactly once, and a node removed
+   * later is not brought back by a restart.
+   */
+  seedOnce(key: string, seed: () => void): void {
+    this.#db.transaction(() => {
+      if (this.#q.getMeta.get(key) !== undefined) return;
+      seed();
+      this.#q.setMeta.run(key, String(Date.now()));
+    }).immediate();
+  }
+
+  /** The call record (cluster mode): one row per back-end call that names a node or an instance. */
+  recordCall(host: string, op: string, node: string | null, uuid: string | null): void {
+    this.#q.recordCall.run(Date.now(), host, op, node, uuid);
+  }
+
+  calls(): Array<{ id: number; at: number; host: string; op: string; node: string | null; uuid: string | null }> {
+    return this.#q.calls.all() as Array<{ id: number; at: number; host: string; op: string; node: string | null; uuid: string | null }>;
   }
 
   hasNode(name: string): boolean {

@@ -19,6 +19,13 @@ export interface FakeConfig {
   /** Custom resource classes of every node, e.g. CUSTOM_GPU → 2. */
   resources: Record<`CUSTOM_${string}`, number>;
   hostIp: string;
+  /**
+   * Cluster mode: the id of a shared back-end ([fake] cluster). Every compute configured with the
+   * same id and state file serves the same nodes (Capabilities.sharedNodes); null: this host's own.
+   */
+  cluster: string | null;
+  /** The shared back-end's file ([fake] cluster_state_file); null: the default beside the hosts' state. */
+  clusterStateFile: string | null;
 }
 
 export const DEFAULT_IMAGE_FORMATS = ['raw', 'qcow2', 'ami', 'iso', 'vhd', 'vhdx', 'vmdk', 'vdi'];
@@ -74,5 +81,7 @@ export function parseConfig(host: string, raw: Record<string, string>): FakeConf
     traits: list(raw['traits']),
     resources,
     hostIp: raw['host_ip']?.trim() || '127.0.0.1',
+    cluster: raw['cluster']?.trim() || null,
+    clusterStateFile: raw['cluster_state_file']?.trim() || null,
   };
 }

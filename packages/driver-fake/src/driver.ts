@@ -12,6 +12,7 @@ import {
   type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
 } from '@orrery/virt-api';
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
+import { clusterNodes, clusterStatePath, nodeTotals, seedCluster } from './cluster.js';
 import { parseConfig, type FakeConfig } from './config.js';
 import { sleep } from './sleep.js';
 
@@ -53,6 +54,7 @@ export class FakeDriver implements VirtDriver {
       multiNode: !off.has('multiNode'),
       imageFormats: [...(this.#cfg?.imageFormats ?? ['raw', 'qcow2'])],
       hypervisorType: 'fake',
+      ...(this.#cfg?.cluster ? { sharedNodes: { cluster: this.#cfg.cluster } } : {}),
     };
   }
 
@@ -60,12 +62,16 @@ export class FakeDriver implements VirtDriver {
     if (this.#backend) throw new Error('fake driver: init() called twice');
     const cfg = parseConfig(ctx.host, ctx.config);
     mkdirSync(ctx.stateDir, { recursive: true });
-    const backend = new FakeBackend(fakeBackendPath(ctx.stateDir, ctx.host));
+    const backend = new FakeBackend(cfg.cluster ? clusterStatePath(ctx.stateDir, cfg) : fakeBackendPath(ctx.stateDir, ctx.host));
     try {
       const fault = backend.takeFault('init', null, null);
       if (fault) await this.#apply(fault, 'init');
-      const all = backend.ensureNodes(cfg.nodeNames);
-      this.#nodeUuids = new Map(cfg.nodeNames.map((n) => [n, all.get(n)!]));
+      if (cfg.cluster) {
+        seedCluster(backend, cfg);
+      } else {
+        const all = backend.ensureNodes(cfg.nodeNames);
+        this.#nodeUuids = new Map(cfg.nodeNames.map((n) => [n, all.get(n)!]));
+      }
       for (const r of backend.listInstances()) this.#known.set(r.uuid, r.powerState);
       this.#dataVersion = backend.dataVersion();
       this.#cfg = cfg;
@@ -108,6 +114,7 @@ export class FakeDriver implements VirtDriver {
   /** The configured nodes the back-end has (a test may take one off it: removeNode). */
   #nodes(): NodeInfo[] {
     const cfg = this.#cfg!;
+    if (cfg.cluster) return clusterNodes(this.#b(), cfg);
     const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: null });
     const present = new Map(this.#b().listNodes().map((n) => [n.name, n.uuid]));
     return cfg.nodeNames.filter((name) => present.has(name)).map((name) => ({
@@ -170,14 +177,18 @@ export class FakeDriver implements VirtDriver {
     const signal = opts?.signal;
     if (!cfg) throw new BackendUnavailable('fake driver is not initialised (or was shut down)');
     if (signal?.aborted) throw abortError(signal);
-    if (!this.#nodeUuids.has(spec.node)) throw new NodeNotFound(`fake driver does not manage node ${spec.node}`);
+    if (!cfg.cluster && !this.#nodeUuids.has(spec.node)) throw new NodeNotFound(`fake driver does not manage node ${spec.node}`);
     if (!this.#b().hasNode(spec.node)) throw new NodeNotFound(`node ${spec.node} is gone from the fake back-end`);
+    this.#record('spawn', spec.node, spec.uuid);
     if (!supportsImageFormat(this.capabilities(), spec.image.diskFormat)) {
       throw new NotSupported(`fake driver cannot boot ${spec.image.diskFormat} images`);
     }
     const f = spec.flavor;
     const disk = f.rootGb + f.ephemeralGb;
-    if (f.vcpus > cfg.vcpus || f.memoryMb > cfg.memoryMb || disk > cfg.diskGb) {
+    const size = cfg.cluster
+      ? nodeTotals(cfg, this.#b().nodeInventories().find((n) => n.name === spec.node)?.inventory ?? null)
+      : { VCPU: cfg.vcpus, MEMORY_MB: cfg.memoryMb, DISK_GB: cfg.diskGb };
+    if (f.vcpus > (size.VCPU ?? 0) || f.memoryMb > (size.MEMORY_MB ?? 0) || disk > (size.DISK_GB ?? 0)) {
       throw new CapacityExceeded(`flavor ${f.name} (${f.vcpus} VCPU, ${f.memoryMb} MB, ${disk} GB) is larger than node ${spec.node}`);
     }
     const exists = () => new InstanceExists(`instance ${spec.uuid} already exists`);
@@ -317,6 +328,7 @@ export class FakeDriver implements VirtDriver {
   async #enter(method: DriverMethod, node: string | null, uuid: string | null, signal?: AbortSignal): Promise<Fault | undefined> {
     this.#b();
     if (signal?.aborted) throw abortError(signal);
+    if (uuid !== null) this.#record(method, node, uuid);
     const latency = this.#cfg!.latencyMs;
     if (latency > 0) await sleep(latency, signal);
     const fault = this.#b().takeFault(method, node, uuid);
@@ -394,6 +406,11 @@ export class FakeDriver implements VirtDriver {
         this.#ctx?.log.warn('lifecycle listener failed', { err: String(err) });
       }
     }
+  }
+
+  /** Cluster mode: appends a call about an instance to the shared call record. */
+  #record(method: DriverMethod, node: string | null, uuid: string | null): void {
+    if (this.#cfg?.cluster) this.#b().recordCall(this.#ctx?.host ?? '?', method, node, uuid);
   }
 
   #lose(uuid: string): void {

@@ -1,0 +1,49 @@
+/**
+ * The fake driver's cluster mode: one back-end file shared by several compute processes, as a
+ * bare-metal pool or a vCenter is shared by the computes that reach it. Its nodes live in the
+ * file, not in the configuration: the configured nodes seed it once, then nodes are added,
+ * removed and resized at run time (from a test through FakeBackend, or `orrery-fake-cluster`).
+ * SQLite is the lock and the atomic write: every change is one transaction in WAL mode, which
+ * every process sees at its next statement. Each call that names a node or an instance is
+ * appended to the file's call record, so a test can prove no instance was operated on twice.
+ */
+import { join } from 'node:path';
+import type { NodeInfo } from '@orrery/virt-api';
+import type { FakeBackend } from './backend.js';
+import type { FakeConfig } from './config.js';
+
+/** Where a cluster's shared file is: the configured one, or one beside every host's state directory. */
+export function clusterStatePath(stateDir: string, cfg: FakeConfig): string {
+  if (cfg.clusterStateFile) return cfg.clusterStateFile;
+  return join(stateDir, '..', `fake-cluster-${cfg.cluster!.replace(/[^A-Za-z0-9._-]/g, '_')}.sqlite`);
+}
+
+/** Seeds a new cluster file with the configured nodes (the first compute to start does it). */
+export function seedCluster(b: FakeBackend, cfg: FakeConfig): void {
+  b.seedOnce('seeded', () => {
+    for (const name of cfg.nodeNames) b.addNode(name, null);
+  });
+}
+
+/** The inventory of a node: its own (added or resized at run time), else the configuration's. */
+export function nodeTotals(cfg: FakeConfig, own: Record<string, number> | null): Record<string, number> {
+  return own ?? { VCPU: cfg.vcpus, MEMORY_MB: cfg.memoryMb, DISK_GB: cfg.diskGb, ...cfg.resources };
+}
+
+/** Every node of the shared back-end. */
+export function clusterNodes(b: FakeBackend, cfg: FakeConfig): NodeInfo[] {
+  const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: null });
+  return b.nodeInventories().map((n) => {
+    const totals = nodeTotals(cfg, n.inventory);
+    return {
+      name: n.name,
+      uuid: n.uuid,
+      hypervisorType: 'fake',
+      hypervisorVersion: 1000,
+      cpuInfo: { arch: 'x86_64', model: 'Orrery-Fake', vendor: 'Orrery', topology: { sockets: 1, cores: totals.VCPU ?? 1, threads: 1 }, features: [] },
+      hostIp: cfg.hostIp,
+      inventory: Object.fromEntries(Object.entries(totals).filter(([, total]) => total > 0).map(([rc, total]) => [rc, inv(total)])),
+      traits: [...cfg.traits],
+    };
+  });
+}
