@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, Conflict, NotFound } from '../common/errors.js';
 import { newUuid } from '../common/ids.js';
+import { resourceSpecProblem } from '../common/resource-classes.js';
 import type { Db } from '../db/connection.js';
 import {
   addFlavorAccess, createFlavor, deleteExtraSpec, deleteFlavor, flavorAccessProjects, getExtraSpecs, getFlavorRow,
@@ -152,7 +153,7 @@ type FlavorActionBody = Static<typeof FlavorActionBody>;
 
 /**
  * Extra specs as strings, with the ones the scheduler reads checked: `trait:<NAME>` must be
- * `required` or `forbidden`.
+ * `required` or `forbidden`; `resources:<CLASS>` a resource class and an amount (0 or more).
  */
 function validatedSpecs(specs: Record<string, string | number>): Record<string, string> {
   const out: Array<[string, string]> = [];
@@ -167,6 +168,8 @@ function validatedSpecs(specs: Record<string, string | number>): Record<string, 
         throw new BadRequest(`Validation failed; '${value}' is not one of ['required', 'forbidden'] for extra spec ${key}.`);
       }
     }
+    const problem = resourceSpecProblem(key, value);
+    if (problem !== null) throw new BadRequest(`Validation failed; ${problem}.`);
     out.push([key, value]);
   }
   return Object.fromEntries(out); // keys are data: see common/records.ts

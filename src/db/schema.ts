@@ -277,6 +277,11 @@ export interface AllocationTable {
   resource_class: string;
   used: number;
 }
+/** A custom resource class Placement knows (standard classes are a fixed list, not rows). */
+export interface ResourceClassTable {
+  name: string;
+  created_at: string;
+}
 export interface NodeTraitTable {
   node_uuid: string;
   trait: string;
@@ -313,5 +318,6 @@ export interface Database {
   inventories: InventoryTable;
   allocations: AllocationTable;
   node_traits: NodeTraitTable;
+  resource_classes: ResourceClassTable;
   quotas: QuotaTable;
 }
