@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, Conflict, NotFound } from '../common/errors.js';
 import { newUuid } from '../common/ids.js';
+import { resourceSpecProblem } from '../common/resource-classes.js';
 import type { Db } from '../db/connection.js';
 import {
   addFlavorAccess, createFlavor, deleteExtraSpec, deleteFlavor, flavorAccessProjects, getExtraSpecs, getExtraSpecsOf, getFlavorRow,
@@ -183,7 +184,8 @@ type FlavorActionBody = Static<typeof FlavorActionBody>;
 /**
  * Extra specs as strings, checked as Nova checks them at the request's microversion: every
  * known key from 2.86, before it the ones the scheduler reads (`trait:<NAME>` must be
- * `required` or `forbidden`).
+ * `required` or `forbidden`); at every microversion `resources:<CLASS>` must name a resource
+ * class and an amount (0 or more).
  */
 function validatedSpecs(req: FastifyRequest, specs: Record<string, string | number>): Record<string, string> {
   const validate = mvAtLeast(req, '2.86') ? validateExtraSpec : validateTraitSpec;
@@ -191,6 +193,8 @@ function validatedSpecs(req: FastifyRequest, specs: Record<string, string | numb
   for (const [key, raw] of Object.entries(specs)) {
     const value = String(raw);
     validate(key, value);
+    const problem = resourceSpecProblem(key, value);
+    if (problem !== null) throw new BadRequest(`Validation failed; ${problem}.`);
     out.push([key, value]);
   }
   return Object.fromEntries(out); // keys are data: see common/records.ts

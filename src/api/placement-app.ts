@@ -1,16 +1,21 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import type { Config } from '../common/config.js';
 import { BadRequest, NotFound, OrreryError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import type { TokenValidator } from '../auth/context.js';
+import { isCustomResourceClass, isResourceClass, isStandardResourceClass, MAX_RESOURCE_AMOUNT } from '../common/resource-classes.js';
 import type { Db } from '../db/connection.js';
+import { createResourceClass, listResourceClasses, resourceClassExists } from '../db/resource-classes.js';
 import { createApp } from '../httpkit/app.js';
 
 /**
- * A read-only Placement API over the compute nodes: resource providers (one per node), their
- * inventories, usages, allocations, aggregates and traits — what operators and tests inspect.
- * Generations are not tracked and read as 0. All but the version document is admin only, as
- * in Placement's default policy.
+ * A Placement API over the compute nodes: resource providers (one per node), their
+ * inventories, usages, allocations, aggregates and traits — what operators and tests inspect —
+ * and the resource classes, of which custom ones may be created (`PUT /resource_classes/CUSTOM_X`).
+ * Inventories and allocations are written by the services, not through this API. Generations
+ * are not tracked and read as 0. All but the version document is admin only, as in
+ * Placement's default policy.
  */
 
 export const PLACEMENT_MIN_VERSION = '1.0';
@@ -102,12 +107,19 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
 
   app.get('/resource_providers', { config: { admin: true } }, async (req) => {
     const query = (req.query ?? {}) as Record<string, unknown>;
-    const unknown = Object.keys(query).filter((k) => k !== 'name' && k !== 'uuid');
+    const known = ['name', 'uuid', ...(atLeast(versionOf(req), '1.4') ? ['resources'] : [])];
+    const unknown = Object.keys(query).filter((k) => !known.includes(k));
     if (unknown.length > 0) throw new BadRequest(`Invalid query string parameters: ${unknown.join(', ')}`);
-    let q = db.selectFrom('compute_nodes').select(['uuid', 'hypervisor_hostname']).where('deleted', '=', 0);
-    if (typeof query.name === 'string') q = q.where('hypervisor_hostname', '=', query.name);
-    if (typeof query.uuid === 'string') q = q.where('uuid', '=', query.uuid);
-    const nodes = await q.orderBy('id').execute();
+    let q = db.selectFrom('compute_nodes as cn').select(['cn.uuid as uuid', 'cn.hypervisor_hostname as hypervisor_hostname']).where('cn.deleted', '=', 0);
+    if (typeof query.name === 'string') q = q.where('cn.hypervisor_hostname', '=', query.name);
+    if (typeof query.uuid === 'string') q = q.where('cn.uuid', '=', query.uuid);
+    // Providers with room for every amount asked (the claim's test), as Placement's 1.4 filter.
+    for (const [rc, n] of typeof query.resources === 'string' ? resourcesParam(query.resources) : []) {
+      q = q.where(({ exists, selectFrom }) => exists(selectFrom('inventories as inv').select('inv.node_uuid')
+        .whereRef('inv.node_uuid', '=', 'cn.uuid').where('inv.resource_class', '=', rc).where('inv.max_unit', '>=', n)
+        .where(sql<boolean>`inv.used + ${n} <= (inv.total - inv.reserved) * inv.allocation_ratio`)));
+    }
+    const nodes = await q.orderBy('cn.id').execute();
     return { resource_providers: nodes.map((n) => providerView(req, n)) };
   });
 
@@ -122,6 +134,18 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
       inventories: Object.fromEntries(rows.map((r) => [r.resource_class, {
         allocation_ratio: r.allocation_ratio, max_unit: r.max_unit, min_unit: r.min_unit, reserved: r.reserved, step_size: r.step_size, total: r.total,
       }])),
+      resource_provider_generation: 0,
+    };
+  });
+
+  app.get<{ Params: { uuid: string; rc: string } }>('/resource_providers/:uuid/inventories/:rc', {
+    config: { admin: true, policy: 'placement:resource_providers:inventories:show' },
+  }, async (req) => {
+    const node = await provider(req.params.uuid);
+    const r = await db.selectFrom('inventories').selectAll().where('node_uuid', '=', node.uuid).where('resource_class', '=', req.params.rc).executeTakeFirst();
+    if (!r) throw new NotFound(`No inventory of class ${req.params.rc.slice(0, 255)} for ${node.uuid}`);
+    return {
+      allocation_ratio: r.allocation_ratio, max_unit: r.max_unit, min_unit: r.min_unit, reserved: r.reserved, step_size: r.step_size, total: r.total,
       resource_provider_generation: 0,
     };
   });
@@ -156,5 +180,67 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     return { allocations, resource_provider_generation: 0 };
   });
 
+  app.get<{ Params: { consumer: string } }>('/allocations/:consumer', { config: { admin: true, policy: 'placement:allocations:list' } }, async (req) => {
+    const rows = await db.selectFrom('allocations').selectAll().where('consumer_uuid', '=', req.params.consumer).orderBy('node_uuid').execute();
+    const allocations: Record<string, { generation: number; resources: Record<string, number> }> = {};
+    for (const r of rows) (allocations[r.node_uuid] ??= { generation: 0, resources: {} }).resources[r.resource_class] = r.used;
+    const out: Record<string, unknown> = { allocations };
+    if (atLeast(versionOf(req), '1.12') && rows.length > 0) {
+      const owner = await db.selectFrom('instances').select(['project_id', 'user_id']).where('uuid', '=', req.params.consumer).executeTakeFirst();
+      if (owner) Object.assign(out, { project_id: owner.project_id, user_id: owner.user_id });
+    }
+    return out;
+  });
+
+  // ---- resource classes (1.2; PUT creates since 1.7)
+
+  const classView = (name: string) => ({ name, links: [{ rel: 'self', href: `/resource_classes/${name}` }] });
+  const since = (req: FastifyRequest, v: string): void => {
+    if (!atLeast(versionOf(req), v)) throw new NotFound('The resource could not be found.');
+  };
+  type C = { Params: { name: string } };
+
+  app.get('/resource_classes', { config: { admin: true, policy: 'placement:resource_classes:list' } }, async (req) => {
+    since(req, '1.2');
+    return { resource_classes: (await listResourceClasses(db)).map(classView) };
+  });
+
+  app.get<C>('/resource_classes/:name', { config: { admin: true, policy: 'placement:resource_classes:show' } }, async (req) => {
+    since(req, '1.2');
+    const { name } = req.params;
+    if (!isResourceClass(name) || !(await resourceClassExists(db, name))) throw new NotFound(`No such resource class ${name.slice(0, 255)}.`);
+    return classView(name);
+  });
+
+  app.put<C>('/resource_classes/:name', { config: { admin: true, policy: 'placement:resource_classes:update' } }, async (req, reply) => {
+    since(req, '1.7');
+    const { name } = req.params;
+    if (isStandardResourceClass(name)) throw new BadRequest(`Cannot update standard resource class ${name}`);
+    if (!isCustomResourceClass(name)) {
+      throw new BadRequest(`'${name.slice(0, 64)}' is not a custom resource class: CUSTOM_ followed by A-Z, 0-9 and _, at most 255 characters`);
+    }
+    const created = await createResourceClass(db, name);
+    if (created) reply.header('location', `/resource_classes/${name}`);
+    reply.code(created ? 201 : 204);
+    return reply.send();
+  });
+
   return app;
+}
+
+/** Most classes one `resources=` filter may name (Placement has no bound; this protects the query). */
+const MAX_FILTER_CLASSES = 32;
+
+/** `resources=VCPU:2,CUSTOM_BAREMETAL_SMALL:1` → its pairs; a bad class or amount is a 400. */
+function resourcesParam(raw: string): Array<[string, number]> {
+  const out = new Map<string, number>();
+  for (const part of raw.split(',')) {
+    const m = /^([^:]*):(\d{1,10})$/.exec(part.trim());
+    if (!m || !isResourceClass(m[1]!)) throw new BadRequest(`Invalid resource class in resources parameter: ${part.slice(0, 64)}`);
+    const n = Number(m[2]);
+    if (n < 1 || n > MAX_RESOURCE_AMOUNT) throw new BadRequest(`Requested resource ${m[1]} expected positive integer amount.`);
+    out.set(m[1]!, n);
+  }
+  if (out.size > MAX_FILTER_CLASSES) throw new BadRequest(`At most ${MAX_FILTER_CLASSES} resource classes may be asked for.`);
+  return [...out];
 }

@@ -1,6 +1,8 @@
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { lockKey } from '../db/locks.js';
+import { isResourceClass } from '../common/resource-classes.js';
+import { ensureCustomClasses } from '../db/resource-classes.js';
 import { instanceCounts, setUnavailable } from '../db/node-owners.js';
 import type { ComputeNodeReport } from '../objects/compute.js';
 
@@ -13,9 +15,15 @@ export const GONE_REASON = 'node is gone from its back-end; its instances can st
  * marked deleted, or unavailable while instances are on them. Reports are applied one at a time (they may reach different conductors at
  * once, and a node may move between hosts); nodes and resource classes go in sorted order, the
  * order claims lock inventory rows in, so a report and a claim never deadlock.
+ * Inventories of any class are recorded, custom ones (CUSTOM_*) made known to Placement; a class
+ * that is neither standard nor a well-formed custom name is left out, and returned for the log.
  */
-export async function upsertComputeNodes(db: Db, host: string, nodes: ComputeNodeReport[]): Promise<void> {
+export async function upsertComputeNodes(db: Db, host: string, nodes: ComputeNodeReport[]): Promise<string[]> {
   const ts = now().toISOString();
+  const refused = new Set<string>();
+  for (const n of nodes) {
+    for (const rc of Object.keys(n.inventory)) if (!isResourceClass(rc)) refused.add(rc.slice(0, 300));
+  }
   const byUuid = [...nodes].sort((a, b) => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0));
   await db.transaction().execute(async (tx) => {
     await lockKey(tx, 'compute_nodes');
@@ -31,7 +39,12 @@ export async function upsertComputeNodes(db: Db, host: string, nodes: ComputeNod
     }
     for (const n of byUuid) await writeNode(tx, host, n, ts);
   });
+  return [...refused];
 }
+
+/** A node's inventories of well-formed classes, in the order claims lock them. */
+const inventoryOf = (n: ComputeNodeReport) => Object.entries(n.inventory).filter(([rc]) => isResourceClass(rc))
+  .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 /**
  * Writes one reported node: its row (live again if it was deleted), its inventories (keeping
@@ -46,7 +59,10 @@ export async function writeNode(tx: Db, host: string, n: ComputeNodeReport, ts: 
   if (Number(res.numUpdatedRows) === 0) {
     await tx.insertInto('compute_nodes').values({ ...values, uuid: n.uuid, created_at: ts }).execute();
   }
-  for (const [rc, inv] of Object.entries(n.inventory).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const inventory = inventoryOf(n);
+  // Shared nodes are written from cluster syncs too: their custom classes are made known here.
+  await ensureCustomClasses(tx, inventory.map(([rc]) => rc));
+  for (const [rc, inv] of inventory) {
     const fields = {
       total: inv.total, reserved: inv.reserved, min_unit: inv.minUnit, max_unit: inv.maxUnit,
       step_size: inv.stepSize, allocation_ratio: inv.allocationRatio,
@@ -57,7 +73,7 @@ export async function writeNode(tx: Db, host: string, n: ComputeNodeReport, ts: 
     }
   }
   await tx.deleteFrom('inventories').where('node_uuid', '=', n.uuid)
-    .where('resource_class', 'not in', Object.keys(n.inventory).length > 0 ? Object.keys(n.inventory) : ['']).execute();
+    .where('resource_class', 'not in', inventory.length > 0 ? inventory.map(([rc]) => rc) : ['']).execute();
   await tx.deleteFrom('node_traits').where('node_uuid', '=', n.uuid).execute();
   if (n.traits.length > 0) {
     await tx.insertInto('node_traits').values([...new Set(n.traits)].map((trait) => ({ node_uuid: n.uuid, trait }))).execute();

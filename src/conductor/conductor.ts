@@ -121,7 +121,8 @@ export class ConductorService {
       },
       compute_nodes_update: async (args) => {
         const nodes = (args.nodes as Envelope[]).map((e) => unwrap<ComputeNodeReport>(e, 'ComputeNodeReport'));
-        await upsertComputeNodes(db, args.host as string, nodes);
+        const refused = await upsertComputeNodes(db, args.host as string, nodes);
+        if (refused.length > 0) this.log.warn({ host: args.host, classes: refused }, 'compute reported inventory of classes that are not resource class names: left out');
       },
     }));
     await this.heartbeat.start();

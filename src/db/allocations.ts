@@ -1,9 +1,7 @@
 import { sql } from 'kysely';
 import { isPostgres, type Db } from './connection.js';
+import type { ResourceRequest } from '../common/resource-classes.js';
 import { lockKey } from './locks.js';
-
-/** Amounts of each resource class one consumer (instance) takes on one node. */
-export type ResourceRequest = Record<string, number>;
 
 /**
  * A condition beyond room that a claim must meet (a server group's policy), checked inside the
@@ -98,15 +96,6 @@ export async function releaseResources(db: Db, consumerUuid: string): Promise<vo
     }
   };
   await (db.isTransaction ? release(db) : db.transaction().execute(release));
-}
-
-/** What a flavor asks of a node (Nova's resources_from_flavor). */
-export function flavorResources(f: { vcpus: number; memoryMb: number; rootGb: number; ephemeralGb: number; swap: number }): ResourceRequest {
-  return {
-    VCPU: f.vcpus,
-    MEMORY_MB: f.memoryMb,
-    DISK_GB: f.rootGb + f.ephemeralGb + Math.ceil(f.swap / 1024),
-  };
 }
 
 /** The node a consumer already holds resources on, if any (makes a repeated selection idempotent). */

@@ -18,6 +18,7 @@ import * as m004 from './migrations/004_cluster_node_owners.js';
 import * as m006 from './migrations/006_mv_servers.js';
 import * as m007 from './migrations/007_mv_resources.js';
 import * as m008 from './migrations/008_groups_admin.js';
+import * as m009 from './migrations/009_resource_classes.js';
 
 export type Db = Kysely<Database>;
 
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '006_mv_servers': { ...m006, phase: 'expand' },
   '007_mv_resources': { ...m007, phase: 'expand' },
   '008_groups_admin': { ...m008, phase: 'expand' },
+  '009_resource_classes': { ...m009, phase: 'expand' },
 };
 
 /** Every migration's name, in the order they apply. */

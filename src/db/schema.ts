@@ -301,6 +301,11 @@ export interface AllocationTable {
   resource_class: string;
   used: number;
 }
+/** A custom resource class Placement knows (standard classes are a fixed list, not rows). */
+export interface ResourceClassTable {
+  name: string;
+  created_at: string;
+}
 export interface NodeTraitTable {
   node_uuid: string;
   trait: string;
@@ -372,6 +377,7 @@ export interface Database {
   inventories: InventoryTable;
   allocations: AllocationTable;
   node_traits: NodeTraitTable;
+  resource_classes: ResourceClassTable;
   quotas: QuotaTable;
   server_groups: ServerGroupTable;
   server_group_members: ServerGroupMemberTable;

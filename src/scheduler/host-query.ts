@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/connection.js';
-import type { ResourceRequest } from '../db/allocations.js';
+import type { ResourceRequest } from '../common/resource-classes.js';
 
 /** What a request asks of candidate nodes: filters Nova runs in Python, run here in SQL. */
 export interface HostQuery {
@@ -23,31 +23,45 @@ export interface Candidate {
   uuid: string;
   host: string;
   node: string;
-  freeRam: number;
+  /** What is free of the anchor class (see anchorClass); 0 when the request asks for nothing. */
+  free: number;
 }
 
-/** Free memory of the `mem` row: the very expression of the inventories_free index, so SQLite walks and bounds by it. */
-const FREE_RAM = sql`(mem.total - mem.reserved) * mem.allocation_ratio - mem.used`;
+/** Free room of the `anchor` row: the very expression of the inventories_free index, so the database walks and bounds by it. */
+const FREE = sql`(anchor.total - anchor.reserved) * anchor.allocation_ratio - anchor.used`;
 
 /**
- * Finds up to `limit` nodes that pass every filter, best first (most free RAM: Nova's default
- * spreading weigher). Filtering happens in the database so the cost does not grow with a scan of
- * every node in JavaScript for every request.
+ * The class whose inventory rows drive the walk: MEMORY_MB when asked for (most free RAM first
+ * is Nova's default weigher), else the first class asked for in name order — for a whole-node
+ * flavor (`resources:CUSTOM_BAREMETAL_GOLD=1`, the standard classes at 0) its custom class, so
+ * only nodes of that class are walked. Null when nothing is asked.
+ */
+export function anchorClass(resources: ResourceRequest): string | null {
+  if ((resources.MEMORY_MB ?? 0) > 0) return 'MEMORY_MB';
+  const asked = Object.keys(resources).filter((rc) => resources[rc]! > 0).sort();
+  return asked[0] ?? null;
+}
+
+/**
+ * Finds up to `limit` nodes that pass every filter, best first (most free of the anchor class:
+ * Nova's default spreading weigher when that is RAM). Filtering happens in the database so the
+ * cost does not grow with a scan of every node in JavaScript for every request.
  *
  * Written as one SQL template rather than with the query builder: this runs for every decision,
  * and building it with Kysely's builder cost more than SQLite took to run it.
  */
 export async function findCandidates(db: Db, q: HostQuery, limit: number): Promise<Candidate[]> {
   if (!Number.isInteger(limit) || limit < 1) throw new Error(`scheduler: bad candidate limit ${limit}`);
-  // Driven by the inventories_free index: nodes are walked most-free-RAM first, no further than
-  // the last that still has the memory asked for, and the walk stops at `limit` nodes that pass
-  // every filter, so the cost does not grow with the node count.
+  // Driven by the inventories_free index (resource_class, free): nodes are walked most-free first
+  // in the anchor class, no further than the last that still has the amount asked for, and the
+  // walk stops at `limit` nodes that pass every filter, so the cost does not grow with the node count.
+  const anchor = anchorClass(q.resources);
   const filters: RawBuilder<unknown>[] = [];
   for (const [rc, amount] of Object.entries(q.resources)) {
     if (amount <= 0) continue;
-    if (rc === 'MEMORY_MB') {
+    if (rc === anchor) {
       // The claim's test (used + amount <= capacity), in the index's terms: it bounds the walk.
-      filters.push(sql`AND mem.max_unit >= ${amount} AND ${FREE_RAM} >= ${amount}`);
+      filters.push(sql`AND anchor.max_unit >= ${amount} AND ${FREE} >= ${amount}`);
       continue;
     }
     filters.push(sql`AND EXISTS (SELECT 1 FROM inventories inv WHERE inv.node_uuid = cn.uuid
@@ -78,16 +92,25 @@ export async function findCandidates(db: Db, q: HostQuery, limit: number): Promi
   if (q.group) filters.push(...q.group.filters);
   // A group's weight comes first: then the walk no longer stops early, but only members of a
   // group pay for that, and their candidates are the nodes the group leaves them.
-  const order = q.group?.weight ? sql`${q.group.weight}, ${FREE_RAM} DESC` : sql`${FREE_RAM} DESC`;
+  const order = q.group?.weight ? sql`${q.group.weight}, ${FREE} DESC` : sql`${FREE} DESC`;
   // The limit is written into the SQL, not bound: SQLite re-prepares a statement whose LIMIT is
   // a bound parameter every time it is bound, which cost more than running this query.
-  const { rows } = await sql<Candidate>`SELECT cn.uuid AS uuid, cn.host AS host, cn.hypervisor_hostname AS node, ${FREE_RAM} AS "freeRam"
-    FROM inventories mem
-    JOIN compute_nodes cn ON cn.uuid = mem.node_uuid AND cn.deleted = 0 AND cn.unavailable_reason IS NULL
-    JOIN services s ON s.host = cn.host AND s."binary" = 'nova-compute' AND s.deleted = 0 AND s.disabled = 0
-      AND s.forced_down = 0 AND s.last_seen_up >= ${q.upSince}
-    WHERE mem.resource_class = 'MEMORY_MB' ${sql.join(filters, sql` `)}
-    ORDER BY ${order}
-    LIMIT ${sql.lit(limit)}`.execute(db);
+  const services = sql`JOIN services s ON s.host = cn.host AND s."binary" = 'nova-compute' AND s.deleted = 0 AND s.disabled = 0
+      AND s.forced_down = 0 AND s.last_seen_up >= ${q.upSince}`;
+  const where = sql.join(filters, sql` `);
+  // Nothing asked (every class at 0): any node that passes the filters, oldest first.
+  const { rows } = anchor === null
+    ? await sql<Candidate>`SELECT cn.uuid AS uuid, cn.host AS host, cn.hypervisor_hostname AS node, 0 AS free
+      FROM compute_nodes cn ${services}
+      WHERE cn.deleted = 0 AND cn.unavailable_reason IS NULL ${where}
+      ORDER BY ${q.group?.weight ? sql`${q.group.weight}, cn.id` : sql`cn.id`}
+      LIMIT ${sql.lit(limit)}`.execute(db)
+    : await sql<Candidate>`SELECT cn.uuid AS uuid, cn.host AS host, cn.hypervisor_hostname AS node, ${FREE} AS free
+      FROM inventories anchor
+      JOIN compute_nodes cn ON cn.uuid = anchor.node_uuid AND cn.deleted = 0 AND cn.unavailable_reason IS NULL
+      ${services}
+      WHERE anchor.resource_class = ${anchor} ${where}
+      ORDER BY ${order}
+      LIMIT ${sql.lit(limit)}`.execute(db);
   return rows;
 }

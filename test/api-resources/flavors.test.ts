@@ -203,6 +203,29 @@ describe('flavors API', () => {
     assert.equal((await call(h, h.admin, 'POST', base, { specs: {} })).status, 400);
   });
 
+  it('validates resources:<CLASS> extra specs when they are set, and keeps good ones', async () => {
+    const base = '/v2.1/flavors/4/os-extra_specs';
+    for (const specs of [
+      { 'resources:CUSTOM_lower': '1' },
+      { 'resources:GOLD': '1' },
+      { 'resources:VCPU': '-1' },
+      { 'resources:VCPU': '1.5' },
+      { 'resources:VCPU': 'two' },
+      { 'resources:VCPU': '2147483648' },
+      { 'resources1:VCPU': '1' },
+    ]) {
+      const r = await call(h, h.admin, 'POST', base, { extra_specs: specs });
+      assert.equal(r.status, 400, JSON.stringify(specs));
+      assert.match(r.body.badRequest.message, /extra spec resources/);
+    }
+    assert.equal((await call(h, h.admin, 'PUT', `${base}/resources:DISK_GB`, { 'resources:DISK_GB': 'x' })).status, 400);
+    const good = { 'resources:CUSTOM_BAREMETAL_GOLD': 1, 'resources:VCPU': '0', 'resources:MEMORY_MB': 0, 'resources:PCPU': '2' };
+    const r = await call(h, h.admin, 'POST', base, { extra_specs: good });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.extra_specs, { 'resources:CUSTOM_BAREMETAL_GOLD': '1', 'resources:VCPU': '0', 'resources:MEMORY_MB': '0', 'resources:PCPU': '2' });
+    for (const key of Object.keys(good)) assert.equal((await call(h, h.admin, 'DELETE', `${base}/${key}`)).status, 202);
+  });
+
   it('hides private flavors from projects without access and manages access lists', async () => {
     const created = await call(h, h.admin, 'POST', '/v2.1/flavors', {
       flavor: { name: 'private.one', ram: 128, vcpus: 1, disk: 1, id: 'priv-1', 'os-flavor-access:is_public': false },

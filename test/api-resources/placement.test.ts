@@ -5,7 +5,7 @@ import { createPlacementApp } from '../../src/api/placement-app.js';
 import { createLogger } from '../../src/common/logging.js';
 import { addComputeHost, call, startHarness, type Harness } from './harness.js';
 
-describe('placement API (read-only)', () => {
+describe('placement API', () => {
   let h: Harness;
   let placement: FastifyInstance;
   let p: { url: string };
@@ -84,5 +84,71 @@ describe('placement API (read-only)', () => {
     assert.deepEqual(allocs.body, {
       allocations: { 'c0ffee00-0000-4000-8000-000000000001': { resources: { VCPU: 2 } } }, resource_provider_generation: 0,
     });
+  });
+  it('lists, shows and creates resource classes (custom ones only), admin only', async () => {
+    const L = 'placement latest';
+    assert.equal((await call(p, h.admin, 'GET', '/resource_classes')).status, 404, 'since 1.2');
+    for (const path of ['/resource_classes', '/resource_classes/VCPU', rp('/inventories/VCPU'), '/allocations/c0ffee00-0000-4000-8000-000000000001']) {
+      assert.equal((await call(p, h.member, 'GET', path, undefined, L)).status, 403, path);
+    }
+    assert.equal((await call(p, h.member, 'PUT', '/resource_classes/CUSTOM_X', undefined, L)).status, 403);
+
+    const before = await call(p, h.admin, 'GET', '/resource_classes', undefined, L);
+    assert.equal(before.status, 200);
+    const names = (r: typeof before): string[] => r.body.resource_classes.map((c: { name: string }) => c.name);
+    assert.deepEqual(names(before).slice(0, 3), ['VCPU', 'MEMORY_MB', 'DISK_GB']);
+    assert.equal(names(before).some((n) => n.startsWith('CUSTOM_')), false);
+    assert.deepEqual(before.body.resource_classes[0], { name: 'VCPU', links: [{ rel: 'self', href: '/resource_classes/VCPU' }] });
+
+    assert.equal((await call(p, h.admin, 'PUT', '/resource_classes/CUSTOM_BAREMETAL_GOLD', undefined, 'placement 1.6')).status, 404, 'since 1.7');
+    const created = await call(p, h.admin, 'PUT', '/resource_classes/CUSTOM_BAREMETAL_GOLD', undefined, L);
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('location'), '/resource_classes/CUSTOM_BAREMETAL_GOLD');
+    assert.equal((await call(p, h.admin, 'PUT', '/resource_classes/CUSTOM_BAREMETAL_GOLD', undefined, L)).status, 204, 'already there');
+    // (Names past 100 characters are refused by the router, as every path parameter is: 414.)
+    assert.equal((await call(p, h.admin, 'PUT', `/resource_classes/CUSTOM_${'X'.repeat(250)}`, undefined, L)).status, 414);
+    for (const bad of ['VCPU', 'CUSTOM_lower', 'GOLD', 'CUSTOM_', 'CUSTOM_%E2%82%AC', 'CUSTOM_A%20B']) {
+      const r = await call(p, h.admin, 'PUT', `/resource_classes/${bad}`, undefined, L);
+      assert.equal(r.status, 400, bad);
+      assert.ok(r.body.badRequest.message, bad);
+    }
+    assert.ok(names(await call(p, h.admin, 'GET', '/resource_classes', undefined, L)).includes('CUSTOM_BAREMETAL_GOLD'));
+    assert.deepEqual((await call(p, h.admin, 'GET', '/resource_classes/CUSTOM_BAREMETAL_GOLD', undefined, L)).body,
+      { name: 'CUSTOM_BAREMETAL_GOLD', links: [{ rel: 'self', href: '/resource_classes/CUSTOM_BAREMETAL_GOLD' }] });
+    assert.equal((await call(p, h.admin, 'GET', '/resource_classes/MEMORY_MB', undefined, L)).status, 200);
+    for (const missing of ['CUSTOM_NEVER_MADE', 'constructor', '__proto__']) {
+      assert.equal((await call(p, h.admin, 'GET', `/resource_classes/${missing}`, undefined, L)).status, 404, missing);
+    }
+  });
+
+  it('shows one inventory and one consumer\'s allocations, and filters providers by free room of any class', async () => {
+    const L = 'placement latest';
+    await h.db.insertInto('inventories').values({
+      node_uuid: node.uuid, resource_class: 'CUSTOM_BAREMETAL_SMALL', total: 1, reserved: 0, min_unit: 1, max_unit: 1, step_size: 1, allocation_ratio: 1, used: 0,
+    }).execute();
+    const one = await call(p, h.admin, 'GET', rp('/inventories/CUSTOM_BAREMETAL_SMALL'), undefined, L);
+    assert.deepEqual(one.body, { allocation_ratio: 1, max_unit: 1, min_unit: 1, reserved: 0, step_size: 1, total: 1, resource_provider_generation: 0 });
+    assert.equal((await call(p, h.admin, 'GET', rp('/inventories/CUSTOM_NONE'), undefined, L)).status, 404);
+
+    const byFree = async (q: string): Promise<number> => {
+      const r = await call(p, h.admin, 'GET', `/resource_providers?resources=${q}`, undefined, L);
+      assert.equal(r.status, 200, q);
+      return r.body.resource_providers.length;
+    };
+    assert.equal(await byFree('CUSTOM_BAREMETAL_SMALL:1'), 1);
+    assert.equal(await byFree('CUSTOM_BAREMETAL_SMALL:1,VCPU:6'), 1);
+    assert.equal(await byFree('CUSTOM_BAREMETAL_SMALL:2'), 0, 'more than max_unit');
+    assert.equal(await byFree('VCPU:7'), 0, '2 of 8 used');
+    assert.equal(await byFree('CUSTOM_GPU:1'), 0);
+    await h.db.updateTable('inventories').set({ used: 1 }).where('node_uuid', '=', node.uuid).where('resource_class', '=', 'CUSTOM_BAREMETAL_SMALL').execute();
+    assert.equal(await byFree('CUSTOM_BAREMETAL_SMALL:1'), 0, 'taken');
+    for (const bad of ['VCPU', 'VCPU:0', 'NOPE:1', 'VCPU:x', 'VCPU:1,,DISK_GB:1']) {
+      assert.equal((await call(p, h.admin, 'GET', `/resource_providers?resources=${bad}`, undefined, L)).status, 400, bad);
+    }
+
+    const consumer = 'c0ffee00-0000-4000-8000-000000000001';
+    const mine = await call(p, h.admin, 'GET', `/allocations/${consumer}`);
+    assert.deepEqual(mine.body, { allocations: { [node.uuid]: { generation: 0, resources: { VCPU: 2 } } } });
+    assert.deepEqual((await call(p, h.admin, 'GET', '/allocations/c0ffee00-0000-4000-8000-00000000ffff')).body, { allocations: {} });
   });
 });

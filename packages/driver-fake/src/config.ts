@@ -18,6 +18,11 @@ export interface FakeConfig {
   traits: string[];
   /** Custom resource classes of every node, e.g. CUSTOM_GPU → 2. */
   resources: Record<`CUSTOM_${string}`, number>;
+  /**
+   * Set: every node is a whole machine, as a bare-metal node is — it reports this class with
+   * total 1 and no VCPU, MEMORY_MB or DISK_GB (`resources` still adds its classes).
+   */
+  nodeResourceClass: `CUSTOM_${string}` | null;
   hostIp: string;
   /**
    * Cluster mode: the id of a shared back-end ([fake] cluster). Every compute configured with the
@@ -68,6 +73,11 @@ export function parseConfig(host: string, raw: Record<string, string>): FakeConf
     resources[m[1] as `CUSTOM_${string}`] = Number(m[2]);
   }
 
+  const nodeClass = raw['node_resource_class']?.trim() || null;
+  if (nodeClass !== null && !/^CUSTOM_[A-Z0-9_]{1,248}$/.test(nodeClass)) {
+    throw new Error(`fake driver: node_resource_class must look like CUSTOM_NAME, got ${JSON.stringify(nodeClass)}`);
+  }
+
   const formats = list(raw['image_formats']).map((f) => f.toLowerCase());
   return {
     nodeNames,
@@ -80,6 +90,7 @@ export function parseConfig(host: string, raw: Record<string, string>): FakeConf
     unsupported,
     traits: list(raw['traits']),
     resources,
+    nodeResourceClass: nodeClass as FakeConfig['nodeResourceClass'],
     hostIp: raw['host_ip']?.trim() || '127.0.0.1',
     cluster: raw['cluster']?.trim() || null,
     clusterStateFile: raw['cluster_state_file']?.trim() || null,

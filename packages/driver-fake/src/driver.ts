@@ -128,9 +128,9 @@ export class FakeDriver implements VirtDriver {
       },
       hostIp: cfg.hostIp,
       inventory: {
-        VCPU: inv(cfg.vcpus),
-        MEMORY_MB: inv(cfg.memoryMb),
-        DISK_GB: inv(cfg.diskGb),
+        ...(cfg.nodeResourceClass
+          ? { [cfg.nodeResourceClass]: inv(1) }
+          : { VCPU: inv(cfg.vcpus), MEMORY_MB: inv(cfg.memoryMb), DISK_GB: inv(cfg.diskGb) }),
         ...Object.fromEntries(Object.entries(cfg.resources).map(([rc, n]) => [rc, inv(n)])),
       },
       traits: [...cfg.traits],

@@ -45,3 +45,5 @@ runConformance(
     image_formats: 'raw',
   }),
 );
+// Whole machines: nodes that report a single CUSTOM_* class and none of the standard ones.
+runConformance(fixture('fake, whole machines', { nodes: '2', node_resource_class: 'CUSTOM_BAREMETAL_SMALL', watch_interval_ms: '0' }));

@@ -7,7 +7,7 @@ import {
   type DriverErrorCode, type GuardOptions, type InstanceSpec, type LifecycleEvent, type VirtDriver,
 } from '@orrery/virt-api';
 import { createTestContext, MemoryImageService, sampleInstanceSpec } from '@orrery/virt-api/conformance';
-import { createDriver, fakeBackendPath, openFakeBackend, type FakeBackend } from '@orrery/driver-fake';
+import { createDriver, fakeBackendPath, openFakeBackend, parseConfig, type FakeBackend } from '@orrery/driver-fake';
 
 interface Booted {
   driver: VirtDriver;
@@ -88,6 +88,15 @@ describe('fake driver: nodes and configuration', () => {
     assert.equal(n!.hypervisorType, 'fake');
     assert.ok(capabilityTraits(b.driver.capabilities()).includes('CUSTOM_HYPERVISOR_FAKE'));
     await b.done();
+  });
+
+  it('reports whole machines: only the node_resource_class, total 1, on every node', async () => {
+    const b = await boot({ nodes: '2', node_resource_class: 'CUSTOM_BAREMETAL_SMALL' });
+    for (const n of await b.driver.listNodes()) {
+      assert.deepEqual(Object.entries(n.inventory).map(([rc, inv]) => [rc, inv?.total, inv?.maxUnit]), [['CUSTOM_BAREMETAL_SMALL', 1, 1]]);
+    }
+    await b.done();
+    assert.throws(() => parseConfig('h', { node_resource_class: 'baremetal-small' }), /node_resource_class must look like CUSTOM_NAME/);
   });
 
   it('switches capabilities off on request, and then refuses their operations', async () => {

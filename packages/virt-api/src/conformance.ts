@@ -276,12 +276,14 @@ const CHECKS: Check[] = [
       for (const n of h.nodes) {
         assert.match(n.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, `node ${n.name} uuid`);
         assert.equal(n.hypervisorType.toLowerCase(), h.caps.hypervisorType.toLowerCase(), `node ${n.name} hypervisorType`);
-        for (const rc of ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const) {
-          const inv = n.inventory[rc];
-          assert.ok(inv && inv.total > 0, `node ${n.name} must report ${rc} inventory`);
+        // Any classes, standard or not: a whole machine reports only its CUSTOM_* class (total 1).
+        const inventory = Object.entries(n.inventory);
+        assert.ok(inventory.length > 0, `node ${n.name} must report inventory of at least one resource class`);
+        for (const [rc, inv] of inventory) {
+          assert.match(rc, /^(VCPU|MEMORY_MB|DISK_GB|CUSTOM_[A-Z0-9_]{1,248})$/, `node ${n.name} resource class`);
+          assert.ok(inv && inv.total > 0, `node ${n.name} ${rc} inventory total`);
           assert.ok(inv.maxUnit >= inv.minUnit && inv.stepSize > 0 && inv.reserved >= 0, `node ${n.name} ${rc} inventory bounds`);
         }
-        for (const rc of Object.keys(n.inventory)) assert.match(rc, /^(VCPU|MEMORY_MB|DISK_GB|CUSTOM_[A-Z0-9_]+)$/, 'resource class');
         for (const t of n.traits) assert.match(t, TRAIT_NAME, `node ${n.name} trait`);
       }
       const again = await h.driver.listNodes();

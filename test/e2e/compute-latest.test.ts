@@ -1,0 +1,100 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { backendSkip, commandExists } from '../support/backends.js';
+import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
+import { cliEnv, openstack, openstackJson, openstackOk } from '../support/openstack-cli.js';
+
+// Debian's openstacksdk is installed for Debian's python; a pyenv python3 earlier on PATH lacks it.
+const SYSTEM_PYTHON = '/usr/bin/python3';
+const skip = backendSkip('the openstack CLI and openstacksdk (python3-openstackclient)', commandExists('openstack'));
+
+type Row = Record<string, unknown>;
+const LATEST = ['--os-compute-api-version', '2.latest'];
+
+async function waitStatus(env: Record<string, string>, server: string, want: string): Promise<Row> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const s = await openstackJson<Row>([...LATEST, 'server', 'show', server], env);
+    if (s.status === want) return s;
+    if (Date.now() > deadline) throw new Error(`${server} is ${String(s.status)}, wanted ${want}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('the real clients at the newest compute microversion', { skip }, () => {
+  let cloud: CloudProcess;
+  let env: Record<string, string>;
+
+  before(async () => {
+    cloud = await startCloudProcess();
+    env = cloud.openrc;
+    const file = join(cloud.stateDir, 'latest.img');
+    writeFileSync(file, Buffer.alloc(64 * 1024, 3));
+    await openstackJson(['image', 'create', '--file', file, '--disk-format', 'raw', '--container-format', 'bare', 'latest-image'], env);
+  });
+  after(async () => {
+    await cloud?.stop();
+  });
+
+  it('negotiates 2.93 and creates, lists and shows a server', async () => {
+    const created = await openstackJson<Row>([...LATEST, 'server', 'create', '--image', 'latest-image', '--flavor', 'm1.tiny',
+      '--nic', 'none', '--wait', 'latest-vm'], env);
+    assert.equal(created.status, 'ACTIVE');
+    const list = await openstackJson<Row[]>([...LATEST, 'server', 'list'], env);
+    assert.deepEqual(list.map((s) => s.Name), ['latest-vm']);
+    const shown = await openstackJson<Row>([...LATEST, 'server', 'show', 'latest-vm'], env);
+    // From 2.47 the flavor is embedded (the CLI prints its name and details, not an id link).
+    assert.match(String(shown.flavor), /m1\.tiny/);
+    const debug = await openstack([...LATEST, '--debug', 'server', 'show', 'latest-vm'], env);
+    assert.match(debug.stderr, /OpenStack-API-Version: compute 2\.9[0-9]/i);
+    assert.doesNotMatch(debug.stderr, /406/);
+  });
+
+  it('sets a server to error with server set --state', async () => {
+    await openstackOk([...LATEST, 'server', 'set', '--state', 'error', 'latest-vm'], env);
+    await waitStatus(env, 'latest-vm', 'ERROR');
+    await openstackOk([...LATEST, 'server', 'set', '--state', 'active', 'latest-vm'], env);
+    await waitStatus(env, 'latest-vm', 'ACTIVE');
+  });
+
+  it('creates, lists, shows and deletes server groups', async () => {
+    const g = await openstackJson<Row>([...LATEST, 'server', 'group', 'create', '--policy', 'anti-affinity', 'cli-group'], env);
+    assert.equal(g.name, 'cli-group');
+    assert.match(String(g.policy ?? g.policies), /anti-affinity/);
+    const list = await openstackJson<Row[]>([...LATEST, 'server', 'group', 'list'], env);
+    assert.ok(list.some((x) => x.Name === 'cli-group'));
+    const shown = await openstackJson<Row>([...LATEST, 'server', 'group', 'show', 'cli-group'], env);
+    assert.equal(shown.id, g.id);
+    await openstackOk([...LATEST, 'server', 'group', 'delete', 'cli-group'], env);
+    const after = await openstackJson<Row[]>([...LATEST, 'server', 'group', 'list'], env);
+    assert.ok(!after.some((x) => x.Name === 'cli-group'));
+  });
+
+  it('reports usage', async () => {
+    const usage = await openstackJson<Row[]>(['usage', 'list'], env);
+    assert.ok(usage.length >= 1, 'one project has a server');
+    const mine = usage.find((u) => Number(u['Servers'] ?? u['servers']) >= 1);
+    assert.ok(mine, JSON.stringify(usage));
+  });
+
+  it('drives the same through openstacksdk', async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(SYSTEM_PYTHON, [new URL('./sdk/compute_latest.py', import.meta.url).pathname, 'latest-image'],
+        { env: cliEnv(env), timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${String(err)}\n${stderr}`)) : resolve(stdout)));
+    });
+    const seen = JSON.parse(out.trim().split('\n').pop()!) as Row;
+    assert.equal(seen.max_microversion, '2.93');
+    assert.equal(seen.group_policy, 'anti-affinity');
+    assert.ok((seen.groups_listed as string[]).includes('sdk-group'));
+    assert.equal(seen.server_status, 'ACTIVE');
+    assert.equal(seen.flavor_embedded, 'm1.tiny');
+    assert.ok((seen.listed as string[]).includes('sdk-vm'));
+    assert.equal((seen.group_members as string[]).length, 1);
+    assert.equal(seen.after_reset, 'ERROR');
+    assert.ok(Number(seen.usage_projects) >= 1);
+    assert.ok(!(seen.groups_after_delete as string[]).includes('sdk-group'));
+  });
+});
