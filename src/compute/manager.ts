@@ -149,13 +149,20 @@ export class ComputeService {
   }
 
   /**
-   * A node came, went or changed on the back-end (contract 1.1): the nodes are reported again,
-   * so the conductor has their new inventory and traits without waiting for a restart.
+   * A node changed on the back-end (contract 1.1). A served node's new inventory or traits are
+   * reported at once. A node added or removed is only logged: serving it (its RPC topic) or
+   * dropping it (its instances keep their records) is the node tracker's to do; until then it
+   * takes effect when the service next starts.
    */
   private onNodeEvent(e: NodeEvent): void {
-    this.log.info({ node: e.node, kind: e.kind }, 'node event');
+    if (e.kind === 'added' || e.kind === 'removed') {
+      this.log.warn({ node: e.node, uuid: e.uuid, kind: e.kind }, 'node added to or removed from the back-end: followed at the next start');
+      return;
+    }
+    this.log.info({ node: e.node, kind: e.kind }, 'node changed on the back-end');
     void (async () => {
-      this.nodes = await this.driver.listNodes();
+      const fresh = new Map((await this.driver.listNodes()).map((n) => [n.uuid, n]));
+      this.nodes = this.nodes.map((n) => fresh.get(n.uuid) ?? n);
       await this.landed(() => this.conductor.computeNodesUpdate(systemContext(), this.host, this.nodes.map((n) => this.nodeReport(n))));
     })().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not report nodes after a node event'));
   }
