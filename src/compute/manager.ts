@@ -148,8 +148,10 @@ export class ComputeService {
   }
 
   /**
-   * A node came, went or changed on the back-end (contract 1.1): the nodes are reported again,
-   * so the conductor has their new inventory and traits without waiting for a restart.
+   * A node changed on the back-end (contract 1.1). A served node's new inventory or traits are
+   * reported at once. A node added or removed is only logged: serving it (its RPC topic) or
+   * dropping it (its instances keep their records) is the node tracker's to do; until then it
+   * takes effect when the service next starts.
    */
   private every(seconds: number, fn: () => Promise<unknown>): void {
     if (seconds <= 0) return;

@@ -93,9 +93,18 @@ class GuardedDriver implements GuardedVirtDriver {
     return this.#name;
   }
 
-  /** Agreed lazily when not given, so that guarding never calls the driver by itself. */
+  /**
+   * Agreed lazily when not given, so that guarding never calls the driver by itself. A driver
+   * the handshake refuses (the loader never guards one) is held to 1.0 alone.
+   */
   get contract(): AgreedContract {
-    this.#contract ??= agreeContract(this.#d.version(), this.#opts.speaks ?? SUPPORTED_CONTRACT);
+    if (this.#contract === null) {
+      try {
+        this.#contract = agreeContract(this.#d.version(), this.#opts.speaks ?? SUPPORTED_CONTRACT);
+      } catch {
+        this.#contract = { version: '1.0', groups: [] };
+      }
+    }
     return this.#contract;
   }
 
@@ -122,7 +131,8 @@ class GuardedDriver implements GuardedVirtDriver {
 
   /** Refuses a method outside the agreed contract before anything reaches the driver. */
   #admit(method: DriverMethod): void {
-    if (inContract(this.contract, method)) return;
+    // What every version has needs no agreement (version() itself is such a call).
+    if (METHOD_SINCE[method] === '1.0' || inContract(this.contract, method)) return;
     const group = groupOf(method);
     const why = group !== undefined && atLeast(this.contract.version, METHOD_SINCE[method])
       ? `it did not declare the optional group ${group}`
