@@ -114,6 +114,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     if (typeof query.name === 'string') q = q.where('cn.hypervisor_hostname', '=', query.name);
     if (typeof query.uuid === 'string') q = q.where('cn.uuid', '=', query.uuid);
     // Providers with room for every amount asked (the claim's test), as Placement's 1.4 filter.
+    if (query.resources !== undefined && typeof query.resources !== 'string') throw new BadRequest('resources may be given once');
     for (const [rc, n] of typeof query.resources === 'string' ? resourcesParam(query.resources) : []) {
       q = q.where(({ exists, selectFrom }) => exists(selectFrom('inventories as inv').select('inv.node_uuid')
         .whereRef('inv.node_uuid', '=', 'cn.uuid').where('inv.resource_class', '=', rc).where('inv.max_unit', '>=', n)
@@ -233,14 +234,15 @@ const MAX_FILTER_CLASSES = 32;
 
 /** `resources=VCPU:2,CUSTOM_BAREMETAL_SMALL:1` → its pairs; a bad class or amount is a 400. */
 function resourcesParam(raw: string): Array<[string, number]> {
+  const parts = raw.split(',');
+  if (parts.length > MAX_FILTER_CLASSES) throw new BadRequest(`At most ${MAX_FILTER_CLASSES} resource classes may be asked for.`);
   const out = new Map<string, number>();
-  for (const part of raw.split(',')) {
+  for (const part of parts) {
     const m = /^([^:]*):(\d{1,10})$/.exec(part.trim());
     if (!m || !isResourceClass(m[1]!)) throw new BadRequest(`Invalid resource class in resources parameter: ${part.slice(0, 64)}`);
     const n = Number(m[2]);
     if (n < 1 || n > MAX_RESOURCE_AMOUNT) throw new BadRequest(`Requested resource ${m[1]} expected positive integer amount.`);
     out.set(m[1]!, n);
   }
-  if (out.size > MAX_FILTER_CLASSES) throw new BadRequest(`At most ${MAX_FILTER_CLASSES} resource classes may be asked for.`);
   return [...out];
 }

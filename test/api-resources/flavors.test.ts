@@ -186,7 +186,7 @@ describe('flavors API', () => {
     assert.equal(await getFlavor(h.db, 'nope'), null);
   });
 
-  it('validates extra spec keys and trait values', async () => {
+  it('validates extra spec keys, trait values and resources:<CLASS> amounts', async () => {
     const base = '/v2.1/flavors/4/os-extra_specs';
     for (const specs of [
       { 'trait:HW_CPU_X86_AVX': 'preferred' },
@@ -194,18 +194,6 @@ describe('flavors API', () => {
       { 'bad/key': 'x' },
       { key: true },
       { key: 'x'.repeat(256) },
-    ]) {
-      const r = await call(h, h.admin, 'POST', base, { extra_specs: specs });
-      assert.equal(r.status, 400, JSON.stringify(specs));
-    }
-    assert.equal((await call(h, h.admin, 'PUT', `${base}/trait:CUSTOM_GPU`, { 'trait:CUSTOM_GPU': 'yes' })).status, 400);
-    assert.equal((await call(h, h.admin, 'PUT', `${base}/trait:CUSTOM_GPU`, { 'trait:CUSTOM_GPU': 'forbidden' })).status, 200);
-    assert.equal((await call(h, h.admin, 'POST', base, { specs: {} })).status, 400);
-  });
-
-  it('validates resources:<CLASS> extra specs when they are set, and keeps good ones', async () => {
-    const base = '/v2.1/flavors/4/os-extra_specs';
-    for (const specs of [
       { 'resources:CUSTOM_lower': '1' },
       { 'resources:GOLD': '1' },
       { 'resources:VCPU': '-1' },
@@ -216,8 +204,16 @@ describe('flavors API', () => {
     ]) {
       const r = await call(h, h.admin, 'POST', base, { extra_specs: specs });
       assert.equal(r.status, 400, JSON.stringify(specs));
-      assert.match(r.body.badRequest.message, /extra spec resources/);
+      const [key] = Object.keys(specs);
+      if (key!.startsWith('resources')) assert.match(r.body.badRequest.message, /extra spec resources/);
     }
+    assert.equal((await call(h, h.admin, 'PUT', `${base}/trait:CUSTOM_GPU`, { 'trait:CUSTOM_GPU': 'yes' })).status, 400);
+    assert.equal((await call(h, h.admin, 'PUT', `${base}/trait:CUSTOM_GPU`, { 'trait:CUSTOM_GPU': 'forbidden' })).status, 200);
+    assert.equal((await call(h, h.admin, 'POST', base, { specs: {} })).status, 400);
+  });
+
+  it('keeps good resources:<CLASS> extra specs, as strings', async () => {
+    const base = '/v2.1/flavors/4/os-extra_specs';
     assert.equal((await call(h, h.admin, 'PUT', `${base}/resources:DISK_GB`, { 'resources:DISK_GB': 'x' })).status, 400);
     const good = { 'resources:CUSTOM_BAREMETAL_GOLD': 1, 'resources:VCPU': '0', 'resources:MEMORY_MB': 0, 'resources:PCPU': '2' };
     const r = await call(h, h.admin, 'POST', base, { extra_specs: good });

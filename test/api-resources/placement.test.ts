@@ -142,7 +142,7 @@ describe('placement API', () => {
     assert.equal(await byFree('CUSTOM_GPU:1'), 0);
     await h.db.updateTable('inventories').set({ used: 1 }).where('node_uuid', '=', node.uuid).where('resource_class', '=', 'CUSTOM_BAREMETAL_SMALL').execute();
     assert.equal(await byFree('CUSTOM_BAREMETAL_SMALL:1'), 0, 'taken');
-    for (const bad of ['VCPU', 'VCPU:0', 'NOPE:1', 'VCPU:x', 'VCPU:1,,DISK_GB:1']) {
+    for (const bad of ['VCPU', 'VCPU:0', 'NOPE:1', 'VCPU:x', 'VCPU:1,,DISK_GB:1', Array(33).fill('VCPU:1').join(','), 'VCPU:1&resources=DISK_GB:1']) {
       assert.equal((await call(p, h.admin, 'GET', `/resource_providers?resources=${bad}`, undefined, L)).status, 400, bad);
     }
 
