@@ -164,6 +164,7 @@ export class ComputeService {
       uuid: n.uuid, host: this.host, node: n.name, hypervisorType: n.hypervisorType,
       hypervisorVersion: n.hypervisorVersion, hostIp: n.hostIp, cpuInfo: n.cpuInfo, inventory,
       traits: [...new Set([...n.traits, ...capabilityTraits(this.caps)])],
+      ...(n.startedAt !== undefined ? { startedAt: n.startedAt } : {}),
     };
   }
 
