@@ -18,13 +18,18 @@ import * as services from './services.js';
 import * as limits from './limits.js';
 import * as quotaSets from './quota-sets.js';
 import * as quotaClassSets from './quota-class-sets.js';
+import * as simpleTenantUsage from './simple-tenant-usage.js';
+import * as instanceUsageAuditLog from './instance-usage-audit-log.js';
+import * as osHosts from './os-hosts.js';
+import * as extensions from './extensions.js';
+import * as imageProxy from './image-proxy.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
 /** Every route module of the compute API; each registers its routes under /v2.1 and /v2.1/{project_id}. */
 const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics,
-  flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
+  flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets, simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy,
 ];
 
 /**
