@@ -7,7 +7,7 @@ import {
   AZ_KEY, addAggregateHost, createAggregate, deleteAggregate, getAggregate, listAggregates, removeAggregateHost,
   setAggregateMetadata, updateAggregate, type Aggregate,
 } from '../db/aggregates.js';
-import { HostSchema, NameSchema, integerId, mvAtLeast, routeBoth } from './resource-kit.js';
+import { HostSchema, NameSchema, mvAtLeast, routeBoth, signedIntegerId } from './resource-kit.js';
 import { requireMicroversion } from './microversion.js';
 import type { ComputeApiDeps } from './deps.js';
 
@@ -79,7 +79,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     }
   };
   const aggregateId = (raw: string): number => {
-    const id = integerId(raw);
+    const id = signedIntegerId(raw);
     if (id === null) throw new BadRequest(`Invalid input for field/attribute id. Value: ${raw}. id must be an integer`);
     return id;
   };

@@ -19,6 +19,11 @@ import * as limits from './limits.js';
 import * as quotaSets from './quota-sets.js';
 import * as serverGroups from './server-groups.js';
 import * as quotaClassSets from './quota-class-sets.js';
+import * as simpleTenantUsage from './simple-tenant-usage.js';
+import * as instanceUsageAuditLog from './instance-usage-audit-log.js';
+import * as osHosts from './os-hosts.js';
+import * as extensions from './extensions.js';
+import * as imageProxy from './image-proxy.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
@@ -26,7 +31,7 @@ export type { ComputeApiDeps } from './deps.js';
 const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
-  serverGroups,
+  simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy, serverGroups,
 ];
 
 /**

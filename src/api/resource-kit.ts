@@ -171,6 +171,14 @@ export function intValue(field: string, v: number | string, minimum: number, max
   return n;
 }
 
+/**
+ * An integer id in the path as Nova's validate_integer takes it (aggregates, services before
+ * 2.53): a negative one is valid and simply matches nothing (404), a non-integer is a 400.
+ */
+export function signedIntegerId(raw: string): number | null {
+  return /^-?\d{1,10}$/.test(raw) && Math.abs(Number(raw)) <= MAX_INT ? Number(raw) : null;
+}
+
 /** An id in the path that must be an integer (aggregates, services, hypervisors). */
 export function integerId(raw: string): number | null {
   return /^\d{1,10}$/.test(raw) && Number(raw) <= MAX_INT ? Number(raw) : null;

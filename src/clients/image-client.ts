@@ -124,6 +124,21 @@ export class ImageClient {
     for await (const chunk of res.body) yield chunk;
   }
 
+  /** A page of images (Image v2 list: `limit`, `marker`, filters as query parameters). */
+  async listImages(query: Record<string, string>, token?: string): Promise<{ images: GlanceImage[]; next?: string }> {
+    const qs = new URLSearchParams(query).toString();
+    const res = await this.request('GET', `/v2/images${qs ? `?${qs}` : ''}`, { token, what: 'list images' });
+    return (await res.json()) as { images: GlanceImage[]; next?: string };
+  }
+
+  /** Applies a JSON patch (draft 10: `{op, path, value}`) to an image. */
+  async patchImage(id: string, ops: Array<{ op: string; path: string; value?: unknown }>, token?: string): Promise<GlanceImage> {
+    const res = await this.request('PATCH', `/v2/images/${encodeURIComponent(id)}`, {
+      token, what: `update image ${id}`, body: JSON.stringify(ops), contentType: 'application/openstack-images-v2.1-json-patch',
+    });
+    return (await res.json()) as GlanceImage;
+  }
+
   async deleteImage(id: string, token?: string): Promise<void> {
     const res = await this.request('DELETE', `/v2/images/${encodeURIComponent(id)}`, { token, what: `delete image ${id}` });
     await res.body?.cancel();

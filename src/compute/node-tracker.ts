@@ -257,5 +257,6 @@ export function nodeReport(config: Config, host: string, caps: Capabilities, n: 
     uuid: n.uuid, host, node: n.name, hypervisorType: n.hypervisorType,
     hypervisorVersion: n.hypervisorVersion, hostIp: n.hostIp, cpuInfo: n.cpuInfo, inventory,
     traits: [...new Set([...n.traits, ...capabilityTraits(caps)])],
+    ...(n.startedAt !== undefined ? { startedAt: n.startedAt } : {}),
   };
 }

@@ -54,6 +54,7 @@ export async function writeNode(tx: Db, host: string, n: ComputeNodeReport, ts: 
   const values = {
     host, hypervisor_hostname: n.node, hypervisor_type: n.hypervisorType, hypervisor_version: n.hypervisorVersion,
     host_ip: n.hostIp, cpu_info: JSON.stringify(n.cpuInfo), updated_at: ts, deleted: 0, unavailable_reason: null,
+    started_at: typeof n.startedAt === 'number' && Number.isFinite(n.startedAt) ? new Date(n.startedAt).toISOString() : null,
   };
   const res = await tx.updateTable('compute_nodes').set(values).where('uuid', '=', n.uuid).executeTakeFirst();
   if (Number(res.numUpdatedRows) === 0) {

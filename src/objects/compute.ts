@@ -105,5 +105,7 @@ export interface ComputeNodeReport {
     total: number; reserved: number; minUnit: number; maxUnit: number; stepSize: number; allocationRatio: number;
   }>;
   traits: string[];
+  /** When the node's host started (ms since the epoch), when its driver says; older computes leave it out. */
+  startedAt?: number;
 }
 registerObject('ComputeNodeReport', '1.0');

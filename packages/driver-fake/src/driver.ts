@@ -31,6 +31,7 @@ export class FakeDriver implements VirtDriver {
   /** Last power state this driver saw per guest: to turn out-of-band changes into events. */
   #known = new Map<string, PowerState>();
   #dataVersion = 0;
+  #startedAt = Date.now();
   #watch: NodeJS.Timeout | null = null;
   /** Cancels calls hung by a 'hang' fault, at shutdown. */
   #hung = new Set<() => void>();
@@ -84,6 +85,8 @@ export class FakeDriver implements VirtDriver {
       throw err;
     }
     this.#ctx = ctx;
+    // The fake's "host" is the driver itself: its uptime counts from here.
+    this.#startedAt = Date.now();
     if (cfg.watchIntervalMs > 0) {
       this.#watch = setInterval(() => this.#watchOutOfBand(), cfg.watchIntervalMs);
       this.#watch.unref();
@@ -134,6 +137,7 @@ export class FakeDriver implements VirtDriver {
         ...Object.fromEntries(Object.entries(cfg.resources).map(([rc, n]) => [rc, inv(n)])),
       },
       traits: [...cfg.traits],
+      startedAt: this.#startedAt,
     }));
   }
 

@@ -58,6 +58,11 @@ export interface NodeInfo {
   inventory: Partial<Record<ResourceClass, Inventory>>;
   /** Traits of the node's own (e.g. HW_CPU_X86_AVX2, CUSTOM_*). Capability traits are added by the compute service. */
   traits: string[];
+  /**
+   * When the node's host last started, in milliseconds since the epoch; absent when the driver
+   * cannot tell. The API derives the hypervisor's uptime (os-hypervisors/{id}/uptime) from it.
+   */
+  startedAt?: number;
 }
 
 export interface CpuInfo {

@@ -1,0 +1,31 @@
+import type { PolicyDefault } from '../../auth/policy-defaults.js';
+
+/**
+ * Policy defaults (Nova Zed's) of the compute routes the mv-resources work added; each route
+ * names its rule with `policy:`. Admin-only routes still carry `admin: true` until the policy
+ * engine enforces these.
+ */
+const ADMIN = 'rule:context_is_admin';
+const READER = 'rule:project_reader_or_admin';
+
+export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
+  { name: 'os_compute_api:os-flavor-manage:update', check: ADMIN, description: 'Update a flavor (its description, from 2.55).' },
+  { name: 'compute:aggregates:images', check: ADMIN, description: 'Request image caching for an aggregate (2.81).' },
+  { name: 'os_compute_api:os-simple-tenant-usage:list', check: ADMIN, description: 'List per tenant usage statistics for all tenants.' },
+  { name: 'os_compute_api:os-simple-tenant-usage:show', check: READER, description: 'Show usage statistics for a specific tenant.' },
+  { name: 'os_compute_api:os-instance-usage-audit-log:list', check: ADMIN, description: 'List all usage audits.' },
+  { name: 'os_compute_api:os-instance-usage-audit-log:show', check: ADMIN, description: 'List all usage audits occurred before a specified time for all servers on all compute hosts.' },
+  { name: 'os_compute_api:os-hosts:list', check: ADMIN, description: 'List physical hosts (until 2.42).' },
+  { name: 'os_compute_api:os-hosts:show', check: ADMIN, description: 'Show physical host details (until 2.42).' },
+  { name: 'os_compute_api:os-hosts:update', check: ADMIN, description: 'Update physical host properties (until 2.42).' },
+  { name: 'os_compute_api:os-hosts:reboot', check: ADMIN, description: 'Reboot physical host (until 2.42).' },
+  { name: 'os_compute_api:os-hosts:shutdown', check: ADMIN, description: 'Shutdown physical host (until 2.42).' },
+  { name: 'os_compute_api:os-hosts:start', check: ADMIN, description: 'Start physical host (until 2.42).' },
+  { name: 'os_compute_api:extensions', check: '@', description: 'List available extensions and show information for an extension.' },
+  { name: 'os_compute_api:os-quota-class-sets:show', check: ADMIN, description: 'List quotas for specific quota classes.' },
+  { name: 'os_compute_api:os-quota-class-sets:update', check: ADMIN, description: 'Update quotas for specific quota class.' },
+  // Nova's image proxy has no rule of its own: the image API decides with the user's token.
+  // These names let an operator close the proxy; by default it is open to any token.
+  { name: 'os_compute_api:image-proxy', check: '@', description: 'The image proxy (/images, until 2.35); the image API enforces its own policy.' },
+  { name: 'os_compute_api:image-metadata', check: '@', description: 'Image metadata through the proxy (until 2.35); the image API enforces its own policy.' },
+];
