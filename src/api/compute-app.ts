@@ -18,6 +18,9 @@ import * as services from './services.js';
 import * as limits from './limits.js';
 import * as quotaSets from './quota-sets.js';
 import * as serverGroups from './server-groups.js';
+import * as serverPassword from './server-password.js';
+import * as serverIps from './server-ips.js';
+import * as externalEvents from './external-events.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
@@ -25,7 +28,7 @@ export type { ComputeApiDeps } from './deps.js';
 const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets,
-  serverGroups,
+  serverGroups, serverPassword, serverIps, externalEvents,
 ];
 
 /**

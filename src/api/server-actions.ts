@@ -22,6 +22,7 @@ import {
   AccessIPv4Schema, AccessIPv6Schema, BoolSchema, DescriptionSchema, DiskConfigSchema, MetadataSchema, NameSchema,
 } from './server-schemas.js';
 import { serverLinks, showServer } from './server-view.js';
+import { ADMIN_ACTIONS } from './admin-actions.js';
 
 /** POST /servers/{id}/action: one action per request, with Nova's state, lock and policy checks. */
 
@@ -32,6 +33,7 @@ const T = TaskState;
 interface SimpleAction {
   /** The name in Nova's messages and the instance action record. */
   name: string;
+  policy: string;
   vmStates: string[];
   /** Nova checks the host before the state for the power actions. */
   hostFirst: boolean;
@@ -41,12 +43,12 @@ interface SimpleAction {
 }
 
 const SIMPLE_ACTIONS: Record<string, SimpleAction> = {
-  'os-stop': { name: 'stop', vmStates: [V.ACTIVE, V.ERROR], hostFirst: true, capability: 'stop', taskState: T.POWERING_OFF, rpc: 'stop_instance' },
-  'os-start': { name: 'start', vmStates: [V.STOPPED], hostFirst: true, capability: 'start', taskState: T.POWERING_ON, rpc: 'start_instance' },
-  pause: { name: 'pause', vmStates: [V.ACTIVE], hostFirst: false, capability: 'pause', taskState: T.PAUSING, rpc: 'pause_instance' },
-  unpause: { name: 'unpause', vmStates: [V.PAUSED], hostFirst: false, capability: 'unpause', taskState: T.UNPAUSING, rpc: 'unpause_instance' },
-  suspend: { name: 'suspend', vmStates: [V.ACTIVE], hostFirst: false, capability: 'suspend', taskState: T.SUSPENDING, rpc: 'suspend_instance' },
-  resume: { name: 'resume', vmStates: [V.SUSPENDED], hostFirst: false, capability: 'resume', taskState: T.RESUMING, rpc: 'resume_instance' },
+  'os-stop': { name: 'stop', policy: 'os_compute_api:servers:stop', vmStates: [V.ACTIVE, V.ERROR], hostFirst: true, capability: 'stop', taskState: T.POWERING_OFF, rpc: 'stop_instance' },
+  'os-start': { name: 'start', policy: 'os_compute_api:servers:start', vmStates: [V.STOPPED], hostFirst: true, capability: 'start', taskState: T.POWERING_ON, rpc: 'start_instance' },
+  pause: { name: 'pause', policy: 'os_compute_api:os-pause-server:pause', vmStates: [V.ACTIVE], hostFirst: false, capability: 'pause', taskState: T.PAUSING, rpc: 'pause_instance' },
+  unpause: { name: 'unpause', policy: 'os_compute_api:os-pause-server:unpause', vmStates: [V.PAUSED], hostFirst: false, capability: 'unpause', taskState: T.UNPAUSING, rpc: 'unpause_instance' },
+  suspend: { name: 'suspend', policy: 'os_compute_api:os-suspend-server:suspend', vmStates: [V.ACTIVE], hostFirst: false, capability: 'suspend', taskState: T.SUSPENDING, rpc: 'suspend_instance' },
+  resume: { name: 'resume', policy: 'os_compute_api:os-suspend-server:resume', vmStates: [V.SUSPENDED], hostFirst: false, capability: 'resume', taskState: T.RESUMING, rpc: 'resume_instance' },
 };
 
 /** Nova's vm_states.ALLOW_SOFT_REBOOT / ALLOW_HARD_REBOOT and task_states.ALLOW_REBOOT. */
@@ -79,20 +81,30 @@ const ConsoleOutputBody = Type.Object({
   length: Type.Optional(Type.Union([Type.Integer({ minimum: -1 }), Type.String({ pattern: '^-?[0-9]+$' }), Type.Null()])),
 }, { additionalProperties: false });
 
-type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, body: unknown) => Promise<unknown>;
+export type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, body: unknown) => Promise<unknown>;
 
-/** An action: what runs it, and the JSON schema of its value in the body (null when it takes none). */
-interface ActionEntry { handler: Handler; body: TSchema | null }
+/**
+ * An action: what runs it, the JSON schema of its value in the body (null when it takes none),
+ * its Nova policy rule, the microversion it appeared at, and whether only admins may run it.
+ */
+export interface ActionEntry { handler: Handler; body: TSchema | null; policy: string; since?: string; adminOnly?: boolean }
 
 /** Action names come from the request: a Map, so that `constructor` is no action, as `foo` is none. */
 const ACTIONS = new Map<string, ActionEntry>([
-  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, { handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null }]),
-  ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody }],
-  ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody }],
-  ['createImage', { handler: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body), body: CreateImageBody }],
-  ['os-getConsoleOutput', { handler: (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body), body: ConsoleOutputBody }],
-  ['lock', { handler: (deps, req, _reply, row) => lock(deps, req, row), body: null }],
-  ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null }],
+  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, {
+    handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null, policy: a.policy,
+  }]),
+  ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody, policy: 'os_compute_api:servers:reboot' }],
+  ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody, policy: 'os_compute_api:servers:rebuild' }],
+  ['createImage', {
+    handler: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body), body: CreateImageBody, policy: 'os_compute_api:servers:create_image',
+  }],
+  ['os-getConsoleOutput', {
+    handler: (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body), body: ConsoleOutputBody, policy: 'os_compute_api:os-console-output',
+  }],
+  ['lock', { handler: (deps, req, _reply, row) => lock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:lock' }],
+  ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:unlock' }],
+  ...ADMIN_ACTIONS,
 ]);
 
 /** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */
@@ -108,10 +120,11 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     const keys = Object.keys(body);
     if (keys.length !== 1) throw new BadRequest('Malformed request body: too many body keys');
     const action = keys[0]!;
-    const handler = ACTIONS.get(action)?.handler;
-    if (!handler) throw new BadRequest(`There is no such action: ${action}`);
+    const entry = ACTIONS.get(action);
+    if (!entry || (entry.since !== undefined && !mvAtLeast(req, entry.since))) throw new BadRequest(`There is no such action: ${action}`);
     const row = await findServer(deps.db, req, req.params.server_id);
-    const result = await handler(deps, req, reply, row, body[action]);
+    if (entry.adminOnly && !req.auth.isAdmin) throw new Forbidden(`Policy doesn't allow ${entry.policy} to be performed.`);
+    const result = await entry.handler(deps, req, reply, row, body[action]);
     if (reply.statusCode === 200 && result === undefined) reply.code(202);
     return result;
   });

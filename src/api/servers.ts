@@ -15,6 +15,7 @@ import { getKeyPair } from '../db/keypairs.js';
 import { checkMetadataLimit, createInstancesWithinQuota, type NewInstance } from '../db/quota-check.js';
 import { getProjectLimits } from '../db/quotas.js';
 import { joinGroup, requestedGroup } from './server-group-hint.js';
+import { softDelete } from './deferred-delete.js';
 import type { Flavor, ImageMeta, RequestSpec } from '../objects/compute.js';
 import { PowerState, statesForStatus, TaskState, VmState } from '../objects/states.js';
 import { rpcContextOf } from '../httpkit/app.js';
@@ -531,7 +532,8 @@ async function deleteUnscheduled(db: Db, req: FastifyRequest, row: InstanceRow):
   });
 }
 
-async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id: string): Promise<void> {
+/** DELETE /servers/{id}; deferred (a soft delete) when so configured, unless `hard` (forceDelete). */
+export async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id: string, opts: { hard?: boolean } = {}): Promise<void> {
   const { db } = deps;
   const row = await findServer(db, req, id);
   checkInstanceLock(req, row);
@@ -539,6 +541,7 @@ async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id: strin
   // Placed on a node (perhaps just now): the node's compute service deletes it.
   const current = row.node !== null ? row : await findServer(db, req, id);
   if (current.node === null) throw instanceNotFound(id);
+  if (!opts.hard && await softDelete(deps, req, current)) return;
   await updateInstanceRow(db, current.uuid, { task_state: TaskState.DELETING });
   await createAction(db, { instanceUuid: current.uuid, action: 'delete', requestId: req.requestId, projectId: current.project_id, userId: req.auth.userId });
   const instance = await instanceOf(db, { ...current, task_state: TaskState.DELETING });

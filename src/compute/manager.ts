@@ -13,6 +13,7 @@ import { mayPassLater, type Bus, type RpcContext, type Subscription } from '../r
 import { COMPUTE_RPC_VERSION, computeTopic } from '../rpc/compute-api.js';
 import { ConductorRpcApi, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
+import { deferredDeleteMethods } from './deferred-delete.js';
 import { PowerSync } from './power-sync.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
 import { instanceRef, instanceSpec } from './specs.js';
@@ -176,6 +177,7 @@ export class ComputeService {
       };
     const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
     return {
+      ...deferredDeleteMethods(d, op, power),
       build_and_run_instance: async (args, ctx) => {
         await this.buildAndRun(ctx, inst(args), unwrap<RequestSpec>(args.request_spec as Envelope, 'RequestSpec'));
       },

@@ -28,7 +28,7 @@ describe('compute API versions and microversions', () => {
     assert.equal(root.status, 200);
     assert.deepEqual(root.body.versions.map((v: { id: string }) => v.id), ['v2.1']);
     const v = root.body.versions[0];
-    assert.equal(v.version, '2.37');
+    assert.equal(v.version, '2.93');
     assert.equal(v.min_version, '2.1');
     assert.equal(v.status, 'CURRENT');
     assert.deepEqual(v.links, [{ rel: 'self', href: `${h.url}/v2.1/` }]);
@@ -50,7 +50,7 @@ describe('compute API versions and microversions', () => {
     assert.match(none.headers.get('vary') ?? '', /X-OpenStack-Nova-API-Version/);
 
     const latest = await call(h, h.member, 'GET', '/v2.1/servers', undefined, 'latest');
-    assert.equal(latest.headers.get('openstack-api-version'), 'compute 2.37');
+    assert.equal(latest.headers.get('openstack-api-version'), 'compute 2.93');
     const legacy = await call(h, h.member, 'GET', '/v2.1/servers', undefined, undefined, { 'x-openstack-nova-api-version': '2.19' });
     assert.equal(legacy.headers.get('x-openstack-nova-api-version'), '2.19');
     const other = await call(h, h.member, 'GET', '/v2.1/servers', undefined, undefined, { 'openstack-api-version': 'volume 3.5, compute 2.9' });
@@ -63,9 +63,9 @@ describe('compute API versions and microversions', () => {
   });
 
   it('refuses versions out of range with 406 and malformed ones with 400, in Nova\'s body', async () => {
-    const high = await call(h, h.member, 'GET', '/v2.1/servers', undefined, '2.38');
+    const high = await call(h, h.member, 'GET', '/v2.1/servers', undefined, '2.94');
     assert.equal(high.status, 406);
-    assert.deepEqual(high.body, { computeFault: { code: 406, message: 'Version 2.38 is not supported by the API. Minimum is 2.1 and maximum is 2.37.' } });
+    assert.deepEqual(high.body, { computeFault: { code: 406, message: 'Version 2.94 is not supported by the API. Minimum is 2.1 and maximum is 2.93.' } });
     assert.equal((await call(h, h.member, 'GET', '/v2.1/servers', undefined, '3.0')).status, 406);
     const bad = await call(h, h.member, 'GET', '/v2.1/servers', undefined, '2.x');
     assert.equal(bad.status, 400);
