@@ -24,6 +24,9 @@ import * as instanceUsageAuditLog from './instance-usage-audit-log.js';
 import * as osHosts from './os-hosts.js';
 import * as extensions from './extensions.js';
 import * as imageProxy from './image-proxy.js';
+import * as serverPassword from './server-password.js';
+import * as serverIps from './server-ips.js';
+import * as externalEvents from './external-events.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
@@ -31,7 +34,7 @@ export type { ComputeApiDeps } from './deps.js';
 const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
-  simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy, serverGroups,
+  simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy, serverGroups, serverPassword, serverIps, externalEvents,
 ];
 
 /**

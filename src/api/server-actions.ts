@@ -17,6 +17,7 @@ import {
 } from './server-common.js';
 import { MetadataSchema, NameSchema } from './server-schemas.js';
 import { rebuild, RebuildBody } from './server-rebuild.js';
+import { ADMIN_ACTIONS } from './admin-actions.js';
 
 /** POST /servers/{id}/action: one action per request, with Nova's state, lock and policy checks. */
 
@@ -67,17 +68,19 @@ const ConsoleOutputBody = Type.Object({
   length: Type.Optional(Type.Union([Type.Integer({ minimum: -1 }), Type.String({ pattern: '^-?[0-9]+$' }), Type.Null()])),
 }, { additionalProperties: false });
 
-type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, body: unknown) => Promise<unknown>;
+export type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, body: unknown) => Promise<unknown>;
 
 /**
  * An action: what runs it, the JSON schema of its value in the body (null when it takes none),
- * and Nova's policy rule (the policy engine enforces it; admin-only actions also check in code).
+ * its Nova policy rule, the microversion it appeared at, and whether only admins may run it.
  */
-export interface ActionEntry { handler: Handler; body: TSchema | null; policy: string }
+export interface ActionEntry { handler: Handler; body: TSchema | null; policy: string; since?: string; adminOnly?: boolean }
 
 /** Action names come from the request: a Map, so that `constructor` is no action, as `foo` is none. */
 const ACTIONS = new Map<string, ActionEntry>([
-  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, { handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null, policy: a.policy }]),
+  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, {
+    handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null, policy: a.policy,
+  }]),
   ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody, policy: 'os_compute_api:servers:reboot' }],
   ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody, policy: 'os_compute_api:servers:rebuild' }],
   ['createImage', {
@@ -88,6 +91,7 @@ const ACTIONS = new Map<string, ActionEntry>([
   }],
   ['lock', { handler: (deps, req, _reply, row, body) => lock(deps, req, row, body), body: Type.Union([LockBody, Type.Null()]), policy: 'os_compute_api:os-lock-server:lock' }],
   ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:unlock' }],
+  ...ADMIN_ACTIONS,
 ]);
 
 /** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */
@@ -103,10 +107,11 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     const keys = Object.keys(body);
     if (keys.length !== 1) throw new BadRequest('Malformed request body: too many body keys');
     const action = keys[0]!;
-    const handler = ACTIONS.get(action)?.handler;
-    if (!handler) throw new BadRequest(`There is no such action: ${action}`);
+    const entry = ACTIONS.get(action);
+    if (!entry || (entry.since !== undefined && !mvAtLeast(req, entry.since))) throw new BadRequest(`There is no such action: ${action}`);
     const row = await findServer(deps.db, req, req.params.server_id);
-    const result = await handler(deps, req, reply, row, body[action]);
+    if (entry.adminOnly && !req.auth.isAdmin) throw new Forbidden(`Policy doesn't allow ${entry.policy} to be performed.`);
+    const result = await entry.handler(deps, req, reply, row, body[action]);
     if (reply.statusCode === 200 && result === undefined) reply.code(202);
     return result;
   });

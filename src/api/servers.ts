@@ -5,6 +5,7 @@ import type { Db } from '../db/connection.js';
 import { createAction } from '../db/instance-actions.js';
 import { getInstanceRow, updateInstanceRow, type InstanceRow, type InstanceRowUpdates } from '../db/instances.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
+import { softDelete } from './deferred-delete.js';
 import { rpcContextOf } from '../httpkit/app.js';
 import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
@@ -98,7 +99,8 @@ async function deleteUnscheduled(db: Db, req: FastifyRequest, row: InstanceRow):
   });
 }
 
-async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id: string): Promise<void> {
+/** DELETE /servers/{id}; deferred (a soft delete) when so configured, unless `hard` (forceDelete). */
+export async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id: string, opts: { hard?: boolean } = {}): Promise<void> {
   const { db } = deps;
   const row = await findServer(db, req, id);
   checkInstanceLock(req, row);
@@ -106,6 +108,7 @@ async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id: strin
   // Placed on a node (perhaps just now): the node's compute service deletes it.
   const current = row.node !== null ? row : await findServer(db, req, id);
   if (current.node === null) throw instanceNotFound(id);
+  if (!opts.hard && await softDelete(deps, req, current)) return;
   await updateInstanceRow(db, current.uuid, { task_state: TaskState.DELETING });
   await createAction(db, { instanceUuid: current.uuid, action: 'delete', requestId: req.requestId, projectId: current.project_id, userId: req.auth.userId });
   const instance = await instanceOf(db, { ...current, task_state: TaskState.DELETING });

@@ -51,6 +51,8 @@ const DEFAULTS: IniData = {
     sync_power_state_interval: '600',
     rpc_response_timeout: '60',
     scheduler_max_attempts: '3',
+    /** Seconds a deleted server stays SOFT_DELETED (restorable) before the conductor reclaims it; 0: deletes are immediate. */
+    reclaim_instance_interval: '0',
     region_name: 'RegionOne',
     bind_host: '127.0.0.1',
     /** Hosts of the compute services the all-in-one runs, comma separated. */

@@ -17,6 +17,7 @@ import { InFlightCalls } from './in-flight.js';
 import { isStaleOwnership } from '../rpc/node-ownership.js';
 import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
+import { deferredDeleteMethods } from './deferred-delete.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
@@ -178,6 +179,7 @@ export class ComputeService {
       };
     const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
     return {
+      ...deferredDeleteMethods(d, op, power),
       build_and_run_instance: async (args, ctx) => {
         await this.buildAndRun(ctx, inst(args), unwrap<RequestSpec>(args.request_spec as Envelope, 'RequestSpec'));
       },

@@ -24,6 +24,7 @@ import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
 import { upsertComputeNodes } from './compute-nodes.js';
+import { startReclaim } from './reclaim.js';
 
 const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
 
@@ -39,6 +40,7 @@ export class ConductorService {
   private readonly heartbeat: ServiceHeartbeat;
   private scheduler!: SchedulerRpcApi;
   private compute!: ComputeRpcApi;
+  private stopReclaim: () => void = () => undefined;
 
   constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string) {
     this.heartbeat = new ServiceHeartbeat(db, config, { host, binary: 'nova-conductor', topic: CONDUCTOR_TOPIC, version: CONDUCTOR_RPC_VERSION });
@@ -126,6 +128,7 @@ export class ConductorService {
       },
     }));
     await this.heartbeat.start();
+    this.stopReclaim = startReclaim(db, this.config, this.compute, this.log);
   }
 
   /** Re-pins compute RPC to the lowest version a live compute speaks (SIGHUP). */
@@ -134,6 +137,7 @@ export class ConductorService {
   }
 
   async stop(): Promise<void> {
+    this.stopReclaim();
     await this.sub?.close();
     this.heartbeat.stop();
   }

@@ -40,6 +40,8 @@ export const TaskState = {
   REBUILD_BLOCK_DEVICE_MAPPING: 'rebuild_block_device_mapping',
   REBUILD_SPAWNING: 'rebuild_spawning',
   DELETING: 'deleting',
+  SOFT_DELETING: 'soft-deleting',
+  RESTORING: 'restoring',
 } as const;
 
 const T = TaskState;

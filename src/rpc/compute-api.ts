@@ -5,7 +5,7 @@ import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import type { Bus, RpcContext } from './bus.js';
 import { RpcClient } from './dispatch.js';
 
-export const COMPUTE_RPC_VERSION = '1.1';
+export const COMPUTE_RPC_VERSION = '1.2';
 
 /**
  * The object versions each compute RPC version carries (Nova's object version manifest): a
@@ -14,6 +14,7 @@ export const COMPUTE_RPC_VERSION = '1.1';
 const OBJECTS_AT: Record<string, Record<string, string>> = {
   '1.0': { Instance: '1.0', ImageMeta: '1.0', RequestSpec: '1.0' },
   '1.1': { Instance: '1.1', ImageMeta: '1.0', RequestSpec: '1.0' },
+  '1.2': { Instance: '1.1', ImageMeta: '1.0', RequestSpec: '1.0' },
 };
 
 /** Wraps an object at the version receivers pinned to `pin` understand. */
@@ -33,6 +34,7 @@ export type InstanceAction =
  * 1.0: build_and_run_instance, terminate_instance, stop/start/pause/unpause/suspend/resume,
  *      reboot_instance, rebuild_instance, snapshot_instance, get_console_output.
  * 1.1: get_instance_diagnostics; Instance 1.1.
+ * 1.2: soft_delete_instance, restore_instance (deferred delete).
  */
 export class ComputeRpcApi extends RpcClient {
   /** `resolvePin` finds the lowest version a live compute speaks (see computePin). */
@@ -75,6 +77,11 @@ export class ComputeRpcApi extends RpcClient {
 
   getInstanceDiagnostics(ctx: RpcContext, instance: Instance): Promise<Record<string, unknown>> {
     return this.call(this.target(instance), ctx, 'get_instance_diagnostics', (pin) => ({ instance: wrapAt(pin, 'Instance', instance) }), '1.1');
+  }
+
+  /** 1.2: power the guest off and mark it SOFT_DELETED, or back on and ACTIVE (deferred delete). */
+  deferredDeleteAction(ctx: RpcContext, action: 'soft_delete_instance' | 'restore_instance', instance: Instance): Promise<void> {
+    return this.cast(this.target(instance), ctx, action, (pin) => ({ instance: wrapAt(pin, 'Instance', instance) }), '1.2');
   }
 
   getConsoleOutput(ctx: RpcContext, instance: Instance, length: number | null): Promise<string> {
