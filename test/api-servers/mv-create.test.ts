@@ -7,7 +7,7 @@ import type { Session } from '../support/http.js';
 describe('server create microversions', () => {
   let h: Harness;
   before(async () => {
-    h = await startHarness();
+    h = await startHarness({ quota: { instances: '100', cores: '200', ram: '1000000' } });
   });
   after(async () => h.close());
 

@@ -52,7 +52,7 @@ describe('name filter: Python re.search semantics', () => {
 describe('server list microversions', () => {
   let h: Harness;
   before(async () => {
-    h = await startHarness();
+    h = await startHarness({ quota: { instances: '100', cores: '200', ram: '1000000' } });
   });
   after(async () => h.close());
 
