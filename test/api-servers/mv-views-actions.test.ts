@@ -190,4 +190,25 @@ describe('server views and actions microversions', () => {
     assert.equal((await act(id, { rebuild: { imageRef: h.images.active } }, '2.93')).status, 202);
     assert.equal((await instanceRow(h, id)).vm_state, 'stopped');
   });
+
+  it('2.44 network proxy actions: 404 from 2.44; at 2.43 validated and answered as for a server without ports', async () => {
+    const id = await activeServer(h, h.member);
+    for (const body of [{ addFixedIp: { networkId: 'n1' } }, { removeFixedIp: { address: '10.0.0.1' } }, { addFloatingIp: { address: '172.24.4.1' } }, { removeFloatingIp: { address: '172.24.4.1' } }]) {
+      assert.equal((await act(id, body, '2.44')).status, 404, JSON.stringify(body));
+    }
+    assert.match((await act(id, { addFixedIp: { networkId: 'n1' } }, '2.43')).body.badRequest.message, /Network n1 could not be found/);
+    assert.match((await act(id, { addFloatingIp: { address: '172.24.4.1' } }, '2.43')).body.badRequest.message, /No fixed IPs/);
+    assert.equal((await act(id, { removeFloatingIp: { address: '172.24.4.1' } }, '2.43')).status, 404);
+    assert.equal((await act(id, { addFloatingIp: { address: 'nope' } }, '2.43')).status, 400);
+    assert.equal((await instanceRow(h, id)).task_state, null, 'nothing changed');
+  });
+
+  it('2.78 topology: a server without NUMA topology from 2.78; 404 at 2.77; another project\'s server is 404', async () => {
+    const id = await activeServer(h, h.member);
+    assert.equal((await call(h, h.member, 'GET', `/v2.1/servers/${id}/topology`, undefined, '2.77')).status, 404);
+    const now = await call(h, h.member, 'GET', `/v2.1/servers/${id}/topology`, undefined, '2.78');
+    assert.equal(now.status, 200);
+    assert.deepEqual(now.body, { nodes: [], pagesize_kb: null });
+    assert.equal((await call(h, h.other, 'GET', `/v2.1/servers/${id}/topology`, undefined, '2.78')).status, 404);
+  });
 });
