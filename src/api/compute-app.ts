@@ -9,6 +9,7 @@ import * as serverMetadata from './server-metadata.js';
 import * as serverTags from './server-tags.js';
 import * as instanceActions from './instance-actions.js';
 import * as serverDiagnostics from './server-diagnostics.js';
+import * as serverTopology from './server-topology.js';
 import * as flavors from './flavors.js';
 import * as keypairs from './keypairs.js';
 import * as aggregates from './aggregates.js';
@@ -32,7 +33,7 @@ export type { ComputeApiDeps } from './deps.js';
 
 /** Every route module of the compute API; each registers its routes under /v2.1 and /v2.1/{project_id}. */
 const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): void }> = [
-  servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics,
+  servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics, serverTopology,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
   simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy, serverGroups, serverPassword, serverIps, externalEvents,
 ];

@@ -16,6 +16,7 @@ import {
   checkBody, checkInstanceHost, checkInstanceLock, checkInstanceState, findServer, instanceOf, transitionTaskState,
 } from './server-common.js';
 import { MetadataSchema, NameSchema } from './server-schemas.js';
+import { NETWORK_ACTIONS, networkAction } from './server-network-actions.js';
 import { rebuild, RebuildBody } from './server-rebuild.js';
 import { ADMIN_ACTIONS } from './admin-actions.js';
 
@@ -92,6 +93,7 @@ const ACTIONS = new Map<string, ActionEntry>([
   ['lock', { handler: (deps, req, _reply, row, body) => lock(deps, req, row, body), body: Type.Union([LockBody, Type.Null()]), policy: 'os_compute_api:os-lock-server:lock' }],
   ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:unlock' }],
   ...ADMIN_ACTIONS,
+  ...[...NETWORK_ACTIONS].map(([name, a]): [string, ActionEntry] => [name, { handler: async (_deps, req, _reply, row, body) => networkAction(req, a, row, body), body: a.body, policy: a.policy }]),
 ]);
 
 /** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */

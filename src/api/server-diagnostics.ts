@@ -17,13 +17,14 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     const row = await findServer(deps.db, req, req.params.server_id);
     checkInstanceState(row, 'get_diagnostics', [VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED, VmState.SUSPENDED], null);
     checkInstanceHost(row);
-    const blob = await deps.compute.getInstanceDiagnostics(rpcContextOf(req), await instanceOf(deps.db, row));
+    const blob = await deps.compute.getInstanceDiagnostics(rpcContextOf(req), await instanceOf(deps.db, row)) as Record<string, unknown> | null;
     return mvAtLeast(req, '2.48') ? standardDiagnostics(blob, row.config_drive) : blob;
   });
 }
 
 /** Nova's 2.48 diagnostics view from what the compute service answered. */
-function standardDiagnostics(blob: Record<string, unknown>, configDrive: string): Record<string, unknown> {
+function standardDiagnostics(answer: Record<string, unknown> | null, configDrive: string): Record<string, unknown> {
+  const blob = answer ?? {};
   const memory = (blob.memory_details ?? {}) as { maximum?: unknown; used?: unknown };
   const field = (k: string): unknown => blob[k] ?? null;
   return {

@@ -18,8 +18,7 @@ import {
 } from './server-common.js';
 import { checkHostnameField, checkPersonality, checkTrustedCerts, PersonalitySchema, ServerHostnameSchema, TrustedCertsSchema } from './server-create-checks.js';
 import {
-  AccessIPv4Schema, AccessIPv6Schema, BoolSchema, DescriptionSchema, DiskConfigSchema, diskConfigColumn, isBase64, MetadataSchema, NameSchema,
-  normaliseAccessIPs,
+  AccessIPv4Schema, AccessIPv6Schema, BoolSchema, DescriptionSchema, DiskConfigSchema, editedColumns, isBase64, MetadataSchema, NameSchema,
 } from './server-schemas.js';
 import { serverLinks, showServer } from './server-view.js';
 
@@ -69,16 +68,10 @@ export async function rebuild(deps: ComputeApiDeps, req: FastifyRequest, reply: 
   const image = await bootImage(deps.images, req, body.imageRef, flavor);
   if (body.metadata) await checkMetadataQuota(deps.db, deps.config, row.project_id, Object.keys(body.metadata).length);
 
-  const updates: InstanceRowUpdates = { task_state: T.REBUILDING, image_ref: image.id, image_meta: JSON.stringify(image), progress: 0 };
-  if (body.name !== undefined) updates.display_name = body.name;
-  if (body.description !== undefined) updates.display_description = body.description;
-  if (body.hostname !== undefined) updates.hostname = body.hostname;
+  const updates: InstanceRowUpdates = {
+    ...editedColumns(body), task_state: T.REBUILDING, image_ref: image.id, image_meta: JSON.stringify(image), progress: 0,
+  };
   if (body.user_data !== undefined) updates.user_data = body.user_data;
-  const ips = normaliseAccessIPs(body);
-  if (ips.accessIPv4 !== undefined) updates.access_ip_v4 = ips.accessIPv4;
-  if (ips.accessIPv6 !== undefined) updates.access_ip_v6 = ips.accessIPv6;
-  const disk = diskConfigColumn(body['OS-DCF:diskConfig']);
-  if (disk !== undefined) updates.auto_disk_config = disk;
   if (body.key_name !== undefined) {
     // 2.54: null removes the key pair; a name must be one of the caller's key pairs.
     const kp = body.key_name === null ? null : await getKeyPair(deps.db, req.auth.userId, body.key_name);

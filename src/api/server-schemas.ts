@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { FormatRegistry, Type } from '@sinclair/typebox';
 import { isUuidLike } from '../common/ids.js';
+import type { InstanceRowUpdates } from '../db/instances.js';
 import { MAX_INT, NameSchema, intOrString } from './resource-kit.js';
 
 /**
@@ -61,6 +62,37 @@ export function diskConfigOf(column: number | null): 'AUTO' | 'MANUAL' {
 export function normaliseAccessIPs(s: { accessIPv4?: string; accessIPv6?: string }): { accessIPv4?: string | null; accessIPv6?: string | null } {
   const out: { accessIPv4?: string | null; accessIPv6?: string | null } = {};
   if (s.accessIPv4 !== undefined) out.accessIPv4 = s.accessIPv4 === '' ? null : s.accessIPv4;
-  if (s.accessIPv6 !== undefined) out.accessIPv6 = s.accessIPv6 === '' ? null : new URL(`http://[${s.accessIPv6}]/`).hostname.slice(1, -1);
+  if (s.accessIPv6 !== undefined) out.accessIPv6 = s.accessIPv6 === '' ? null : canonicalIPv6(s.accessIPv6);
   return out;
+}
+
+/**
+ * WHATWG URL parsing compresses IPv6 as RFC 5952 does. A dotted IPv4 tail (::ffff:1.2.3.4) or a
+ * zone id, which URLs do not keep as netaddr does, stays as given, lower-cased.
+ */
+function canonicalIPv6(ip: string): string {
+  if (ip.includes('.') || ip.includes('%')) return ip.toLowerCase();
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip.toLowerCase();
+  }
+}
+
+/** The fields update and rebuild both change, as the columns they set. */
+export interface EditableFields {
+  name?: string; description?: string | null; hostname?: string; accessIPv4?: string; accessIPv6?: string; 'OS-DCF:diskConfig'?: 'AUTO' | 'MANUAL';
+}
+
+export function editedColumns(s: EditableFields): InstanceRowUpdates {
+  const updates: InstanceRowUpdates = {};
+  if (s.name !== undefined) updates.display_name = s.name;
+  if (s.description !== undefined) updates.display_description = s.description;
+  if (s.hostname !== undefined) updates.hostname = s.hostname;
+  const ips = normaliseAccessIPs(s);
+  if (ips.accessIPv4 !== undefined) updates.access_ip_v4 = ips.accessIPv4;
+  if (ips.accessIPv6 !== undefined) updates.access_ip_v6 = ips.accessIPv6;
+  const disk = diskConfigColumn(s['OS-DCF:diskConfig']);
+  if (disk !== undefined) updates.auto_disk_config = disk;
+  return updates;
 }

@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { createAction } from '../db/instance-actions.js';
-import { getInstanceRow, updateInstanceRow, type InstanceRow, type InstanceRowUpdates } from '../db/instances.js';
+import { getInstanceRow, updateInstanceRow, type InstanceRow } from '../db/instances.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
 import { softDelete } from './deferred-delete.js';
 import { rpcContextOf } from '../httpkit/app.js';
@@ -15,7 +15,7 @@ import { checkHostnameField, ServerHostnameSchema } from './server-create-checks
 import { createServers, CreateBody } from './server-create.js';
 import { listServers } from './server-list.js';
 import {
-  AccessIPv4Schema, AccessIPv6Schema, DescriptionSchema, DiskConfigSchema, diskConfigColumn, NameSchema, normaliseAccessIPs,
+  AccessIPv4Schema, AccessIPv6Schema, DescriptionSchema, DiskConfigSchema, editedColumns, NameSchema,
 } from './server-schemas.js';
 import { showServer } from './server-view.js';
 
@@ -60,16 +60,7 @@ async function updateServer(deps: ComputeApiDeps, req: FastifyRequest<ServerPara
   if (s.description !== undefined && !mvAtLeast(req, '2.19')) throw unexpectedProperty('server', 'description');
   checkHostnameField(req, 'server', s.hostname);
   const row = await findServer(deps.db, req, req.params.server_id);
-  const updates: InstanceRowUpdates = {};
-  if (s.name !== undefined) updates.display_name = s.name;
-  if (s.description !== undefined) updates.display_description = s.description;
-  if (s.hostname !== undefined) updates.hostname = s.hostname;
-  const ips = normaliseAccessIPs(s);
-  if (ips.accessIPv4 !== undefined) updates.access_ip_v4 = ips.accessIPv4;
-  if (ips.accessIPv6 !== undefined) updates.access_ip_v6 = ips.accessIPv6;
-  const disk = diskConfigColumn(s['OS-DCF:diskConfig']);
-  if (disk !== undefined) updates.auto_disk_config = disk;
-  await updateInstanceRow(deps.db, row.uuid, updates);
+  await updateInstanceRow(deps.db, row.uuid, editedColumns(s));
   const after = await getInstanceRow(deps.db, row.uuid);
   if (!after) throw instanceNotFound(row.uuid);
   // 2.75 made the answer the whole server, as GET shows it.

@@ -37,4 +37,10 @@ export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   { name: 'os_compute_api:os-lock-server:unlock:unlock_override', check: 'rule:admin_api', description: 'Unlock a server locked by someone else.' },
   { name: 'os_compute_api:os-console-output', check: 'rule:project_member_or_admin', description: 'Show the console output of a server.' },
   { name: 'os_compute_api:os-extended-server-attributes', check: 'rule:admin_api', description: 'Show OS-EXT-SRV-ATTR fields (hostname is for everyone from 2.90).' },
+  { name: 'os_compute_api:os-multinic:add', check: 'rule:project_member_or_admin', description: 'addFixedIp (removed at 2.44).' },
+  { name: 'os_compute_api:os-multinic:remove', check: 'rule:project_member_or_admin', description: 'removeFixedIp (removed at 2.44).' },
+  { name: 'os_compute_api:os-floating-ips:add', check: 'rule:project_member_or_admin', description: 'addFloatingIp (removed at 2.44).' },
+  { name: 'os_compute_api:os-floating-ips:remove', check: 'rule:project_member_or_admin', description: 'removeFloatingIp (removed at 2.44).' },
+  { name: 'compute:server:topology:index', check: 'rule:project_reader_or_admin', description: 'Show the NUMA topology of a server (2.78).' },
+  { name: 'compute:server:topology:host:index', check: 'rule:admin_api', description: 'Show the host NUMA ids in a server topology (2.78).' },
 ];
