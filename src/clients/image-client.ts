@@ -109,6 +109,13 @@ export class ImageClient {
     return (await res.json()) as GlanceImage;
   }
 
+  /** Images matching Glance list filters (`{ instance_uuid: id, image_type: 'backup' }`), first page, newest first. */
+  async listImages(filters: Record<string, string>, token?: string): Promise<GlanceImage[]> {
+    const query = new URLSearchParams({ ...filters, sort: 'created_at:desc', limit: '1000' });
+    const res = await this.request('GET', `/v2/images?${query.toString()}`, { token, what: 'list images' });
+    return ((await res.json()) as { images: GlanceImage[] }).images;
+  }
+
   /** Uploads an image's data, streamed when given an iterable. */
   async uploadImage(id: string, data: AsyncIterable<Uint8Array> | Uint8Array, token?: string): Promise<void> {
     const res = await this.request('PUT', `/v2/images/${encodeURIComponent(id)}/file`, {
