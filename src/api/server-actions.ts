@@ -19,6 +19,7 @@ import { MetadataSchema, NameSchema } from './server-schemas.js';
 import { NETWORK_ACTIONS, networkAction } from './server-network-actions.js';
 import { rebuild, RebuildBody } from './server-rebuild.js';
 import { ADMIN_ACTIONS } from './admin-actions.js';
+import { BACKUP_ACTIONS } from './server-backup.js';
 
 /** POST /servers/{id}/action: one action per request, with Nova's state, lock and policy checks. */
 
@@ -94,6 +95,7 @@ const ACTIONS = new Map<string, ActionEntry>([
   ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:unlock' }],
   ...ADMIN_ACTIONS,
   ...[...NETWORK_ACTIONS].map(([name, a]): [string, ActionEntry] => [name, { handler: async (_deps, req, _reply, row, body) => networkAction(req, a, row, body), body: a.body, policy: a.policy }]),
+  ...BACKUP_ACTIONS,
 ]);
 
 /** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */
@@ -157,11 +159,27 @@ const NON_INHERITABLE = new Set(['cache_in_nova', 'bittorrent', 'img_signature_h
 
 async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, raw: unknown): Promise<unknown> {
   const body = checkBody(CreateImageBody, raw);
+  const imageId = await snapshotToImage(deps, req, row, 'createImage', body.name, body.metadata ?? {}, { image_type: 'snapshot' });
+  reply.code(202);
+  // 2.45: the image id in the body instead of a Location header.
+  if (mvAtLeast(req, '2.45')) return { image_id: imageId };
+  reply.header('location', imageUrl(deps, req, imageId));
+  return undefined;
+}
+
+/**
+ * Creates the image a snapshot fills (the base image's inheritable properties, `metadata` and
+ * `extra` over them) and casts the snapshot to the instance's node; answers the image id.
+ * createImage and createBackup (server-backup.ts) both end here.
+ */
+export async function snapshotToImage(
+  deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, action: string, name: string, metadata: Record<string, string>,
+  extra: Record<string, unknown>,
+): Promise<string> {
   // Nova does not check the lock: a snapshot changes nothing of the instance.
-  checkInstanceState(row, 'createImage', [V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]);
+  checkInstanceState(row, action, [V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]);
   checkInstanceHost(row);
   await requireCapability(deps.db, row.node_uuid, 'createImage', 'async');
-  const metadata = body.metadata ?? {};
   if (Object.keys(metadata).length > 0) {
     const limit = (await getProjectLimits(deps.db, deps.config, row.project_id)).metadata_items ?? -1;
     if (limit >= 0 && Object.keys(metadata).length > limit) throw new OverQuota('Image metadata limit exceeded');
@@ -169,14 +187,14 @@ async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: Fas
 
   const base = JSON.parse(row.image_meta) as ImageMeta;
   const flavor = JSON.parse(row.flavor) as Flavor;
-  const after = await transitionTaskState(deps.db, row, 'createImage', { task_state: T.IMAGE_SNAPSHOT }, [null]);
+  const after = await transitionTaskState(deps.db, row, action, { task_state: T.IMAGE_SNAPSHOT }, [null]);
   let image: Record<string, unknown>;
   try {
     const inherited = Object.fromEntries(Object.entries(base.properties).filter(([k]) => !NON_INHERITABLE.has(k)));
     image = (await deps.images.createImage({
       ...inherited,
       ...metadata,
-      name: body.name,
+      name,
       container_format: base.containerFormat || 'bare',
       disk_format: base.diskFormat || 'raw',
       visibility: 'private',
@@ -184,8 +202,8 @@ async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: Fas
       min_disk: Math.max(base.minDisk, flavor.rootGb),
       instance_uuid: row.uuid,
       user_id: req.auth.userId,
-      image_type: 'snapshot',
       base_image_ref: row.image_ref,
+      ...extra,
     }, req.auth.tokenId)) as Record<string, unknown>;
   } catch (err) {
     // Nothing half-done: give the instance back its task state.
@@ -194,22 +212,16 @@ async function createImage(deps: ComputeApiDeps, req: FastifyRequest, reply: Fas
     throw err;
   }
   const imageId = String(image.id);
-  await recordAction(deps, req, after, 'createImage');
+  await recordAction(deps, req, after, action);
   await deps.compute.snapshotInstance(rpcContextOf(req), await instanceOf(deps.db, after), imageId, base.diskFormat || 'raw');
-  // 2.45: the image id in the body instead of a Location header.
-  if (mvAtLeast(req, '2.45')) {
-    reply.code(202);
-    return { image_id: imageId };
-  }
-  reply.code(202).header('location', imageUrl(deps, req, imageId));
-  return undefined;
+  return imageId;
 }
 
 /**
  * Where the snapshot is (Nova's glance.generate_image_url: <image endpoint>/images/<id>): the
  * image API on this host's [api] image_port. Clients read the id from its last segment.
  */
-function imageUrl(deps: ComputeApiDeps, req: FastifyRequest, imageId: string): string {
+export function imageUrl(deps: ComputeApiDeps, req: FastifyRequest, imageId: string): string {
   const url = new URL(requestBaseUrl(req));
   url.port = deps.config.opt('api', 'image_port') ?? '9292';
   return `${url.origin}/images/${imageId}`;

@@ -141,4 +141,36 @@ describe('admin actions, server password, ips and external events', () => {
       assert.equal((await api(admin, 'POST', url, bad, MV)).status, 400, JSON.stringify(bad));
     }
   });
+
+  it('createBackup: 2.45 answers image_id, 2.44 a Location; rotation keeps the newest; rotation 0 keeps none; bad bodies 400', async () => {
+    const id = await boot(member, 'backed-up');
+    const idle = () => waitFor('snapshot done', async () => {
+      const s = (await api(member, 'GET', compute(`/servers/${id}`), undefined, MV)).body.server;
+      return s['OS-EXT-STS:task_state'] === null ? true : undefined;
+    });
+    const backups = async (type: string): Promise<string[]> => (await api(member, 'GET',
+      `${cloud.urls.image}/v2/images?instance_uuid=${id}&image_type=backup&backup_type=${type}&sort=created_at:desc`)).body.images.map((i: { id: string }) => i.id);
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await action(member, id, { createBackup: { name: `b${i}`, backup_type: 'daily', rotation: 2 } });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      assert.match(r.body.image_id, /^[0-9a-f-]{36}$/);
+      made.push(r.body.image_id);
+      await idle();
+    }
+    assert.deepEqual(await backups('daily'), [made[2], made[1]]);
+    const old = await action(member, id, { createBackup: { name: 'weekly-1', backup_type: 'weekly', rotation: '1' } }, { 'openstack-api-version': 'compute 2.44' });
+    assert.equal(old.status, 202);
+    assert.equal(old.body, null);
+    assert.match(old.headers.get('location') ?? '', /\/images\/[0-9a-f-]{36}$/);
+    await idle();
+    assert.equal((await backups('weekly')).length, 1);
+    assert.deepEqual(await backups('daily'), [made[2], made[1]], 'another type is not rotated');
+    assert.equal((await action(member, id, { createBackup: { name: 'none', backup_type: 'daily', rotation: 0 } })).status, 202);
+    assert.deepEqual(await backups('daily'), []);
+    for (const bad of [{ name: 'x', backup_type: 'daily' }, { name: 'x', backup_type: 'daily', rotation: -1 }, { name: 'x', rotation: 1 },
+      { name: 'x', backup_type: 'daily', rotation: 1, extra: true }, { backup_type: 'daily', rotation: 1 }]) {
+      assert.equal((await action(member, id, { createBackup: bad })).status, 400, JSON.stringify(bad));
+    }
+  });
 });
