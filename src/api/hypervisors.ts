@@ -156,10 +156,10 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return found;
   };
 
-  routeBoth(app, 'GET', '/os-hypervisors', { admin: true }, async (req) => listing(req, false));
-  routeBoth(app, 'GET', '/os-hypervisors/detail', { admin: true }, async (req) => listing(req, true));
+  routeBoth(app, 'GET', '/os-hypervisors', { policy: 'os_compute_api:os-hypervisors:list' }, async (req) => listing(req, false));
+  routeBoth(app, 'GET', '/os-hypervisors/detail', { policy: 'os_compute_api:os-hypervisors:list-detail' }, async (req) => listing(req, true));
 
-  routeBoth(app, 'GET', '/os-hypervisors/statistics', { admin: true }, async () => {
+  routeBoth(app, 'GET', '/os-hypervisors/statistics', { policy: 'os_compute_api:os-hypervisors:statistics' }, async () => {
     // Nova counts the nodes of enabled services only.
     const hs = (await loadHypervisors(db)).filter((h) => h.service.disabled === 0);
     const sum = (f: (h: Hypervisor) => number): number => hs.reduce((acc, h) => acc + f(h), 0);
@@ -181,22 +181,22 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     };
   });
 
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id', { policy: 'os_compute_api:os-hypervisors:show' }, async (req) => {
     return { hypervisor: detailView(req, await one(req.params.id), config, Date.now()) };
   });
 
   // Host uptime needs driver support no driver here declares: Nova's answer is 501.
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/uptime', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/uptime', { policy: 'os_compute_api:os-hypervisors:uptime' }, async (req) => {
     await one(req.params.id);
     throw new NotImplemented('Virt driver does not implement host uptime function.');
   });
 
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/search', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/search', { policy: 'os_compute_api:os-hypervisors:search' }, async (req) => {
     const at = Date.now();
     return { hypervisors: (await matching(req.params.id)).map((h) => summaryView(h, config, at)) };
   });
 
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/servers', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/servers', { policy: 'os_compute_api:os-hypervisors:servers' }, async (req) => {
     const found = await matching(req.params.id);
     const instances = await db.selectFrom('instances').select(['id', 'uuid', 'node_uuid']).where('deleted', '=', 0)
       .where('node_uuid', 'in', found.map((h) => h.node.uuid)).orderBy('id').execute();

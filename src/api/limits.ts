@@ -28,7 +28,7 @@ export const NETWORK_QUOTAS_2_36 = ['fixed_ips', 'floating_ips', 'security_group
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth(app, 'GET', '/limits', {}, async (req) => {
+  routeBoth(app, 'GET', '/limits', { policy: 'os_compute_api:limits',}, async (req) => {
     let projectId = req.auth.projectId ?? '';
     const asked = queryParam(req, 'tenant_id');
     if (asked !== undefined) {

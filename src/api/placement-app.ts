@@ -3,6 +3,7 @@ import type { Config } from '../common/config.js';
 import { BadRequest, NotFound, OrreryError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import type { TokenValidator } from '../auth/context.js';
+import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { Db } from '../db/connection.js';
 import { createApp } from '../httpkit/app.js';
 
@@ -21,6 +22,7 @@ export interface PlacementDeps {
   config: Config;
   log: Logger;
   tokens: TokenValidator;
+  policy: PolicyEnforcer;
 }
 
 type Version = [number, number];
@@ -54,7 +56,7 @@ function negotiate(req: FastifyRequest): Version {
 
 export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
   const { db } = deps;
-  const app = createApp({ name: 'placement', format: 'nova', tokens: deps.tokens, log: deps.log, requireProjectScope: true });
+  const app = createApp({ name: 'placement', format: 'nova', tokens: deps.tokens, log: deps.log, requireProjectScope: true, policy: { enforcer: deps.policy, style: 'placement' } });
   const versions = new WeakMap<FastifyRequest, Version>();
   const versionOf = (req: FastifyRequest): Version => versions.get(req) ?? parseVersion(PLACEMENT_MIN_VERSION);
 
@@ -100,7 +102,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     return out;
   };
 
-  app.get('/resource_providers', { config: { admin: true } }, async (req) => {
+  app.get('/resource_providers', { config: { policy: 'placement:resource_providers:list' } }, async (req) => {
     const query = (req.query ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(query).filter((k) => k !== 'name' && k !== 'uuid');
     if (unknown.length > 0) throw new BadRequest(`Invalid query string parameters: ${unknown.join(', ')}`);
@@ -113,9 +115,9 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
 
   type P = { Params: { uuid: string } };
 
-  app.get<P>('/resource_providers/:uuid', { config: { admin: true } }, async (req) => providerView(req, await provider(req.params.uuid)));
+  app.get<P>('/resource_providers/:uuid', { config: { policy: 'placement:resource_providers:show' } }, async (req) => providerView(req, await provider(req.params.uuid)));
 
-  app.get<P>('/resource_providers/:uuid/inventories', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/inventories', { config: { policy: 'placement:resource_providers:inventories:list' } }, async (req) => {
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('inventories').selectAll().where('node_uuid', '=', node.uuid).orderBy('resource_class').execute();
     return {
@@ -126,19 +128,19 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     };
   });
 
-  app.get<P>('/resource_providers/:uuid/usages', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/usages', { config: { policy: 'placement:resource_providers:usages' } }, async (req) => {
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('inventories').select(['resource_class', 'used']).where('node_uuid', '=', node.uuid).orderBy('resource_class').execute();
     return { usages: Object.fromEntries(rows.map((r) => [r.resource_class, r.used])), resource_provider_generation: 0 };
   });
 
-  app.get<P>('/resource_providers/:uuid/traits', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/traits', { config: { policy: 'placement:resource_providers:traits:list' } }, async (req) => {
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('node_traits').select('trait').where('node_uuid', '=', node.uuid).orderBy('trait').execute();
     return { traits: rows.map((r) => r.trait), resource_provider_generation: 0 };
   });
 
-  app.get<P>('/resource_providers/:uuid/aggregates', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/aggregates', { config: { policy: 'placement:resource_providers:aggregates:list' } }, async (req) => {
     if (!atLeast(versionOf(req), '1.1')) throw new NotFound('The resource could not be found.');
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('aggregate_hosts as ah')
@@ -147,7 +149,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     return { aggregates: rows.map((r) => r.uuid) };
   });
 
-  app.get<P>('/resource_providers/:uuid/allocations', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/allocations', { config: { policy: 'placement:resource_providers:allocations:list' } }, async (req) => {
     if (!atLeast(versionOf(req), '1.11')) throw new NotFound('The resource could not be found.');
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('allocations').selectAll().where('node_uuid', '=', node.uuid).orderBy('consumer_uuid').execute();

@@ -18,6 +18,10 @@ export interface RouteOptions {
   admin?: boolean;
   /** The route's policy rule name (see src/auth/policy-defaults.ts). */
   policy?: string;
+  /** The route's rule is checked by the handler on the resource (see httpkit/authorize.ts). */
+  policyInHandler?: boolean;
+  /** The rules of the actions the route dispatches to, each checked by the handler. */
+  actionPolicies?: readonly string[];
   /** HTTP status of a successful answer (Nova's @wsgi.response). */
   status?: number;
   /** The bodies the handler accepts when the route schema cannot say (see httpkit's bodyVariants). */
@@ -36,7 +40,10 @@ export function routeBoth<RG extends RouteGenericInterface = RouteGenericInterfa
       method,
       url,
       schema: opts.schema,
-      config: { ...(opts.admin ? { admin: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}) },
+      config: {
+        ...(opts.admin ? { admin: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}),
+        ...(opts.policyInHandler ? { policyInHandler: true } : {}), ...(opts.actionPolicies ? { actionPolicies: opts.actionPolicies } : {}),
+      },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const urlProject = (req.params as { project_id?: string }).project_id;
         if (urlProject !== undefined && urlProject !== req.auth.projectId) {

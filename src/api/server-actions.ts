@@ -10,6 +10,7 @@ import type { Flavor, ImageMeta } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
 import type { InstanceAction } from '../rpc/compute-api.js';
 import { requestBaseUrl, rpcContextOf } from '../httpkit/app.js';
+import { authorize } from '../httpkit/authorize.js';
 import { requireCapability, type GatedOperation } from './capability-check.js';
 import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
@@ -38,15 +39,17 @@ interface SimpleAction {
   capability: GatedOperation;
   taskState: string;
   rpc: InstanceAction;
+  /** Nova's policy rule of the action. */
+  policy: string;
 }
 
 const SIMPLE_ACTIONS: Record<string, SimpleAction> = {
-  'os-stop': { name: 'stop', vmStates: [V.ACTIVE, V.ERROR], hostFirst: true, capability: 'stop', taskState: T.POWERING_OFF, rpc: 'stop_instance' },
-  'os-start': { name: 'start', vmStates: [V.STOPPED], hostFirst: true, capability: 'start', taskState: T.POWERING_ON, rpc: 'start_instance' },
-  pause: { name: 'pause', vmStates: [V.ACTIVE], hostFirst: false, capability: 'pause', taskState: T.PAUSING, rpc: 'pause_instance' },
-  unpause: { name: 'unpause', vmStates: [V.PAUSED], hostFirst: false, capability: 'unpause', taskState: T.UNPAUSING, rpc: 'unpause_instance' },
-  suspend: { name: 'suspend', vmStates: [V.ACTIVE], hostFirst: false, capability: 'suspend', taskState: T.SUSPENDING, rpc: 'suspend_instance' },
-  resume: { name: 'resume', vmStates: [V.SUSPENDED], hostFirst: false, capability: 'resume', taskState: T.RESUMING, rpc: 'resume_instance' },
+  'os-stop': { name: 'stop', vmStates: [V.ACTIVE, V.ERROR], hostFirst: true, capability: 'stop', taskState: T.POWERING_OFF, rpc: 'stop_instance', policy: 'os_compute_api:servers:stop' },
+  'os-start': { name: 'start', vmStates: [V.STOPPED], hostFirst: true, capability: 'start', taskState: T.POWERING_ON, rpc: 'start_instance', policy: 'os_compute_api:servers:start' },
+  pause: { name: 'pause', vmStates: [V.ACTIVE], hostFirst: false, capability: 'pause', taskState: T.PAUSING, rpc: 'pause_instance', policy: 'os_compute_api:os-pause-server:pause' },
+  unpause: { name: 'unpause', vmStates: [V.PAUSED], hostFirst: false, capability: 'unpause', taskState: T.UNPAUSING, rpc: 'unpause_instance', policy: 'os_compute_api:os-pause-server:unpause' },
+  suspend: { name: 'suspend', vmStates: [V.ACTIVE], hostFirst: false, capability: 'suspend', taskState: T.SUSPENDING, rpc: 'suspend_instance', policy: 'os_compute_api:os-suspend-server:suspend' },
+  resume: { name: 'resume', vmStates: [V.SUSPENDED], hostFirst: false, capability: 'resume', taskState: T.RESUMING, rpc: 'resume_instance', policy: 'os_compute_api:os-suspend-server:resume' },
 };
 
 /** Nova's vm_states.ALLOW_SOFT_REBOOT / ALLOW_HARD_REBOOT and task_states.ALLOW_REBOOT. */
@@ -81,18 +84,21 @@ const ConsoleOutputBody = Type.Object({
 
 type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: FastifyReply, row: InstanceRow, body: unknown) => Promise<unknown>;
 
-/** An action: what runs it, and the JSON schema of its value in the body (null when it takes none). */
-interface ActionEntry { handler: Handler; body: TSchema | null }
+/**
+ * An action: what runs it, the JSON schema of its value in the body (null when it takes none),
+ * and Nova's policy rule, checked on the server once it is found (its project and user the target).
+ */
+interface ActionEntry { handler: Handler; body: TSchema | null; policy: string }
 
 /** Action names come from the request: a Map, so that `constructor` is no action, as `foo` is none. */
 const ACTIONS = new Map<string, ActionEntry>([
-  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, { handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null }]),
-  ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody }],
-  ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody }],
-  ['createImage', { handler: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body), body: CreateImageBody }],
-  ['os-getConsoleOutput', { handler: (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body), body: ConsoleOutputBody }],
-  ['lock', { handler: (deps, req, _reply, row) => lock(deps, req, row), body: null }],
-  ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null }],
+  ...Object.entries(SIMPLE_ACTIONS).map(([key, a]): [string, ActionEntry] => [key, { handler: (deps, req, _reply, row) => simpleAction(deps, req, row, a), body: null, policy: a.policy }]),
+  ['reboot', { handler: (deps, req, _reply, row, body) => reboot(deps, req, row, body), body: RebootBody, policy: 'os_compute_api:servers:reboot' }],
+  ['rebuild', { handler: (deps, req, reply, row, body) => rebuild(deps, req, reply, row, body), body: RebuildBody, policy: 'os_compute_api:servers:rebuild' }],
+  ['createImage', { handler: (deps, req, reply, row, body) => createImage(deps, req, reply, row, body), body: CreateImageBody, policy: 'os_compute_api:servers:create_image' }],
+  ['os-getConsoleOutput', { handler: (deps, req, _reply, row, body) => consoleOutput(deps, req, row, body), body: ConsoleOutputBody, policy: 'os_compute_api:os-console-output' }],
+  ['lock', { handler: (deps, req, _reply, row) => lock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:lock' }],
+  ['unlock', { handler: (deps, req, _reply, row) => unlock(deps, req, row), body: null, policy: 'os_compute_api:os-lock-server:unlock' }],
 ]);
 
 /** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */
@@ -103,15 +109,17 @@ const BODY_VARIANTS = [...ACTIONS].map(([name, a]) => ({
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   routeBoth<{ Params: { server_id: string }; Body: unknown }>(app, 'POST', '/servers/:server_id/action', {
     schema: { body: Type.Object({}, { additionalProperties: true }) }, bodyVariants: BODY_VARIANTS,
+    actionPolicies: [...new Set([...ACTIONS.values()].map((a) => a.policy))],
   }, async (req, reply) => {
     const body = req.body as Record<string, unknown>;
     const keys = Object.keys(body);
     if (keys.length !== 1) throw new BadRequest('Malformed request body: too many body keys');
     const action = keys[0]!;
-    const handler = ACTIONS.get(action)?.handler;
-    if (!handler) throw new BadRequest(`There is no such action: ${action}`);
+    const entry = ACTIONS.get(action);
+    if (!entry) throw new BadRequest(`There is no such action: ${action}`);
     const row = await findServer(deps.db, req, req.params.server_id);
-    const result = await handler(deps, req, reply, row, body[action]);
+    authorize(req, entry.policy, { project_id: row.project_id, user_id: row.user_id });
+    const result = await entry.handler(deps, req, reply, row, body[action]);
     if (reply.statusCode === 200 && result === undefined) reply.code(202);
     return result;
   });
@@ -283,8 +291,8 @@ async function lock(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow)
 
 async function unlock(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<undefined> {
   const expected = row.project_id === req.auth.projectId ? 'owner' : 'admin';
-  if (row.locked_by && row.locked_by !== expected && !req.auth.isAdmin) {
-    throw new Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.");
+  if (row.locked_by && row.locked_by !== expected) {
+    authorize(req, 'os_compute_api:os-lock-server:unlock:unlock_override', { project_id: row.project_id, user_id: row.user_id });
   }
   await recordApiAction(deps, req, row, 'unlock', () => updateInstanceRow(deps.db, row.uuid, { locked: 0, locked_by: null }));
   return undefined;

@@ -71,7 +71,7 @@ async function deleteService(db: Db, id: number): Promise<void> {
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth(app, 'GET', '/os-services', { admin: true }, async (req) => {
+  routeBoth(app, 'GET', '/os-services', { policy: 'os_compute_api:os-services:list' }, async (req) => {
     const host = queryParam(req, 'host');
     const binary = queryParam(req, 'binary');
     const at = Date.now();
@@ -82,7 +82,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
 
   // Before 2.53 the action is the last path segment: enable, disable, disable-log-reason, force-down (2.11).
   routeBoth<{ Params: { action: string }; Body: UpdateBody }>(
-    app, 'PUT', '/os-services/:action', { admin: true, schema: { body: UpdateBody } }, async (req) => {
+    app, 'PUT', '/os-services/:action', { policy: 'os_compute_api:os-services:update', schema: { body: UpdateBody } }, async (req) => {
       const { action } = req.params;
       const { host, binary } = req.body;
       const known = ['enable', 'disable', 'disable-log-reason', ...(mvAtLeast(req, '2.11') ? ['force-down'] : [])];
@@ -116,7 +116,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     },
   );
 
-  routeBoth<{ Params: { id: string } }>(app, 'DELETE', '/os-services/:id', { admin: true, status: 204 }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'DELETE', '/os-services/:id', { policy: 'os_compute_api:os-services:delete', status: 204 }, async (req) => {
     const id = integerId(req.params.id);
     if (id === null) throw new BadRequest(`Invalid input for field/attribute id. Value: ${req.params.id}. id must be an integer`);
     await deleteService(db, id);

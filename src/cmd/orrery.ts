@@ -60,7 +60,14 @@ program.command('api').description('the identity, image, compute and placement A
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
   process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1\nCredentials: . ${api.openrcPath}\n`);
-  runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], () => api.refreshPins());
+  runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], async () => {
+    // A bad policy file is logged and keeps the rules in force; the pins are refreshed anyway.
+    const policy = await api.reloadPolicy().catch((err: unknown) => {
+      log.error({ err: errorMessage(err) }, 'policy file not reloaded: the previous rules stay in force');
+      return 'policy unchanged';
+    });
+    return `${policy}; ${await api.refreshPins()}`;
+  });
 });
 
 for (const name of ['conductor', 'scheduler'] as const) {

@@ -1,0 +1,29 @@
+import { PolicyEnforcer } from '../auth/policy/enforcer.js';
+import { BASE_RULES, type PolicyDefault } from '../auth/policy-defaults.js';
+import { POLICY_DEFAULTS as COMPUTE } from '../api/policies/compute.js';
+import { POLICY_DEFAULTS as PLACEMENT } from '../api/policies/placement.js';
+import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
+import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
+
+/**
+ * Every rule default of the process, by API. An area that adds routes adds its table here with
+ * one line: `import { POLICY_DEFAULTS as SERVER_GROUPS } from '../api/policies/server-groups.js';`
+ * and `...SERVER_GROUPS` in its API's list. A route naming a rule that is in no table stops the
+ * app at start (src/httpkit/authorize.ts).
+ */
+export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity', readonly PolicyDefault[]>> = {
+  compute: [...COMPUTE],
+  placement: [...PLACEMENT],
+  image: [...IMAGE],
+  identity: [...IDENTITY],
+};
+
+/** Nova's base rules first, then every API's table: what `orrery policy list` prints. */
+export function allPolicyDefaults(): PolicyDefault[] {
+  return [...BASE_RULES, ...Object.values(POLICY_DEFAULT_SETS).flat()];
+}
+
+/** An enforcer with every default and no overrides (tests and the apps' starting point). */
+export function defaultEnforcer(): PolicyEnforcer {
+  return new PolicyEnforcer(allPolicyDefaults());
+}
