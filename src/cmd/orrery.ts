@@ -9,6 +9,7 @@ import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
 import { openServiceDatabase, startApi, startCompute, startConductor, startScheduler } from './services.js';
 import { migrate, openConfiguredDatabase, type Db } from '../db/connection.js';
 import { compareVersions } from '../common/versions.js';
+import { allPolicyDefaults, policySample } from './policies.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -152,6 +153,14 @@ program.command('upgrade').description('rolling upgrades').command('status').des
   const pin = await computePin(conn, config);
   process.stdout.write(`compute RPC pin: ${pin ?? 'none (no live compute)'} (this release speaks ${COMPUTE_RPC_VERSION}; [upgrade_levels] compute = ${config.str('upgrade_levels', 'compute')})\n`);
   await conn.destroy();
+});
+
+const policy = program.command('policy').description('the policy rules (oslo.policy)');
+policy.command('list').description('every rule with its default check').action(() => {
+  for (const d of allPolicyDefaults()) process.stdout.write(`${d.name}\t${d.check === '' ? '""' : d.check}\n`);
+});
+policy.command('sample').description('a policy.yaml with every default, commented out, to copy and edit').action(() => {
+  process.stdout.write(policySample(allPolicyDefaults()));
 });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -27,3 +27,10 @@ export function allPolicyDefaults(): PolicyDefault[] {
 export function defaultEnforcer(): PolicyEnforcer {
   return new PolicyEnforcer(allPolicyDefaults());
 }
+
+/** oslo.policy's sample file: each rule's description and its default, commented out ("#name": "check"). */
+export function policySample(defaults: readonly PolicyDefault[]): string {
+  const lines = ['# Orrery policy file: uncomment a rule to override its default. Re-read on SIGHUP.', ''];
+  for (const d of defaults) lines.push(`# ${d.description}`, `#${JSON.stringify(d.name)}: ${JSON.stringify(d.check)}`, '');
+  return lines.join('\n');
+}

@@ -14,6 +14,7 @@ import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_inventory_free_index.js';
 import * as m003 from './migrations/003_token_hashes_and_lockout.js';
+import * as m005 from './migrations/005_policy_implied_roles.js';
 
 export type Db = Kysely<Database>;
 
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '001_initial': { ...m001, phase: 'expand' },
   '002_inventory_free_index': { ...m002, phase: 'expand' },
   '003_token_hashes_and_lockout': { ...m003, phase: 'expand' },
+  '005_policy_implied_roles': { ...m005, phase: 'expand' },
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -9,6 +9,7 @@ import type { IdentityAppOptions } from './options.js';
 import { PasswordAuthenticator } from './password-auth.js';
 import { registerProjectRoutes } from './project-routes.js';
 import { registerRoleRoutes } from './role-routes.js';
+import { registerImpliedRoleRoutes } from './implied-role-routes.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerVersionRoutes } from './versions.js';
 
@@ -23,6 +24,7 @@ export function createIdentityApp(opts: IdentityAppOptions): FastifyInstance {
   registerProjectRoutes(app, opts);
   registerUserRoutes(app, opts, passwords);
   registerRoleRoutes(app, opts);
+  registerImpliedRoleRoutes(app, opts);
   registerDomainRoutes(app);
   registerCatalogRoutes(app, opts.catalog);
   return app;

@@ -1,4 +1,4 @@
-import type { PolicyDefault } from '../auth/policy-defaults.js';
+import { policyRule as rule, type PolicyDefault } from '../auth/policy-defaults.js';
 
 /**
  * The identity API's rules: Keystone's names and defaults as Orrery has them (project scope
@@ -6,7 +6,6 @@ import type { PolicyDefault } from '../auth/policy-defaults.js';
  * its own tokens. The target holds the resource the URL names (`target.user.id`, …).
  */
 const ADMIN = 'rule:admin_required';
-const rule = (name: string, check: string, description: string): PolicyDefault => ({ name, check, description });
 
 export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   rule('admin_required', 'role:admin', "Keystone's admin check."),

@@ -1,14 +1,10 @@
-import type { PolicyDefault } from '../auth/policy-defaults.js';
+import { ADMIN_CHECK as ADMIN, MEMBER_CHECK as MEMBER, policyRule as rule, READER_CHECK as READER, type PolicyDefault } from '../auth/policy-defaults.js';
 
 /**
  * The image API's rules: Glance's names (no prefix) and its secure-RBAC defaults: a project
  * reader reads, a project member writes, only admin publicizes. The image's owner is checked by
  * the handlers (another project's private image is a 404).
  */
-const ADMIN = 'rule:context_is_admin';
-const READER = 'rule:project_reader_or_admin';
-const MEMBER = 'rule:project_member_or_admin';
-const rule = (name: string, check: string, description: string): PolicyDefault => ({ name, check, description });
 
 export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   rule('get_images', READER, 'List images.'),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { applyPolicyFile, parsePolicyText } from '../../src/auth/policy/file.js';
 import { PolicySyntaxError } from '../../src/auth/policy/check.js';
 import { refusalMessage } from '../../src/auth/policy/enforcer.js';
-import { allPolicyDefaults, defaultEnforcer } from '../../src/cmd/policies.js';
+import { allPolicyDefaults, defaultEnforcer, policySample } from '../../src/cmd/policies.js';
 import { credentialsWith } from '../support/route-fixtures.js';
 
 const own = new Map<string, unknown>([['project_id', 'p'], ['user_id', 'u']]);
@@ -70,6 +70,12 @@ describe('policy enforcer and policy file', () => {
     assert.deepEqual([...parsePolicyText('__proto__: "role:x"\n')], [['__proto__', 'role:x']]);
     assert.deepEqual([...parsePolicyText('')], []);
     assert.deepEqual([...parsePolicyText('{"x": []}')], [['x', '']]);
+  });
+
+  it('the sample file, uncommented, is a valid policy file of every default', () => {
+    const sample = policySample(allPolicyDefaults());
+    const rules = parsePolicyText(sample.split('\n').filter((l) => l.startsWith('#"')).map((l) => l.slice(1)).join('\n'));
+    assert.deepEqual([...rules.keys()], allPolicyDefaults().map((d) => d.name));
   });
 
   it("words a refusal as each API does", () => {

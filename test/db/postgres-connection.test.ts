@@ -53,7 +53,7 @@ describe('PostgreSQL connection and migrations', { skip: pgSkip }, () => {
     try {
       await Promise.all(dbs.map((db) => migrate(db)));
       const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(dbs[0]!);
-      assert.deepEqual(applied.rows.map((r) => r.name), ['001_initial', '002_inventory_free_index', '003_token_hashes_and_lockout']);
+      assert.deepEqual(applied.rows.map((r) => r.name), ['001_initial', '002_inventory_free_index', '003_token_hashes_and_lockout', '005_policy_implied_roles']);
       await migrate(dbs[1]!); // and again: nothing pending
 
       const lite = openDatabase('sqlite://');

@@ -1,7 +1,7 @@
 import type { TokenService } from '../../src/auth/tokens.js';
 import { newHexId } from '../../src/common/ids.js';
 import type { Db } from '../../src/db/connection.js';
-import { grantRole, insertProject, insertRole, insertUser } from '../../src/db/identity.js';
+import { addImpliedRole, grantRole, insertProject, insertRole, insertUser } from '../../src/db/identity.js';
 import { api, type Session } from './http.js';
 import type { RunningCloud } from '../../src/cmd/cloud.js';
 import { login } from './cloud.js';
@@ -28,6 +28,9 @@ export async function seedTenants(db: Db, tokens: TokenService): Promise<Tenants
   await insertRole(db, { id: roles.admin, name: 'admin', domain_id: null });
   await insertRole(db, { id: roles.member, name: 'member', domain_id: null });
   await insertRole(db, { id: roles.reader, name: 'reader', domain_id: null });
+  // As Keystone's bootstrap: admin implies member implies reader.
+  await addImpliedRole(db, { prior_role_id: roles.admin, implied_role_id: roles.member });
+  await addImpliedRole(db, { prior_role_id: roles.member, implied_role_id: roles.reader });
   const projects = { admin: newHexId(), alpha: newHexId(), beta: newHexId() };
   for (const [name, id] of Object.entries(projects)) {
     await insertProject(db, { id, name, domain_id: 'default', description: '', enabled: 1, is_domain: 0, parent_id: null, created_at: ts });

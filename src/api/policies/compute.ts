@@ -1,4 +1,4 @@
-import type { PolicyDefault } from '../../auth/policy-defaults.js';
+import { ADMIN_CHECK as ADMIN, MEMBER_CHECK as MEMBER, policyRule as rule, READER_CHECK as READER, type PolicyDefault } from '../../auth/policy-defaults.js';
 
 /**
  * The compute API's rules: Nova Zed's names and new defaults (`enforce_new_defaults`): a project
@@ -6,13 +6,8 @@ import type { PolicyDefault } from '../../auth/policy-defaults.js';
  * said on the rule.
  */
 
-const ADMIN = 'rule:context_is_admin';
-const READER = 'rule:project_reader_or_admin';
-const MEMBER = 'rule:project_member_or_admin';
 /** Nova lets any authenticated user call these (flavor listing, the limits and zones). */
 const ANY = '@';
-
-const rule = (name: string, check: string, description: string): PolicyDefault => ({ name, check, description });
 
 export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   rule('os_compute_api:servers:index', READER, 'List servers.'),

@@ -1,8 +1,7 @@
-import type { PolicyDefault } from '../../auth/policy-defaults.js';
+import { ADMIN_CHECK, policyRule, type PolicyDefault } from '../../auth/policy-defaults.js';
 
 /** The placement API's rules: Placement's names; every one admin-only, as Placement's defaults. */
-const ADMIN = 'rule:context_is_admin';
-const rule = (name: string, description: string): PolicyDefault => ({ name, check: ADMIN, description });
+const rule = (name: string, description: string): PolicyDefault => policyRule(name, ADMIN_CHECK, description);
 
 export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   rule('placement:resource_providers:list', 'List resource providers.'),
