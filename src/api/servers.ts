@@ -28,6 +28,7 @@ import {
   PositiveIntSchema, TagSchema, isBase64,
 } from './server-schemas.js';
 import { BASIC_COLUMNS, loadViewExtras, serverLinks, ServerViewer, showServer, VIEW_COLUMNS } from './server-view.js';
+import { authorize } from '../httpkit/authorize.js';
 
 /** The servers API: create, list, show, update and delete (Nova's servers controller, up to 2.37). */
 
@@ -338,10 +339,6 @@ async function requestedFlavor(db: Db, req: FastifyRequest, flavorRef: string | 
   return rowToFlavor(row, await getExtraSpecs(db, flavorid));
 }
 
-function policyDenied(rule: string): Forbidden {
-  return new Forbidden(`Policy doesn't allow ${rule} to be performed.`);
-}
-
 async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: CreateBody }>, reply: FastifyReply): Promise<unknown> {
   const { db, config } = deps;
   const s = req.body.server;
@@ -372,7 +369,7 @@ async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: C
   if (imageRef === '') throw new BadRequest('Missing imageRef attribute');
 
   const az = parseAvailabilityZone(s.availability_zone);
-  if ((az.host || az.node) && !req.auth.isAdmin) throw policyDenied('os_compute_api:servers:create:forced_host');
+  if (az.host || az.node) authorize(req, 'os_compute_api:servers:create:forced_host');
 
   const flavor = await requestedFlavor(db, req, s.flavorRef);
   const metadata = s.metadata ?? {};
