@@ -182,21 +182,21 @@ const REMOVE_ACCESS_POLICY = 'os_compute_api:os-flavor-access:remove_tenant_acce
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db } = deps;
 
-  routeBoth(app, 'GET', '/flavors', { policy: 'os_compute_api:flavors:index',}, async (req) => {
+  routeBoth(app, 'GET', '/flavors', { policy: 'os_compute_api:flavors:index' }, async (req) => {
     const { rows, links } = await listFlavors(db, req);
     const out: Record<string, unknown> = { flavors: rows.map((r) => basicView(req, r)) };
     if (links.length > 0) out.flavors_links = links;
     return out;
   });
 
-  routeBoth(app, 'GET', '/flavors/detail', { policy: 'os_compute_api:flavors:index',}, async (req) => {
+  routeBoth(app, 'GET', '/flavors/detail', { policy: 'os_compute_api:flavors:index' }, async (req) => {
     const { rows, links } = await listFlavors(db, req);
     const out: Record<string, unknown> = { flavors: rows.map((r) => detailView(req, r)) };
     if (links.length > 0) out.flavors_links = links;
     return out;
   });
 
-  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id', { policy: 'os_compute_api:flavors:show',}, async (req) => {
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id', { policy: 'os_compute_api:flavors:show' }, async (req) => {
     return { flavor: detailView(req, await visibleFlavor(db, req, req.params.flavor_id)) };
   });
 
@@ -229,7 +229,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
 
   // ---- extra specs
 
-  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs', { policy: 'os_compute_api:os-flavor-extra-specs:index',}, async (req) => {
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs', { policy: 'os_compute_api:os-flavor-extra-specs:index' }, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     return { extra_specs: await getExtraSpecs(db, f.flavorid) };
   });
@@ -243,7 +243,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     },
   );
 
-  routeBoth<{ Params: SpecParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs/:key', { policy: 'os_compute_api:os-flavor-extra-specs:show',}, async (req) => {
+  routeBoth<{ Params: SpecParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs/:key', { policy: 'os_compute_api:os-flavor-extra-specs:show' }, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     const specs = await getExtraSpecs(db, f.flavorid);
     if (!Object.hasOwn(specs, req.params.key)) {

@@ -250,7 +250,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return { keypair: out };
   });
 
-  routeBoth(app, 'GET', '/os-keypairs', { policy: 'os_compute_api:os-keypairs:index',}, async (req) => {
+  routeBoth(app, 'GET', '/os-keypairs', { policy: 'os_compute_api:os-keypairs:index' }, async (req) => {
     const userId = targetUser(req, queryParam(req, 'user_id'));
     const paged = mvAtLeast(req, '2.35');
     const page = paged ? pageOf(req) : undefined;
@@ -263,7 +263,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return out;
   });
 
-  routeBoth<{ Params: { name: string } }>(app, 'GET', '/os-keypairs/:name', { policy: 'os_compute_api:os-keypairs:show',}, async (req) => {
+  routeBoth<{ Params: { name: string } }>(app, 'GET', '/os-keypairs/:name', { policy: 'os_compute_api:os-keypairs:show' }, async (req) => {
     const userId = targetUser(req, queryParam(req, 'user_id'));
     const kp = await getKeyPair(db, userId, req.params.name);
     if (!kp) throw new NotFound(`Keypair ${req.params.name} not found for user ${userId}`);
@@ -274,7 +274,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     };
   });
 
-  routeBoth<{ Params: { name: string } }>(app, 'DELETE', '/os-keypairs/:name', { policy: 'os_compute_api:os-keypairs:delete',}, async (req, reply) => {
+  routeBoth<{ Params: { name: string } }>(app, 'DELETE', '/os-keypairs/:name', { policy: 'os_compute_api:os-keypairs:delete' }, async (req, reply) => {
     const userId = targetUser(req, queryParam(req, 'user_id'));
     if (!(await deleteKeyPair(db, userId, req.params.name))) throw new NotFound(`Keypair ${req.params.name} not found for user ${userId}`);
     reply.code(mvAtLeast(req, '2.2') ? 204 : 202);

@@ -28,11 +28,11 @@ export const NETWORK_QUOTAS_2_36 = ['fixed_ips', 'floating_ips', 'security_group
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth(app, 'GET', '/limits', { policy: 'os_compute_api:limits',}, async (req) => {
+  routeBoth(app, 'GET', '/limits', { policy: 'os_compute_api:limits' }, async (req) => {
     let projectId = req.auth.projectId ?? '';
     const asked = queryParam(req, 'tenant_id');
     if (asked !== undefined) {
-      requireAdminOrSelf(req, { projectId: asked });
+      if (asked !== req.auth.projectId) requireAdminOrSelf(req, { projectId: asked }, 'os_compute_api:limits:other_project');
       projectId = asked;
     }
     const filtered = mvAtLeast(req, '2.36') ? NETWORK_QUOTAS_2_36 : [];

@@ -56,16 +56,16 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     if (queryParam(req, 'user_id') !== undefined) throw new BadRequest('Per-user quotas are not supported; set the project quota instead.');
   };
 
-  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id', { policy: 'os_compute_api:os-quota-sets:show',}, async (req) => {
+  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id', { policy: 'os_compute_api:os-quota-sets:show' }, async (req) => {
     requireAdminOrSelf(req, { projectId: req.params.id });
     return { quota_set: quotaSet(req, await getProjectLimits(db, config, req.params.id), req.params.id) };
   });
 
-  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/defaults', { policy: 'os_compute_api:os-quota-sets:defaults',}, async (req) => {
+  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/defaults', { policy: 'os_compute_api:os-quota-sets:defaults' }, async (req) => {
     return { quota_set: quotaSet(req, defaultLimits(config), req.params.id) };
   });
 
-  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/detail', { policy: 'os_compute_api:os-quota-sets:detail',}, async (req) => {
+  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/detail', { policy: 'os_compute_api:os-quota-sets:detail' }, async (req) => {
     const projectId = req.params.id;
     const userId = queryParam(req, 'user_id');
     requireAdminOrSelf(req, { projectId, ...(userId !== undefined ? { userId } : {}) });

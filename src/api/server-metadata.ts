@@ -66,7 +66,7 @@ const itemNotFound = (): NotFound => new NotFound('Metadata item was not found')
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   const { db } = deps;
 
-  routeBoth<Params>(app, 'GET', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:index',}, async (req) => {
+  routeBoth<Params>(app, 'GET', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:index' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     return { metadata: await metadataOf(db, row.uuid) };
   });
@@ -84,7 +84,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     return { metadata: await changeMetadata(deps, row, () => ({ ...req.body.metadata })) };
   });
 
-  routeBoth<KeyParams>(app, 'GET', '/servers/:server_id/metadata/:key', { policy: 'os_compute_api:server-metadata:show',}, async (req) => {
+  routeBoth<KeyParams>(app, 'GET', '/servers/:server_id/metadata/:key', { policy: 'os_compute_api:server-metadata:show' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     const md = await metadataOf(db, row.uuid);
     if (!Object.hasOwn(md, req.params.key)) throw itemNotFound();

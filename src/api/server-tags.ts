@@ -49,7 +49,7 @@ async function changeTags(deps: ComputeApiDeps, uuid: string, change: (current: 
 const TAG_RE = /^[^,/]{1,60}$/;
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
-  routeBoth<Params>(app, 'GET', '/servers/:server_id/tags', { policy: 'os_compute_api:os-server-tags:index',}, async (req) => {
+  routeBoth<Params>(app, 'GET', '/servers/:server_id/tags', { policy: 'os_compute_api:os-server-tags:index' }, async (req) => {
     requireMicroversion(req, '2.26');
     return { tags: tagsOf(await findServer(deps.db, req, req.params.server_id)) };
   });
@@ -72,7 +72,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     return undefined;
   });
 
-  routeBoth<TagParams>(app, 'PUT', '/servers/:server_id/tags/:tag', { policy: 'os_compute_api:os-server-tags:update',}, async (req, reply) => {
+  routeBoth<TagParams>(app, 'PUT', '/servers/:server_id/tags/:tag', { policy: 'os_compute_api:os-server-tags:update' }, async (req, reply) => {
     const { tag } = req.params;
     const row = await taggableServer(deps, req, req.params.server_id, 'update tag');
     if (!TAG_RE.test(tag)) {

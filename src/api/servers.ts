@@ -83,9 +83,9 @@ type UpdateBody = Static<typeof UpdateBody>;
 type ServerParams = { Params: { server_id: string } };
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
-  routeBoth(app, 'GET', '/servers', { policy: 'os_compute_api:servers:index',}, (req) => listServers(deps, req, false));
-  routeBoth(app, 'GET', '/servers/detail', { policy: 'os_compute_api:servers:detail',}, (req) => listServers(deps, req, true));
-  routeBoth<ServerParams>(app, 'GET', '/servers/:server_id', { policy: 'os_compute_api:servers:show',}, async (req) => {
+  routeBoth(app, 'GET', '/servers', { policy: 'os_compute_api:servers:index' }, (req) => listServers(deps, req, false));
+  routeBoth(app, 'GET', '/servers/detail', { policy: 'os_compute_api:servers:detail' }, (req) => listServers(deps, req, true));
+  routeBoth<ServerParams>(app, 'GET', '/servers/:server_id', { policy: 'os_compute_api:servers:show' }, async (req) => {
     const row = await findServer(deps.db, req, req.params.server_id);
     return { server: await showServer(deps.db, req, deps.config, row) };
   });
