@@ -25,6 +25,7 @@ import { findProjectByName, findRoleByName, grantRole, insertUser } from '../src
 import { createIdentityApp } from '../src/identity/app.js';
 import { bootstrapIdentity } from '../src/identity/bootstrap.js';
 import { hashPassword, passwordHashOptions } from '../src/auth/passwords.js';
+import { defaultEnforcer } from '../src/cmd/policies.js';
 
 const GUESSERS = 16;
 const SAMPLES = 30;
@@ -44,7 +45,7 @@ await insertUser(db, {
   enabled: 1, default_project_id: null, email: null, description: null, created_at: new Date().toISOString(),
 });
 await grantRole(db, { user_id: 'alice', project_id: admin!.id, role_id: (await findRoleByName(db, 'member'))!.id });
-const app = createIdentityApp({ db, config, tokens: new TokenService(db, config), log: createLogger('bench', 'silent'), catalog: () => [] });
+const app = createIdentityApp({ db, config, tokens: new TokenService(db, config), policy: defaultEnforcer(), log: createLogger('bench', 'silent'), catalog: () => [] });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const port = (app.server.address() as AddressInfo).port;
 

@@ -52,7 +52,7 @@ async function triggerCrashDump(_deps: ComputeApiDeps, req: FastifyRequest, row:
 export const ADMIN_ACTIONS: Array<[string, ActionEntry]> = [
   ['os-resetState', {
     handler: (deps, req, _reply, row, body) => resetState(deps, req, row, body), body: ResetStateBody,
-    policy: 'os_compute_api:os-admin-actions:reset_state', adminOnly: true,
+    policy: 'os_compute_api:os-admin-actions:reset_state',
   }],
   ['forceDelete', { handler: (deps, req, _reply, row) => forceDelete(deps, req, row), body: null, policy: 'os_compute_api:os-deferred-delete:force' }],
   ['restore', { handler: (deps, req, _reply, row) => restoreAction(deps, req, row), body: null, policy: 'os_compute_api:os-deferred-delete:restore' }],

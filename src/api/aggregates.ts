@@ -10,6 +10,7 @@ import {
 import { HostSchema, NameSchema, mvAtLeast, routeBoth, signedIntegerId } from './resource-kit.js';
 import { requireMicroversion } from './microversion.js';
 import type { ComputeApiDeps } from './deps.js';
+import { authorize } from '../httpkit/authorize.js';
 
 /** The os-aggregates API (admin only): host aggregates, and availability zones as their metadata. */
 
@@ -68,6 +69,13 @@ type CacheImagesBody = Static<typeof CacheImagesBody>;
 
 type IdParams = { id: string };
 
+/** Each aggregate action's rule (Nova's names). */
+const AGGREGATE_ACTION_POLICIES = {
+  add_host: 'os_compute_api:os-aggregates:add_host',
+  remove_host: 'os_compute_api:os-aggregates:remove_host',
+  set_metadata: 'os_compute_api:os-aggregates:set_metadata',
+} as const;
+
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
   const internalZone = config.str('DEFAULT', 'internal_service_availability_zone');
@@ -84,11 +92,11 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return id;
   };
 
-  routeBoth(app, 'GET', '/os-aggregates', { admin: true }, async (req) => {
+  routeBoth(app, 'GET', '/os-aggregates', { policy: 'os_compute_api:os-aggregates:index' }, async (req) => {
     return { aggregates: (await listAggregates(db)).map((a) => view(req, a)) };
   });
 
-  routeBoth<{ Body: CreateBody }>(app, 'POST', '/os-aggregates', { admin: true, schema: { body: CreateBody } }, async (req) => {
+  routeBoth<{ Body: CreateBody }>(app, 'POST', '/os-aggregates', { policy: 'os_compute_api:os-aggregates:create', schema: { body: CreateBody } }, async (req) => {
     const { name, availability_zone: az } = req.body.aggregate;
     checkZone(az);
     const agg = await createAggregate(db, name, az ?? null);
@@ -99,14 +107,14 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return { aggregate: out };
   });
 
-  routeBoth<{ Params: IdParams }>(app, 'GET', '/os-aggregates/:id', { admin: true }, async (req) => {
+  routeBoth<{ Params: IdParams }>(app, 'GET', '/os-aggregates/:id', { policy: 'os_compute_api:os-aggregates:show' }, async (req) => {
     const id = aggregateId(req.params.id);
     const agg = await getAggregate(db, id);
     if (!agg) throw new NotFound(`Aggregate ${id} could not be found.`);
     return { aggregate: view(req, agg) };
   });
 
-  routeBoth<{ Params: IdParams; Body: UpdateBody }>(app, 'PUT', '/os-aggregates/:id', { admin: true, schema: { body: UpdateBody } }, async (req) => {
+  routeBoth<{ Params: IdParams; Body: UpdateBody }>(app, 'PUT', '/os-aggregates/:id', { policy: 'os_compute_api:os-aggregates:update', schema: { body: UpdateBody } }, async (req) => {
     const id = aggregateId(req.params.id);
     const changes: { name?: string; availabilityZone?: string | null } = {};
     if (req.body.aggregate.name !== undefined) changes.name = req.body.aggregate.name.trim();
@@ -117,14 +125,17 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return { aggregate: view(req, await updateAggregate(db, id, changes)) };
   });
 
-  routeBoth<{ Params: IdParams }>(app, 'DELETE', '/os-aggregates/:id', { admin: true }, async (req) => {
+  routeBoth<{ Params: IdParams }>(app, 'DELETE', '/os-aggregates/:id', { policy: 'os_compute_api:os-aggregates:delete' }, async (req) => {
     await deleteAggregate(db, aggregateId(req.params.id));
     return undefined;
   });
 
-  routeBoth<{ Params: IdParams; Body: ActionBody }>(app, 'POST', '/os-aggregates/:id/action', { admin: true, schema: { body: ActionBody } }, async (req) => {
-    const id = aggregateId(req.params.id);
+  routeBoth<{ Params: IdParams; Body: ActionBody }>(app, 'POST', '/os-aggregates/:id/action', {
+    schema: { body: ActionBody }, actionPolicies: Object.values(AGGREGATE_ACTION_POLICIES),
+  }, async (req) => {
     const body = req.body;
+    authorize(req, AGGREGATE_ACTION_POLICIES['add_host' in body ? 'add_host' : 'remove_host' in body ? 'remove_host' : 'set_metadata']);
+    const id = aggregateId(req.params.id);
     if ('add_host' in body) return { aggregate: view(req, await addAggregateHost(db, id, body.add_host.host)) };
     if ('remove_host' in body) return { aggregate: view(req, await removeAggregateHost(db, id, body.remove_host.host)) };
     checkZone(body.set_metadata.metadata[AZ_KEY]);
@@ -134,7 +145,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   // 2.81: Nova casts the image list to the aggregate's computes. No Orrery driver caches images
   // ahead of a boot (they fetch at spawn), so after Nova's checks the answer is Nova's 501.
   routeBoth<{ Params: IdParams; Body: CacheImagesBody }>(
-    app, 'POST', '/os-aggregates/:id/images', { admin: true, policy: 'compute:aggregates:images', schema: { body: CacheImagesBody } }, async (req) => {
+    app, 'POST', '/os-aggregates/:id/images', { policy: 'compute:aggregates:images', schema: { body: CacheImagesBody } }, async (req) => {
       requireMicroversion(req, '2.81');
       const id = aggregateId(req.params.id);
       const ids = req.body.cache.map((c) => c.id);

@@ -16,7 +16,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   const { db, config } = deps;
   const internalZone = config.str('DEFAULT', 'internal_service_availability_zone');
 
-  routeBoth(app, 'GET', '/os-availability-zone', {}, async () => {
+  routeBoth(app, 'GET', '/os-availability-zone', { policy: 'os_compute_api:os-availability-zone:list' }, async () => {
     const { available, unavailable } = zonesOfServices(await servicesWithZones(db, config));
     // Users never see the internal zone.
     const entry = (zoneName: string, ok: boolean): unknown => ({ zoneName, zoneState: { available: ok }, hosts: null });
@@ -28,7 +28,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     };
   });
 
-  routeBoth(app, 'GET', '/os-availability-zone/detail', { admin: true }, async () => {
+  routeBoth(app, 'GET', '/os-availability-zone/detail', { policy: 'os_compute_api:os-availability-zone:detail' }, async () => {
     const services = await servicesWithZones(db, config);
     const { available, unavailable } = zonesOfServices(services);
     const at = Date.now();

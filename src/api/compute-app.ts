@@ -50,6 +50,7 @@ export function createComputeApp(deps: ComputeApiDeps): FastifyInstance {
     log: deps.log,
     requestIdHeaders: ['x-openstack-request-id', 'x-compute-request-id'],
     requireProjectScope: true,
+    policy: { enforcer: deps.policy, style: 'nova' },
   });
   installMicroversions(app);
   versions.register(app);

@@ -2,6 +2,7 @@ import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logging.js';
 import type { Db } from '../db/connection.js';
 import type { TokenValidator } from '../auth/context.js';
+import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import type { ComputeRpcApi } from '../rpc/compute-api.js';
 import type { ImageClient } from '../clients/image-client.js';
@@ -13,6 +14,8 @@ export interface ComputeApiDeps {
   log: Logger;
   /** Validates the X-Auth-Token of every request. */
   tokens: TokenValidator;
+  /** The policy rules in force (defaults and policy.yaml), shared by the APIs of the process. */
+  policy: PolicyEnforcer;
   conductor: ConductorRpcApi;
   compute: ComputeRpcApi;
   /** The image API, called with the user's own token. */

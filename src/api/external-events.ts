@@ -50,7 +50,7 @@ function checkNames(req: FastifyRequest, events: Body['events']): void {
 
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'log'>): void {
   routeBoth<{ Body: Body }>(app, 'POST', '/os-server-external-events', {
-    admin: true, policy: 'os_compute_api:os-server-external-events:create', schema: { body: Body },
+    policy: 'os_compute_api:os-server-external-events:create', schema: { body: Body },
   }, async (req, reply) => {
     checkNames(req, req.body.events);
     const answered: Array<Record<string, unknown>> = [];

@@ -16,6 +16,7 @@ import { validateExtraSpec, validateTraitSpec } from './extra-spec-validation.js
 import { requireMicroversion } from './microversion.js';
 import { unexpectedProperty } from './server-common.js';
 import type { ComputeApiDeps } from './deps.js';
+import { authorize } from '../httpkit/authorize.js';
 
 /** The flavors API: flavors, their extra specs and their access lists (Nova's flavors, flavor_manage, flavors_extraspecs, flavor_access). */
 
@@ -203,17 +204,20 @@ function validatedSpecs(req: FastifyRequest, specs: Record<string, string | numb
 type FlavorParams = { flavor_id: string };
 type SpecParams = { flavor_id: string; key: string };
 
+const ADD_ACCESS_POLICY = 'os_compute_api:os-flavor-access:add_tenant_access';
+const REMOVE_ACCESS_POLICY = 'os_compute_api:os-flavor-access:remove_tenant_access';
+
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db } = deps;
 
-  routeBoth(app, 'GET', '/flavors', {}, async (req) => {
+  routeBoth(app, 'GET', '/flavors', { policy: 'os_compute_api:flavors:index' }, async (req) => {
     const { rows, links } = await listFlavors(db, req);
     const out: Record<string, unknown> = { flavors: rows.map((r) => basicView(req, r)) };
     if (links.length > 0) out.flavors_links = links;
     return out;
   });
 
-  routeBoth(app, 'GET', '/flavors/detail', {}, async (req) => {
+  routeBoth(app, 'GET', '/flavors/detail', { policy: 'os_compute_api:flavors:index' }, async (req) => {
     const { rows, links } = await listFlavors(db, req);
     const specs = mvAtLeast(req, '2.61') ? await getExtraSpecsOf(db, rows.map((r) => r.flavorid)) : undefined;
     const out: Record<string, unknown> = { flavors: rows.map((r) => detailView(req, r, specs?.get(r.flavorid))) };
@@ -221,13 +225,13 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return out;
   });
 
-  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id', {}, async (req) => {
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id', { policy: 'os_compute_api:flavors:show' }, async (req) => {
     return { flavor: await fullView(db, req, await visibleFlavor(db, req, req.params.flavor_id)) };
   });
 
   // 2.55: the description is the one field a flavor's owner may change.
   routeBoth<{ Params: FlavorParams; Body: UpdateFlavorBody }>(
-    app, 'PUT', '/flavors/:flavor_id', { admin: true, policy: 'os_compute_api:os-flavor-manage:update', schema: { body: UpdateFlavorBody } }, async (req) => {
+    app, 'PUT', '/flavors/:flavor_id', { policy: 'os_compute_api:os-flavor-manage:update', schema: { body: UpdateFlavorBody } }, async (req) => {
       requireMicroversion(req, '2.55');
       const row = await updateFlavorDescription(db, req.params.flavor_id, req.body.flavor.description);
       if (!row) throw new NotFound(`Flavor ${req.params.flavor_id} could not be found.`);
@@ -235,7 +239,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     },
   );
 
-  routeBoth<{ Body: CreateFlavorBody }>(app, 'POST', '/flavors', { admin: true, schema: { body: CreateFlavorBody } }, async (req) => {
+  routeBoth<{ Body: CreateFlavorBody }>(app, 'POST', '/flavors', { policy: 'os_compute_api:os-flavor-manage:create', schema: { body: CreateFlavorBody } }, async (req) => {
     const f = req.body.flavor;
     if (f.description !== undefined && !mvAtLeast(req, '2.55')) throw unexpectedProperty('flavor', 'description');
     // Nova generates a UUID when the id is absent, null or otherwise false-y.
@@ -258,20 +262,20 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return { flavor: await fullView(db, req, row) };
   });
 
-  routeBoth<{ Params: FlavorParams }>(app, 'DELETE', '/flavors/:flavor_id', { admin: true, status: 202 }, async (req) => {
+  routeBoth<{ Params: FlavorParams }>(app, 'DELETE', '/flavors/:flavor_id', { policy: 'os_compute_api:os-flavor-manage:delete', status: 202 }, async (req) => {
     if (!(await deleteFlavor(db, req.params.flavor_id))) throw new NotFound(`Flavor ${req.params.flavor_id} could not be found.`);
     return undefined;
   });
 
   // ---- extra specs
 
-  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs', {}, async (req) => {
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs', { policy: 'os_compute_api:os-flavor-extra-specs:index' }, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     return { extra_specs: await getExtraSpecs(db, f.flavorid) };
   });
 
   routeBoth<{ Params: FlavorParams; Body: Static<typeof CreateSpecsBody> }>(
-    app, 'POST', '/flavors/:flavor_id/os-extra_specs', { admin: true, schema: { body: CreateSpecsBody } }, async (req) => {
+    app, 'POST', '/flavors/:flavor_id/os-extra_specs', { policy: 'os_compute_api:os-flavor-extra-specs:create', schema: { body: CreateSpecsBody } }, async (req) => {
       const specs = validatedSpecs(req, req.body.extra_specs);
       const f = await visibleFlavor(db, req, req.params.flavor_id);
       await setExtraSpecs(db, f.flavorid, specs);
@@ -279,7 +283,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     },
   );
 
-  routeBoth<{ Params: SpecParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs/:key', {}, async (req) => {
+  routeBoth<{ Params: SpecParams }>(app, 'GET', '/flavors/:flavor_id/os-extra_specs/:key', { policy: 'os_compute_api:os-flavor-extra-specs:show' }, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     const specs = await getExtraSpecs(db, f.flavorid);
     if (!Object.hasOwn(specs, req.params.key)) {
@@ -289,7 +293,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   });
 
   routeBoth<{ Params: SpecParams; Body: Record<string, string | number> }>(
-    app, 'PUT', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, schema: { body: UpdateSpecBody } }, async (req) => {
+    app, 'PUT', '/flavors/:flavor_id/os-extra_specs/:key', { policy: 'os_compute_api:os-flavor-extra-specs:update', schema: { body: UpdateSpecBody } }, async (req) => {
       const specs = validatedSpecs(req, req.body);
       if (!Object.hasOwn(specs, req.params.key)) throw new BadRequest('Request body and URI mismatch');
       const f = await visibleFlavor(db, req, req.params.flavor_id);
@@ -299,7 +303,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   );
 
   // Nova answers an extra spec's DELETE with 200 and no body (its controller sets no other code).
-  routeBoth<{ Params: SpecParams }>(app, 'DELETE', '/flavors/:flavor_id/os-extra_specs/:key', { admin: true, status: 200 }, async (req) => {
+  routeBoth<{ Params: SpecParams }>(app, 'DELETE', '/flavors/:flavor_id/os-extra_specs/:key', { policy: 'os_compute_api:os-flavor-extra-specs:delete', status: 200 }, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     if (!(await deleteExtraSpec(db, f.flavorid, req.params.key))) {
       throw new NotFound(`Flavor ${f.flavorid} has no extra specs with key ${req.params.key}.`);
@@ -309,14 +313,17 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
 
   // ---- access lists of private flavors
 
-  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-flavor-access', { admin: true }, async (req) => {
+  routeBoth<{ Params: FlavorParams }>(app, 'GET', '/flavors/:flavor_id/os-flavor-access', { policy: 'os_compute_api:os-flavor-access' }, async (req) => {
     const f = await visibleFlavor(db, req, req.params.flavor_id);
     if (f.is_public === 1) throw new NotFound('Access list not available for public flavors.');
     return accessView(f.flavorid, await flavorAccessProjects(db, f.flavorid));
   });
 
   routeBoth<{ Params: FlavorParams; Body: FlavorActionBody }>(
-    app, 'POST', '/flavors/:flavor_id/action', { admin: true, schema: { body: FlavorActionBody } }, async (req) => {
+    app, 'POST', '/flavors/:flavor_id/action', {
+      schema: { body: FlavorActionBody }, actionPolicies: [ADD_ACCESS_POLICY, REMOVE_ACCESS_POLICY],
+    }, async (req) => {
+      authorize(req, 'addTenantAccess' in req.body ? ADD_ACCESS_POLICY : REMOVE_ACCESS_POLICY);
       const f = await visibleFlavor(db, req, req.params.flavor_id);
       if ('addTenantAccess' in req.body) {
         if (f.is_public === 1 && mvAtLeast(req, '2.7')) throw new Conflict('Can not add access to a public flavor.');

@@ -246,10 +246,10 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     if (mvAtLeast(req, '2.88')) throw new NotFound('The resource could not be found.');
   };
 
-  routeBoth(app, 'GET', '/os-hypervisors', { admin: true }, async (req) => listing(req, false));
-  routeBoth(app, 'GET', '/os-hypervisors/detail', { admin: true }, async (req) => listing(req, true));
+  routeBoth(app, 'GET', '/os-hypervisors', { policy: 'os_compute_api:os-hypervisors:list' }, async (req) => listing(req, false));
+  routeBoth(app, 'GET', '/os-hypervisors/detail', { policy: 'os_compute_api:os-hypervisors:list-detail' }, async (req) => listing(req, true));
 
-  routeBoth(app, 'GET', '/os-hypervisors/statistics', { admin: true }, async (req) => {
+  routeBoth(app, 'GET', '/os-hypervisors/statistics', { policy: 'os_compute_api:os-hypervisors:statistics' }, async (req) => {
     before288(req);
     // Nova counts the nodes of enabled services only.
     const hs = (await loadHypervisors(db)).filter((h) => h.service.disabled === 0);
@@ -272,7 +272,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     };
   });
 
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id', { policy: 'os_compute_api:os-hypervisors:show' }, async (req) => {
     if (mvAtLeast(req, '2.53')) strictQuery(req, ['with_servers'], '2.53');
     const h = await one(req, req.params.id);
     const view = detailView(req, h, config, Date.now());
@@ -281,7 +281,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   });
 
   // The uptime the node's driver reported a start for; 501 as Nova when it did not. Gone at 2.88 (it is in the detail).
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/uptime', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/uptime', { policy: 'os_compute_api:os-hypervisors:uptime' }, async (req) => {
     before288(req);
     const h = await one(req, req.params.id);
     const uptime = uptimeText(h.node.started_at, Date.now());
@@ -289,12 +289,12 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return { hypervisor: { ...summaryView(req, h, config, Date.now()), uptime } };
   });
 
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/search', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/search', { policy: 'os_compute_api:os-hypervisors:search' }, async (req) => {
     const at = Date.now();
     return { hypervisors: (await matching(req, req.params.id)).map((h) => summaryView(req, h, config, at)) };
   });
 
-  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/servers', { admin: true }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'GET', '/os-hypervisors/:id/servers', { policy: 'os_compute_api:os-hypervisors:servers' }, async (req) => {
     const found = await matching(req, req.params.id);
     const servers = await serversOf(db, found);
     const at = Date.now();

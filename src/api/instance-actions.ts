@@ -75,7 +75,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   const { db } = deps;
 
   // From 2.21 the actions of deleted servers stay readable.
-  routeBoth<{ Params: { server_id: string } }>(app, 'GET', '/servers/:server_id/os-instance-actions', {}, async (req) => {
+  routeBoth<{ Params: { server_id: string } }>(app, 'GET', '/servers/:server_id/os-instance-actions', { policy: 'os_compute_api:os-instance-actions:list' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id, { includeDeleted: mvAtLeast(req, '2.21') });
     const page = listQuery(req, deps);
     let q = db.selectFrom('instance_actions').selectAll().where('instance_uuid', '=', row.uuid);
@@ -98,7 +98,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     return out;
   });
 
-  routeBoth<{ Params: { server_id: string; request_id: string } }>(app, 'GET', '/servers/:server_id/os-instance-actions/:request_id', {}, async (req) => {
+  routeBoth<{ Params: { server_id: string; request_id: string } }>(app, 'GET', '/servers/:server_id/os-instance-actions/:request_id', { policy: 'os_compute_api:os-instance-actions:show' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id, { includeDeleted: mvAtLeast(req, '2.21') });
     const action = await db.selectFrom('instance_actions').selectAll()
       .where('instance_uuid', '=', row.uuid).where('request_id', '=', req.params.request_id)

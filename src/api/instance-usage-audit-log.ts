@@ -53,12 +53,12 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db'>)
   const { db } = deps;
   const policy = 'os_compute_api:os-instance-usage-audit-log:list';
 
-  routeBoth(app, 'GET', '/os-instance_usage_audit_log', { admin: true, policy }, async () => ({
+  routeBoth(app, 'GET', '/os-instance_usage_audit_log', { policy }, async () => ({
     instance_usage_audit_logs: await auditLog(db, new Date()),
   }));
 
   routeBoth<{ Params: { before: string } }>(
-    app, 'GET', '/os-instance_usage_audit_log/:before', { admin: true, policy: 'os_compute_api:os-instance-usage-audit-log:show' }, async (req) => ({
+    app, 'GET', '/os-instance_usage_audit_log/:before', { policy: 'os_compute_api:os-instance-usage-audit-log:show' }, async (req) => ({
       instance_usage_audit_log: await auditLog(db, parseBefore(req.params.before)),
     }),
   );

@@ -230,7 +230,7 @@ function targetUser(req: FastifyRequest, asked: string | undefined): string {
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth<{ Body: CreateBody }>(app, 'POST', '/os-keypairs', { schema: { body: CreateBody } }, async (req, reply) => {
+  routeBoth<{ Body: CreateBody }>(app, 'POST', '/os-keypairs', { policy: 'os_compute_api:os-keypairs:create', schema: { body: CreateBody } }, async (req, reply) => {
     const body = req.body.keypair;
     if (body.type !== undefined && !mvAtLeast(req, '2.2')) throw unexpectedProperty('keypair', 'type');
     if (body.user_id !== undefined && !mvAtLeast(req, '2.10')) throw unexpectedProperty('keypair', 'user_id');
@@ -261,7 +261,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return { keypair: out };
   });
 
-  routeBoth(app, 'GET', '/os-keypairs', {}, async (req) => {
+  routeBoth(app, 'GET', '/os-keypairs', { policy: 'os_compute_api:os-keypairs:index' }, async (req) => {
     const userId = targetUser(req, queryParam(req, 'user_id'));
     const paged = mvAtLeast(req, '2.35');
     const page = paged ? pageOf(req) : undefined;
@@ -274,7 +274,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return out;
   });
 
-  routeBoth<{ Params: { name: string } }>(app, 'GET', '/os-keypairs/:name', {}, async (req) => {
+  routeBoth<{ Params: { name: string } }>(app, 'GET', '/os-keypairs/:name', { policy: 'os_compute_api:os-keypairs:show' }, async (req) => {
     const userId = targetUser(req, queryParam(req, 'user_id'));
     const kp = await getKeyPair(db, userId, req.params.name);
     if (!kp) throw new NotFound(`Keypair ${req.params.name} not found for user ${userId}`);
@@ -285,7 +285,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     };
   });
 
-  routeBoth<{ Params: { name: string } }>(app, 'DELETE', '/os-keypairs/:name', {}, async (req, reply) => {
+  routeBoth<{ Params: { name: string } }>(app, 'DELETE', '/os-keypairs/:name', { policy: 'os_compute_api:os-keypairs:delete' }, async (req, reply) => {
     const userId = targetUser(req, queryParam(req, 'user_id'));
     if (!(await deleteKeyPair(db, userId, req.params.name))) throw new NotFound(`Keypair ${req.params.name} not found for user ${userId}`);
     reply.code(mvAtLeast(req, '2.2') ? 204 : 202);

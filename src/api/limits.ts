@@ -37,12 +37,12 @@ function hiddenLimitNames(req: FastifyRequest): string[] {
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth(app, 'GET', '/limits', {}, async (req) => {
+  routeBoth(app, 'GET', '/limits', { policy: 'os_compute_api:limits' }, async (req) => {
     strictQuery(req, ['tenant_id']);
     let projectId = req.auth.projectId ?? '';
     const asked = queryParam(req, 'tenant_id');
     if (asked !== undefined) {
-      requireAdminOrSelf(req, { projectId: asked });
+      if (asked !== req.auth.projectId) requireAdminOrSelf(req, { projectId: asked }, 'os_compute_api:limits:other_project');
       projectId = asked;
     }
     const filtered = [...(mvAtLeast(req, '2.36') ? NETWORK_QUOTAS_2_36 : []), ...(mvAtLeast(req, '2.57') ? FILE_QUOTAS_2_57 : [])];

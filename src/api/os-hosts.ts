@@ -61,21 +61,21 @@ async function hostResources(db: Db, host: string): Promise<Array<{ resource: Re
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth(app, 'GET', '/os-hosts', { admin: true, policy: 'os_compute_api:os-hosts:list' }, async (req) => {
+  routeBoth(app, 'GET', '/os-hosts', { policy: 'os_compute_api:os-hosts:list' }, async (req) => {
     upTo242(req);
     const zone = queryParam(req, 'zone');
     const services = (await servicesWithZones(db, config)).filter((s) => zone === undefined || s.zone === zone);
     return { hosts: services.map((s) => ({ host_name: s.host, service: s.topic, zone: s.zone })) };
   });
 
-  routeBoth<{ Params: { host: string } }>(app, 'GET', '/os-hosts/:host', { admin: true, policy: 'os_compute_api:os-hosts:show' }, async (req) => {
+  routeBoth<{ Params: { host: string } }>(app, 'GET', '/os-hosts/:host', { policy: 'os_compute_api:os-hosts:show' }, async (req) => {
     upTo242(req);
     await computeHost(db, req.params.host);
     return { host: await hostResources(db, req.params.host) };
   });
 
   routeBoth<{ Params: { host: string }; Body: UpdateBody }>(
-    app, 'PUT', '/os-hosts/:host', { admin: true, policy: 'os_compute_api:os-hosts:update', schema: { body: UpdateBody } }, async (req) => {
+    app, 'PUT', '/os-hosts/:host', { policy: 'os_compute_api:os-hosts:update', schema: { body: UpdateBody } }, async (req) => {
       upTo242(req);
       const svc = await computeHost(db, req.params.host);
       // Maintenance mode is a driver's host operation no Orrery driver has: Nova's 501.
@@ -92,7 +92,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
 
   // Power actions on the host itself: system operations no Orrery driver performs (Nova's 501).
   for (const action of ['startup', 'shutdown', 'reboot'] as const) {
-    routeBoth<{ Params: { host: string } }>(app, 'GET', `/os-hosts/:host/${action}`, { admin: true, policy: `os_compute_api:os-hosts:${action === 'startup' ? 'start' : action}` }, async (req) => {
+    routeBoth<{ Params: { host: string } }>(app, 'GET', `/os-hosts/:host/${action}`, { policy: `os_compute_api:os-hosts:${action === 'startup' ? 'start' : action}` }, async (req) => {
       upTo242(req);
       await computeHost(db, req.params.host);
       throw new NotImplemented('Virt driver does not implement host power management.');

@@ -5,6 +5,7 @@ import { BadRequest, NotFound, OrreryError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import type { TokenValidator } from '../auth/context.js';
 import { isCustomResourceClass, isResourceClass, isStandardResourceClass, MAX_RESOURCE_AMOUNT } from '../common/resource-classes.js';
+import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { Db } from '../db/connection.js';
 import { createResourceClass, listResourceClasses, resourceClassExists } from '../db/resource-classes.js';
 import { createApp } from '../httpkit/app.js';
@@ -26,6 +27,7 @@ export interface PlacementDeps {
   config: Config;
   log: Logger;
   tokens: TokenValidator;
+  policy: PolicyEnforcer;
 }
 
 type Version = [number, number];
@@ -59,7 +61,7 @@ function negotiate(req: FastifyRequest): Version {
 
 export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
   const { db } = deps;
-  const app = createApp({ name: 'placement', format: 'nova', tokens: deps.tokens, log: deps.log, requireProjectScope: true });
+  const app = createApp({ name: 'placement', format: 'nova', tokens: deps.tokens, log: deps.log, requireProjectScope: true, policy: { enforcer: deps.policy, style: 'placement' } });
   const versions = new WeakMap<FastifyRequest, Version>();
   const versionOf = (req: FastifyRequest): Version => versions.get(req) ?? parseVersion(PLACEMENT_MIN_VERSION);
 
@@ -105,7 +107,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     return out;
   };
 
-  app.get('/resource_providers', { config: { admin: true } }, async (req) => {
+  app.get('/resource_providers', { config: { policy: 'placement:resource_providers:list' } }, async (req) => {
     const query = (req.query ?? {}) as Record<string, unknown>;
     const known = ['name', 'uuid', ...(atLeast(versionOf(req), '1.4') ? ['resources'] : [])];
     const unknown = Object.keys(query).filter((k) => !known.includes(k));
@@ -126,9 +128,9 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
 
   type P = { Params: { uuid: string } };
 
-  app.get<P>('/resource_providers/:uuid', { config: { admin: true } }, async (req) => providerView(req, await provider(req.params.uuid)));
+  app.get<P>('/resource_providers/:uuid', { config: { policy: 'placement:resource_providers:show' } }, async (req) => providerView(req, await provider(req.params.uuid)));
 
-  app.get<P>('/resource_providers/:uuid/inventories', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/inventories', { config: { policy: 'placement:resource_providers:inventories:list' } }, async (req) => {
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('inventories').selectAll().where('node_uuid', '=', node.uuid).orderBy('resource_class').execute();
     return {
@@ -140,7 +142,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
   });
 
   app.get<{ Params: { uuid: string; rc: string } }>('/resource_providers/:uuid/inventories/:rc', {
-    config: { admin: true, policy: 'placement:resource_providers:inventories:show' },
+    config: { policy: 'placement:resource_providers:inventories:show' },
   }, async (req) => {
     const node = await provider(req.params.uuid);
     const r = await db.selectFrom('inventories').selectAll().where('node_uuid', '=', node.uuid).where('resource_class', '=', req.params.rc).executeTakeFirst();
@@ -151,19 +153,19 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     };
   });
 
-  app.get<P>('/resource_providers/:uuid/usages', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/usages', { config: { policy: 'placement:resource_providers:usages' } }, async (req) => {
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('inventories').select(['resource_class', 'used']).where('node_uuid', '=', node.uuid).orderBy('resource_class').execute();
     return { usages: Object.fromEntries(rows.map((r) => [r.resource_class, r.used])), resource_provider_generation: 0 };
   });
 
-  app.get<P>('/resource_providers/:uuid/traits', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/traits', { config: { policy: 'placement:resource_providers:traits:list' } }, async (req) => {
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('node_traits').select('trait').where('node_uuid', '=', node.uuid).orderBy('trait').execute();
     return { traits: rows.map((r) => r.trait), resource_provider_generation: 0 };
   });
 
-  app.get<P>('/resource_providers/:uuid/aggregates', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/aggregates', { config: { policy: 'placement:resource_providers:aggregates:list' } }, async (req) => {
     if (!atLeast(versionOf(req), '1.1')) throw new NotFound('The resource could not be found.');
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('aggregate_hosts as ah')
@@ -172,7 +174,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     return { aggregates: rows.map((r) => r.uuid) };
   });
 
-  app.get<P>('/resource_providers/:uuid/allocations', { config: { admin: true } }, async (req) => {
+  app.get<P>('/resource_providers/:uuid/allocations', { config: { policy: 'placement:resource_providers:allocations:list' } }, async (req) => {
     if (!atLeast(versionOf(req), '1.11')) throw new NotFound('The resource could not be found.');
     const node = await provider(req.params.uuid);
     const rows = await db.selectFrom('allocations').selectAll().where('node_uuid', '=', node.uuid).orderBy('consumer_uuid').execute();
@@ -181,7 +183,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     return { allocations, resource_provider_generation: 0 };
   });
 
-  app.get<{ Params: { consumer: string } }>('/allocations/:consumer', { config: { admin: true, policy: 'placement:allocations:list' } }, async (req) => {
+  app.get<{ Params: { consumer: string } }>('/allocations/:consumer', { config: { policy: 'placement:allocations:list' } }, async (req) => {
     const rows = await db.selectFrom('allocations').selectAll().where('consumer_uuid', '=', req.params.consumer).orderBy('node_uuid').execute();
     const allocations: Record<string, { generation: number; resources: Record<string, number> }> = {};
     for (const r of rows) (allocations[r.node_uuid] ??= { generation: 0, resources: {} }).resources[r.resource_class] = r.used;
@@ -201,19 +203,19 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
   };
   type C = { Params: { name: string } };
 
-  app.get('/resource_classes', { config: { admin: true, policy: 'placement:resource_classes:list' } }, async (req) => {
+  app.get('/resource_classes', { config: { policy: 'placement:resource_classes:list' } }, async (req) => {
     since(req, '1.2');
     return { resource_classes: (await listResourceClasses(db)).map(classView) };
   });
 
-  app.get<C>('/resource_classes/:name', { config: { admin: true, policy: 'placement:resource_classes:show' } }, async (req) => {
+  app.get<C>('/resource_classes/:name', { config: { policy: 'placement:resource_classes:show' } }, async (req) => {
     since(req, '1.2');
     const { name } = req.params;
     if (!isResourceClass(name) || !(await resourceClassExists(db, name))) throw new NotFound(`No such resource class ${name.slice(0, 255)}.`);
     return classView(name);
   });
 
-  app.put<C>('/resource_classes/:name', { config: { admin: true, policy: 'placement:resource_classes:update' } }, async (req, reply) => {
+  app.put<C>('/resource_classes/:name', { config: { policy: 'placement:resource_classes:update' } }, async (req, reply) => {
     since(req, '1.7');
     const { name } = req.params;
     if (isStandardResourceClass(name)) throw new BadRequest(`Cannot update standard resource class ${name}`);

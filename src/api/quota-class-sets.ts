@@ -55,13 +55,13 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     return raw;
   };
 
-  routeBoth<{ Params: ClassParams }>(app, 'GET', '/os-quota-class-sets/:id', { admin: true, policy: 'os_compute_api:os-quota-class-sets:show' }, async (req) => {
+  routeBoth<{ Params: ClassParams }>(app, 'GET', '/os-quota-class-sets/:id', { policy: 'os_compute_api:os-quota-class-sets:show' }, async (req) => {
     const id = className(req.params.id);
     return { quota_class_set: classView(req, id, await getClassLimits(db, config, id)) };
   });
 
   routeBoth<{ Params: ClassParams; Body: UpdateBody }>(
-    app, 'PUT', '/os-quota-class-sets/:id', { admin: true, policy: 'os_compute_api:os-quota-class-sets:update', schema: { body: UpdateBody } },
+    app, 'PUT', '/os-quota-class-sets/:id', { policy: 'os_compute_api:os-quota-class-sets:update', schema: { body: UpdateBody } },
     async (req) => {
       const id = className(req.params.id);
       const allowed = classResources(req);

@@ -69,17 +69,17 @@ type ProjectParams = { id: string };
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id', {}, async (req) => {
+  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id', { policy: 'os_compute_api:os-quota-sets:show' }, async (req) => {
     const userId = userOf(req);
     requireAdminOrSelf(req, { projectId: req.params.id, ...(userId !== undefined ? { userId } : {}) });
     return { quota_set: quotaSet(req, await limitsOf(db, config, req.params.id, userId), req.params.id) };
   });
 
-  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/defaults', {}, async (req) => {
+  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/defaults', { policy: 'os_compute_api:os-quota-sets:defaults' }, async (req) => {
     return { quota_set: quotaSet(req, await getClassLimits(db, config), req.params.id) };
   });
 
-  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/detail', {}, async (req) => {
+  routeBoth<{ Params: ProjectParams }>(app, 'GET', '/os-quota-sets/:id/detail', { policy: 'os_compute_api:os-quota-sets:detail' }, async (req) => {
     const projectId = req.params.id;
     const userId = userOf(req);
     requireAdminOrSelf(req, { projectId, ...(userId !== undefined ? { userId } : {}) });
@@ -89,7 +89,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   });
 
   routeBoth<{ Params: ProjectParams; Body: UpdateBody }>(
-    app, 'PUT', '/os-quota-sets/:id', { admin: true, schema: { body: UpdateBody } }, async (req) => {
+    app, 'PUT', '/os-quota-sets/:id', { policy: 'os_compute_api:os-quota-sets:update', schema: { body: UpdateBody } }, async (req) => {
       const projectId = req.params.id;
       const userId = userOf(req);
       const body = req.body.quota_set;
@@ -120,7 +120,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     },
   );
 
-  routeBoth<{ Params: ProjectParams }>(app, 'DELETE', '/os-quota-sets/:id', { admin: true, status: 202 }, async (req) => {
+  routeBoth<{ Params: ProjectParams }>(app, 'DELETE', '/os-quota-sets/:id', { policy: 'os_compute_api:os-quota-sets:delete', status: 202 }, async (req) => {
     const userId = userOf(req);
     if (userId === undefined) await deleteProjectLimits(db, req.params.id);
     else await deleteUserLimits(db, req.params.id, userId);

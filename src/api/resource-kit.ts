@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HTTP
 import { Type } from '@sinclair/typebox';
 import { BadRequest, Forbidden } from '../common/errors.js';
 import { requestBaseUrl } from '../httpkit/app.js';
+import { authorize } from '../httpkit/authorize.js';
+import { PolicyNotAuthorized } from '../auth/policy/enforcer.js';
 
 /**
  * What the resource routes of the compute API (flavors, keypairs, aggregates, …) share:
@@ -20,6 +22,10 @@ export interface RouteOptions {
   admin?: boolean;
   /** The route's policy rule name (see src/auth/policy-defaults.ts). */
   policy?: string;
+  /** The route's rule is checked by the handler on the resource (see httpkit/authorize.ts). */
+  policyInHandler?: boolean;
+  /** The rules of the actions the route dispatches to, each checked by the handler. */
+  actionPolicies?: readonly string[];
   /** HTTP status of a successful answer (Nova's @wsgi.response). */
   status?: number;
   /** The bodies the handler accepts when the route schema cannot say (see httpkit's bodyVariants). */
@@ -38,7 +44,10 @@ export function routeBoth<RG extends RouteGenericInterface = RouteGenericInterfa
       method,
       url,
       schema: opts.schema,
-      config: { ...(opts.admin ? { admin: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}) },
+      config: {
+        ...(opts.admin ? { admin: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}),
+        ...(opts.policyInHandler ? { policyInHandler: true } : {}), ...(opts.actionPolicies ? { actionPolicies: opts.actionPolicies } : {}),
+      },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const urlProject = (req.params as { project_id?: string }).project_id;
         if (urlProject !== undefined && urlProject !== req.auth.projectId) {
@@ -55,11 +64,15 @@ export function routeBoth<RG extends RouteGenericInterface = RouteGenericInterfa
   }
 }
 
-/** Nova's policy check for targets other than the caller's own (user id, project id). */
-export function requireAdminOrSelf(req: FastifyRequest, owner: { userId?: string; projectId?: string }): void {
-  if (req.auth.isAdmin) return;
-  if (owner.userId !== undefined && owner.userId !== req.auth.userId) throw policyDenied();
-  if (owner.projectId !== undefined && owner.projectId !== req.auth.projectId) throw policyDenied();
+/**
+ * Nova's policy check on a target named by the request (the user of `?user_id=`, the project of
+ * a quota set): the route's rule, or `rule`, with that user and project (else the caller's own).
+ */
+export function requireAdminOrSelf(req: FastifyRequest, owner: { userId?: string; projectId?: string }, rule = req.routeOptions.config.policy): void {
+  if (rule === undefined) throw new Error(`${req.method} ${req.url}: the route names no policy rule`);
+  authorize(req, rule, { project_id: owner.projectId ?? req.auth.projectId, user_id: owner.userId ?? req.auth.userId });
+  // Another user's per-user figures stay the admin's, whatever the rule (per-user quotas decide later).
+  if (owner.userId !== undefined && owner.userId !== req.auth.userId && !req.auth.isAdmin) throw new PolicyNotAuthorized(rule, 'nova');
 }
 
 export const policyDenied = (): Forbidden => new Forbidden('Policy does not allow this operation to be performed.');

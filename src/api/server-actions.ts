@@ -8,6 +8,7 @@ import type { Flavor, ImageMeta } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
 import type { InstanceAction } from '../rpc/compute-api.js';
 import { requestBaseUrl, rpcContextOf } from '../httpkit/app.js';
+import { authorize } from '../httpkit/authorize.js';
 import { requireCapability, type GatedOperation } from './capability-check.js';
 import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
@@ -74,9 +75,9 @@ export type Handler = (deps: ComputeApiDeps, req: FastifyRequest, reply: Fastify
 
 /**
  * An action: what runs it, the JSON schema of its value in the body (null when it takes none),
- * its Nova policy rule, the microversion it appeared at, and whether only admins may run it.
+ * its Nova policy rule (checked on the server once it is found), and the microversion it appeared at.
  */
-export interface ActionEntry { handler: Handler; body: TSchema | null; policy: string; since?: string; adminOnly?: boolean }
+export interface ActionEntry { handler: Handler; body: TSchema | null; policy: string; since?: string }
 
 /** Action names come from the request: a Map, so that `constructor` is no action, as `foo` is none. */
 const ACTIONS = new Map<string, ActionEntry>([
@@ -106,6 +107,7 @@ const BODY_VARIANTS = [...ACTIONS].map(([name, a]) => ({
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   routeBoth<{ Params: { server_id: string }; Body: unknown }>(app, 'POST', '/servers/:server_id/action', {
     schema: { body: Type.Object({}, { additionalProperties: true }) }, bodyVariants: BODY_VARIANTS,
+    actionPolicies: [...new Set([...ACTIONS.values()].map((a) => a.policy))],
   }, async (req, reply) => {
     const body = req.body as Record<string, unknown>;
     const keys = Object.keys(body);
@@ -114,7 +116,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     const entry = ACTIONS.get(action);
     if (!entry || (entry.since !== undefined && !mvAtLeast(req, entry.since))) throw new BadRequest(`There is no such action: ${action}`);
     const row = await findServer(deps.db, req, req.params.server_id);
-    if (entry.adminOnly && !req.auth.isAdmin) throw new Forbidden(`Policy doesn't allow ${entry.policy} to be performed.`);
+    authorize(req, entry.policy, { project_id: row.project_id, user_id: row.user_id });
     const result = await entry.handler(deps, req, reply, row, body[action]);
     if (reply.statusCode === 200 && result === undefined) reply.code(202);
     return result;
@@ -263,8 +265,8 @@ async function lock(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow,
 
 async function unlock(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<undefined> {
   const expected = row.project_id === req.auth.projectId ? 'owner' : 'admin';
-  if (row.locked_by && row.locked_by !== expected && !req.auth.isAdmin) {
-    throw new Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.");
+  if (row.locked_by && row.locked_by !== expected) {
+    authorize(req, 'os_compute_api:os-lock-server:unlock:unlock_override', { project_id: row.project_id, user_id: row.user_id });
   }
   await recordApiAction(deps, req, row, 'unlock', () => updateInstanceRow(deps.db, row.uuid, { locked: 0, locked_by: null, locked_reason: null }));
   return undefined;

@@ -8,6 +8,7 @@ import { isUuidLike } from '../common/ids.js';
 import type { Db } from '../db/connection.js';
 import { getInstanceRow, metadataFor, rowToInstance, updateInstanceRow, type InstanceRow, type InstanceRowUpdates } from '../db/instances.js';
 import type { Flavor, ImageMeta, Instance } from '../objects/compute.js';
+import { authorize } from '../httpkit/authorize.js';
 
 /** What the server routes share: finding the caller's server and Nova's state and lock checks. */
 
@@ -23,6 +24,10 @@ export async function findServer(db: Db, req: FastifyRequest, id: string, opts: 
   if (!isUuidLike(id)) throw instanceNotFound(id);
   const row = await getInstanceRow(db, id, opts);
   if (!row || (!req.auth.isAdmin && row.project_id !== req.auth.projectId)) throw instanceNotFound(id);
+  // The route's rule again, on the server itself: an override such as `user_id:%(user_id)s` is
+  // about the server's owner, which the check before the handler (the caller's own) cannot know.
+  const rule = req.routeOptions.config.policy;
+  if (rule) authorize(req, rule, { project_id: row.project_id, user_id: row.user_id });
   return row;
 }
 

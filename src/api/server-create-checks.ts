@@ -6,6 +6,7 @@ import type { Db } from '../db/connection.js';
 import { mvAtLeast, mvBetween } from './microversion.js';
 import { HostSchema } from './resource-kit.js';
 import { unexpectedProperty } from './server-common.js';
+import { authorize } from '../httpkit/authorize.js';
 import { BoolSchema, isBase64, MAX_TAGS, TagSchema } from './server-schemas.js';
 
 /**
@@ -143,7 +144,7 @@ export async function requestedDestination(
 ): Promise<{ host: string | null; node: string | null }> {
   if (host === undefined && node === undefined) return { host: null, node: null };
   if (!mvAtLeast(req, '2.74')) throw unexpectedProperty('server', host !== undefined ? 'host' : 'hypervisor_hostname');
-  if (!req.auth.isAdmin) throw new Forbidden("Policy doesn't allow compute:servers:create:requested_destination to be performed.");
+  authorize(req, 'compute:servers:create:requested_destination');
   if (azHasHost) throw new BadRequest('Invalid input received: host and hypervisor_hostname cannot be used with the zone:host:node form of availability_zone');
   if (host !== undefined) {
     const svc = await db.selectFrom('services').select('host').where('host', '=', host).where('binary', '=', 'nova-compute').where('deleted', '=', 0).executeTakeFirst();

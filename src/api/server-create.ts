@@ -16,6 +16,7 @@ import { getProjectLimits } from '../db/quotas.js';
 import type { Flavor, ImageMeta, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
 import { rpcContextOf } from '../httpkit/app.js';
+import { authorize } from '../httpkit/authorize.js';
 import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
 import { toBool } from './resource-kit.js';
@@ -161,10 +162,6 @@ async function requestedFlavor(db: Db, req: FastifyRequest, flavorRef: string | 
   return rowToFlavor(row, await getExtraSpecs(db, flavorid));
 }
 
-function policyDenied(rule: string): Forbidden {
-  return new Forbidden(`Policy doesn't allow ${rule} to be performed.`);
-}
-
 export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ Body: CreateBody }>, reply: FastifyReply): Promise<unknown> {
   const { db, config } = deps;
   const s = req.body.server;
@@ -201,7 +198,7 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
   const accessIPs = normaliseAccessIPs(s);
 
   const parsedZone = parseAvailabilityZone(s.availability_zone);
-  if ((parsedZone.host || parsedZone.node) && !req.auth.isAdmin) throw policyDenied('os_compute_api:servers:create:forced_host');
+  if (parsedZone.host || parsedZone.node) authorize(req, 'os_compute_api:servers:create:forced_host');
   const destination = await requestedDestination(db, req, s.host, s.hypervisor_hostname, parsedZone.host !== null || parsedZone.node !== null);
   const az = { zone: parsedZone.zone, host: parsedZone.host ?? destination.host, node: parsedZone.node ?? destination.node };
 

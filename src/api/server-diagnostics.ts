@@ -13,7 +13,7 @@ import { checkInstanceHost, checkInstanceState, findServer, instanceOf } from '.
  * request is refused with 409.
  */
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
-  routeBoth<{ Params: { server_id: string } }>(app, 'GET', '/servers/:server_id/diagnostics', { admin: true }, async (req) => {
+  routeBoth<{ Params: { server_id: string } }>(app, 'GET', '/servers/:server_id/diagnostics', { policy: 'os_compute_api:os-server-diagnostics' }, async (req) => {
     const row = await findServer(deps.db, req, req.params.server_id);
     checkInstanceState(row, 'get_diagnostics', [VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED, VmState.SUSPENDED], null);
     checkInstanceHost(row);

@@ -66,32 +66,32 @@ const itemNotFound = (): NotFound => new NotFound('Metadata item was not found')
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   const { db } = deps;
 
-  routeBoth<Params>(app, 'GET', '/servers/:server_id/metadata', {}, async (req) => {
+  routeBoth<Params>(app, 'GET', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:index' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     return { metadata: await metadataOf(db, row.uuid) };
   });
 
   // POST merges into the existing items, PUT replaces them all.
-  routeBoth<Params & { Body: MetadataBody }>(app, 'POST', '/servers/:server_id/metadata', { schema: { body: MetadataBody } }, async (req) => {
+  routeBoth<Params & { Body: MetadataBody }>(app, 'POST', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:create', schema: { body: MetadataBody } }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     checkChangeable(req, row, 'update metadata');
     return { metadata: await changeMetadata(deps, row, (current) => ({ ...current, ...req.body.metadata })) };
   });
 
-  routeBoth<Params & { Body: MetadataBody }>(app, 'PUT', '/servers/:server_id/metadata', { schema: { body: MetadataBody } }, async (req) => {
+  routeBoth<Params & { Body: MetadataBody }>(app, 'PUT', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:update_all', schema: { body: MetadataBody } }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     checkChangeable(req, row, 'update metadata');
     return { metadata: await changeMetadata(deps, row, () => ({ ...req.body.metadata })) };
   });
 
-  routeBoth<KeyParams>(app, 'GET', '/servers/:server_id/metadata/:key', {}, async (req) => {
+  routeBoth<KeyParams>(app, 'GET', '/servers/:server_id/metadata/:key', { policy: 'os_compute_api:server-metadata:show' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     const md = await metadataOf(db, row.uuid);
     if (!Object.hasOwn(md, req.params.key)) throw itemNotFound();
     return { meta: { [req.params.key]: md[req.params.key] } };
   });
 
-  routeBoth<KeyParams & { Body: MetaBody }>(app, 'PUT', '/servers/:server_id/metadata/:key', { schema: { body: MetaBody } }, async (req) => {
+  routeBoth<KeyParams & { Body: MetaBody }>(app, 'PUT', '/servers/:server_id/metadata/:key', { policy: 'os_compute_api:server-metadata:update', schema: { body: MetaBody } }, async (req) => {
     const [key, value] = Object.entries(req.body.meta)[0]!;
     if (key !== req.params.key) throw new BadRequest('Request body and URI mismatch');
     const row = await findServer(db, req, req.params.server_id);
@@ -100,7 +100,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     return { meta: { [key]: value } };
   });
 
-  routeBoth<KeyParams>(app, 'DELETE', '/servers/:server_id/metadata/:key', { status: 204 }, async (req) => {
+  routeBoth<KeyParams>(app, 'DELETE', '/servers/:server_id/metadata/:key', { policy: 'os_compute_api:server-metadata:delete', status: 204 }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     const md = await metadataOf(db, row.uuid);
     if (!Object.hasOwn(md, req.params.key)) throw itemNotFound();

@@ -49,30 +49,30 @@ async function changeTags(deps: ComputeApiDeps, uuid: string, change: (current: 
 const TAG_RE = /^[^,/]{1,60}$/;
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
-  routeBoth<Params>(app, 'GET', '/servers/:server_id/tags', {}, async (req) => {
+  routeBoth<Params>(app, 'GET', '/servers/:server_id/tags', { policy: 'os_compute_api:os-server-tags:index' }, async (req) => {
     requireMicroversion(req, '2.26');
     return { tags: tagsOf(await findServer(deps.db, req, req.params.server_id)) };
   });
 
-  routeBoth<Params & { Body: TagsBody }>(app, 'PUT', '/servers/:server_id/tags', { schema: { body: TagsBody } }, async (req) => {
+  routeBoth<Params & { Body: TagsBody }>(app, 'PUT', '/servers/:server_id/tags', { policy: 'os_compute_api:os-server-tags:update_all', schema: { body: TagsBody } }, async (req) => {
     const row = await taggableServer(deps, req, req.params.server_id, 'update tags');
     return { tags: await changeTags(deps, row.uuid, () => [...new Set(req.body.tags)]) };
   });
 
-  routeBoth<Params>(app, 'DELETE', '/servers/:server_id/tags', { status: 204 }, async (req) => {
+  routeBoth<Params>(app, 'DELETE', '/servers/:server_id/tags', { policy: 'os_compute_api:os-server-tags:delete_all', status: 204 }, async (req) => {
     const row = await taggableServer(deps, req, req.params.server_id, 'delete tags');
     await changeTags(deps, row.uuid, () => []);
     return undefined;
   });
 
-  routeBoth<TagParams>(app, 'GET', '/servers/:server_id/tags/:tag', { status: 204 }, async (req) => {
+  routeBoth<TagParams>(app, 'GET', '/servers/:server_id/tags/:tag', { policy: 'os_compute_api:os-server-tags:show', status: 204 }, async (req) => {
     requireMicroversion(req, '2.26');
     const row = await findServer(deps.db, req, req.params.server_id);
     if (!tagsOf(row).includes(req.params.tag)) throw new NotFound(`Instance ${row.uuid} has no tag '${req.params.tag}'`);
     return undefined;
   });
 
-  routeBoth<TagParams>(app, 'PUT', '/servers/:server_id/tags/:tag', {}, async (req, reply) => {
+  routeBoth<TagParams>(app, 'PUT', '/servers/:server_id/tags/:tag', { policy: 'os_compute_api:os-server-tags:update' }, async (req, reply) => {
     const { tag } = req.params;
     const row = await taggableServer(deps, req, req.params.server_id, 'update tag');
     if (!TAG_RE.test(tag)) {
@@ -93,7 +93,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     return undefined;
   });
 
-  routeBoth<TagParams>(app, 'DELETE', '/servers/:server_id/tags/:tag', { status: 204 }, async (req) => {
+  routeBoth<TagParams>(app, 'DELETE', '/servers/:server_id/tags/:tag', { policy: 'os_compute_api:os-server-tags:delete', status: 204 }, async (req) => {
     const { tag } = req.params;
     const row = await taggableServer(deps, req, req.params.server_id, 'delete tag');
     await changeTags(deps, row.uuid, (current) => {

@@ -18,6 +18,7 @@ import {
   AccessIPv4Schema, AccessIPv6Schema, DescriptionSchema, DiskConfigSchema, editedColumns, NameSchema,
 } from './server-schemas.js';
 import { showServer } from './server-view.js';
+import { authorize } from '../httpkit/authorize.js';
 
 /**
  * The servers API routes (Nova's servers controller, up to 2.93): show, update and delete here;
@@ -39,15 +40,15 @@ type UpdateBody = Static<typeof UpdateBody>;
 type ServerParams = { Params: { server_id: string } };
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
-  routeBoth(app, 'GET', '/servers', {}, (req) => listServers(deps, req, false));
-  routeBoth(app, 'GET', '/servers/detail', {}, (req) => listServers(deps, req, true));
-  routeBoth<ServerParams>(app, 'GET', '/servers/:server_id', {}, async (req) => {
+  routeBoth(app, 'GET', '/servers', { policy: 'os_compute_api:servers:index' }, (req) => listServers(deps, req, false));
+  routeBoth(app, 'GET', '/servers/detail', { policy: 'os_compute_api:servers:detail' }, (req) => listServers(deps, req, true));
+  routeBoth<ServerParams>(app, 'GET', '/servers/:server_id', { policy: 'os_compute_api:servers:show' }, async (req) => {
     const row = await findServer(deps.db, req, req.params.server_id);
     return { server: await showServer(deps.db, req, deps.config, row, { one: true }) };
   });
-  routeBoth<{ Body: CreateBody }>(app, 'POST', '/servers', { schema: { body: CreateBody }, status: 202 }, (req, reply) => createServers(deps, req, reply));
-  routeBoth<ServerParams & { Body: UpdateBody }>(app, 'PUT', '/servers/:server_id', { schema: { body: UpdateBody } }, (req) => updateServer(deps, req));
-  routeBoth<ServerParams>(app, 'DELETE', '/servers/:server_id', { status: 204 }, async (req) => {
+  routeBoth<{ Body: CreateBody }>(app, 'POST', '/servers', { policy: 'os_compute_api:servers:create', schema: { body: CreateBody }, status: 202 }, (req, reply) => createServers(deps, req, reply));
+  routeBoth<ServerParams & { Body: UpdateBody }>(app, 'PUT', '/servers/:server_id', { policy: 'os_compute_api:servers:update', schema: { body: UpdateBody } }, (req) => updateServer(deps, req));
+  routeBoth<ServerParams>(app, 'DELETE', '/servers/:server_id', { policy: 'os_compute_api:servers:delete', status: 204 }, async (req) => {
     await deleteServer(deps, req, req.params.server_id);
     return undefined;
   });

@@ -114,7 +114,7 @@ async function deleteService(db: Db, id: number): Promise<void> {
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db, config } = deps;
 
-  routeBoth(app, 'GET', '/os-services', { admin: true }, async (req) => {
+  routeBoth(app, 'GET', '/os-services', { policy: 'os_compute_api:os-services:list' }, async (req) => {
     const host = queryParam(req, 'host');
     const binary = queryParam(req, 'binary');
     const at = Date.now();
@@ -126,7 +126,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   // Before 2.53 the action is the last path segment: enable, disable, disable-log-reason, force-down (2.11).
   // From 2.53 the last segment is the service's uuid and the body says what to change.
   routeBoth<{ Params: { action: string }; Body: UpdateBody | UpdateBody253 }>(
-    app, 'PUT', '/os-services/:action', { admin: true, schema: { body: Type.Union([UpdateBody, UpdateBody253]) } }, async (req) => {
+    app, 'PUT', '/os-services/:action', { policy: 'os_compute_api:os-services:update', schema: { body: Type.Union([UpdateBody, UpdateBody253]) } }, async (req) => {
       const { action } = req.params;
       const v253 = mvAtLeast(req, '2.53');
       // The union schema let either body through: each microversion takes only its own.
@@ -168,7 +168,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     },
   );
 
-  routeBoth<{ Params: { id: string } }>(app, 'DELETE', '/os-services/:id', { admin: true, status: 204 }, async (req) => {
+  routeBoth<{ Params: { id: string } }>(app, 'DELETE', '/os-services/:id', { policy: 'os_compute_api:os-services:delete', status: 204 }, async (req) => {
     if (mvAtLeast(req, '2.53')) {
       await deleteService(db, (await serviceByUuid(db, req.params.id)).id);
       return undefined;

@@ -127,7 +127,7 @@ async function pageOfInstances(db: Db, req: FastifyRequest, p: Period, projectId
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {
   const { db } = deps;
 
-  routeBoth(app, 'GET', '/os-simple-tenant-usage', { admin: true, policy: 'os_compute_api:os-simple-tenant-usage:list' }, async (req) => {
+  routeBoth(app, 'GET', '/os-simple-tenant-usage', { policy: 'os_compute_api:os-simple-tenant-usage:list' }, async (req) => {
     strictQuery(req, ['start', 'end', 'detailed', 'limit', 'marker']);
     const p = periodOf(req);
     const { instances, links } = await pageOfInstances(db, req, p);

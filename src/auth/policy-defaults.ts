@@ -21,3 +21,11 @@ export const BASE_RULES: readonly PolicyDefault[] = [
   { name: 'project_member_or_admin', check: 'rule:project_member_api or rule:context_is_admin', description: 'Project member or admin.' },
   { name: 'project_reader_or_admin', check: 'rule:project_reader_api or rule:context_is_admin', description: 'Project reader or admin.' },
 ];
+
+/** The checks the API tables use most (Nova's new defaults): admin, project reader, project member. */
+export const ADMIN_CHECK = 'rule:context_is_admin';
+export const READER_CHECK = 'rule:project_reader_or_admin';
+export const MEMBER_CHECK = 'rule:project_member_or_admin';
+
+/** One rule default, in the order the tables read best: name, check, description. */
+export const policyRule = (name: string, check: string, description: string): PolicyDefault => ({ name, check, description });

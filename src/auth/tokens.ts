@@ -4,7 +4,7 @@ import { Unauthorized } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import {
-  getProject, getToken, getUser, insertToken, listRoles, purgeExpiredTokens, revokeToken, revokeTokens, rolesOn,
+  getProject, getToken, getUser, insertToken, listImpliedRoles, listRoles, purgeExpiredTokens, revokeToken, revokeTokens, rolesOn,
 } from '../db/identity.js';
 import type { AuthContext, TokenValidator } from './context.js';
 
@@ -35,8 +35,8 @@ export interface TokenServiceOptions {
   cacheSize?: number;
 }
 
-/** A Map, not an object: role names are anyone's data, and `constructor` or `__proto__` must imply nothing. */
-const IMPLIED_ROLES: ReadonlyMap<string, readonly string[]> = new Map([['admin', ['member']], ['member', ['reader']]]);
+/** Bound on the roles one token carries after implications (Keystone has no more than a few). */
+const MAX_TOKEN_ROLES = 100;
 
 interface CacheEntry { ctx: AuthContext; until: number }
 
@@ -147,21 +147,28 @@ export class TokenService implements TokenValidator {
     };
   }
 
-  /** Keystone's bootstrap makes admin imply member and member imply reader; tokens list all of them. */
+  /**
+   * The roles held and those they imply (the implied_roles rows; bootstrap makes admin imply
+   * member and member imply reader), transitively, as Keystone lists them in a token.
+   */
   private async withImpliedRoles(direct: Array<{ id: string; name: string }>): Promise<Array<{ id: string; name: string }>> {
-    const names = new Set(direct.map((r) => r.name));
-    const wanted = new Set<string>();
-    const visit = (n: string): void => {
-      for (const implied of IMPLIED_ROLES.get(n) ?? []) {
-        if (!names.has(implied) && !wanted.has(implied)) {
-          wanted.add(implied);
-          visit(implied);
-        }
+    const rules = await listImpliedRoles(this.db);
+    if (rules.length === 0) return direct;
+    const implies = new Map<string, string[]>();
+    for (const r of rules) implies.set(r.prior_role_id, [...(implies.get(r.prior_role_id) ?? []), r.implied_role_id]);
+    const have = new Set(direct.map((r) => r.id));
+    const wanted: string[] = [];
+    const queue = [...have];
+    while (queue.length > 0 && have.size < MAX_TOKEN_ROLES) {
+      for (const implied of implies.get(queue.shift()!) ?? []) {
+        if (have.has(implied)) continue;
+        have.add(implied);
+        wanted.push(implied);
+        queue.push(implied);
       }
-    };
-    for (const n of names) visit(n);
-    if (wanted.size === 0) return direct;
-    const extra = (await listRoles(this.db)).filter((r) => wanted.has(r.name)).map((r) => ({ id: r.id, name: r.name }));
+    }
+    if (wanted.length === 0) return direct;
+    const extra = (await listRoles(this.db, { ids: wanted })).map((r) => ({ id: r.id, name: r.name }));
     return [...direct, ...extra];
   }
 

@@ -12,6 +12,12 @@ process.stdout.write(
   `  image     ${cloud.urls.image}\n  placement ${cloud.urls.placement}\n` +
   `Credentials: . ${cloud.openrcPath}\n`,
 );
+// SIGHUP re-reads policy.yaml; a bad file is logged and the rules in force stay.
+process.on('SIGHUP', () => {
+  cloud.reloadPolicy().then((r) => log.info({ result: r }, 'SIGHUP: policy reloaded'), (err: unknown) => {
+    log.error({ err: err instanceof Error ? err.message : String(err) }, 'SIGHUP: policy file not reloaded; the previous rules stay in force');
+  });
+});
 let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {

@@ -17,6 +17,8 @@ export interface RunningCloud {
   computes: ComputeService[];
   /** The HTTP apps, by API (the route-table tests walk their routes). */
   apps: Record<keyof CloudUrls, FastifyInstance>;
+  /** Re-reads policy.yaml (SIGHUP); a bad file keeps the rules in force and throws why. */
+  reloadPolicy(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -37,7 +39,7 @@ export async function startAllInOne(config: Config, log: Logger = createLogger('
     throw err;
   });
   return {
-    urls: api.urls, openrcPath: api.openrcPath, db, bus, computes: services.computes, apps: api.apps,
+    urls: api.urls, openrcPath: api.openrcPath, db, bus, computes: services.computes, apps: api.apps, reloadPolicy: api.reloadPolicy,
     stop: async () => {
       await services.stop();
       await api.stop();

@@ -9,6 +9,7 @@ import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
 import { openServiceDatabase, startApi, startCompute, startConductor, startScheduler } from './services.js';
 import { migrate, openConfiguredDatabase, type Db } from '../db/connection.js';
 import { compareVersions } from '../common/versions.js';
+import { allPolicyDefaults, policySample } from './policies.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -60,7 +61,14 @@ program.command('api').description('the identity, image, compute and placement A
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
   process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1\nCredentials: . ${api.openrcPath}\n`);
-  runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], () => api.refreshPins());
+  runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], async () => {
+    // A bad policy file is logged and keeps the rules in force; the pins are refreshed anyway.
+    const policy = await api.reloadPolicy().catch((err: unknown) => {
+      log.error({ err: errorMessage(err) }, 'policy file not reloaded: the previous rules stay in force');
+      return 'policy unchanged';
+    });
+    return `${policy}; ${await api.refreshPins()}`;
+  });
 });
 
 for (const name of ['conductor', 'scheduler'] as const) {
@@ -145,6 +153,14 @@ program.command('upgrade').description('rolling upgrades').command('status').des
   const pin = await computePin(conn, config);
   process.stdout.write(`compute RPC pin: ${pin ?? 'none (no live compute)'} (this release speaks ${COMPUTE_RPC_VERSION}; [upgrade_levels] compute = ${config.str('upgrade_levels', 'compute')})\n`);
   await conn.destroy();
+});
+
+const policy = program.command('policy').description('the policy rules (oslo.policy)');
+policy.command('list').description('every rule with its default check').action(() => {
+  for (const d of allPolicyDefaults()) process.stdout.write(`${d.name}\t${d.check === '' ? '""' : d.check}\n`);
+});
+policy.command('sample').description('a policy.yaml with every default, commented out, to copy and edit').action(() => {
+  process.stdout.write(policySample(allPolicyDefaults()));
 });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -12,6 +12,8 @@ import { ConductorRpcApi } from '../rpc/conductor-api.js';
 import { ComputeRpcApi } from '../rpc/compute-api.js';
 import type { Bus } from '../rpc/bus.js';
 import { TokenService } from '../auth/tokens.js';
+import { applyPolicyFile } from '../auth/policy/file.js';
+import { defaultEnforcer } from './policies.js';
 import { bootstrapIdentity } from '../identity/bootstrap.js';
 import { createIdentityApp } from '../identity/app.js';
 import { catalogService, type CatalogService } from '../identity/catalog.js';
@@ -97,6 +99,8 @@ export interface ApiService {
   openrcPath: string;
   /** Recomputes the compute RPC pin from the live services (SIGHUP). */
   refreshPins(): Promise<string>;
+  /** Re-reads policy.yaml (SIGHUP); a bad file keeps the rules in force and throws why. */
+  reloadPolicy(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -109,18 +113,23 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   await seedFlavors(db);
   const timeout = config.num('DEFAULT', 'rpc_response_timeout') * 1000;
   const tokens = new TokenService(db, config);
+  // One rule set for the four APIs, as one policy file; a bad file at start refuses to start.
+  const policy = defaultEnforcer();
+  const policyPath = config.configRelative(config.str('oslo_policy', 'policy_file'));
+  const reloadPolicy = async (): Promise<string> => `${await applyPolicyFile(policy, policyPath)} policy overrides from ${policyPath}`;
+  log.info({ policy: await reloadPolicy() }, 'policy loaded');
   const bindHost = config.str('DEFAULT', 'bind_host');
   const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '' };
   let catalog: CatalogService[] = [];
   const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
   const deps = {
-    db, config, log, tokens, compute,
+    db, config, log, tokens, policy, compute,
     images: new ImageClient(async () => urls.image),
     conductor: new ConductorRpcApi(bus, timeout),
   };
   const apps = {
-    identity: createIdentityApp({ db, config, tokens, log, catalog: () => catalog }),
-    image: createImageApp({ db, config, tokens, log }),
+    identity: createIdentityApp({ db, config, tokens, policy, log, catalog: () => catalog }),
+    image: createImageApp({ db, config, tokens, policy, log }),
     compute: createComputeApp(deps),
     placement: createPlacementApp(deps),
   };
@@ -133,7 +142,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   mkdirSync(dirname(openrcPath), { recursive: true });
   writeFileSync(openrcPath, openrcText(config, urls), { mode: 0o600 });
   return {
-    urls, apps, openrcPath, refreshPins: () => compute.refreshPin(),
+    urls, apps, openrcPath, refreshPins: () => compute.refreshPin(), reloadPolicy,
     stop: async () => {
       await Promise.all(Object.values(apps).map((a) => a.close()));
     },

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 /**
  * Configuration: an INI file with Nova's option names where the meaning is the same, plus
@@ -118,12 +118,15 @@ const DEFAULTS: IniData = {
    */
   upgrade_levels: { compute: 'auto', conductor: '' },
   cinder: { cross_az_attach: 'true' },
+  /** policy_file: overrides of the policy defaults (YAML or JSON), relative to this file's folder; a missing file means none. */
+  oslo_policy: { policy_file: 'policy.yaml' },
 };
 
 export class Config {
   private readonly data: IniData;
 
-  constructor(file?: IniData, private readonly env: NodeJS.ProcessEnv = process.env) {
+  /** @param path the file the options came from: relative paths in it (policy_file) are relative to its folder. */
+  constructor(file?: IniData, private readonly env: NodeJS.ProcessEnv = process.env, readonly path?: string) {
     this.data = {};
     for (const src of [DEFAULTS, file ?? {}]) {
       for (const [section, opts] of Object.entries(src)) {
@@ -134,7 +137,7 @@ export class Config {
 
   static load(path?: string, env: NodeJS.ProcessEnv = process.env): Config {
     const file = path ?? env.ORRERY_CONFIG;
-    return new Config(file ? parseIni(readFileSync(file, 'utf8')) : undefined, env);
+    return new Config(file ? parseIni(readFileSync(file, 'utf8')) : undefined, env, file ? resolve(file) : undefined);
   }
 
   /** A copy with some options replaced (tests and the all-in-one use it). */
@@ -142,7 +145,7 @@ export class Config {
     const merged: IniData = {};
     for (const [s, o] of Object.entries(this.data)) merged[s] = { ...o };
     for (const [s, o] of Object.entries(overrides)) merged[s] = { ...(merged[s] ?? {}), ...o };
-    return new Config(merged, this.env);
+    return new Config(merged, this.env, this.path);
   }
 
   /** Raw string value, env override first, `$state_path` expanded; undefined when unset. */
@@ -190,6 +193,11 @@ export class Config {
     const out: Record<string, string> = {};
     for (const k of names) out[k] = this.opt(section, k)!;
     return out;
+  }
+
+  /** A path option resolved as oslo.config does: relative to the configuration file's folder (else the working directory). */
+  configRelative(p: string): string {
+    return resolve(this.path ? dirname(this.path) : '.', p);
   }
 
   statePath(...parts: string[]): string {

@@ -15,6 +15,7 @@ import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_inventory_free_index.js';
 import * as m003 from './migrations/003_token_hashes_and_lockout.js';
 import * as m004 from './migrations/004_cluster_node_owners.js';
+import * as m005 from './migrations/005_policy_implied_roles.js';
 import * as m006 from './migrations/006_mv_servers.js';
 import * as m007 from './migrations/007_mv_resources.js';
 import * as m008 from './migrations/008_groups_admin.js';
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '002_inventory_free_index': { ...m002, phase: 'expand' },
   '003_token_hashes_and_lockout': { ...m003, phase: 'expand' },
   '004_cluster_node_owners': { ...m004, phase: 'expand' },
+  '005_policy_implied_roles': { ...m005, phase: 'expand' },
   '006_mv_servers': { ...m006, phase: 'expand' },
   '007_mv_resources': { ...m007, phase: 'expand' },
   '008_groups_admin': { ...m008, phase: 'expand' },

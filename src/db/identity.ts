@@ -173,10 +173,42 @@ export async function deleteRole(db: Db, id: string): Promise<string[]> {
     const holders = await tx.selectFrom('role_assignments').select('user_id').distinct().where('role_id', '=', id).execute();
     const userIds = holders.map((h) => h.user_id);
     await tx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
+    await tx.deleteFrom('implied_roles').where((e) => e.or([e('prior_role_id', '=', id), e('implied_role_id', '=', id)])).execute();
     if (userIds.length > 0) await tx.updateTable('tokens').set({ revoked: 1 }).where('user_id', 'in', userIds).execute();
     await tx.deleteFrom('roles').where('id', '=', id).execute();
     return userIds;
   });
+}
+
+// ---- role implications
+
+export interface ImpliedRoleRow { prior_role_id: string; implied_role_id: string }
+
+/** Every implication, or those of one prior role. */
+export async function listImpliedRoles(db: Db, priorRoleId?: string): Promise<ImpliedRoleRow[]> {
+  let q = db.selectFrom('implied_roles').selectAll();
+  if (priorRoleId !== undefined) q = q.where('prior_role_id', '=', priorRoleId);
+  return q.orderBy('prior_role_id').orderBy('implied_role_id').execute();
+}
+
+export async function hasImpliedRole(db: Db, row: ImpliedRoleRow): Promise<boolean> {
+  const hit = await db.selectFrom('implied_roles').select('prior_role_id')
+    .where('prior_role_id', '=', row.prior_role_id).where('implied_role_id', '=', row.implied_role_id).executeTakeFirst();
+  return hit !== undefined;
+}
+
+/** Adds an implication; one that exists already is a no-op (PUT is idempotent). */
+export async function addImpliedRole(db: Db, row: ImpliedRoleRow): Promise<void> {
+  await atomically(db, async (tx) => {
+    if (!(await hasImpliedRole(tx, row))) await tx.insertInto('implied_roles').values(row).execute();
+  });
+}
+
+/** Removes an implication; false when there was none. */
+export async function deleteImpliedRole(db: Db, row: ImpliedRoleRow): Promise<boolean> {
+  const res = await db.deleteFrom('implied_roles')
+    .where('prior_role_id', '=', row.prior_role_id).where('implied_role_id', '=', row.implied_role_id).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
 }
 
 // ---- role assignments

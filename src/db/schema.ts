@@ -36,6 +36,11 @@ export interface RoleTable {
   name: string;
   domain_id: string | null;
 }
+/** A role implication: holding the prior role on a project also gives the implied one (Keystone's implied_role). */
+export interface ImpliedRoleTable {
+  prior_role_id: string;
+  implied_role_id: string;
+}
 export interface RoleAssignmentTable {
   user_id: string;
   project_id: string;
@@ -357,6 +362,7 @@ export interface Database {
   users: UserTable;
   roles: RoleTable;
   role_assignments: RoleAssignmentTable;
+  implied_roles: ImpliedRoleTable;
   tokens: TokenTable;
   images: ImageTable;
   image_members: ImageMemberTable;

@@ -5,6 +5,7 @@ import type { Logger } from '../common/logging.js';
 import type { AuthContext, TokenValidator } from '../auth/context.js';
 import type { RpcContext } from '../rpc/bus.js';
 import { untrustedInputProblem } from './untrusted-input.js';
+import { installPolicy, type AppPolicy } from './authorize.js';
 
 /** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, or Glance's. */
 export type ErrorFormat = 'nova' | 'keystone' | 'glance';
@@ -18,7 +19,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Routes that need no token (version documents, token issue). */
     public?: boolean;
-    /** Routes only admins may call. */
+    /**
+     * Routes only admins may call, whatever policy.yaml says: the stop-gap before every route
+     * named its policy rule; new routes name a rule instead (`policy`).
+     */
     admin?: boolean;
     /** The name of the route's policy rule (oslo.policy's name, e.g. `os_compute_api:servers:create`). */
     policy?: string;
@@ -39,6 +43,11 @@ export interface RouteEntry {
   url: string;
   public: boolean;
   admin: boolean;
+  /** The route's policy rule (checked before the handler, or by it when `policyInHandler`). */
+  policy: string | undefined;
+  policyInHandler: boolean;
+  /** The rules of the actions the route dispatches to, each checked by the handler. */
+  actionPolicies: readonly string[];
   hasBody: boolean;
   /** The route's JSON schemas, for tests generated from the route table. */
   schema: { body?: unknown; querystring?: unknown; params?: unknown };
@@ -78,6 +87,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Every authenticated route acts on a project (compute, image, placement): an unscoped token gets 401. */
   requireProjectScope?: boolean;
+  /** The rules in force and how this API words a refusal. */
+  policy: AppPolicy;
 }
 
 /**
@@ -102,9 +113,13 @@ export function createApp(opts: AppOptions): FastifyInstance {
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) {
       if (method === 'HEAD' && r.exposeHeadRoute !== false && routes.some((x) => x.url === r.url && x.method === 'GET')) continue;
-      const cfg = (r.config ?? {}) as { public?: boolean; admin?: boolean; bodyVariants?: readonly unknown[] };
+      const cfg = (r.config ?? {}) as {
+        public?: boolean; admin?: boolean; policy?: string; policyInHandler?: boolean; actionPolicies?: readonly string[]; bodyVariants?: readonly unknown[];
+      };
       routes.push({
-        method, url: r.url, public: cfg.public === true, admin: cfg.admin === true, hasBody: r.schema?.body !== undefined,
+        method, url: r.url, public: cfg.public === true, admin: cfg.admin === true,
+        policy: cfg.policy, policyInHandler: cfg.policyInHandler === true, actionPolicies: cfg.actionPolicies ?? [],
+        hasBody: r.schema?.body !== undefined,
         schema: { body: r.schema?.body, querystring: r.schema?.querystring, params: r.schema?.params },
         bodyVariants: cfg.bodyVariants ?? [],
       });
@@ -138,6 +153,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
       throw new Forbidden('Policy does not allow this operation to be performed.');
     }
   });
+  installPolicy(app, opts.policy);
 
   // After auth (401 before 400) and before the route's schema: see untrusted-input.ts.
   app.addHook('preValidation', async (req) => {

@@ -9,6 +9,7 @@ import {
 import { queryBool, type IdentityAppOptions } from './options.js';
 import type { PasswordAuthenticator } from './password-auth.js';
 import { collection, projectView, tokenBody } from './views.js';
+import { authorize } from '../httpkit/authorize.js';
 
 const DomainRef = Type.Object({ id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) });
 
@@ -117,7 +118,7 @@ export function registerAuthRoutes(app: FastifyInstance, opts: IdentityAppOption
   });
 
   /** The token named by X-Subject-Token, if the caller may see it: its own, or any for admins. */
-  async function subjectOf(req: FastifyRequest): Promise<AuthContext> {
+  async function subjectOf(req: FastifyRequest, rule: string): Promise<AuthContext> {
     const header = req.headers['x-subject-token'];
     const subjectId = Array.isArray(header) ? header[0] : header;
     if (!subjectId) throw new BadRequest('The X-Subject-Token header is required.');
@@ -128,36 +129,34 @@ export function registerAuthRoutes(app: FastifyInstance, opts: IdentityAppOption
       if (err instanceof OrreryError && err.status === 401) throw new NotFound(`Could not find token: ${subjectId}.`);
       throw err;
     }
-    if (!req.auth.isAdmin && subject.userId !== req.auth.userId) {
-      throw new Forbidden('You are not authorized to perform the requested action: identity:validate_token.');
-    }
+    authorize(req, rule, { 'target.token.user_id': subject.userId });
     return subject;
   }
 
   // GET also answers HEAD (Fastify exposes HEAD for GET routes): 200, headers only.
-  app.get<{ Querystring: Static<typeof TokenQuery> }>('/v3/auth/tokens', { schema: { querystring: TokenQuery } }, async (req, reply) => {
-    const subject = await subjectOf(req);
+  app.get<{ Querystring: Static<typeof TokenQuery> }>('/v3/auth/tokens', { config: { policy: 'identity:validate_token', policyInHandler: true }, schema: { querystring: TokenQuery } }, async (req, reply) => {
+    const subject = await subjectOf(req, req.method === 'HEAD' ? 'identity:check_token' : 'identity:validate_token');
     reply.header('x-subject-token', subject.tokenId);
     return tokenBody(subject, catalogUnless(req.query));
   });
 
-  app.delete('/v3/auth/tokens', async (req, reply) => {
-    const subject = await subjectOf(req);
+  app.delete('/v3/auth/tokens', { config: { policy: 'identity:revoke_token', policyInHandler: true } }, async (req, reply) => {
+    const subject = await subjectOf(req, 'identity:revoke_token');
     await tokens.revoke(subject.tokenId);
     reply.code(204).send();
   });
 
-  app.get('/v3/auth/catalog', async (req) => {
+  app.get('/v3/auth/catalog', { config: { policy: 'identity:get_auth_catalog' } }, async (req) => {
     if (req.auth.projectId === null) throw new Forbidden('A scoped token is required to read the catalog.');
     return collection(req, 'catalog', opts.catalog());
   });
 
-  app.get('/v3/auth/projects', async (req) => {
+  app.get('/v3/auth/projects', { config: { policy: 'identity:get_auth_projects' } }, async (req) => {
     const projects = await projectsOfUser(db, req.auth.userId, { enabled: true });
     return collection(req, 'projects', projects.map((p) => projectView(req, p)));
   });
 
   // Roles are granted on projects only: no domain or system scope is ever available.
-  app.get('/v3/auth/domains', async (req) => collection(req, 'domains', []));
-  app.get('/v3/auth/system', async (req) => collection(req, 'system', []));
+  app.get('/v3/auth/domains', { config: { policy: 'identity:get_auth_domains' } }, async (req) => collection(req, 'domains', []));
+  app.get('/v3/auth/system', { config: { policy: 'identity:get_auth_system' } }, async (req) => collection(req, 'system', []));
 }

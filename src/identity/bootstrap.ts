@@ -4,7 +4,7 @@ import { newHexId } from '../common/ids.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import {
-  DEFAULT_DOMAIN_ID, findProjectByName, findRoleByName, findUserByName, grantRole, insertProject, insertRole, insertUser,
+  addImpliedRole, DEFAULT_DOMAIN_ID, findProjectByName, findRoleByName, findUserByName, grantRole, insertProject, insertRole, insertUser,
   updateUser, type ProjectRow, type RoleRow, type UserRow,
 } from '../db/identity.js';
 
@@ -22,6 +22,9 @@ export async function bootstrapIdentity(db: Db, config: Config): Promise<void> {
   const roles = new Map<string, RoleRow>();
   for (const name of BOOTSTRAP_ROLES) roles.set(name, await ensureRole(db, name));
   const admin = roles.get('admin')!;
+  // Keystone's bootstrap: admin implies member implies reader (the default rules rely on it).
+  await addImpliedRole(db, { prior_role_id: admin.id, implied_role_id: roles.get('member')!.id });
+  await addImpliedRole(db, { prior_role_id: roles.get('member')!.id, implied_role_id: roles.get('reader')!.id });
 
   const adminProject = await ensureProject(db, config.str('identity', 'admin_project'), 'Bootstrap project for initializing the cloud.');
   const adminUser = await ensureUser(db, hashing, config.str('identity', 'admin_user'), config.str('identity', 'admin_password'));

@@ -23,27 +23,26 @@ function endpointView(req: FastifyRequest, s: CatalogService, e: CatalogEndpoint
  * configuration (the caller's catalog provider), not from the database.
  */
 export function registerCatalogRoutes(app: FastifyInstance, catalog: CatalogProvider): void {
-  const admin = { admin: true };
   const endpoints = () => catalog().flatMap((s) => s.endpoints.map((e) => ({ s, e })));
 
-  app.get<{ Querystring: Static<typeof ServiceQuery> }>('/v3/services', { config: admin, schema: { querystring: ServiceQuery } }, async (req) => {
+  app.get<{ Querystring: Static<typeof ServiceQuery> }>('/v3/services', { config: { policy: 'identity:list_services' }, schema: { querystring: ServiceQuery } }, async (req) => {
     const rows = catalog().filter((s) => (req.query.type === undefined || s.type === req.query.type) && (req.query.name === undefined || s.name === req.query.name));
     return collection(req, 'services', rows.map((s) => serviceView(req, s)));
   });
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/services/:id', { config: admin, schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/services/:id', { config: { policy: 'identity:get_service' }, schema: { params: IdParams } }, async (req) => {
     const s = catalog().find((x) => x.id === req.params.id);
     if (!s) throw new NotFound(`Could not find service: ${req.params.id}.`);
     return { service: serviceView(req, s) };
   });
 
-  app.get<{ Querystring: Static<typeof EndpointQuery> }>('/v3/endpoints', { config: admin, schema: { querystring: EndpointQuery } }, async (req) => {
+  app.get<{ Querystring: Static<typeof EndpointQuery> }>('/v3/endpoints', { config: { policy: 'identity:list_endpoints' }, schema: { querystring: EndpointQuery } }, async (req) => {
     const q = req.query;
     const rows = endpoints().filter(({ s, e }) =>
       (q.interface === undefined || e.interface === q.interface) && (q.service_id === undefined || s.id === q.service_id)
       && (q.region_id === undefined || e.region_id === q.region_id));
     return collection(req, 'endpoints', rows.map(({ s, e }) => endpointView(req, s, e)));
   });
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/endpoints/:id', { config: admin, schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/endpoints/:id', { config: { policy: 'identity:get_endpoint' }, schema: { params: IdParams } }, async (req) => {
     const hit = endpoints().find(({ e }) => e.id === req.params.id);
     if (!hit) throw new NotFound(`Could not find endpoint: ${req.params.id}.`);
     return { endpoint: endpointView(req, hit.s, hit.e) };
@@ -51,8 +50,8 @@ export function registerCatalogRoutes(app: FastifyInstance, catalog: CatalogProv
 
   const regions = () => [...new Set(endpoints().map(({ e }) => e.region_id))];
   const regionView = (req: FastifyRequest, id: string) => ({ id, description: '', parent_region_id: null, links: { self: v3Url(req, `/regions/${id}`) } });
-  app.get('/v3/regions', async (req) => collection(req, 'regions', regions().map((id) => regionView(req, id))));
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/regions/:id', { schema: { params: IdParams } }, async (req) => {
+  app.get('/v3/regions', { config: { policy: 'identity:list_regions' } }, async (req) => collection(req, 'regions', regions().map((id) => regionView(req, id))));
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/regions/:id', { config: { policy: 'identity:get_region' }, schema: { params: IdParams } }, async (req) => {
     if (!regions().includes(req.params.id)) throw new NotFound(`Could not find region: ${req.params.id}.`);
     return { region: regionView(req, req.params.id) };
   });

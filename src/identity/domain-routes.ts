@@ -15,7 +15,7 @@ const IdParams = Type.Object({ domainId: Type.String() });
  */
 export function registerDomainRoutes(app: FastifyInstance): void {
   app.get<{ Querystring: Static<typeof ListQuery> }>('/v3/domains', {
-    config: { admin: true }, schema: { querystring: ListQuery },
+    config: { policy: 'identity:list_domains' }, schema: { querystring: ListQuery },
   }, async (req) => {
     const enabled = queryBool(req.query.enabled, 'enabled');
     const match = (req.query.name === undefined || req.query.name === DEFAULT_DOMAIN_NAME) && enabled !== false;
@@ -23,15 +23,13 @@ export function registerDomainRoutes(app: FastifyInstance): void {
   });
 
   // Anyone whose token lives in a domain may read it.
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/domains/:domainId', { schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/domains/:domainId', { config: { policy: 'identity:get_domain' }, schema: { params: IdParams } }, async (req) => {
     const id = req.params.domainId;
-    const own = req.auth.userDomainId === id || req.auth.projectDomainId === id;
-    if (!req.auth.isAdmin && !own) throw new Forbidden('You are not authorized to perform the requested action: identity:get_domain.');
     if (id !== DEFAULT_DOMAIN_ID) throw new NotFound(`Could not find domain: ${id}.`);
     return { domain: defaultDomainView(req) };
   });
 
-  app.post('/v3/domains', { config: { admin: true } }, async () => {
+  app.post('/v3/domains', { config: { policy: 'identity:create_domain' } }, async () => {
     throw new NotImplemented('Only the Default domain is supported.');
   });
 
@@ -39,6 +37,6 @@ export function registerDomainRoutes(app: FastifyInstance): void {
     if (req.params.domainId !== DEFAULT_DOMAIN_ID) throw new NotFound(`Could not find domain: ${req.params.domainId}.`);
     throw new Forbidden('The Default domain cannot be changed or deleted.');
   };
-  app.patch<{ Params: Static<typeof IdParams> }>('/v3/domains/:domainId', { config: { admin: true }, schema: { params: IdParams } }, refuseChange);
-  app.delete<{ Params: Static<typeof IdParams> }>('/v3/domains/:domainId', { config: { admin: true }, schema: { params: IdParams } }, refuseChange);
+  app.patch<{ Params: Static<typeof IdParams> }>('/v3/domains/:domainId', { config: { policy: 'identity:update_domain' }, schema: { params: IdParams } }, refuseChange);
+  app.delete<{ Params: Static<typeof IdParams> }>('/v3/domains/:domainId', { config: { policy: 'identity:delete_domain' }, schema: { params: IdParams } }, refuseChange);
 }

@@ -1,4 +1,5 @@
 import type { TokenService } from '../auth/tokens.js';
+import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { Config } from '../common/config.js';
 import { BadRequest } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
@@ -10,6 +11,7 @@ export interface IdentityAppOptions {
   config: Config;
   tokens: TokenService;
   log: Logger;
+  policy: PolicyEnforcer;
   /** The service catalog put in scoped tokens. */
   catalog: CatalogProvider;
   /** The clock of lockouts and of the login failure limit (tests pass their own); common/time's `now` by default. */

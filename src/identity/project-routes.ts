@@ -64,7 +64,7 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
   const { db, tokens } = opts;
 
   app.get<{ Querystring: Static<typeof ListQuery> }>('/v3/projects', {
-    config: { admin: true }, schema: { querystring: ListQuery },
+    config: { policy: 'identity:list_projects' }, schema: { querystring: ListQuery },
   }, async (req) => {
     const rows = await listProjects(db, {
       name: req.query.name, domainId: req.query.domain_id, enabled: queryBool(req.query.enabled, 'enabled'),
@@ -73,7 +73,7 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
   });
 
   app.post<{ Body: Static<typeof CreateBody> }>('/v3/projects', {
-    config: { admin: true }, schema: { body: CreateBody },
+    config: { policy: 'identity:create_project' }, schema: { body: CreateBody },
   }, async (req, reply) => {
     const p = req.body.project;
     checkPlacement(p);
@@ -94,13 +94,13 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
   /** Members may read the project their token is scoped to. */
   const mayRead = (req: FastifyRequest, projectId: string): boolean => req.auth.isAdmin || req.auth.projectId === projectId;
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/projects/:projectId', { schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/projects/:projectId', { config: { policy: 'identity:get_project' }, schema: { params: IdParams } }, async (req) => {
     if (!mayRead(req, req.params.projectId)) throw new Forbidden('You are not authorized to perform the requested action: identity:get_project.');
     return { project: projectView(req, await projectOr404(db, req.params.projectId)) };
   });
 
   app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof UpdateBody> }>('/v3/projects/:projectId', {
-    config: { admin: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'identity:update_project' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const id = req.params.projectId;
     const p = req.body.project;
@@ -125,7 +125,7 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
   });
 
   app.delete<{ Params: Static<typeof IdParams> }>('/v3/projects/:projectId', {
-    config: { admin: true }, schema: { params: IdParams },
+    config: { policy: 'identity:delete_project' }, schema: { params: IdParams },
   }, async (req, reply) => {
     await projectOr404(db, req.params.projectId);
     await deleteProject(db, req.params.projectId);

@@ -47,14 +47,13 @@ function checkGlobal(domainId: string | null | undefined): void {
 
 export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOptions): void {
   const { db, tokens } = opts;
-  const admin = { admin: true };
 
-  app.get<{ Querystring: Static<typeof ListQuery> }>('/v3/roles', { config: admin, schema: { querystring: ListQuery } }, async (req) => {
+  app.get<{ Querystring: Static<typeof ListQuery> }>('/v3/roles', { config: { policy: 'identity:list_roles' }, schema: { querystring: ListQuery } }, async (req) => {
     const rows = await listRoles(db, { name: req.query.name });
     return collection(req, 'roles', rows.map((r) => roleView(req, r)));
   });
 
-  app.post<{ Body: Static<typeof CreateBody> }>('/v3/roles', { config: admin, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: Static<typeof CreateBody> }>('/v3/roles', { config: { policy: 'identity:create_role' }, schema: { body: CreateBody } }, async (req, reply) => {
     const r = req.body.role;
     checkGlobal(r.domain_id);
     const row: RoleRow = { id: newHexId(), name: r.name, domain_id: null };
@@ -66,12 +65,12 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
     return { role: roleView(req, row) };
   });
 
-  app.get<{ Params: Static<typeof RoleParams> }>('/v3/roles/:roleId', { config: admin, schema: { params: RoleParams } }, async (req) => {
+  app.get<{ Params: Static<typeof RoleParams> }>('/v3/roles/:roleId', { config: { policy: 'identity:get_role' }, schema: { params: RoleParams } }, async (req) => {
     return { role: roleView(req, await roleOr404(db, req.params.roleId)) };
   });
 
   app.patch<{ Params: Static<typeof RoleParams>; Body: Static<typeof UpdateBody> }>('/v3/roles/:roleId', {
-    config: admin, schema: { params: RoleParams, body: UpdateBody },
+    config: { policy: 'identity:update_role' }, schema: { params: RoleParams, body: UpdateBody },
   }, async (req) => {
     const r = req.body.role;
     checkGlobal(r.domain_id);
@@ -85,7 +84,7 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
     return { role: roleView(req, updated) };
   });
 
-  app.delete<{ Params: Static<typeof RoleParams> }>('/v3/roles/:roleId', { config: admin, schema: { params: RoleParams } }, async (req, reply) => {
+  app.delete<{ Params: Static<typeof RoleParams> }>('/v3/roles/:roleId', { config: { policy: 'identity:delete_role' }, schema: { params: RoleParams } }, async (req, reply) => {
     await roleOr404(db, req.params.roleId);
     const holders = await deleteRole(db, req.params.roleId);
     for (const userId of holders) tokens.forget({ userId });
@@ -103,19 +102,19 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
 
   const grantPath = '/v3/projects/:projectId/users/:userId/roles/:roleId';
 
-  app.put<{ Params: Static<typeof GrantParams> }>(grantPath, { config: admin, schema: { params: GrantParams } }, async (req, reply) => {
+  app.put<{ Params: Static<typeof GrantParams> }>(grantPath, { config: { policy: 'identity:create_grant' }, schema: { params: GrantParams } }, async (req, reply) => {
     await grantRole(db, await grantOr404(req.params));
     reply.code(204).send();
   });
 
   // GET also answers HEAD: 204 when the grant exists.
-  app.get<{ Params: Static<typeof GrantParams> }>(grantPath, { config: admin, schema: { params: GrantParams } }, async (req, reply) => {
+  app.get<{ Params: Static<typeof GrantParams> }>(grantPath, { config: { policy: 'identity:check_grant' }, schema: { params: GrantParams } }, async (req, reply) => {
     const a = await grantOr404(req.params);
     if (!(await hasRole(db, a))) throw new NotFound(`Could not find role assignment with role: ${a.role_id}, user or group: ${a.user_id}, project, domain, or system: ${a.project_id}.`);
     reply.code(204).send();
   });
 
-  app.delete<{ Params: Static<typeof GrantParams> }>(grantPath, { config: admin, schema: { params: GrantParams } }, async (req, reply) => {
+  app.delete<{ Params: Static<typeof GrantParams> }>(grantPath, { config: { policy: 'identity:revoke_grant' }, schema: { params: GrantParams } }, async (req, reply) => {
     const a = await grantOr404(req.params);
     if (!(await revokeRole(db, a))) throw new NotFound(`Could not find role assignment with role: ${a.role_id}, user or group: ${a.user_id}, project, domain, or system: ${a.project_id}.`);
     tokens.forget({ userId: a.user_id, projectId: a.project_id });
@@ -123,7 +122,7 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
   });
 
   app.get<{ Params: Static<typeof UserOnProjectParams> }>('/v3/projects/:projectId/users/:userId/roles', {
-    config: admin, schema: { params: UserOnProjectParams },
+    config: { policy: 'identity:list_grants' }, schema: { params: UserOnProjectParams },
   }, async (req) => {
     await projectOr404(db, req.params.projectId);
     await userOr404(db, req.params.userId);
@@ -134,7 +133,7 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
   // ---- role assignments
 
   app.get<{ Querystring: Static<typeof AssignmentQuery> }>('/v3/role_assignments', {
-    config: admin, schema: { querystring: AssignmentQuery },
+    config: { policy: 'identity:list_role_assignments' }, schema: { querystring: AssignmentQuery },
   }, async (req) => {
     const q = req.query;
     const includeNames = queryBool(q.include_names, 'include_names') ?? false;

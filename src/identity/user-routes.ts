@@ -66,7 +66,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   const mayRead = (req: FastifyRequest, userId: string): boolean => req.auth.isAdmin || req.auth.userId === userId;
 
   app.get<{ Querystring: Static<typeof ListQuery> }>('/v3/users', {
-    config: { admin: true }, schema: { querystring: ListQuery },
+    config: { policy: 'identity:list_users' }, schema: { querystring: ListQuery },
   }, async (req) => {
     const rows = await listUsers(db, {
       name: req.query.name, domainId: req.query.domain_id, enabled: queryBool(req.query.enabled, 'enabled'),
@@ -75,7 +75,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   });
 
   app.post<{ Body: Static<typeof CreateBody> }>('/v3/users', {
-    config: { admin: true }, schema: { body: CreateBody },
+    config: { policy: 'identity:create_user' }, schema: { body: CreateBody },
   }, async (req, reply) => {
     const u = req.body.user;
     await checkRefs(u);
@@ -93,13 +93,13 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
     return { user: userView(req, row) };
   });
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/users/:userId', { schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/users/:userId', { config: { policy: 'identity:get_user' }, schema: { params: IdParams } }, async (req) => {
     if (!mayRead(req, req.params.userId)) throw new Forbidden('You are not authorized to perform the requested action: identity:get_user.');
     return { user: userView(req, await userOr404(db, req.params.userId)) };
   });
 
   app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof UpdateBody> }>('/v3/users/:userId', {
-    config: { admin: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'identity:update_user' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const id = req.params.userId;
     const u = req.body.user;
@@ -127,7 +127,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   });
 
   app.delete<{ Params: Static<typeof IdParams> }>('/v3/users/:userId', {
-    config: { admin: true }, schema: { params: IdParams },
+    config: { policy: 'identity:delete_user' }, schema: { params: IdParams },
   }, async (req, reply) => {
     await userOr404(db, req.params.userId);
     await deleteUser(db, req.params.userId);
@@ -135,7 +135,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
     reply.code(204).send();
   });
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/users/:userId/projects', { schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v3/users/:userId/projects', { config: { policy: 'identity:list_user_projects' }, schema: { params: IdParams } }, async (req) => {
     if (!mayRead(req, req.params.userId)) throw new Forbidden('You are not authorized to perform the requested action: identity:list_user_projects.');
     await userOr404(db, req.params.userId);
     const rows = await projectsOfUser(db, req.params.userId);
@@ -144,7 +144,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
 
   // Self-service password change (`openstack user password set`); it revokes the user's tokens.
   app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof PasswordBody> }>('/v3/users/:userId/password', {
-    schema: { params: IdParams, body: PasswordBody },
+    config: { policy: 'identity:change_password' }, schema: { params: IdParams, body: PasswordBody },
   }, async (req, reply) => {
     const id = req.params.userId;
     if (req.auth.userId !== id) throw new Forbidden('You are not authorized to perform the requested action: identity:change_password.');

@@ -20,7 +20,7 @@ function versions(req: FastifyRequest): { versions: unknown[] } {
 
 /** The Image v2 API (Glance-compatible) as a Fastify app, storing data under [image] store_path. */
 export function createImageApp(opts: ImageAppOptions): FastifyInstance {
-  const app = createApp({ name: 'image', format: 'glance', tokens: opts.tokens, log: opts.log, requireProjectScope: true });
+  const app = createApp({ name: 'image', format: 'glance', tokens: opts.tokens, log: opts.log, requireProjectScope: true, policy: { enforcer: opts.policy, style: 'glance' } });
   const store = new ImageStore(opts.config.str('image', 'store_path'));
 
   // Glance answers version discovery at its root and for any unversioned path it knows.
@@ -30,10 +30,10 @@ export function createImageApp(opts: ImageAppOptions): FastifyInstance {
       return versions(req);
     });
   }
-  app.get('/v2/schemas/image', async () => IMAGE_SCHEMA);
-  app.get('/v2/schemas/images', async () => IMAGES_SCHEMA);
-  app.get('/v2/schemas/member', async () => MEMBER_SCHEMA);
-  app.get('/v2/schemas/members', async () => MEMBERS_SCHEMA);
+  app.get('/v2/schemas/image', { config: { policy: 'get_schema' } }, async () => IMAGE_SCHEMA);
+  app.get('/v2/schemas/images', { config: { policy: 'get_schema' } }, async () => IMAGES_SCHEMA);
+  app.get('/v2/schemas/member', { config: { policy: 'get_schema' } }, async () => MEMBER_SCHEMA);
+  app.get('/v2/schemas/members', { config: { policy: 'get_schema' } }, async () => MEMBERS_SCHEMA);
 
   registerImageRoutes(app, opts, store);
   registerDataRoutes(app, opts, store);

@@ -17,7 +17,7 @@ export function registerDataRoutes(app: FastifyInstance, opts: ImageAppOptions, 
   // The body of an upload reaches the handler as the raw request stream.
   app.addContentTypeParser(DATA_TYPE, (_req, payload, done) => done(null, payload));
 
-  app.put<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId/file', { schema: { params: IdParams } }, async (req, reply) => {
+  app.put<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId/file', { config: { policy: 'upload_image' }, schema: { params: IdParams } }, async (req, reply) => {
     if (!String(req.headers['content-type'] ?? '').startsWith(DATA_TYPE)) {
       throw new OrreryError(415, 'unsupportedMediaType', `Unsupported Content-Type: image data must be sent as ${DATA_TYPE}`);
     }
@@ -32,7 +32,7 @@ export function registerDataRoutes(app: FastifyInstance, opts: ImageAppOptions, 
     reply.code(204).send();
   });
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId/file', { schema: { params: IdParams } }, async (req, reply) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId/file', { config: { policy: 'download_image' }, schema: { params: IdParams } }, async (req, reply) => {
     const row = await readableImage(db, req.params.imageId, req.auth);
     if (row.status === 'deactivated' && !req.auth.isAdmin) throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.');
     if (row.status !== 'active' && row.status !== 'deactivated') return reply.code(204).send();

@@ -13,6 +13,7 @@ import { PATCH_TYPE, PATCH_TYPE_DRAFT4, applyImagePatch, checkProperty, checkTag
 import { CONTAINER_FORMATS, DISK_FORMATS, READ_ONLY_ATTRIBUTES, RESERVED_ATTRIBUTES, VISIBILITIES } from './schemas.js';
 import type { ImageStore } from './store.js';
 import { imageView } from './views.js';
+import { authorize } from '../httpkit/authorize.js';
 
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const oneOf = (values: readonly string[]) => Type.Unsafe<string>({ type: 'string', enum: [...values] });
@@ -53,7 +54,7 @@ const CORE_CREATE_KEYS = new Set(['id', 'name', 'visibility', 'container_format'
 export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions, store: ImageStore): void {
   const { db } = opts;
 
-  app.post<{ Body: CreateBody }>('/v2/images', { schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2/images', { config: { policy: 'add_image' }, schema: { body: CreateBody } }, async (req, reply) => {
     const body = req.body as Record<string, unknown> & CreateBody;
     for (const key of READ_ONLY_ATTRIBUTES) if (Object.hasOwn(body, key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
     for (const key of RESERVED_ATTRIBUTES) if (Object.hasOwn(body, key)) throw new Forbidden(`Attribute '${key}' is reserved.`);
@@ -99,7 +100,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     return imageView(row);
   });
 
-  app.get('/v2/images', async (req) => {
+  app.get('/v2/images', { config: { policy: 'get_images' } }, async (req) => {
     const raw = req.query as RawQuery;
     const parsed = parseListQuery(raw);
     let marker: ImageRow | undefined;
@@ -125,12 +126,12 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     return body;
   });
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId', { schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId', { config: { policy: 'get_image' }, schema: { params: IdParams } }, async (req) => {
     return imageView(await readableImage(db, req.params.imageId, req.auth));
   });
 
   app.patch<{ Params: Static<typeof IdParams>; Body: PatchOp[] }>('/v2/images/:imageId', {
-    schema: { params: IdParams, body: PatchBody },
+    config: { policy: 'modify_image' }, schema: { params: IdParams, body: PatchBody },
     // The content type is checked before the body is validated, as Glance does.
     preValidation: async (req) => {
       const type = String(req.headers['content-type'] ?? '');
@@ -152,7 +153,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     return imageView(updated);
   });
 
-  app.delete<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId', { schema: { params: IdParams } }, async (req, reply) => {
+  app.delete<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId', { config: { policy: 'delete_image' }, schema: { params: IdParams } }, async (req, reply) => {
     const id = req.params.imageId;
     await db.transaction().execute(async (tx) => {
       const row = await ownedImage(tx, id, req.auth);
@@ -165,7 +166,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
 
   // ---- tags
 
-  app.put<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { schema: { params: TagParams } }, async (req, reply) => {
+  app.put<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { config: { policy: 'modify_image' }, schema: { params: TagParams } }, async (req, reply) => {
     await db.transaction().execute(async (tx) => {
       await lockKey(tx, `image:${req.params.imageId}`);
       const row = await ownedImage(tx, req.params.imageId, req.auth);
@@ -177,7 +178,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     reply.code(204).send();
   });
 
-  app.delete<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { schema: { params: TagParams } }, async (req, reply) => {
+  app.delete<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { config: { policy: 'modify_image' }, schema: { params: TagParams } }, async (req, reply) => {
     await db.transaction().execute(async (tx) => {
       await lockKey(tx, `image:${req.params.imageId}`);
       const row = await ownedImage(tx, req.params.imageId, req.auth);
@@ -190,8 +191,12 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
 
   // ---- deactivate / reactivate: a deactivated image's data can be read by admins only
 
-  app.post<{ Params: Static<typeof ActionParams> }>('/v2/images/:imageId/actions/:action', { schema: { params: ActionParams } }, async (req, reply) => {
+  app.post<{ Params: Static<typeof ActionParams> }>('/v2/images/:imageId/actions/:action', {
+    config: { actionPolicies: ['deactivate', 'reactivate'] }, schema: { params: ActionParams },
+  }, async (req, reply) => {
     const { imageId, action } = req.params;
+    // The schema allows only these two; Glance's rule names are the action names.
+    authorize(req, action === 'deactivate' ? 'deactivate' : 'reactivate');
     await db.transaction().execute(async (tx) => {
       const row = await ownedImage(tx, imageId, req.auth);
       const target = action === 'deactivate' ? 'deactivated' : 'active';

@@ -33,7 +33,7 @@ export function registerMemberRoutes(app: FastifyInstance, opts: ImageAppOptions
   const { db } = opts;
 
   app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof CreateBody> }>('/v2/images/:imageId/members', {
-    schema: { params: IdParams, body: CreateBody },
+    config: { policy: 'add_member' }, schema: { params: IdParams, body: CreateBody },
   }, async (req) => {
     const memberId = req.body.member;
     return db.transaction().execute(async (tx) => {
@@ -49,7 +49,7 @@ export function registerMemberRoutes(app: FastifyInstance, opts: ImageAppOptions
     });
   });
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId/members', { schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId/members', { config: { policy: 'get_members' }, schema: { params: IdParams } }, async (req) => {
     const row = await sharedImage(db, req.params.imageId, req.auth);
     const members = await listMembers(db, row.id);
     const visible = ownsImage(row, req.auth) ? members : members.filter((m) => m.member_id === req.auth.projectId);
@@ -66,13 +66,13 @@ export function registerMemberRoutes(app: FastifyInstance, opts: ImageAppOptions
     return { row, member };
   }
 
-  app.get<{ Params: Static<typeof MemberParams> }>('/v2/images/:imageId/members/:memberId', { schema: { params: MemberParams } }, async (req) => {
+  app.get<{ Params: Static<typeof MemberParams> }>('/v2/images/:imageId/members/:memberId', { config: { policy: 'get_member' }, schema: { params: MemberParams } }, async (req) => {
     const { member } = await memberOr404(req.params.imageId, req.params.memberId, req.auth);
     return memberView(member);
   });
 
   app.put<{ Params: Static<typeof MemberParams>; Body: Static<typeof UpdateBody> }>('/v2/images/:imageId/members/:memberId', {
-    schema: { params: MemberParams, body: UpdateBody },
+    config: { policy: 'modify_member' }, schema: { params: MemberParams, body: UpdateBody },
   }, async (req) => {
     const { member } = await memberOr404(req.params.imageId, req.params.memberId, req.auth);
     if (member.member_id !== req.auth.projectId && !req.auth.isAdmin) {
@@ -83,7 +83,7 @@ export function registerMemberRoutes(app: FastifyInstance, opts: ImageAppOptions
     return memberView({ ...member, status: req.body.status, updated_at: ts });
   });
 
-  app.delete<{ Params: Static<typeof MemberParams> }>('/v2/images/:imageId/members/:memberId', { schema: { params: MemberParams } }, async (req, reply) => {
+  app.delete<{ Params: Static<typeof MemberParams> }>('/v2/images/:imageId/members/:memberId', { config: { policy: 'delete_member' }, schema: { params: MemberParams } }, async (req, reply) => {
     const { row, member } = await memberOr404(req.params.imageId, req.params.memberId, req.auth);
     if (!ownsImage(row, req.auth)) throw new Forbidden('Only the owner of an image may remove its members.');
     await deleteMember(db, member.image_id, member.member_id);

@@ -1,4 +1,5 @@
 import type { TokenValidator } from '../auth/context.js';
+import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logging.js';
 import type { Db } from '../db/connection.js';
@@ -8,4 +9,5 @@ export interface ImageAppOptions {
   config: Config;
   tokens: TokenValidator;
   log: Logger;
+  policy: PolicyEnforcer;
 }

@@ -8,6 +8,7 @@ import { createApp } from '../../src/httpkit/app.js';
 import { installMicroversions } from '../../src/api/microversion.js';
 import { callApi, type Session } from '../support/http.js';
 import { seedTenants } from '../support/tenants.js';
+import { defaultEnforcer } from '../../src/cmd/policies.js';
 
 /**
  * A compute API on a free port with just the route modules under test, over a fresh in-memory
@@ -37,7 +38,7 @@ export async function startHarness(modules: Register[], configOverrides: Record<
   const tokens = new TokenService(db, config);
   const { admin, member, peer, other } = await seedTenants(db, tokens);
 
-  const app = createApp({ name: 'compute', format: 'nova', tokens, log: createLogger('test', 'silent') });
+  const app = createApp({ name: 'compute', format: 'nova', tokens, log: createLogger('test', 'silent'), policy: { enforcer: defaultEnforcer(), style: 'nova' } });
   installMicroversions(app);
   for (const register of modules) register(app, { db, config });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });

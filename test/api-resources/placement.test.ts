@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createPlacementApp } from '../../src/api/placement-app.js';
 import { createLogger } from '../../src/common/logging.js';
 import { addComputeHost, call, startHarness, type Harness } from './harness.js';
+import { defaultEnforcer } from '../../src/cmd/policies.js';
 
 describe('placement API', () => {
   let h: Harness;
@@ -18,7 +19,7 @@ describe('placement API', () => {
     await h.db.insertInto('aggregates').values({ uuid: 'a99a0000-0000-4000-8000-000000000001', name: 'agg', created_at: new Date().toISOString(), updated_at: null, deleted: 0 }).execute();
     const agg = await h.db.selectFrom('aggregates').select('id').executeTakeFirstOrThrow();
     await h.db.insertInto('aggregate_hosts').values({ aggregate_id: agg.id, host: 'compute1' }).execute();
-    placement = createPlacementApp({ db: h.db, config: h.config, log: createLogger('test', 'silent'), tokens: h.tokens });
+    placement = createPlacementApp({ db: h.db, config: h.config, log: createLogger('test', 'silent'), tokens: h.tokens, policy: defaultEnforcer() });
     p = { url: await placement.listen({ host: '127.0.0.1', port: 0 }) };
   });
   after(async () => {

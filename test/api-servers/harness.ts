@@ -21,6 +21,7 @@ import { CONDUCTOR_TOPIC, ConductorRpcApi } from '../../src/rpc/conductor-api.js
 import { ComputeRpcApi, computeTopic } from '../../src/rpc/compute-api.js';
 import { callApi, type Session } from '../support/http.js';
 import { seedTenants } from '../support/tenants.js';
+import { defaultEnforcer } from '../../src/cmd/policies.js';
 
 /**
  * The compute API (createComputeApp, every route module) on a free port over a fresh in-memory
@@ -102,7 +103,7 @@ export async function startHarness(configOverrides: Record<string, Record<string
   }).execute();
   await db.insertInto('node_traits').values(ALL_CAPABILITY_TRAITS.map((trait) => ({ node_uuid: node.uuid, trait }))).execute();
 
-  const imageApp = createImageApp({ db, config, tokens, log });
+  const imageApp = createImageApp({ db, config, tokens, log, policy: defaultEnforcer() });
   const imageUrl = await imageApp.listen({ host: '127.0.0.1', port: 0 });
 
   const bus = new InProcessBus(log);
@@ -117,7 +118,7 @@ export async function startHarness(configOverrides: Record<string, Record<string
   await bus.serve(computeTopic(node.name), record(computeTopic(node.name)));
 
   const compute = createComputeApp({
-    db, config, log, tokens,
+    db, config, log, tokens, policy: defaultEnforcer(),
     conductor: new ConductorRpcApi(bus, 5000),
     compute: new ComputeRpcApi(bus, 5000),
     images: new ImageClient(imageUrl),

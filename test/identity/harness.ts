@@ -13,6 +13,7 @@ import { bootstrapIdentity } from '../../src/identity/bootstrap.js';
 import { catalogService, type CatalogService } from '../../src/identity/catalog.js';
 import { createImageApp } from '../../src/image/app.js';
 import { api, type ApiResponse } from '../support/http.js';
+import { defaultEnforcer } from '../../src/cmd/policies.js';
 
 /** Identity and image APIs on free ports over a temporary SQLite database and image store. */
 export interface Services {
@@ -46,8 +47,8 @@ export async function startServices(overrides: IniData = {}, opts: ServiceOption
   const log = createLogger('test', process.env.ORRERY_LOG_LEVEL ?? 'warn');
   let catalog: CatalogService[] = [];
   const apps: FastifyInstance[] = [
-    createIdentityApp({ db, config, tokens, log, catalog: () => catalog, clock: opts.clock }),
-    createImageApp({ db, config, tokens, log }),
+    createIdentityApp({ db, config, tokens, log, policy: defaultEnforcer(), catalog: () => catalog, clock: opts.clock }),
+    createImageApp({ db, config, tokens, log, policy: defaultEnforcer() }),
   ];
   const [identityUrl, imageUrl] = await Promise.all(apps.map(async (app) => {
     await app.listen({ host: '127.0.0.1', port: 0 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { RouteEntry } from '../../src/httpkit/app.js';
 import type { RunningCloud } from '../../src/cmd/cloud.js';
 import { api, type Session } from './http.js';
+import { defaultEnforcer } from '../../src/cmd/policies.js';
 
 /** A route of one of the cloud's APIs, with the base URL of that API. */
 export type ApiRoute = RouteEntry & { api: string; base: string };
@@ -70,4 +71,33 @@ export async function seedRouteFixtures(
     return values[p] ?? `unknown-${p}`;
   };
   return { values, bootImageId: tiny.body.images[0].id, param };
+}
+
+const enforcer = defaultEnforcer();
+
+/** The credentials of a user with exactly these (expanded) roles on its own project. */
+export function credentialsWith(roles: string[]): ReadonlyMap<string, unknown> {
+  return new Map<string, unknown>([
+    ['roles', roles], ['user_id', 'u'], ['project_id', 'p'], ['user_domain_id', 'default'], ['project_domain_id', 'default'], ['is_admin', roles.includes('admin')],
+  ]);
+}
+/** A target that is the caller's own in every way a rule may ask (its project, user, domain, token). */
+const OWN = new Map<string, unknown>([
+  ['user_id', 'u'], ['project_id', 'p'], ['target.user.id', 'u'], ['target.project.id', 'p'], ['target.domain.id', 'default'], ['target.token.user_id', 'u'],
+]);
+
+/** The route's rules: its own, or those of the actions it dispatches to. */
+export function rulesOf(r: RouteEntry): string[] {
+  return [...(r.policy ? [r.policy] : []), ...r.actionPolicies];
+}
+
+/** Whether the default rules let a user with `roles` on its own project pass `rule`. */
+export function passes(rule: string, roles: string[]): boolean {
+  return enforcer.enforce(rule, credentialsWith(roles), OWN);
+}
+
+/** A route no project member may call under the default rules (every rule of it needs admin). */
+export function adminOnly(r: RouteEntry): boolean {
+  const rules = rulesOf(r);
+  return !r.public && rules.length > 0 && rules.every((rule) => !passes(rule, ['member', 'reader']));
 }

@@ -1,15 +1,14 @@
 import type { PolicyDefault } from '../../auth/policy-defaults.js';
 
 /**
- * Policy defaults (Nova Zed's) of the compute routes the mv-resources work added; each route
- * names its rule with `policy:`. Admin-only routes still carry `admin: true` until the policy
- * engine enforces these.
+ * Policy defaults (Nova Zed's) of the compute resources beside servers that microversions
+ * 2.38–2.93 brought (usage, audit log, os-hosts, quota classes, image proxy, …); each route
+ * names its rule with `policy:`.
  */
 const ADMIN = 'rule:context_is_admin';
 const READER = 'rule:project_reader_or_admin';
 
 export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
-  { name: 'os_compute_api:os-flavor-manage:update', check: ADMIN, description: 'Update a flavor (its description, from 2.55).' },
   { name: 'compute:aggregates:images', check: ADMIN, description: 'Request image caching for an aggregate (2.81).' },
   { name: 'os_compute_api:os-simple-tenant-usage:list', check: ADMIN, description: 'List per tenant usage statistics for all tenants.' },
   { name: 'os_compute_api:os-simple-tenant-usage:show', check: READER, description: 'Show usage statistics for a specific tenant.' },
