@@ -157,7 +157,12 @@ export async function startConductor(config: Config, db: Db, bus: Bus, log: Logg
  * service user's credentials. It needs no database.
  */
 export async function startCompute(config: Config, bus: Bus, host: string, authUrl: string | undefined, log: Logger): Promise<ComputeService> {
-  const driver = await loadDriver(config.str('DEFAULT', 'compute_driver'), { bundled: BUNDLED_DRIVERS, baseDir: process.cwd() });
+  const longMs = config.num('compute', 'long_call_timeout') * 1000;
+  const driver = await loadDriver(config.str('DEFAULT', 'compute_driver'), {
+    bundled: BUNDLED_DRIVERS, baseDir: process.cwd(),
+    // A deadline on the long calls; the guard aborts a 1.1 driver's signal when it passes.
+    guard: longMs > 0 ? { timeoutMs: { spawn: longMs, snapshot: longMs, destroy: longMs } } : {},
+  });
   const compute = new ComputeService(bus, {
     config, host, log: log.child({ service: 'compute', host }), driver,
     images: driverImageService(IdentityClient.fromConfig(config, authUrl)),

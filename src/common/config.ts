@@ -105,8 +105,10 @@ const DEFAULTS: IniData = {
    * stopped_event_delay: seconds a driver's Stopped event waits before it is acted on (a hard
    * reboot emits Stopped then Started). node_refresh_interval: seconds between reads of the
    * driver's nodes (nodes added, removed or resized at run time are reported within it).
+   * long_call_timeout: seconds a spawn, snapshot or delete may take on the driver before it is
+   * given up as Timeout and (contract 1.1 drivers) its signal aborted; 0: no deadline.
    */
-  compute: { stopped_event_delay: '15', node_refresh_interval: '60' },
+  compute: { stopped_event_delay: '15', node_refresh_interval: '60', long_call_timeout: '0' },
   /**
    * compute: 'auto' (the oldest live compute's RPC version) or a version.
    * conductor: empty, or the version a compute speaks to conductors still on an older release

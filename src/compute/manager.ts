@@ -1,4 +1,6 @@
-import { isDriverError, ERROR_TAXONOMY, type ImageService, type LifecycleEvent, type VirtDriver } from '@orrery/virt-api';
+import {
+  guardDriver, isDriverError, ERROR_TAXONOMY, type GuardedVirtDriver, type ImageService, type LifecycleEvent, type VirtDriver,
+} from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import { errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
@@ -11,6 +13,8 @@ import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
 import type { ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
 import { isStaleOwnership } from '../rpc/node-ownership.js';
+import { DriverHealth } from './driver-health.js';
+import { InFlightCalls } from './in-flight.js';
 import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
 import { PowerSync } from './power-sync.js';
@@ -21,7 +25,7 @@ export interface ComputeServiceOptions {
   config: Config;
   host: string;
   log: Logger;
-  /** The driver, already loaded and guarded (see loadComputeDriver). */
+  /** The driver, loaded and guarded (loadDriver); guarded here if it is not. */
   driver: VirtDriver;
   /** The image API as the driver sees it (over HTTP, with the service user's token). */
   images: ImageService;
@@ -52,7 +56,7 @@ interface Operation {
  */
 export class ComputeService {
   private readonly conductor: ConductorRpcApi;
-  private readonly driver: VirtDriver;
+  private readonly driver: GuardedVirtDriver;
   private readonly nodes: NodeTracker;
   private timers: NodeJS.Timeout[] = [];
   private unsubscribeEvents?: () => void;
@@ -64,11 +68,15 @@ export class ComputeService {
   /** The service's RPC methods, also run by start-up recovery to finish an operation again. */
   private readonly handlers: Record<string, RpcMethod>;
   private readonly powerSync: PowerSync;
+  /** The long driver calls under way, aborted when the service stops. */
+  private readonly inFlight = new InFlightCalls();
+  private readonly health: DriverHealth;
+  private stopping?: Promise<void>;
   readonly host: string;
 
   constructor(bus: Bus, private readonly opts: ComputeServiceOptions) {
     this.host = opts.host;
-    this.driver = opts.driver;
+    this.driver = guardDriver(opts.driver);
     // Conductors are upgraded first, so a compute speaks the newest conductor RPC, unless
     // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
@@ -83,6 +91,8 @@ export class ComputeService {
       building: this.building,
       abortOrphanedBuilds: (instances) => abortOrphanedBuilds(this.recoveryDeps(), instances),
     });
+    // Within one report interval, so a hung back-end never delays the heartbeat past it.
+    this.health = new DriverHealth(this.driver, opts.log, Math.max(1000, Math.min(10_000, opts.config.num('DEFAULT', 'report_interval') * 500)));
   }
 
   private get log(): Logger {
@@ -119,8 +129,18 @@ export class ComputeService {
   }
 
   async stop(): Promise<void> {
+    // Idempotent: a test (or a signal handler) may stop a service its group stops again.
+    if (this.stopping) return this.stopping;
+    this.stopping = this.stopOnce();
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.powerSync.stop();
+    // First: a spawn, snapshot or delete hung on the back-end must not hold the stop; a 1.1
+    // driver stops the work itself, and the operation fails as any driver error fails it.
+    await this.inFlight.abortAll(`compute service ${this.host} is stopping`, 5000);
     await this.nodes.stop();
     this.unsubscribeEvents?.();
     await this.driver.shutdown();
@@ -136,7 +156,10 @@ export class ComputeService {
   }
 
   private async report(): Promise<void> {
-    await this.conductor.serviceReport(systemContext(), { host: this.host, binary: 'nova-compute', topic: 'compute', version: COMPUTE_RPC_VERSION });
+    const driverStatus = await this.health.probe();
+    await this.conductor.serviceReport(
+      systemContext(), { host: this.host, binary: 'nova-compute', topic: 'compute', version: COMPUTE_RPC_VERSION }, driverStatus,
+    );
   }
 
   private methods(): Record<string, RpcMethod> {
@@ -208,7 +231,8 @@ export class ComputeService {
           taskStates: [TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_UPLOADING],
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.IMAGE_UPLOADING }, [TaskState.IMAGE_SNAPSHOT], NO_RETURN);
-            await d.snapshot({ instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string });
+            const req = { instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string };
+            await this.inFlight.run((signal) => d.snapshot(req, { signal }));
             return {};
           },
         });
@@ -311,8 +335,8 @@ export class ComputeService {
     } catch (err) {
       this.building.delete(inst.uuid);
       // Deleted while it travelled here (the delete path releases its claim), or already taken
-      // up (a message delivered twice); anything else fails the message, to be delivered again
-      // (a refused node claim too: the node's new owner builds it).
+      // up (a message delivered twice); anything else fails the message, to be delivered again.
+      // (A refused node claim too: the node's new owner builds it.)
       if (!isStaleOwnership(err) && (statusOf(err) === 404 || statusOf(err) === 409)) return;
       throw err;
     }
@@ -333,7 +357,7 @@ export class ComputeService {
   private async spawnAndRecord(ctx: RpcContext, inst: Instance, spec: RequestSpec, event: string): Promise<number | null> {
     let info;
     try {
-      info = await this.driver.spawn(instanceSpec(inst));
+      info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst), { signal }));
     } catch (err) {
       await this.recordFailure(ctx, inst, event, err);
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
@@ -375,7 +399,7 @@ export class ComputeService {
     const event = 'compute_terminate_instance';
     await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
     try {
-      await this.driver.destroy(instanceRef(inst));
+      await this.inFlight.run((signal) => this.driver.destroy(instanceRef(inst), { signal }));
     } catch (err) {
       await this.recordFailure(ctx, inst, event, err);
       await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, undefined, NO_RETURN);

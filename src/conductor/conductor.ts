@@ -11,7 +11,7 @@ import {
   getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowReturning,
   type InstanceRow, type InstanceRowUpdates,
 } from '../db/instances.js';
-import { reportService, ServiceHeartbeat } from '../db/service-heartbeat.js';
+import { reportService, ServiceHeartbeat, type BackendHealth } from '../db/service-heartbeat.js';
 import { computePin } from '../db/services.js';
 import { availabilityZoneOfHost } from '../db/aggregates.js';
 import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
@@ -114,7 +114,11 @@ export class ConductorService {
         await finishEvent(db, args.uuid as string, ctx.requestId, args.event as string,
           args.result as 'Success' | 'Error', args.traceback as string | null, args.details as string | null);
       },
-      service_report: async (args) => reportService(db, args as unknown as ServiceReport),
+      service_report: async (args) => {
+        const health = backendHealth(args.driver_status);
+        if (health) this.log.debug({ host: args.host, ...health }, 'driver status');
+        return reportService(db, args as unknown as ServiceReport, health);
+      },
       compute_nodes_update: async (args) => {
         const nodes = (args.nodes as Envelope[]).map((e) => unwrap<ComputeNodeReport>(e, 'ComputeNodeReport'));
         await upsertComputeNodes(db, args.host as string, nodes);
@@ -294,3 +298,16 @@ function toRowUpdates(u: InstanceUpdates): InstanceRowUpdates {
   return out;
 }
 
+
+/**
+ * The driver status a 1.3 service_report carries ({ reachable, latency_ms, message }), or
+ * undefined when there is none or it is malformed (a report is never refused for it).
+ */
+function backendHealth(raw: unknown): BackendHealth | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  if (typeof r.reachable !== 'boolean') return undefined;
+  const latency = typeof r.latency_ms === 'number' && Number.isFinite(r.latency_ms) && r.latency_ms >= 0 ? r.latency_ms : null;
+  const message = typeof r.message === 'string' ? r.message.slice(0, 255) : '';
+  return { reachable: r.reachable, latencyMs: latency, message };
+}

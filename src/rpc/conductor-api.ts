@@ -26,6 +26,13 @@ export interface ServiceReport {
   version: string;
 }
 
+/** A compute's driver back-end health (virt contract 1.1 status()), carried by service_report since 1.3. */
+export interface DriverStatusReport {
+  reachable: boolean;
+  latencyMs: number | null;
+  message: string;
+}
+
 export interface ServiceStatus {
   disabled: boolean;
   forcedDown: boolean;
@@ -41,6 +48,8 @@ export interface ServiceStatus {
  *      conductor reads nothing back.
  * 1.2: instance_build_aborted: a restarted compute gives up a build its previous run left
  *      unfinished (ERROR with a fault, claim released).
+ * 1.3: service_report takes driver_status { reachable, latency_ms, message } (the compute's
+ *      back-end health); a back-end unreachable disables the service with an AUTO: reason.
  * 1.4: cluster_sync (shared nodes: which the caller owns, at which generation); instance_update,
  *      instance_destroyed and action_event_start take node_claim, and refuse a stale one with
  *      StaleNodeOwnership (rpc/node-ownership.ts).
@@ -129,9 +138,17 @@ export class ConductorRpcApi extends RpcClient {
     return this.call(CONDUCTOR_TOPIC, ctx, 'action_event_finish', { uuid, event, result, traceback, details: details ?? null });
   }
 
-  /** Heartbeat: creates the service row on first report. */
-  serviceReport(ctx: RpcContext, report: ServiceReport): Promise<ServiceStatus> {
-    return this.call(CONDUCTOR_TOPIC, ctx, 'service_report', { ...report });
+  /**
+   * Heartbeat: creates the service row on first report. `driverStatus` @since 1.3 (left out
+   * for an older conductor; absent when the driver has no status()).
+   */
+  serviceReport(ctx: RpcContext, report: ServiceReport, driverStatus?: DriverStatusReport): Promise<ServiceStatus> {
+    return this.call(CONDUCTOR_TOPIC, ctx, 'service_report', (pin) => ({
+      ...report,
+      ...(driverStatus && versionCompatible('1.3', pin)
+        ? { driver_status: { reachable: driverStatus.reachable, latency_ms: driverStatus.latencyMs, message: driverStatus.message } }
+        : {}),
+    }));
   }
 
   /**

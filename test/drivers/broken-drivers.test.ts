@@ -7,6 +7,7 @@ import {
   CHECK_NAMES, createTestContext, runChecks, sampleInstanceSpec, type CheckResult, type ConformanceFixture,
 } from '@orrery/virt-api/conformance';
 import { MemoryDriver, memoryFixture } from './memory-driver.js';
+import { DeafToAbortDriver } from './broken/deaf-to-abort.js';
 import { FutureContractDriver } from './broken/future-contract.js';
 import { LeakyFailedSpawnDriver } from './broken/leaky-failed-spawn.js';
 import { NonIdempotentDestroyDriver } from './broken/non-idempotent-destroy.js';
@@ -55,6 +56,7 @@ const BROKEN: Array<{ bug: string; make: () => VirtDriver; fails: string; alsoFa
   },
   { bug: 'loses instances under parallel spawns', make: () => new RacySpawnDriver(), fails: 'parallel spawns succeed and are all listed' },
   { bug: 'reports new node UUIDs on every call', make: () => new UnstableNodeUuidsDriver(), fails: 'nodes are well-formed and stable' },
+  { bug: 'declares 1.1 but ignores an aborted signal', make: () => new DeafToAbortDriver(), fails: '1.1: a spawn whose signal is already aborted creates nothing' },
 ];
 
 /** The fake driver, loaded the way the compute service loads it (by its bundled name). */

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import {
   abortError, BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
-  isDriverError, NodeNotFound, NotSupported, PowerState, Timeout, transitionFor, DriverError, supportsImageFormat,
+  isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, Timeout, transitionFor, DriverError, supportsImageFormat,
   type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
   type DriverVersionInfo, type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeEventListener,
   type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
@@ -14,7 +14,7 @@ import {
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
 import { clusterNodes, clusterStatePath, nodeTotals, seedCluster } from './cluster.js';
 import { parseConfig, type FakeConfig } from './config.js';
-import { NodeEventHub, sleep } from './node-events.js';
+import { sleep } from './sleep.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -27,7 +27,7 @@ export class FakeDriver implements VirtDriver {
   /** Configured node name → its stable UUID. */
   #nodeUuids = new Map<string, string>();
   #listeners = new Set<EventListener>();
-  readonly #nodeEvents = new NodeEventHub(() => this.#ctx?.log);
+  readonly #nodeEvents = new NodeEventHub((err) => this.#ctx?.log.warn('node event listener failed', { err: String(err) }));
   /** Last power state this driver saw per guest: to turn out-of-band changes into events. */
   #known = new Map<string, PowerState>();
   #dataVersion = 0;
@@ -176,6 +176,7 @@ export class FakeDriver implements VirtDriver {
     const cfg = this.#cfg;
     const signal = opts?.signal;
     if (!cfg) throw new BackendUnavailable('fake driver is not initialised (or was shut down)');
+    if (signal?.aborted) throw abortError(signal);
     if (!cfg.cluster && !this.#nodeUuids.has(spec.node)) throw new NodeNotFound(`fake driver does not manage node ${spec.node}`);
     if (!this.#b().hasNode(spec.node)) throw new NodeNotFound(`node ${spec.node} is gone from the fake back-end`);
     this.#record('spawn', spec.node, spec.uuid);
@@ -326,6 +327,7 @@ export class FakeDriver implements VirtDriver {
   /** The start of every back-end call: latency, then any armed fault (returned if the call goes on). */
   async #enter(method: DriverMethod, node: string | null, uuid: string | null, signal?: AbortSignal): Promise<Fault | undefined> {
     this.#b();
+    if (signal?.aborted) throw abortError(signal);
     if (uuid !== null) this.#record(method, node, uuid);
     const latency = this.#cfg!.latencyMs;
     if (latency > 0) await sleep(latency, signal);

@@ -17,11 +17,12 @@ import { mkdir, open, readdir, readFile, rm, stat, statfs, writeFile } from 'nod
 import { randomBytes, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import {
-  BackendUnavailable, CapacityExceeded, ImageError, ImageNotFound, InstanceExists, InstanceNotFound, InvalidState,
-  isAllowedError, isDriverError, NodeNotFound, NotSupported, PowerState, transitionFor,
-  type Capabilities, type CpuInfo, type DriverContext, type DriverMethod, type DriverVersionInfo, type EventListener,
-  type ImageRef, type InstanceInfo, type InstanceRef, type InstanceSpec, type LifecycleEvent, type NodeInfo,
-  type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
+  abortError, BackendUnavailable, CapacityExceeded, ImageError, InstanceExists, InstanceNotFound, InvalidState,
+  isAllowedError, isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, transitionFor,
+  type CallOptions, type Capabilities, type CpuInfo, type DriverContext, type DriverMethod, type DriverStatus,
+  type DriverVersionInfo, type EventListener, type ImageRef, type InstanceInfo, type InstanceRef, type InstanceSpec,
+  type LifecycleEvent, type NodeEventListener, type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest,
+  type VirtDriver,
 } from '@orrery/virt-api';
 import { parseConfig, type LibvirtConfig } from './config.js';
 import { domainXml, type DiskDevice } from './domain-xml.js';
@@ -95,11 +96,13 @@ export class LibvirtDriver implements VirtDriver {
   readonly #locks = new Map<string, Promise<void>>();
   /** Soft reboots waiting for libvirt's reboot event, per instance. */
   readonly #rebootWaiters = new Map<string, Set<() => void>>();
+  /** The node's inventory changes (its disk grows or shrinks) as node events. */
+  readonly #nodeEvents = new NodeEventHub((err) => this.#ctx?.log.warn('node event listener failed', { err: messageOf(err) }));
 
   // identity and version handshake
 
   version(): DriverVersionInfo {
-    return { name: 'libvirt', driverVersion: '1.0.0', contract: { min: '1.0', max: '1.0' } };
+    return { name: 'libvirt', driverVersion: '1.1.0', contract: { min: '1.0', max: '1.1' }, groups: ['nodeLookup'] };
   }
 
   capabilities(): Capabilities {
@@ -137,6 +140,7 @@ export class LibvirtDriver implements VirtDriver {
     this.#cache = new ImageCache(cfg.imageCachePath, ctx.images, ctx.log);
     await this.#cache.init();
     this.#node = await this.#describeNode(ctx, cfg, virsh, hv);
+    this.#nodeEvents.reset(await this.#currentNodes());
 
     this.#events = new EventStream({
       uri: cfg.connectionUri,
@@ -182,10 +186,37 @@ export class LibvirtDriver implements VirtDriver {
   // nodes
 
   async listNodes(): Promise<NodeInfo[]> {
+    const nodes = await this.#currentNodes();
+    this.#nodeEvents.seen(nodes);
+    return nodes;
+  }
+
+  /** The one node, its disk as the instances path's file system has it now. */
+  async #currentNodes(): Promise<NodeInfo[]> {
     const node = this.#requireNode();
     const fs = await statfs(this.#cfg!.instancesPath);
     const diskGb = Math.max(1, Math.floor((fs.blocks * fs.bsize) / GiB));
     return [{ ...node, inventory: { ...node.inventory, DISK_GB: inventory(diskGb) } }];
+  }
+
+  /** Group nodeLookup. */
+  async getNode(name: string): Promise<NodeInfo> {
+    const node = (await this.listNodes()).find((n) => n.name === name);
+    if (!node) throw new NodeNotFound(`node ${name} is not managed by this driver (it manages ${this.#nodeName})`);
+    return node;
+  }
+
+  /** libvirtd answers `virsh version`, and how fast. */
+  async status(): Promise<DriverStatus> {
+    const t0 = performance.now();
+    try {
+      const hv = await this.#requireVirsh().hypervisor(10_000);
+      const latencyMs = Math.round(performance.now() - t0);
+      return { reachable: true, latencyMs, message: `libvirt at ${this.#cfg!.connectionUri}: ${hv.type} ${hv.version}` };
+    } catch (err) {
+      const known = classifyVirshError(err, '-') ?? err;
+      return { reachable: false, latencyMs: null, message: `libvirt at ${this.#cfg?.connectionUri ?? '?'}: ${messageOf(known)}` };
+    }
   }
 
   // state and info
@@ -213,22 +244,27 @@ export class LibvirtDriver implements VirtDriver {
 
   // lifecycle
 
-  async spawn(spec: InstanceSpec): Promise<InstanceInfo> {
+  async spawn(spec: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
     this.#requireVirsh();
     if (spec.node !== this.#nodeName) throw new NodeNotFound(`node ${spec.node} is not managed by this driver (it manages ${this.#nodeName})`);
     this.#checkFormat(spec.image);
     checkUuid(spec.uuid);
+    checkpoint(opts?.signal);
     return this.#locked(spec.uuid, async () => {
       if (await this.#exists(spec.uuid)) throw new InstanceExists(`instance ${spec.uuid} already exists`);
-      await this.#build(spec, 'spawn');
+      await this.#build(spec, 'spawn', opts?.signal);
       return { uuid: spec.uuid, node: spec.node, powerState: PowerState.RUNNING };
     });
   }
 
-  async destroy(ref: InstanceRef): Promise<void> {
+  async destroy(ref: InstanceRef, opts?: CallOptions): Promise<void> {
     this.#requireVirsh();
     if (!UUID.test(ref.uuid)) return; // nothing of ours can have that name
-    await this.#locked(ref.uuid, () => this.#teardown(ref.uuid, false));
+    // Aborted while waiting for the instance's lock: the teardown never started.
+    await this.#locked(ref.uuid, async () => {
+      checkpoint(opts?.signal);
+      await this.#teardown(ref.uuid, false);
+    });
   }
 
   async reboot(ref: InstanceRef, type: RebootType): Promise<void> {
@@ -342,7 +378,8 @@ export class LibvirtDriver implements VirtDriver {
    * Captures the root disk (the overlay and its base, flattened) in the image's disk format and
    * uploads it. A running guest is paused for the copy: pausing makes QEMU flush its disks.
    */
-  async snapshot(req: SnapshotRequest): Promise<void> {
+  async snapshot(req: SnapshotRequest, opts?: CallOptions): Promise<void> {
+    const signal = opts?.signal;
     const { uuid } = req.instance;
     const cfg = this.#requireCfg();
     const format = qemuFormatFor(req.diskFormat);
@@ -352,23 +389,24 @@ export class LibvirtDriver implements VirtDriver {
         const st = await this.#status(req.instance);
         if (format === null) throw new ImageError(`cannot write a snapshot in disk format ${req.diskFormat}`);
         const disk = join(this.#instanceDir(uuid), 'disk');
+        checkpoint(signal);
         if (st.powerState === PowerState.RUNNING) {
           await this.#virshOn(uuid, ['suspend', this.#domainName(uuid)]);
           try {
-            await convert(disk, 'qcow2', tmp, format, true);
+            await convert(disk, 'qcow2', tmp, format, true, signal);
           } finally {
             await this.#virshOn(uuid, ['resume', this.#domainName(uuid)]);
           }
         } else {
-          await convert(disk, 'qcow2', tmp, format, st.powerState === PowerState.PAUSED);
+          await convert(disk, 'qcow2', tmp, format, st.powerState === PowerState.PAUSED, signal);
         }
       });
+      checkpoint(signal);
       try {
         await this.#ctx!.images.upload(req.imageId, createReadStream(tmp));
       } catch (err) {
+        // The image service's errors are typed (ImageNotFound, ImageServiceUnavailable).
         if (isDriverError(err)) throw err;
-        const status = (err as { status?: unknown } | null)?.status;
-        if (status === 404) throw new ImageNotFound(`image ${req.imageId} vanished before the snapshot was uploaded`, { cause: err });
         throw new ImageError(`snapshot upload to image ${req.imageId} failed: ${messageOf(err)}`, { cause: err });
       }
     } finally {
@@ -383,6 +421,10 @@ export class LibvirtDriver implements VirtDriver {
     return () => {
       this.#listeners.delete(listener);
     };
+  }
+
+  onNodeEvent(listener: NodeEventListener): () => void {
+    return this.#nodeEvents.add(listener);
   }
 
   // the image cache
@@ -409,7 +451,8 @@ export class LibvirtDriver implements VirtDriver {
 
   // internals: building and tearing down
 
-  async #build(spec: InstanceSpec, method: 'spawn' | 'rebuild'): Promise<void> {
+  /** Builds the instance; an aborted `signal` stops it between steps (and kills the boot), undone as any failure. */
+  async #build(spec: InstanceSpec, method: 'spawn' | 'rebuild', signal?: AbortSignal): Promise<void> {
     const cfg = this.#cfg!;
     const ids = imageIds(spec.image);
     const dir = this.#instanceDir(spec.uuid);
@@ -419,8 +462,10 @@ export class LibvirtDriver implements VirtDriver {
       const hostMb = this.#node!.inventory.MEMORY_MB?.total ?? Infinity;
       if (memoryMb > hostMb) throw new CapacityExceeded(`instance ${spec.uuid} needs ${memoryMb} MiB; the host has ${hostMb} MiB`);
       const images = await this.#prepareImages(spec.image);
+      checkpoint(signal);
       await mkdir(dir, { recursive: true, mode: 0o755 });
       const disks = await this.#createDisks(spec, images, dir);
+      checkpoint(signal);
       const record: InstanceRecord = { uuid: spec.uuid, host: this.#ctx!.host, images: images.ids };
       await writeFile(join(dir, 'orrery.json'), `${JSON.stringify(record)}\n`);
       const xml = domainXml({
@@ -445,7 +490,8 @@ export class LibvirtDriver implements VirtDriver {
       const xmlPath = join(dir, 'libvirt.xml');
       await writeFile(xmlPath, xml);
       await this.#virsh!.run(['define', xmlPath]);
-      await this.#start(spec.uuid);
+      checkpoint(signal);
+      await this.#start(spec.uuid, signal);
     } catch (err) {
       // Nothing half-made survives: no domain, no overlay, no instance directory.
       await this.#teardown(spec.uuid, false).catch((e: unknown) =>
@@ -515,8 +561,8 @@ export class LibvirtDriver implements VirtDriver {
 
   // internals: power
 
-  async #start(uuid: string): Promise<void> {
-    await this.#virshOn(uuid, ['start', this.#domainName(uuid)], 10 * 60_000);
+  async #start(uuid: string, signal?: AbortSignal): Promise<void> {
+    await this.#virshOn(uuid, ['start', this.#domainName(uuid)], 10 * 60_000, signal);
   }
 
   async #destroyDomain(uuid: string): Promise<void> {
@@ -729,9 +775,9 @@ export class LibvirtDriver implements VirtDriver {
   }
 
   /** A virsh command about one instance, its failures in the taxonomy where they mean something. */
-  async #virshOn(uuid: string, args: string[], timeoutMs?: number): Promise<string> {
+  async #virshOn(uuid: string, args: string[], timeoutMs?: number, signal?: AbortSignal): Promise<string> {
     try {
-      return await this.#virsh!.run(args, { timeoutMs });
+      return await this.#virsh!.run(args, { timeoutMs, signal });
     } catch (err) {
       rethrowVirsh(err, uuid);
     }
@@ -836,6 +882,11 @@ function imageIds(image: ImageRef): string[] {
   const kernel = image.properties['kernel_id'];
   const ramdisk = image.properties['ramdisk_id'];
   return [image.id, ...(kernel ? [kernel] : []), ...(kernel && ramdisk ? [ramdisk] : [])];
+}
+
+/** Ends a long call whose signal was aborted (contract 1.1), between two of its steps. */
+function checkpoint(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
 }
 
 /** The host CPU from `virsh capabilities` (<host><cpu>…). */

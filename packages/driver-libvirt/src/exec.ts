@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import {
-  BackendUnavailable, InstanceExists, InstanceNotFound, InvalidState, Timeout, type DriverError,
+  abortError, BackendUnavailable, InstanceExists, InstanceNotFound, InvalidState, Timeout, type DriverError,
 } from '@orrery/virt-api';
 
 /** A command that exited non-zero; `stderr` holds virsh's "error: …" lines. */
@@ -20,30 +20,45 @@ export interface RunOptions {
   input?: string;
   /** Deadline in milliseconds (default 60 s); the command is killed and Timeout raised. */
   timeoutMs?: number;
+  /** The call's signal (contract 1.1): aborting it kills the command. */
+  signal?: AbortSignal;
 }
 
 /** Runs `cmd args…` and resolves with its stdout; rejects with CommandError, Timeout or BackendUnavailable. */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const what = `${cmd} ${args.join(' ')}`.slice(0, 200);
+  const signal = opts.signal;
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
     const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
+    let aborted = false;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      child.kill('SIGKILL');
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settled = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      settled();
       reject(e.code === 'ENOENT' ? new BackendUnavailable(`${cmd} is not installed (${e.message})`, { cause: e }) : e);
     });
     child.once('close', (code) => {
-      clearTimeout(timer);
-      if (timedOut) reject(new Timeout(`${what} did not finish within ${timeoutMs} ms`));
+      settled();
+      if (aborted) reject(abortError(signal!));
+      else if (timedOut) reject(new Timeout(`${what} did not finish within ${timeoutMs} ms`));
       else if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(new CommandError(what, code, Buffer.concat(err).toString('utf8')));
     });

@@ -14,7 +14,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { ImageError, ImageNotFound, isDriverError, type ImageService, type Logger } from '@orrery/virt-api';
+import { ImageError, isDriverError, type ImageService, type Logger } from '@orrery/virt-api';
 import { diskInfo } from './qemu-img.js';
 
 /** What an image is used as, which decides how it is checked. */
@@ -42,11 +42,13 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The image service's errors as the contract names them (a 404 is ImageNotFound). */
+/**
+ * A download failure as the contract names it: the image service's own typed errors
+ * (ImageNotFound, ImageServiceUnavailable, …) pass as they are; anything else (the cache's
+ * disk, a checksum) is ImageError.
+ */
 function imageFailure(id: string, err: unknown): Error {
   if (isDriverError(err)) return err;
-  const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status ?? (err as { statusCode?: unknown } | null)?.statusCode;
-  if (status === 404) return new ImageNotFound(`image ${id} not found`, { cause: err });
   return new ImageError(`cannot download image ${id}: ${messageOf(err)}`, { cause: err });
 }
 

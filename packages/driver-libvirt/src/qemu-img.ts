@@ -48,8 +48,8 @@ export async function makeSwap(path: string): Promise<void> {
  * Flattens `src` (an overlay and its backing chain) into a standalone image. `shared` reads a
  * disk a running QEMU holds open (-U); the caller has paused the guest, which flushes its disks.
  */
-export async function convert(src: string, srcFormat: string, dst: string, dstFormat: string, shared: boolean): Promise<void> {
-  await run('qemu-img', ['convert', ...(shared ? ['-U'] : []), '-f', srcFormat, '-O', dstFormat, src, dst], { timeoutMs: 30 * 60_000 });
+export async function convert(src: string, srcFormat: string, dst: string, dstFormat: string, shared: boolean, signal?: AbortSignal): Promise<void> {
+  await run('qemu-img', ['convert', ...(shared ? ['-U'] : []), '-f', srcFormat, '-O', dstFormat, src, dst], { timeoutMs: 30 * 60_000, signal });
 }
 
 /** qemu-img's name for an image API disk format, or null when the driver cannot write it. */

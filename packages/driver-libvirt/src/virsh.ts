@@ -67,8 +67,8 @@ export class Virsh {
   }
 
   /** `virsh version`'s hypervisor line, e.g. "QEMU 7.2.22". */
-  async hypervisor(): Promise<{ type: string; version: string }> {
-    const out = await this.run(['version']);
+  async hypervisor(timeoutMs?: number): Promise<{ type: string; version: string }> {
+    const out = await this.run(['version'], { timeoutMs });
     const m = /Running hypervisor:\s*(\S+)\s+(\S+)/.exec(out);
     return { type: m?.[1] ?? 'QEMU', version: m?.[2] ?? '0.0.0' };
   }

@@ -24,6 +24,8 @@ import { CAPABILITY_METHODS, capabilityProblems, capabilityTraits, TRAIT_NAME, t
 import { ALLOWED_ERRORS, ImageNotFound, isAllowedError, isDriverError, type DriverErrorCode } from './errors.js';
 import { isPowerState } from './events.js';
 import { checkCompatibility } from './version.js';
+import { expectCode, must, refOf, Skip, sleep, type Check } from './conformance-steps.js';
+import { CHECKS_1_1 } from './conformance-1.1.js';
 
 /** One fresh driver over a fresh back-end, as fixture.create() returns it. */
 export interface FixtureInstance {
@@ -66,8 +68,6 @@ export interface CheckResult {
   error?: Error;
 }
 
-/** Thrown by a check that does not apply to this driver. */
-class Skip extends Error {}
 
 /** A tiny bootable spec on `node`, using the driver's first declared image format. */
 export function sampleInstanceSpec(node: NodeInfo, caps: Capabilities): InstanceSpec {
@@ -132,8 +132,8 @@ export async function createTestContext(opts: { host?: string; config?: Record<s
   return { ctx, cleanup: () => rm(stateDir, { recursive: true, force: true }) };
 }
 
-/** What a check gets: an initialised driver and helpers. */
-class Harness {
+/** What a check gets (internal to the kit; exported for the checks' modules). */
+export class Harness {
   driver: VirtDriver;
   caps!: Capabilities;
   nodes!: NodeInfo[];
@@ -218,8 +218,6 @@ class Harness {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const refOf = (s: InstanceSpec): InstanceRef => ({ uuid: s.uuid, node: s.node });
 
 /** Calls `method` on `ref` with typical arguments. */
 function invoke(d: VirtDriver, method: DriverMethod, spec: InstanceSpec): Promise<unknown> {
@@ -240,28 +238,7 @@ function invoke(d: VirtDriver, method: DriverMethod, spec: InstanceSpec): Promis
   }
 }
 
-/** Awaits a step that must succeed; a failure names the step. */
-async function must<T>(p: Promise<T>, what: string): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    const code = isDriverError(err) ? `${err.code}: ` : '';
-    throw new assert.AssertionError({ message: `${what} must succeed, but raised ${code}${err instanceof Error ? err.message : String(err)}` });
-  }
-}
 
-/** Awaits `p`, asserting it rejects with a DriverError of one of `codes`. */
-async function expectCode(p: Promise<unknown>, codes: DriverErrorCode | DriverErrorCode[], what: string): Promise<void> {
-  const want = Array.isArray(codes) ? codes : [codes];
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(isDriverError(err), `${what}: raised a non-taxonomy error: ${String(err)}`);
-    assert.ok(want.includes(err.code), `${what}: raised ${err.code}, want ${want.join(' or ')}`);
-    return;
-  }
-  assert.fail(`${what}: succeeded, want ${want.join(' or ')}`);
-}
 
 const GATED = Object.entries(CAPABILITY_METHODS) as Array<[BooleanCapability, readonly DriverMethod[]]>;
 const declaredMethods = (caps: Capabilities) => GATED.filter(([c]) => caps[c]).flatMap(([, m]) => m);
@@ -270,12 +247,6 @@ function requireCap(h: Harness, cap: BooleanCapability): void {
   if (!h.caps[cap]) throw new Skip(`capability ${cap} not declared`);
 }
 
-interface Check {
-  name: string;
-  run(h: Harness): Promise<void>;
-  /** Checks that must run before init (the handshake) set this. */
-  raw?: true;
-}
 
 const CHECKS: Check[] = [
   {
@@ -577,6 +548,7 @@ const CHECKS: Check[] = [
       await h.assertNoLeaks([s.uuid]);
     },
   },
+  ...CHECKS_1_1,
 ];
 
 /** The names of the kit's checks, in the order they run. */
@@ -625,7 +597,7 @@ export async function runChecks(fixture: ConformanceFixture): Promise<CheckResul
 
 /** Registers the kit with node:test: one describe for the fixture, one `it` per check. */
 export function runConformance(fixture: ConformanceFixture): void {
-  describe(`${fixture.name}: driver conformance (contract 1.0)`, () => {
+  describe(`${fixture.name}: driver conformance (contract 1.0–1.1)`, () => {
     for (const check of CHECKS) {
       it(check.name, async (t) => {
         const r = await runCheck(check, fixture);

@@ -1,5 +1,5 @@
 /** Helpers for the lifecycle and node events a driver emits. */
-import { PowerState, type LifecycleTransition, type NodeEvent, type NodeInfo } from './contract.js';
+import { PowerState, type LifecycleTransition, type NodeEvent, type NodeEventListener, type NodeInfo } from './contract.js';
 
 /**
  * The transition to report when an instance goes from `prev` to `next`, or null when the power
@@ -83,4 +83,43 @@ export function isNodeEvent(v: unknown): v is NodeEvent {
   const e = v as Record<string, unknown>;
   return typeof e.kind === 'string' && NODE_EVENT_KINDS.has(e.kind) && typeof e.node === 'string' && e.node !== ''
     && typeof e.uuid === 'string' && typeof e.at === 'number';
+}
+
+/**
+ * A driver's side of node events (@since 1.1): the nodes it last reported and the listeners
+ * onNodeEvent registered. The driver calls seen() with every fresh node list (listNodes, a
+ * watcher) and the listeners hear what changed.
+ */
+export class NodeEventHub {
+  readonly #listeners = new Set<NodeEventListener>();
+  #last: readonly NodeInfo[] = [];
+
+  /** `onListenerError` is told when a listener throws (the others still hear the event). */
+  constructor(private readonly onListenerError: (err: unknown) => void = () => {}) {}
+
+  /** What onNodeEvent does: registers a listener, returns its removal. */
+  add(listener: NodeEventListener): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  /** The nodes as of now, emitting nothing (at init). */
+  reset(nodes: readonly NodeInfo[]): void {
+    this.#last = nodes;
+  }
+
+  /** Emits the events that take the last reported nodes to `nodes`. */
+  seen(nodes: readonly NodeInfo[]): void {
+    const events = nodeChanges(this.#last, nodes);
+    this.#last = nodes;
+    for (const e of events) {
+      for (const l of this.#listeners) {
+        try {
+          l(e);
+        } catch (err) {
+          this.onListenerError(err);
+        }
+      }
+    }
+  }
 }
