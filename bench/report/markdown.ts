@@ -110,7 +110,7 @@ export function renderMarkdown(r: BenchResults): string {
       out.push(`${f.computes} compute processes over one fake cluster of ${f.nodes} shared nodes (report interval ${f.reportIntervalS} s, ` +
         `service_down_time ${f.serviceDownTimeS} s); one compute, owning ${f.victimNodes} nodes, killed with SIGKILL and restarted.`, '');
       out.push(table(['kill -9 → every node served', 'kill -9 → first reboot on a moved node done', 'nodes moved on rejoin'],
-        [[`${f.everyNodeServedS} s`, `${f.firstRebootS} s`, `${((f.movedOnRejoin ?? 0) * 100).toFixed(1)} % (${f.computes} computes: ≥ ${(100 / f.computes).toFixed(1)} %)`]]));
+        [[`${f.everyNodeServedS} s`, `${f.firstRebootS} s`, `${((f.movedOnRejoin ?? 0) * 100).toFixed(1)} % (the rejoined compute's share: ${((f.rejoinerShare ?? 0) * 100).toFixed(1)} %)`]]));
     }
   }
   out.push('', '### Targets', '');

@@ -37,6 +37,8 @@ export interface FailoverResult {
   firstRebootS: number | null;
   /** Nodes that moved when the killed compute came back, over all nodes. */
   movedOnRejoin: number | null;
+  /** The rejoined compute's share of the nodes: what a perfect ring moves (everything else stays). */
+  rejoinerShare: number | null;
 }
 
 const HOSTS = ['compute1', 'compute2', 'compute3'];
@@ -55,7 +57,7 @@ export async function runFailover(o: FailoverOptions, progress: ProgressSink): P
   const reason = await multiProcess.unavailable();
   if (reason) {
     progress.note(`failover: skipped: ${reason}`);
-    return { ...base, skipped: reason, victimNodes: 0, everyNodeServedS: null, firstRebootS: null, movedOnRejoin: null };
+    return { ...base, skipped: reason, victimNodes: 0, everyNodeServedS: null, firstRebootS: null, movedOnRejoin: null, rejoinerShare: null };
   }
   const tag = randomBytes(4).toString('hex');
   const db = await createDatabase(SCALE_OUT_BACKENDS.postgres, `orrery_bench_fo_${tag}`);
@@ -123,6 +125,7 @@ export async function runFailover(o: FailoverOptions, progress: ProgressSink): P
     return {
       ...base, skipped: null, victimNodes: victimNodes.length,
       everyNodeServedS: round(served!, 2), firstRebootS: round(rebooted!, 2), movedOnRejoin: round(moved / o.nodes, 3),
+      rejoinerShare: round(ownedBy(back, 'compute3').length / o.nodes, 3),
     };
   } finally {
     await sql.end().catch(() => undefined);

@@ -12,9 +12,9 @@ import { mayPassLater, type Bus, type RpcContext } from '../rpc/bus.js';
 import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
 import type { ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
+import { isStaleOwnership } from '../rpc/node-ownership.js';
 import { DriverHealth } from './driver-health.js';
 import { InFlightCalls } from './in-flight.js';
-import { isStaleOwnership } from '../rpc/node-ownership.js';
 import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
 import { deferredDeleteMethods } from './deferred-delete.js';
@@ -148,12 +148,6 @@ export class ComputeService {
     await this.driver.shutdown();
   }
 
-  /**
-   * A node changed on the back-end (contract 1.1). A served node's new inventory or traits are
-   * reported at once. A node added or removed is only logged: serving it (its RPC topic) or
-   * dropping it (its instances keep their records) is the node tracker's to do; until then it
-   * takes effect when the service next starts.
-   */
   private every(seconds: number, fn: () => Promise<unknown>): void {
     if (seconds <= 0) return;
     const t = setInterval(() => {
@@ -343,8 +337,8 @@ export class ComputeService {
     } catch (err) {
       this.building.delete(inst.uuid);
       // Deleted while it travelled here (the delete path releases its claim), or already taken
-      // up (a message delivered twice); anything else fails the message, to be delivered again
-      // (a refused node claim too: the node's new owner builds it).
+      // up (a message delivered twice); anything else fails the message, to be delivered again.
+      // (A refused node claim too: the node's new owner builds it.)
       if (!isStaleOwnership(err) && (statusOf(err) === 404 || statusOf(err) === 409)) return;
       throw err;
     }

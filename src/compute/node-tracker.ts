@@ -1,4 +1,4 @@
-import { capabilityTraits, type Capabilities, type NodeInfo, type VirtDriver } from '@orrery/virt-api';
+import { capabilityTraits, type Capabilities, type GuardedVirtDriver, type NodeInfo } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import { ServiceUnavailable } from '../common/errors.js';
@@ -16,7 +16,8 @@ export interface NodeTrackerOptions {
   host: string;
   log: Logger;
   bus: Bus;
-  driver: VirtDriver;
+  /** The guarded driver (it answers which contract calls the agreed version has). */
+  driver: GuardedVirtDriver;
   conductor: ConductorRpcApi;
 }
 
@@ -81,12 +82,9 @@ export class NodeTracker {
   async start(caps: Capabilities): Promise<void> {
     this.caps = caps;
     await this.refresh(true);
-    try {
-      // Contract 1.1 node events: a change is reported at once rather than at the next refresh.
-      this.offNodeEvents = this.o.driver.onNodeEvent?.(() => this.onNodeEvent());
-    } catch {
-      // A 1.0 driver (the guard refuses what is outside the agreed contract): refreshes only.
-    }
+    // Contract 1.1 node events: a change is reported at once rather than at the next refresh
+    // (a 1.0 driver has refreshes only).
+    if (this.o.driver.supports('onNodeEvent')) this.offNodeEvents = this.o.driver.onNodeEvent(() => this.onNodeEvent());
   }
 
   private onNodeEvent(): void {

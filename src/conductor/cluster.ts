@@ -35,6 +35,9 @@ export interface ClusterSyncAnswer {
 }
 
 export class ClusterOwnership {
+  /** The last ring built, by its member list: members change rarely, syncs come every second. */
+  private ring: { key: string; ring: HashRing } | null = null;
+
   constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger) {}
 
   /** The conductor RPC methods (1.4). */
@@ -59,7 +62,7 @@ export class ClusterOwnership {
       const stale = await owners.staleClaims(tx, req.host, req.held);
       if (stale.length > 0) throw new StaleNodeOwnership(stale);
       const members = await owners.touchMember(tx, req.cluster, req.host, ts, since);
-      const ring = new HashRing(members);
+      const ring = this.ringOf(members);
       const rows = new Map((await owners.ownersOf(tx, req.cluster)).map((r) => [r.node_uuid, r]));
       const seen = new Set(req.seen);
       const reports = new Map(req.reports.map((r) => [r.uuid, r]));
@@ -97,6 +100,12 @@ export class ClusterOwnership {
       for (const n of ownReports) await writeNode(tx, req.host, { ...n, host: req.host }, ts);
       return { owned: await owners.ownedBy(tx, req.cluster, req.host), members };
     });
+  }
+
+  private ringOf(members: string[]): HashRing {
+    const key = members.join('\n');
+    if (this.ring?.key !== key) this.ring = { key, ring: new HashRing(members) };
+    return this.ring.ring;
   }
 
   /**

@@ -114,9 +114,12 @@ describe('clustered back-end: shared nodes over three computes', { skip }, () =>
     const counts = HOSTS.map((h) => ownedBy(o, h).length);
     console.log(`# ownership: ${HOSTS.map((h, i) => `${h} ${counts[i]}`).join(', ')}`);
     for (const n of counts) assert.ok(n >= 3 && n <= 18, `uneven spread: ${counts.join(', ')}`);
-    const hv = await api(admin, 'GET', `${d.urls.compute}/v2.1/os-hypervisors/detail`, undefined, MV);
-    assert.equal(hv.body.hypervisors.length, NODES);
-    assert.ok(hv.body.hypervisors.every((h: { state: string }) => h.state === 'up'));
+    let states = '';
+    await until('every hypervisor listed and up', async () => {
+      const hv = (await api(admin, 'GET', `${d.urls.compute}/v2.1/os-hypervisors/detail`, undefined, MV)).body.hypervisors as Array<{ hypervisor_hostname: string; state: string; unavailable_reason?: string }>;
+      states = hv.filter((h) => h.state !== 'up').map((h) => `${h.hypervisor_hostname} ${h.state} ${h.unavailable_reason ?? ''}`).join('; ');
+      return hv.length === NODES && states === '';
+    }, 15_000).catch((err: Error) => assert.fail(`${err.message}: ${states}`));
   });
 
   it('kill -9 of a compute: its nodes are served by the others within service_down_time + a report interval, and its servers stay manageable', async () => {
