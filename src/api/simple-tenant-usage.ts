@@ -28,8 +28,10 @@ const pyIso = (d: Date): string => d.toISOString().replace('Z', '').replace(/\.0
 interface Period { start: Date; stop: Date; detailed: boolean }
 
 function periodOf(req: FastifyRequest): Period {
+  // Nova reads the clock once per missing bound, start first: with neither given the period is
+  // the empty one at "now" (start a moment before stop), not a 400. openstacksdk's usages() sends neither.
   const at = new Date();
-  const start = parseTime(queryParam(req, 'start'), at);
+  const start = parseTime(queryParam(req, 'start'), new Date(at.getTime() - 1));
   const stop = parseTime(queryParam(req, 'end'), at);
   if (!(start.getTime() < stop.getTime())) throw new BadRequest('Invalid start time. The start time cannot occur after the end time.');
   return { start, stop, detailed: queryParam(req, 'detailed') === '1' };
