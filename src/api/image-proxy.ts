@@ -135,7 +135,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   routeBoth<{ Params: IdParams }>(app, 'GET', '/images/:image_id', { policy: 'os_compute_api:image-proxy' }, async (req) =>
     proxied(req, async () => ({ image: detailView(req, await fetchImage(req, req.params.image_id)) })));
 
-  routeBoth<{ Params: IdParams }>(app, 'DELETE', '/images/:image_id', { policy: 'os_compute_api:image-proxy', status: 204 }, async (req) =>
+  routeBoth<{ Params: IdParams }>(app, 'DELETE', '/images/:image_id', { policy: 'os_compute_api:image-proxy:delete', status: 204 }, async (req) =>
     proxied(req, async () => {
       await glance(images.deleteImage(req.params.image_id, req.auth.tokenId));
       return undefined;
@@ -149,7 +149,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
   // POST merges, PUT replaces.
   for (const method of ['POST', 'PUT'] as const) {
     routeBoth<{ Params: IdParams; Body: MetadataBody }>(
-      app, method, '/images/:image_id/metadata', { policy: 'os_compute_api:image-metadata', schema: { body: MetadataBody } }, async (req) =>
+      app, method, '/images/:image_id/metadata', { policy: 'os_compute_api:image-metadata:update', schema: { body: MetadataBody } }, async (req) =>
         proxied(req, async () => {
           checkKeys(Object.keys(req.body.metadata));
           const img = await fetchImage(req, req.params.image_id);
@@ -168,7 +168,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
     }));
 
   routeBoth<{ Params: KeyParams; Body: MetaBody }>(
-    app, 'PUT', '/images/:image_id/metadata/:key', { policy: 'os_compute_api:image-metadata', schema: { body: MetaBody } }, async (req) =>
+    app, 'PUT', '/images/:image_id/metadata/:key', { policy: 'os_compute_api:image-metadata:update', schema: { body: MetaBody } }, async (req) =>
       proxied(req, async () => {
         const { key } = req.params;
         if (!Object.hasOwn(req.body.meta, key)) throw new BadRequest('Request body and URI mismatch');
@@ -181,7 +181,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
       }),
   );
 
-  routeBoth<{ Params: KeyParams }>(app, 'DELETE', '/images/:image_id/metadata/:key', { policy: 'os_compute_api:image-metadata', status: 204 }, async (req) =>
+  routeBoth<{ Params: KeyParams }>(app, 'DELETE', '/images/:image_id/metadata/:key', { policy: 'os_compute_api:image-metadata:update', status: 204 }, async (req) =>
     proxied(req, async () => {
       const img = await fetchImage(req, req.params.image_id);
       const meta = metadataOf(img);

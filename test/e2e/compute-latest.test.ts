@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backendSkip, commandExists } from '../support/backends.js';
 import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
-import { cliEnv, openstack, openstackJson, openstackOk } from '../support/openstack-cli.js';
+import { cliEnv, openstack, openstackJson, openstackOk, waitServerStatus } from '../support/openstack-cli.js';
 
 // Debian's openstacksdk is installed for Debian's python; a pyenv python3 earlier on PATH lacks it.
 const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -13,16 +13,6 @@ const skip = backendSkip('the openstack CLI and openstacksdk (python3-openstackc
 
 type Row = Record<string, unknown>;
 const LATEST = ['--os-compute-api-version', '2.latest'];
-
-async function waitStatus(env: Record<string, string>, server: string, want: string): Promise<Row> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const s = await openstackJson<Row>([...LATEST, 'server', 'show', server], env);
-    if (s.status === want) return s;
-    if (Date.now() > deadline) throw new Error(`${server} is ${String(s.status)}, wanted ${want}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('the real clients at the newest compute microversion', { skip }, () => {
   let cloud: CloudProcess;
@@ -55,9 +45,9 @@ describe('the real clients at the newest compute microversion', { skip }, () => 
 
   it('sets a server to error with server set --state', async () => {
     await openstackOk([...LATEST, 'server', 'set', '--state', 'error', 'latest-vm'], env);
-    await waitStatus(env, 'latest-vm', 'ERROR');
+    await waitServerStatus(env, 'latest-vm', 'ERROR', LATEST);
     await openstackOk([...LATEST, 'server', 'set', '--state', 'active', 'latest-vm'], env);
-    await waitStatus(env, 'latest-vm', 'ACTIVE');
+    await waitServerStatus(env, 'latest-vm', 'ACTIVE', LATEST);
   });
 
   it('creates, lists, shows and deletes server groups', async () => {

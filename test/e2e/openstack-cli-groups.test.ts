@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendSkip, commandExists } from '../support/backends.js';
 import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
-import { openstack, openstackJson, openstackOk } from '../support/openstack-cli.js';
+import { openstack, openstackJson, openstackOk, waitServerStatus } from '../support/openstack-cli.js';
 
 const skip = backendSkip('the openstack CLI (python3-openstackclient)', commandExists('openstack'));
 
@@ -20,15 +20,6 @@ describe('the openstack CLI: server groups and server set --state', { skip }, ()
   after(async () => {
     await cloud?.stop();
   });
-
-  const statusOf = async (server: string): Promise<string> => String((await openstackJson<Row>(['server', 'show', server], env)).status);
-  const waitStatus = async (server: string, want: string): Promise<void> => {
-    const deadline = Date.now() + 60_000;
-    while ((await statusOf(server)) !== want) {
-      if (Date.now() > deadline) throw new Error(`${server} never became ${want}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
 
   it('server group create/list/show/delete, at the CLI\'s default and at 2.64', async () => {
     const g = await openstackJson<Row>(['server', 'group', 'create', '--policy', 'anti-affinity', 'cli-group'], env);
@@ -49,7 +40,7 @@ describe('the openstack CLI: server groups and server set --state', { skip }, ()
     // A server booted into the group is one of its members.
     await openstackOk(['server', 'create', '--image', 'orrery-tiny', '--flavor', 'm1.tiny', '--hint', `group=${String(g.id)}`,
       '--os-compute-api-version', '2.37', '--nic', 'none', 'in-group'], env);
-    await waitStatus('in-group', 'ACTIVE');
+    await waitServerStatus(env, 'in-group', 'ACTIVE');
     const withMember = await openstackJson<Row>(['server', 'group', 'show', String(g.id)], env);
     assert.match(JSON.stringify(withMember.members), /[0-9a-f-]{36}/);
 
@@ -62,9 +53,9 @@ describe('the openstack CLI: server groups and server set --state', { skip }, ()
 
   it('server set --state error, then --state active (os-resetState)', async () => {
     await openstackOk(['server', 'set', '--state', 'error', 'in-group'], env);
-    assert.equal(await statusOf('in-group'), 'ERROR');
+    await waitServerStatus(env, 'in-group', 'ERROR');
     await openstackOk(['server', 'set', '--state', 'active', 'in-group'], env);
-    assert.equal(await statusOf('in-group'), 'ACTIVE');
+    await waitServerStatus(env, 'in-group', 'ACTIVE');
     await openstackOk(['server', 'delete', '--wait', 'in-group'], env);
   });
 });

@@ -5,22 +5,11 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { backendSkip, commandExists } from '../support/backends.js';
 import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
-import { openstack, openstackJson, openstackOk } from '../support/openstack-cli.js';
+import { openstack, openstackJson, openstackOk, waitServerStatus } from '../support/openstack-cli.js';
 
 const skip = backendSkip('the openstack CLI (python3-openstackclient)', commandExists('openstack'));
 
 type Row = Record<string, unknown>;
-
-/** Polls `server show` until the status is `want` (the CLI's own --wait exists only for some commands). */
-async function waitStatus(env: Record<string, string>, server: string, want: string): Promise<Row> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const s = await openstackJson<Row>(['server', 'show', server], env);
-    if (s.status === want) return s;
-    if (Date.now() > deadline) throw new Error(`${server} is ${String(s.status)}, wanted ${want}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('the openstack CLI drives the all-in-one', { skip }, () => {
   let cloud: CloudProcess;
@@ -78,15 +67,15 @@ describe('the openstack CLI drives the all-in-one', { skip }, () => {
     assert.equal(shown.key_name, 'kp1');
 
     await openstackOk(['server', 'stop', 'vm1'], env);
-    await waitStatus(env, 'vm1', 'SHUTOFF');
+    await waitServerStatus(env, 'vm1', 'SHUTOFF');
     await openstackOk(['server', 'start', 'vm1'], env);
-    await waitStatus(env, 'vm1', 'ACTIVE');
+    await waitServerStatus(env, 'vm1', 'ACTIVE');
     await openstackOk(['server', 'reboot', '--wait', 'vm1'], env);
     assert.equal((await openstackJson<Row>(['server', 'show', 'vm1'], env)).status, 'ACTIVE');
     await openstackOk(['server', 'pause', 'vm1'], env);
-    await waitStatus(env, 'vm1', 'PAUSED');
+    await waitServerStatus(env, 'vm1', 'PAUSED');
     await openstackOk(['server', 'unpause', 'vm1'], env);
-    await waitStatus(env, 'vm1', 'ACTIVE');
+    await waitServerStatus(env, 'vm1', 'ACTIVE');
 
     const actions = await openstackJson<Row[]>(['server', 'event', 'list', 'vm1'], env);
     const names = actions.map((a) => a.Action);

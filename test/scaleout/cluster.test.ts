@@ -31,6 +31,8 @@ describe('clustered back-end: shared nodes over three computes', { skip }, () =>
   let d: Deployment;
   let admin: Session;
   let imageId: string;
+  /** A whole-node flavor: one CUSTOM_BAREMETAL_SMALL, none of the sliced classes. */
+  let wholeFlavor: string;
   let sql: pg.Client;
   let stateFile: string;
   const violations: string[] = [];
@@ -81,6 +83,13 @@ describe('clustered back-end: shared nodes over three computes', { skip }, () =>
     admin = await loginTo(d.urls.identity);
     await raiseQuota(d, admin, 100);
     imageId = await seededImage(d, admin);
+    const flavor = await api(admin, 'POST', `${d.urls.compute}/v2.1/flavors`, { flavor: { name: 'bm.small', ram: 2048, vcpus: 4, disk: 40 } }, MV);
+    assert.equal(flavor.status, 200, JSON.stringify(flavor.body));
+    wholeFlavor = String(flavor.body.flavor.id);
+    const specs = await api(admin, 'POST', `${d.urls.compute}/v2.1/flavors/${wholeFlavor}/os-extra_specs`, {
+      extra_specs: { 'resources:CUSTOM_BAREMETAL_SMALL': '1', 'resources:VCPU': '0', 'resources:MEMORY_MB': '0', 'resources:DISK_GB': '0' },
+    }, MV);
+    assert.equal(specs.status, 200, JSON.stringify(specs.body));
     await until('30 nodes owned by three computes', async () => {
       const o = await owners();
       return o.size === NODES && HOSTS.every((h) => ownedBy(o, h).length > 0);
@@ -127,7 +136,9 @@ describe('clustered back-end: shared nodes over three computes', { skip }, () =>
     const victimNodes = new Set(ownedBy(before, 'compute3'));
     const names = await nodeNames();
     const ids = [
-      ...await bootMany(d, admin, 6, 'k', imageId),
+      // Sliced (VCPU/MEMORY_MB/DISK_GB) and whole-node (CUSTOM_BAREMETAL_SMALL=1) servers side by side.
+      ...await bootMany(d, admin, 3, 'k', imageId),
+      ...await bootMany(d, admin, 3, 'w', imageId, { flavorRef: wholeFlavor }),
       // Two on compute3's nodes for certain (the spreading weigher may pick others).
       ...await bootOn('compute3', [...victimNodes].slice(0, 2).map((u) => names.get(u)!)),
     ];

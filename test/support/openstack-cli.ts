@@ -34,3 +34,16 @@ export async function openstackOk(args: string[], vars: Record<string, string>):
 export async function openstackJson<T = unknown>(args: string[], vars: Record<string, string>): Promise<T> {
   return JSON.parse(await openstackOk([...args, '-f', 'json'], vars)) as T;
 }
+
+/** Polls `server show` (with `args` before it, e.g. a microversion) until the status is `want`; the CLI's --wait covers only some commands. */
+export async function waitServerStatus(
+  vars: Record<string, string>, server: string, want: string, args: string[] = [],
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const s = await openstackJson<Record<string, unknown>>([...args, 'server', 'show', server], vars);
+    if (s.status === want) return s;
+    if (Date.now() > deadline) throw new Error(`${server} is ${String(s.status)}, wanted ${want}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

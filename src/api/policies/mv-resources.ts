@@ -7,6 +7,7 @@ import type { PolicyDefault } from '../../auth/policy-defaults.js';
  */
 const ADMIN = 'rule:context_is_admin';
 const READER = 'rule:project_reader_or_admin';
+const MEMBER = 'rule:project_member_or_admin';
 
 export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   { name: 'compute:aggregates:images', check: ADMIN, description: 'Request image caching for an aggregate (2.81).' },
@@ -25,6 +26,9 @@ export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   { name: 'os_compute_api:os-quota-class-sets:update', check: ADMIN, description: 'Update quotas for specific quota class.' },
   // Nova's image proxy has no rule of its own: the image API decides with the user's token.
   // These names let an operator close the proxy; by default it is open to any token.
-  { name: 'os_compute_api:image-proxy', check: '@', description: 'The image proxy (/images, until 2.35); the image API enforces its own policy.' },
-  { name: 'os_compute_api:image-metadata', check: '@', description: 'Image metadata through the proxy (until 2.35); the image API enforces its own policy.' },
+  // Nova names no rule for its image proxy (the image API decides); Orrery's names keep a reader read-only here too.
+  { name: 'os_compute_api:image-proxy', check: READER, description: 'Read images through the proxy (/images, until 2.35); the image API checks its own policy as well.' },
+  { name: 'os_compute_api:image-proxy:delete', check: MEMBER, description: 'Delete an image through the proxy (until 2.35).' },
+  { name: 'os_compute_api:image-metadata', check: READER, description: 'Read image metadata through the proxy (until 2.35).' },
+  { name: 'os_compute_api:image-metadata:update', check: MEMBER, description: 'Set, update or delete image metadata through the proxy (until 2.35).' },
 ];
