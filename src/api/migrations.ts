@@ -4,7 +4,7 @@ import type { ComputeApiDeps } from './deps.js';
 import { requireMicroversion, mvAtLeast } from './microversion.js';
 import { queryParam, routeBoth } from './resource-kit.js';
 import { findServer } from './server-common.js';
-import { parseChangesSince, parseLimit, maxLimit } from './server-list.js';
+import { changesWindow, parseLimit, maxLimit } from './server-list.js';
 
 /**
  * os-migrations and /servers/{id}/migrations. Orrery performs no moves yet (no resize, migrate,
@@ -39,13 +39,7 @@ function checkListQuery(req: FastifyRequest, deps: ComputeApiDeps): void {
     throw new BadRequest(`Invalid input for query parameters. Additional properties are not allowed (${unknown.map((k) => `'${k}'`).join(', ')} ${unknown.length > 1 ? 'were' : 'was'} unexpected)`);
   }
   parseLimit(queryParam(req, 'limit'), maxLimit(deps));
-  const sinceRaw = queryParam(req, 'changes-since');
-  const beforeRaw = queryParam(req, 'changes-before');
-  const since = sinceRaw !== undefined ? parseChangesSince(sinceRaw) : undefined;
-  const before = beforeRaw !== undefined ? parseChangesSince(beforeRaw, 'changes-before') : undefined;
-  if (since !== undefined && before !== undefined && before < since) {
-    throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
-  }
+  changesWindow(queryParam(req, 'changes-since'), queryParam(req, 'changes-before'));
   const marker = queryParam(req, 'marker');
   if (marker !== undefined) throw new BadRequest(`Marker ${marker} could not be found.`);
 }
