@@ -140,6 +140,15 @@ describe('moves, migrations, volume attachments and cells microversions', () => 
     assert.equal((await call(h, h.other, 'GET', `/v2.1/servers/${id}/os-volume_attachments`, undefined, '2.79')).status, 404);
   });
 
+  it('2.75 volume attachments list: unknown query parameters refused from 2.75, ignored at 2.74', async () => {
+    const id = await activeServer(h, h.member);
+    const list = (q: string, mv: string) => call(h, h.member, 'GET', `/v2.1/servers/${id}/os-volume_attachments${q}`, undefined, mv);
+    assert.equal((await list('?bogus=1', '2.75')).status, 400);
+    assert.equal((await list('?bogus=1', '2.74')).status, 200);
+    assert.equal((await list('?limit=2&offset=1', '2.75')).status, 200);
+    assert.equal((await list('?offset=-1', '2.75')).status, 400);
+  });
+
   it('2.49 volume attach: a device tag from 2.49, refused at 2.48', async () => {
     const id = await activeServer(h, h.member);
     assert.equal((await attach(id, { volumeId: vol, tag: 'db' }, '2.49')).status, 404);
