@@ -28,6 +28,8 @@ import * as imageProxy from './image-proxy.js';
 import * as serverPassword from './server-password.js';
 import * as serverIps from './server-ips.js';
 import * as externalEvents from './external-events.js';
+import * as migrations from './migrations.js';
+import * as volumeAttachments from './volume-attachments.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
@@ -36,6 +38,7 @@ const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): voi
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics, serverTopology,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
   simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy, serverGroups, serverPassword, serverIps, externalEvents,
+  migrations, volumeAttachments,
 ];
 
 /**

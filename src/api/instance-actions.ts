@@ -7,7 +7,7 @@ import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
 import { nextLinks, routeBoth } from './resource-kit.js';
 import { findServer } from './server-common.js';
-import { maxLimit, parseChangesSince, parseLimit } from './server-list.js';
+import { changesWindow, maxLimit, parseLimit } from './server-list.js';
 import { hostIdOf } from './server-view.js';
 
 /**
@@ -61,13 +61,7 @@ function listQuery(req: FastifyRequest, deps: ComputeApiDeps): { limit?: number;
   if (unknown.length > 0) {
     throw new BadRequest(`Invalid input for query parameters. Additional properties are not allowed (${unknown.map((k) => `'${k}'`).join(', ')} ${unknown.length > 1 ? 'were' : 'was'} unexpected)`);
   }
-  const sinceRaw = last(q, 'changes-since');
-  const beforeRaw = last(q, 'changes-before');
-  const since = sinceRaw !== undefined ? parseChangesSince(sinceRaw) : undefined;
-  const before = beforeRaw !== undefined ? parseChangesSince(beforeRaw, 'changes-before') : undefined;
-  if (since !== undefined && before !== undefined && before < since) {
-    throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
-  }
+  const { since, before } = changesWindow(last(q, 'changes-since'), last(q, 'changes-before'));
   return { limit: parseLimit(last(q, 'limit'), maxLimit(deps)), marker: last(q, 'marker'), since, before };
 }
 

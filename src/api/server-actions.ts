@@ -21,6 +21,7 @@ import { NETWORK_ACTIONS, networkAction } from './server-network-actions.js';
 import { rebuild, RebuildBody } from './server-rebuild.js';
 import { ADMIN_ACTIONS } from './admin-actions.js';
 import { BACKUP_ACTIONS } from './server-backup.js';
+import { MOVE_ACTIONS } from './server-moves.js';
 
 /** POST /servers/{id}/action: one action per request, with Nova's state, lock and policy checks. */
 
@@ -97,6 +98,7 @@ const ACTIONS = new Map<string, ActionEntry>([
   ...ADMIN_ACTIONS,
   ...[...NETWORK_ACTIONS].map(([name, a]): [string, ActionEntry] => [name, { handler: async (_deps, req, _reply, row, body) => networkAction(req, a, row, body), body: a.body, policy: a.policy }]),
   ...BACKUP_ACTIONS,
+  ...MOVE_ACTIONS,
 ]);
 
 /** Each action's whole body, as a JSON schema: the route table carries them for generated tests. */

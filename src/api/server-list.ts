@@ -35,6 +35,19 @@ export function parseChangesSince(v: string, param = 'changes-since'): string {
   return new Date(t).toISOString();
 }
 
+/**
+ * The `changes-since`/`changes-before` window of a list query (either may be missing), each
+ * parsed as Nova does; a window that ends before it starts is a 400.
+ */
+export function changesWindow(sinceRaw: string | undefined, beforeRaw: string | undefined): { since?: string; before?: string } {
+  const since = sinceRaw !== undefined ? parseChangesSince(sinceRaw) : undefined;
+  const before = beforeRaw !== undefined ? parseChangesSince(beforeRaw, 'changes-before') : undefined;
+  if (since !== undefined && before !== undefined && before < since) {
+    throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
+  }
+  return { since, before };
+}
+
 export function parseLimit(raw: string | undefined, maxLimit: number): number {
   if (raw === undefined) return maxLimit;
   if (!/^[0-9]+$/.test(raw)) throw new BadRequest(`Invalid input for query parameters limit. Value: ${raw}. '${raw}' does not match '^[0-9]*$'`);

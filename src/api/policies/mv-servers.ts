@@ -19,4 +19,13 @@ export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   { name: 'os_compute_api:os-floating-ips:remove', check: 'rule:project_member_or_admin', description: 'removeFloatingIp (removed at 2.44).' },
   { name: 'compute:server:topology:index', check: 'rule:project_reader_or_admin', description: 'Show the NUMA topology of a server (2.78).' },
   { name: 'compute:server:topology:host:index', check: 'rule:admin_api', description: 'Show the host NUMA ids in a server topology (2.78).' },
+  { name: 'os_compute_api:os-migrations:index', check: 'rule:admin_api', description: 'List migrations (os-migrations; paging from 2.59).' },
+  { name: 'os_compute_api:servers:migrations:index', check: 'rule:admin_api', description: 'List the in-progress migrations of a server (2.23).' },
+  { name: 'os_compute_api:servers:migrations:show', check: 'rule:admin_api', description: 'Show one in-progress migration of a server (2.23).' },
+  { name: 'os_compute_api:os-evacuate', check: 'rule:admin_api', description: 'Evacuate a server from a failed host (force removed at 2.68).' },
+  { name: 'os_compute_api:os-migrate-server:migrate_live', check: 'rule:admin_api', description: 'Live-migrate a server (force removed at 2.68).' },
+  { name: 'os_compute_api:os-volumes-attachments:index', check: 'rule:project_reader_or_admin', description: 'List the volume attachments of a server.' },
+  { name: 'os_compute_api:os-volumes-attachments:show', check: 'rule:project_reader_or_admin', description: 'Show a volume attachment of a server.' },
+  { name: 'os_compute_api:os-volumes-attachments:create', check: 'rule:project_member_or_admin', description: 'Attach a volume to a server (tag 2.49, delete_on_termination 2.79).' },
+  { name: 'os_compute_api:os-volumes-attachments:delete', check: 'rule:project_member_or_admin', description: 'Detach a volume from a server.' },
 ];
