@@ -59,8 +59,8 @@ export async function seedRouteFixtures(
     request_id: actions.body.instanceActions[0].request_id, project_id: admin.projectId,
     projectId: identity.projectId, userId: identity.userId, roleId: identity.roleId, memberId: identity.memberId, domainId: 'default',
     uuid: rps.body.resource_providers[0].uuid, group_id: group.body.server_group.id,
-    // os-simple-tenant-usage/{tenant_id}: the fixtures' project, whose reader may read it.
-    tenant_id: identity.projectId,
+    // os-simple-tenant-usage/{tenant_id}: the project the fixtures belong to (the admin's), whose reader may read it.
+    tenant_id: admin.projectId,
   };
   const param = (url: string, p: string): string => {
     if (p === 'id') {
