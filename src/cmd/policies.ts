@@ -2,10 +2,10 @@ import { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import { BASE_RULES, type PolicyDefault } from '../auth/policy-defaults.js';
 import { POLICY_DEFAULTS as COMPUTE } from '../api/policies/compute.js';
 import { POLICY_DEFAULTS as PLACEMENT } from '../api/policies/placement.js';
-import { POLICY_DEFAULTS as RESOURCE_CLASSES } from '../api/policies/classes.js';
-import { POLICY_DEFAULTS as SERVERS_2X } from '../api/policies/mv-servers.js';
-import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/mv-resources.js';
-import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/groups-admin.js';
+import { POLICY_DEFAULTS as RESOURCE_CLASSES } from '../api/policies/resource-classes.js';
+import { POLICY_DEFAULTS as SERVERS_2X } from '../api/policies/server-routes-2x.js';
+import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes-2x.js';
+import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 

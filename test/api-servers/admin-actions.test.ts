@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { api, login, memberOfNewProject, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
 
 /**
- * Admin actions and the server sub-resources of the groups-admin work, on the whole cloud:
+ * Admin actions and the server sub-resources of server groups and admin actions, on the whole cloud:
  * os-resetState, forceDelete, trigger_crash_dump, os-server-password, ips, and
  * os-server-external-events with its per-event codes.
  */
