@@ -103,7 +103,7 @@ describe('admin actions, server password, ips and external events', () => {
     assert.equal((await api(member, 'GET', compute('/servers/00000000-0000-4000-8000-000000000000/ips'))).status, 404);
   });
 
-  it('os-server-external-events: admin only; 200 all accepted, 207 some, 404 none; bad events 400', async () => {
+  it('os-server-external-events (2.51 volume-extended, 2.76 power-update, each refused below): admin only; 200 all accepted, 207 some, 404 none; bad events 400', async () => {
     const id = await boot(member, 'events');
     const missing = '00000000-0000-4000-8000-000000000000';
     const url = compute('/os-server-external-events');
@@ -136,6 +136,8 @@ describe('admin actions, server password, ips and external events', () => {
     assert.equal(at51.status, 200);
     assert.equal((await api(admin, 'POST', url, { events: [{ name: 'power-update', server_uuid: id }] }, MV)).status, 400);
     assert.equal((await api(admin, 'POST', url, { events: [{ name: 'power-update', server_uuid: id, tag: 'POWER_OFF' }] }, MV)).status, 200);
+    const at75 = await api(admin, 'POST', url, { events: [{ name: 'power-update', server_uuid: id, tag: 'POWER_OFF' }] }, { 'openstack-api-version': 'compute 2.75' });
+    assert.equal(at75.status, 400, 'power-update is no event name before 2.76');
     for (const bad of [{}, { events: [] }, { events: [{ name: 'nope', server_uuid: id }] }, { events: [{ name: 'network-changed' }] },
       { events: [{ name: 'network-changed', server_uuid: 'x' }] }, { events: [{ name: 'network-changed', server_uuid: id, status: 'weird' }] }]) {
       assert.equal((await api(admin, 'POST', url, bad, MV)).status, 400, JSON.stringify(bad));
