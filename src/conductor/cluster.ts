@@ -22,7 +22,8 @@ import { GONE_REASON, writeNode } from './compute-nodes.js';
  *   2. records the caller as alive, and takes as live the members seen within service_down_time;
  *   3. adds nodes never seen before; a node the caller no longer sees is dropped if nothing is
  *      on it, or kept unavailable (no boots, shown down with the reason) while instances are;
- *   4. rebuilds the ring over the live members and moves every node whose owner changed,
+ *   4. places the nodes over the live members by the ring, bounded so that no member is handed
+ *      more than an even share (HashRing.place), and moves every node whose owner changed,
  *      bumping its generation (so the previous owner's claims go stale);
  *   5. writes the inventories the caller reported for nodes it owns, and answers what it owns.
  * The ring is recomputed by whichever member syncs: a member that dies stops syncing, and the
@@ -68,20 +69,23 @@ export class ClusterOwnership {
       const reports = new Map(req.reports.map((r) => [r.uuid, r]));
       // Node rows and inventories are written in uuid order under the lock claims order by.
       const newcomers = [...reports.values()].filter((r) => !rows.has(r.uuid) && seen.has(r.uuid)).sort(byUuid);
-      const ownReports = [...reports.values()].filter((r) => rows.has(r.uuid) && seen.has(r.uuid) && ring.owner(r.uuid) === req.host).sort(byUuid);
+      // What the caller no longer sees is gone from the back-end (every member sees the same one).
+      const unseen = [...rows.keys()].filter((u) => !seen.has(u));
+      const counts = await owners.instanceCounts(tx, unseen);
+      const dropped = new Set(unseen.filter((u) => (counts.get(u) ?? 0) === 0));
+      const current = new Map([...rows].filter(([u]) => !dropped.has(u)).map(([u, r]) => [u, r.owner_host]));
+      const plan = ring.place([...current.keys(), ...newcomers.map((n) => n.uuid)], current);
+      const ownReports = [...reports.values()].filter((r) => rows.has(r.uuid) && seen.has(r.uuid) && plan.get(r.uuid) === req.host).sort(byUuid);
       if (newcomers.length > 0 || ownReports.length > 0) await lockKey(tx, 'compute_nodes');
       for (const n of newcomers) {
-        const owner = ring.owner(n.uuid)!;
+        const owner = plan.get(n.uuid)!;
         await writeNode(tx, owner, { ...n, host: owner }, ts);
         await owners.insertOwner(tx, { node_uuid: n.uuid, cluster: req.cluster, owner_host: owner, generation: 1, updated_at: ts });
         this.log.info({ cluster: req.cluster, node: n.node, owner }, 'shared node added');
       }
-      // What the caller no longer sees is gone from the back-end (every member sees the same one).
-      const unseen = [...rows.keys()].filter((u) => !seen.has(u));
-      const counts = await owners.instanceCounts(tx, unseen);
       const reasons = await owners.unavailability(tx, [...rows.keys()]);
       for (const uuid of unseen) {
-        if ((counts.get(uuid) ?? 0) === 0) {
+        if (dropped.has(uuid)) {
           await owners.dropNode(tx, uuid, ts);
           rows.delete(uuid);
           this.log.info({ cluster: req.cluster, node: uuid }, 'shared node removed');
@@ -92,7 +96,7 @@ export class ClusterOwnership {
       }
       for (const uuid of rows.keys()) if (seen.has(uuid) && reasons.get(uuid)) await owners.setUnavailable(tx, uuid, null);
       for (const [uuid, row] of rows) {
-        const want = ring.owner(uuid)!;
+        const want = plan.get(uuid)!;
         if (row.owner_host === want) continue;
         await owners.moveNode(tx, uuid, want, ts);
         this.log.info({ cluster: req.cluster, node: uuid, from: row.owner_host, to: want, generation: row.generation + 1 }, 'shared node moved');

@@ -39,3 +39,35 @@ describe('hash ring', () => {
     assert.ok(joined.length < 1000 * 0.35, `a join moved ${joined.length} of 1000`);
   });
 });
+
+describe('hash ring placement bounded to an even share', () => {
+  const members = ['compute1', 'compute2', 'compute3'];
+  const uuids = (seed: number, n: number) => Array.from({ length: n }, (_, i) => `${seed}-node-${i}`);
+
+  it('places 30 new keys 10 to a member, and the answer is a fixed point', () => {
+    for (let seed = 0; seed < 50; seed++) {
+      const ring = new HashRing(members);
+      const ks = uuids(seed, 30);
+      const placed = ring.place(ks, new Map());
+      const counts = members.map((m) => [...placed.values()].filter((o) => o === m).length);
+      assert.deepEqual(counts, [10, 10, 10], `seed ${seed}`);
+      assert.deepEqual(ring.place(ks, placed), placed, `seed ${seed}: placing again moved keys`);
+    }
+  });
+
+  it('on a leave moves only the leaver’s keys; on its return it takes back at most a third, and survivors trade none', () => {
+    let worst = 0;
+    for (let seed = 0; seed < 200; seed++) {
+      const ks = uuids(seed, 30);
+      const three = new HashRing(members).place(ks, new Map());
+      const two = new HashRing(['compute1', 'compute2']).place(ks, three);
+      for (const k of ks) if (three.get(k) !== 'compute3') assert.equal(two.get(k), three.get(k), `seed ${seed}: ${k} moved though its owner stayed`);
+      const back = new HashRing(members).place(ks, two);
+      const moved = ks.filter((k) => back.get(k) !== two.get(k));
+      assert.ok(moved.every((k) => back.get(k) === 'compute3'), `seed ${seed}: a rejoin moved keys between survivors`);
+      assert.ok(moved.length <= 10, `seed ${seed}: the rejoin moved ${moved.length} of 30`);
+      worst = Math.max(worst, moved.length);
+    }
+    assert.ok(worst > 0);
+  });
+});
