@@ -45,14 +45,14 @@ function checkListQuery(req: FastifyRequest, deps: ComputeApiDeps): void {
 }
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
-  routeBoth(app, 'GET', '/os-migrations', { admin: true, policy: 'os_compute_api:os-migrations:index' }, async (req) => {
+  routeBoth(app, 'GET', '/os-migrations', { policy: 'os_compute_api:os-migrations:index' }, async (req) => {
     checkListQuery(req, deps);
     return { migrations: [] };
   });
 
   // 2.23: the in-progress migrations of one server (Nova's server_migrations index).
   routeBoth<{ Params: { server_id: string } }>(app, 'GET', '/servers/:server_id/migrations', {
-    admin: true, policy: 'os_compute_api:servers:migrations:index',
+    policy: 'os_compute_api:servers:migrations:index',
   }, async (req) => {
     requireMicroversion(req, '2.23');
     await findServer(deps.db, req, req.params.server_id);
@@ -60,7 +60,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   });
 
   routeBoth<{ Params: { server_id: string; migration_id: string } }>(app, 'GET', '/servers/:server_id/migrations/:migration_id', {
-    admin: true, policy: 'os_compute_api:servers:migrations:show',
+    policy: 'os_compute_api:servers:migrations:show',
   }, async (req) => {
     requireMicroversion(req, '2.23');
     const row = await findServer(deps.db, req, req.params.server_id);

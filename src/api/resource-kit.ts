@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HTTPMethods, RouteGenericInterface } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { BadRequest, Forbidden } from '../common/errors.js';
+import { BadRequest } from '../common/errors.js';
 import { requestBaseUrl } from '../httpkit/app.js';
 import { authorize } from '../httpkit/authorize.js';
 import { PolicyNotAuthorized } from '../auth/policy/enforcer.js';
@@ -19,7 +19,6 @@ type Handler<RG extends RouteGenericInterface> = (req: FastifyRequest<RG>, reply
 
 export interface RouteOptions {
   schema?: FastifySchema;
-  admin?: boolean;
   /** The route's policy rule name (see src/auth/policy-defaults.ts). */
   policy?: string;
   /** The route's rule is checked by the handler on the resource (see httpkit/authorize.ts). */
@@ -45,7 +44,7 @@ export function routeBoth<RG extends RouteGenericInterface = RouteGenericInterfa
       url,
       schema: opts.schema,
       config: {
-        ...(opts.admin ? { admin: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}),
+        ...(opts.policy ? { policy: opts.policy } : {}), ...(opts.bodyVariants ? { bodyVariants: opts.bodyVariants } : {}),
         ...(opts.policyInHandler ? { policyInHandler: true } : {}), ...(opts.actionPolicies ? { actionPolicies: opts.actionPolicies } : {}),
       },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
@@ -75,7 +74,6 @@ export function requireAdminOrSelf(req: FastifyRequest, owner: { userId?: string
   if (owner.userId !== undefined && owner.userId !== req.auth.userId && !req.auth.isAdmin) throw new PolicyNotAuthorized(rule, 'nova');
 }
 
-export const policyDenied = (): Forbidden => new Forbidden('Policy does not allow this operation to be performed.');
 
 // ---- links and pagination (Nova's ViewBuilder)
 

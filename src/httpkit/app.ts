@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { BadRequest, OrreryError, Forbidden, Unauthorized } from '../common/errors.js';
+import { BadRequest, OrreryError, Unauthorized } from '../common/errors.js';
 import { newRequestId } from '../common/ids.js';
 import type { Logger } from '../common/logging.js';
 import type { AuthContext, TokenValidator } from '../auth/context.js';
@@ -19,11 +19,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Routes that need no token (version documents, token issue). */
     public?: boolean;
-    /**
-     * Routes only admins may call, whatever policy.yaml says: the stop-gap before every route
-     * named its policy rule; new routes name a rule instead (`policy`).
-     */
-    admin?: boolean;
     /** The name of the route's policy rule (oslo.policy's name, e.g. `os_compute_api:servers:create`). */
     policy?: string;
     /**
@@ -42,7 +37,6 @@ export interface RouteEntry {
   method: string;
   url: string;
   public: boolean;
-  admin: boolean;
   /** The route's policy rule (checked before the handler, or by it when `policyInHandler`). */
   policy: string | undefined;
   policyInHandler: boolean;
@@ -93,7 +87,7 @@ export interface AppOptions {
 
 /**
  * A Fastify app with the behaviour every Orrery API shares: request ids, token auth on every
- * route not marked `config.public`, admin-only routes, and errors rendered in the API's own
+ * route not marked `config.public`, every route's policy rule, and errors rendered in the API's own
  * format — never a 500 for bad input.
  */
 export function createApp(opts: AppOptions): FastifyInstance {
@@ -114,10 +108,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
     for (const method of [r.method].flat()) {
       if (method === 'HEAD' && r.exposeHeadRoute !== false && routes.some((x) => x.url === r.url && x.method === 'GET')) continue;
       const cfg = (r.config ?? {}) as {
-        public?: boolean; admin?: boolean; policy?: string; policyInHandler?: boolean; actionPolicies?: readonly string[]; bodyVariants?: readonly unknown[];
+        public?: boolean; policy?: string; policyInHandler?: boolean; actionPolicies?: readonly string[]; bodyVariants?: readonly unknown[];
       };
       routes.push({
-        method, url: r.url, public: cfg.public === true, admin: cfg.admin === true,
+        method, url: r.url, public: cfg.public === true,
         policy: cfg.policy, policyInHandler: cfg.policyInHandler === true, actionPolicies: cfg.actionPolicies ?? [],
         hasBody: r.schema?.body !== undefined,
         schema: { body: r.schema?.body, querystring: r.schema?.querystring, params: r.schema?.params },
@@ -149,9 +143,6 @@ export function createApp(opts: AppOptions): FastifyInstance {
     const header = req.headers['x-auth-token'];
     req.auth = await opts.tokens.validate(Array.isArray(header) ? header[0] : header);
     if (opts.requireProjectScope && req.auth.projectId === null) throw new Unauthorized('A project-scoped token is required.');
-    if (cfg?.admin && !req.auth.isAdmin) {
-      throw new Forbidden('Policy does not allow this operation to be performed.');
-    }
   });
   installPolicy(app, opts.policy);
 
@@ -193,11 +184,6 @@ export function createApp(opts: AppOptions): FastifyInstance {
 export function requestBaseUrl(req: FastifyRequest): string {
   const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
   return `${proto}://${req.headers.host ?? 'localhost'}`;
-}
-
-/** Ensures the caller is an admin (for checks that depend on the body or target). */
-export function requireAdmin(req: FastifyRequest): void {
-  if (!req.auth.isAdmin) throw new Forbidden('Policy does not allow this operation to be performed.');
 }
 
 /** The RPC context of an API request: who asked, under which request id. */
