@@ -19,18 +19,17 @@ function point(text: string): number {
 
 export class HashRing {
   private readonly points: Array<{ at: number; member: string }>;
+  /** The members on the ring, sorted. */
+  readonly members: readonly string[];
 
   constructor(members: Iterable<string>, pointsPerMember = DEFAULT_POINTS) {
     const unique = [...new Set(members)].sort();
+    this.members = unique;
     this.points = unique.flatMap((member) => Array.from({ length: pointsPerMember }, (_, i) => ({ at: point(`${member}#${i}`), member })));
     // Ties (two members' points colliding) are broken by name, so every process builds the same ring.
     this.points.sort((a, b) => a.at - b.at || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
   }
 
-  /** The members on the ring, sorted. */
-  get members(): string[] {
-    return [...new Set(this.points.map((p) => p.member))].sort();
-  }
 
   get empty(): boolean {
     return this.points.length === 0;
@@ -103,7 +102,8 @@ export class HashRing {
   private clockwise(key: string): string[] {
     const seen = new Set<string>();
     const start = this.firstPointOf(key);
-    for (let i = 0; i < this.points.length && seen.size < this.points.length; i++) {
+    const members = this.members.length;
+    for (let i = 0; i < this.points.length && seen.size < members; i++) {
       seen.add(this.points[(start + i) % this.points.length]!.member);
     }
     return [...seen];
