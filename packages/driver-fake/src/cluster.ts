@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { NodeInfo } from '@orrery/virt-api';
 import type { FakeBackend } from './backend.js';
 import type { FakeConfig } from './config.js';
+import { fakeCpuInfo, inventoryOf } from './nodes.js';
 
 /** Where a cluster's shared file is: the configured one, or one beside every host's state directory. */
 export function clusterStatePath(stateDir: string, cfg: FakeConfig): string {
@@ -32,7 +33,6 @@ export function nodeTotals(cfg: FakeConfig, own: Record<string, number> | null):
 
 /** Every node of the shared back-end. */
 export function clusterNodes(b: FakeBackend, cfg: FakeConfig): NodeInfo[] {
-  const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: null });
   return b.nodeInventories().map((n) => {
     const totals = nodeTotals(cfg, n.inventory);
     return {
@@ -40,9 +40,9 @@ export function clusterNodes(b: FakeBackend, cfg: FakeConfig): NodeInfo[] {
       uuid: n.uuid,
       hypervisorType: 'fake',
       hypervisorVersion: 1000,
-      cpuInfo: { arch: 'x86_64', model: 'Orrery-Fake', vendor: 'Orrery', topology: { sockets: 1, cores: totals.VCPU ?? 1, threads: 1 }, features: [] },
+      cpuInfo: fakeCpuInfo(totals.VCPU ?? 1),
       hostIp: cfg.hostIp,
-      inventory: Object.fromEntries(Object.entries(totals).filter(([, total]) => total > 0).map(([rc, total]) => [rc, inv(total)])),
+      inventory: Object.fromEntries(Object.entries(totals).filter(([, total]) => total > 0).map(([rc, total]) => [rc, inventoryOf(total)])),
       traits: [...cfg.traits],
     };
   });

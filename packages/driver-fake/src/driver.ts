@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import {
   abortError, BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
-  isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, Timeout, transitionFor, DriverError, supportsImageFormat,
+  isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, transitionFor, supportsImageFormat,
   type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
   type DriverVersionInfo, type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeEventListener,
   type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
@@ -14,6 +14,8 @@ import {
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
 import { clusterNodes, clusterStatePath, nodeTotals, seedCluster } from './cluster.js';
 import { parseConfig, type FakeConfig } from './config.js';
+import { strike } from './faults.js';
+import { localNodes } from './nodes.js';
 import { sleep } from './sleep.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -66,7 +68,7 @@ export class FakeDriver implements VirtDriver {
     const backend = new FakeBackend(cfg.cluster ? clusterStatePath(ctx.stateDir, cfg) : fakeBackendPath(ctx.stateDir, ctx.host));
     try {
       const fault = backend.takeFault('init', null, null);
-      if (fault) await this.#apply(fault, 'init');
+      if (fault) await strike(fault, 'init', this.#hung);
       if (cfg.cluster) {
         seedCluster(backend, cfg);
       } else {
@@ -114,31 +116,9 @@ export class FakeDriver implements VirtDriver {
     return nodes;
   }
 
-  /** The configured nodes the back-end has (a test may take one off it: removeNode). */
   #nodes(): NodeInfo[] {
     const cfg = this.#cfg!;
-    if (cfg.cluster) return clusterNodes(this.#b(), cfg);
-    const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: null });
-    const present = new Map(this.#b().listNodes().map((n) => [n.name, n.uuid]));
-    return cfg.nodeNames.filter((name) => present.has(name)).map((name) => ({
-      name,
-      uuid: present.get(name)!,
-      hypervisorType: 'fake',
-      hypervisorVersion: 1000,
-      cpuInfo: {
-        arch: 'x86_64', model: 'Orrery-Fake', vendor: 'Orrery',
-        topology: { sockets: 1, cores: cfg.vcpus, threads: 1 }, features: [],
-      },
-      hostIp: cfg.hostIp,
-      inventory: {
-        ...(cfg.nodeResourceClass
-          ? { [cfg.nodeResourceClass]: inv(1) }
-          : { VCPU: inv(cfg.vcpus), MEMORY_MB: inv(cfg.memoryMb), DISK_GB: inv(cfg.diskGb) }),
-        ...Object.fromEntries(Object.entries(cfg.resources).map(([rc, n]) => [rc, inv(n)])),
-      },
-      traits: [...cfg.traits],
-      startedAt: this.#startedAt,
-    }));
+    return cfg.cluster ? clusterNodes(this.#b(), cfg) : localNodes(this.#b(), cfg, this.#startedAt);
   }
 
   /** Group nodeLookup: one node, from the back-end. */
@@ -156,7 +136,7 @@ export class FakeDriver implements VirtDriver {
       const b = this.#b();
       if (this.#cfg!.latencyMs > 0) await sleep(this.#cfg!.latencyMs);
       const fault = b.takeStatusFault();
-      if (fault) await this.#apply(fault, 'status');
+      if (fault) await strike(fault, 'status', this.#hung);
       const nodes = this.#b().listNodes().length;
       return { reachable: true, latencyMs: Math.round((performance.now() - t0) * 100) / 100, message: `fake back-end with ${nodes} nodes` };
     } catch (err) {
@@ -213,7 +193,7 @@ export class FakeDriver implements VirtDriver {
     if (!b.insertInstance(row)) throw exists();
     if (building) {
       try {
-        await this.#apply(fault, 'spawn', signal);
+        await strike(fault, 'spawn', this.#hung, signal);
       } catch (err) {
         this.#backend?.deleteInstance(spec.uuid);
         throw err;
@@ -336,7 +316,7 @@ export class FakeDriver implements VirtDriver {
     const latency = this.#cfg!.latencyMs;
     if (latency > 0) await sleep(latency, signal);
     const fault = this.#b().takeFault(method, node, uuid);
-    if (fault) await this.#apply(fault, method, signal);
+    if (fault) await strike(fault, method, this.#hung, signal);
     return fault;
   }
 
@@ -346,42 +326,6 @@ export class FakeDriver implements VirtDriver {
     const out = fn(this.#b());
     if (fault?.kind === 'lose' && ref) this.#lose(ref.uuid);
     return out;
-  }
-
-  async #apply(fault: Fault, method: DriverMethod, signal?: AbortSignal): Promise<void> {
-    const msg = fault.message ?? `injected ${fault.kind} fault on ${method}`;
-    switch (fault.kind) {
-      case 'error':
-        throw new DriverError(fault.code, msg);
-      case 'crash':
-        throw new Error(msg);
-      case 'delay':
-        await sleep(fault.delayMs ?? 0, signal);
-        return;
-      case 'hang':
-        await this.#hang(fault.delayMs, msg, signal);
-        return;
-      case 'lose':
-        return;
-    }
-  }
-
-  /** A hung back-end call: ends only by its own deadline, the driver's shutdown, or the call's signal. */
-  #hang(ms: number | null, msg: string, signal?: AbortSignal): Promise<never> {
-    return new Promise<never>((_, reject) => {
-      const timer = ms === null ? undefined : setTimeout(() => done(new Timeout(`${msg} (timed out after ${ms} ms)`)), ms);
-      const cancel = () => done(new BackendUnavailable(`${msg}: the driver shut down`));
-      const onAbort = () => done(abortError(signal!));
-      const done = (err: Error) => {
-        clearTimeout(timer);
-        this.#hung.delete(cancel);
-        signal?.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      this.#hung.add(cancel);
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 
   /** A power-state change on one instance, following the contract's state rules. */
