@@ -17,6 +17,10 @@
 # and initramfs serve every test:
 #   orrery.acpi=ignore   do not start acpid: the guest ignores the ACPI power button (tests of
 #                        the soft reboot / soft power-off fallback to hard)
+#   orrery.heartbeat=S   print "orrery-guest: heartbeat K" every S seconds (K counts from 1 at
+#                        boot), so a test sees a guest keep running across a live migration
+# With a disk, the guest also counts its boots in the disk's second sector and prints
+# "orrery-guest: boot N": a live migration leaves N alone, a reboot or a cold move adds one.
 set -euo pipefail
 
 OUT="${1:-${ORRERY_TEST_IMAGE_DIR:-/var/cache/orrery-test-image}}"
@@ -61,6 +65,12 @@ if [ -b /dev/vda ]; then
       echo "orrery-guest: token written $token"
       ;;
   esac
+  boots=$(dd if=/dev/vda bs=512 skip=1 count=1 2>/dev/null | head -n 1 | tr -dc 'A-Z0-9=-')
+  case "$boots" in ORRERY-BOOTS=[0-9]*) boots=${boots#ORRERY-BOOTS=} ;; *) boots=0 ;; esac
+  boots=$((boots + 1))
+  printf 'ORRERY-BOOTS=%s\n' "$boots" | dd of=/dev/vda bs=512 seek=1 conv=notrunc,fsync 2>/dev/null
+  sync
+  echo "orrery-guest: boot $boots"
 fi
 if grep -q 'orrery.acpi=ignore' /proc/cmdline; then
   echo "orrery-guest: ignoring the ACPI power button"
@@ -68,6 +78,11 @@ else
   acpid -c /etc/acpi -l /dev/null
 fi
 echo "ORRERY-GUEST-BOOTED"
+beat=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^orrery.heartbeat=\([0-9][0-9]*\)$/\1/p')
+if [ -n "$beat" ] && [ "$beat" -gt 0 ]; then
+  k=0
+  while true; do sleep "$beat"; k=$((k + 1)); echo "orrery-guest: heartbeat $k"; done
+fi
 while true; do sleep 3600; done
 EOF
 
