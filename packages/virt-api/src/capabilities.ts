@@ -6,8 +6,23 @@ import type { Capabilities, DriverMethod } from './contract.js';
 
 /** The boolean capabilities (everything but imageFormats, hypervisorType and sharedNodes). */
 export type BooleanCapability = {
-  [K in keyof Capabilities]-?: Capabilities[K] extends boolean ? K : never;
+  [K in keyof Capabilities]-?: NonNullable<Capabilities[K]> extends boolean ? K : never;
 }[keyof Capabilities];
+
+/** The boolean capabilities added after 1.0: optional in Capabilities, absent = false. @since 1.2 */
+export type LaterCapability = {
+  [K in BooleanCapability]-?: undefined extends Capabilities[K] ? K : never;
+}[BooleanCapability];
+
+/**
+ * The contract version that added each later capability. A driver that agreed an older version
+ * may leave it out (absent = false); the guard drops it from a declaration made under an older
+ * agreement (capabilitiesAt in version.ts), so no node advertises an operation the compute cannot call.
+ */
+export const CAPABILITY_SINCE: Readonly<Record<LaterCapability, string>> = {
+  coldMigration: '1.2',
+  liveMigration: '1.2',
+};
 
 /** The operations each capability gates. An undeclared capability's operations raise NotSupported. */
 export const CAPABILITY_METHODS: Readonly<Record<BooleanCapability, readonly DriverMethod[]>> = {
@@ -19,6 +34,11 @@ export const CAPABILITY_METHODS: Readonly<Record<BooleanCapability, readonly Dri
   snapshot: ['snapshot'],
   consoleOutput: ['getConsoleOutput'],
   multiNode: [],
+  coldMigration: ['migrateDiskAndPowerOff', 'finishMigration', 'confirmMigration', 'revertMigration', 'finishRevertMigration'],
+  liveMigration: [
+    'preLiveMigration', 'liveMigration', 'liveMigrationForceComplete', 'postLiveMigrationAtDestination',
+    'postLiveMigrationAtSource', 'rollbackLiveMigrationAtDestination',
+  ],
 };
 
 /** The capability that gates `method`, if any. */
@@ -36,6 +56,8 @@ export const CAPABILITY_TRAITS: Readonly<Record<BooleanCapability, string>> = {
   snapshot: 'COMPUTE_SNAPSHOT',
   consoleOutput: 'COMPUTE_CONSOLE_OUTPUT',
   multiNode: 'COMPUTE_MULTI_NODE',
+  coldMigration: 'COMPUTE_COLD_MIGRATION',
+  liveMigration: 'COMPUTE_LIVE_MIGRATION',
 };
 
 /** True when the driver declared the capability that gates `method` (ungated methods: always). */
@@ -77,7 +99,10 @@ export const TRAIT_NAME = /^[A-Z0-9_]{1,255}$/;
 export function capabilityProblems(caps: Capabilities): string[] {
   const problems: string[] = [];
   for (const cap of Object.keys(CAPABILITY_TRAITS) as BooleanCapability[]) {
-    if (typeof caps[cap] !== 'boolean') problems.push(`capability ${cap} must be a boolean`);
+    const later = isLaterCapability(cap);
+    if (typeof caps[cap] !== 'boolean' && !(later && caps[cap] === undefined)) {
+      problems.push(`capability ${cap} must be a boolean${later ? ' (or absent)' : ''}`);
+    }
   }
   if (!Array.isArray(caps.imageFormats) || caps.imageFormats.length === 0) {
     problems.push('imageFormats must list at least one disk format');
@@ -94,4 +119,20 @@ export function capabilityProblems(caps: Capabilities): string[] {
     }
   }
   return problems;
+}
+
+/** True for a capability added after 1.0 (CAPABILITY_SINCE). */
+export function isLaterCapability(cap: BooleanCapability): cap is LaterCapability {
+  return Object.hasOwn(CAPABILITY_SINCE, cap);
+}
+
+/** The later capability that gates `method`, if any: its calls are required only of a driver declaring it. */
+export function laterCapabilityOf(method: DriverMethod): LaterCapability | undefined {
+  const cap = METHOD_CAPABILITY[method];
+  return cap !== undefined && isLaterCapability(cap) ? cap : undefined;
+}
+
+/** The later capabilities `caps` declares. */
+export function declaredLaterCapabilities(caps: Capabilities): LaterCapability[] {
+  return (Object.keys(CAPABILITY_SINCE) as LaterCapability[]).filter((cap) => caps[cap] === true);
 }

@@ -1,13 +1,16 @@
 /**
- * Orrery virt driver contract, version 1.1 (a 1.0 driver still loads: see version.ts).
+ * Orrery virt driver contract, version 1.2 (a 1.0 or 1.1 driver still loads: see version.ts;
+ * the 1.2 move calls and their types are in moves.ts).
  *
  * The only seam between the compute service and a hypervisor. Every input and output is a
  * typed object declared in this file; every error a call may raise is declared in errors.ts
  * and enforced by the guard (guard.ts). The compute service calls only what the agreed
  * contract version, the driver's declared optional groups and its capabilities allow.
  * Members added after 1.0 carry `@since`; they are optional in the types so a 1.0 driver
- * still type-checks, and the loader demands them of a driver that agreed their version.
+ * still type-checks, and the loader demands them of a driver that agreed their version (a
+ * capability's calls, only of a driver that declares it).
  */
+import type { MoveCalls, MoveProgress } from './moves.js';
 
 /** Contract versions are MAJOR.MINOR; a driver declares the range it implements. */
 export interface ContractVersion {
@@ -95,6 +98,10 @@ export interface Capabilities {
    * @since 1.1
    */
   sharedNodes?: { cluster: string };
+  /** Resize and cold migration (moves.ts: the five cold calls). Absent: false. @since 1.2 */
+  coldMigration?: boolean;
+  /** Live migration (moves.ts: the six live calls). Absent: false. @since 1.2 */
+  liveMigration?: boolean;
 }
 
 /** Power state as Nova numbers it (nova.compute.power_state). */
@@ -202,6 +209,12 @@ export interface ImageService {
  */
 export interface CallOptions {
   signal?: AbortSignal;
+  /**
+   * Told how a live migration advances (liveMigration reports through it, at least once); a
+   * throwing listener never reaches the driver. A 1.0/1.1 driver is never handed it.
+   * @since 1.2
+   */
+  onProgress?(p: MoveProgress): void;
 }
 
 export interface SnapshotRequest {
@@ -287,7 +300,8 @@ export interface DriverContext {
 }
 
 /**
- * The driver interface, contract version 1.0. Grouped by concern; every method but
+ * The driver interface: the calls of 1.0 and 1.1 here, those of 1.2 in MoveCalls (moves.ts).
+ * Grouped by concern; every method but
  * version(), capabilities() and onEvent() is async.
  * Which errors each method may raise is declared in errors.ts (ALLOWED_ERRORS).
  *
@@ -298,7 +312,7 @@ export interface DriverContext {
  *   rebuild → RUNNING. Any other starting state raises InvalidState.
  * A driver emits a LifecycleEvent whenever an instance's power state changes (transitionFor()).
  */
-export interface VirtDriver {
+export interface VirtDriver extends MoveCalls {
   // identity and version handshake
   /** Callable before init(); the loader's handshake reads it. */
   version(): DriverVersionInfo;
@@ -375,6 +389,11 @@ export const METHODS_ADDED: Readonly<Record<string, readonly DriverMethod[]>> = 
     'rebuild', 'getConsoleOutput', 'snapshot', 'onEvent',
   ],
   '1.1': ['onNodeEvent', 'status', 'getNode'],
+  '1.2': [
+    'migrateDiskAndPowerOff', 'finishMigration', 'confirmMigration', 'revertMigration', 'finishRevertMigration',
+    'preLiveMigration', 'liveMigration', 'liveMigrationForceComplete', 'postLiveMigrationAtDestination',
+    'postLiveMigrationAtSource', 'rollbackLiveMigrationAtDestination',
+  ],
 };
 
 /** The version that added each method. */

@@ -25,6 +25,8 @@ export const DRIVER_ERROR_CODES = [
   'ImageServiceUnavailable',
   'Aborted',
   'NotInContract',
+  // since 1.2
+  'MigrationFailed',
 ] as const;
 export type DriverErrorCode = (typeof DRIVER_ERROR_CODES)[number];
 
@@ -47,6 +49,7 @@ export const ERROR_TAXONOMY: Record<DriverErrorCode, { meaning: string; retryabl
     meaning: 'the method is newer than the agreed contract version, or in an optional group the driver did not declare; the driver was not called',
     retryable: false,
   },
+  MigrationFailed: { meaning: 'the hypervisor refused or failed the migration; the guest is where it was', retryable: true },
 };
 
 const BRAND = Symbol.for('orrery.virt-api.DriverError');
@@ -133,6 +136,12 @@ export class NotInContract extends DriverError {
     this.method = method;
   }
 }
+/** The hypervisor refused or failed a move; the guest is where it was (another destination may work). @since 1.2 */
+export class MigrationFailed extends DriverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MigrationFailed', message, options);
+  }
+}
 /** Produced by the guard; a driver should not need to throw it itself. */
 export class DriverFault extends DriverError {
   /** The driver method that failed. */
@@ -168,12 +177,15 @@ const IO: DriverErrorCode[] = ['BackendUnavailable', 'Timeout'];
 const ON_INSTANCE: DriverErrorCode[] = ['InstanceNotFound', 'InvalidState', 'NotSupported', ...IO];
 /** What the image service handed to the driver raises (ImageService), which the driver may pass on. */
 const IMAGE: DriverErrorCode[] = ['ImageNotFound', 'ImageError', 'ImageServiceUnavailable'];
+/** A move step on the destination: the node and its room, as for a spawn. @since 1.2 */
+const AT_DESTINATION: DriverErrorCode[] = ['NodeNotFound', 'CapacityExceeded', 'NotSupported', 'MigrationFailed', 'Aborted', ...IO];
 
 /**
  * The errors each call may raise. DriverFault is implicitly allowed everywhere (it is what the
  * guard turns every other error into). NotInContract comes from the guard alone, before the
  * driver is called: a driver raising it is a fault. version(), capabilities(), onEvent() and onNodeEvent() raise nothing.
- * Aborted is for the calls that take CallOptions.
+ * Aborted is for the calls that take CallOptions. MigrationFailed (1.2) only for the move steps
+ * that can fail in the hypervisor; NotSupported of finishMigration is a disk that would shrink.
  */
 export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = {
   version: [],
@@ -199,6 +211,18 @@ export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = 
   onNodeEvent: [],
   status: IO,
   getNode: ['NodeNotFound', ...IO],
+  // 1.2: moves (moves.ts). Cleanups of what is already gone succeed, so they raise only IO.
+  migrateDiskAndPowerOff: [...ON_INSTANCE, ...IMAGE, 'MigrationFailed', 'Aborted'],
+  finishMigration: ['InstanceNotFound', 'InstanceExists', ...IMAGE, ...AT_DESTINATION],
+  confirmMigration: IO,
+  revertMigration: IO,
+  finishRevertMigration: ['InstanceNotFound', ...IO],
+  preLiveMigration: ['InstanceExists', ...IMAGE, ...AT_DESTINATION],
+  liveMigration: [...ON_INSTANCE, 'MigrationFailed', 'Aborted'],
+  liveMigrationForceComplete: ['InstanceNotFound', 'InvalidState', ...IO],
+  postLiveMigrationAtDestination: ['InstanceNotFound', ...IO],
+  postLiveMigrationAtSource: IO,
+  rollbackLiveMigrationAtDestination: IO,
 };
 
 /** True when `method` may raise `code` (DriverFault always may). */

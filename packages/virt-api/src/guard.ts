@@ -8,7 +8,8 @@
  *    leaves as DriverFault, keeping the original message and cause;
  *  - optional per-method deadlines turn a hung back-end into Timeout, and abort the call's
  *    signal (1.1 drivers) so the back-end work stops too; a caller's signal does the same;
- *  - a throwing event listener never breaks the driver; a malformed node event is dropped.
+ *  - a throwing event listener never breaks the driver; a malformed node event is dropped;
+ *  - a move's progress (1.2) reaches the caller only while its call runs, and only well-formed.
  */
 import { METHOD_SINCE } from './contract.js';
 import type {
@@ -19,7 +20,14 @@ import type {
 import { capabilityProblems, METHOD_CAPABILITY, supports, supportsImageFormat } from './capabilities.js';
 import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout } from './errors.js';
 import { isNodeEvent } from './events.js';
-import { agreeContract, atLeast, CALL_OPTIONS_SINCE, groupOf, inContract, SUPPORTED_CONTRACT, type AgreedContract } from './version.js';
+import {
+  isMoveProgress, type FinishMigrationRequest, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest,
+  type MoveCalls, type MoveProgress, type MoveRef, type PreLiveMigrationRequest,
+} from './moves.js';
+import {
+  agreeContract, atLeast, CALL_OPTIONS_SINCE, capabilitiesAt, groupOf, inContract, ON_PROGRESS_SINCE, requiredMethods, SUPPORTED_CONTRACT,
+  type AgreedContract,
+} from './version.js';
 
 export interface GuardOptions {
   /**
@@ -28,8 +36,8 @@ export interface GuardOptions {
    * that take CallOptions). powerOff's deadline is extended by its timeoutSec argument.
    */
   timeoutMs?: Partial<Record<DriverMethod, number>>;
-  /** Told when a listener throws; the error never reaches the driver. */
-  onListenerError?(err: unknown, event: LifecycleEvent | NodeEvent): void;
+  /** Told when a listener throws (an onProgress one too); the error never reaches the driver. */
+  onListenerError?(err: unknown, event: LifecycleEvent | NodeEvent | MoveProgress): void;
   /** The handshake's result (the loader passes it); by default agreed here from version(). */
   contract?: AgreedContract;
   /** The range this service drives, for the handshake done here (default SUPPORTED_CONTRACT). */
@@ -40,7 +48,7 @@ export interface GuardOptions {
  * A driver behind the guard: every method of the newest contract exists, and refuses
  * (NotInContract) what the agreed contract does not have.
  */
-export interface GuardedVirtDriver extends VirtDriver {
+export interface GuardedVirtDriver extends Omit<VirtDriver, keyof MoveCalls>, Required<MoveCalls> {
   /** The agreed contract version and optional groups. */
   readonly contract: AgreedContract;
   /**
@@ -66,7 +74,7 @@ function messageOf(err: unknown): string {
 }
 
 /** The calls that take CallOptions. */
-type SignalMethod = 'spawn' | 'destroy' | 'snapshot';
+type SignalMethod = 'spawn' | 'destroy' | 'snapshot' | 'migrateDiskAndPowerOff' | 'finishMigration' | 'preLiveMigration' | 'liveMigration';
 
 class GuardedDriver implements GuardedVirtDriver {
   readonly #d: VirtDriver;
@@ -146,16 +154,18 @@ class GuardedDriver implements GuardedVirtDriver {
   }
 
   /**
-   * Runs one driver call under the seam's rules. `signal` is the caller's; for the calls that
-   * take CallOptions, `fn` gets the signal to hand a 1.1 driver (aborted by the caller or the
-   * deadline), or undefined for a 1.0 driver, which is never handed options.
+   * Runs one driver call under the seam's rules. `caller` holds the caller's options; for the
+   * calls that take CallOptions, `fn` gets the options to hand a 1.1 driver (a signal aborted by
+   * the caller or the deadline; from 1.2 the caller's onProgress, checked and silenced once the
+   * call settled), or undefined for a 1.0 driver, which is never handed options.
    */
   async #call<T>(
     method: DriverMethod,
-    fn: (signal: AbortSignal | undefined) => Promise<T>,
+    fn: (opts: CallOptions | undefined) => Promise<T>,
     extraMs = 0,
-    signal?: AbortSignal,
+    caller?: CallOptions,
   ): Promise<T> {
+    const signal = caller?.signal;
     this.#admit(method);
     // Only gated methods consult capabilities: init() must work before they are final.
     if (METHOD_CAPABILITY[method] !== undefined && !supports(this.capabilities(), method)) throw this.#refuse(method);
@@ -163,9 +173,22 @@ class GuardedDriver implements GuardedVirtDriver {
     const takesSignal = SIGNAL_METHODS.has(method) && atLeast(this.contract.version, CALL_OPTIONS_SINCE);
     const ac = takesSignal ? new AbortController() : null;
     const cleanups: Array<() => void> = [];
+    let progress = caller?.onProgress && ac && atLeast(this.contract.version, ON_PROGRESS_SINCE) ? caller.onProgress : undefined;
+    cleanups.push(() => void (progress = undefined));
+    const onProgress = (p: MoveProgress): void => {
+      if (progress === undefined || !isMoveProgress(p)) return;
+      const { memoryTotal, memoryProcessed, memoryRemaining, diskTotal, diskProcessed, diskRemaining } = p;
+      const copy = { memoryTotal, memoryProcessed, memoryRemaining, diskTotal, diskProcessed, diskRemaining };
+      try {
+        progress(copy);
+      } catch (err) {
+        this.#opts.onListenerError?.(err, copy);
+      }
+    };
+    const opts: CallOptions | undefined = ac ? { signal: ac.signal, ...(progress ? { onProgress } : {}) } : undefined;
     try {
       if (signal?.aborted) throw this.#aborted(method, signal.reason);
-      const call = Promise.resolve().then(() => fn(ac?.signal));
+      const call = Promise.resolve().then(() => fn(opts));
       const stops: Array<Promise<never>> = [];
       if (limit !== undefined) {
         stops.push(new Promise<never>((_, reject) => {
@@ -232,10 +255,17 @@ class GuardedDriver implements GuardedVirtDriver {
     const contractVersion = this.contract.version;
     await this.#call('init', () => this.#d.init({ ...ctx, contractVersion }));
     // Capabilities are final once init has resolved: cache them, and refuse a malformed set.
-    const caps = this.#sync('capabilities', () => this.#d.capabilities());
-    const problems = capabilityProblems(caps);
+    const declared = this.#sync('capabilities', () => this.#d.capabilities());
+    const problems = capabilityProblems(declared);
     if (problems.length > 0) {
       throw new DriverFault(`${this.#driverName} declares invalid capabilities: ${problems.join('; ')}`, { method: 'capabilities' });
+    }
+    // A capability newer than the agreement does not count; one that counts needs its calls.
+    const caps = capabilitiesAt(declared, contractVersion);
+    const d = this.#d as unknown as Record<string, unknown>;
+    const missing = requiredMethods(this.contract, caps).filter((m) => typeof d[m] !== 'function');
+    if (missing.length > 0) {
+      throw new DriverFault(`${this.#driverName} declares capabilities whose calls it lacks: ${missing.join(', ')} (agreed contract ${contractVersion})`, { method: 'capabilities' });
     }
     this.#caps = caps;
   }
@@ -263,11 +293,11 @@ class GuardedDriver implements GuardedVirtDriver {
   async spawn(spec: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
     this.#admit('spawn');
     this.#checkImage('spawn', spec.image.diskFormat);
-    return this.#call('spawn', (signal) => (signal ? this.#d.spawn(spec, { signal }) : this.#d.spawn(spec)), 0, opts?.signal);
+    return this.#call('spawn', (o) => (o ? this.#d.spawn(spec, o) : this.#d.spawn(spec)), 0, opts);
   }
 
   destroy(ref: InstanceRef, opts?: CallOptions): Promise<void> {
-    return this.#call('destroy', (signal) => (signal ? this.#d.destroy(ref, { signal }) : this.#d.destroy(ref)), 0, opts?.signal);
+    return this.#call('destroy', (o) => (o ? this.#d.destroy(ref, o) : this.#d.destroy(ref)), 0, opts);
   }
 
   reboot(ref: InstanceRef, type: RebootType): Promise<void> {
@@ -309,7 +339,7 @@ class GuardedDriver implements GuardedVirtDriver {
   }
 
   snapshot(req: SnapshotRequest, opts?: CallOptions): Promise<void> {
-    return this.#call('snapshot', (signal) => (signal ? this.#d.snapshot(req, { signal }) : this.#d.snapshot(req)), 0, opts?.signal);
+    return this.#call('snapshot', (o) => (o ? this.#d.snapshot(req, o) : this.#d.snapshot(req)), 0, opts);
   }
 
   onEvent(listener: EventListener): () => void {
@@ -337,6 +367,54 @@ class GuardedDriver implements GuardedVirtDriver {
   async getNode(name: string): Promise<NodeInfo> {
     return this.#call('getNode', () => this.#d.getNode!(name));
   }
+
+  // 1.2: moves (admitted only under 1.2 and with their capability, so the driver has them)
+
+  migrateDiskAndPowerOff(req: MigrateDiskRequest, opts?: CallOptions): Promise<void> {
+    return this.#call('migrateDiskAndPowerOff', (o) => this.#d.migrateDiskAndPowerOff!(req, o), 0, opts);
+  }
+
+  finishMigration(req: FinishMigrationRequest, opts?: CallOptions): Promise<InstanceInfo> {
+    return this.#call('finishMigration', (o) => this.#d.finishMigration!(req, o), 0, opts);
+  }
+
+  confirmMigration(move: MoveRef): Promise<void> {
+    return this.#call('confirmMigration', () => this.#d.confirmMigration!(move));
+  }
+
+  revertMigration(move: MoveRef): Promise<void> {
+    return this.#call('revertMigration', () => this.#d.revertMigration!(move));
+  }
+
+  finishRevertMigration(move: MoveRef, powerOn: boolean): Promise<InstanceInfo> {
+    return this.#call('finishRevertMigration', () => this.#d.finishRevertMigration!(move, powerOn));
+  }
+
+  preLiveMigration(req: PreLiveMigrationRequest, opts?: CallOptions): Promise<LiveMigrationTarget> {
+    return this.#call('preLiveMigration', (o) => this.#d.preLiveMigration!(req, o), 0, opts);
+  }
+
+  liveMigration(req: LiveMigrationRequest, opts?: CallOptions): Promise<void> {
+    return this.#call('liveMigration', (o) => this.#d.liveMigration!(req, o), 0, opts);
+  }
+
+  liveMigrationForceComplete(move: MoveRef): Promise<void> {
+    return this.#call('liveMigrationForceComplete', () => this.#d.liveMigrationForceComplete!(move));
+  }
+
+  postLiveMigrationAtDestination(move: MoveRef): Promise<InstanceInfo> {
+    return this.#call('postLiveMigrationAtDestination', () => this.#d.postLiveMigrationAtDestination!(move));
+  }
+
+  postLiveMigrationAtSource(move: MoveRef): Promise<void> {
+    return this.#call('postLiveMigrationAtSource', () => this.#d.postLiveMigrationAtSource!(move));
+  }
+
+  rollbackLiveMigrationAtDestination(move: MoveRef): Promise<void> {
+    return this.#call('rollbackLiveMigrationAtDestination', () => this.#d.rollbackLiveMigrationAtDestination!(move));
+  }
 }
 
-const SIGNAL_METHODS: ReadonlySet<DriverMethod> = new Set<SignalMethod>(['spawn', 'destroy', 'snapshot']);
+const SIGNAL_METHODS: ReadonlySet<DriverMethod> = new Set<SignalMethod>([
+  'spawn', 'destroy', 'snapshot', 'migrateDiskAndPowerOff', 'finishMigration', 'preLiveMigration', 'liveMigration',
+]);

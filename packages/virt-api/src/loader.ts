@@ -9,9 +9,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { DriverVersionInfo, VirtDriver } from './contract.js';
+import type { Capabilities, DriverVersionInfo, VirtDriver } from './contract.js';
 import { DriverLoadError } from './errors.js';
 import { guardDriver, type GuardedVirtDriver, type GuardOptions } from './guard.js';
+import { declaredLaterCapabilities } from './capabilities.js';
 import { agreeContract, requiredMethods, SUPPORTED_CONTRACT } from './version.js';
 
 export type DriverFactory = () => VirtDriver | Promise<VirtDriver>;
@@ -106,8 +107,9 @@ export async function loadDriver(spec: string, opts: LoadOptions = {}): Promise<
 /**
  * The loader's checks on a driver object already made: the version handshake (agreeContract:
  * the highest version both ranges share, and the optional groups that count), then every
- * method of the agreed contract — only those: a 1.0 driver needs none of 1.1's. Answers the
- * driver guarded (guardDriver) under that agreement.
+ * method of the agreed contract — only those: a 1.0 driver needs none of 1.1's, and a 1.2
+ * driver the move calls only of the move capabilities it declares. Answers the driver guarded
+ * (guardDriver) under that agreement.
  */
 export function prepareDriver(driver: VirtDriver, opts: Pick<LoadOptions, 'guard' | 'speaks'> = {}, spec = '(driver object)'): GuardedVirtDriver {
   if (typeof driver !== 'object' || driver === null) throw fail(spec, 'its factory did not return a driver object');
@@ -120,10 +122,27 @@ export function prepareDriver(driver: VirtDriver, opts: Pick<LoadOptions, 'guard
     throw fail(spec, `version() threw: ${err instanceof Error ? err.message : String(err)}`, err);
   }
   const contract = agreeContract(info, opts.speaks ?? SUPPORTED_CONTRACT);
-  const missing = requiredMethods(contract).filter((m) => !has(m));
+  const caps = declaredBeforeInit(driver);
+  const missing = requiredMethods(contract, caps).filter((m) => !has(m));
   if (missing.length > 0) {
+    const gated = caps ? declaredLaterCapabilities(caps) : [];
+    const also = [...contract.groups, ...gated.map((c) => `capability ${c}`)];
     throw fail(spec, `the driver lacks contract methods: ${missing.join(', ')} (agreed contract ${contract.version}${
-      contract.groups.length > 0 ? ` with ${contract.groups.join(', ')}` : ''})`);
+      also.length > 0 ? ` with ${also.join(', ')}` : ''})`);
   }
   return guardDriver(driver, { ...opts.guard, contract });
+}
+
+/**
+ * The capabilities a driver declares before init, if it answers: enough to demand the calls of
+ * the later capabilities it declares (coldMigration, liveMigration) at load. The declaration is
+ * final only once init resolved, so the guard checks again then.
+ */
+function declaredBeforeInit(driver: VirtDriver): Capabilities | undefined {
+  try {
+    const caps = driver.capabilities();
+    return typeof caps === 'object' && caps !== null ? caps : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -7,17 +7,23 @@
  * and then use the highest shared one (agreeContract). What each version has is the table
  * METHODS_ADDED (contract.ts); optional groups (OPTIONAL_GROUPS) count only when declared.
  */
-import { METHOD_SINCE, METHODS_ADDED, OPTIONAL_GROUPS, type ContractVersion, type DriverMethod, type DriverVersionInfo } from './contract.js';
+import {
+  METHOD_SINCE, METHODS_ADDED, OPTIONAL_GROUPS, type Capabilities, type ContractVersion, type DriverMethod, type DriverVersionInfo,
+} from './contract.js';
+import { CAPABILITY_SINCE, laterCapabilityOf, type LaterCapability } from './capabilities.js';
 import { DriverLoadError } from './errors.js';
 
 /** The contract version this package defines (the newest in METHODS_ADDED). */
-export const CONTRACT_VERSION = '1.1';
+export const CONTRACT_VERSION = '1.2';
 
 /** The versions a compute service built on this package can drive. */
 export const SUPPORTED_CONTRACT: { min: string; max: string } = { min: '1.0', max: CONTRACT_VERSION };
 
 /** The version a CallOptions argument (spawn, destroy, snapshot) was added in. */
 export const CALL_OPTIONS_SINCE = '1.1';
+
+/** The version CallOptions.onProgress was added in: an older driver's options never carry it. */
+export const ON_PROGRESS_SINCE = '1.2';
 
 /** What the handshake settled: the version both sides use and the optional groups that count. */
 export interface AgreedContract {
@@ -77,9 +83,31 @@ export function inContract(agreed: AgreedContract, method: DriverMethod): boolea
   return group === undefined || agreed.groups.includes(group);
 }
 
-/** The methods a driver must have under the agreed contract (what the loader checks). */
-export function requiredMethods(agreed: AgreedContract): DriverMethod[] {
-  return (Object.keys(METHOD_SINCE) as DriverMethod[]).filter((m) => inContract(agreed, m));
+/**
+ * The methods a driver must have under the agreed contract (what the loader checks). The calls
+ * of a capability added after 1.0 (coldMigration, liveMigration) count only when `caps`
+ * declares it; without `caps`, only what every driver of that version must have.
+ */
+export function requiredMethods(agreed: AgreedContract, caps?: Capabilities): DriverMethod[] {
+  return (Object.keys(METHOD_SINCE) as DriverMethod[]).filter((m) => {
+    if (!inContract(agreed, m)) return false;
+    const cap = laterCapabilityOf(m);
+    return cap === undefined || caps?.[cap] === true;
+  });
+}
+
+/**
+ * The declaration as it counts under contract `version`: a later capability newer than the
+ * version is dropped (a 1.1 driver that says coldMigration gets no COMPUTE_COLD_MIGRATION trait:
+ * the compute service could not make those calls to it).
+ */
+export function capabilitiesAt(caps: Capabilities, version: string): Capabilities {
+  const newer = (Object.entries(CAPABILITY_SINCE) as Array<[LaterCapability, string]>)
+    .filter(([cap, since]) => caps[cap] !== undefined && !atLeast(version, since));
+  if (newer.length === 0) return caps;
+  const out = { ...caps };
+  for (const [cap] of newer) delete out[cap];
+  return out;
 }
 
 /**

@@ -60,7 +60,9 @@ describe('contract method table', () => {
     assert.equal(METHOD_SINCE.getNode, '1.1');
     assert.ok(!CONTRACT_METHODS['1.0']!.includes('status'));
     assert.ok(CONTRACT_METHODS['1.1']!.includes('spawn') && CONTRACT_METHODS['1.1']!.includes('onNodeEvent'));
-    assert.equal(SUPPORTED_CONTRACT.max, '1.1');
+    assert.equal(METHOD_SINCE.liveMigration, '1.2');
+    assert.ok(!CONTRACT_METHODS['1.1']!.includes('finishMigration'));
+    assert.equal(SUPPORTED_CONTRACT.max, '1.2');
   });
 
   it('requires of a driver only what its agreed version and groups have', () => {
@@ -75,14 +77,15 @@ describe('contract method table', () => {
 describe('agreeContract', () => {
   it('agrees the highest common version and the groups that exist at it', () => {
     assert.deepEqual(agreeContract(info('1.0', '1.0')), { version: '1.0', groups: [] });
-    assert.deepEqual(agreeContract(info('1.0', '1.7', ['nodeLookup'])), { version: '1.1', groups: ['nodeLookup'] });
+    assert.deepEqual(agreeContract(info('1.0', '1.7', ['nodeLookup'])), { version: '1.2', groups: ['nodeLookup'] });
+    assert.deepEqual(agreeContract(info('1.0', '1.1', ['nodeLookup'])), { version: '1.1', groups: ['nodeLookup'] });
     // Groups of a version not agreed, and groups this package does not know, do not count.
     assert.deepEqual(agreeContract(info('1.0', '1.1', ['nodeLookup', 'teleport']), { min: '1.0', max: '1.0' }), { version: '1.0', groups: [] });
     assert.deepEqual(agreeContract(info('1.1', '1.1', ['teleport', 'nodeLookup', 'nodeLookup'])).groups, ['nodeLookup']);
   });
 
   it('refuses disjoint ranges and malformed group lists', () => {
-    assert.throws(() => agreeContract(info('1.2', '1.3')), { code: 'IncompatibleContract', message: /speaks 1\.0–1\.1/ });
+    assert.throws(() => agreeContract(info('1.3', '1.4')), { code: 'IncompatibleContract', message: /speaks 1\.0–1\.2/ });
     assert.throws(() => agreeContract({ ...info('1.0', '1.1'), groups: 'nodeLookup' as unknown as string[] }), /groups that are not a list/);
   });
 });
