@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { PowerState, type DriverErrorCode, type DriverMethod } from '@orrery/virt-api';
+import { MoveRecords } from './move-records.js';
 
 /**
  * error: the call raises `code` (default BackendUnavailable).
@@ -52,6 +53,8 @@ export interface FakeInstance {
   vcpus: number;
   memoryMb: number;
   diskGb: number;
+  /** The root disk alone (diskGb less the ephemeral disk): a resize may grow it, never shrink it. */
+  rootGb: number;
   imageId: string;
   projectId: string;
   createdAt: number;
@@ -71,6 +74,7 @@ CREATE TABLE IF NOT EXISTS instances (
   vcpus INTEGER NOT NULL,
   memory_mb INTEGER NOT NULL,
   disk_gb INTEGER NOT NULL,
+  root_gb INTEGER,
   image_id TEXT NOT NULL,
   project_id TEXT NOT NULL,
   created_at INTEGER NOT NULL,
@@ -107,7 +111,7 @@ CREATE TABLE IF NOT EXISTS faults (
 `;
 
 const INSTANCE_COLUMNS = `uuid, node, name, power_state AS powerState, vcpus, memory_mb AS memoryMb, disk_gb AS diskGb,
-  image_id AS imageId, project_id AS projectId, created_at AS createdAt, updated_at AS updatedAt`;
+  COALESCE(root_gb, disk_gb) AS rootGb, image_id AS imageId, project_id AS projectId, created_at AS createdAt, updated_at AS updatedAt`;
 const FAULT_COLUMNS = 'id, op, kind, code, message, delay_ms AS delayMs, node, uuid, times';
 
 function prepare(db: Database.Database) {
@@ -119,8 +123,11 @@ function prepare(db: Database.Database) {
     findStatusFault: db.prepare(`SELECT ${FAULT_COLUMNS} FROM faults
       WHERE op = 'status' OR (op = '*' AND times IS NULL) ORDER BY id LIMIT 1`),
     insert: db.prepare(`INSERT OR IGNORE INTO instances
-      (uuid, node, name, power_state, vcpus, memory_mb, disk_gb, image_id, project_id, created_at, updated_at)
-      VALUES (@uuid, @node, @name, @powerState, @vcpus, @memoryMb, @diskGb, @imageId, @projectId, @createdAt, @updatedAt)`),
+      (uuid, node, name, power_state, vcpus, memory_mb, disk_gb, root_gb, image_id, project_id, created_at, updated_at)
+      VALUES (@uuid, @node, @name, @powerState, @vcpus, @memoryMb, @diskGb, @rootGb, @imageId, @projectId, @createdAt, @updatedAt)`),
+    put: db.prepare(`INSERT OR REPLACE INTO instances
+      (uuid, node, name, power_state, vcpus, memory_mb, disk_gb, root_gb, image_id, project_id, created_at, updated_at)
+      VALUES (@uuid, @node, @name, @powerState, @vcpus, @memoryMb, @diskGb, @rootGb, @imageId, @projectId, @createdAt, @updatedAt)`),
     get: db.prepare(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE uuid = ?`),
     list: db.prepare(`SELECT ${INSTANCE_COLUMNS} FROM instances`),
     setPower: db.prepare('UPDATE instances SET power_state = ?, updated_at = ? WHERE uuid = ?'),
@@ -159,6 +166,8 @@ export class FakeBackend {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #q: ReturnType<typeof prepare>;
+  /** The moves under way on this back-end (move-records.ts). */
+  readonly moves: MoveRecords;
 
   constructor(path: string) {
     this.path = path;
@@ -171,7 +180,16 @@ export class FakeBackend {
     // first files were written: added to a file that lacks it.
     const columns = this.#db.prepare('PRAGMA table_info(nodes)').all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === 'inventory')) this.#db.exec('ALTER TABLE nodes ADD COLUMN inventory TEXT');
+    // Likewise the root disk's own size (moves, contract 1.2): a guest of an older file has disk_gb as its root.
+    const instanceColumns = this.#db.prepare('PRAGMA table_info(instances)').all() as Array<{ name: string }>;
+    if (!instanceColumns.some((c) => c.name === 'root_gb')) this.#db.exec('ALTER TABLE instances ADD COLUMN root_gb INTEGER');
     this.#q = prepare(this.#db);
+    this.moves = new MoveRecords(this.#db);
+  }
+
+  /** Runs `fn` in one transaction (nested: a savepoint). */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
   }
 
   // nodes
@@ -243,6 +261,11 @@ export class FakeBackend {
   /** Inserts a guest; false when the uuid already exists. */
   insertInstance(row: FakeInstance): boolean {
     return this.#q.insert.run(row).changes === 1;
+  }
+
+  /** Writes a guest whole, replacing the one of the same uuid (a move's arrival or restore). */
+  putInstance(row: FakeInstance): void {
+    this.#q.put.run(row);
   }
 
   getInstance(uuid: string): FakeInstance | undefined {

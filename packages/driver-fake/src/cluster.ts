@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { NodeInfo } from '@orrery/virt-api';
 import type { FakeBackend } from './backend.js';
 import type { FakeConfig } from './config.js';
-import { fakeCpuInfo, inventoryOf } from './nodes.js';
+import { fakeCpuInfo, inventoryOf, nodeTotals } from './nodes.js';
 
 /** Where a cluster's shared file is: the configured one, or one beside every host's state directory. */
 export function clusterStatePath(stateDir: string, cfg: FakeConfig): string {
@@ -24,11 +24,6 @@ export function seedCluster(b: FakeBackend, cfg: FakeConfig): void {
   b.seedOnce('seeded', () => {
     for (const name of cfg.nodeNames) b.addNode(name, null);
   });
-}
-
-/** The inventory of a node: its own (added or resized at run time), else the configuration's. */
-export function nodeTotals(cfg: FakeConfig, own: Record<string, number> | null): Record<string, number> {
-  return own ?? { VCPU: cfg.vcpus, MEMORY_MB: cfg.memoryMb, DISK_GB: cfg.diskGb, ...cfg.resources };
 }
 
 /** Every node of the shared back-end. */

@@ -31,6 +31,10 @@ export interface FakeConfig {
   cluster: string | null;
   /** The shared back-end's file ([fake] cluster_state_file); null: the default beside the hosts' state. */
   clusterStateFile: string | null;
+  /** How long a live migration takes, in milliseconds; progress is reported ten times over it. */
+  liveMigrationMs: number;
+  /** False: a live migration never converges (the last tenth of memory stays dirty) until forced to complete or aborted. */
+  liveMigrationConverges: boolean;
 }
 
 export const DEFAULT_IMAGE_FORMATS = ['raw', 'qcow2', 'ami', 'iso', 'vhd', 'vhdx', 'vmdk', 'vdi'];
@@ -45,6 +49,14 @@ function int(raw: Record<string, string>, key: string, dflt: number, min: number
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new Error(`fake driver: ${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
+}
+
+function bool(raw: Record<string, string>, key: string, dflt: boolean): boolean {
+  const v = raw[key]?.trim().toLowerCase();
+  if (v === undefined || v === '') return dflt;
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  throw new Error(`fake driver: ${key} must be true or false, got ${JSON.stringify(raw[key])}`);
 }
 
 /** Parses and validates the configuration; throws a readable Error on a bad value. */
@@ -94,5 +106,7 @@ export function parseConfig(host: string, raw: Record<string, string>): FakeConf
     hostIp: raw['host_ip']?.trim() || '127.0.0.1',
     cluster: raw['cluster']?.trim() || null,
     clusterStateFile: raw['cluster_state_file']?.trim() || null,
+    liveMigrationMs: int(raw, 'live_migration_ms', 300, 0),
+    liveMigrationConverges: bool(raw, 'live_migration_converges', true),
   };
 }

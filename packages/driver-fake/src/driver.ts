@@ -1,21 +1,24 @@
 /**
  * The fake driver: a hypervisor that exists only as rows in its own SQLite database
  * (backend.ts). It manages any number of nodes per compute host, keeps its guests across
- * compute restarts, and can be slowed down or broken at runtime through the faults table.
+ * compute restarts, moves them between hosts (moves.ts, contract 1.2), and can be slowed down
+ * or broken at runtime through the faults table.
  */
 import { mkdirSync } from 'node:fs';
 import {
   abortError, BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
   isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, transitionFor, supportsImageFormat,
   type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
-  type DriverVersionInfo, type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeEventListener,
-  type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
+  type DriverVersionInfo, type EventListener, type FinishMigrationRequest, type FlavorSpec, type InstanceInfo, type InstanceRef,
+  type InstanceSpec, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest, type MoveRef, type NodeEventListener,
+  type NodeInfo, type PreLiveMigrationRequest, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
 } from '@orrery/virt-api';
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
-import { clusterNodes, clusterStatePath, nodeTotals, seedCluster } from './cluster.js';
+import { clusterNodes, clusterStatePath, seedCluster } from './cluster.js';
 import { parseConfig, type FakeConfig } from './config.js';
 import { strike } from './faults.js';
-import { localNodes } from './nodes.js';
+import { FakeMoves } from './moves.js';
+import { consoleText, localNodes, roomProblem } from './nodes.js';
 import { sleep } from './sleep.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -37,11 +40,21 @@ export class FakeDriver implements VirtDriver {
   #watch: NodeJS.Timeout | null = null;
   /** Cancels calls hung by a 'hang' fault, at shutdown. */
   #hung = new Set<() => void>();
+  /** The move calls (contract 1.2), over this driver's back-end, faults and events. */
+  readonly #moves = new FakeMoves({
+    hostName: () => this.#ctx?.host ?? '?', config: () => this.#cfg!, capabilities: () => this.capabilities(),
+    backend: () => this.#b(), images: () => this.#ctx!.images,
+    begin: (method, node, uuid, signal) => this.#begin(method, node, uuid, signal),
+    strike: (fault, method, signal) => strike(fault, method, this.#hung, signal),
+    checkRoom: (node, flavor) => (this.#checkNode(node), this.#checkRoom(node, flavor)),
+    changed: (uuid, node, prev, next) => this.#changed(uuid, node, prev, next),
+    known: (uuid, state) => void (state === null ? this.#known.delete(uuid) : this.#known.set(uuid, state)),
+  });
 
   // identity and version handshake
 
   version(): DriverVersionInfo {
-    return { name: 'fake', driverVersion: '1.1.0', contract: { min: '1.0', max: '1.1' }, groups: ['nodeLookup'] };
+    return { name: 'fake', driverVersion: '1.2.0', contract: { min: '1.0', max: '1.2' }, groups: ['nodeLookup'] };
   }
 
   capabilities(): Capabilities {
@@ -55,6 +68,8 @@ export class FakeDriver implements VirtDriver {
       snapshot: !off.has('snapshot'),
       consoleOutput: !off.has('consoleOutput'),
       multiNode: !off.has('multiNode'),
+      coldMigration: !off.has('coldMigration'),
+      liveMigration: !off.has('liveMigration'),
       imageFormats: [...(this.#cfg?.imageFormats ?? ['raw', 'qcow2'])],
       hypervisorType: 'fake',
       ...(this.#cfg?.cluster ? { sharedNodes: { cluster: this.#cfg.cluster } } : {}),
@@ -161,20 +176,14 @@ export class FakeDriver implements VirtDriver {
     const signal = opts?.signal;
     if (!cfg) throw new BackendUnavailable('fake driver is not initialised (or was shut down)');
     if (signal?.aborted) throw abortError(signal);
-    if (!cfg.cluster && !this.#nodeUuids.has(spec.node)) throw new NodeNotFound(`fake driver does not manage node ${spec.node}`);
-    if (!this.#b().hasNode(spec.node)) throw new NodeNotFound(`node ${spec.node} is gone from the fake back-end`);
+    this.#checkNode(spec.node);
     this.#record('spawn', spec.node, spec.uuid);
     if (!supportsImageFormat(this.capabilities(), spec.image.diskFormat)) {
       throw new NotSupported(`fake driver cannot boot ${spec.image.diskFormat} images`);
     }
     const f = spec.flavor;
     const disk = f.rootGb + f.ephemeralGb;
-    const size = cfg.cluster
-      ? nodeTotals(cfg, this.#b().nodeInventories().find((n) => n.name === spec.node)?.inventory ?? null)
-      : { VCPU: cfg.vcpus, MEMORY_MB: cfg.memoryMb, DISK_GB: cfg.diskGb };
-    if (f.vcpus > (size.VCPU ?? 0) || f.memoryMb > (size.MEMORY_MB ?? 0) || disk > (size.DISK_GB ?? 0)) {
-      throw new CapacityExceeded(`flavor ${f.name} (${f.vcpus} VCPU, ${f.memoryMb} MB, ${disk} GB) is larger than node ${spec.node}`);
-    }
+    this.#checkRoom(spec.node, f);
     const exists = () => new InstanceExists(`instance ${spec.uuid} already exists`);
     this.#b().recordSpawn(spec.uuid, spec.node);
     if (this.#b().getInstance(spec.uuid)) throw exists();
@@ -187,7 +196,7 @@ export class FakeDriver implements VirtDriver {
     const now = Date.now();
     const row: FakeInstance = {
       uuid: spec.uuid, node: spec.node, name: spec.name, powerState: building ? PowerState.NOSTATE : PowerState.RUNNING,
-      vcpus: f.vcpus, memoryMb: f.memoryMb, diskGb: disk, imageId: spec.image.id, projectId: spec.projectId,
+      vcpus: f.vcpus, memoryMb: f.memoryMb, diskGb: disk, rootGb: f.rootGb, imageId: spec.image.id, projectId: spec.projectId,
       createdAt: now, updatedAt: now,
     };
     if (!b.insertInstance(row)) throw exists();
@@ -256,13 +265,7 @@ export class FakeDriver implements VirtDriver {
 
   async getConsoleOutput(ref: InstanceRef): Promise<string> {
     this.#require('consoleOutput');
-    const r = await this.#op('getConsoleOutput', ref, (b) => this.#row(b, ref.uuid));
-    return [
-      '[    0.000000] Linux version 6.1.0-orrery-fake (fake@orrery) #1 SMP',
-      `[    0.120000] fake hypervisor: booting ${r.name} (${r.uuid}) on ${r.node}`,
-      `[    1.000000] cloud-init: image ${r.imageId}, ${r.vcpus} VCPU, ${r.memoryMb} MB`,
-      `${r.name} login: `,
-    ].join('\n');
+    return consoleText(await this.#op('getConsoleOutput', ref, (b) => this.#row(b, ref.uuid)));
   }
 
   async snapshot(req: SnapshotRequest, opts?: CallOptions): Promise<void> {
@@ -279,6 +282,20 @@ export class FakeDriver implements VirtDriver {
       throw new ImageError(`upload of snapshot ${req.imageId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
+
+  // moves (contract 1.2; moves.ts)
+
+  migrateDiskAndPowerOff(req: MigrateDiskRequest, opts?: CallOptions): Promise<void> { return this.#moves.migrateDiskAndPowerOff(req, opts); }
+  finishMigration(req: FinishMigrationRequest, opts?: CallOptions): Promise<InstanceInfo> { return this.#moves.finishMigration(req, opts); }
+  confirmMigration(move: MoveRef): Promise<void> { return this.#moves.confirmMigration(move); }
+  revertMigration(move: MoveRef): Promise<void> { return this.#moves.revertMigration(move); }
+  finishRevertMigration(move: MoveRef, powerOn: boolean): Promise<InstanceInfo> { return this.#moves.finishRevertMigration(move, powerOn); }
+  preLiveMigration(req: PreLiveMigrationRequest, opts?: CallOptions): Promise<LiveMigrationTarget> { return this.#moves.preLiveMigration(req, opts); }
+  liveMigration(req: LiveMigrationRequest, opts?: CallOptions): Promise<void> { return this.#moves.liveMigration(req, opts); }
+  liveMigrationForceComplete(move: MoveRef): Promise<void> { return this.#moves.liveMigrationForceComplete(move); }
+  postLiveMigrationAtDestination(move: MoveRef): Promise<InstanceInfo> { return this.#moves.postLiveMigrationAtDestination(move); }
+  postLiveMigrationAtSource(move: MoveRef): Promise<void> { return this.#moves.postLiveMigrationAtSource(move); }
+  rollbackLiveMigrationAtDestination(move: MoveRef): Promise<void> { return this.#moves.rollbackLiveMigrationAtDestination(move); }
 
   // events
 
@@ -310,14 +327,31 @@ export class FakeDriver implements VirtDriver {
 
   /** The start of every back-end call: latency, then any armed fault (returned if the call goes on). */
   async #enter(method: DriverMethod, node: string | null, uuid: string | null, signal?: AbortSignal): Promise<Fault | undefined> {
+    const fault = await this.#begin(method, node, uuid, signal);
+    if (fault) await strike(fault, method, this.#hung, signal);
+    return fault;
+  }
+
+  /** #enter without striking the fault it takes (a move strikes it mid-way). */
+  async #begin(method: DriverMethod, node: string | null, uuid: string | null, signal?: AbortSignal): Promise<Fault | undefined> {
     this.#b();
     if (signal?.aborted) throw abortError(signal);
     if (uuid !== null) this.#record(method, node, uuid);
     const latency = this.#cfg!.latencyMs;
     if (latency > 0) await sleep(latency, signal);
-    const fault = this.#b().takeFault(method, node, uuid);
-    if (fault) await strike(fault, method, this.#hung, signal);
-    return fault;
+    return this.#b().takeFault(method, node, uuid);
+  }
+
+  /** NodeNotFound unless the driver manages `node` and the back-end still has it. */
+  #checkNode(node: string): void {
+    if (!this.#cfg!.cluster && !this.#nodeUuids.has(node)) throw new NodeNotFound(`fake driver does not manage node ${node}`);
+    if (!this.#b().hasNode(node)) throw new NodeNotFound(`node ${node} is gone from the fake back-end`);
+  }
+
+  /** CapacityExceeded when `f` is larger than the node (a spawn's or a move's destination). */
+  #checkRoom(node: string, f: FlavorSpec): void {
+    const problem = roomProblem(this.#cfg!, this.#b(), node, f);
+    if (problem) throw new CapacityExceeded(problem);
   }
 
   /** One back-end call about `ref` (or none): enter, run `fn`, honour a 'lose' fault. */

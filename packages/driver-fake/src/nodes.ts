@@ -2,8 +2,8 @@
  * The nodes the fake driver reports: what one inventory row and one node look like, for the
  * node-local mode (the configured nodes the back-end still has) and cluster mode (cluster.ts).
  */
-import type { Inventory, NodeInfo } from '@orrery/virt-api';
-import type { FakeBackend } from './backend.js';
+import type { FlavorSpec, Inventory, NodeInfo } from '@orrery/virt-api';
+import type { FakeBackend, FakeInstance } from './backend.js';
 import type { FakeConfig } from './config.js';
 
 /** One inventory of `total` units, each claimable alone, at the operator's allocation ratio. */
@@ -35,4 +35,29 @@ export function localNodes(b: FakeBackend, cfg: FakeConfig, startedAt: number): 
     traits: [...cfg.traits],
     startedAt,
   }));
+}
+
+/** The inventory of a node: its own (added or resized at run time), else the configuration's. */
+export function nodeTotals(cfg: FakeConfig, own: Record<string, number> | null): Record<string, number> {
+  return own ?? { VCPU: cfg.vcpus, MEMORY_MB: cfg.memoryMb, DISK_GB: cfg.diskGb, ...cfg.resources };
+}
+
+/** Why flavor `f` does not fit on `node` (larger than the node: the fake claims nothing itself), or null. */
+export function roomProblem(cfg: FakeConfig, b: FakeBackend, node: string, f: FlavorSpec): string | null {
+  const disk = f.rootGb + f.ephemeralGb;
+  const size = cfg.cluster
+    ? nodeTotals(cfg, b.nodeInventories().find((n) => n.name === node)?.inventory ?? null)
+    : { VCPU: cfg.vcpus, MEMORY_MB: cfg.memoryMb, DISK_GB: cfg.diskGb };
+  if (f.vcpus <= (size.VCPU ?? 0) && f.memoryMb <= (size.MEMORY_MB ?? 0) && disk <= (size.DISK_GB ?? 0)) return null;
+  return `flavor ${f.name} (${f.vcpus} VCPU, ${f.memoryMb} MB, ${disk} GB) is larger than node ${node}`;
+}
+
+/** What a guest's console shows. */
+export function consoleText(r: FakeInstance): string {
+  return [
+    '[    0.000000] Linux version 6.1.0-orrery-fake (fake@orrery) #1 SMP',
+    `[    0.120000] fake hypervisor: booting ${r.name} (${r.uuid}) on ${r.node}`,
+    `[    1.000000] cloud-init: image ${r.imageId}, ${r.vcpus} VCPU, ${r.memoryMb} MB`,
+    `${r.name} login: `,
+  ].join('\n');
 }

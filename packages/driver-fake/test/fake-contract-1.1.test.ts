@@ -33,9 +33,9 @@ async function boot(config: Record<string, string> = {}) {
 }
 
 describe('fake driver: contract 1.1', () => {
-  it('agrees 1.1 with the nodeLookup group, and is handed the agreed version', async () => {
+  it('agrees the newest contract with the nodeLookup group, and has the 1.1 calls', async () => {
     const b = await boot();
-    assert.deepEqual(b.driver.contract, { version: '1.1', groups: ['nodeLookup'] });
+    assert.deepEqual(b.driver.contract, { version: '1.2', groups: ['nodeLookup'] });
     assert.equal(b.driver.supports('status') && b.driver.supports('getNode') && b.driver.supports('onNodeEvent'), true);
     await b.done();
   });
