@@ -1,15 +1,17 @@
-// The fake driver runs the contract's conformance kit against itself, twice: with every
-// capability, and with every optional one switched off (so "undeclared operations raise
-// NotSupported" has something to check).
+// The fake driver runs the contract's conformance kit against itself: with every capability,
+// with every optional one switched off (so "undeclared operations raise NotSupported" has
+// something to check), and with whole-machine nodes. Each create() is a host of its own (the
+// move checks of 1.2 make two), and its move records count as what a host may leave behind.
 import { createTestContext, runConformance, sampleInstanceSpec, type ConformanceFixture } from '@orrery/virt-api/conformance';
 import { createDriver, fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
 
 function fixture(name: string, config: Record<string, string>): ConformanceFixture {
+  let hosts = 0;
   return {
     name,
     parallelSpawns: 16,
     async create() {
-      const { ctx, cleanup } = await createTestContext({ host: 'kit-host', config });
+      const { ctx, cleanup } = await createTestContext({ host: `kit-host-${++hosts}`, config: { live_migration_ms: '50', ...config } });
       const path = fakeBackendPath(ctx.stateDir, ctx.host);
       const driver = createDriver();
       const withBackend = <T>(fn: (b: ReturnType<typeof openFakeBackend>) => T): T => {
@@ -31,7 +33,10 @@ function fixture(name: string, config: Record<string, string>): ConformanceFixtu
           return sampleInstanceSpec(node, driver.capabilities());
         },
         async externalLeaks() {
-          return withBackend((b) => b.listInstances().map((i) => `instance ${i.uuid} (${i.name})`));
+          return withBackend((b) => [
+            ...b.listInstances().map((i) => `instance ${i.uuid} (${i.name})`),
+            ...b.moves.list().map((m) => `move ${m.migrationId} ${m.role} of ${m.uuid} (${m.state})`),
+          ]);
         },
       };
     },
@@ -41,7 +46,7 @@ function fixture(name: string, config: Record<string, string>): ConformanceFixtu
 runConformance(fixture('fake', { nodes: '3', watch_interval_ms: '0' }));
 runConformance(
   fixture('fake, minimal capabilities', {
-    unsupported: 'pause,suspend,reboot,powerControl,rebuild,snapshot,consoleOutput,multiNode',
+    unsupported: 'pause,suspend,reboot,powerControl,rebuild,snapshot,consoleOutput,multiNode,coldMigration,liveMigration',
     image_formats: 'raw',
   }),
 );

@@ -26,6 +26,7 @@ import { isPowerState } from './events.js';
 import { checkCompatibility } from './version.js';
 import { expectCode, must, refOf, Skip, sleep, type Check } from './conformance-steps.js';
 import { CHECKS_1_1 } from './conformance-1.1.js';
+import { CHECKS_1_2 } from './conformance-1.2.js';
 
 /** One fresh driver over a fresh back-end, as fixture.create() returns it. */
 export interface FixtureInstance {
@@ -552,6 +553,7 @@ const CHECKS: Check[] = [
     },
   },
   ...CHECKS_1_1,
+  ...CHECKS_1_2,
 ];
 
 /** The names of the kit's checks, in the order they run. */
@@ -600,7 +602,7 @@ export async function runChecks(fixture: ConformanceFixture): Promise<CheckResul
 
 /** Registers the kit with node:test: one describe for the fixture, one `it` per check. */
 export function runConformance(fixture: ConformanceFixture): void {
-  describe(`${fixture.name}: driver conformance (contract 1.0–1.1)`, () => {
+  describe(`${fixture.name}: driver conformance (contract 1.0–1.2)`, () => {
     for (const check of CHECKS) {
       it(check.name, async (t) => {
         const r = await runCheck(check, fixture);
