@@ -1,11 +1,14 @@
-// Contract 1.1: the per-version method table, the handshake's agreement, and the guard holding
-// a driver to what was agreed (version, optional groups) and to the signals of long calls.
+// Contracts 1.1 and 1.2: the per-version method table, the handshake's agreement, and the guard
+// holding a driver to what was agreed (version, optional groups, the move capabilities) and to
+// the options of long calls (signal; onProgress from 1.2).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   agreeContract, CONTRACT_METHODS, DRIVER_METHODS, guardDriver, inContract, isDriverError, METHOD_SINCE, METHODS_ADDED,
-  nodeChanges, PowerState, prepareDriver, requiredMethods, SUPPORTED_CONTRACT, Aborted,
-  type DriverContext, type DriverVersionInfo, type InstanceInfo, type NodeEvent, type NodeInfo, type VirtDriver,
+  nodeChanges, PowerState, prepareDriver, requiredMethods, SUPPORTED_CONTRACT, Aborted, capabilityProblems, capabilityTraits,
+  CAPABILITY_METHODS, MigrationFailed,
+  type CallOptions, type Capabilities, type DriverContext, type DriverVersionInfo, type InstanceInfo, type MoveProgress, type MoveRef,
+  type NodeEvent, type NodeInfo, type VirtDriver,
 } from '@orrery/virt-api';
 import { createTestContext, sampleInstanceSpec } from '@orrery/virt-api/conformance';
 
@@ -17,14 +20,14 @@ const NODE: NodeInfo = {
   hostIp: '127.0.0.1', inventory: { VCPU: { total: 4, reserved: 0, minUnit: 1, maxUnit: 4, stepSize: 1, allocationRatio: null } }, traits: [],
 };
 
-/** A driver recording every call (name and argument count), implementing `max` and the given groups. */
-function recorded(max: '1.0' | '1.1', groups?: string[], over: Partial<VirtDriver> = {}): { driver: VirtDriver; calls: Array<[string, number]> } {
+/** A driver recording every call (name and argument count), implementing `max` and the given groups (1.2: every move call, undeclared). */
+function recorded(max: '1.0' | '1.1' | '1.2', groups?: string[], over: Partial<VirtDriver> = {}, caps: Partial<Capabilities> = {}): { driver: VirtDriver; calls: Array<[string, number]> } {
   const calls: Array<[string, number]> = [];
   const base: Record<string, unknown> = {
     version: () => info('1.0', max, groups),
     capabilities: () => ({
       pause: false, suspend: false, reboot: true, powerControl: true, rebuild: false, snapshot: true, consoleOutput: false,
-      multiNode: false, imageFormats: ['raw'], hypervisorType: 'stub',
+      multiNode: false, imageFormats: ['raw'], hypervisorType: 'stub', ...caps,
     }),
     init: async () => {}, shutdown: async () => {}, listNodes: async () => [NODE], listInstances: async () => [],
     getInstance: async () => running, spawn: async () => running, destroy: async () => {}, reboot: async () => {},
@@ -32,10 +35,11 @@ function recorded(max: '1.0' | '1.1', groups?: string[], over: Partial<VirtDrive
     resume: async () => {}, rebuild: async () => running, getConsoleOutput: async () => '', snapshot: async () => {},
     onEvent: () => () => {},
   };
-  if (max === '1.1') {
+  if (max !== '1.0') {
     base.onNodeEvent = () => () => {};
     base.status = async () => ({ reachable: true, latencyMs: 1, message: 'ok' });
   }
+  if (max === '1.2') for (const m of [...CAPABILITY_METHODS.coldMigration, ...CAPABILITY_METHODS.liveMigration]) base[m] = async () => running;
   if (groups?.includes('nodeLookup')) base.getNode = async () => NODE;
   Object.assign(base, over);
   const driver = new Proxy(base, {
@@ -206,5 +210,120 @@ describe('nodeChanges', () => {
     ]);
     assert.ok(ev.every((e) => e.at === 5));
     assert.deepEqual(nodeChanges([NODE], [{ ...NODE, traits: [] }]), []);
+  });
+});
+
+const MOVE: MoveRef = { instance: { uuid: 'u1', node: 'n1' }, migrationId: 'm1' };
+const PROGRESS: MoveProgress = { memoryTotal: 8, memoryProcessed: 4, memoryRemaining: 4, diskTotal: 0, diskProcessed: 0, diskRemaining: 0 };
+const BOTH = { coldMigration: true, liveMigration: true };
+
+async function inited<T extends VirtDriver>(g: T): Promise<T> {
+  const { ctx, cleanup } = await createTestContext();
+  await g.init(ctx);
+  await cleanup();
+  return g;
+}
+
+describe('contract 1.2: the move calls', () => {
+  it('adds the move calls in 1.2, required only of a driver declaring their capability', () => {
+    assert.deepEqual([...METHODS_ADDED['1.2']!], [...CAPABILITY_METHODS.coldMigration, ...CAPABILITY_METHODS.liveMigration]);
+    assert.ok(!requiredMethods({ version: '1.2', groups: [] }).includes('finishMigration'));
+    const cold = requiredMethods({ version: '1.2', groups: [] }, { ...recorded('1.2').driver.capabilities(), coldMigration: true });
+    assert.ok(cold.includes('finishMigration') && !cold.includes('liveMigration'));
+    // Under 1.1 a declared capability requires nothing: the calls are not in that contract.
+    assert.ok(!requiredMethods({ version: '1.1', groups: [] }, { ...recorded('1.1').driver.capabilities(), ...BOTH }).includes('finishMigration'));
+  });
+
+  it('accepts the move capabilities absent, refuses them non-boolean, and makes them traits', () => {
+    const caps = recorded('1.2').driver.capabilities();
+    assert.deepEqual(capabilityProblems(caps), []);
+    assert.deepEqual(capabilityProblems({ ...caps, coldMigration: 'yes' as unknown as boolean }), ['capability coldMigration must be a boolean (or absent)']);
+    assert.ok(!capabilityTraits(caps).some((t) => t.includes('MIGRATION')));
+    assert.deepEqual(capabilityTraits({ ...caps, ...BOTH }).filter((t) => t.includes('MIGRATION')), ['COMPUTE_COLD_MIGRATION', 'COMPUTE_LIVE_MIGRATION']);
+  });
+
+  it('refuses the move calls to a 1.1 driver (NotInContract), and drops its move capabilities', async () => {
+    // The driver has the calls and says it can: agreement, not presence, decides.
+    const { driver, calls } = recorded('1.1', undefined, { finishRevertMigration: async () => running, liveMigration: async () => {} }, BOTH);
+    const g = await inited(guardDriver(driver));
+    assert.equal(g.contract.version, '1.1');
+    assert.equal(g.capabilities().coldMigration, undefined, 'a 1.1 agreement drops coldMigration');
+    assert.ok(!capabilityTraits(g.capabilities()).includes('COMPUTE_LIVE_MIGRATION'));
+    assert.equal(g.supports('liveMigration'), false);
+    const err = await rejection(g.finishRevertMigration(MOVE, true));
+    assert.ok(isDriverError(err, 'NotInContract'));
+    assert.match((err as Error).message, /the agreed contract is 1\.1/);
+    assert.ok(isDriverError(await rejection(g.liveMigration({ move: MOVE, target: { node: 'n2', data: {} }, blockMigration: false })), 'NotInContract'));
+    assert.ok(!calls.some(([m]) => m === 'finishRevertMigration' || m === 'liveMigration'));
+  });
+
+  it('refuses a move call whose capability a 1.2 driver did not declare (NotSupported)', async () => {
+    const { driver, calls } = recorded('1.2', undefined, {}, { coldMigration: true });
+    const g = await inited(guardDriver(driver));
+    assert.equal(g.supports('confirmMigration'), true);
+    assert.equal(g.supports('preLiveMigration'), false);
+    await g.confirmMigration(MOVE);
+    const err = await rejection(g.postLiveMigrationAtSource(MOVE));
+    assert.ok(isDriverError(err, 'NotSupported'));
+    assert.match((err as Error).message, /capability liveMigration not declared/);
+    assert.deepEqual(calls.filter(([m]) => m.includes('Migration')).map(([m]) => m), ['confirmMigration']);
+  });
+
+  it('passes MigrationFailed from a move call, and wraps what the call may not raise', async () => {
+    const g = await inited(guardDriver(recorded('1.2', undefined, {
+      liveMigration: async () => { throw new MigrationFailed('the destination refused'); },
+      confirmMigration: async () => { throw new MigrationFailed('cleanups never fail so'); },
+      revertMigration: async () => { throw new TypeError('bug'); },
+    }, BOTH).driver));
+    assert.ok(isDriverError(await rejection(g.liveMigration({ move: MOVE, target: { node: 'n2', data: {} }, blockMigration: false })), 'MigrationFailed'));
+    const c = await rejection(g.confirmMigration(MOVE));
+    assert.ok(isDriverError(c, 'DriverFault'));
+    assert.equal((c as { originalCode?: string }).originalCode, 'MigrationFailed');
+    assert.ok(isDriverError(await rejection(g.revertMigration(MOVE)), 'DriverFault'));
+  });
+
+  it('hands onProgress to a 1.2 driver only, checked, and silenced once the call settled', async () => {
+    let seen: CallOptions | undefined;
+    let late: ((p: MoveProgress) => void) | undefined;
+    const listenerErrors: unknown[] = [];
+    const g = await inited(guardDriver(recorded('1.2', undefined, {
+      liveMigration: async (_r: unknown, o?: CallOptions) => {
+        seen = o;
+        o!.onProgress!(PROGRESS);
+        o!.onProgress!({ ...PROGRESS, memoryRemaining: -1 }); // malformed: dropped
+        late = o!.onProgress;
+      },
+    }, BOTH).driver, { onListenerError: (err) => listenerErrors.push(err) }));
+    const got: MoveProgress[] = [];
+    const req = { move: MOVE, target: { node: 'n2', data: {} }, blockMigration: false };
+    await g.liveMigration(req, { onProgress: (p) => (got.push(p), assert.fail('listener bug')) });
+    assert.ok(seen?.signal instanceof AbortSignal);
+    assert.deepEqual(got, [PROGRESS]);
+    assert.equal(listenerErrors.length, 1, 'a throwing progress listener is reported, not raised');
+    late!(PROGRESS);
+    assert.equal(got.length, 1, 'no progress after the call settled');
+    // A 1.1 driver's long calls get their signal, never onProgress.
+    let old: CallOptions | undefined;
+    const g11 = await inited(guardDriver(recorded('1.1', undefined, { spawn: async (_s: unknown, o?: CallOptions) => ((old = o), running) }).driver));
+    await g11.spawn(sampleInstanceSpec(NODE, g11.capabilities()), { onProgress: () => {} });
+    assert.deepEqual(Object.keys(old ?? {}), ['signal']);
+  });
+
+  it('demands the calls of a declared move capability, at load and again at init', async () => {
+    const lacking = recorded('1.2', undefined, { finishMigration: undefined }, { coldMigration: true }).driver;
+    assert.throws(() => prepareDriver(lacking), { code: 'DriverLoadFailed', message: /lacks contract methods: finishMigration \(agreed contract 1\.2 with capability coldMigration\)/ });
+    // Pinned to 1.1, the same driver needs none of them, and is no cold-migration host.
+    const pinned = prepareDriver(lacking, { speaks: { min: '1.0', max: '1.1' } });
+    assert.equal((await inited(pinned)).capabilities().coldMigration, undefined);
+    // A capability first declared at init is checked there.
+    let ready = false;
+    const late = recorded('1.2', undefined, {
+      liveMigration: undefined, init: async () => void (ready = true),
+      capabilities: () => ({ ...recorded('1.2').driver.capabilities(), liveMigration: ready }),
+    }).driver;
+    const g = prepareDriver(late);
+    const { ctx, cleanup } = await createTestContext();
+    await assert.rejects(g.init(ctx), { code: 'DriverFault', message: /declares capabilities whose calls it lacks: liveMigration \(agreed contract 1\.2\)/ });
+    await cleanup();
   });
 });
