@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
-  capabilityTraits, guardDriver, isDriverError, PowerState,
+  capabilityTraits, guardDriver, PowerState,
   type DriverErrorCode, type DriverMethod, type GuardedVirtDriver, type InstanceSpec, type LifecycleEvent, type MoveProgress, type MoveRef,
 } from '@orrery/virt-api';
 import { createTestContext, MemoryImageService, sampleInstanceSpec } from '@orrery/virt-api/conformance';
+import { code } from './outcome.js';
 import { createDriver, fakeBackendPath, openFakeBackend, type FakeBackend } from '@orrery/driver-fake';
 
 interface Host {
@@ -60,16 +61,6 @@ async function pair(config: Record<string, string> = {}) {
 }
 
 const moveOf = (s: InstanceSpec, node: string, migrationId: string): MoveRef => ({ instance: { uuid: s.uuid, node }, migrationId });
-
-async function code(p: Promise<unknown>): Promise<DriverErrorCode | 'resolved'> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    assert.ok(isDriverError(err), `not a driver error: ${String(err)}`);
-    return err.code;
-  }
-}
 
 /** Arms a fault on `op` of `b`, checks the step fails with it, then that running it again succeeds. */
 async function failsOnceThenWorks<T>(b: FakeBackend, op: DriverMethod, want: DriverErrorCode, step: () => Promise<T>): Promise<T> {

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   capabilityTraits, guardDriver, isDriverError, loadDriver, PowerState,
-  type DriverErrorCode, type GuardOptions, type InstanceSpec, type LifecycleEvent, type VirtDriver,
+  type GuardOptions, type InstanceSpec, type LifecycleEvent, type VirtDriver,
 } from '@orrery/virt-api';
 import { createTestContext, MemoryImageService, sampleInstanceSpec } from '@orrery/virt-api/conformance';
+import { code } from './outcome.js';
 import { createDriver, fakeBackendPath, openFakeBackend, parseConfig, type FakeBackend } from '@orrery/driver-fake';
 
 interface Booted {
@@ -49,16 +50,6 @@ async function boot(config: Record<string, string> = {}, guard: GuardOptions = {
       await cleanup();
     },
   };
-}
-
-async function code(p: Promise<unknown>): Promise<DriverErrorCode | 'resolved'> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    assert.ok(isDriverError(err), `not a driver error: ${String(err)}`);
-    return err.code;
-  }
 }
 
 const ref = (s: InstanceSpec) => ({ uuid: s.uuid, node: s.node });

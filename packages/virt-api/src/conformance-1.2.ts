@@ -117,6 +117,18 @@ async function coldMove(p: Pair, s: InstanceSpec, flavor: FlavorSpec): Promise<{
   return { from, to, spec };
 }
 
+/** Steps 3 and 4 of a live migration of `s` that arrived on `dn`, each twice; then the guest runs there alone. */
+async function liveArrived(p: Pair, s: InstanceSpec, dn: string, id: string, what: string): Promise<void> {
+  const info = await twice(() => p.dst.driver.postLiveMigrationAtDestination!(move(s, dn, id)), 'postLiveMigrationAtDestination()');
+  expectInfo(info, s, dn, PowerState.RUNNING, 'postLiveMigrationAtDestination()');
+  await twice(() => p.src.driver.postLiveMigrationAtSource!(move(s, s.node, id)), 'postLiveMigrationAtSource()');
+  await p.src.assertNoLeaks([s.uuid]);
+  await p.dst.expectState({ uuid: s.uuid, node: dn }, PowerState.RUNNING, what);
+  await expectListed(p.dst, s, dn, `of the destination after ${what}`);
+  await p.dst.driver.destroy({ uuid: s.uuid, node: dn });
+  await p.dst.assertNoLeaks([s.uuid]);
+}
+
 /** Waits until `cond` holds (at most 10 s). */
 async function until(cond: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -233,13 +245,7 @@ export const CHECKS_1_2: Check[] = [
       assert.ok(progress.length > 0, 'liveMigration() reported no progress');
       assert.ok(progress.every(isMoveProgress), 'every progress report is well-formed');
       await expectListed(p.src, s, null, 'of the source once the guest left');
-      const info = await twice(() => p.dst.driver.postLiveMigrationAtDestination!(move(s, dn, id)), 'postLiveMigrationAtDestination()');
-      expectInfo(info, s, dn, PowerState.RUNNING, 'postLiveMigrationAtDestination()');
-      await twice(() => p.src.driver.postLiveMigrationAtSource!(move(s, s.node, id)), 'postLiveMigrationAtSource()');
-      await p.src.assertNoLeaks([s.uuid]);
-      await p.dst.expectState({ uuid: s.uuid, node: dn }, PowerState.RUNNING, 'a live migration');
-      await p.dst.driver.destroy({ uuid: s.uuid, node: dn });
-      await p.dst.assertNoLeaks([s.uuid]);
+      await liveArrived(p, s, dn, id, 'a live migration');
     }),
   },
   {
@@ -299,12 +305,7 @@ export const CHECKS_1_2: Check[] = [
       await twice(() => p.src.driver.liveMigrationForceComplete!(move(s, s.node, id)), 'liveMigrationForceComplete()');
       await must(migrating, 'a forced liveMigration()');
       await must(p.src.driver.liveMigrationForceComplete!(move(s, s.node, id)), 'liveMigrationForceComplete() of a finished migration');
-      await must(p.dst.driver.postLiveMigrationAtDestination!(move(s, dn, id)), 'postLiveMigrationAtDestination()');
-      await must(p.src.driver.postLiveMigrationAtSource!(move(s, s.node, id)), 'postLiveMigrationAtSource()');
-      await p.src.assertNoLeaks([s.uuid]);
-      await p.dst.expectState({ uuid: s.uuid, node: dn }, PowerState.RUNNING, 'a forced live migration');
-      await p.dst.driver.destroy({ uuid: s.uuid, node: dn });
-      await p.dst.assertNoLeaks([s.uuid]);
+      await liveArrived(p, s, dn, id, 'a forced live migration');
     }),
   },
 ];
