@@ -99,10 +99,9 @@ async function expectListed(host: Harness, s: InstanceSpec, node: string | null,
   assert.deepEqual(listed, node === null ? [] : [node], `listInstances() ${what}`);
 }
 
-/** Steps 1 and 2 of a cold move of `s` from p.src to p.dst with `flavor`; answers the two move refs. */
-async function coldMove(p: Pair, s: InstanceSpec, flavor: FlavorSpec): Promise<{ from: MoveRef; to: MoveRef; spec: InstanceSpec }> {
+/** Steps 1 and 2 of a cold move of `s` from p.src to node `dn` of p.dst with `flavor`; answers the two move refs. */
+async function coldMove(p: Pair, s: InstanceSpec, flavor: FlavorSpec, dn = p.dst.nodes[0]!.name): Promise<{ from: MoveRef; to: MoveRef; spec: InstanceSpec }> {
   const id = randomUUID();
-  const dn = p.dst.nodes[0]!.name;
   const from = move(s, s.node, id);
   const to = move(s, dn, id);
   const imageId = `kit-transfer-${id}`;
@@ -176,6 +175,27 @@ export const CHECKS_1_2: Check[] = [
       await expectListed(p.src, s, s.node, 'of the source after revert');
       await p.src.driver.destroy(refOf(s));
       await p.src.assertNoLeaks([s.uuid]);
+    }),
+  },
+  {
+    name: '1.2 coldMigration: migrate to another node of the same host, confirm and revert (multiNode)',
+    raw: true,
+    run: (h) => withPair(h, 'coldMigration', async (p) => {
+      if (p.src.nodes.length < 2) throw new Skip('the driver manages one node');
+      const here: Pair = { ...p, dst: p.src };
+      const other = p.src.nodes[1]!.name;
+      const a = await p.src.spawn();
+      const kept = await coldMove(here, a, a.flavor, other);
+      await twice(() => p.src.driver.confirmMigration!(kept.from), 'confirmMigration()');
+      await expectListed(p.src, a, other, 'after the confirm');
+      await p.src.driver.destroy(refOf(kept.spec));
+      const b = await p.src.spawn();
+      const back = await coldMove(here, b, b.flavor, other);
+      await twice(() => p.src.driver.revertMigration!(back.to), 'revertMigration()');
+      expectInfo(await twice(() => p.src.driver.finishRevertMigration!(back.from, true), 'finishRevertMigration()'), b, b.node, PowerState.RUNNING, 'finishRevertMigration()');
+      await expectListed(p.src, b, b.node, 'after the revert');
+      await p.src.driver.destroy(refOf(b));
+      await p.src.assertNoLeaks([a.uuid, b.uuid]);
     }),
   },
   {
