@@ -3,6 +3,9 @@
 // duration, a migration that converges only when forced, and move records across a restart.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   capabilityTraits, guardDriver, PowerState,
@@ -33,7 +36,7 @@ async function host(name: string, images: MemoryImageService, config: Record<str
     return d;
   };
   let driver = await start();
-  const backend = openFakeBackend(fakeBackendPath(ctx.stateDir, name));
+  const backend = openFakeBackend(config['cluster_state_file'] ?? fakeBackendPath(ctx.stateDir, name));
   const first = (await driver.listNodes())[0]!;
   return {
     get driver() {
@@ -196,5 +199,31 @@ describe('fake driver: moves (contract 1.2)', () => {
     assert.deepEqual([p.b.backend.listInstances(), p.b.backend.moves.list()], [[], []]);
     assert.equal((await p.a.driver.getInstance({ uuid: s.uuid, node: s.node })).powerState, PowerState.RUNNING);
     await p.done();
+  });
+
+  it('moves a guest between two nodes of a shared back-end (cluster mode), live and cold', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'orrery-fake-moves-'));
+    const cluster = { cluster: 'pool', cluster_state_file: join(dir, 'pool.sqlite'), node_names: 'p1,p2' };
+    const images = new MemoryImageService();
+    const a = await host('a', images, cluster);
+    const b = await host('b', images, cluster);
+    const s = { ...a.spec(), node: 'p1' };
+    await a.driver.spawn(s);
+    const id = randomUUID();
+    const target = await b.driver.preLiveMigration({ move: moveOf(s, 'p2', id), instance: { ...s, node: 'p2' }, blockMigration: false });
+    await a.driver.liveMigration({ move: moveOf(s, 'p1', id), target, blockMigration: false });
+    await b.driver.postLiveMigrationAtDestination(moveOf(s, 'p2', id));
+    await a.driver.postLiveMigrationAtSource(moveOf(s, 'p1', id));
+    assert.deepEqual((await a.driver.listInstances()).map((i) => [i.uuid, i.node]), [[s.uuid, 'p2']]);
+    const id2 = randomUUID();
+    await b.driver.migrateDiskAndPowerOff({ move: moveOf(s, 'p2', id2), transfer: { imageId: `t-${id2}`, diskFormat: 'raw' } });
+    const transfer = { ...s.image, id: `t-${id2}`, name: `t-${id2}` };
+    await a.driver.finishMigration({ move: moveOf(s, 'p1', id2), instance: s, transfer, sourceNode: 'p2', powerOn: true });
+    await b.driver.confirmMigration(moveOf(s, 'p2', id2));
+    assert.deepEqual((await b.driver.listInstances()).map((i) => [i.uuid, i.node, i.powerState]), [[s.uuid, 'p1', PowerState.RUNNING]]);
+    assert.deepEqual(a.backend.moves.list(), []);
+    await a.done();
+    await b.done();
+    await rm(dir, { recursive: true, force: true });
   });
 });
