@@ -128,7 +128,7 @@ export class FakeMoves implements Required<MoveCalls> {
     if (!supportsImageFormat(this.#h.capabilities(), transfer.diskFormat)) {
       throw new NotSupported(`fake driver cannot boot ${transfer.diskFormat} images`);
     }
-    const disk = await download(this.#h.images(), transfer.id, spec.uuid);
+    const disk = await download(this.#h.images(), transfer.id, spec.uuid, move.migrationId);
     if (signal?.aborted) throw abortError(signal);
     if (spec.flavor.rootGb < disk.rootGb) throw shrinks(disk.rootGb);
     this.#h.checkRoom(spec.node, spec.flavor);
@@ -318,8 +318,8 @@ async function upload(images: ImageService, imageId: string, disk: DiskFile): Pr
   }
 }
 
-/** Reads back the disk file of `uuid` from transfer image `imageId`; ImageError when it is none. */
-async function download(images: ImageService, imageId: string, uuid: string): Promise<DiskFile> {
+/** Reads back the disk file of `uuid` for `migrationId` from transfer image `imageId`; ImageError when it is none. */
+async function download(images: ImageService, imageId: string, uuid: string, migrationId: string): Promise<DiskFile> {
   const parts: Uint8Array[] = [];
   try {
     for await (const p of await images.download(imageId)) parts.push(p);
@@ -334,8 +334,8 @@ async function download(images: ImageService, imageId: string, uuid: string): Pr
   } catch {
     // not a disk file: refused below
   }
-  if (disk.instance !== uuid || typeof disk.rootGb !== 'number' || typeof disk.image !== 'string' || typeof disk.migrationId !== 'string') {
-    throw new ImageError(`transfer image ${imageId} holds no disk of instance ${uuid}`);
+  if (disk.instance !== uuid || disk.migrationId !== migrationId || typeof disk.rootGb !== 'number' || typeof disk.image !== 'string') {
+    throw new ImageError(`transfer image ${imageId} holds no disk of instance ${uuid} for migration ${migrationId}`);
   }
   return { instance: disk.instance, image: disk.image, rootGb: disk.rootGb, migrationId: disk.migrationId };
 }
