@@ -102,7 +102,8 @@ export class FakeMoves implements Required<MoveCalls> {
     const signal = opts?.signal;
     let b = await this.#enter('finishMigration', spec, signal);
     const state = powerOn ? PowerState.RUNNING : PowerState.SHUTDOWN;
-    const shape = { vcpus: spec.flavor.vcpus, memoryMb: spec.flavor.memoryMb, diskGb: spec.flavor.rootGb + spec.flavor.ephemeralGb, rootGb: spec.flavor.rootGb };
+    const f = spec.flavor;
+    const shape = { vcpus: f.vcpus, memoryMb: f.memoryMb, diskGb: f.rootGb + f.ephemeralGb, rootGb: f.rootGb };
     const shrinks = (rootGb: number) => new NotSupported(`the root disk of ${spec.uuid} (${rootGb} GB) cannot shrink to ${spec.flavor.rootGb} GB`);
     if (transfer === null) {
       const aside = b.moves.get(move.migrationId, 'aside');
@@ -314,7 +315,8 @@ async function upload(images: ImageService, imageId: string, disk: DiskFile): Pr
     await images.upload(imageId, new TextEncoder().encode(`${DISK_MAGIC}${JSON.stringify(disk)}\n`));
   } catch (err) {
     if (isDriverError(err, 'ImageNotFound') || isDriverError(err, 'ImageServiceUnavailable') || isDriverError(err, 'ImageError')) throw err;
-    throw new ImageError(`upload of the disk of ${disk.instance} into ${imageId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ImageError(`upload of the disk of ${disk.instance} into ${imageId} failed: ${why}`, { cause: err });
   }
 }
 

@@ -12,7 +12,7 @@ import { Harness } from './conformance.js';
 import { expectCode, must, refOf, Skip, sleep, type Check } from './conformance-steps.js';
 import { PowerState, type FlavorSpec, type ImageRef, type ImageService, type InstanceInfo, type InstanceSpec } from './contract.js';
 import { Aborted } from './errors.js';
-import { isMoveProgress, type MoveProgress, type MoveRef } from './moves.js';
+import { isMoveProgress, type LiveMigrationTarget, type MoveProgress, type MoveRef } from './moves.js';
 import { agreeContract, atLeast, requiredMethods } from './version.js';
 
 /** The agreement is 1.2 or later; Skip otherwise. */
@@ -100,17 +100,21 @@ async function expectListed(host: Harness, s: InstanceSpec, node: string | null,
 }
 
 /** Steps 1 and 2 of a cold move of `s` from p.src to node `dn` of p.dst with `flavor`; answers the two move refs. */
-async function coldMove(p: Pair, s: InstanceSpec, flavor: FlavorSpec, dn = p.dst.nodes[0]!.name): Promise<{ from: MoveRef; to: MoveRef; spec: InstanceSpec }> {
+async function coldMove(
+  p: Pair, s: InstanceSpec, flavor: FlavorSpec, dn = p.dst.nodes[0]!.name,
+): Promise<{ from: MoveRef; to: MoveRef; spec: InstanceSpec }> {
   const id = randomUUID();
   const from = move(s, s.node, id);
   const to = move(s, dn, id);
   const imageId = `kit-transfer-${id}`;
-  await twice(() => p.src.driver.migrateDiskAndPowerOff!({ move: from, transfer: { imageId, diskFormat: s.image.diskFormat } }), 'migrateDiskAndPowerOff()');
+  const transferTo = { imageId, diskFormat: s.image.diskFormat };
+  await twice(() => p.src.driver.migrateDiskAndPowerOff!({ move: from, transfer: transferTo }), 'migrateDiskAndPowerOff()');
   assert.ok((p.images.own.get(imageId)?.byteLength ?? 0) > 0, 'migrateDiskAndPowerOff() uploaded no disk into the transfer image');
   await expectListed(p.src, s, null, 'of the source while the guest is kept for revert');
   const transfer: ImageRef = { ...s.image, id: imageId, name: imageId, size: p.images.own.get(imageId)!.byteLength, checksum: null };
   const spec = { ...s, node: dn, flavor };
-  const info = await twice(() => p.dst.driver.finishMigration!({ move: to, instance: spec, transfer, sourceNode: s.node, powerOn: true }), 'finishMigration()');
+  const finish = { move: to, instance: spec, transfer, sourceNode: s.node, powerOn: true };
+  const info = await twice(() => p.dst.driver.finishMigration!(finish), 'finishMigration()');
   expectInfo(info, s, dn, PowerState.RUNNING, 'finishMigration()');
   await p.dst.expectState(refOf(spec), PowerState.RUNNING, 'finishMigration()');
   return { from, to, spec };
@@ -126,6 +130,11 @@ async function liveArrived(p: Pair, s: InstanceSpec, dn: string, id: string, wha
   await expectListed(p.dst, s, dn, `of the destination after ${what}`);
   await p.dst.driver.destroy({ uuid: s.uuid, node: dn });
   await p.dst.assertNoLeaks([s.uuid]);
+}
+
+/** Step 1 of a live migration of `s` to node `dn` of p.dst. */
+function prepare(p: Pair, s: InstanceSpec, dn: string, id: string, blockMigration: boolean): Promise<LiveMigrationTarget> {
+  return p.dst.driver.preLiveMigration!({ move: move(s, dn, id), instance: { ...s, node: dn }, blockMigration });
 }
 
 /** Waits until `cond` holds (at most 10 s). */
@@ -192,7 +201,8 @@ export const CHECKS_1_2: Check[] = [
       const b = await p.src.spawn();
       const back = await coldMove(here, b, b.flavor, other);
       await twice(() => p.src.driver.revertMigration!(back.to), 'revertMigration()');
-      expectInfo(await twice(() => p.src.driver.finishRevertMigration!(back.from, true), 'finishRevertMigration()'), b, b.node, PowerState.RUNNING, 'finishRevertMigration()');
+      const info = await twice(() => p.src.driver.finishRevertMigration!(back.from, true), 'finishRevertMigration()');
+      expectInfo(info, b, b.node, PowerState.RUNNING, 'finishRevertMigration()');
       await expectListed(p.src, b, b.node, 'after the revert');
       await p.src.driver.destroy(refOf(b));
       await p.src.assertNoLeaks([a.uuid, b.uuid]);
@@ -207,9 +217,12 @@ export const CHECKS_1_2: Check[] = [
       const id = randomUUID();
       const dn = p.dst.nodes[0]!.name;
       const imageId = `kit-transfer-${id}`;
-      await must(p.src.driver.migrateDiskAndPowerOff!({ move: move(s, s.node, id), transfer: { imageId, diskFormat: s.image.diskFormat } }), 'migrateDiskAndPowerOff()');
+      const out = { move: move(s, s.node, id), transfer: { imageId, diskFormat: s.image.diskFormat } };
+      await must(p.src.driver.migrateDiskAndPowerOff!(out), 'migrateDiskAndPowerOff()');
       const transfer: ImageRef = { ...s.image, id: imageId, name: imageId, size: p.images.own.get(imageId)?.byteLength ?? 0, checksum: null };
-      const req = (rootGb: number) => ({ move: move(s, dn, id), instance: { ...s, node: dn, flavor: bigger(s.flavor, rootGb) }, transfer, sourceNode: s.node, powerOn: true });
+      const req = (rootGb: number) => ({
+        move: move(s, dn, id), instance: { ...s, node: dn, flavor: bigger(s.flavor, rootGb) }, transfer, sourceNode: s.node, powerOn: true,
+      });
       await expectCode(p.dst.driver.finishMigration!(req(s.flavor.rootGb - 1)), 'NotSupported', 'finishMigration() to a smaller root disk');
       await p.dst.assertNoLeaks([s.uuid]);
       const info = await twice(() => p.dst.driver.finishMigration!(req(s.flavor.rootGb + 1)), 'finishMigration() to a bigger root disk');
@@ -231,8 +244,12 @@ export const CHECKS_1_2: Check[] = [
         const m = move(s, s.node, id);
         await twice(() => host.driver.migrateDiskAndPowerOff!({ move: m, transfer: null }), 'migrateDiskAndPowerOff() on the same node');
         await expectListed(host, s, s.node, 'while the copy is set aside');
-        const req = (rootGb: number) => ({ move: m, instance: { ...s, flavor: bigger(s.flavor, rootGb) }, transfer: null, sourceNode: s.node, powerOn: true });
-        if (s.flavor.rootGb > 0) await expectCode(host.driver.finishMigration!(req(s.flavor.rootGb - 1)), 'NotSupported', 'finishMigration() to a smaller root disk');
+        const req = (rootGb: number) => ({
+          move: m, instance: { ...s, flavor: bigger(s.flavor, rootGb) }, transfer: null, sourceNode: s.node, powerOn: true,
+        });
+        if (s.flavor.rootGb > 0) {
+          await expectCode(host.driver.finishMigration!(req(s.flavor.rootGb - 1)), 'NotSupported', 'finishMigration() to a smaller root disk');
+        }
         const info = await twice(() => host.driver.finishMigration!(req(s.flavor.rootGb + 1)), 'finishMigration() on the same node');
         expectInfo(info, s, s.node, PowerState.RUNNING, 'finishMigration()');
         if (outcome === 'confirm') {
@@ -256,7 +273,7 @@ export const CHECKS_1_2: Check[] = [
       const s = await p.src.spawn();
       const id = randomUUID();
       const dn = p.dst.nodes[0]!.name;
-      const target = await twice(() => p.dst.driver.preLiveMigration!({ move: move(s, dn, id), instance: { ...s, node: dn }, blockMigration: true }), 'preLiveMigration()');
+      const target = await twice(() => prepare(p, s, dn, id, true), 'preLiveMigration()');
       assert.equal(target.node, dn, 'preLiveMigration() answers the destination node');
       await expectListed(p.dst, s, null, 'of the destination before the guest arrives');
       const progress: MoveProgress[] = [];
@@ -275,7 +292,7 @@ export const CHECKS_1_2: Check[] = [
       const s = await p.src.spawn();
       const id = randomUUID();
       const dn = p.dst.nodes[0]!.name;
-      const target = await must(p.dst.driver.preLiveMigration!({ move: move(s, dn, id), instance: { ...s, node: dn }, blockMigration: false }), 'preLiveMigration()');
+      const target = await must(prepare(p, s, dn, id, false), 'preLiveMigration()');
       const ac = new AbortController();
       const req = { move: move(s, s.node, id), target, blockMigration: false };
       let first: MoveProgress | undefined;
@@ -298,8 +315,9 @@ export const CHECKS_1_2: Check[] = [
         const stopped = await p.src.spawn();
         const id2 = randomUUID();
         await p.src.driver.powerOff(refOf(stopped), 0);
-        const t2 = await must(p.dst.driver.preLiveMigration!({ move: move(stopped, dn, id2), instance: { ...stopped, node: dn }, blockMigration: false }), 'preLiveMigration()');
-        await expectCode(p.src.driver.liveMigration!({ move: move(stopped, stopped.node, id2), target: t2, blockMigration: false }), 'InvalidState', 'liveMigration() of a stopped guest');
+        const t2 = await must(prepare(p, stopped, dn, id2, false), 'preLiveMigration()');
+        const req2 = { move: move(stopped, stopped.node, id2), target: t2, blockMigration: false };
+        await expectCode(p.src.driver.liveMigration!(req2), 'InvalidState', 'liveMigration() of a stopped guest');
         await must(p.dst.driver.rollbackLiveMigrationAtDestination!(move(stopped, dn, id2)), 'rollbackLiveMigrationAtDestination()');
         await p.src.driver.destroy(refOf(stopped));
       }
@@ -315,16 +333,18 @@ export const CHECKS_1_2: Check[] = [
       const s = await p.src.spawn();
       const id = randomUUID();
       const dn = p.dst.nodes[0]!.name;
-      await expectCode(p.src.driver.liveMigrationForceComplete!(move(s, s.node, id)), 'InvalidState', 'liveMigrationForceComplete() with none under way');
-      const target = await must(p.dst.driver.preLiveMigration!({ move: move(s, dn, id), instance: { ...s, node: dn }, blockMigration: false }), 'preLiveMigration()');
+      const force = () => p.src.driver.liveMigrationForceComplete!(move(s, s.node, id));
+      await expectCode(force(), 'InvalidState', 'liveMigrationForceComplete() with none under way');
+      const target = await must(prepare(p, s, dn, id, false), 'preLiveMigration()');
       const progress: MoveProgress[] = [];
-      const migrating = p.src.driver.liveMigration!({ move: move(s, s.node, id), target, blockMigration: false }, { onProgress: (x) => progress.push(x) });
+      const req = { move: move(s, s.node, id), target, blockMigration: false };
+      const migrating = p.src.driver.liveMigration!(req, { onProgress: (x) => progress.push(x) });
       migrating.catch(() => undefined);
       await until(() => progress.length > 0, 'the first progress report');
       // Under way, or (a fast back-end) finished already: both succeed, twice.
-      await twice(() => p.src.driver.liveMigrationForceComplete!(move(s, s.node, id)), 'liveMigrationForceComplete()');
+      await twice(force, 'liveMigrationForceComplete()');
       await must(migrating, 'a forced liveMigration()');
-      await must(p.src.driver.liveMigrationForceComplete!(move(s, s.node, id)), 'liveMigrationForceComplete() of a finished migration');
+      await must(force(), 'liveMigrationForceComplete() of a finished migration');
       await liveArrived(p, s, dn, id, 'a forced live migration');
     }),
   },

@@ -265,7 +265,8 @@ class GuardedDriver implements GuardedVirtDriver {
     const d = this.#d as unknown as Record<string, unknown>;
     const missing = requiredMethods(this.contract, caps).filter((m) => typeof d[m] !== 'function');
     if (missing.length > 0) {
-      throw new DriverFault(`${this.#driverName} declares capabilities whose calls it lacks: ${missing.join(', ')} (agreed contract ${contractVersion})`, { method: 'capabilities' });
+      const what = `${missing.join(', ')} (agreed contract ${contractVersion})`;
+      throw new DriverFault(`${this.#driverName} declares capabilities whose calls it lacks: ${what}`, { method: 'capabilities' });
     }
     this.#caps = caps;
   }
@@ -373,43 +374,29 @@ class GuardedDriver implements GuardedVirtDriver {
   migrateDiskAndPowerOff(req: MigrateDiskRequest, opts?: CallOptions): Promise<void> {
     return this.#call('migrateDiskAndPowerOff', (o) => this.#d.migrateDiskAndPowerOff!(req, o), 0, opts);
   }
-
   finishMigration(req: FinishMigrationRequest, opts?: CallOptions): Promise<InstanceInfo> {
     return this.#call('finishMigration', (o) => this.#d.finishMigration!(req, o), 0, opts);
   }
-
-  confirmMigration(move: MoveRef): Promise<void> {
-    return this.#call('confirmMigration', () => this.#d.confirmMigration!(move));
-  }
-
-  revertMigration(move: MoveRef): Promise<void> {
-    return this.#call('revertMigration', () => this.#d.revertMigration!(move));
-  }
-
+  confirmMigration(move: MoveRef): Promise<void> { return this.#call('confirmMigration', () => this.#d.confirmMigration!(move)); }
+  revertMigration(move: MoveRef): Promise<void> { return this.#call('revertMigration', () => this.#d.revertMigration!(move)); }
   finishRevertMigration(move: MoveRef, powerOn: boolean): Promise<InstanceInfo> {
     return this.#call('finishRevertMigration', () => this.#d.finishRevertMigration!(move, powerOn));
   }
-
   preLiveMigration(req: PreLiveMigrationRequest, opts?: CallOptions): Promise<LiveMigrationTarget> {
     return this.#call('preLiveMigration', (o) => this.#d.preLiveMigration!(req, o), 0, opts);
   }
-
   liveMigration(req: LiveMigrationRequest, opts?: CallOptions): Promise<void> {
     return this.#call('liveMigration', (o) => this.#d.liveMigration!(req, o), 0, opts);
   }
-
   liveMigrationForceComplete(move: MoveRef): Promise<void> {
     return this.#call('liveMigrationForceComplete', () => this.#d.liveMigrationForceComplete!(move));
   }
-
   postLiveMigrationAtDestination(move: MoveRef): Promise<InstanceInfo> {
     return this.#call('postLiveMigrationAtDestination', () => this.#d.postLiveMigrationAtDestination!(move));
   }
-
   postLiveMigrationAtSource(move: MoveRef): Promise<void> {
     return this.#call('postLiveMigrationAtSource', () => this.#d.postLiveMigrationAtSource!(move));
   }
-
   rollbackLiveMigrationAtDestination(move: MoveRef): Promise<void> {
     return this.#call('rollbackLiveMigrationAtDestination', () => this.#d.rollbackLiveMigrationAtDestination!(move));
   }
