@@ -27,7 +27,9 @@ const ResetStateBody = Type.Object({
 /** Nova's reset_state: the vm_state set, the task cleared, recorded as a resetState action. */
 async function resetState(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, raw: unknown): Promise<undefined> {
   const body = checkBody(ResetStateBody, raw);
-  await createAction(deps.db, { instanceUuid: row.uuid, action: SERVER_ACTIONS['os-resetState'].record, requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
+  await createAction(deps.db, {
+    instanceUuid: row.uuid, action: SERVER_ACTIONS['os-resetState'].record, requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId,
+  });
   await updateInstanceRow(deps.db, row.uuid, { vm_state: body.state === 'active' ? V.ACTIVE : V.ERROR, task_state: null });
   return undefined;
 }
@@ -37,14 +39,10 @@ async function forceDelete(deps: ComputeApiDeps, req: FastifyRequest, row: Insta
   return undefined;
 }
 
-/** Past the catalogue's checks, Nova's TriggerCrashDumpNotSupported (no driver declares the capability). */
-function triggerCrashDump(): Promise<never> {
-  return Promise.reject(new BadRequest('Triggering crash dump is not supported'));
-}
-
 export const ADMIN_ACTIONS = {
   'os-resetState': { handler: (deps, req, _reply, row, body) => resetState(deps, req, row, body), body: ResetStateBody },
   forceDelete: { handler: (deps, req, _reply, row) => forceDelete(deps, req, row), body: null },
   restore: { handler: async (deps, req, _reply, row) => restore(deps, req, row), body: null },
-  trigger_crash_dump: { handler: () => triggerCrashDump(), body: null },
+  // Past the catalogue's checks, Nova's TriggerCrashDumpNotSupported (no driver declares the capability).
+  trigger_crash_dump: { handler: () => Promise.reject(new BadRequest('Triggering crash dump is not supported')), body: null },
 } satisfies SomeActionHandlers;

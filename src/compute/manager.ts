@@ -399,7 +399,7 @@ export class ComputeService {
   }
 
   private async terminate(ctx: RpcContext, inst: Instance): Promise<void> {
-    const event = 'compute_terminate_instance';
+    const event = eventOf('terminate_instance');
     await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
     try {
       await this.inFlight.run((signal) => this.driver.destroy(instanceRef(inst), { signal }));

@@ -145,40 +145,49 @@ const NONE = {
 const NETWORK_PROXY = { ...NONE, checkedBy: 'router', removedAt: '2.44' } as const;
 
 /**
+ * An action that only flips a task state and casts its compute RPC (Nova's power, pause and
+ * suspend actions): the lock, host and state checks are the router's, from no task under way;
+ * it is recorded, and refused for want of its capability, under its own name.
+ */
+function simple<const Rpc extends ComputeRpc>(a: {
+  name: string; policy: string; host: 'first' | 'last'; vmStates: readonly VmStateValue[]; taskState: TaskStateValue;
+  needs: BooleanCapability; rpc: Rpc;
+}) {
+  return {
+    ...NONE, name: a.name, record: a.name, policy: a.policy, lock: true, host: a.host, checkedBy: 'router',
+    vmStates: a.vmStates, taskStates: [null], taskState: a.taskState, capability: { needs: a.needs, operation: a.name, refusal: 'async' }, rpc: a.rpc,
+  } as const;
+}
+
+/**
  * The catalogue, in the order the route table lists the actions. Keys are the action's key in
  * the body of POST /servers/{id}/action.
  */
 export const SERVER_ACTIONS = {
-  'os-stop': {
-    ...NONE, name: 'stop', record: 'stop', policy: 'os_compute_api:servers:stop', lock: true, host: 'first', checkedBy: 'router',
-    vmStates: [V.ACTIVE, V.ERROR], taskStates: [null], taskState: T.POWERING_OFF,
-    capability: { needs: 'powerControl', operation: 'stop', refusal: 'async' }, rpc: 'stop_instance',
-  },
-  'os-start': {
-    ...NONE, name: 'start', record: 'start', policy: 'os_compute_api:servers:start', lock: true, host: 'first', checkedBy: 'router',
-    vmStates: [V.STOPPED], taskStates: [null], taskState: T.POWERING_ON,
-    capability: { needs: 'powerControl', operation: 'start', refusal: 'async' }, rpc: 'start_instance',
-  },
-  pause: {
-    ...NONE, name: 'pause', record: 'pause', policy: 'os_compute_api:os-pause-server:pause', lock: true, host: 'last', checkedBy: 'router',
-    vmStates: [V.ACTIVE], taskStates: [null], taskState: T.PAUSING,
-    capability: { needs: 'pause', operation: 'pause', refusal: 'async' }, rpc: 'pause_instance',
-  },
-  unpause: {
-    ...NONE, name: 'unpause', record: 'unpause', policy: 'os_compute_api:os-pause-server:unpause', lock: true, host: 'last', checkedBy: 'router',
-    vmStates: [V.PAUSED], taskStates: [null], taskState: T.UNPAUSING,
-    capability: { needs: 'pause', operation: 'unpause', refusal: 'async' }, rpc: 'unpause_instance',
-  },
-  suspend: {
-    ...NONE, name: 'suspend', record: 'suspend', policy: 'os_compute_api:os-suspend-server:suspend', lock: true, host: 'last', checkedBy: 'router',
-    vmStates: [V.ACTIVE], taskStates: [null], taskState: T.SUSPENDING,
-    capability: { needs: 'suspend', operation: 'suspend', refusal: 'async' }, rpc: 'suspend_instance',
-  },
-  resume: {
-    ...NONE, name: 'resume', record: 'resume', policy: 'os_compute_api:os-suspend-server:resume', lock: true, host: 'last', checkedBy: 'router',
-    vmStates: [V.SUSPENDED], taskStates: [null], taskState: T.RESUMING,
-    capability: { needs: 'suspend', operation: 'resume', refusal: 'async' }, rpc: 'resume_instance',
-  },
+  'os-stop': simple({
+    name: 'stop', policy: 'os_compute_api:servers:stop', host: 'first', vmStates: [V.ACTIVE, V.ERROR], taskState: T.POWERING_OFF,
+    needs: 'powerControl', rpc: 'stop_instance',
+  }),
+  'os-start': simple({
+    name: 'start', policy: 'os_compute_api:servers:start', host: 'first', vmStates: [V.STOPPED], taskState: T.POWERING_ON,
+    needs: 'powerControl', rpc: 'start_instance',
+  }),
+  pause: simple({
+    name: 'pause', policy: 'os_compute_api:os-pause-server:pause', host: 'last', vmStates: [V.ACTIVE], taskState: T.PAUSING,
+    needs: 'pause', rpc: 'pause_instance',
+  }),
+  unpause: simple({
+    name: 'unpause', policy: 'os_compute_api:os-pause-server:unpause', host: 'last', vmStates: [V.PAUSED], taskState: T.UNPAUSING,
+    needs: 'pause', rpc: 'unpause_instance',
+  }),
+  suspend: simple({
+    name: 'suspend', policy: 'os_compute_api:os-suspend-server:suspend', host: 'last', vmStates: [V.ACTIVE], taskState: T.SUSPENDING,
+    needs: 'suspend', rpc: 'suspend_instance',
+  }),
+  resume: simple({
+    name: 'resume', policy: 'os_compute_api:os-suspend-server:resume', host: 'last', vmStates: [V.SUSPENDED], taskState: T.RESUMING,
+    needs: 'suspend', rpc: 'resume_instance',
+  }),
   reboot: {
     // The body's type chooses the states: SOFT (the fields here, Nova's ALLOW_SOFT_REBOOT) or HARD.
     ...NONE, name: 'reboot', record: 'reboot', policy: 'os_compute_api:servers:reboot', lock: true, host: 'last', checkedBy: 'handler',
