@@ -3,17 +3,19 @@ import { Type } from '@sinclair/typebox';
 import { BadRequest } from '../common/errors.js';
 import { createAction } from '../db/instance-actions.js';
 import { updateInstanceRow, type InstanceRow } from '../db/instances.js';
+import { SERVER_ACTIONS } from '../objects/actions.js';
 import { VmState } from '../objects/states.js';
 import type { ComputeApiDeps } from './deps.js';
 import { restore } from './deferred-delete.js';
-import { checkBody, checkInstanceLock, checkInstanceState } from './server-common.js';
-import type { ActionEntry } from './server-actions.js';
+import { checkBody } from './server-common.js';
+import type { SomeActionHandlers } from './server-actions.js';
 import { deleteServer } from './servers.js';
 
 /**
  * Admin and deferred-delete actions of POST /servers/{id}/action: os-resetState, forceDelete,
  * restore, and trigger_crash_dump (2.17), which no driver declares yet, so it is answered as
- * Nova answers for a hypervisor without it.
+ * Nova answers for a hypervisor without it. Their checks (lock, states) are the catalogue's
+ * (src/objects/actions.ts), run by the router before these handlers.
  */
 
 const V = VmState;
@@ -25,7 +27,9 @@ const ResetStateBody = Type.Object({
 /** Nova's reset_state: the vm_state set, the task cleared, recorded as a resetState action. */
 async function resetState(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, raw: unknown): Promise<undefined> {
   const body = checkBody(ResetStateBody, raw);
-  await createAction(deps.db, { instanceUuid: row.uuid, action: 'resetState', requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
+  await createAction(deps.db, {
+    instanceUuid: row.uuid, action: SERVER_ACTIONS['os-resetState'].record, requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId,
+  });
   await updateInstanceRow(deps.db, row.uuid, { vm_state: body.state === 'active' ? V.ACTIVE : V.ERROR, task_state: null });
   return undefined;
 }
@@ -35,29 +39,10 @@ async function forceDelete(deps: ComputeApiDeps, req: FastifyRequest, row: Insta
   return undefined;
 }
 
-async function restoreAction(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<undefined> {
-  checkInstanceLock(req, row);
-  checkInstanceState(row, 'restore', [V.SOFT_DELETED]);
-  await restore(deps, req, row);
-  return undefined;
-}
-
-/** Nova's @check_instance_state of trigger_crash_dump, then its TriggerCrashDumpNotSupported (no driver declares the capability). */
-async function triggerCrashDump(_deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<undefined> {
-  checkInstanceLock(req, row);
-  checkInstanceState(row, 'trigger_crash_dump', [V.ACTIVE, V.PAUSED, V.RESCUED, V.RESIZED, V.ERROR]);
-  throw new BadRequest('Triggering crash dump is not supported');
-}
-
-export const ADMIN_ACTIONS: Array<[string, ActionEntry]> = [
-  ['os-resetState', {
-    handler: (deps, req, _reply, row, body) => resetState(deps, req, row, body), body: ResetStateBody,
-    policy: 'os_compute_api:os-admin-actions:reset_state',
-  }],
-  ['forceDelete', { handler: (deps, req, _reply, row) => forceDelete(deps, req, row), body: null, policy: 'os_compute_api:os-deferred-delete:force' }],
-  ['restore', { handler: (deps, req, _reply, row) => restoreAction(deps, req, row), body: null, policy: 'os_compute_api:os-deferred-delete:restore' }],
-  ['trigger_crash_dump', {
-    handler: (deps, req, _reply, row) => triggerCrashDump(deps, req, row), body: null,
-    policy: 'os_compute_api:servers:trigger_crash_dump', since: '2.17',
-  }],
-];
+export const ADMIN_ACTIONS = {
+  'os-resetState': { handler: (deps, req, _reply, row, body) => resetState(deps, req, row, body), body: ResetStateBody },
+  forceDelete: { handler: (deps, req, _reply, row) => forceDelete(deps, req, row), body: null },
+  restore: { handler: async (deps, req, _reply, row) => restore(deps, req, row), body: null },
+  // Past the catalogue's checks, Nova's TriggerCrashDumpNotSupported (no driver declares the capability).
+  trigger_crash_dump: { handler: () => Promise.reject(new BadRequest('Triggering crash dump is not supported')), body: null },
+} satisfies SomeActionHandlers;

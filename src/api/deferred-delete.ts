@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { createAction } from '../db/instance-actions.js';
 import type { InstanceRow } from '../db/instances.js';
+import { SERVER_ACTIONS } from '../objects/actions.js';
 import { TaskState, VmState } from '../objects/states.js';
 import { rpcContextOf } from '../httpkit/app.js';
 import type { ComputeApiDeps } from './deps.js';
@@ -29,7 +30,8 @@ export async function softDelete(deps: ComputeApiDeps, req: FastifyRequest, row:
 
 /** Nova's restore: a SOFT_DELETED server back to ACTIVE (its compute powers the guest on). */
 export async function restore(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<void> {
-  const after = await transitionTaskState(deps.db, row, 'restore', { task_state: TaskState.RESTORING }, [null]);
-  await createAction(deps.db, { instanceUuid: row.uuid, action: 'restore', requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
-  await deps.compute.deferredDeleteAction(rpcContextOf(req), 'restore_instance', await instanceOf(deps.db, after));
+  const a = SERVER_ACTIONS.restore;
+  const after = await transitionTaskState(deps.db, row, a.name, { task_state: a.taskState }, [...a.taskStates]);
+  await createAction(deps.db, { instanceUuid: row.uuid, action: a.record, requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
+  await deps.compute.deferredDeleteAction(rpcContextOf(req), a.rpc, await instanceOf(deps.db, after));
 }

@@ -6,7 +6,7 @@ import { mvAtLeast } from './microversion.js';
 import { intOrString, intValue, MAX_INT, NameSchema } from './resource-kit.js';
 import { checkBody } from './server-common.js';
 import { MetadataSchema } from './server-schemas.js';
-import { imageUrl, snapshotToImage, type ActionEntry } from './server-actions.js';
+import { imageUrl, snapshotToImage, type SomeActionHandlers } from './server-actions.js';
 
 /**
  * The createBackup action: a snapshot marked `image_type: backup` with its `backup_type`, of
@@ -56,8 +56,6 @@ async function createBackup(deps: ComputeApiDeps, req: FastifyRequest, reply: Fa
   return undefined;
 }
 
-export const BACKUP_ACTIONS: Array<[string, ActionEntry]> = [
-  ['createBackup', {
-    handler: (deps, req, reply, row, body) => createBackup(deps, req, reply, row, body), body: BackupBody, policy: 'os_compute_api:os-create-backup',
-  }],
-];
+export const BACKUP_ACTIONS = {
+  createBackup: { handler: (deps, req, reply, row, body) => createBackup(deps, req, reply, row, body), body: BackupBody },
+} satisfies SomeActionHandlers;

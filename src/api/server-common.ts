@@ -7,8 +7,10 @@ import { BadRequest, Conflict, NotFound, OrreryError } from '../common/errors.js
 import { isUuidLike } from '../common/ids.js';
 import type { Db } from '../db/connection.js';
 import { getInstanceRow, metadataFor, rowToInstance, updateInstanceRow, type InstanceRow, type InstanceRowUpdates } from '../db/instances.js';
+import { serverAction, statesOf, type ServerActionKey } from '../objects/actions.js';
 import type { Flavor, ImageMeta, Instance } from '../objects/compute.js';
 import { authorize } from '../httpkit/authorize.js';
+import { requireCapability } from './capability-check.js';
 
 /** What the server routes share: finding the caller's server and Nova's state and lock checks. */
 
@@ -61,6 +63,22 @@ export function checkInstanceLock(req: FastifyRequest, row: InstanceRow): void {
 /** Nova's @check_instance_host: actions that reach a compute service need one. */
 export function checkInstanceHost(row: InstanceRow): void {
   if (!row.host || !row.node) throw new Conflict(`Instance ${row.uuid} is not ready`);
+}
+
+/**
+ * The checks the action catalogue names for action `key` (its `variant`'s states where the body
+ * chose one), in Nova's order: lock, host (the power actions check it first), state, host, and
+ * the driver capability. The router runs them before the handler of an action whose checks are
+ * plain; the others' handlers call this after what must come first.
+ */
+export async function checkActionAllowed(db: Db, req: FastifyRequest, row: InstanceRow, key: ServerActionKey, variant?: string): Promise<void> {
+  const a = serverAction(key);
+  const states = statesOf(key, variant);
+  if (a.lock) checkInstanceLock(req, row);
+  if (a.host === 'first') checkInstanceHost(row);
+  checkInstanceState(row, a.name, states.vmStates, states.taskStates);
+  if (a.host === 'last') checkInstanceHost(row);
+  if (a.capability) await requireCapability(db, row.node_uuid, a.capability);
 }
 
 /**

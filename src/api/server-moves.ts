@@ -1,16 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { BadRequest, NotFound } from '../common/errors.js';
-import type { Db } from '../db/connection.js';
 import type { InstanceRow } from '../db/instances.js';
-import { serviceIsUp } from '../db/services.js';
-import { VmState } from '../objects/states.js';
+import { computeServiceOf, serviceIsUp } from '../db/services.js';
 import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
 import { HostSchema } from './resource-kit.js';
 import { BoolSchema as BooleanSchema } from './server-schemas.js';
-import { checkBody, checkInstanceLock, checkInstanceState } from './server-common.js';
-import type { ActionEntry } from './server-actions.js';
+import { checkActionAllowed, checkBody } from './server-common.js';
+import type { SomeActionHandlers } from './server-actions.js';
 
 /**
  * evacuate and os-migrateLive. Orrery performs no moves yet, so each is taken as far as Nova's
@@ -18,8 +16,6 @@ import type { ActionEntry } from './server-actions.js';
  * as Nova answers when no destination can take the server. Nothing is written: no task state, no
  * instance action, no migration record.
  */
-
-const V = VmState;
 
 /** The reason given with Nova's NoValidHost: true, and what an operator needs to know. */
 const NO_MOVES = 'Orrery does not move servers between hosts yet.';
@@ -55,22 +51,17 @@ function migrateLiveSchema(req: FastifyRequest): TSchema {
   return MigrateLive21;
 }
 
-/** The live nova-compute service of a host, or undefined when the host runs none. */
-async function computeService(db: Db, host: string) {
-  return db.selectFrom('services').selectAll().where('host', '=', host).where('binary', '=', 'nova-compute').where('deleted', '=', 0).executeTakeFirst();
-}
-
 async function evacuate(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, raw: unknown): Promise<never> {
   const body = checkBody(evacuateSchema(req), raw) as { host?: string };
   // Nova's controller: a named host must run a compute service (404), and not be the server's own.
   if (body.host !== undefined) {
-    if (!(await computeService(deps.db, body.host))) throw new NotFound(`Compute host ${body.host} not found.`);
+    if (!(await computeServiceOf(deps.db, body.host))) throw new NotFound(`Compute host ${body.host} not found.`);
     if (body.host === row.host) throw new BadRequest("The target host can't be the same one.");
   }
-  // compute API evacuate: @check_instance_state(vm_state=[ACTIVE, STOPPED, ERROR]), then the
-  // source service must be down (ComputeServiceInUse, 400).
-  checkInstanceState(row, 'evacuate', [V.ACTIVE, V.STOPPED, V.ERROR], null);
-  const svc = row.host ? await computeService(deps.db, row.host) : undefined;
+  // compute API evacuate: @check_instance_state (the catalogue's states), then the source
+  // service must be down (ComputeServiceInUse, 400).
+  await checkActionAllowed(deps.db, req, row, 'evacuate');
+  const svc = row.host ? await computeServiceOf(deps.db, row.host) : undefined;
   if (svc && serviceIsUp(svc, deps.config)) throw new BadRequest(`Compute service of ${row.host} is still in use.`);
   // The source is down and Nova would now ask the scheduler for a destination. Nova reports a
   // failed evacuation only afterwards (the instance action's fault); with nothing to run the
@@ -82,12 +73,11 @@ async function evacuate(deps: ComputeApiDeps, req: FastifyRequest, row: Instance
 
 async function migrateLive(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, raw: unknown): Promise<never> {
   const body = checkBody(migrateLiveSchema(req), raw) as { host: string | null };
-  // compute API live_migrate: @check_instance_lock, @check_instance_state(vm_state=[ACTIVE, PAUSED]).
-  checkInstanceLock(req, row);
-  checkInstanceState(row, 'live_migration', [V.ACTIVE, V.PAUSED]);
+  // compute API live_migrate: @check_instance_lock, @check_instance_state (the catalogue's).
+  await checkActionAllowed(deps.db, req, row, 'os-migrateLive');
   // Nova's controller turns these into 400s: ComputeHostNotFound, UnableToMigrateToSelf, NoValidHost.
   if (body.host !== null) {
-    if (!(await computeService(deps.db, body.host))) throw new BadRequest(`Compute host ${body.host} could not be found.`);
+    if (!(await computeServiceOf(deps.db, body.host))) throw new BadRequest(`Compute host ${body.host} could not be found.`);
     if (body.host === row.host) throw new BadRequest(`Unable to migrate instance (${row.uuid}) to current host (${row.host}).`);
   }
   // No host can take the server (nothing moves it there): Nova's NoValidHost, 400 as its
@@ -96,10 +86,7 @@ async function migrateLive(deps: ComputeApiDeps, req: FastifyRequest, row: Insta
   throw noValidHost();
 }
 
-export const MOVE_ACTIONS: Array<[string, ActionEntry]> = [
-  ['evacuate', { handler: (deps, req, _reply, row, body) => evacuate(deps, req, row, body), body: Type.Union([Evacuate21, Evacuate229]), policy: 'os_compute_api:os-evacuate' }],
-  ['os-migrateLive', {
-    handler: (deps, req, _reply, row, body) => migrateLive(deps, req, row, body), body: Type.Union([MigrateLive21, MigrateLive230]),
-    policy: 'os_compute_api:os-migrate-server:migrate_live',
-  }],
-];
+export const MOVE_ACTIONS = {
+  evacuate: { handler: (deps, req, _reply, row, body) => evacuate(deps, req, row, body), body: Type.Union([Evacuate21, Evacuate229]) },
+  'os-migrateLive': { handler: (deps, req, _reply, row, body) => migrateLive(deps, req, row, body), body: Type.Union([MigrateLive21, MigrateLive230]) },
+} satisfies SomeActionHandlers;

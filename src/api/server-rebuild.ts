@@ -3,18 +3,16 @@ import { Type } from '@sinclair/typebox';
 import { BadRequest } from '../common/errors.js';
 import type { InstanceRow, InstanceRowUpdates } from '../db/instances.js';
 import { getKeyPair } from '../db/keypairs.js';
-import { lockKey } from '../db/locks.js';
+import { replaceInstanceMetadata } from '../db/instance-metadata.js';
 import { checkMetadataQuota } from '../db/quota-check.js';
 import { createAction } from '../db/instance-actions.js';
+import { SERVER_ACTIONS } from '../objects/actions.js';
 import type { Flavor } from '../objects/compute.js';
-import { TaskState, VmState } from '../objects/states.js';
 import { rpcContextOf } from '../httpkit/app.js';
-import { requireCapability } from './capability-check.js';
 import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
 import {
-  bootImage, checkBody, checkInstanceHost, checkInstanceLock, checkInstanceState, generatePassword, instanceOf, transitionTaskState,
-  unexpectedProperty,
+  bootImage, checkActionAllowed, checkBody, generatePassword, instanceOf, transitionTaskState, unexpectedProperty,
 } from './server-common.js';
 import { checkHostnameField, checkPersonality, checkTrustedCerts, PersonalitySchema, ServerHostnameSchema, TrustedCertsSchema } from './server-create-checks.js';
 import {
@@ -27,9 +25,6 @@ import { serverLinks, showServer } from './server-view.js';
  * which keeps its state — a SHUTOFF server stays SHUTOFF (src/compute/rebuild.ts). No server
  * here is volume-backed, so 2.93's volume-backed rebuild changes nothing Orrery can reach.
  */
-
-const V = VmState;
-const T = TaskState;
 
 export const RebuildBody = Type.Object({
   imageRef: Type.String({ format: 'uuid' }),
@@ -60,16 +55,14 @@ export async function rebuild(deps: ComputeApiDeps, req: FastifyRequest, reply: 
   checkPersonality(req, 'rebuild', body.personality);
   checkTrustedCerts(req, 'rebuild', body.trusted_image_certificates);
   checkHostnameField(req, 'rebuild', body.hostname);
-  checkInstanceLock(req, row);
-  checkInstanceState(row, 'rebuild', [V.ACTIVE, V.STOPPED, V.ERROR]);
-  checkInstanceHost(row);
-  await requireCapability(deps.db, row.node_uuid, 'rebuild', 'async');
+  const a = SERVER_ACTIONS.rebuild;
+  await checkActionAllowed(deps.db, req, row, 'rebuild');
   const flavor = JSON.parse(row.flavor) as Flavor;
   const image = await bootImage(deps.images, req, body.imageRef, flavor);
   if (body.metadata) await checkMetadataQuota(deps.db, deps.config, row.project_id, Object.keys(body.metadata).length);
 
   const updates: InstanceRowUpdates = {
-    ...editedColumns(body), task_state: T.REBUILDING, image_ref: image.id, image_meta: JSON.stringify(image), progress: 0,
+    ...editedColumns(body), task_state: a.taskState, image_ref: image.id, image_meta: JSON.stringify(image), progress: 0,
   };
   if (body.user_data !== undefined) updates.user_data = body.user_data;
   if (body.key_name !== undefined) {
@@ -79,19 +72,9 @@ export async function rebuild(deps: ComputeApiDeps, req: FastifyRequest, reply: 
     updates.key_name = kp ? body.key_name : null;
     updates.key_data = kp ? kp.publicKey : null;
   }
-  const after = await transitionTaskState(deps.db, row, 'rebuild', updates, [null]);
-  if (body.metadata) {
-    const metadata = body.metadata;
-    await deps.db.transaction().execute(async (tx) => {
-      await lockKey(tx, `instance:${row.uuid}`); // as every metadata change (server-metadata.ts)
-      await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();
-      const entries = Object.entries(metadata);
-      if (entries.length > 0) {
-        await tx.insertInto('instance_metadata').values(entries.map(([key, value]) => ({ instance_uuid: row.uuid, key, value }))).execute();
-      }
-    });
-  }
-  await createAction(deps.db, { instanceUuid: row.uuid, action: 'rebuild', requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
+  const after = await transitionTaskState(deps.db, row, a.name, updates, [...a.taskStates]);
+  if (body.metadata) await replaceInstanceMetadata(deps.db, row.uuid, body.metadata);
+  await createAction(deps.db, { instanceUuid: row.uuid, action: a.record, requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
   await deps.compute.rebuildInstance(rpcContextOf(req), await instanceOf(deps.db, after), image);
 
   // 2.75 made the answer the whole server; before it, the reduced view with what 2.54/2.57 added.

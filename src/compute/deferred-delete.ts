@@ -1,6 +1,7 @@
 import type { VirtDriver } from '@orrery/virt-api';
 import type { Instance } from '../objects/compute.js';
-import { TaskState, VmState } from '../objects/states.js';
+import { eventOf, taskStatesOf } from '../objects/actions.js';
+import { VmState } from '../objects/states.js';
 import type { InstanceUpdates } from '../rpc/conductor-api.js';
 import type { RpcMethod } from '../rpc/dispatch.js';
 import { instanceRef } from './specs.js';
@@ -16,11 +17,11 @@ export type OperationRunner = (event: string, taskStates: string[], run: (i: Ins
 
 export function deferredDeleteMethods(d: VirtDriver, op: OperationRunner, power: (i: Instance) => Promise<number>): Record<string, RpcMethod> {
   return {
-    soft_delete_instance: op('compute_soft_delete_instance', [TaskState.SOFT_DELETING], async (i) => {
+    soft_delete_instance: op(eventOf('soft_delete_instance'), taskStatesOf('soft_delete_instance'), async (i) => {
       await d.powerOff(instanceRef(i), 60);
       return { vmState: VmState.SOFT_DELETED, powerState: await power(i) };
     }),
-    restore_instance: op('compute_restore_instance', [TaskState.RESTORING], async (i) => {
+    restore_instance: op(eventOf('restore_instance'), taskStatesOf('restore_instance'), async (i) => {
       await d.powerOn(instanceRef(i));
       return { vmState: VmState.ACTIVE, powerState: await power(i) };
     }),

@@ -5,6 +5,7 @@ import type { Config } from '../common/config.js';
 import { errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { now, sleep } from '../common/time.js';
+import { eventOf, taskStatesOf } from '../objects/actions.js';
 import { unwrap, wrap, type Envelope } from '../objects/envelope.js';
 import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
@@ -178,27 +179,27 @@ export class ComputeService {
         await this.buildAndRun(ctx, inst(args), unwrap<RequestSpec>(args.request_spec as Envelope, 'RequestSpec'));
       },
       terminate_instance: async (args, ctx) => this.terminate(ctx, inst(args)),
-      stop_instance: op('compute_stop_instance', [TaskState.POWERING_OFF], async (i) => {
+      stop_instance: op(eventOf('stop_instance'), taskStatesOf('stop_instance'), async (i) => {
         await d.powerOff(instanceRef(i), 60);
         return { vmState: VmState.STOPPED, powerState: await power(i) };
       }),
-      start_instance: op('compute_start_instance', [TaskState.POWERING_ON], async (i) => {
+      start_instance: op(eventOf('start_instance'), taskStatesOf('start_instance'), async (i) => {
         await d.powerOn(instanceRef(i));
         return { vmState: VmState.ACTIVE, powerState: await power(i) };
       }),
-      pause_instance: op('compute_pause_instance', [TaskState.PAUSING], async (i) => {
+      pause_instance: op(eventOf('pause_instance'), taskStatesOf('pause_instance'), async (i) => {
         await d.pause(instanceRef(i));
         return { vmState: VmState.PAUSED, powerState: await power(i) };
       }),
-      unpause_instance: op('compute_unpause_instance', [TaskState.UNPAUSING], async (i) => {
+      unpause_instance: op(eventOf('unpause_instance'), taskStatesOf('unpause_instance'), async (i) => {
         await d.unpause(instanceRef(i));
         return { vmState: VmState.ACTIVE, powerState: await power(i) };
       }),
-      suspend_instance: op('compute_suspend_instance', [TaskState.SUSPENDING], async (i) => {
+      suspend_instance: op(eventOf('suspend_instance'), taskStatesOf('suspend_instance'), async (i) => {
         await d.suspend(instanceRef(i));
         return { vmState: VmState.SUSPENDED, powerState: await power(i) };
       }),
-      resume_instance: op('compute_resume_instance', [TaskState.RESUMING], async (i) => {
+      resume_instance: op(eventOf('resume_instance'), taskStatesOf('resume_instance'), async (i) => {
         await d.resume(instanceRef(i));
         return { vmState: VmState.ACTIVE, powerState: await power(i) };
       }),
@@ -207,8 +208,8 @@ export class ComputeService {
         const pending = hard ? TaskState.REBOOT_PENDING_HARD : TaskState.REBOOT_PENDING;
         const running = hard ? TaskState.REBOOTING_HARD : TaskState.REBOOTING;
         await this.runOperation(ctx, inst(args), {
-          event: 'compute_reboot_instance',
-          taskStates: [pending, running],
+          event: eventOf('reboot_instance'),
+          taskStates: taskStatesOf('reboot_instance', hard ? 'HARD' : undefined),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: running }, [pending], NO_RETURN);
             await d.reboot(instanceRef(i), hard ? 'hard' : 'soft');
@@ -219,8 +220,8 @@ export class ComputeService {
       rebuild_instance: async (args, ctx) => {
         const image = unwrap<ImageMeta>(args.image as Envelope, 'ImageMeta');
         await this.runOperation(ctx, inst(args), {
-          event: 'compute_rebuild_instance',
-          taskStates: [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING],
+          event: eventOf('rebuild_instance'),
+          taskStates: taskStatesOf('rebuild_instance'),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
             return rebuildKeepingState(d, i, image);
@@ -229,8 +230,8 @@ export class ComputeService {
       },
       snapshot_instance: async (args, ctx) => {
         await this.runOperation(ctx, inst(args), {
-          event: 'compute_snapshot_instance',
-          taskStates: [TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_UPLOADING],
+          event: eventOf('snapshot_instance'),
+          taskStates: taskStatesOf('snapshot_instance'),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.IMAGE_UPLOADING }, [TaskState.IMAGE_SNAPSHOT], NO_RETURN);
             const req = { instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string };
@@ -398,7 +399,7 @@ export class ComputeService {
   }
 
   private async terminate(ctx: RpcContext, inst: Instance): Promise<void> {
-    const event = 'compute_terminate_instance';
+    const event = eventOf('terminate_instance');
     await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host);
     try {
       await this.inFlight.run((signal) => this.driver.destroy(instanceRef(inst), { signal }));

@@ -25,9 +25,7 @@ function wrapAt<T>(pin: string, name: string, data: T) {
 /** Every node has its own topic, so a node can move between compute services. */
 export const computeTopic = (node: string): string => `compute.${node}`;
 
-export type InstanceAction =
-  | 'stop_instance' | 'start_instance' | 'pause_instance' | 'unpause_instance'
-  | 'suspend_instance' | 'resume_instance' | 'terminate_instance';
+export type InstanceAction = import('../objects/actions.js').CarriedBy<'instanceAction'>;
 
 /**
  * Compute RPC API, addressed to the node an instance lives on.
