@@ -115,13 +115,17 @@ describe('lifecycle events of an instance being built', () => {
   }
 
   const sentFor = (uuid: string, method: string) => sent.filter((m) => m.method === method && m.args.uuid === uuid);
+  /** The build's action event is finished (from conductor RPC 1.5 by the build's last instance_update, not a call of its own). */
+  const buildEventFinished = async (uuid: string) => (await db.selectFrom('instance_action_events as e')
+    .innerJoin('instance_actions as a', 'a.id', 'e.action_id').select('e.finish_time')
+    .where('a.instance_uuid', '=', uuid).where('e.event', '=', 'compute_build_and_run_instance').executeTakeFirst())?.finish_time != null;
 
   it('an instance built as spawned costs no instance_get, and its updates ask for nothing back', async () => {
     driver.dieAfterSpawn = false;
     const uuid = await build();
     const row = await waitFor('ACTIVE', async () => {
       const r = await getInstanceRow(db, uuid);
-      return r?.vm_state === 'active' && sentFor(uuid, 'action_event_finish').length > 0 ? r : undefined;
+      return r?.vm_state === 'active' && (await buildEventFinished(uuid)) ? r : undefined;
     });
     assert.equal(row.power_state, PowerState.RUNNING);
     await new Promise((r) => setTimeout(r, 50)); // an event sync would have been sent by now
