@@ -8,7 +8,7 @@ import { releaseResources } from '../db/allocations.js';
 import * as builds from '../db/builds.js';
 import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
 import {
-  getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowReturning,
+  getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowOnce, updateInstanceRowReturning,
   type InstanceRow, type InstanceRowUpdates,
 } from '../db/instances.js';
 import { reportService, ServiceHeartbeat } from '../db/service-heartbeat.js';
@@ -76,25 +76,26 @@ export class ConductorService {
         // A call redelivered after its first handling committed (the conductor that had it was
         // killed before answering) finds the instance as it left it: that is success.
         const opts = { repeatable: true };
-        // 1.5: the action event it carries is written in the update's transaction, under its
-        // claim: both land or neither (and the caller's retry of the update brings the event again).
-        const withEvent = <T>(write: (tx: Db) => Promise<T>) => (tx: Db): Promise<T> => {
-          if (!ev) return write(tx);
-          const both = async (t: Db) => {
-            const result = await write(t);
-            if (ev.start) await startEvent(t, uuid, ctx.requestId, ev.event, ev.start.host);
-            if (ev.finish) await finishEvent(t, uuid, ctx.requestId, ev.event, ev.finish.result, ev.finish.traceback, null);
-            return result;
-          };
-          return tx.isTransaction ? both(tx) : tx.transaction().execute(both);
-        };
         // 1.1: a caller that reads nothing back says so; 1.0 callers always get the instance.
-        if (!args.returnInstance) {
-          await guarded(args.claim, withEvent((tx) => updateInstanceRow(tx, uuid, updates, expected, opts)));
-          return null;
+        const answer = async (row: InstanceRow) =>
+          (args.returnInstance ? rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {}) : null);
+        if (!ev) {
+          if (!args.returnInstance) {
+            await guarded(args.claim, (tx) => updateInstanceRow(tx, uuid, updates, expected, opts));
+            return null;
+          }
+          return answer(await guarded(args.claim, (tx) => updateInstanceRowReturning(tx, uuid, updates, expected, opts)));
         }
-        const row = await guarded(args.claim, withEvent((tx) => updateInstanceRowReturning(tx, uuid, updates, expected, opts)));
-        return rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {});
+        // 1.5: the action event it carries is written in the update's transaction, under its
+        // claim: both land or neither, and the caller's retry of the update brings the event
+        // again — unless the update was made already (its answer lost), and its event with it.
+        const write = async (tx: Db) => {
+          const { applied, row } = await updateInstanceRowOnce(tx, uuid, updates, expected, opts);
+          if (applied && ev.start) await startEvent(tx, uuid, ctx.requestId, ev.event, ev.start.host);
+          if (applied && ev.finish) await finishEvent(tx, uuid, ctx.requestId, ev.event, ev.finish.result, ev.finish.traceback, null);
+          return row;
+        };
+        return answer(await guarded(args.claim, (tx) => (tx.isTransaction ? write(tx) : tx.transaction().execute(write))));
       },
       instances_on_host: async (args) => {
         const rows = await db.selectFrom('instances').selectAll().where('host', '=', args.host).where('deleted', '=', 0).execute();
