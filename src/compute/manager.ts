@@ -168,9 +168,7 @@ export class ComputeService {
 
   private methods(): ComputeHandlers {
     const d = this.driver;
-    const op: OperationRunner = (event, taskStates, run) => async (args, ctx) => {
-      await this.runOperation(ctx, args.instance, { event, taskStates, run });
-    };
+    const op: OperationRunner = (event, taskStates, run) => (args, ctx) => this.runOperation(ctx, args.instance, { event, taskStates, run });
     const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
     return {
       ...deferredDeleteMethods(d, op, power),
@@ -217,13 +215,12 @@ export class ComputeService {
         });
       },
       rebuild_instance: async (args, ctx) => {
-        const image = args.image;
         await this.runOperation(ctx, args.instance, {
           event: 'compute_rebuild_instance',
           taskStates: [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING],
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
-            return rebuildKeepingState(d, i, image);
+            return rebuildKeepingState(d, i, args.image);
           },
         });
       },
@@ -239,8 +236,7 @@ export class ComputeService {
           },
         });
       },
-      get_instance_diagnostics: async (args) => {
-        const i = args.instance;
+      get_instance_diagnostics: async ({ instance: i }) => {
         const info = await d.getInstance(instanceRef(i));
         return {
           state: POWER_STATE_NAMES[info.powerState] ?? 'unknown',
@@ -251,9 +247,8 @@ export class ComputeService {
           uptime: i.launchedAt ? Math.round((Date.now() - Date.parse(i.launchedAt)) / 1000) : 0,
         };
       },
-      get_console_output: async (args) => {
-        const output = await d.getConsoleOutput(instanceRef(args.instance));
-        const length = args.length;
+      get_console_output: async ({ instance, length }) => {
+        const output = await d.getConsoleOutput(instanceRef(instance));
         if (length === null) return output;
         const lines = output.split('\n');
         if (lines.at(-1) === '') lines.pop();
@@ -281,10 +276,8 @@ export class ComputeService {
   /**
    * An instance update that must land. With an expected task state, a conflict after an attempt
    * that timed out or failed with the database means that attempt landed (its answer was lost),
-   * so it counts as done. An action `event` goes with it (conductor 1.5: in its transaction, so
-   * it is retried with the update and lands with it; an older conductor gets the separate calls
-   * after the update). The event is what a user reads back: failing to record it never fails
-   * the update.
+   * so it counts as done. An action `event` goes with it (conductor 1.5: in its transaction, retried
+   * and landing with it; else separate calls after it), and failing to record it never fails the update.
    */
   private async update(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expected?: Array<string | null>, event?: ActionEventUpdate): Promise<void> {
     const onEventError = (err: unknown) => this.log.warn({ instance: uuid, event: event?.event, err: errorMessage(err) }, 'could not record the action event');

@@ -4,7 +4,7 @@ import { unwrap, wrap } from '../objects/envelope.js';
 import '../objects/compute.js';
 import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import type { Bus, RpcContext } from './bus.js';
-import { call, cast, defineApi, EnvelopeWire, type ApiSignatures, type Handlers } from './definition.js';
+import { call, cast, defineApi, EnvelopeWire, Str, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
 
 export const COMPUTE_RPC_VERSION = '1.2';
@@ -30,8 +30,6 @@ export const computeTopic = (node: string): string => `compute.${node}`;
 export type InstanceAction =
   | 'stop_instance' | 'start_instance' | 'pause_instance' | 'unpause_instance'
   | 'suspend_instance' | 'resume_instance' | 'terminate_instance';
-
-const Str = Type.String();
 
 /** The methods that carry an instance and nothing else (cast; the compute service does the rest). */
 function instanceCast(since?: string) {

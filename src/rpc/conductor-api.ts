@@ -4,15 +4,13 @@ import { unwrap, wrap } from '../objects/envelope.js';
 import '../objects/compute.js';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
 import type { Bus, RpcContext } from './bus.js';
-import { call, cast, defineApi, EnvelopeWire, knows, voidCall, type ApiSignatures, type Handlers } from './definition.js';
+import { call, cast, defineApi, EnvelopeWire, knows, Str, StrOrNull, voidCall, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
 import { claimOf, type NodeClaim } from './node-ownership.js';
 
 export const CONDUCTOR_TOPIC = 'conductor';
 export const CONDUCTOR_RPC_VERSION = '1.5';
 
-const Str = Type.String();
-const StrOrNull = Type.Union([Type.String(), Type.Null()]);
 /** The node claim of 1.4, read leniently (claimOf): a malformed one is no claim, as it always was. */
 const NodeClaimWire = Type.Optional(Type.Unknown());
 

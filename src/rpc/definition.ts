@@ -136,6 +136,9 @@ export function cast<A, W extends TObject>(spec: WireSpec<A, W>): MethodDef<A, v
   return { ...argsOf(spec), kind: 'cast', encodeResult: () => null, decodeResult: () => undefined };
 }
 
+export const Str = Type.String();
+export const StrOrNull = Type.Union([Type.String(), Type.Null()]);
+
 /** A versioned object on the wire (objects/envelope.ts): opened with unwrap, which checks its name and major version. */
 export const EnvelopeWire = Type.Object({ name: Type.String(), version: Type.String(), data: Type.Unknown() });
 

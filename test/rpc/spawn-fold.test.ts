@@ -5,20 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ImageService } from '@orrery/virt-api';
 import { Config } from '../../src/common/config.js';
-import { newRequestId, newUuid } from '../../src/common/ids.js';
+import { newRequestId } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
 import { ComputeService } from '../../src/compute/manager.js';
 import { ConductorService } from '../../src/conductor/conductor.js';
 import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
 import { createAction } from '../../src/db/instance-actions.js';
-import { getInstance, getInstanceRow, insertInstance } from '../../src/db/instances.js';
-import type { Flavor, ImageMeta, RequestSpec } from '../../src/objects/compute.js';
+import { getInstance, getInstanceRow } from '../../src/db/instances.js';
 import { RpcTimeout, type Bus, type RpcContext, type RpcMessage } from '../../src/rpc/bus.js';
 import { ComputeRpcApi } from '../../src/rpc/compute-api.js';
 import { CONDUCTOR_TOPIC } from '../../src/rpc/conductor-api.js';
 import { InProcessBus } from '../../src/rpc/inprocess-bus.js';
 import { waitFor } from '../support/cloud.js';
 import { MemoryDriver } from '../drivers/memory-driver.js';
+import { castScheduledBuild } from '../support/scheduled-build.js';
 
 const BUILD_EVENT = 'compute_build_and_run_instance';
 
@@ -81,29 +81,7 @@ function rig(conductorLevel: string | null) {
 
   /** Puts a scheduled instance on node mem-a and casts its build, as the conductor would. */
   async function build(): Promise<{ uuid: string; ctx: RpcContext }> {
-    const uuid = newUuid();
-    const ts = new Date().toISOString();
-    const flavor: Flavor = { flavorid: '1', name: 'm1.tiny', vcpus: 1, memoryMb: 64, rootGb: 1, ephemeralGb: 0, swap: 0, extraSpecs: {} } as Flavor;
-    const image: ImageMeta = {
-      id: newUuid(), name: 'img', status: 'active', diskFormat: 'raw', containerFormat: 'bare', size: 1, checksum: null,
-      minDisk: 0, minRam: 0, properties: {},
-    };
-    await insertInstance(t.db, {
-      uuid, display_name: 'vm', display_description: null, project_id: 'p1', user_id: 'u1', image_ref: image.id,
-      flavor: JSON.stringify(flavor), flavor_id: '1', vcpus: 1, memory_mb: 64, root_gb: 1, ephemeral_gb: 0,
-      vm_state: 'building', task_state: 'scheduling', power_state: 0, host, node: 'mem-a', node_uuid: null,
-      availability_zone: null, key_name: null, key_data: null, user_data: null, hostname: 'vm', reservation_id: 'r-1',
-      launch_index: 0, locked: 0, locked_by: null, config_drive: '', access_ip_v4: null, access_ip_v6: null, progress: 0,
-      image_meta: JSON.stringify(image), tags: '[]', launched_at: null, terminated_at: null, created_at: ts, updated_at: ts,
-      deleted_at: null, deleted: 0,
-    }, {});
-    const ctx: RpcContext = { requestId: newRequestId(), userId: 'u1', projectId: 'p1', roles: ['member'], isAdmin: false };
-    await createAction(t.db, { instanceUuid: uuid, action: 'create', requestId: ctx.requestId, projectId: 'p1', userId: 'u1' });
-    const spec: RequestSpec = {
-      instanceUuids: [uuid], projectId: 'p1', userId: 'u1', flavor, image, availabilityZone: null, ignoreHosts: [],
-      forceHost: null, forceNode: null, attempt: 0,
-    };
-    await t.sender.buildAndRunInstance(ctx, (await getInstance(t.db, uuid))!, 'mem-a', spec);
+    const { uuid, ctx } = await castScheduledBuild(t.db, t.sender, host, 'mem-a');
     await waitFor('ACTIVE with its build event finished', async () =>
       ((await getInstanceRow(t.db, uuid))?.vm_state === 'active' && (await events(uuid)).filter((e) => !e.finished).length === 0 && (await events(uuid)).length > 0 ? true : undefined));
     // Nothing trails the build: a late call would have been sent by now.
