@@ -4,7 +4,7 @@ import { unwrap, wrap } from '../objects/envelope.js';
 import '../objects/compute.js';
 import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
 import type { Bus, RpcContext } from './bus.js';
-import { call, cast, defineApi, EnvelopeWire, Str, type ApiSignatures, type Handlers } from './definition.js';
+import { call, cast, defineApi, EnvelopeWire, Str, StrOrNull, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
 
 export const COMPUTE_RPC_VERSION = '1.2';
@@ -85,17 +85,19 @@ export const COMPUTE_API = defineApi('compute', COMPUTE_RPC_VERSION, {
     args: Type.Object({ instance: EnvelopeWire, length: Type.Optional(Type.Union([Type.Number(), Type.Null()])) }),
     encode: (a: { instance: Instance; length: number | null }, pin) => ({ instance: wrapAt(pin, 'Instance', a.instance), length: a.length }),
     decode: (w) => ({ instance: unwrap<Instance>(w.instance, 'Instance'), length: w.length ?? null }),
-    result: Str,
+    // A compute answering nothing (null) answers no output.
+    result: StrOrNull,
     encodeResult: (output: string) => output,
-    decodeResult: (output) => output,
+    decodeResult: (output) => output ?? '',
   }),
   get_instance_diagnostics: call({
     since: '1.1',
     args: Type.Object({ instance: EnvelopeWire }),
     encode: (a: { instance: Instance }, pin) => ({ instance: wrapAt(pin, 'Instance', a.instance) }),
     decode: (w) => ({ instance: unwrap<Instance>(w.instance, 'Instance') }),
-    result: Type.Record(Str, Type.Unknown()),
-    encodeResult: (d: Record<string, unknown>) => d,
+    // Null when the compute has none to give (the API then shows every field null).
+    result: Type.Union([Type.Record(Str, Type.Unknown()), Type.Null()]),
+    encodeResult: (d: Record<string, unknown> | null) => d,
     decodeResult: (d) => d,
   }),
   /** Power the guest off and mark it SOFT_DELETED (deferred delete). */
@@ -142,7 +144,7 @@ export class ComputeRpcApi extends RpcClient<ComputeSignatures> {
     return this.send(this.target(instance), ctx, 'snapshot_instance', { instance, imageId, diskFormat });
   }
 
-  getInstanceDiagnostics(ctx: RpcContext, instance: Instance): Promise<Record<string, unknown>> {
+  getInstanceDiagnostics(ctx: RpcContext, instance: Instance): Promise<Record<string, unknown> | null> {
     return this.send(this.target(instance), ctx, 'get_instance_diagnostics', { instance });
   }
 
