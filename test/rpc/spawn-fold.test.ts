@@ -110,13 +110,23 @@ function rig(conductorLevel: string | null) {
 
   /** The conductor calls about the instance, but the power sync's read of a driver event (instance_get), which is no step of an operation. */
   const callsFor = (uuid: string) => t.sent.filter((m) => m.args.uuid === uuid && m.method !== 'instance_get').map((m) => m.method);
-  /** Waits for the retry of a call whose answer was lost (after the retry's back-off). */
-  const retried = (uuid: string, calls: number) => waitFor('the retry', async () => (callsFor(uuid).length >= calls ? true : undefined));
-  return { t, build, events, stop, callsFor, retried };
+  /**
+   * Builds with the answer to its ACTIVE update lost (after delivering the update, or without),
+   * and waits for the build's `calls` conductor calls, the update's retry among them.
+   */
+  async function buildLosingActive(delivered: boolean, calls: number): Promise<string> {
+    t.lose = { match: (m) => m.method === 'instance_update' && 'vmState' in Object(m.args.updates), delivered };
+    const { uuid } = await build();
+    await waitFor('the retry', async () => (callsFor(uuid).length >= calls ? true : undefined));
+    await new Promise((res) => setTimeout(res, 50));
+    return uuid;
+  }
+  return { t, build, events, stop, callsFor, buildLosingActive };
 }
 
 /** What a spawn and a stop record, whichever version carried them. */
 const SPAWNED = [{ event: BUILD_EVENT, host: 'fold1', result: 'Success', traceback: null, started: true, finished: true }];
+const STOPPED = { event: 'compute_stop_instance', host: 'fold1', result: 'Success', traceback: null, started: true, finished: true };
 
 describe('conductor RPC 1.5: the spawn fold', () => {
   const r = rig(null);
@@ -134,23 +144,17 @@ describe('conductor RPC 1.5: the spawn fold', () => {
     const { uuid } = await r.build();
     await r.stop(uuid);
     assert.deepEqual(r.callsFor(uuid), ['action_event_start', 'instance_update']);
-    assert.deepEqual((await r.events(uuid)).at(-1), {
-      event: 'compute_stop_instance', host: 'fold1', result: 'Success', traceback: null, started: true, finished: true,
-    });
+    assert.deepEqual((await r.events(uuid)).at(-1), STOPPED);
   });
 
   it('a folded update whose answer was lost is not applied twice, nor its event recorded twice', async () => {
-    r.t.lose = { match: (m) => m.method === 'instance_update' && 'vmState' in Object(m.args.updates), delivered: true };
-    const { uuid } = await r.build();
-    await r.retried(uuid, 3);
-    await new Promise((res) => setTimeout(res, 50));
+    const uuid = await r.buildLosingActive(true, 3);
     assert.deepEqual(r.callsFor(uuid), ['instance_update', 'instance_update', 'instance_update'], 'the lost one was sent again');
     assert.deepEqual(await r.events(uuid), SPAWNED);
   });
 
   it('a folded update that never arrived is sent again, and lands with its event', async () => {
-    r.t.lose = { match: (m) => m.method === 'instance_update' && 'vmState' in Object(m.args.updates), delivered: false };
-    const { uuid } = await r.build();
+    const uuid = await r.buildLosingActive(false, 3);
     assert.deepEqual(r.callsFor(uuid), ['instance_update', 'instance_update', 'instance_update']);
     assert.deepEqual(await r.events(uuid), SPAWNED);
   });
@@ -170,16 +174,11 @@ describe('conductor RPC pinned to 1.4: the separate calls', () => {
     const { uuid } = await r.build();
     await r.stop(uuid);
     assert.deepEqual(r.callsFor(uuid), ['action_event_start', 'instance_update', 'action_event_finish']);
-    assert.deepEqual((await r.events(uuid)).at(-1), {
-      event: 'compute_stop_instance', host: 'fold1', result: 'Success', traceback: null, started: true, finished: true,
-    });
+    assert.deepEqual((await r.events(uuid)).at(-1), STOPPED);
   });
 
   it('an update whose answer was lost still gets its event recorded, once', async () => {
-    r.t.lose = { match: (m) => m.method === 'instance_update' && 'vmState' in Object(m.args.updates), delivered: true };
-    const { uuid } = await r.build();
-    await r.retried(uuid, 5);
-    await new Promise((res) => setTimeout(res, 50));
+    const uuid = await r.buildLosingActive(true, 5);
     assert.deepEqual(r.callsFor(uuid), ['instance_update', 'action_event_start', 'instance_update', 'instance_update', 'action_event_finish']);
     assert.deepEqual(await r.events(uuid), SPAWNED);
   });
