@@ -2,8 +2,9 @@ import type { VirtDriver } from '@orrery/virt-api';
 import type { Instance } from '../objects/compute.js';
 import { eventOf, taskStatesOf } from '../objects/actions.js';
 import { VmState } from '../objects/states.js';
+import type { RpcContext } from '../rpc/bus.js';
+import type { ComputeHandlers } from '../rpc/compute-api.js';
 import type { InstanceUpdates } from '../rpc/conductor-api.js';
-import type { RpcMethod } from '../rpc/dispatch.js';
 import { instanceRef } from './specs.js';
 
 /**
@@ -13,9 +14,13 @@ import { instanceRef } from './specs.js';
  */
 
 /** How the compute manager runs one state-changing operation: its instance action event, the task states it acts in. */
-export type OperationRunner = (event: string, taskStates: string[], run: (i: Instance) => Promise<InstanceUpdates>) => RpcMethod;
+export type OperationRunner = (
+  event: string, taskStates: string[], run: (i: Instance) => Promise<InstanceUpdates>,
+) => (args: { instance: Instance }, ctx: RpcContext) => Promise<void>;
 
-export function deferredDeleteMethods(d: VirtDriver, op: OperationRunner, power: (i: Instance) => Promise<number>): Record<string, RpcMethod> {
+export function deferredDeleteMethods(
+  d: VirtDriver, op: OperationRunner, power: (i: Instance) => Promise<number>,
+): Pick<ComputeHandlers, 'soft_delete_instance' | 'restore_instance'> {
   return {
     soft_delete_instance: op(eventOf('soft_delete_instance'), taskStatesOf('soft_delete_instance'), async (i) => {
       await d.powerOff(instanceRef(i), 60);

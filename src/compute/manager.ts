@@ -6,19 +6,18 @@ import { errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { now, sleep } from '../common/time.js';
 import { eventOf, taskStatesOf } from '../objects/actions.js';
-import { unwrap, wrap, type Envelope } from '../objects/envelope.js';
-import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
+import type { Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
 import { mayPassLater, type Bus, type RpcContext } from '../rpc/bus.js';
-import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
-import type { ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
-import { dispatcher, systemContext, type RpcMethod } from '../rpc/dispatch.js';
+import { COMPUTE_API, COMPUTE_RPC_VERSION, type ComputeHandlers } from '../rpc/compute-api.js';
+import type { ActionEventUpdate, ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
+import { dispatcher, systemContext } from '../rpc/dispatch.js';
 import { isStaleOwnership } from '../rpc/node-ownership.js';
 import { DriverHealth } from './driver-health.js';
 import { InFlightCalls } from './in-flight.js';
 import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
-import { deferredDeleteMethods } from './deferred-delete.js';
+import { deferredDeleteMethods, type OperationRunner } from './deferred-delete.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
@@ -42,6 +41,9 @@ const POWER_STATE_NAMES: Record<number, string> = {
 
 /** The compute service never reads back the instance it updates. */
 const NO_RETURN = { returnInstance: false } as const;
+
+/** An action event's successful finish. */
+const SUCCESS = { result: 'Success', traceback: null } as const;
 
 /** How often a conductor call that must land is tried before the operation gives up. */
 const LANDING_ATTEMPTS = 8;
@@ -68,8 +70,8 @@ export class ComputeService {
    * records their state itself when the spawn returns, so events wait until then.
    */
   private readonly building = new Map<string, LifecycleEvent | null>();
-  /** The service's RPC methods, also run by start-up recovery to finish an operation again. */
-  private readonly handlers: Record<string, RpcMethod>;
+  /** The service's side of COMPUTE_API, also run by start-up recovery to finish an operation again. */
+  readonly handlers: ComputeHandlers;
   private readonly powerSync: PowerSync;
   /** The long driver calls under way, aborted when the service stops. */
   private readonly inFlight = new InFlightCalls();
@@ -126,7 +128,7 @@ export class ComputeService {
     // one of those (redelivered, as its previous run never acked it) finds it settled.
     await this.recover();
     await this.syncPowerStates();
-    await this.nodes.listen(dispatcher('compute', COMPUTE_RPC_VERSION, this.handlers));
+    await this.nodes.listen(dispatcher(COMPUTE_API, this.handlers));
     this.every(config.num('DEFAULT', 'report_interval'), () => this.report());
     this.every(config.num('DEFAULT', 'sync_power_state_interval'), () => this.syncPowerStates());
   }
@@ -165,20 +167,16 @@ export class ComputeService {
     );
   }
 
-  private methods(): Record<string, RpcMethod> {
-    const inst = (args: Record<string, unknown>): Instance => unwrap<Instance>(args.instance as Envelope, 'Instance');
+  private methods(): ComputeHandlers {
     const d = this.driver;
-    const op = (event: string, taskStates: string[], run: (i: Instance) => Promise<InstanceUpdates>): RpcMethod =>
-      async (args, ctx) => {
-        await this.runOperation(ctx, inst(args), { event, taskStates, run });
-      };
+    const op: OperationRunner = (event, taskStates, run) => (args, ctx) => this.runOperation(ctx, args.instance, { event, taskStates, run });
     const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
     return {
       ...deferredDeleteMethods(d, op, power),
       build_and_run_instance: async (args, ctx) => {
-        await this.buildAndRun(ctx, inst(args), unwrap<RequestSpec>(args.request_spec as Envelope, 'RequestSpec'));
+        await this.buildAndRun(ctx, args.instance, args.spec);
       },
-      terminate_instance: async (args, ctx) => this.terminate(ctx, inst(args)),
+      terminate_instance: async (args, ctx) => this.terminate(ctx, args.instance),
       stop_instance: op(eventOf('stop_instance'), taskStatesOf('stop_instance'), async (i) => {
         await d.powerOff(instanceRef(i), 60);
         return { vmState: VmState.STOPPED, powerState: await power(i) };
@@ -204,10 +202,10 @@ export class ComputeService {
         return { vmState: VmState.ACTIVE, powerState: await power(i) };
       }),
       reboot_instance: async (args, ctx) => {
-        const hard = args.reboot_type === 'HARD';
+        const hard = args.rebootType === 'HARD';
         const pending = hard ? TaskState.REBOOT_PENDING_HARD : TaskState.REBOOT_PENDING;
         const running = hard ? TaskState.REBOOTING_HARD : TaskState.REBOOTING;
-        await this.runOperation(ctx, inst(args), {
+        await this.runOperation(ctx, args.instance, {
           event: eventOf('reboot_instance'),
           taskStates: taskStatesOf('reboot_instance', hard ? 'HARD' : undefined),
           run: async (i) => {
@@ -218,30 +216,28 @@ export class ComputeService {
         });
       },
       rebuild_instance: async (args, ctx) => {
-        const image = unwrap<ImageMeta>(args.image as Envelope, 'ImageMeta');
-        await this.runOperation(ctx, inst(args), {
+        await this.runOperation(ctx, args.instance, {
           event: eventOf('rebuild_instance'),
           taskStates: taskStatesOf('rebuild_instance'),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
-            return rebuildKeepingState(d, i, image);
+            return rebuildKeepingState(d, i, args.image);
           },
         });
       },
       snapshot_instance: async (args, ctx) => {
-        await this.runOperation(ctx, inst(args), {
+        await this.runOperation(ctx, args.instance, {
           event: eventOf('snapshot_instance'),
           taskStates: taskStatesOf('snapshot_instance'),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.IMAGE_UPLOADING }, [TaskState.IMAGE_SNAPSHOT], NO_RETURN);
-            const req = { instance: instanceRef(i), imageId: args.image_id as string, diskFormat: args.disk_format as string };
+            const req = { instance: instanceRef(i), imageId: args.imageId, diskFormat: args.diskFormat };
             await this.inFlight.run((signal) => d.snapshot(req, { signal }));
             return {};
           },
         });
       },
-      get_instance_diagnostics: async (args) => {
-        const i = inst(args);
+      get_instance_diagnostics: async ({ instance: i }) => {
         const info = await d.getInstance(instanceRef(i));
         return {
           state: POWER_STATE_NAMES[info.powerState] ?? 'unknown',
@@ -252,10 +248,9 @@ export class ComputeService {
           uptime: i.launchedAt ? Math.round((Date.now() - Date.parse(i.launchedAt)) / 1000) : 0,
         };
       },
-      get_console_output: async (args) => {
-        const output = await d.getConsoleOutput(instanceRef(inst(args)));
-        const length = args.length as number | null;
-        if (length === null || length === undefined) return output;
+      get_console_output: async ({ instance, length }) => {
+        const output = await d.getConsoleOutput(instanceRef(instance));
+        if (length === null) return output;
         const lines = output.split('\n');
         if (lines.at(-1) === '') lines.pop();
         return lines.slice(Math.max(0, lines.length - length)).join('\n');
@@ -282,19 +277,26 @@ export class ComputeService {
   /**
    * An instance update that must land. With an expected task state, a conflict after an attempt
    * that timed out or failed with the database means that attempt landed (its answer was lost),
-   * so it counts as done.
+   * so it counts as done. An action `event` goes with it (conductor 1.5: in its transaction, retried
+   * and landing with it; else separate calls after it), and failing to record it never fails the update.
    */
-  private async update(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expected?: Array<string | null>): Promise<void> {
+  private async update(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expected?: Array<string | null>, event?: ActionEventUpdate): Promise<void> {
+    const onEventError = (err: unknown) => this.log.warn({ instance: uuid, event: event?.event, err: errorMessage(err) }, 'could not record the action event');
     let unsure = false;
+    let landedBefore = false;
     await this.landed(async () => {
       try {
-        await this.conductor.instanceUpdate(ctx, uuid, updates, expected, NO_RETURN);
+        await this.conductor.instanceUpdate(ctx, uuid, updates, expected, { ...NO_RETURN, actionEvent: event, onEventError });
       } catch (err) {
         if (mayPassLater(err)) unsure = true;
-        else if (unsure && expected && statusOf(err) === 409) return;
+        else if (unsure && expected && statusOf(err) === 409) {
+          landedBefore = true;
+          return;
+        }
         throw err;
       }
     });
+    if (landedBefore && event && !(await this.conductor.foldsActionEvents())) await this.conductor.recordActionEvent(ctx, uuid, event, onEventError);
   }
 
   /**
@@ -305,8 +307,9 @@ export class ComputeService {
     await this.conductor.actionEventStart(ctx, inst.uuid, op.event, this.host);
     try {
       const updates = await op.run(inst);
-      await this.update(ctx, inst.uuid, { ...updates, taskState: null }, op.taskStates);
-      await this.conductor.actionEventFinish(ctx, inst.uuid, op.event, 'Success', null);
+      // The final update records the event's finish (one call from conductor 1.5); if it fails,
+      // neither landed, and the failure below finishes the event with Error.
+      await this.update(ctx, inst.uuid, { ...updates, taskState: null }, op.taskStates, { event: op.event, finish: SUCCESS });
     } catch (err) {
       await this.recordFailure(ctx, inst, op.event, err);
       await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: null }, op.taskStates, NO_RETURN).catch(() => undefined);
@@ -334,7 +337,8 @@ export class ComputeService {
     // instance this service does not list is one no run of it will finish (abortOrphanedBuilds).
     this.building.set(inst.uuid, null);
     try {
-      await this.update(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING]);
+      // With the build's event started (conductor 1.5: the same call).
+      await this.update(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING], { event, start: { host: this.host } });
     } catch (err) {
       this.building.delete(inst.uuid);
       // Deleted while it travelled here (the delete path releases its claim), or already taken
@@ -345,9 +349,6 @@ export class ComputeService {
     }
     let recorded: number | null = null;
     try {
-      // The event is what a user reads back; the build goes on without it.
-      await this.conductor.actionEventStart(ctx, inst.uuid, event, this.host).catch((err: unknown) =>
-        this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not record the build event'));
       recorded = await this.spawnAndRecord(ctx, inst, spec, event);
     } finally {
       const last = this.building.get(inst.uuid);
@@ -371,7 +372,7 @@ export class ComputeService {
     try {
       await this.update(ctx, inst.uuid, {
         vmState: VmState.ACTIVE, taskState: null, powerState: info.powerState, launchedAt: now().toISOString(),
-      }, [TaskState.SPAWNING]);
+      }, [TaskState.SPAWNING], { event, finish: SUCCESS });
     } catch (err) {
       if (statusOf(err) !== 404 && statusOf(err) !== 409) {
         // The conductor stayed unreachable: the guest runs but its instance still says spawning.
@@ -393,8 +394,6 @@ export class ComputeService {
       await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
       return null;
     }
-    await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null).catch((err: unknown) =>
-      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not record the build event'));
     return info.powerState;
   }
 
@@ -416,8 +415,8 @@ export class ComputeService {
     return {
       host: this.host, log: this.log, driver: this.driver, conductor: this.conductor,
       isBuilding: (uuid) => this.building.has(uuid),
-      rerun: async (method, inst, args = {}) => {
-        await this.handlers[method]!({ ...args, instance: wrap('Instance', inst) }, systemContext());
+      rerun: async (method, args) => {
+        await this.handlers[method](args, systemContext());
       },
     };
   }

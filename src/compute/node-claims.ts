@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { versionCompatible } from '../common/versions.js';
-import type { Bus, RpcContext } from '../rpc/bus.js';
+import type { Bus } from '../rpc/bus.js';
 import { ConductorRpcApi } from '../rpc/conductor-api.js';
-import type { RpcArgs } from '../rpc/dispatch.js';
+import type { MethodDef } from '../rpc/definition.js';
 import { claimArgs, StaleNodeOwnership, type NodeClaim } from '../rpc/node-ownership.js';
 
 /**
@@ -13,9 +13,6 @@ import { claimArgs, StaleNodeOwnership, type NodeClaim } from '../rpc/node-owner
  * each of them by hand is one a new operation would forget.
  */
 const serving = new AsyncLocalStorage<string>();
-
-/** The conductor writes that carry a claim (conductor RPC 1.4): each operation's first write is one of them. */
-const GUARDED = new Set(['instance_update', 'instance_destroyed', 'action_event_start']);
 
 /** Runs `fn` as the handling of a message for shared node `node`. */
 export function servingNode<T>(node: string, fn: () => Promise<T>): Promise<T> {
@@ -32,14 +29,12 @@ export class ClaimingConductorApi extends ConductorRpcApi {
     super(bus, timeoutMs, resolvePin);
   }
 
-  protected override call<T>(topic: string, ctx: RpcContext, method: string, args: RpcArgs, since = '1.0'): Promise<T> {
+  /** The writes that carry a claim (conductor RPC 1.4) are those CONDUCTOR_API marks `nodeClaim`: each operation's first write is one. */
+  protected override decorate(_name: string, def: MethodDef<unknown, unknown>, args: Record<string, unknown>, pin: string): Record<string, unknown> {
     const node = serving.getStore();
-    if (node === undefined || !GUARDED.has(method)) return super.call(topic, ctx, method, args, since);
+    if (node === undefined || !def.nodeClaim) return args;
     const claim = this.claimFor(node);
-    if (!claim) return Promise.reject(new StaleNodeOwnership([node], `node ownership is stale for ${node}: this compute no longer owns it`));
-    return super.call(topic, ctx, method, (pin) => ({
-      ...(typeof args === 'function' ? args(pin) : args),
-      ...(versionCompatible('1.4', pin) ? claimArgs(claim) : {}),
-    }), since);
+    if (!claim) throw new StaleNodeOwnership([node], `node ownership is stale for ${node}: this compute no longer owns it`);
+    return versionCompatible('1.4', pin) ? { ...args, ...claimArgs(claim) } : args;
   }
 }

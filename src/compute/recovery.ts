@@ -4,6 +4,7 @@ import type { Logger } from '../common/logging.js';
 import type { Instance } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
 import type { RpcContext } from '../rpc/bus.js';
+import type { ComputeArgs } from '../rpc/compute-api.js';
 import type { ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
 import { systemContext } from '../rpc/dispatch.js';
 import { instanceRef } from './specs.js';
@@ -34,6 +35,9 @@ const VM_STATE_OF_POWER: Record<number, string> = {
   [PowerState.SHUTDOWN]: VmState.STOPPED, [PowerState.CRASHED]: VmState.STOPPED, [PowerState.NOSTATE]: VmState.STOPPED,
 };
 
+/** The operations start-up recovery does again. */
+export type RerunMethod = 'stop_instance' | 'start_instance' | 'reboot_instance' | 'terminate_instance';
+
 export interface RecoveryDeps {
   host: string;
   log: Logger;
@@ -41,8 +45,8 @@ export interface RecoveryDeps {
   conductor: ConductorRpcApi;
   /** Whether this run of the service is building the instance. */
   isBuilding(uuid: string): boolean;
-  /** Runs one of the service's own RPC methods for the instance (an operation done again). */
-  rerun(method: 'stop_instance' | 'start_instance' | 'reboot_instance' | 'terminate_instance', inst: Instance, args?: Record<string, unknown>): Promise<void>;
+  /** Runs one of the service's own RPC methods (an operation done again). */
+  rerun<K extends RerunMethod>(method: K, args: ComputeArgs<K>): Promise<void>;
 }
 
 /** The fault of a build given up because its compute service restarted. */
@@ -120,11 +124,11 @@ async function recoverOne(deps: RecoveryDeps, inst: Instance, powerState: number
   } else if (SNAPSHOT_TASK_STATES.includes(task)) {
     await set({ taskState: null });
   } else if (task === T.DELETING) {
-    await deps.rerun('terminate_instance', inst);
+    await deps.rerun('terminate_instance', { instance: inst });
   } else if (task === T.POWERING_OFF) {
-    await deps.rerun('stop_instance', inst);
+    await deps.rerun('stop_instance', { instance: inst });
   } else if (task === T.POWERING_ON) {
-    await deps.rerun('start_instance', inst);
+    await deps.rerun('start_instance', { instance: inst });
   } else if (REBOOT_TASK_STATES.includes(task)) {
     await recoverReboot(deps, ctx, inst, task, powerState, set);
   } else if (SETTLING_TASK_STATES.includes(task)) {
@@ -150,5 +154,5 @@ async function recoverReboot(
   const soft = task === T.REBOOT_PENDING && powerState === PowerState.RUNNING;
   const again = soft ? T.REBOOT_PENDING : T.REBOOT_PENDING_HARD;
   if (again !== task) await deps.conductor.instanceUpdate(ctx, inst.uuid, { taskState: again }, [task], { returnInstance: false });
-  await deps.rerun('reboot_instance', { ...inst, taskState: again }, { reboot_type: soft ? 'SOFT' : 'HARD' });
+  await deps.rerun('reboot_instance', { instance: { ...inst, taskState: again }, rebootType: soft ? 'SOFT' : 'HARD' });
 }

@@ -5,10 +5,9 @@ import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { lockKey } from '../db/locks.js';
 import * as owners from '../db/node-owners.js';
-import { unwrap, type Envelope } from '../objects/envelope.js';
 import type { ComputeNodeReport } from '../objects/compute.js';
-import type { RpcMethod } from '../rpc/dispatch.js';
-import { claimOf, StaleNodeOwnership, type NodeClaim } from '../rpc/node-ownership.js';
+import type { ClusterSyncAnswer, ConductorHandlers } from '../rpc/conductor-api.js';
+import { StaleNodeOwnership, type NodeClaim } from '../rpc/node-ownership.js';
 import { GONE_REASON, writeNode } from './compute-nodes.js';
 
 /**
@@ -30,11 +29,6 @@ import { GONE_REASON, writeNode } from './compute-nodes.js';
  * next sync of a survivor after service_down_time moves its nodes.
  */
 
-export interface ClusterSyncAnswer {
-  owned: Array<{ uuid: string; node: string; generation: number }>;
-  members: string[];
-}
-
 export class ClusterOwnership {
   /** The last ring built, by its member list: members change rarely, syncs come every second. */
   private ring: { key: string; ring: HashRing } | null = null;
@@ -42,14 +36,14 @@ export class ClusterOwnership {
   constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger) {}
 
   /** The conductor RPC methods (1.4). */
-  methods(): Record<string, RpcMethod> {
+  methods(): Pick<ConductorHandlers, 'cluster_sync'> {
     return {
-      cluster_sync: async (args) => this.sync({
-        cluster: args.cluster as string,
-        host: args.host as string,
-        seen: args.seen as string[],
-        reports: (args.nodes as Envelope[]).map((e) => unwrap<ComputeNodeReport>(e, 'ComputeNodeReport')),
-        held: (args.held as Array<{ node_uuid: string; generation: number }>).map((h) => ({ host: args.host as string, nodeUuid: h.node_uuid, generation: h.generation })),
+      cluster_sync: async (req) => this.sync({
+        cluster: req.cluster,
+        host: req.host,
+        seen: req.seen,
+        reports: req.nodes,
+        held: req.held.map((h) => ({ host: req.host, nodeUuid: h.nodeUuid, generation: h.generation })),
       }),
     };
   }
@@ -117,8 +111,7 @@ export class ClusterOwnership {
    * made in one transaction (the owner row share-locked meanwhile), else refused with
    * StaleNodeOwnership; without one (a node-local driver, an older compute) it is written as is.
    */
-  async guarded<T>(args: Record<string, unknown>, write: (db: Db) => Promise<T>): Promise<T> {
-    const claim = claimOf(args);
+  async guarded<T>(claim: NodeClaim | null | undefined, write: (db: Db) => Promise<T>): Promise<T> {
     if (!claim) return write(this.db);
     return this.db.transaction().execute(async (tx) => {
       const stale = await owners.staleClaims(tx, claim.host, [claim]);

@@ -8,18 +8,17 @@ import { releaseResources } from '../db/allocations.js';
 import * as builds from '../db/builds.js';
 import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
 import {
-  getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowReturning,
+  getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowOnce, updateInstanceRowReturning,
   type InstanceRow, type InstanceRowUpdates,
 } from '../db/instances.js';
-import { reportService, ServiceHeartbeat, type BackendHealth } from '../db/service-heartbeat.js';
+import { reportService, ServiceHeartbeat } from '../db/service-heartbeat.js';
 import { computePin } from '../db/services.js';
 import { availabilityZoneOfHost } from '../db/aggregates.js';
-import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
-import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
+import type { Instance, RequestSpec } from '../objects/compute.js';
 import { TaskState, VmState } from '../objects/states.js';
 import { mayPassLater, RpcTimeout, type Bus, type RpcContext, type Subscription } from '../rpc/bus.js';
 import { ComputeRpcApi } from '../rpc/compute-api.js';
-import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type InstanceUpdates, type ServiceReport } from '../rpc/conductor-api.js';
+import { CONDUCTOR_API, CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type ConductorHandlers, type InstanceUpdates } from '../rpc/conductor-api.js';
 import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
@@ -50,85 +49,89 @@ export class ConductorService {
     const timeout = this.config.num('DEFAULT', 'rpc_response_timeout') * 1000;
     this.scheduler = new SchedulerRpcApi(bus, timeout);
     this.compute = new ComputeRpcApi(bus, timeout, () => computePin(this.db, this.config));
+    this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher(CONDUCTOR_API, this.handlers()));
+    await this.heartbeat.start();
+    this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
+  }
+
+  /** The conductor's side of CONDUCTOR_API: one handler per method, typed by its definition (served by start()). */
+  handlers(): ConductorHandlers {
     const db = this.db;
-    // 1.4: writes about a shared node carry the claim the compute holds (see cluster.ts).
     const cluster = new ClusterOwnership(db, this.config, this.log);
+    // 1.4: writes about a shared node carry the claim the compute holds (see cluster.ts).
     const guarded = cluster.guarded.bind(cluster);
-    this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher('conductor', CONDUCTOR_RPC_VERSION, {
+    return {
       ...cluster.methods(),
       build_instances: async (args, ctx) => {
-        const spec = unwrap<RequestSpec>(args.request_spec, 'RequestSpec');
-        const instances = (args.instances as Envelope[]).map((e) => unwrap<Instance>(e, 'Instance'));
-        await this.buildInstances(ctx, instances, spec);
+        await this.buildInstances(ctx, args.instances, args.spec);
       },
       build_failed: async (args, ctx) => {
-        const spec = unwrap<RequestSpec>(args.request_spec, 'RequestSpec');
-        await this.buildFailed(ctx, spec, args.instance_uuid as string, args.host as string, args.message as string, args.retryable as boolean);
+        await this.buildFailed(ctx, args.spec, args.uuid, args.host, args.message, args.retryable);
       },
-      instance_get: async (args) => {
-        const inst = await getInstance(db, args.uuid as string);
-        return inst ? wrap('Instance', inst) : null;
-      },
-      instance_update: async (args) => {
-        const uuid = args.uuid as string;
-        const updates = toRowUpdates(args.updates as InstanceUpdates);
-        const expected = (args.expected_task_state as Array<string | null> | null) ?? undefined;
+      instance_get: async (args) => getInstance(db, args.uuid),
+      instance_update: async (args, ctx) => {
+        const { uuid, actionEvent: ev } = args;
+        const updates = toRowUpdates(args.updates);
+        const expected = args.expectedTaskState ?? undefined;
         // A call redelivered after its first handling committed (the conductor that had it was
         // killed before answering) finds the instance as it left it: that is success.
         const opts = { repeatable: true };
         // 1.1: a caller that reads nothing back says so; 1.0 callers always get the instance.
-        if (args.return_instance === false) {
-          await guarded(args, (tx) => updateInstanceRow(tx, uuid, updates, expected, opts));
-          return null;
+        const answer = async (row: InstanceRow) =>
+          (args.returnInstance ? rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {}) : null);
+        if (!ev) {
+          if (!args.returnInstance) {
+            await guarded(args.claim, (tx) => updateInstanceRow(tx, uuid, updates, expected, opts));
+            return null;
+          }
+          return answer(await guarded(args.claim, (tx) => updateInstanceRowReturning(tx, uuid, updates, expected, opts)));
         }
-        const row = await guarded(args, (tx) => updateInstanceRowReturning(tx, uuid, updates, expected, opts));
-        return wrap('Instance', rowToInstance(row, (await metadataFor(db, [uuid])).get(uuid) ?? {}));
+        // 1.5: the action event it carries is written in the update's transaction, under its
+        // claim: both land or neither, and the caller's retry of the update brings the event
+        // again — unless the update was made already (its answer lost), and its event with it.
+        const write = async (tx: Db) => {
+          const { applied, row } = await updateInstanceRowOnce(tx, uuid, updates, expected, opts);
+          if (applied && ev.start) await startEvent(tx, uuid, ctx.requestId, ev.event, ev.start.host);
+          if (applied && ev.finish) await finishEvent(tx, uuid, ctx.requestId, ev.event, ev.finish.result, ev.finish.traceback, null);
+          return row;
+        };
+        return answer(await guarded(args.claim, (tx) => (tx.isTransaction ? write(tx) : tx.transaction().execute(write))));
       },
       instances_on_host: async (args) => {
-        const rows = await db.selectFrom('instances').selectAll().where('host', '=', args.host as string).where('deleted', '=', 0).execute();
+        const rows = await db.selectFrom('instances').selectAll().where('host', '=', args.host).where('deleted', '=', 0).execute();
         const md = await metadataFor(db, rows.map((r) => r.uuid));
-        return rows.map((r) => wrap('Instance', rowToInstance(r, md.get(r.uuid) ?? {})));
+        return rows.map((r) => rowToInstance(r, md.get(r.uuid) ?? {}));
       },
       instance_destroyed: async (args) => {
-        await guarded(args, (tx) => markInstanceDeleted(tx, args.uuid as string));
-        await releaseResources(db, args.uuid as string);
+        await guarded(args.claim, (tx) => markInstanceDeleted(tx, args.uuid));
+        await releaseResources(db, args.uuid);
       },
       // 1.2: a restarted compute gives up the builds its previous run did not finish.
-      instance_build_aborted: async (args, ctx) => {
-        const uuid = args.uuid as string;
-        const host = args.host as string;
-        if (await this.failBuild(ctx, uuid, args.message as string, host, { taskStates: BUILD_TASK_STATES_ON_HOST, host })) return true;
+      instance_build_aborted: async ({ uuid, host, message }, ctx) => {
+        if (await this.failBuild(ctx, uuid, message, host, { taskStates: BUILD_TASK_STATES_ON_HOST, host })) return true;
         // Asked again after the first call committed (its answer lost): already given up, still yes,
         // so that the compute removes the half-built guest.
         const row = await getInstanceRow(db, uuid);
         return row !== null && row.host === host && row.vm_state === VmState.ERROR && row.task_state === null;
       },
       instance_fault_create: async (args) => {
-        await addFault(db, {
-          instanceUuid: args.uuid as string, code: args.code as number, message: args.message as string,
-          details: args.details as string, host: args.host as string | null,
-        });
+        await addFault(db, { instanceUuid: args.uuid, code: args.code, message: args.message, details: args.details, host: args.host });
       },
       action_event_start: async (args, ctx) => {
-        await guarded(args, (tx) => startEvent(tx, args.uuid as string, ctx.requestId, args.event as string, args.host as string));
+        await guarded(args.claim, (tx) => startEvent(tx, args.uuid, ctx.requestId, args.event, args.host));
       },
       action_event_finish: async (args, ctx) => {
-        await finishEvent(db, args.uuid as string, ctx.requestId, args.event as string,
-          args.result as 'Success' | 'Error', args.traceback as string | null, args.details as string | null);
+        await finishEvent(db, args.uuid, ctx.requestId, args.event, args.result, args.traceback, args.details);
       },
-      service_report: async (args) => {
-        const health = backendHealth(args.driver_status);
-        if (health) this.log.debug({ host: args.host, ...health }, 'driver status');
-        return reportService(db, args as unknown as ServiceReport, health);
+      service_report: async ({ report, driverStatus }) => {
+        if (driverStatus) this.log.debug({ host: report.host, ...driverStatus }, 'driver status');
+        return reportService(db, report, driverStatus);
       },
-      compute_nodes_update: async (args) => {
-        const nodes = (args.nodes as Envelope[]).map((e) => unwrap<ComputeNodeReport>(e, 'ComputeNodeReport'));
-        const refused = await upsertComputeNodes(db, args.host as string, nodes);
-        if (refused.length > 0) this.log.warn({ host: args.host, classes: refused }, 'compute reported inventory of classes that are not resource class names: left out');
+      compute_nodes_update: async ({ host, nodes }) => {
+        const refused = await upsertComputeNodes(db, host, nodes);
+        if (refused.length > 0) this.log.warn({ host, classes: refused }, 'compute reported inventory of classes that are not resource class names: left out');
       },
-    }));
-    await this.heartbeat.start();
-    this.stopReclaim = startReclaim(db, this.config, this.compute, this.log);
+    };
   }
 
   /** Re-pins compute RPC to the lowest version a live compute speaks (SIGHUP). */
@@ -304,15 +307,3 @@ function toRowUpdates(u: InstanceUpdates): InstanceRowUpdates {
 }
 
 
-/**
- * The driver status a 1.3 service_report carries ({ reachable, latency_ms, message }), or
- * undefined when there is none or it is malformed (a report is never refused for it).
- */
-function backendHealth(raw: unknown): BackendHealth | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const r = raw as Record<string, unknown>;
-  if (typeof r.reachable !== 'boolean') return undefined;
-  const latency = typeof r.latency_ms === 'number' && Number.isFinite(r.latency_ms) && r.latency_ms >= 0 ? r.latency_ms : null;
-  const message = typeof r.message === 'string' ? r.message.slice(0, 255) : '';
-  return { reachable: r.reachable, latencyMs: latency, message };
-}

@@ -176,3 +176,15 @@ export async function markInstanceDeleted(db: Db, uuid: string): Promise<void> {
     await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
   });
 }
+
+/**
+ * updateInstanceRowReturning that also says whether this call made the update: false for a
+ * repeat found already made (`repeatable`), so that what is written with the update (conductor
+ * RPC 1.5: its action event) is not written twice.
+ */
+export async function updateInstanceRowOnce(
+  db: Db, uuid: string, updates: InstanceRowUpdates, expectedTaskState?: Array<string | null>, opts: UpdateOptions = {},
+): Promise<{ applied: boolean; row: InstanceRow }> {
+  const row = await updateQuery(db, uuid, updates, expectedTaskState).returningAll().executeTakeFirst();
+  return row ? { applied: true, row } : { applied: false, row: await refuseUpdate(db, uuid, updates, expectedTaskState, opts) };
+}

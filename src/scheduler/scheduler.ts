@@ -5,11 +5,10 @@ import { TimeSlice } from '../common/time-slice.js';
 import type { Db } from '../db/connection.js';
 import { claimResources, claimedNode } from '../db/allocations.js';
 import { requestedResources } from '../common/resource-classes.js';
-import { type Envelope, unwrap, wrap } from '../objects/envelope.js';
 import type { RequestSpec, Selection } from '../objects/compute.js';
 import type { Bus, Subscription } from '../rpc/bus.js';
 import { dispatcher } from '../rpc/dispatch.js';
-import { SCHEDULER_RPC_VERSION, SCHEDULER_TOPIC } from '../rpc/scheduler-api.js';
+import { SCHEDULER_API, SCHEDULER_RPC_VERSION, SCHEDULER_TOPIC, type SchedulerHandlers } from '../rpc/scheduler-api.js';
 import { findCandidates, type HostQuery } from './host-query.js';
 import { groupGuard, groupPlacementOf, groupQuery, type GroupPlacement } from './server-group-filter.js';
 import { ServiceHeartbeat } from '../db/service-heartbeat.js';
@@ -69,13 +68,15 @@ export class SchedulerService {
   }
 
   async start(bus: Bus): Promise<void> {
-    this.sub = await bus.serve(SCHEDULER_TOPIC, dispatcher('scheduler', SCHEDULER_RPC_VERSION, {
-      select_destinations: async (args) => {
-        const spec = unwrap<RequestSpec>(args.request_spec as Envelope, 'RequestSpec');
-        return (await this.selectDestinations(spec)).map((s) => wrap('Selection', s));
-      },
-    }));
+    this.sub = await bus.serve(SCHEDULER_TOPIC, dispatcher(SCHEDULER_API, this.handlers()));
     await this.heartbeat.start();
+  }
+
+  /** The scheduler's side of SCHEDULER_API. */
+  handlers(): SchedulerHandlers {
+    return {
+      select_destinations: async ({ spec }) => this.selectDestinations(spec),
+    };
   }
 
   async stop(): Promise<void> {

@@ -5,20 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PowerState, type ImageService, type InstanceInfo, type InstanceSpec } from '@orrery/virt-api';
 import { Config } from '../../src/common/config.js';
-import { newRequestId, newUuid } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
 import { waitFor } from '../support/cloud.js';
 import { ComputeService } from '../../src/compute/manager.js';
 import { ConductorService } from '../../src/conductor/conductor.js';
 import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
-import { createAction } from '../../src/db/instance-actions.js';
-import { getInstance, getInstanceRow, insertInstance } from '../../src/db/instances.js';
-import type { Flavor, ImageMeta, RequestSpec } from '../../src/objects/compute.js';
-import type { Bus, RpcContext, RpcMessage } from '../../src/rpc/bus.js';
+import { getInstanceRow } from '../../src/db/instances.js';
+import type { Bus, RpcMessage } from '../../src/rpc/bus.js';
 import { ComputeRpcApi } from '../../src/rpc/compute-api.js';
 import { CONDUCTOR_RPC_VERSION } from '../../src/rpc/conductor-api.js';
 import { InProcessBus } from '../../src/rpc/inprocess-bus.js';
 import { MemoryDriver } from '../drivers/memory-driver.js';
+import { castScheduledBuild } from '../support/scheduled-build.js';
 
 /** A memory driver whose guest may die as soon as it has been spawned (a Stopped event during the build). */
 class DyingDriver extends MemoryDriver {
@@ -87,41 +85,20 @@ describe('lifecycle events of an instance being built', () => {
   });
 
   /** Puts a scheduled instance on node mem-a and casts its build, as the conductor would. */
-  async function build(): Promise<string> {
-    const uuid = newUuid();
-    const ts = new Date().toISOString();
-    const flavor: Flavor = { flavorid: '1', name: 'm1.tiny', vcpus: 1, memoryMb: 64, rootGb: 1, ephemeralGb: 0, swap: 0, extraSpecs: {} } as Flavor;
-    const image: ImageMeta = {
-      id: newUuid(), name: 'img', status: 'active', diskFormat: 'raw', containerFormat: 'bare', size: 1, checksum: null,
-      minDisk: 0, minRam: 0, properties: {},
-    };
-    await insertInstance(db, {
-      uuid, display_name: 'vm', display_description: null, project_id: 'p1', user_id: 'u1', image_ref: image.id,
-      flavor: JSON.stringify(flavor), flavor_id: '1', vcpus: 1, memory_mb: 64, root_gb: 1, ephemeral_gb: 0,
-      vm_state: 'building', task_state: 'scheduling', power_state: 0, host, node: 'mem-a', node_uuid: null,
-      availability_zone: null, key_name: null, key_data: null, user_data: null, hostname: 'vm', reservation_id: 'r-1',
-      launch_index: 0, locked: 0, locked_by: null, config_drive: '', access_ip_v4: null, access_ip_v6: null, progress: 0,
-      image_meta: JSON.stringify(image), tags: '[]', launched_at: null, terminated_at: null, created_at: ts, updated_at: ts,
-      deleted_at: null, deleted: 0,
-    }, {});
-    const ctx: RpcContext = { requestId: newRequestId(), userId: 'u1', projectId: 'p1', roles: ['member'], isAdmin: false };
-    await createAction(db, { instanceUuid: uuid, action: 'create', requestId: ctx.requestId, projectId: 'p1', userId: 'u1' });
-    const spec: RequestSpec = {
-      instanceUuids: [uuid], projectId: 'p1', userId: 'u1', flavor, image, availabilityZone: null, ignoreHosts: [],
-      forceHost: null, forceNode: null, attempt: 0,
-    };
-    await sender.buildAndRunInstance(ctx, (await getInstance(db, uuid))!, 'mem-a', spec);
-    return uuid;
-  }
+  const build = async (): Promise<string> => (await castScheduledBuild(db, sender, host, 'mem-a')).uuid;
 
   const sentFor = (uuid: string, method: string) => sent.filter((m) => m.method === method && m.args.uuid === uuid);
+  /** The build's action event is finished (from conductor RPC 1.5 by the build's last instance_update, not a call of its own). */
+  const buildEventFinished = async (uuid: string) => (await db.selectFrom('instance_action_events as e')
+    .innerJoin('instance_actions as a', 'a.id', 'e.action_id').select('e.finish_time')
+    .where('a.instance_uuid', '=', uuid).where('e.event', '=', 'compute_build_and_run_instance').executeTakeFirst())?.finish_time != null;
 
   it('an instance built as spawned costs no instance_get, and its updates ask for nothing back', async () => {
     driver.dieAfterSpawn = false;
     const uuid = await build();
     const row = await waitFor('ACTIVE', async () => {
       const r = await getInstanceRow(db, uuid);
-      return r?.vm_state === 'active' && sentFor(uuid, 'action_event_finish').length > 0 ? r : undefined;
+      return r?.vm_state === 'active' && (await buildEventFinished(uuid)) ? r : undefined;
     });
     assert.equal(row.power_state, PowerState.RUNNING);
     await new Promise((r) => setTimeout(r, 50)); // an event sync would have been sent by now

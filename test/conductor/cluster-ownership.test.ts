@@ -6,7 +6,7 @@ import { createLogger } from '../../src/common/logging.js';
 import { ClusterOwnership } from '../../src/conductor/cluster.js';
 import { getInstanceRow, insertInstance, updateInstanceRow } from '../../src/db/instances.js';
 import type { ComputeNodeReport } from '../../src/objects/compute.js';
-import { claimArgs, isStaleOwnership, type NodeClaim } from '../../src/rpc/node-ownership.js';
+import { isStaleOwnership, type NodeClaim } from '../../src/rpc/node-ownership.js';
 import { BACKENDS, type TestDatabase } from '../db/databases.js';
 
 const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: 1 });
@@ -80,14 +80,14 @@ for (const backend of BACKENDS) {
         launch_index: 0, locked: 0, locked_by: null, config_drive: '', access_ip_v4: null, access_ip_v6: null, progress: 0,
         image_meta: '{}', tags: '[]', launched_at: null, terminated_at: null, created_at: ts, updated_at: ts, deleted_at: null, deleted: 0,
       }, {});
-      const write = (claim: NodeClaim, taskState: string) => cluster.guarded(claimArgs(claim), (tx) => updateInstanceRow(tx, uuid, { task_state: taskState }));
+      const write = (claim: NodeClaim, taskState: string) => cluster.guarded(claim, (tx) => updateInstanceRow(tx, uuid, { task_state: taskState }));
       await assert.rejects(write({ ...mine, generation: mine.generation - 1 }, 'rebooting'), (err: unknown) => isStaleOwnership(err));
       await assert.rejects(write({ ...mine, host: 'c1' }, 'rebooting'), (err: unknown) => isStaleOwnership(err));
       assert.equal((await getInstanceRow(t.db, uuid))!.task_state, null, 'a refused write changed the row');
       await write(mine, 'rebooting');
       assert.equal((await getInstanceRow(t.db, uuid))!.task_state, 'rebooting');
       // And without a claim (a node-local compute, an older one) the write is made as before.
-      await cluster.guarded({}, (tx) => updateInstanceRow(tx, uuid, { task_state: null }));
+      await cluster.guarded(null, (tx) => updateInstanceRow(tx, uuid, { task_state: null }));
       assert.equal((await getInstanceRow(t.db, uuid))!.task_state, null);
     });
 

@@ -62,8 +62,8 @@ describe('conductor RPC instance_update compatibility', () => {
     return uuid;
   }
 
-  it('is at 1.4', () => {
-    assert.equal(CONDUCTOR_RPC_VERSION, '1.4');
+  it('is at 1.5', () => {
+    assert.equal(CONDUCTOR_RPC_VERSION, '1.5');
   });
 
   it('answers a 1.0 caller the updated instance, with its metadata, exactly as 1.0 did', async () => {
