@@ -4,7 +4,8 @@ import { BadRequest, NotFound, NotImplemented } from '../common/errors.js';
 import type { Db } from '../db/connection.js';
 import { servicesWithZones } from '../db/aggregates.js';
 import { hostInstanceUsage, hostInventories } from '../db/hypervisors.js';
-import { computeServiceOf, setServiceDisabled } from '../db/service-admin.js';
+import { setServiceDisabled } from '../db/service-admin.js';
+import { computeServiceOf } from '../db/services.js';
 import { mvAtLeast, queryParam, routeBoth } from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
 

@@ -4,7 +4,7 @@ import { BadRequest, Forbidden } from '../common/errors.js';
 import { isUuidLike } from '../common/ids.js';
 import type { Db } from '../db/connection.js';
 import { liveNodeNamed } from '../db/hypervisors.js';
-import { computeServiceOf } from '../db/service-admin.js';
+import { computeServiceOf } from '../db/services.js';
 import { mvAtLeast, mvBetween } from './microversion.js';
 import { HostSchema } from './resource-kit.js';
 import { unexpectedProperty } from './server-common.js';

@@ -30,13 +30,6 @@ export async function getServiceByUuid(db: Db, uuid: string): Promise<ServiceRef
   return (await db.selectFrom('services').select(['id', 'host', 'binary']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst()) ?? null;
 }
 
-/** The live compute service of a host, or null. */
-export async function computeServiceOf(db: Db, host: string): Promise<{ id: number; host: string } | null> {
-  const svc = await db.selectFrom('services').select(['id', 'host']).where('host', '=', host).where('binary', '=', 'nova-compute')
-    .where('deleted', '=', 0).executeTakeFirst();
-  return svc ?? null;
-}
-
 /** The hosts of the live compute services created before `before` (ISO-8601), by name (a name may repeat). */
 export async function computeHostsCreatedBefore(db: Db, before: string): Promise<string[]> {
   const rows = await db.selectFrom('services').select('host').where('binary', '=', 'nova-compute').where('deleted', '=', 0)

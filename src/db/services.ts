@@ -27,3 +27,8 @@ export async function computePin(db: Db, config: Config): Promise<string | null>
     .where('binary', '=', 'nova-compute').where('deleted', '=', 0).execute();
   return lowestVersion(rows.filter((r) => serviceIsUp(r, config)).map((r) => r.version));
 }
+
+/** The nova-compute service of `host` (not deleted), or undefined when the host runs none. */
+export async function computeServiceOf(db: Db, host: string): Promise<ServiceRow | undefined> {
+  return db.selectFrom('services').selectAll().where('host', '=', host).where('binary', '=', 'nova-compute').where('deleted', '=', 0).executeTakeFirst();
+}
