@@ -2,78 +2,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound, NotImplemented } from '../common/errors.js';
 import type { Config } from '../common/config.js';
 import type { Db } from '../db/connection.js';
-import { serviceIsUp, type ServiceRow } from '../db/services.js';
-import type { ComputeNodeTable } from '../db/schema.js';
-import type { Selectable } from 'kysely';
+import { instancesOnNodes, loadHypervisors, type Hypervisor } from '../db/hypervisors.js';
+import { serviceIsUp } from '../db/services.js';
 import { integerId, mvAtLeast, nextLinks, pageOf, parseBoolParam, queryParam, routeBoth, strictQuery } from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
 
 /**
- * The os-hypervisors API (admin only): one hypervisor per compute node, its resources read
- * from the node's inventories (VCPU, MEMORY_MB, DISK_GB) and its state from its host's
- * nova-compute service.
+ * The os-hypervisors API (admin only): one hypervisor per compute node with its resources and
+ * the state of its host's nova-compute service, as src/db/hypervisors.ts loads them.
  */
-
-type NodeRow = Selectable<ComputeNodeTable>;
-
-interface Hypervisor {
-  node: NodeRow;
-  service: ServiceRow;
-  vcpus: number;
-  vcpusUsed: number;
-  memoryMb: number;
-  memoryMbUsed: number;
-  localGb: number;
-  localGbUsed: number;
-  runningVms: number;
-  currentWorkload: number;
-}
-
-/** Live nodes whose host has a live compute service, in id order, with their usage. */
-async function loadHypervisors(db: Db, filter: { ids?: number[] } = {}): Promise<Hypervisor[]> {
-  let q = db.selectFrom('compute_nodes').selectAll().where('deleted', '=', 0);
-  if (filter.ids) q = q.where('id', 'in', filter.ids.length > 0 ? filter.ids : [-1]);
-  const nodes = await q.orderBy('id').execute();
-  if (nodes.length === 0) return [];
-  const uuids = nodes.map((n) => n.uuid);
-  const [services, inventories, load] = await Promise.all([
-    db.selectFrom('services').selectAll().where('binary', '=', 'nova-compute').where('deleted', '=', 0)
-      .where('host', 'in', [...new Set(nodes.map((n) => n.host))]).execute(),
-    db.selectFrom('inventories').selectAll().where('node_uuid', 'in', uuids).execute(),
-    // Instances per node, and how many of them are busy with a task (Nova's current_workload).
-    db.selectFrom('instances')
-      .select((eb) => ['node_uuid', eb.fn.countAll<number>().as('vms'), eb.fn.count<number>('task_state').as('busy')])
-      .where('deleted', '=', 0).where('node_uuid', 'in', uuids).groupBy('node_uuid').execute(),
-  ]);
-  const serviceOf = new Map(services.map((s) => [s.host, s]));
-  const inventoryOf = new Map(inventories.map((i) => [`${i.node_uuid} ${i.resource_class}`, i]));
-  const loadOf = new Map(load.map((l) => [l.node_uuid, l]));
-  const out: Hypervisor[] = [];
-  for (const node of nodes) {
-    const service = serviceOf.get(node.host);
-    if (!service) continue;
-    const inv = (rc: string): { total: number; used: number; reserved: number } =>
-      inventoryOf.get(`${node.uuid} ${rc}`) ?? { total: 0, used: 0, reserved: 0 };
-    const vcpu = inv('VCPU');
-    const mem = inv('MEMORY_MB');
-    const disk = inv('DISK_GB');
-    const nodeLoad = loadOf.get(node.uuid);
-    out.push({
-      node,
-      service,
-      vcpus: vcpu.total,
-      vcpusUsed: vcpu.used,
-      // Nova's resource tracker counts the host's reserved memory and disk as used.
-      memoryMb: mem.total,
-      memoryMbUsed: mem.used + mem.reserved,
-      localGb: disk.total,
-      localGbUsed: disk.used + disk.reserved,
-      runningVms: Number(nodeLoad?.vms ?? 0),
-      currentWorkload: Number(nodeLoad?.busy ?? 0),
-    });
-  }
-  return out;
-}
 
 function summaryView(req: FastifyRequest, h: Hypervisor, config: Config, at: number): Record<string, unknown> {
   return {
@@ -155,10 +92,7 @@ const instanceName = (id: number): string => `instance-${id.toString(16).padStar
 /** The servers of each node, as the hypervisor views list them. */
 async function serversOf(db: Db, nodes: Hypervisor[]): Promise<Map<string, Array<{ name: string; uuid: string }>>> {
   const out = new Map<string, Array<{ name: string; uuid: string }>>(nodes.map((h) => [h.node.uuid, []]));
-  if (nodes.length === 0) return out;
-  const instances = await db.selectFrom('instances').select(['id', 'uuid', 'node_uuid']).where('deleted', '=', 0)
-    .where('node_uuid', 'in', nodes.map((h) => h.node.uuid)).orderBy('id').execute();
-  for (const i of instances) out.get(i.node_uuid ?? '')?.push({ name: instanceName(i.id), uuid: i.uuid });
+  for (const i of await instancesOnNodes(db, nodes.map((h) => h.node.uuid))) out.get(i.node_uuid ?? '')?.push({ name: instanceName(i.id), uuid: i.uuid });
   return out;
 }
 

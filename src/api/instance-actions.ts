@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Selectable } from 'kysely';
 import { BadRequest, NotFound } from '../common/errors.js';
 import { isoMicros } from '../common/time.js';
-import type { InstanceActionEventTable, InstanceActionTable } from '../db/schema.js';
+import {
+  eventsOfAction, getInstanceAction, listInstanceActions, type InstanceActionEventRow, type InstanceActionRow,
+} from '../db/instance-action-list.js';
 import type { ComputeApiDeps } from './deps.js';
 import { mvAtLeast } from './microversion.js';
 import { nextLinks, routeBoth } from './resource-kit.js';
@@ -19,7 +20,7 @@ import { hostIdOf } from './server-view.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
-function actionView(req: FastifyRequest, a: Selectable<InstanceActionTable>): Record<string, unknown> {
+function actionView(req: FastifyRequest, a: InstanceActionRow): Record<string, unknown> {
   const v: Record<string, unknown> = {
     action: a.action,
     instance_uuid: a.instance_uuid,
@@ -33,7 +34,7 @@ function actionView(req: FastifyRequest, a: Selectable<InstanceActionTable>): Re
   return v;
 }
 
-function eventView(req: FastifyRequest, e: Selectable<InstanceActionEventTable>, projectId: string): Record<string, unknown> {
+function eventView(req: FastifyRequest, e: InstanceActionEventRow, projectId: string): Record<string, unknown> {
   const admin = req.auth.isAdmin;
   const v: Record<string, unknown> = {
     event: e.event, start_time: isoMicros(e.start_time), finish_time: isoMicros(e.finish_time), result: e.result,
@@ -72,18 +73,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   routeBoth<{ Params: { server_id: string } }>(app, 'GET', '/servers/:server_id/os-instance-actions', { policy: 'os_compute_api:os-instance-actions:list' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id, { includeDeleted: mvAtLeast(req, '2.21') });
     const page = listQuery(req, deps);
-    let q = db.selectFrom('instance_actions').selectAll().where('instance_uuid', '=', row.uuid);
-    if (page.since !== undefined) q = q.where('updated_at', '>=', page.since);
-    if (page.before !== undefined) q = q.where('updated_at', '<=', page.before);
-    if (page.marker !== undefined) {
-      const m = await db.selectFrom('instance_actions').select(['id', 'start_time']).where('instance_uuid', '=', row.uuid)
-        .where('request_id', '=', page.marker).orderBy('id', 'desc').executeTakeFirst();
-      if (!m) throw new BadRequest(`Marker ${page.marker} could not be found.`);
-      q = q.where((eb) => eb.or([eb('start_time', '<', m.start_time), eb.and([eb('start_time', '=', m.start_time), eb('id', '<', m.id)])]));
-    }
-    q = q.orderBy('start_time', 'desc').orderBy('id', 'desc');
-    if (page.limit !== undefined) q = q.limit(page.limit);
-    const actions = await q.execute();
+    const actions = await listInstanceActions(db, row.uuid, page);
     const out: Record<string, unknown> = { instanceActions: actions.map((a) => actionView(req, a)) };
     if (page.limit !== undefined) {
       const links = nextLinks(req, `servers/${row.uuid}/os-instance-actions`, { limit: page.limit }, actions.length, actions[actions.length - 1]?.request_id);
@@ -94,15 +84,12 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
 
   routeBoth<{ Params: { server_id: string; request_id: string } }>(app, 'GET', '/servers/:server_id/os-instance-actions/:request_id', { policy: 'os_compute_api:os-instance-actions:show' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id, { includeDeleted: mvAtLeast(req, '2.21') });
-    const action = await db.selectFrom('instance_actions').selectAll()
-      .where('instance_uuid', '=', row.uuid).where('request_id', '=', req.params.request_id)
-      .orderBy('id', 'desc').executeTakeFirst();
+    const action = await getInstanceAction(db, row.uuid, req.params.request_id);
     if (!action) throw new NotFound(`Action ${req.params.request_id} not found`);
     const view = actionView(req, action);
     // Up to 2.50 only admins see the events (policy os-instance-actions:events); from 2.51 everyone, without tracebacks.
     if (req.auth.isAdmin || mvAtLeast(req, '2.51')) {
-      const events = await db.selectFrom('instance_action_events').selectAll().where('action_id', '=', action.id)
-        .orderBy('start_time', 'desc').orderBy('id', 'desc').execute();
+      const events = await eventsOfAction(db, action.id);
       view.events = events.map((e) => eventView(req, e, row.project_id));
     }
     return { instanceAction: view };

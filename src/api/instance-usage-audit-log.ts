@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BadRequest } from '../common/errors.js';
 import type { Db } from '../db/connection.js';
+import { computeHostsCreatedBefore } from '../db/service-admin.js';
 import { routeBoth } from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
 
@@ -31,9 +32,7 @@ function parseBefore(raw: string): Date {
 
 async function auditLog(db: Db, at: Date): Promise<Record<string, unknown>> {
   const { begin, end } = lastMonth(at);
-  const hosts = await db.selectFrom('services').select('host').where('binary', '=', 'nova-compute').where('deleted', '=', 0)
-    .where('created_at', '<', end.toISOString()).orderBy('host').execute();
-  const names = [...new Set(hosts.map((h) => h.host))];
+  const names = [...new Set(await computeHostsCreatedBefore(db, end.toISOString()))];
   return {
     hosts_not_run: names,
     log: {},

@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, NotFound, NotImplemented } from '../common/errors.js';
-import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { servicesWithZones } from '../db/aggregates.js';
+import { hostInstanceUsage, hostInventories } from '../db/hypervisors.js';
+import { setServiceDisabled } from '../db/service-admin.js';
+import { computeServiceOf } from '../db/services.js';
 import { mvAtLeast, queryParam, routeBoth } from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
 
@@ -25,8 +27,7 @@ type UpdateBody = Static<typeof UpdateBody>;
 
 /** A host's compute service, or Nova's 404. */
 async function computeHost(db: Db, host: string): Promise<{ id: number; host: string }> {
-  const svc = await db.selectFrom('services').select(['id', 'host']).where('host', '=', host).where('binary', '=', 'nova-compute')
-    .where('deleted', '=', 0).executeTakeFirst();
+  const svc = await computeServiceOf(db, host);
   if (!svc) throw new NotFound(`Compute host ${host} could not be found.`);
   return svc;
 }
@@ -35,13 +36,10 @@ type Resource = { host: string; project: string; cpu: number; memory_mb: number;
 
 /** Nova's host show: the host's totals, what its nodes have claimed, what its instances use, and that per project. */
 async function hostResources(db: Db, host: string): Promise<Array<{ resource: Resource }>> {
-  const nodes = await db.selectFrom('compute_nodes').select('uuid').where('host', '=', host).where('deleted', '=', 0).execute();
-  const inv = nodes.length === 0 ? [] : await db.selectFrom('inventories').select(['resource_class', 'total', 'used', 'reserved'])
-    .where('node_uuid', 'in', nodes.map((n) => n.uuid)).execute();
+  const inv = await hostInventories(db, host);
   const sum = (rc: string, f: (i: { total: number; used: number; reserved: number }) => number): number =>
     inv.filter((i) => i.resource_class === rc).reduce((a, i) => a + f(i), 0);
-  const instances = await db.selectFrom('instances').select(['project_id', 'vcpus', 'memory_mb', 'root_gb', 'ephemeral_gb'])
-    .where('host', '=', host).where('deleted', '=', 0).execute();
+  const instances = await hostInstanceUsage(db, host);
   const entry = (project: string, cpu: number, memory_mb: number, disk_gb: number) => ({ resource: { host, project, cpu, memory_mb, disk_gb } });
   const usedBy = (rows: typeof instances) => [
     rows.reduce((a, i) => a + i.vcpus, 0), rows.reduce((a, i) => a + i.memory_mb, 0), rows.reduce((a, i) => a + i.root_gb + i.ephemeral_gb, 0),
@@ -84,8 +82,7 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
       }
       if (req.body.status === undefined) throw new BadRequest('Invalid status or maintenance mode.');
       const disabled = req.body.status === 'disable';
-      await db.updateTable('services').set({ disabled: disabled ? 1 : 0, disabled_reason: null, updated_at: now().toISOString() })
-        .where('id', '=', svc.id).execute();
+      await setServiceDisabled(db, svc.id, disabled);
       return { host: svc.host, status: disabled ? 'disabled' : 'enabled' };
     },
   );

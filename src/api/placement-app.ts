@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import type { Config } from '../common/config.js';
 import { BadRequest, NotFound, OrreryError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
@@ -7,6 +6,10 @@ import type { TokenValidator } from '../auth/context.js';
 import { isCustomResourceClass, isResourceClass, isStandardResourceClass, MAX_RESOURCE_AMOUNT } from '../common/resource-classes.js';
 import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { Db } from '../db/connection.js';
+import {
+  aggregateUuidsOfHost, allocationsOfConsumer, allocationsOnProvider, consumerOwner, getResourceProvider, listResourceProviders,
+  providerInventories, providerInventory, providerTraits, providerUsages, type ResourceProvider,
+} from '../db/placement.js';
 import { createResourceClass, listResourceClasses, resourceClassExists } from '../db/resource-classes.js';
 import { createApp } from '../httpkit/app.js';
 
@@ -80,9 +83,8 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     }],
   }));
 
-  const provider = async (uuid: string): Promise<{ uuid: string; hypervisor_hostname: string; host: string }> => {
-    const node = await db.selectFrom('compute_nodes').select(['uuid', 'hypervisor_hostname', 'host'])
-      .where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+  const provider = async (uuid: string): Promise<ResourceProvider> => {
+    const node = await getResourceProvider(db, uuid);
     if (!node) throw new NotFound(`No resource provider with uuid ${uuid} found`);
     return node;
   };
@@ -112,17 +114,13 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     const known = ['name', 'uuid', ...(atLeast(versionOf(req), '1.4') ? ['resources'] : [])];
     const unknown = Object.keys(query).filter((k) => !known.includes(k));
     if (unknown.length > 0) throw new BadRequest(`Invalid query string parameters: ${unknown.join(', ')}`);
-    let q = db.selectFrom('compute_nodes as cn').select(['cn.uuid as uuid', 'cn.hypervisor_hostname as hypervisor_hostname']).where('cn.deleted', '=', 0);
-    if (typeof query.name === 'string') q = q.where('cn.hypervisor_hostname', '=', query.name);
-    if (typeof query.uuid === 'string') q = q.where('cn.uuid', '=', query.uuid);
     // Providers with room for every amount asked (the claim's test), as Placement's 1.4 filter.
     if (query.resources !== undefined && typeof query.resources !== 'string') throw new BadRequest('resources may be given once');
-    for (const [rc, n] of typeof query.resources === 'string' ? resourcesParam(query.resources) : []) {
-      q = q.where(({ exists, selectFrom }) => exists(selectFrom('inventories as inv').select('inv.node_uuid')
-        .whereRef('inv.node_uuid', '=', 'cn.uuid').where('inv.resource_class', '=', rc).where('inv.max_unit', '>=', n)
-        .where(sql<boolean>`inv.used + ${n} <= (inv.total - inv.reserved) * inv.allocation_ratio`)));
-    }
-    const nodes = await q.orderBy('cn.id').execute();
+    const nodes = await listResourceProviders(db, {
+      name: typeof query.name === 'string' ? query.name : undefined,
+      uuid: typeof query.uuid === 'string' ? query.uuid : undefined,
+      resources: typeof query.resources === 'string' ? resourcesParam(query.resources) : [],
+    });
     return { resource_providers: nodes.map((n) => providerView(req, n)) };
   });
 
@@ -132,7 +130,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
 
   app.get<P>('/resource_providers/:uuid/inventories', { config: { policy: 'placement:resource_providers:inventories:list' } }, async (req) => {
     const node = await provider(req.params.uuid);
-    const rows = await db.selectFrom('inventories').selectAll().where('node_uuid', '=', node.uuid).orderBy('resource_class').execute();
+    const rows = await providerInventories(db, node.uuid);
     return {
       inventories: Object.fromEntries(rows.map((r) => [r.resource_class, {
         allocation_ratio: r.allocation_ratio, max_unit: r.max_unit, min_unit: r.min_unit, reserved: r.reserved, step_size: r.step_size, total: r.total,
@@ -145,7 +143,7 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
     config: { policy: 'placement:resource_providers:inventories:show' },
   }, async (req) => {
     const node = await provider(req.params.uuid);
-    const r = await db.selectFrom('inventories').selectAll().where('node_uuid', '=', node.uuid).where('resource_class', '=', req.params.rc).executeTakeFirst();
+    const r = await providerInventory(db, node.uuid, req.params.rc);
     if (!r) throw new NotFound(`No inventory of class ${req.params.rc.slice(0, 255)} for ${node.uuid}`);
     return {
       allocation_ratio: r.allocation_ratio, max_unit: r.max_unit, min_unit: r.min_unit, reserved: r.reserved, step_size: r.step_size, total: r.total,
@@ -155,41 +153,37 @@ export function createPlacementApp(deps: PlacementDeps): FastifyInstance {
 
   app.get<P>('/resource_providers/:uuid/usages', { config: { policy: 'placement:resource_providers:usages' } }, async (req) => {
     const node = await provider(req.params.uuid);
-    const rows = await db.selectFrom('inventories').select(['resource_class', 'used']).where('node_uuid', '=', node.uuid).orderBy('resource_class').execute();
+    const rows = await providerUsages(db, node.uuid);
     return { usages: Object.fromEntries(rows.map((r) => [r.resource_class, r.used])), resource_provider_generation: 0 };
   });
 
   app.get<P>('/resource_providers/:uuid/traits', { config: { policy: 'placement:resource_providers:traits:list' } }, async (req) => {
     const node = await provider(req.params.uuid);
-    const rows = await db.selectFrom('node_traits').select('trait').where('node_uuid', '=', node.uuid).orderBy('trait').execute();
-    return { traits: rows.map((r) => r.trait), resource_provider_generation: 0 };
+    return { traits: await providerTraits(db, node.uuid), resource_provider_generation: 0 };
   });
 
   app.get<P>('/resource_providers/:uuid/aggregates', { config: { policy: 'placement:resource_providers:aggregates:list' } }, async (req) => {
     if (!atLeast(versionOf(req), '1.1')) throw new NotFound('The resource could not be found.');
     const node = await provider(req.params.uuid);
-    const rows = await db.selectFrom('aggregate_hosts as ah')
-      .innerJoin('aggregates as a', (j) => j.onRef('a.id', '=', 'ah.aggregate_id').on('a.deleted', '=', 0))
-      .select('a.uuid').where('ah.host', '=', node.host).orderBy('a.uuid').execute();
-    return { aggregates: rows.map((r) => r.uuid) };
+    return { aggregates: await aggregateUuidsOfHost(db, node.host) };
   });
 
   app.get<P>('/resource_providers/:uuid/allocations', { config: { policy: 'placement:resource_providers:allocations:list' } }, async (req) => {
     if (!atLeast(versionOf(req), '1.11')) throw new NotFound('The resource could not be found.');
     const node = await provider(req.params.uuid);
-    const rows = await db.selectFrom('allocations').selectAll().where('node_uuid', '=', node.uuid).orderBy('consumer_uuid').execute();
+    const rows = await allocationsOnProvider(db, node.uuid);
     const allocations: Record<string, { resources: Record<string, number> }> = {};
     for (const r of rows) (allocations[r.consumer_uuid] ??= { resources: {} }).resources[r.resource_class] = r.used;
     return { allocations, resource_provider_generation: 0 };
   });
 
   app.get<{ Params: { consumer: string } }>('/allocations/:consumer', { config: { policy: 'placement:allocations:list' } }, async (req) => {
-    const rows = await db.selectFrom('allocations').selectAll().where('consumer_uuid', '=', req.params.consumer).orderBy('node_uuid').execute();
+    const rows = await allocationsOfConsumer(db, req.params.consumer);
     const allocations: Record<string, { generation: number; resources: Record<string, number> }> = {};
     for (const r of rows) (allocations[r.node_uuid] ??= { generation: 0, resources: {} }).resources[r.resource_class] = r.used;
     const out: Record<string, unknown> = { allocations };
     if (atLeast(versionOf(req), '1.12') && rows.length > 0) {
-      const owner = await db.selectFrom('instances').select(['project_id', 'user_id']).where('uuid', '=', req.params.consumer).executeTakeFirst();
+      const owner = await consumerOwner(db, req.params.consumer);
       if (owner) Object.assign(out, { project_id: owner.project_id, user_id: owner.user_id });
     }
     return out;

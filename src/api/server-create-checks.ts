@@ -3,6 +3,8 @@ import { Type } from '@sinclair/typebox';
 import { BadRequest, Forbidden } from '../common/errors.js';
 import { isUuidLike } from '../common/ids.js';
 import type { Db } from '../db/connection.js';
+import { liveNodeNamed } from '../db/hypervisors.js';
+import { computeServiceOf } from '../db/services.js';
 import { mvAtLeast, mvBetween } from './microversion.js';
 import { HostSchema } from './resource-kit.js';
 import { unexpectedProperty } from './server-common.js';
@@ -146,14 +148,7 @@ export async function requestedDestination(
   if (!mvAtLeast(req, '2.74')) throw unexpectedProperty('server', host !== undefined ? 'host' : 'hypervisor_hostname');
   authorize(req, 'compute:servers:create:requested_destination');
   if (azHasHost) throw new BadRequest('Invalid input received: host and hypervisor_hostname cannot be used with the zone:host:node form of availability_zone');
-  if (host !== undefined) {
-    const svc = await db.selectFrom('services').select('host').where('host', '=', host).where('binary', '=', 'nova-compute').where('deleted', '=', 0).executeTakeFirst();
-    if (!svc) throw new BadRequest(`Compute host ${host} could not be found.`);
-  }
-  if (node !== undefined) {
-    let q = db.selectFrom('compute_nodes').select('hypervisor_hostname').where('hypervisor_hostname', '=', node).where('deleted', '=', 0);
-    if (host !== undefined) q = q.where('host', '=', host);
-    if (!(await q.executeTakeFirst())) throw new BadRequest(`Compute host ${host ?? node} could not be found.`);
-  }
+  if (host !== undefined && !(await computeServiceOf(db, host))) throw new BadRequest(`Compute host ${host} could not be found.`);
+  if (node !== undefined && !(await liveNodeNamed(db, node, host))) throw new BadRequest(`Compute host ${host ?? node} could not be found.`);
   return { host: host ?? null, node: node ?? null };
 }

@@ -1,11 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, NotFound } from '../common/errors.js';
-import { now } from '../common/time.js';
-import type { Db } from '../db/connection.js';
-import { metadataFor, type InstanceRow } from '../db/instances.js';
-import { lockKey } from '../db/locks.js';
-import { checkMetadataQuota } from '../db/quota-check.js';
+import { changeInstanceMetadata, instanceMetadata } from '../db/instance-metadata.js';
+import type { InstanceRow } from '../db/instances.js';
 import { VmState } from '../objects/states.js';
 import type { ComputeApiDeps } from './deps.js';
 import { routeBoth } from './resource-kit.js';
@@ -29,64 +26,39 @@ const METADATA_VM_STATES = [VmState.ACTIVE, VmState.PAUSED, VmState.SUSPENDED, V
 type Params = { Params: { server_id: string } };
 type KeyParams = { Params: { server_id: string; key: string } };
 
-async function metadataOf(db: Db, uuid: string): Promise<Record<string, string>> {
-  return (await metadataFor(db, [uuid])).get(uuid) ?? {};
-}
-
 function checkChangeable(req: FastifyRequest, row: InstanceRow, action: 'update metadata' | 'delete metadata'): void {
   checkInstanceLock(req, row);
   checkInstanceState(row, action, METADATA_VM_STATES);
-}
-
-/**
- * Applies a change to an instance's metadata in one transaction: `change` gets the current
- * items and returns the new ones, which must fit the project's metadata_items quota (deletes
- * are not checked, as in Nova).
- */
-async function changeMetadata(
-  deps: ComputeApiDeps, row: InstanceRow, change: (current: Record<string, string>) => Record<string, string>,
-  opts: { quota: boolean } = { quota: true },
-): Promise<Record<string, string>> {
-  return deps.db.transaction().execute(async (tx) => {
-    await lockKey(tx, `instance:${row.uuid}`); // read-modify-write: concurrent changes queue (PostgreSQL)
-    const next = change(await metadataOf(tx, row.uuid));
-    if (opts.quota) await checkMetadataQuota(tx, deps.config, row.project_id, Object.keys(next).length);
-    await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();
-    const entries = Object.entries(next);
-    if (entries.length > 0) {
-      await tx.insertInto('instance_metadata').values(entries.map(([key, value]) => ({ instance_uuid: row.uuid, key, value }))).execute();
-    }
-    await tx.updateTable('instances').set({ updated_at: now().toISOString() }).where('uuid', '=', row.uuid).execute();
-    return next;
-  });
 }
 
 const itemNotFound = (): NotFound => new NotFound('Metadata item was not found');
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   const { db } = deps;
+  /** New items must fit the project's metadata_items quota. */
+  const quotaOf = (row: InstanceRow) => ({ config: deps.config, projectId: row.project_id });
 
   routeBoth<Params>(app, 'GET', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:index' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
-    return { metadata: await metadataOf(db, row.uuid) };
+    return { metadata: await instanceMetadata(db, row.uuid) };
   });
 
   // POST merges into the existing items, PUT replaces them all.
   routeBoth<Params & { Body: MetadataBody }>(app, 'POST', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:create', schema: { body: MetadataBody } }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     checkChangeable(req, row, 'update metadata');
-    return { metadata: await changeMetadata(deps, row, (current) => ({ ...current, ...req.body.metadata })) };
+    return { metadata: await changeInstanceMetadata(db, row.uuid, (current) => ({ ...current, ...req.body.metadata }), quotaOf(row)) };
   });
 
   routeBoth<Params & { Body: MetadataBody }>(app, 'PUT', '/servers/:server_id/metadata', { policy: 'os_compute_api:server-metadata:update_all', schema: { body: MetadataBody } }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
     checkChangeable(req, row, 'update metadata');
-    return { metadata: await changeMetadata(deps, row, () => ({ ...req.body.metadata })) };
+    return { metadata: await changeInstanceMetadata(db, row.uuid, () => ({ ...req.body.metadata }), quotaOf(row)) };
   });
 
   routeBoth<KeyParams>(app, 'GET', '/servers/:server_id/metadata/:key', { policy: 'os_compute_api:server-metadata:show' }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
-    const md = await metadataOf(db, row.uuid);
+    const md = await instanceMetadata(db, row.uuid);
     if (!Object.hasOwn(md, req.params.key)) throw itemNotFound();
     return { meta: { [req.params.key]: md[req.params.key] } };
   });
@@ -96,20 +68,21 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     if (key !== req.params.key) throw new BadRequest('Request body and URI mismatch');
     const row = await findServer(db, req, req.params.server_id);
     checkChangeable(req, row, 'update metadata');
-    await changeMetadata(deps, row, (current) => ({ ...current, [key]: value }));
+    await changeInstanceMetadata(db, row.uuid, (current) => ({ ...current, [key]: value }), quotaOf(row));
     return { meta: { [key]: value } };
   });
 
   routeBoth<KeyParams>(app, 'DELETE', '/servers/:server_id/metadata/:key', { policy: 'os_compute_api:server-metadata:delete', status: 204 }, async (req) => {
     const row = await findServer(db, req, req.params.server_id);
-    const md = await metadataOf(db, row.uuid);
+    const md = await instanceMetadata(db, row.uuid);
     if (!Object.hasOwn(md, req.params.key)) throw itemNotFound();
     checkChangeable(req, row, 'delete metadata');
-    await changeMetadata(deps, row, (current) => {
+    // Deletes are not checked against the quota, as in Nova.
+    await changeInstanceMetadata(db, row.uuid, (current) => {
       const next = { ...current };
       delete next[req.params.key];
       return next;
-    }, { quota: false });
+    });
     return undefined;
   });
 }

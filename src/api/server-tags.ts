@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, NotFound } from '../common/errors.js';
-import { now } from '../common/time.js';
 import type { InstanceRow } from '../db/instances.js';
-import { lockKey } from '../db/locks.js';
+import { changeInstanceTags } from '../db/server-tags.js';
 import { VmState } from '../objects/states.js';
 import type { ComputeApiDeps } from './deps.js';
 import { requireMicroversion } from './microversion.js';
@@ -34,18 +33,6 @@ async function taggableServer(deps: ComputeApiDeps, req: FastifyRequest, id: str
   return row;
 }
 
-/** Rewrites the tags of an instance from its current ones, atomically. */
-async function changeTags(deps: ComputeApiDeps, uuid: string, change: (current: string[]) => string[]): Promise<string[]> {
-  return deps.db.transaction().execute(async (tx) => {
-    await lockKey(tx, `instance:${uuid}`); // read-modify-write: concurrent changes queue (PostgreSQL)
-    const row = await tx.selectFrom('instances').select('tags').where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
-    if (!row) throw new NotFound(`Instance ${uuid} could not be found.`);
-    const next = change(JSON.parse(row.tags) as string[]);
-    await tx.updateTable('instances').set({ tags: JSON.stringify(next), updated_at: now().toISOString() }).where('uuid', '=', uuid).execute();
-    return next;
-  });
-}
-
 const TAG_RE = /^[^,/]{1,60}$/;
 
 export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
@@ -56,12 +43,12 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
 
   routeBoth<Params & { Body: TagsBody }>(app, 'PUT', '/servers/:server_id/tags', { policy: 'os_compute_api:os-server-tags:update_all', schema: { body: TagsBody } }, async (req) => {
     const row = await taggableServer(deps, req, req.params.server_id, 'update tags');
-    return { tags: await changeTags(deps, row.uuid, () => [...new Set(req.body.tags)]) };
+    return { tags: await changeInstanceTags(deps.db, row.uuid, () => [...new Set(req.body.tags)]) };
   });
 
   routeBoth<Params>(app, 'DELETE', '/servers/:server_id/tags', { policy: 'os_compute_api:os-server-tags:delete_all', status: 204 }, async (req) => {
     const row = await taggableServer(deps, req, req.params.server_id, 'delete tags');
-    await changeTags(deps, row.uuid, () => []);
+    await changeInstanceTags(deps.db, row.uuid, () => []);
     return undefined;
   });
 
@@ -79,7 +66,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
       throw new BadRequest(`Tag '${tag}' is invalid. It must be a non empty string without characters '/' and ','.`);
     }
     let existed = false;
-    await changeTags(deps, row.uuid, (current) => {
+    await changeInstanceTags(deps.db, row.uuid, (current) => {
       existed = current.includes(tag);
       if (existed) return current;
       if (current.length >= MAX_TAGS) throw new BadRequest(`The number of tags exceeded the per-server limit ${MAX_TAGS}`);
@@ -96,7 +83,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
   routeBoth<TagParams>(app, 'DELETE', '/servers/:server_id/tags/:tag', { policy: 'os_compute_api:os-server-tags:delete', status: 204 }, async (req) => {
     const { tag } = req.params;
     const row = await taggableServer(deps, req, req.params.server_id, 'delete tag');
-    await changeTags(deps, row.uuid, (current) => {
+    await changeInstanceTags(deps.db, row.uuid, (current) => {
       if (!current.includes(tag)) throw new NotFound(`Instance ${row.uuid} has no tag '${tag}'`);
       return current.filter((t) => t !== tag);
     });

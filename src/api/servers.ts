@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { createAction } from '../db/instance-actions.js';
-import { getInstanceRow, updateInstanceRow, type InstanceRow } from '../db/instances.js';
-import { PowerState, TaskState, VmState } from '../objects/states.js';
+import { getInstanceRow, markInstanceDeleted, updateInstanceRow, type InstanceRow } from '../db/instances.js';
+import { atomically } from '../db/transactions.js';
+import { TaskState } from '../objects/states.js';
 import { softDelete } from './deferred-delete.js';
 import { rpcContextOf } from '../httpkit/app.js';
 import type { ComputeApiDeps } from './deps.js';
@@ -75,17 +75,8 @@ async function updateServer(deps: ComputeApiDeps, req: FastifyRequest<ServerPara
  * scheduling either wins (and the delete goes to its node) or finds the instance deleted.
  */
 async function deleteUnscheduled(db: Db, req: FastifyRequest, row: InstanceRow): Promise<boolean> {
-  const ts = now().toISOString();
-  return db.transaction().execute(async (tx) => {
-    const res = await tx.updateTable('instances')
-      .set((eb) => ({
-        deleted: eb.ref('id'), deleted_at: ts, terminated_at: ts, updated_at: ts,
-        vm_state: VmState.DELETED, task_state: null, power_state: PowerState.NOSTATE,
-      }))
-      .where('uuid', '=', row.uuid).where('deleted', '=', 0).where('node', 'is', null)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) return false;
-    await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', row.uuid).execute();
+  return atomically(db, async (tx) => {
+    if (!(await markInstanceDeleted(tx, row.uuid, { unscheduled: true }))) return false;
     await createAction(tx, { instanceUuid: row.uuid, action: 'delete', requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
     return true;
   });

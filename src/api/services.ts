@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { BadRequest, Conflict, NotFound } from '../common/errors.js';
+import { BadRequest, NotFound } from '../common/errors.js';
 import type { Config } from '../common/config.js';
-import { isoMicros, now } from '../common/time.js';
+import { isoMicros } from '../common/time.js';
 import type { Db } from '../db/connection.js';
-import { removeHostFromAllAggregates, servicesWithZones, type ZonedService } from '../db/aggregates.js';
+import { servicesWithZones, type ZonedService } from '../db/aggregates.js';
+import { changeService, deleteService, getServiceByUuid, type ServiceChanges, type ServiceRef } from '../db/service-admin.js';
 import { serviceIsUp } from '../db/services.js';
 import { BooleanSchema, HostSchema, mvAtLeast, queryParam, routeBoth, signedIntegerId, toBool } from './resource-kit.js';
 import type { ComputeApiDeps } from './deps.js';
@@ -46,9 +47,9 @@ type UpdateBody253 = Static<typeof UpdateBody253>;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A live service by uuid (2.53), or 404. */
-async function serviceByUuid(db: Db, raw: string): Promise<{ id: number; host: string; binary: string }> {
+async function serviceByUuid(db: Db, raw: string): Promise<ServiceRef> {
   if (!UUID_RE.test(raw)) throw new BadRequest(`Invalid uuid ${raw}`);
-  const svc = await db.selectFrom('services').select(['id', 'host', 'binary']).where('uuid', '=', raw.toLowerCase()).where('deleted', '=', 0).executeTakeFirst();
+  const svc = await getServiceByUuid(db, raw.toLowerCase());
   if (!svc) throw new NotFound(`Service with ID ${raw} could not be found.`);
   return svc;
 }
@@ -65,7 +66,7 @@ async function update253(db: Db, config: Config, req: FastifyRequest, uuid: stri
   if (svc.binary !== 'nova-compute') {
     throw new BadRequest(`Updating a ${svc.binary} service is not supported. Only nova-compute services can be updated.`);
   }
-  const changes: { disabled?: number; disabled_reason?: string | null; forced_down?: number } = {};
+  const changes: ServiceChanges = {};
   if (body.status !== undefined) {
     changes.disabled = body.status === 'disabled' ? 1 : 0;
     changes.disabled_reason = body.status === 'disabled' ? body.disabled_reason ?? null : null;
@@ -78,37 +79,8 @@ async function update253(db: Db, config: Config, req: FastifyRequest, uuid: stri
 }
 
 /** Only compute services can be updated (Nova refuses the others since Stein). */
-async function updateService(db: Db, host: string, binary: string, changes: { disabled?: number; disabled_reason?: string | null; forced_down?: number }): Promise<void> {
-  const res = await db.updateTable('services').set({ ...changes, updated_at: now().toISOString() })
-    .where('host', '=', host).where('binary', '=', binary).where('deleted', '=', 0).executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) throw new NotFound(`Service ${binary} on host ${host} could not be found.`);
-}
-
-/**
- * Deletes a service. A compute service goes with its nodes (their inventories and traits) and
- * its aggregate memberships; one still hosting instances is refused.
- */
-async function deleteService(db: Db, id: number): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    const svc = await tx.selectFrom('services').select(['id', 'host', 'binary']).where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
-    if (!svc) throw new NotFound(`Service ${id} not found.`);
-    const ts = now().toISOString();
-    if (svc.binary === 'nova-compute') {
-      const n = await tx.selectFrom('instances').select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('host', '=', svc.host).where('deleted', '=', 0).executeTakeFirstOrThrow();
-      if (Number(n.n) > 0) {
-        throw new Conflict('Unable to delete compute service that is hosting instances. Migrate or delete the instances first.');
-      }
-      const nodes = await tx.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', svc.host).where('deleted', '=', 0).execute();
-      for (const node of nodes) {
-        await tx.updateTable('compute_nodes').set({ deleted: node.id, updated_at: ts }).where('id', '=', node.id).execute();
-        await tx.deleteFrom('inventories').where('node_uuid', '=', node.uuid).execute();
-        await tx.deleteFrom('node_traits').where('node_uuid', '=', node.uuid).execute();
-      }
-      await removeHostFromAllAggregates(tx, svc.host);
-    }
-    await tx.updateTable('services').set({ deleted: svc.id, updated_at: ts }).where('id', '=', svc.id).execute();
-  });
+async function updateService(db: Db, host: string, binary: string, changes: ServiceChanges): Promise<void> {
+  if (!(await changeService(db, host, binary, changes))) throw new NotFound(`Service ${binary} on host ${host} could not be found.`);
 }
 
 export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'config'>): void {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { Config } from '../common/config.js';
 import { createLogger, type Logger } from '../common/logging.js';
 import { errorMessage } from '../common/errors.js';
+import { listServiceRows } from '../db/service-admin.js';
 import { serviceIsUp, computePin } from '../db/services.js';
 import { createBus } from '../rpc/transport.js';
 import { COMPUTE_RPC_VERSION } from '../rpc/compute-api.js';
@@ -115,7 +116,7 @@ db.command('sync').description('apply pending expand migrations (before an upgra
 program.command('service').description('services').command('list').description('every service with its state and RPC version').action(async () => {
   const config = loadConfig(program.opts());
   const conn = await openServiceDatabase(config);
-  const rows = await conn.selectFrom('services').selectAll().where('deleted', '=', 0).orderBy('binary').orderBy('host').execute();
+  const rows = await listServiceRows(conn, { sorted: true });
   const table = rows.map((r) => ({
     id: r.id, binary: r.binary, host: r.host, status: r.disabled ? 'disabled' : 'enabled',
     state: serviceIsUp(r, config) ? 'up' : 'down', version: r.version, updated_at: r.updated_at,
@@ -126,7 +127,7 @@ program.command('service').description('services').command('list').description('
 
 /** RPC versions the live services report, by binary. */
 async function liveVersions(conn: Db, config: Config): Promise<Map<string, Set<string>>> {
-  const rows = await conn.selectFrom('services').selectAll().where('deleted', '=', 0).execute();
+  const rows = await listServiceRows(conn);
   const byBinary = new Map<string, Set<string>>();
   for (const r of rows.filter((x) => serviceIsUp(x, config))) {
     byBinary.set(r.binary, (byBinary.get(r.binary) ?? new Set()).add(r.version));

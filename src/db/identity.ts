@@ -1,11 +1,7 @@
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Db } from './connection.js';
+import { atomically } from './transactions.js';
 import type { ProjectTable, RoleTable, TokenTable, UserTable } from './schema.js';
-
-/** Runs `fn` in a transaction, or in the caller's when already inside one. */
-function atomically<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
-}
 
 /**
  * The identity repository: projects, users, roles, role assignments and tokens.

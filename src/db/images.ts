@@ -1,11 +1,7 @@
 import { PostgresAdapter, sql, type Expression, type ExpressionBuilder, type Insertable, type RawBuilder, type Selectable, type SqlBool } from 'kysely';
 import type { Db } from './connection.js';
+import { atomically } from './transactions.js';
 import type { Database, ImageMemberTable, ImageTable } from './schema.js';
-
-/** Runs `fn` in a transaction, or in the caller's when already inside one. */
-function atomically<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
-}
 
 /** The image repository: image records, their members, and the visibility-aware listing. */
 

@@ -2,6 +2,7 @@ import { Conflict, NotFound } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { Flavor, ImageMeta, Instance } from '../objects/compute.js';
 import type { Db } from './connection.js';
+import { atomically } from './transactions.js';
 import type { InstanceTable } from './schema.js';
 import type { Insertable, Selectable } from 'kysely';
 
@@ -160,20 +161,25 @@ async function refuseUpdate(
   );
 }
 
-/** Soft-deletes an instance the Nova way (deleted = id) and drops its metadata. */
-export async function markInstanceDeleted(db: Db, uuid: string): Promise<void> {
+/**
+ * Soft-deletes an instance the Nova way (deleted = id) and drops its metadata; false when there
+ * was no live instance to delete. `unscheduled`: only while no node has it (the API's delete of
+ * a server not yet placed, so that a concurrent scheduling either wins or finds it deleted).
+ */
+export async function markInstanceDeleted(db: Db, uuid: string, opts: { unscheduled?: boolean } = {}): Promise<boolean> {
   const ts = now().toISOString();
   // Also inside a caller's transaction (a compute's claim checked with it, conductor/cluster.ts).
-  const inTx = (body: (tx: Db) => Promise<void>) => (db.isTransaction ? body(db) : db.transaction().execute(body));
-  await inTx(async (tx) => {
-    const res = await tx.updateTable('instances')
+  return atomically(db, async (tx) => {
+    let q = tx.updateTable('instances')
       .set((eb) => ({
         deleted: eb.ref('id'), deleted_at: ts, terminated_at: ts, updated_at: ts, vm_state: 'deleted', task_state: null, power_state: 0,
       }))
-      .where('uuid', '=', uuid).where('deleted', '=', 0)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) return;
+      .where('uuid', '=', uuid).where('deleted', '=', 0);
+    if (opts.unscheduled) q = q.where('node', 'is', null);
+    const res = await q.executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return false;
     await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
+    return true;
   });
 }
 

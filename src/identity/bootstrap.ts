@@ -7,6 +7,7 @@ import {
   addImpliedRole, DEFAULT_DOMAIN_ID, findProjectByName, findRoleByName, findUserByName, grantRole, insertProject, insertRole, insertUser,
   updateUser, type ProjectRow, type RoleRow, type UserRow,
 } from '../db/identity.js';
+import { atomically } from '../db/transactions.js';
 
 /** The roles Keystone's bootstrap creates (admin implies member implies reader). */
 export const BOOTSTRAP_ROLES = ['admin', 'member', 'reader'] as const;
@@ -36,7 +37,7 @@ export async function bootstrapIdentity(db: Db, config: Config): Promise<void> {
 }
 
 async function ensureRole(db: Db, name: string): Promise<RoleRow> {
-  return db.transaction().execute(async (tx) => {
+  return atomically(db, async (tx) => {
     const existing = await findRoleByName(tx, name);
     if (existing) return existing;
     const row = { id: newHexId(), name, domain_id: null };
@@ -46,7 +47,7 @@ async function ensureRole(db: Db, name: string): Promise<RoleRow> {
 }
 
 async function ensureProject(db: Db, name: string, description: string): Promise<ProjectRow> {
-  return db.transaction().execute(async (tx) => {
+  return atomically(db, async (tx) => {
     const existing = await findProjectByName(tx, name, DEFAULT_DOMAIN_ID);
     if (existing) return existing;
     const row: ProjectRow = {
@@ -68,7 +69,7 @@ async function ensureUser(db: Db, hashing: PasswordHashOptions, name: string, pa
     return existing;
   }
   const hash = await hashPassword(password, hashing);
-  return db.transaction().execute(async (tx) => {
+  return atomically(db, async (tx) => {
     const raced = await findUserByName(tx, name, DEFAULT_DOMAIN_ID);
     if (raced) return raced;
     const row: UserRow = {

@@ -8,6 +8,7 @@ import {
   DEFAULT_DOMAIN_ID, deleteProject, findProjectByName, getProject, insertProject, listProjects, updateProject,
   type ProjectRow,
 } from '../db/identity.js';
+import { atomically } from '../db/transactions.js';
 import { queryBool, type IdentityAppOptions } from './options.js';
 import { collection, projectView } from './views.js';
 
@@ -81,7 +82,7 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
       id: newHexId(), name: p.name, domain_id: DEFAULT_DOMAIN_ID, description: p.description ?? '',
       enabled: p.enabled === false ? 0 : 1, is_domain: 0, parent_id: null, created_at: now().toISOString(),
     };
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       if (await findProjectByName(tx, p.name, DEFAULT_DOMAIN_ID)) {
         throw new Conflict(`Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : ${p.name}.`);
       }
@@ -106,7 +107,7 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
     const p = req.body.project;
     if (p.domain_id !== undefined && p.domain_id !== DEFAULT_DOMAIN_ID) throw new BadRequest('Cannot change the domain of a project.');
     checkPlacement(p);
-    const updated = await db.transaction().execute(async (tx) => {
+    const updated = await atomically(db, async (tx) => {
       const current = await projectOr404(tx, id);
       if (p.name !== undefined && p.name !== current.name) {
         if (await findProjectByName(tx, p.name, current.domain_id)) {

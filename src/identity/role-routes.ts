@@ -7,6 +7,7 @@ import {
   deleteRole, findRoleByName, getRole, grantRole, hasRole, insertRole, listAssignments, listProjects,
   listRoles, listUsers, revokeRole, rolesOn, updateRole, type AssignmentRow, type RoleRow,
 } from '../db/identity.js';
+import { atomically } from '../db/transactions.js';
 import { projectOr404 } from './project-routes.js';
 import { queryBool, type IdentityAppOptions } from './options.js';
 import { userOr404 } from './user-routes.js';
@@ -57,7 +58,7 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
     const r = req.body.role;
     checkGlobal(r.domain_id);
     const row: RoleRow = { id: newHexId(), name: r.name, domain_id: null };
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       if (await findRoleByName(tx, r.name)) throw new Conflict(`Conflict occurred attempting to store role - Duplicate entry found with name ${r.name}.`);
       await insertRole(tx, row);
     });
@@ -74,7 +75,7 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
   }, async (req) => {
     const r = req.body.role;
     checkGlobal(r.domain_id);
-    const updated = await db.transaction().execute(async (tx) => {
+    const updated = await atomically(db, async (tx) => {
       const current = await roleOr404(tx, req.params.roleId);
       if (r.name === undefined || r.name === current.name) return current;
       if (await findRoleByName(tx, r.name)) throw new Conflict(`Conflict occurred attempting to store role - Duplicate entry found with name ${r.name}.`);

@@ -9,6 +9,7 @@ import {
   DEFAULT_DOMAIN_ID, deleteUser, findUserByName, getProject, getUser, insertUser, listUsers, projectsOfUser, updateUser,
   type UserRow,
 } from '../db/identity.js';
+import { atomically } from '../db/transactions.js';
 import { queryBool, type IdentityAppOptions } from './options.js';
 import type { PasswordAuthenticator } from './password-auth.js';
 import { collection, projectView, userView } from './views.js';
@@ -85,7 +86,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
       email: u.email ?? null, description: u.description ?? null, created_at: now().toISOString(),
       failed_auth_count: 0, failed_auth_at: null,
     };
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       if (await findUserByName(tx, u.name, DEFAULT_DOMAIN_ID)) throw duplicate(u.name);
       await insertUser(tx, row);
     });
@@ -106,7 +107,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
     if (u.domain_id !== undefined && u.domain_id !== DEFAULT_DOMAIN_ID) throw new BadRequest('Cannot change the domain of a user.');
     await checkRefs(u);
     const passwordHash = u.password !== undefined ? await hashOf(u.password) : undefined;
-    const updated = await db.transaction().execute(async (tx) => {
+    const updated = await atomically(db, async (tx) => {
       const current = await userOr404(tx, id);
       if (u.name !== undefined && u.name !== current.name && (await findUserByName(tx, u.name, current.domain_id))) throw duplicate(u.name);
       const changes: Partial<UserRow> = {};

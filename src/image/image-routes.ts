@@ -5,6 +5,7 @@ import { newUuid } from '../common/ids.js';
 import { now } from '../common/time.js';
 import { deleteImageRow, getImageRow, insertImage, listImages, updateImage, type ImageRow } from '../db/images.js';
 import { lockKey } from '../db/locks.js';
+import { atomically } from '../db/transactions.js';
 import { requestBaseUrl } from '../httpkit/app.js';
 import { canRead, ownedImage, readableImage, viewerOf } from './access.js';
 import { parseListQuery, type RawQuery } from './list-query.js';
@@ -92,7 +93,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
       created_at: ts,
       updated_at: ts,
     };
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       if (await getImageRow(tx, row.id)) throw new Conflict(`Image with identifier ${row.id} already exists!`);
       await insertImage(tx, row);
     });
@@ -142,7 +143,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     },
   }, async (req) => {
     const id = req.params.imageId;
-    const updated = await db.transaction().execute(async (tx) => {
+    const updated = await atomically(db, async (tx) => {
       await lockKey(tx, `image:${id}`); // read-modify-write: concurrent changes queue (PostgreSQL)
       const row = await ownedImage(tx, id, req.auth);
       const changes = { ...applyImagePatch(row, req.body, req.auth), updated_at: now().toISOString() };
@@ -155,7 +156,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
 
   app.delete<{ Params: Static<typeof IdParams> }>('/v2/images/:imageId', { config: { policy: 'delete_image' }, schema: { params: IdParams } }, async (req, reply) => {
     const id = req.params.imageId;
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       const row = await ownedImage(tx, id, req.auth);
       if (row.protected === 1) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`);
       await deleteImageRow(tx, id);
@@ -167,7 +168,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
   // ---- tags
 
   app.put<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { config: { policy: 'modify_image' }, schema: { params: TagParams } }, async (req, reply) => {
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       await lockKey(tx, `image:${req.params.imageId}`);
       const row = await ownedImage(tx, req.params.imageId, req.auth);
       const tags = JSON.parse(row.tags) as string[];
@@ -179,7 +180,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
   });
 
   app.delete<{ Params: Static<typeof TagParams> }>('/v2/images/:imageId/tags/:tag', { config: { policy: 'modify_image' }, schema: { params: TagParams } }, async (req, reply) => {
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       await lockKey(tx, `image:${req.params.imageId}`);
       const row = await ownedImage(tx, req.params.imageId, req.auth);
       const tags = JSON.parse(row.tags) as string[];
@@ -197,7 +198,7 @@ export function registerImageRoutes(app: FastifyInstance, opts: ImageAppOptions,
     const { imageId, action } = req.params;
     // The schema allows only these two; Glance's rule names are the action names.
     authorize(req, action === 'deactivate' ? 'deactivate' : 'reactivate');
-    await db.transaction().execute(async (tx) => {
+    await atomically(db, async (tx) => {
       const row = await ownedImage(tx, imageId, req.auth);
       const target = action === 'deactivate' ? 'deactivated' : 'active';
       if (row.status === target) return;

@@ -6,6 +6,7 @@ import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { lockKey } from '../db/locks.js';
 import { getMember, insertMember, listMembers, updateMemberStatus, deleteMember, type ImageRow, type MemberStatus } from '../db/images.js';
+import { atomically } from '../db/transactions.js';
 import { ownsImage, readableImage } from './access.js';
 import type { ImageAppOptions } from './options.js';
 import { MEMBER_STATUSES } from './schemas.js';
@@ -36,7 +37,7 @@ export function registerMemberRoutes(app: FastifyInstance, opts: ImageAppOptions
     config: { policy: 'add_member' }, schema: { params: IdParams, body: CreateBody },
   }, async (req) => {
     const memberId = req.body.member;
-    return db.transaction().execute(async (tx) => {
+    return atomically(db, async (tx) => {
       await lockKey(tx, `image:${req.params.imageId}`); // counts members before adding one
       const row = await sharedImage(tx, req.params.imageId, req.auth);
       if (!ownsImage(row, req.auth)) throw new Forbidden('Only the owner of an image may add members.');

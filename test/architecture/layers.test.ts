@@ -36,7 +36,23 @@ function importsOf(file: string): string[] {
   const specs: string[] = [];
   for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]/g)) specs.push(m[1]!);
   for (const m of text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)) specs.push(m[1]!);
+  for (const m of text.matchAll(/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)) specs.push(m[1]!);
   return specs;
+}
+
+/** The SQL libraries: only the repositories (src/db) may import them. */
+const SQL_LIBRARY = /^(kysely|pg|better-sqlite3)(\/|$)/;
+
+/**
+ * What building or running a query looks like in the text: Kysely's query starters (as methods
+ * or destructured from an expression builder), a transaction opened, and the `sql` template tag
+ * (typed or not) and its helpers.
+ */
+const QUERY_BUILDING = /\b(?:selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto|selectNoFrom)\s*\(|\.transaction\(\s*\)|\bsql\s*(?:<[^>]*>)?\s*`|\bsql\.(?:raw|lit|ref|id|join|table|val)\(/;
+
+/** The text without its comments (block comments, and line comments not inside a URL), line numbers kept. */
+function withoutComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/(^|[\s;{}(),])\/\/.*$/gm, '$1');
 }
 
 const layerOf = (file: string): string => relative(join(root, 'src'), file).split('/')[0]!;
@@ -68,6 +84,27 @@ describe('architecture', () => {
       for (const spec of importsOf(file)) {
         if (spec.startsWith('.') && layerOf(resolve(dirname(file), spec)) === 'db') problems.push(`${relative(root, file)} imports ${spec}`);
         if (/^(kysely|better-sqlite3|pg)$/.test(spec)) problems.push(`${relative(root, file)} imports ${spec}`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('only the repositories (src/db) import the SQL libraries', () => {
+    const problems: string[] = [];
+    for (const file of tsFiles(join(root, 'src'))) {
+      if (layerOf(file) === 'db') continue;
+      for (const spec of importsOf(file)) if (SQL_LIBRARY.test(spec)) problems.push(`${relative(root, file)} imports ${spec}`);
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('only the repositories (src/db) build queries or open transactions', () => {
+    const problems: string[] = [];
+    for (const file of tsFiles(join(root, 'src'))) {
+      if (layerOf(file) === 'db') continue;
+      for (const [i, line] of withoutComments(readFileSync(file, 'utf8')).split('\n').entries()) {
+        const m = QUERY_BUILDING.exec(line);
+        if (m) problems.push(`${relative(root, file)}:${i + 1} ${m[0]}`);
       }
     }
     assert.deepEqual(problems, []);
