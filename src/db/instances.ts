@@ -176,3 +176,10 @@ export async function markInstanceDeleted(db: Db, uuid: string): Promise<void> {
     await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
   });
 }
+
+/** The live instances on a host, with their metadata (a compute's start-up recovery and power sync). */
+export async function instancesOnHost(db: Db, host: string): Promise<Instance[]> {
+  const rows = await db.selectFrom('instances').selectAll().where('host', '=', host).where('deleted', '=', 0).execute();
+  const md = await metadataFor(db, rows.map((r) => r.uuid));
+  return rows.map((r) => rowToInstance(r, md.get(r.uuid) ?? {}));
+}

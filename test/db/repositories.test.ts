@@ -4,7 +4,7 @@ import type { Insertable } from 'kysely';
 import { Config } from '../../src/common/config.js';
 import { Conflict, NotFound, OverQuota } from '../../src/common/errors.js';
 import { newUuid } from '../../src/common/ids.js';
-import { upsertComputeNodes } from '../../src/conductor/compute-nodes.js';
+import { upsertComputeNodes } from '../../src/db/compute-nodes.js';
 import { createAggregate } from '../../src/db/aggregates.js';
 import { claimResources, releaseResources } from '../../src/db/allocations.js';
 import { DuplicateEntry, type Db } from '../../src/db/connection.js';

@@ -4,7 +4,7 @@ import { Config } from '../../src/common/config.js';
 import { NoValidHost } from '../../src/common/errors.js';
 import { newUuid } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
-import { upsertComputeNodes } from '../../src/conductor/compute-nodes.js';
+import { upsertComputeNodes } from '../../src/db/compute-nodes.js';
 import { addAggregateHost, createAggregate } from '../../src/db/aggregates.js';
 import { claimedNode, releaseResources } from '../../src/db/allocations.js';
 import { reportService } from '../../src/db/service-heartbeat.js';
