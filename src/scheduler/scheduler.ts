@@ -130,7 +130,7 @@ export class SchedulerService {
       for (const c of round === 0 ? found : shuffled(found)) {
         if (await claimResources(this.db, instanceUuid, c.uuid, query.resources, guard)) {
           this.log.debug({ instance: instanceUuid, host: c.host, node: c.node }, 'selected destination');
-          return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: c.zone };
+          return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: c.zone ?? query.defaultAvailabilityZone };
         }
         // Refused: the node filled up since the query, or the instance holds a claim already.
         const held = await this.heldClaim(instanceUuid);

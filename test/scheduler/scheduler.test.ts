@@ -135,6 +135,23 @@ for (const backend of BACKENDS) {
       await assert.rejects(scheduler.selectDestinations(spec({ availabilityZone: 'zone-nowhere' })), NoValidHost);
     });
 
+    it('answers the zone of the host it chose, also when it answers a claim made before', async () => {
+      await hosts({ east: { ramMb: 65536 }, plain: { ramMb: 32768, vcpus: 1 }, loose: { ramMb: 4096 } });
+      const east = await createAggregate(t.db, 'east', 'zone-east');
+      await addAggregateHost(t.db, east.id, 'east');
+      const noZone = await createAggregate(t.db, 'fast', null);
+      await addAggregateHost(t.db, noZone.id, 'plain');
+      const zoneOf = async (s: RequestSpec) => (await scheduler.selectDestinations(s)).map((sel) => [sel.host, sel.availabilityZone]);
+      assert.deepEqual(await zoneOf(spec()), [['east', 'zone-east']], 'asked for any zone');
+      const again = spec({ availabilityZone: 'nova' });
+      assert.deepEqual(await zoneOf(again), [['plain', 'nova']], 'in an aggregate without a zone');
+      // Repeated (its reply lost): plain has no vCPU left, and the claim made there is the answer.
+      assert.deepEqual(await zoneOf(again), [['plain', 'nova']]);
+      assert.deepEqual(await zoneOf(spec({ forceHost: 'loose' })), [['loose', 'nova']], 'in no aggregate');
+      const multi = spec({ instanceUuids: [newUuid(), newUuid()] });
+      assert.deepEqual(await zoneOf(multi), [['east', 'zone-east'], ['east', 'zone-east']]);
+    });
+
     it('skips nodes whose compute service is disabled, forced down or silent, and deleted nodes', async () => {
       await hosts({ ok: { ramMb: 4096 }, off: { ramMb: 65536 }, down: { ramMb: 65536 }, silent: { ramMb: 65536 }, gone: { ramMb: 65536 } });
       const svc = (host: string) => t.db.updateTable('services').where('host', '=', host).where('binary', '=', 'nova-compute');
