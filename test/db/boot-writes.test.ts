@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Insertable } from 'kysely';
 import { Conflict, NotFound } from '../../src/common/errors.js';
 import { newUuid } from '../../src/common/ids.js';
 import { liveTaskStates, placeBuild } from '../../src/db/builds.js';
 import { createActions, startEvent, startEvents } from '../../src/db/instance-actions.js';
 import { getInstanceRow, insertInstance, instancesOnHost, markInstanceDeleted, updateInstanceRow } from '../../src/db/instances.js';
-import type { InstanceTable } from '../../src/db/schema.js';
 import { BACKENDS, databaseFixture } from './databases.js';
+import { instanceRow } from './instance-rows.js';
 
 /** The conductor's writes in a boot (conductor.ts buildInstances), on SQLite and PostgreSQL. */
-
-function instanceRow(over: Partial<Insertable<InstanceTable>> = {}): Insertable<InstanceTable> {
-  const ts = new Date().toISOString();
-  return {
-    uuid: newUuid(), display_name: 'vm', display_description: null, project_id: 'p-boot', user_id: 'u1', image_ref: 'img',
-    flavor: JSON.stringify({ flavorid: '1' }), flavor_id: '1', vcpus: 1, memory_mb: 512, root_gb: 1, ephemeral_gb: 0,
-    vm_state: 'building', task_state: 'scheduling', power_state: 0, host: null, node: null, node_uuid: null,
-    availability_zone: null, key_name: null, key_data: null, user_data: null, hostname: 'vm', reservation_id: 'r-1',
-    launch_index: 0, locked: 0, locked_by: null, config_drive: '', access_ip_v4: null, access_ip_v6: null, progress: 0,
-    image_meta: JSON.stringify({}), tags: '[]', launched_at: null, terminated_at: null, created_at: ts, updated_at: ts,
-    deleted_at: null, deleted: 0, ...over,
-  };
-}
 
 const PLACEMENT = { host: 'c1', node: 'n1', nodeUuid: 'node-1', availabilityZone: 'az1' };
 
@@ -64,7 +50,7 @@ for (const backend of BACKENDS) {
     });
 
     it('places a build and finishes its schedule event in one transaction, or changes nothing', async () => {
-      const row = instanceRow();
+      const row = instanceRow('p-boot');
       await insertInstance(t.db, row, {});
       await createActions(t.db, { instanceUuids: [row.uuid], action: 'create', requestId: 'req-place', projectId: 'p-boot', userId: 'u1' });
       await startEvents(t.db, [row.uuid], 'req-place', 'schedule', null);
@@ -76,7 +62,7 @@ for (const backend of BACKENDS) {
       assert.ok(event!.finish_time);
 
       // Moved on meanwhile: refused as the update refuses, and the event stays open.
-      const moved = instanceRow();
+      const moved = instanceRow('p-boot');
       await insertInstance(t.db, moved, {});
       await createActions(t.db, { instanceUuids: [moved.uuid], action: 'create', requestId: 'req-moved', projectId: 'p-boot', userId: 'u1' });
       await startEvents(t.db, [moved.uuid], 'req-moved', 'schedule', null);
@@ -91,8 +77,8 @@ for (const backend of BACKENDS) {
     });
 
     it('answers the task states of the live instances only, and the instances on a host', async () => {
-      const [waiting, gone] = [instanceRow(), instanceRow({ host: 'h-list' })];
-      const on = instanceRow({ host: 'h-list', task_state: null, vm_state: 'active' });
+      const [waiting, gone] = [instanceRow('p-boot'), instanceRow('p-boot', { host: 'h-list' })];
+      const on = instanceRow('p-boot', { host: 'h-list', task_state: null, vm_state: 'active' });
       for (const r of [waiting, gone, on]) await insertInstance(t.db, r, r === on ? { k: 'v' } : {});
       await markInstanceDeleted(t.db, gone.uuid);
       const states = await liveTaskStates(t.db, [waiting.uuid, gone.uuid, on.uuid, newUuid()]);
