@@ -6,9 +6,11 @@ import { sleep } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import { releaseResources } from '../db/allocations.js';
 import * as builds from '../db/builds.js';
-import { addFault, finishEvent, startEvent } from '../db/instance-actions.js';
+import { updateInstanceWithEvent } from '../db/instance-updates.js';
+import { upsertComputeNodes } from '../db/compute-nodes.js';
+import { addFault, finishEvent, startEvent, startEvents } from '../db/instance-actions.js';
 import {
-  getInstance, getInstanceRow, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowOnce, updateInstanceRowReturning,
+  getInstance, getInstanceRow, instancesOnHost, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowReturning,
   type InstanceRow, type InstanceRowUpdates,
 } from '../db/instances.js';
 import { reportService, ServiceHeartbeat } from '../db/service-heartbeat.js';
@@ -22,7 +24,6 @@ import { CONDUCTOR_API, CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type ConductorHa
 import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
-import { upsertComputeNodes } from './compute-nodes.js';
 import { startReclaim } from './reclaim.js';
 
 const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
@@ -87,21 +88,11 @@ export class ConductorService {
           return answer(await guarded(args.claim, (tx) => updateInstanceRowReturning(tx, uuid, updates, expected, opts)));
         }
         // 1.5: the action event it carries is written in the update's transaction, under its
-        // claim: both land or neither, and the caller's retry of the update brings the event
-        // again — unless the update was made already (its answer lost), and its event with it.
-        const write = async (tx: Db) => {
-          const { applied, row } = await updateInstanceRowOnce(tx, uuid, updates, expected, opts);
-          if (applied && ev.start) await startEvent(tx, uuid, ctx.requestId, ev.event, ev.start.host);
-          if (applied && ev.finish) await finishEvent(tx, uuid, ctx.requestId, ev.event, ev.finish.result, ev.finish.traceback, null);
-          return row;
-        };
-        return answer(await guarded(args.claim, (tx) => (tx.isTransaction ? write(tx) : tx.transaction().execute(write))));
+        // claim; the caller's retry of the update brings the event again.
+        const event = { ...ev, requestId: ctx.requestId };
+        return answer(await guarded(args.claim, (tx) => updateInstanceWithEvent(tx, uuid, updates, expected, opts, event)));
       },
-      instances_on_host: async (args) => {
-        const rows = await db.selectFrom('instances').selectAll().where('host', '=', args.host).where('deleted', '=', 0).execute();
-        const md = await metadataFor(db, rows.map((r) => r.uuid));
-        return rows.map((r) => rowToInstance(r, md.get(r.uuid) ?? {}));
-      },
+      instances_on_host: async (args) => instancesOnHost(db, args.host),
       instance_destroyed: async (args) => {
         await guarded(args.claim, (tx) => markInstanceDeleted(tx, args.uuid));
         await releaseResources(db, args.uuid);
@@ -161,10 +152,7 @@ export class ConductorService {
     const waiting = await this.stillScheduling(instances);
     if (waiting.length === 0) return;
     const slice = new TimeSlice();
-    for (const inst of waiting) {
-      await startEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, null);
-      await slice.due();
-    }
+    await startEvents(this.db, waiting.map((i) => i.uuid), ctx.requestId, SCHEDULE_EVENT, null);
     let selections;
     try {
       selections = await this.selectDestinations(ctx, { ...spec, instanceUuids: waiting.map((i) => i.uuid) });
@@ -181,12 +169,13 @@ export class ConductorService {
     for (const sel of selections) {
       await slice.due();
       const inst = byUuid.get(sel.instanceUuid)!;
-      const az = await availabilityZoneOfHost(this.db, this.config, sel.host);
+      // The scheduler answers the zone of the host it chose; one older than that answers null.
+      const az = sel.availabilityZone ?? await availabilityZoneOfHost(this.db, this.config, sel.host);
       let row: InstanceRow;
       try {
-        row = await updateInstanceRowReturning(
-          this.db, inst.uuid, { host: sel.host, node: sel.node, node_uuid: sel.nodeUuid, availability_zone: az }, [TaskState.SCHEDULING],
-        );
+        // Placed, and its schedule event finished, in one transaction.
+        row = await builds.placeBuild(this.db, inst.uuid, { host: sel.host, node: sel.node, nodeUuid: sel.nodeUuid, availabilityZone: az },
+          { requestId: ctx.requestId, event: SCHEDULE_EVENT });
       } catch (err) {
         if (err instanceof NotFound) {
           // Deleted while it was scheduled: give the claim just made back.
@@ -202,7 +191,6 @@ export class ConductorService {
         }
         throw err;
       }
-      await finishEvent(this.db, inst.uuid, ctx.requestId, SCHEDULE_EVENT, 'Success', null, null);
       // The metadata in hand is current: it cannot change while the instance builds (the
       // metadata API refuses vm_state building). Deleted meanwhile: the compute's first update fails.
       const placed = rowToInstance(row, inst.metadata);
@@ -215,9 +203,7 @@ export class ConductorService {
    * them scheduled) give back any claim that delivery made; those whose build moved on are skipped.
    */
   private async stillScheduling(instances: Instance[]): Promise<Instance[]> {
-    const rows = await this.db.selectFrom('instances').select(['uuid', 'deleted', 'task_state'])
-      .where('uuid', 'in', instances.map((i) => i.uuid)).execute();
-    const live = new Map(rows.filter((r) => r.deleted === 0).map((r) => [r.uuid, r.task_state]));
+    const live = await builds.liveTaskStates(this.db, instances.map((i) => i.uuid));
     const waiting: Instance[] = [];
     for (const inst of instances) {
       if (!live.has(inst.uuid)) {

@@ -4,7 +4,8 @@ import type { Logger } from '../common/logging.js';
 import type { Db } from '../db/connection.js';
 import { createAction } from '../db/instance-actions.js';
 import { getInstance, updateInstanceRow } from '../db/instances.js';
-import { TaskState, VmState } from '../objects/states.js';
+import { reclaimable } from '../db/reclaim.js';
+import { TaskState } from '../objects/states.js';
 import type { ComputeRpcApi } from '../rpc/compute-api.js';
 import { systemContext } from '../rpc/dispatch.js';
 
@@ -21,11 +22,8 @@ export async function reclaimDeleted(db: Db, config: Config, compute: ComputeRpc
   const interval = config.num('DEFAULT', 'reclaim_instance_interval');
   if (interval <= 0) return 0;
   const before = new Date(Date.now() - interval * 1000).toISOString();
-  const due = await db.selectFrom('instances').select('uuid')
-    .where('deleted', '=', 0).where('vm_state', '=', VmState.SOFT_DELETED).where('task_state', 'is', null)
-    .where('updated_at', '<=', before).limit(100).execute();
   let sent = 0;
-  for (const { uuid } of due) {
+  for (const uuid of await reclaimable(db, before, 100)) {
     try {
       await updateInstanceRow(db, uuid, { task_state: TaskState.DELETING }, [null]);
     } catch {

@@ -85,3 +85,21 @@ export async function addFault(
     created_at: now().toISOString(),
   }).execute();
 }
+
+/**
+ * startEvent for many instances of one request at once (a multi-create's schedule events): one
+ * statement per 200 instances, each event on the newest action of its instance for the request.
+ */
+export async function startEvents(db: Db, instanceUuids: string[], requestId: string, event: string, host: string | null): Promise<void> {
+  const ts = now().toISOString();
+  for (let i = 0; i < instanceUuids.length; i += 200) {
+    const newest = db.selectFrom('instance_actions as n').select((eb) => eb.fn.max('n.id').as('id'))
+      .where('n.request_id', '=', requestId).where('n.instance_uuid', 'in', instanceUuids.slice(i, i + 200)).groupBy('n.instance_uuid');
+    await db.insertInto('instance_action_events')
+      .columns(['action_id', 'event', 'start_time', 'host'])
+      .expression(db.selectFrom('instance_actions as a').where('a.id', 'in', newest).select((eb) => [
+        'a.id', eb.val(event).as('event'), eb.val(ts).as('start_time'), eb.val(host).as('host'),
+      ]))
+      .execute();
+  }
+}

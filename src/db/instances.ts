@@ -194,3 +194,10 @@ export async function updateInstanceRowOnce(
   const row = await updateQuery(db, uuid, updates, expectedTaskState).returningAll().executeTakeFirst();
   return row ? { applied: true, row } : { applied: false, row: await refuseUpdate(db, uuid, updates, expectedTaskState, opts) };
 }
+
+/** The live instances on a host, with their metadata (a compute's start-up recovery and power sync). */
+export async function instancesOnHost(db: Db, host: string): Promise<Instance[]> {
+  const rows = await db.selectFrom('instances').selectAll().where('host', '=', host).where('deleted', '=', 0).execute();
+  const md = await metadataFor(db, rows.map((r) => r.uuid));
+  return rows.map((r) => rowToInstance(r, md.get(r.uuid) ?? {}));
+}

@@ -3,14 +3,15 @@ import { NoValidHost } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { TimeSlice } from '../common/time-slice.js';
 import type { Db } from '../db/connection.js';
+import { availabilityZoneOfHost } from '../db/aggregates.js';
 import { claimResources, claimedNode } from '../db/allocations.js';
+import { findCandidates, groupFilter, type GroupPlacement, type HostQuery } from '../db/host-candidates.js';
 import { requestedResources } from '../common/resource-classes.js';
 import type { RequestSpec, Selection } from '../objects/compute.js';
 import type { Bus, Subscription } from '../rpc/bus.js';
 import { dispatcher } from '../rpc/dispatch.js';
 import { SCHEDULER_API, SCHEDULER_RPC_VERSION, SCHEDULER_TOPIC, type SchedulerHandlers } from '../rpc/scheduler-api.js';
-import { findCandidates, type HostQuery } from './host-query.js';
-import { groupGuard, groupPlacementOf, groupQuery, type GroupPlacement } from './server-group-filter.js';
+import { groupGuard, groupPlacementOf } from './server-group-filter.js';
 import { ServiceHeartbeat } from '../db/service-heartbeat.js';
 
 /**
@@ -120,7 +121,7 @@ export class SchedulerService {
    * A repeated request (its first reply was lost) gets the claim it made, not a second one.
    */
   private async placeOne(instanceUuid: string, base: HostQuery, group: GroupPlacement | null): Promise<Selection | null> {
-    const query: HostQuery = group ? { ...base, group: groupQuery(group, instanceUuid) } : base;
+    const query: HostQuery = group ? { ...base, group: groupFilter(group, instanceUuid) } : base;
     // Members of a server group lose races to each other by design (the group's guard refuses
     // all but one claim for a host's last place): they go on asking like everyone else.
     const guard = group ? groupGuard(group, instanceUuid) : undefined;
@@ -130,7 +131,7 @@ export class SchedulerService {
       for (const c of round === 0 ? found : shuffled(found)) {
         if (await claimResources(this.db, instanceUuid, c.uuid, query.resources, guard)) {
           this.log.debug({ instance: instanceUuid, host: c.host, node: c.node }, 'selected destination');
-          return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: null };
+          return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: c.zone ?? query.defaultAvailabilityZone };
         }
         // Refused: the node filled up since the query, or the instance holds a claim already.
         const held = await this.heldClaim(instanceUuid);
@@ -142,11 +143,14 @@ export class SchedulerService {
   }
 
   /**
-   * The claim the instance holds already, if any. Looked up only once a claim is refused: a claim
-   * changes nothing for an instance that holds resources, so the common case costs no lookup.
+   * The claim the instance holds already, if any, with its host's zone. Looked up only once a
+   * claim is refused: a claim changes nothing for an instance that holds resources, so the
+   * common case costs no lookup.
    */
   private async heldClaim(instanceUuid: string): Promise<Selection | null> {
     const held = await claimedNode(this.db, instanceUuid);
-    return held && { instanceUuid, host: held.host, node: held.node, nodeUuid: held.uuid, availabilityZone: null };
+    if (!held) return null;
+    const availabilityZone = await availabilityZoneOfHost(this.db, this.config, held.host);
+    return { instanceUuid, host: held.host, node: held.node, nodeUuid: held.uuid, availabilityZone };
   }
 }

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isResourceClass, requestedResources, resourceSpecProblem } from '../../src/common/resource-classes.js';
-import { anchorClass } from '../../src/scheduler/host-query.js';
+import { anchorClass } from '../../src/db/host-candidates.js';
 
 const flavor = (extraSpecs: Record<string, string> = {}) => ({ vcpus: 2, memoryMb: 512, rootGb: 1, ephemeralGb: 1, swap: 1025, extraSpecs });
 

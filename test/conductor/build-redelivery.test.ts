@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Config } from '../../src/common/config.js';
 import { newRequestId, newUuid } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
-import { upsertComputeNodes } from '../../src/conductor/compute-nodes.js';
+import { upsertComputeNodes } from '../../src/db/compute-nodes.js';
 import { ConductorService } from '../../src/conductor/conductor.js';
 import { claimedNode } from '../../src/db/allocations.js';
 import { getInstance, getInstanceRow, insertInstance, markInstanceDeleted, updateInstanceRow } from '../../src/db/instances.js';

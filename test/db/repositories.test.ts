@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Insertable } from 'kysely';
 import { Config } from '../../src/common/config.js';
 import { Conflict, NotFound, OverQuota } from '../../src/common/errors.js';
 import { newUuid } from '../../src/common/ids.js';
-import { upsertComputeNodes } from '../../src/conductor/compute-nodes.js';
+import { upsertComputeNodes } from '../../src/db/compute-nodes.js';
 import { createAggregate } from '../../src/db/aggregates.js';
 import { claimResources, releaseResources } from '../../src/db/allocations.js';
 import { DuplicateEntry, type Db } from '../../src/db/connection.js';
@@ -19,27 +18,14 @@ import { countKeyPairs, createKeyPair } from '../../src/db/keypairs.js';
 import { lockKey } from '../../src/db/locks.js';
 import { createInstancesWithinQuota, TooManyInstances, type NewInstance } from '../../src/db/quota-check.js';
 import { getInstanceUsage, setProjectLimits } from '../../src/db/quotas.js';
-import type { InstanceTable } from '../../src/db/schema.js';
 import { reportService } from '../../src/db/service-heartbeat.js';
 import type { ComputeNodeReport } from '../../src/objects/compute.js';
 import { BACKENDS, databaseFixture } from './databases.js';
+import { instanceRow } from './instance-rows.js';
 
 /** The repositories every service uses, with one test body for SQLite and PostgreSQL. */
 
 const config = new Config({}, {});
-
-function instanceRow(projectId: string, over: Partial<Insertable<InstanceTable>> = {}): Insertable<InstanceTable> {
-  const ts = new Date().toISOString();
-  return {
-    uuid: newUuid(), display_name: 'vm', display_description: null, project_id: projectId, user_id: 'u1', image_ref: 'img',
-    flavor: JSON.stringify({ flavorid: '1' }), flavor_id: '1', vcpus: 1, memory_mb: 512, root_gb: 1, ephemeral_gb: 0,
-    vm_state: 'building', task_state: 'scheduling', power_state: 0, host: null, node: null, node_uuid: null,
-    availability_zone: null, key_name: null, key_data: null, user_data: null, hostname: 'vm', reservation_id: 'r-1',
-    launch_index: 0, locked: 0, locked_by: null, config_drive: '', access_ip_v4: null, access_ip_v6: null, progress: 0,
-    image_meta: JSON.stringify({}), tags: '[]', launched_at: null, terminated_at: null, created_at: ts, updated_at: ts,
-    deleted_at: null, deleted: 0, ...over,
-  };
-}
 
 function nodeReport(host: string, node: string, uuid: string, inventory: Partial<Record<string, number>> = {}, traits: string[] = []): ComputeNodeReport {
   const inv = (total: number, ratio: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: ratio });

@@ -4,7 +4,7 @@ import { Config } from '../../src/common/config.js';
 import { NoValidHost } from '../../src/common/errors.js';
 import { newUuid } from '../../src/common/ids.js';
 import { createLogger } from '../../src/common/logging.js';
-import { upsertComputeNodes } from '../../src/conductor/compute-nodes.js';
+import { upsertComputeNodes } from '../../src/db/compute-nodes.js';
 import { addAggregateHost, createAggregate } from '../../src/db/aggregates.js';
 import { claimedNode, releaseResources } from '../../src/db/allocations.js';
 import { reportService } from '../../src/db/service-heartbeat.js';
@@ -133,6 +133,23 @@ for (const backend of BACKENDS) {
       assert.equal(await place(spec({ availabilityZone: 'nova', ignoreHosts: ['plain'] })), 'loose');
       await assert.rejects(scheduler.selectDestinations(spec({ availabilityZone: 'nova', forceHost: 'east2' })), NoValidHost);
       await assert.rejects(scheduler.selectDestinations(spec({ availabilityZone: 'zone-nowhere' })), NoValidHost);
+    });
+
+    it('answers the zone of the host it chose, also when it answers a claim made before', async () => {
+      await hosts({ east: { ramMb: 65536 }, plain: { ramMb: 32768, vcpus: 1 }, loose: { ramMb: 4096 } });
+      const east = await createAggregate(t.db, 'east', 'zone-east');
+      await addAggregateHost(t.db, east.id, 'east');
+      const noZone = await createAggregate(t.db, 'fast', null);
+      await addAggregateHost(t.db, noZone.id, 'plain');
+      const zoneOf = async (s: RequestSpec) => (await scheduler.selectDestinations(s)).map((sel) => [sel.host, sel.availabilityZone]);
+      assert.deepEqual(await zoneOf(spec()), [['east', 'zone-east']], 'asked for any zone');
+      const again = spec({ availabilityZone: 'nova' });
+      assert.deepEqual(await zoneOf(again), [['plain', 'nova']], 'in an aggregate without a zone');
+      // Repeated (its reply lost): plain has no vCPU left, and the claim made there is the answer.
+      assert.deepEqual(await zoneOf(again), [['plain', 'nova']]);
+      assert.deepEqual(await zoneOf(spec({ forceHost: 'loose' })), [['loose', 'nova']], 'in no aggregate');
+      const multi = spec({ instanceUuids: [newUuid(), newUuid()] });
+      assert.deepEqual(await zoneOf(multi), [['east', 'zone-east'], ['east', 'zone-east']]);
     });
 
     it('skips nodes whose compute service is disabled, forced down or silent, and deleted nodes', async () => {

@@ -1,9 +1,9 @@
 import { now } from '../common/time.js';
-import type { Db } from '../db/connection.js';
-import { lockKey } from '../db/locks.js';
+import type { Db } from './connection.js';
+import { lockKey } from './locks.js';
 import { isResourceClass } from '../common/resource-classes.js';
-import { ensureCustomClasses } from '../db/resource-classes.js';
-import { instanceCounts, setUnavailable } from '../db/node-owners.js';
+import { ensureCustomClasses } from './resource-classes.js';
+import { instanceCounts, setUnavailable } from './node-owners.js';
 import type { ComputeNodeReport } from '../objects/compute.js';
 
 /** Why a node takes no boots when its back-end no longer has it but instances are still on it. */
