@@ -3,7 +3,8 @@
  * Where a boot's database time goes: runs the all-in-one in this process with every SQLite
  * statement counted and timed (better-sqlite3's prepare and run/get/all wrapped), boots,
  * lists and deletes N servers through the public API, and prints the statements by total time,
- * with how many of each one boot costs. A diagnostic for docs/performance.md, not a benchmark:
+ * with how many of each one boot costs, and how many commits (an explicit COMMIT, or a write
+ * outside a transaction, which SQLite commits by itself). A diagnostic for docs/performance.md, not a benchmark:
  * the client shares the process, so its throughput is not the cloud's.
  * Usage: node dist/bench/sql-profile.js [N] [clients] [top]
  */
@@ -29,12 +30,15 @@ interface StatementCost {
 
 const costs = new Map<string, StatementCost>();
 let counting = false;
+/** Commits: explicit COMMITs plus writes made outside a transaction (each its own commit). */
+let commits = 0;
 
-type Statement = Record<string, (...args: unknown[]) => unknown>;
+type Statement = Record<string, (...args: unknown[]) => unknown> & { readonly?: boolean };
 const proto = (SQLite as unknown as { prototype: { prepare: (sql: string) => Statement } }).prototype;
 const prepare = proto.prepare;
-proto.prepare = function (this: unknown, sql: string): Statement {
+proto.prepare = function (this: { inTransaction: boolean }, sql: string): Statement {
   const t = performance.now();
+  const database = this;
   const stmt = prepare.call(this, sql);
   const key = sql.replace(/\s+/g, ' ').trim();
   const cost = (): StatementCost => {
@@ -52,6 +56,7 @@ proto.prepare = function (this: unknown, sql: string): Statement {
     if (typeof original !== 'function') continue;
     stmt[method] = function (this: unknown, ...args: unknown[]) {
       const t1 = performance.now();
+      if (counting && (key === 'commit' || (stmt.readonly === false && !/^(begin|rollback)/i.test(key) && !database.inTransaction))) commits++;
       try {
         return original.apply(this, args);
       } finally {
@@ -78,17 +83,22 @@ const config = new Config({
 const cloud = await startAllInOne(config, createLogger('sql-profile', 'warn'));
 try {
   counting = true;
+  const cpuBefore = process.cpuUsage();
   const storm = await runBootStorm(
     { description: 'in-process', credentials: credentialsFromOpenrc(readOpenrc(cloud.openrcPath)), pids: [], stop: async () => undefined },
     { n, concurrency, flavor: 'm1.nano', image: 'orrery-tiny', pollMs: 100, listSamples: 5, stallMs: 120_000, warmup: 0, probeMs: 0, multiCreate: 0 }, silentProgress,
   );
   counting = false;
+  const cpu = process.cpuUsage(cpuBefore);
   const rows = [...costs.entries()].sort((a, b) => b[1].execMs + b[1].prepareMs - (a[1].execMs + a[1].prepareMs));
   const sum = (f: (c: StatementCost) => number): number => rows.reduce((acc, [, c]) => acc + f(c), 0);
   const out: string[] = [];
   out.push(`${n} servers booted, listed ${storm.listDetailMs.count} times and deleted (${concurrency} clients).`);
   out.push(`SQL: ${sum((c) => c.count)} statements (${(sum((c) => c.count) / n).toFixed(1)} per server), ` +
     `${sum((c) => c.execMs).toFixed(0)} ms executing, ${sum((c) => c.prepareMs).toFixed(0)} ms preparing (${sum((c) => c.prepares)} prepares).`);
+  const txControl = rows.filter(([sql]) => /^(begin|commit|rollback)\b/i.test(sql)).reduce((acc, [, c]) => acc + c.count, 0);
+  out.push(`Without BEGIN/COMMIT: ${((sum((c) => c.count) - txControl) / n).toFixed(1)} per server; commits: ${commits} (${(commits / n).toFixed(2)} per server).`);
+  out.push(`CPU of this process (cloud and client) during the storm: ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (${((cpu.user + cpu.system) / 1000 / n).toFixed(2)} ms per server).`);
   out.push('', '| per server | exec ms | prepare ms | statement |', '|---:|---:|---:|---|');
   for (const [sql, c] of rows.slice(0, top)) {
     out.push(`| ${(c.count / n).toFixed(2)} | ${c.execMs.toFixed(0)} | ${c.prepareMs.toFixed(0)} | \`${sql.slice(0, 140).replace(/\|/g, '\\|')}${sql.length > 140 ? '…' : ''}\` |`);

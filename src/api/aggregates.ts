@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, NotFound, NotImplemented } from '../common/errors.js';
 import { isoMicros } from '../common/time.js';
-import type { Db } from '../db/connection.js';
 import {
   AZ_KEY, addAggregateHost, createAggregate, deleteAggregate, getAggregate, listAggregates, removeAggregateHost,
   setAggregateMetadata, updateAggregate, type Aggregate,

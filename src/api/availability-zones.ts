@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { isoMicros } from '../common/time.js';
-import type { Db } from '../db/connection.js';
 import { servicesWithZones, zonesOfServices } from '../db/aggregates.js';
 import { serviceIsUp } from '../db/services.js';
 import { routeBoth } from './resource-kit.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, Forbidden, NotFound, OrreryError } from '../common/errors.js';
-import type { GlanceImage, ImageClient } from '../clients/image-client.js';
+import type { GlanceImage } from '../clients/image-client.js';
 import { getProjectLimits } from '../db/quotas.js';
 import { requestBaseUrl } from '../httpkit/app.js';
 import { mvAtLeast, nextLinks, pageOf, queryParam, resourceLinks, routeBoth } from './resource-kit.js';

@@ -5,7 +5,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, NotFound } from '../common/errors.js';
 import { isoMicros } from '../common/time.js';
-import type { Db } from '../db/connection.js';
 import { createKeyPair, deleteKeyPair, getKeyPair, listKeyPairs, type KeyPair } from '../db/keypairs.js';
 import { getProjectLimits } from '../db/quotas.js';
 import { NameSchema, mvAtLeast, nextLinks, pageOf, queryParam, requireAdminOrSelf, routeBoth, strictQuery } from './resource-kit.js';

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Db } from '../db/connection.js';
 import { getInstanceUsage, getProjectLimits } from '../db/quotas.js';
 import { countServerGroups } from '../db/server-groups.js';
 import { mvAtLeast, queryParam, requireAdminOrSelf, routeBoth, strictQuery } from './resource-kit.js';

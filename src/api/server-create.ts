@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { BadRequest, Forbidden } from '../common/errors.js';
+import { BadRequest } from '../common/errors.js';
 import { isUuidLike, newUuid } from '../common/ids.js';
 import { now } from '../common/time.js';
 import { listAvailabilityZones } from '../db/aggregates.js';

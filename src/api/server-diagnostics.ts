@@ -17,7 +17,7 @@ export function register(app: FastifyInstance, deps: ComputeApiDeps): void {
     const row = await findServer(deps.db, req, req.params.server_id);
     checkInstanceState(row, 'get_diagnostics', [VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED, VmState.SUSPENDED], null);
     checkInstanceHost(row);
-    const blob = await deps.compute.getInstanceDiagnostics(rpcContextOf(req), await instanceOf(deps.db, row)) as Record<string, unknown> | null;
+    const blob = await deps.compute.getInstanceDiagnostics(rpcContextOf(req), await instanceOf(deps.db, row));
     return mvAtLeast(req, '2.48') ? standardDiagnostics(blob, row.config_drive) : blob;
   });
 }

@@ -18,7 +18,6 @@ import {
   AccessIPv4Schema, AccessIPv6Schema, DescriptionSchema, DiskConfigSchema, editedColumns, NameSchema,
 } from './server-schemas.js';
 import { showServer } from './server-view.js';
-import { authorize } from '../httpkit/authorize.js';
 
 /**
  * The servers API routes (Nova's servers controller, up to 2.93): show, update and delete here;

@@ -5,7 +5,7 @@ import type { AllocationTable, InventoryTable } from './schema.js';
 /**
  * What the Placement API reads: resource providers (one per live compute node), their
  * inventories, usages, traits, aggregates and allocations. The services write them
- * (conductor/compute-nodes.ts, allocations.ts); Placement's API only reads.
+ * (compute-nodes.ts, allocations.ts); Placement's API only reads.
  */
 
 export interface ResourceProvider { uuid: string; hypervisor_hostname: string; host: string }

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/common/logging.js';
 import { ComputeService } from '../../src/compute/manager.js';
 import { ConductorService } from '../../src/conductor/conductor.js';
 import { migrate, openDatabase, type Db } from '../../src/db/connection.js';
+import { COMPUTE_STEPS } from '../../src/objects/actions.js';
 import type { RequestSpec } from '../../src/objects/compute.js';
 import { SchedulerService } from '../../src/scheduler/scheduler.js';
 import type { RpcContext } from '../../src/rpc/bus.js';
@@ -74,6 +75,11 @@ describe('RPC API definitions', () => {
         assert.ok(def.kind === 'call' || def.kind === 'cast', `${api.name}.${name}`);
       }
     }
+  });
+
+  it('every compute step of the action catalogue is a method of the compute API', () => {
+    const methods = new Set<string>(methodNames(COMPUTE_API));
+    assert.deepEqual(Object.keys(COMPUTE_STEPS).filter((m) => !methods.has(m)), []);
   });
 
   it('a message whose arguments are not of the wire schema is refused before its handler runs', async () => {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { openFakeBackend } from '@orrery/driver-fake';
 import { repoRoot } from '../../harness/repo.js';
-import { api, waitFor, type Session } from '../support/cloud.js';
+import { api, type Session } from '../support/cloud.js';
 import { startDeployment, type Deployment } from '../support/deployment.js';
 import { commandExists } from '../support/backends.js';
 import { openstackJson } from '../support/openstack-cli.js';

@@ -110,7 +110,7 @@ describe('faults during a storm of creates', { skip }, () => {
 
   it('PostgreSQL connections terminated mid-storm (a failover) → every process survives, refused creates leave nothing behind', async (t) => {
     const env = await deploy(1);
-    const { d, admin, pg } = env;
+    const { pg } = env;
     let terminated: number[] = [];
     await rounds(t, env, 'pg', async () => {
       terminated = [];

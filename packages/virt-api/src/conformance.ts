@@ -21,7 +21,7 @@ import {
   type InstanceRef, type InstanceSpec, type LifecycleEvent, type Logger, type NodeInfo, type VirtDriver,
 } from './contract.js';
 import { CAPABILITY_METHODS, capabilityProblems, capabilityTraits, isLaterCapability, TRAIT_NAME, type BooleanCapability } from './capabilities.js';
-import { ALLOWED_ERRORS, ImageNotFound, isAllowedError, isDriverError, type DriverErrorCode } from './errors.js';
+import { ALLOWED_ERRORS, ImageNotFound, isAllowedError, isDriverError } from './errors.js';
 import { isPowerState } from './events.js';
 import { checkCompatibility } from './version.js';
 import { expectCode, must, refOf, Skip, sleep, type Check } from './conformance-steps.js';
