@@ -21,7 +21,7 @@ import { capabilityProblems, METHOD_CAPABILITY, supports, supportsImageFormat } 
 import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout } from './errors.js';
 import { isNodeEvent } from './events.js';
 import {
-  isMoveProgress, type FinishMigrationRequest, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest,
+  progressRelay, type FinishMigrationRequest, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest,
   type MoveCalls, type MoveProgress, type MoveRef, type PreLiveMigrationRequest,
 } from './moves.js';
 import {
@@ -173,19 +173,10 @@ class GuardedDriver implements GuardedVirtDriver {
     const takesSignal = SIGNAL_METHODS.has(method) && atLeast(this.contract.version, CALL_OPTIONS_SINCE);
     const ac = takesSignal ? new AbortController() : null;
     const cleanups: Array<() => void> = [];
-    let progress = caller?.onProgress && ac && atLeast(this.contract.version, ON_PROGRESS_SINCE) ? caller.onProgress : undefined;
-    cleanups.push(() => void (progress = undefined));
-    const onProgress = (p: MoveProgress): void => {
-      if (progress === undefined || !isMoveProgress(p)) return;
-      const { memoryTotal, memoryProcessed, memoryRemaining, diskTotal, diskProcessed, diskRemaining } = p;
-      const copy = { memoryTotal, memoryProcessed, memoryRemaining, diskTotal, diskProcessed, diskRemaining };
-      try {
-        progress(copy);
-      } catch (err) {
-        this.#opts.onListenerError?.(err, copy);
-      }
-    };
-    const opts: CallOptions | undefined = ac ? { signal: ac.signal, ...(progress ? { onProgress } : {}) } : undefined;
+    const listener = caller?.onProgress && ac && atLeast(this.contract.version, ON_PROGRESS_SINCE) ? caller.onProgress : undefined;
+    const relay = listener && progressRelay(listener, (err, p) => this.#opts.onListenerError?.(err, p));
+    if (relay) cleanups.push(relay.stop);
+    const opts: CallOptions | undefined = ac ? { signal: ac.signal, ...(relay ? { onProgress: relay.onProgress } : {}) } : undefined;
     try {
       if (signal?.aborted) throw this.#aborted(method, signal.reason);
       const call = Promise.resolve().then(() => fn(opts));

@@ -188,3 +188,27 @@ export function isMoveProgress(p: unknown): p is MoveProgress {
     return typeof v === 'number' && Number.isFinite(v) && v >= 0;
   });
 }
+
+/**
+ * What the guard hands a driver as onProgress: each well-formed report, copied, reaches
+ * `listener` until `stop()` (the call settled); a malformed one is dropped, and a throwing
+ * listener is told to `onError`, never to the driver.
+ */
+export function progressRelay(
+  listener: (p: MoveProgress) => void, onError: (err: unknown, p: MoveProgress) => void,
+): { onProgress: (p: MoveProgress) => void; stop: () => void } {
+  let live = true;
+  return {
+    onProgress: (p) => {
+      if (!live || !isMoveProgress(p)) return;
+      const { memoryTotal, memoryProcessed, memoryRemaining, diskTotal, diskProcessed, diskRemaining } = p;
+      const copy = { memoryTotal, memoryProcessed, memoryRemaining, diskTotal, diskProcessed, diskRemaining };
+      try {
+        listener(copy);
+      } catch (err) {
+        onError(err, copy);
+      }
+    },
+    stop: () => void (live = false),
+  };
+}
