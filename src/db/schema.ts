@@ -165,6 +165,70 @@ export interface InstanceTable {
   auto_disk_config: ColumnType<number | null, number | null | undefined, number | null>;
   /** 006: the reason given to lock (2.73). */
   locked_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 010: the snapshot a shelved instance is unshelved from (Nova's system_metadata shelved_image_id). */
+  shelved_image_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 010: when it was shelved (shelved_offload_time counts from it). */
+  shelved_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+/** 010: Nova's migration record, one per move (resize, migration, live-migration, evacuation). */
+export interface MigrationTable {
+  id: Generated<number>;
+  uuid: string;
+  instance_uuid: string;
+  /** 'resize' | 'migration' | 'live-migration' | 'evacuation' (Nova's migration_type). */
+  migration_type: string;
+  /** Nova's statuses: pre-migrating, migrating, post-migrating, finished, confirming, confirmed, reverting, reverted, error (cold); accepted, preparing, queued, running, completed, cancelling, cancelled, failed, error (live); accepted, pre-migrating, done, completed, failed (evacuation). */
+  status: string;
+  source_compute: string | null;
+  source_node: string | null;
+  source_node_uuid: string | null;
+  dest_compute: string | null;
+  dest_node: string | null;
+  dest_node_uuid: string | null;
+  /** The destination host's address (Nova's dest_host); the host name here. */
+  dest_host: string | null;
+  /** JSON Flavor the instance had before (a resize keeps it for revert) and will have. */
+  old_flavor: string | null;
+  new_flavor: string | null;
+  /** Live migration progress, bytes (null until the first report). */
+  memory_total: number | null;
+  memory_processed: number | null;
+  memory_remaining: number | null;
+  disk_total: number | null;
+  disk_processed: number | null;
+  disk_remaining: number | null;
+  hidden: ColumnType<number, number | undefined, number>;
+  user_id: string | null;
+  project_id: string | null;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: ColumnType<number, number | undefined, number>;
+}
+/** 010: a move, shelve or unshelve as the conductor drives it (conductor/task-engine.ts). */
+export interface TaskFlowTable {
+  uuid: string;
+  /** 'resize' | 'migration' | 'live-migration' | 'evacuation' | 'shelve' | 'shelve-offload' | 'unshelve'. */
+  kind: string;
+  instance_uuid: string;
+  migration_uuid: string | null;
+  /** The step the flow reached: the next to run (or being run). */
+  step: string;
+  /** 'running' (a step to run), 'waiting' (for the user: a resize to confirm or revert), 'done'. */
+  status: string;
+  /** The conductor driving it; null: none yet (the API created it). */
+  owner: string | null;
+  /** ISO time the owner's lease ends; past it, any conductor may take the flow over. */
+  lease_until: string;
+  /** Tries of the current step (reset when a step advances). */
+  attempt: ColumnType<number, number | undefined, number>;
+  /** JSON: what the flow's steps need and learned. */
+  payload: string;
+  request_id: string;
+  user_id: string | null;
+  project_id: string | null;
+  created_at: string;
+  updated_at: string;
 }
 export interface InstanceMetadataTable {
   instance_uuid: string;
@@ -358,6 +422,8 @@ export interface InstancePasswordTable {
 }
 
 export interface Database {
+  migrations: MigrationTable;
+  task_flows: TaskFlowTable;
   projects: ProjectTable;
   users: UserTable;
   roles: RoleTable;

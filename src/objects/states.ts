@@ -42,12 +42,26 @@ export const TaskState = {
   DELETING: 'deleting',
   SOFT_DELETING: 'soft-deleting',
   RESTORING: 'restoring',
+  // moves (issue #12)
+  RESIZE_PREP: 'resize_prep',
+  RESIZE_MIGRATING: 'resize_migrating',
+  RESIZE_MIGRATED: 'resize_migrated',
+  RESIZE_FINISH: 'resize_finish',
+  RESIZE_REVERTING: 'resize_reverting',
+  RESIZE_CONFIRMING: 'resize_confirming',
+  MIGRATING: 'migrating',
+  SHELVING: 'shelving',
+  SHELVING_IMAGE_PENDING_UPLOAD: 'shelving_image_pending_upload',
+  SHELVING_IMAGE_UPLOADING: 'shelving_image_uploading',
+  SHELVING_OFFLOADING: 'shelving_offloading',
+  UNSHELVING: 'unshelving',
 } as const;
 
 const T = TaskState;
 const REBOOT = [T.REBOOTING, T.REBOOT_PENDING, T.REBOOT_STARTED];
 const HARD_REBOOT = [T.REBOOTING_HARD, T.REBOOT_PENDING_HARD, T.REBOOT_STARTED_HARD];
 const REBUILD = [T.REBUILDING, T.REBUILD_BLOCK_DEVICE_MAPPING, T.REBUILD_SPAWNING];
+const RESIZE = [T.RESIZE_PREP, T.RESIZE_MIGRATING, T.RESIZE_MIGRATED, T.RESIZE_FINISH];
 
 const STATE_MAP: Record<string, { default: string; tasks?: Record<string, string> }> = {
   [VmState.ACTIVE]: {
@@ -56,12 +70,18 @@ const STATE_MAP: Record<string, { default: string; tasks?: Record<string, string
       ...REBOOT.map((t) => [t, 'REBOOT']),
       ...HARD_REBOOT.map((t) => [t, 'HARD_REBOOT']),
       ...REBUILD.map((t) => [t, 'REBUILD']),
+      ...RESIZE.map((t) => [t, 'RESIZE']),
+      [T.MIGRATING, 'MIGRATING'],
     ]),
   },
   [VmState.BUILDING]: { default: 'BUILD' },
-  [VmState.STOPPED]: { default: 'SHUTOFF', tasks: Object.fromEntries(REBUILD.map((t) => [t, 'REBUILD'])) },
-  [VmState.RESIZED]: { default: 'VERIFY_RESIZE' },
-  [VmState.PAUSED]: { default: 'PAUSED', tasks: Object.fromEntries(REBUILD.map((t) => [t, 'REBUILD'])) },
+  [VmState.STOPPED]: {
+    default: 'SHUTOFF', tasks: Object.fromEntries([...REBUILD.map((t) => [t, 'REBUILD']), ...RESIZE.map((t) => [t, 'RESIZE'])]),
+  },
+  [VmState.RESIZED]: { default: 'VERIFY_RESIZE', tasks: { [T.RESIZE_REVERTING]: 'REVERT_RESIZE' } },
+  [VmState.PAUSED]: {
+    default: 'PAUSED', tasks: Object.fromEntries([...REBUILD.map((t) => [t, 'REBUILD']), [T.MIGRATING, 'MIGRATING']]),
+  },
   [VmState.SUSPENDED]: { default: 'SUSPENDED' },
   [VmState.RESCUED]: { default: 'RESCUE' },
   [VmState.ERROR]: { default: 'ERROR', tasks: Object.fromEntries(REBUILD.map((t) => [t, 'REBUILD'])) },
