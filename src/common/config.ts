@@ -57,6 +57,14 @@ const DEFAULTS: IniData = {
     bind_host: '127.0.0.1',
     /** Hosts of the compute services the all-in-one runs, comma separated. */
     compute_hosts: 'compute1,compute2',
+    /** Seconds a resized server waits in VERIFY_RESIZE before the conductor confirms it itself (Nova's); 0: never. */
+    resize_confirm_window: '0',
+    /** Whether a resize may pick the server's own host (Nova's; false: the scheduler ignores it). */
+    allow_resize_to_same_host: 'false',
+    /** Seconds a shelved server keeps its guest before it is offloaded (Nova's); 0: at once; -1: never. */
+    shelved_offload_time: '0',
+    /** Seconds between the conductor's looks for shelved servers to offload (Nova's shelved_poll_interval). */
+    shelved_poll_interval: '3600',
   },
   /** max_pool_size: PostgreSQL connections per process. */
   database: { connection: 'sqlite:///$state_path/orrery.sqlite', max_pool_size: '10' },
@@ -117,6 +125,13 @@ const DEFAULTS: IniData = {
    * (conductors are upgraded first, so only an unusual order needs it).
    */
   upgrade_levels: { compute: 'auto', conductor: '' },
+  /**
+   * The conductor's task flows (moves, shelve): flow_lease, seconds a conductor's hold on a flow
+   * lasts unrenewed — a conductor killed mid-flow loses its flows to another that long after;
+   * flow_poll_interval, seconds between looks for flows nobody holds; move_step_timeout, seconds
+   * one step on a compute (a disk copy, a live migration) may take before it is given up.
+   */
+  conductor: { flow_lease: '20', flow_poll_interval: '5', move_step_timeout: '1800' },
   cinder: { cross_az_attach: 'true' },
   /** policy_file: overrides of the policy defaults (YAML or JSON), relative to this file's folder; a missing file means none. */
   oslo_policy: { policy_file: 'policy.yaml' },

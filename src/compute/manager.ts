@@ -18,6 +18,7 @@ import { InFlightCalls } from './in-flight.js';
 import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
 import { deferredDeleteMethods, type OperationRunner } from './deferred-delete.js';
+import { moveMethods } from './moves.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
@@ -173,6 +174,7 @@ export class ComputeService {
     const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
     return {
       ...deferredDeleteMethods(d, op, power),
+      ...moveMethods(d),
       build_and_run_instance: async (args, ctx) => {
         await this.buildAndRun(ctx, args.instance, args.spec);
       },

@@ -8,6 +8,7 @@ import { releaseResources } from '../db/allocations.js';
 import * as builds from '../db/builds.js';
 import { updateInstanceWithEvent } from '../db/instance-updates.js';
 import { upsertComputeNodes } from '../db/compute-nodes.js';
+import { completeEvacuation, evacuationsFromHost, recordMoveProgress } from '../db/move-records.js';
 import { addFault, finishEvent, startEvent, startEvents } from '../db/instance-actions.js';
 import {
   getInstance, getInstanceRow, instancesOnHost, markInstanceDeleted, metadataFor, rowToInstance, updateInstanceRow, updateInstanceRowReturning,
@@ -118,11 +119,20 @@ export class ConductorService {
         if (driverStatus) this.log.debug({ host: report.host, ...driverStatus }, 'driver status');
         return reportService(db, report, driverStatus);
       },
+      run_flow: async ({ flowUuid }) => this.runFlow(flowUuid),
+      migration_progress: async ({ migrationUuid, progress }) => recordMoveProgress(db, migrationUuid, progress),
+      evacuations_from_host: async ({ host }) => evacuationsFromHost(db, host),
+      evacuation_cleaned: async ({ migrationUuid }) => completeEvacuation(db, migrationUuid),
       compute_nodes_update: async ({ host, nodes }) => {
         const refused = await upsertComputeNodes(db, host, nodes);
         if (refused.length > 0) this.log.warn({ host, classes: refused }, 'compute reported inventory of classes that are not resource class names: left out');
       },
     };
+  }
+
+  /** Drives a task flow the API persisted (placeholder until the engine is wired in). */
+  private async runFlow(_flowUuid: string): Promise<void> {
+    this.log.warn({ flow: _flowUuid }, 'task flows are not driven yet');
   }
 
   /** Re-pins compute RPC to the lowest version a live compute speaks (SIGHUP). */

@@ -107,3 +107,9 @@ export async function claimedNode(db: Db, consumerUuid: string): Promise<{ uuid:
     .executeTakeFirst();
   return row ?? null;
 }
+
+/** Whether a consumer holds any allocation (a move's migration uuid holding the source claim, say). */
+export async function holdsAllocations(db: Db, consumerUuid: string): Promise<boolean> {
+  const row = await db.selectFrom('allocations').select('consumer_uuid').where('consumer_uuid', '=', consumerUuid).limit(1).executeTakeFirst();
+  return row !== undefined;
+}

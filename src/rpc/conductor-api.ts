@@ -9,7 +9,7 @@ import { RpcClient } from './dispatch.js';
 import { claimOf, type NodeClaim } from './node-ownership.js';
 
 export const CONDUCTOR_TOPIC = 'conductor';
-export const CONDUCTOR_RPC_VERSION = '1.5';
+export const CONDUCTOR_RPC_VERSION = '1.6';
 
 /** The node claim of 1.4, read leniently (claimOf): a malformed one is no claim, as it always was. */
 const NodeClaimWire = Type.Optional(Type.Unknown());
@@ -44,6 +44,29 @@ const ActionEventWire = Type.Object({
   start: Type.Optional(Type.Object({ host: Str })),
   finish: Type.Optional(Type.Object({ result: Type.Union([Type.Literal('Success'), Type.Literal('Error')]), traceback: StrOrNull })),
 });
+
+/** A live migration's progress (virt contract 1.2 MoveProgress), bytes. */
+export interface MoveProgress {
+  memoryTotal: number;
+  memoryProcessed: number;
+  memoryRemaining: number;
+  diskTotal: number;
+  diskProcessed: number;
+  diskRemaining: number;
+}
+
+const Bytes = Type.Number({ minimum: 0 });
+const MoveProgressWire = Type.Object({
+  memoryTotal: Bytes, memoryProcessed: Bytes, memoryRemaining: Bytes, diskTotal: Bytes, diskProcessed: Bytes, diskRemaining: Bytes,
+});
+
+/** An instance evacuated from a host, as evacuations_from_host answers it. */
+export interface EvacuatedInstance {
+  migrationUuid: string;
+  instanceUuid: string;
+  /** The source node it was on. */
+  node: string;
+}
 
 export interface ServiceReport {
   host: string;
@@ -112,6 +135,9 @@ const instanceOrNull = {
  *      refuse a stale one with StaleNodeOwnership (rpc/node-ownership.ts).
  * 1.5: instance_update takes action_event { event, start?: { host }, finish?: { result,
  *      traceback } }, recorded in the update's transaction (a spawn: two calls, not four).
+ * 1.6: moves (issue #12): run_flow (the API: a flow it persisted is to be driven now),
+ *      migration_progress (a compute: how a live migration advances), evacuations_from_host and
+ *      evacuation_cleaned (a returning source compute removes what was evacuated from it).
  *
  * Conductors are upgraded before the services that call them (Nova's documented order:
  * conductor, then API and scheduler, then computes), so senders use this version unless
@@ -128,7 +154,46 @@ export const CONDUCTOR_API = defineApi('conductor', CONDUCTOR_RPC_VERSION, {
     decode: (w) => ({ instances: w.instances.map((e) => unwrap<Instance>(e, 'Instance')), spec: unwrap<RequestSpec>(w.request_spec, 'RequestSpec') }),
   }),
 
+  /**
+   * 1.6: drive the task flow `flow_uuid` (conductor/task-engine.ts) that the API persisted with
+   * the instance's new task state. A lost cast costs only time: a conductor takes up any flow
+   * nobody holds a lease on (its poll), so this only makes the start prompt.
+   */
+  run_flow: cast({
+    since: '1.6',
+    args: Type.Object({ flow_uuid: Str }),
+    encode: (a: { flowUuid: string }) => ({ flow_uuid: a.flowUuid }),
+    decode: (w) => ({ flowUuid: w.flow_uuid }),
+  }),
+
   // ---- from compute services
+  /** 1.6: the latest progress report of a live migration, copied into its migration record. */
+  migration_progress: cast({
+    since: '1.6',
+    args: Type.Object({ migration_uuid: Str, progress: MoveProgressWire }),
+    encode: (a: { migrationUuid: string; progress: MoveProgress }) => ({ migration_uuid: a.migrationUuid, progress: a.progress }),
+    decode: (w) => ({ migrationUuid: w.migration_uuid, progress: w.progress }),
+  }),
+  /**
+   * 1.6: the evacuations from `host` whose instance now runs elsewhere (status done): what a
+   * returning source removes from its back-end, without starting it.
+   */
+  evacuations_from_host: call({
+    since: '1.6',
+    args: Type.Object({ host: Str }),
+    encode: (a: { host: string }) => ({ host: a.host }),
+    decode: (w) => ({ host: w.host }),
+    result: Type.Array(Type.Object({ migration_uuid: Str, instance_uuid: Str, node: Str })),
+    encodeResult: (list: EvacuatedInstance[]) => list.map((e) => ({ migration_uuid: e.migrationUuid, instance_uuid: e.instanceUuid, node: e.node })),
+    decodeResult: (list) => list.map((e) => ({ migrationUuid: e.migration_uuid, instanceUuid: e.instance_uuid, node: e.node })),
+  }),
+  /** 1.6: the source removed what it had of an evacuated instance: its claim there is released, the migration completed. */
+  evacuation_cleaned: voidCall({
+    since: '1.6',
+    args: Type.Object({ migration_uuid: Str }),
+    encode: (a: { migrationUuid: string }) => ({ migration_uuid: a.migrationUuid }),
+    decode: (w) => ({ migrationUuid: w.migration_uuid }),
+  }),
   /** A spawn failed on `host`: the conductor releases the claim and reschedules or fails the instance. */
   build_failed: cast({
     args: Type.Object({ request_spec: EnvelopeWire, instance_uuid: Str, host: Str, message: Str, retryable: Type.Boolean() }),
@@ -376,5 +441,25 @@ export class ConductorRpcApi extends RpcClient<ApiSignatures<typeof CONDUCTOR_AP
 
   computeNodesUpdate(ctx: RpcContext, host: string, nodes: ComputeNodeReport[]): Promise<void> {
     return this.send(CONDUCTOR_TOPIC, ctx, 'compute_nodes_update', { host, nodes });
+  }
+
+  /** @since 1.6 (see its definition). */
+  runFlow(ctx: RpcContext, flowUuid: string): Promise<void> {
+    return this.send(CONDUCTOR_TOPIC, ctx, 'run_flow', { flowUuid });
+  }
+
+  /** @since 1.6 */
+  migrationProgress(ctx: RpcContext, migrationUuid: string, progress: MoveProgress): Promise<void> {
+    return this.send(CONDUCTOR_TOPIC, ctx, 'migration_progress', { migrationUuid, progress });
+  }
+
+  /** @since 1.6 */
+  evacuationsFromHost(ctx: RpcContext, host: string): Promise<EvacuatedInstance[]> {
+    return this.send(CONDUCTOR_TOPIC, ctx, 'evacuations_from_host', { host });
+  }
+
+  /** @since 1.6 */
+  evacuationCleaned(ctx: RpcContext, migrationUuid: string): Promise<void> {
+    return this.send(CONDUCTOR_TOPIC, ctx, 'evacuation_cleaned', { migrationUuid });
   }
 }

@@ -77,8 +77,13 @@ export class RpcClient<S extends Record<string, Signature>> {
     return args;
   }
 
-  /** Sends `name` to `topic` as its definition says (a call waits for the answer, a cast does not). */
-  protected async send<K extends Extract<keyof S, string>>(topic: string, ctx: RpcContext, name: K, args: S[K]['args']): Promise<S[K]['result']> {
+  /**
+   * Sends `name` to `topic` as its definition says (a call waits for the answer, a cast does
+   * not); a call waits `timeoutMs`, the client's own timeout unless given.
+   */
+  protected async send<K extends Extract<keyof S, string>>(
+    topic: string, ctx: RpcContext, name: K, args: S[K]['args'], timeoutMs = this.timeoutMs,
+  ): Promise<S[K]['result']> {
     const def = this.api.methods[name];
     const pin = await this.pin();
     if (!versionCompatible(def.since, pin)) {
@@ -89,6 +94,6 @@ export class RpcClient<S extends Record<string, Signature>> {
       await this.bus.cast(topic, msg);
       return def.decodeResult(null);
     }
-    return def.decodeResult(await this.bus.call(topic, msg, this.timeoutMs));
+    return def.decodeResult(await this.bus.call(topic, msg, timeoutMs));
   }
 }
