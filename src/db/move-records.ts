@@ -34,12 +34,13 @@ export async function moveAllocations(db: Db, from: string, to: string): Promise
   await db.updateTable('allocations').set({ consumer_uuid: to }).where('consumer_uuid', '=', from).execute();
 }
 
-/** Evacuations from `host` done (the instance runs elsewhere) whose source has not cleaned up yet. */
-export async function evacuationsFromHost(db: Db, host: string): Promise<Array<{ migrationUuid: string; instanceUuid: string; node: string }>> {
-  const rows = await db.selectFrom('migrations').select(['uuid', 'instance_uuid', 'source_node'])
-    .where('migration_type', '=', 'evacuation').where('status', '=', 'done').where('source_compute', '=', host).where('deleted', '=', 0)
+/** Evacuations from `host` its source has not cleaned up: done (the instance runs elsewhere) or under way. */
+export async function evacuationsFromHost(db: Db, host: string): Promise<Array<{ migrationUuid: string; instanceUuid: string; node: string; done: boolean }>> {
+  const rows = await db.selectFrom('migrations').select(['uuid', 'instance_uuid', 'source_node', 'status'])
+    .where('migration_type', '=', 'evacuation').where('status', 'in', ['accepted', 'pre-migrating', 'done'])
+    .where('source_compute', '=', host).where('deleted', '=', 0)
     .execute();
-  return rows.map((r) => ({ migrationUuid: r.uuid, instanceUuid: r.instance_uuid, node: r.source_node ?? '' }));
+  return rows.map((r) => ({ migrationUuid: r.uuid, instanceUuid: r.instance_uuid, node: r.source_node ?? '', done: r.status === 'done' }));
 }
 
 /** The source cleaned up after an evacuation: its claim there released, the migration completed. Idempotent. */

@@ -66,6 +66,8 @@ export interface EvacuatedInstance {
   instanceUuid: string;
   /** The source node it was on. */
   node: string;
+  /** The instance runs on its new host (migration status done): the source may remove its guest. */
+  done: boolean;
 }
 
 export interface ServiceReport {
@@ -175,17 +177,18 @@ export const CONDUCTOR_API = defineApi('conductor', CONDUCTOR_RPC_VERSION, {
     decode: (w) => ({ migrationUuid: w.migration_uuid, progress: w.progress }),
   }),
   /**
-   * 1.6: the evacuations from `host` whose instance now runs elsewhere (status done): what a
-   * returning source removes from its back-end, without starting it.
+   * 1.6: the evacuations from `host` not yet cleaned up. `done`: the instance runs elsewhere, and
+   * a returning source removes its guest without starting it; not done: under way, and the
+   * source leaves the instance alone (its start-up recovery must not take it for its own).
    */
   evacuations_from_host: call({
     since: '1.6',
     args: Type.Object({ host: Str }),
     encode: (a: { host: string }) => ({ host: a.host }),
     decode: (w) => ({ host: w.host }),
-    result: Type.Array(Type.Object({ migration_uuid: Str, instance_uuid: Str, node: Str })),
-    encodeResult: (list: EvacuatedInstance[]) => list.map((e) => ({ migration_uuid: e.migrationUuid, instance_uuid: e.instanceUuid, node: e.node })),
-    decodeResult: (list) => list.map((e) => ({ migrationUuid: e.migration_uuid, instanceUuid: e.instance_uuid, node: e.node })),
+    result: Type.Array(Type.Object({ migration_uuid: Str, instance_uuid: Str, node: Str, done: Type.Boolean() })),
+    encodeResult: (list: EvacuatedInstance[]) => list.map((e) => ({ migration_uuid: e.migrationUuid, instance_uuid: e.instanceUuid, node: e.node, done: e.done })),
+    decodeResult: (list) => list.map((e) => ({ migrationUuid: e.migration_uuid, instanceUuid: e.instance_uuid, node: e.node, done: e.done })),
   }),
   /** 1.6: the source removed what it had of an evacuated instance: its claim there is released, the migration completed. */
   evacuation_cleaned: voidCall({
