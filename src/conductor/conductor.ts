@@ -1,3 +1,4 @@
+import type { ImageClient } from '../clients/image-client.js';
 import type { Config } from '../common/config.js';
 import { Conflict, errorMessage, NotFound, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
@@ -26,6 +27,9 @@ import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
+import { ALL_FLOWS } from './flows/index.js';
+import { TaskEngine } from './task-engine.js';
+import { newUuid } from '../common/ids.js';
 
 const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
 
@@ -42,8 +46,16 @@ export class ConductorService {
   private scheduler!: SchedulerRpcApi;
   private compute!: ComputeRpcApi;
   private stopReclaim: () => void = () => undefined;
+  private engine?: TaskEngine;
+  /** This conductor's name as the owner of the task flows it drives: unique per process run. */
+  private readonly flowOwner: string;
 
-  constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string) {
+  /** `images`: the image API with the service user's credentials, for the flows' transfer and shelve images. */
+  constructor(
+    private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string,
+    private readonly images: ImageClient | null = null,
+  ) {
+    this.flowOwner = `${host}:${process.pid}:${newUuid().slice(0, 8)}`;
     this.heartbeat = new ServiceHeartbeat(db, config, { host, binary: 'nova-conductor', topic: CONDUCTOR_TOPIC, version: CONDUCTOR_RPC_VERSION });
   }
 
@@ -51,9 +63,14 @@ export class ConductorService {
     const timeout = this.config.num('DEFAULT', 'rpc_response_timeout') * 1000;
     this.scheduler = new SchedulerRpcApi(bus, timeout);
     this.compute = new ComputeRpcApi(bus, timeout, () => computePin(this.db, this.config));
+    this.engine = new TaskEngine({
+      db: this.db, config: this.config, log: this.log, compute: this.compute, scheduler: this.scheduler, images: this.images,
+      stepTimeoutMs: this.config.num('conductor', 'move_step_timeout') * 1000,
+    }, this.flowOwner, ALL_FLOWS);
     this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher(CONDUCTOR_API, this.handlers()));
     await this.heartbeat.start();
     this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
+    this.engine.start();
   }
 
   /** The conductor's side of CONDUCTOR_API: one handler per method, typed by its definition (served by start()). */
@@ -130,9 +147,10 @@ export class ConductorService {
     };
   }
 
-  /** Drives a task flow the API persisted (placeholder until the engine is wired in). */
-  private async runFlow(_flowUuid: string): Promise<void> {
-    this.log.warn({ flow: _flowUuid }, 'task flows are not driven yet');
+  /** Drives a task flow the API persisted, in the background (the cast is answered at once). */
+  private async runFlow(flowUuid: string): Promise<void> {
+    if (!this.engine) throw new Error('conductor not started');
+    this.engine.kick(flowUuid);
   }
 
   /** Re-pins compute RPC to the lowest version a live compute speaks (SIGHUP). */
@@ -141,6 +159,7 @@ export class ConductorService {
   }
 
   async stop(): Promise<void> {
+    this.engine?.stop();
     this.stopReclaim();
     await this.sub?.close();
     this.heartbeat.stop();
