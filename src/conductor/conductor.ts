@@ -28,6 +28,7 @@ import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
 import { ALL_FLOWS } from './flows/index.js';
+import { confirmOverdueResizes } from './flows/resize.js';
 import { TaskEngine } from './task-engine.js';
 import { newUuid } from '../common/ids.js';
 
@@ -47,6 +48,7 @@ export class ConductorService {
   private compute!: ComputeRpcApi;
   private stopReclaim: () => void = () => undefined;
   private engine?: TaskEngine;
+  private readonly timers: NodeJS.Timeout[] = [];
   /** This conductor's name as the owner of the task flows it drives: unique per process run. */
   private readonly flowOwner: string;
 
@@ -71,6 +73,20 @@ export class ConductorService {
     await this.heartbeat.start();
     this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
     this.engine.start();
+    this.startAutoConfirm();
+  }
+
+  /** Confirms resizes left in VERIFY_RESIZE past resize_confirm_window (Nova's _poll_unconfirmed_resizes). */
+  private startAutoConfirm(): void {
+    const window = this.config.num('DEFAULT', 'resize_confirm_window');
+    if (window <= 0) return;
+    const t = setInterval(() => {
+      confirmOverdueResizes(this.db, window)
+        .then((flows) => flows.forEach((f) => this.engine?.kick(f)))
+        .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'automatic resize confirmation failed'));
+    }, Math.min(window, 60) * 1000);
+    t.unref();
+    this.timers.push(t);
   }
 
   /** The conductor's side of CONDUCTOR_API: one handler per method, typed by its definition (served by start()). */
@@ -160,6 +176,7 @@ export class ConductorService {
 
   async stop(): Promise<void> {
     this.engine?.stop();
+    for (const t of this.timers) clearInterval(t);
     this.stopReclaim();
     await this.sub?.close();
     this.heartbeat.stop();
