@@ -27,6 +27,7 @@ import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
+import { startShelvedOffload } from './shelve-offload.js';
 import { ALL_FLOWS } from './flows/index.js';
 import { confirmOverdueResizes } from './flows/resize.js';
 import { liveFlowOf, resumeWaitingFlow } from '../db/task-flows.js';
@@ -48,6 +49,7 @@ export class ConductorService {
   private scheduler!: SchedulerRpcApi;
   private compute!: ComputeRpcApi;
   private stopReclaim: () => void = () => undefined;
+  private stopShelvedOffload: () => void = () => undefined;
   private engine?: TaskEngine;
   private readonly timers: NodeJS.Timeout[] = [];
   /** This conductor's name as the owner of the task flows it drives: unique per process run. */
@@ -74,6 +76,7 @@ export class ConductorService {
     await this.heartbeat.start();
     this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
     this.engine.start();
+    this.stopShelvedOffload = startShelvedOffload(this.db, this.config, this.log, (flow) => this.engine?.kick(flow));
     this.startAutoConfirm();
   }
 
@@ -191,6 +194,7 @@ export class ConductorService {
     this.engine?.stop();
     for (const t of this.timers) clearInterval(t);
     this.stopReclaim();
+    this.stopShelvedOffload();
     await this.sub?.close();
     this.heartbeat.stop();
   }
