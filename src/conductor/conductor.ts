@@ -29,6 +29,7 @@ import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
 import { ALL_FLOWS } from './flows/index.js';
 import { confirmOverdueResizes } from './flows/resize.js';
+import { liveFlowOf, resumeWaitingFlow } from '../db/task-flows.js';
 import { TaskEngine } from './task-engine.js';
 import { newUuid } from '../common/ids.js';
 
@@ -130,6 +131,7 @@ export class ConductorService {
       instance_destroyed: async (args) => {
         await guarded(args.claim, (tx) => markInstanceDeleted(tx, args.uuid));
         await releaseResources(db, args.uuid);
+        await this.confirmDeletedResize(args.uuid);
       },
       // 1.2: a restarted compute gives up the builds its previous run did not finish.
       instance_build_aborted: async ({ uuid, host, message }, ctx) => {
@@ -161,6 +163,17 @@ export class ConductorService {
         if (refused.length > 0) this.log.warn({ host, classes: refused }, 'compute reported inventory of classes that are not resource class names: left out');
       },
     };
+  }
+
+  /**
+   * A server deleted while it waited in VERIFY_RESIZE: its destination guest is gone with it,
+   * and the flow is confirmed so that the source removes what it kept (Nova confirms a resize
+   * on delete).
+   */
+  private async confirmDeletedResize(uuid: string): Promise<void> {
+    const flow = await liveFlowOf(this.db, uuid);
+    if (flow?.status !== 'waiting' || flow.step !== 'verify') return;
+    if (await resumeWaitingFlow(this.db, flow.uuid, 'verify', 'confirm')) this.engine?.kick(flow.uuid);
   }
 
   /** Drives a task flow the API persisted, in the background (the cast is answered at once). */

@@ -181,6 +181,18 @@ describe('move flows in the conductor (fake driver, two hosts)', () => {
     });
   }
 
+  it('a server deleted in VERIFY_RESIZE: no claim left, the source confirmed, nothing of it on either host', async () => {
+    const uuid = await boot('rz-delete');
+    const { flowUuid, migrationUuid, source } = await startMove(uuid, 'resize', { newFlavor: '2' });
+    assert.equal(await settled(flowUuid), 'waiting');
+    const del = await api(admin, 'DELETE', `${cloud.urls.compute}/v2.1/servers/${uuid}`, undefined, MV);
+    assert.equal(del.status, 204);
+    await waitFor('the flow to end', async () => ((await getFlow(cloud.db, flowUuid))?.status === 'done' ? true : undefined));
+    assert.deepEqual(await claims(uuid, migrationUuid), {});
+    assert.equal((await getMigration(cloud.db, migrationUuid))!.status, 'confirmed');
+    assert.deepEqual([guestsOn(source).includes(uuid), guestsOn(other(source)).includes(uuid)], [false, false]);
+  });
+
   it('no valid host: the migration in error, the instance ACTIVE where it was, with its claim', async () => {
     const uuid = await boot('nvh');
     const before = (await getInstanceRow(cloud.db, uuid))!;

@@ -2,11 +2,11 @@ import { errorMessage, OrreryError, statusOf } from '../../common/errors.js';
 import { holdsAllocations, releaseResources } from '../../db/allocations.js';
 import type { Db } from '../../db/connection.js';
 import { addFault, finishEvent, startEventOnce } from '../../db/instance-actions.js';
-import { getInstance, updateInstanceRow, type InstanceRowUpdates } from '../../db/instances.js';
+import { getInstance, getInstanceRow, metadataFor, rowToInstance, updateInstanceRow, type InstanceRowUpdates } from '../../db/instances.js';
 import { getMigration, moveAllocations, updateMigration, type MigrationRow } from '../../db/move-records.js';
 import type { Flavor, ImageMeta, Instance } from '../../objects/compute.js';
 import { VmState } from '../../objects/states.js';
-import type { StepRun } from '../task-engine.js';
+import { DONE, type StepRun, type Transition } from '../task-engine.js';
 
 /**
  * Whether a step's failure is the driver error `code`. Over RPC a driver error arrives as an
@@ -26,10 +26,24 @@ export class InstanceGone extends OrreryError {
   }
 }
 
-export async function loadInstance(run: StepRun): Promise<Instance> {
-  const inst = await getInstance(run.env.db, run.flow.instanceUuid);
-  if (!inst) throw new InstanceGone(run.flow.instanceUuid);
-  return inst;
+/** The flow's instance; `includeDeleted`: also once deleted (a confirm cleaning the source of a deleted server). */
+export async function loadInstance(run: StepRun, opts: { includeDeleted?: boolean } = {}): Promise<Instance> {
+  const uuid = run.flow.instanceUuid;
+  const row = await getInstanceRow(run.env.db, uuid, opts);
+  if (!row) throw new InstanceGone(uuid);
+  return rowToInstance(row, (await metadataFor(run.env.db, [uuid])).get(uuid) ?? {});
+}
+
+/** The end of a flow whose instance was deleted while it moved: every claim of it and of its migration given up. */
+export function endForGone(run: StepRun): Transition {
+  return {
+    next: DONE,
+    write: async (tx) => {
+      await releaseResources(tx, run.flow.instanceUuid);
+      if (run.flow.migrationUuid) await releaseResources(tx, run.flow.migrationUuid);
+      await writeMigration(tx, run, 'error');
+    },
+  };
 }
 
 export async function loadMigration(run: StepRun): Promise<MigrationRow> {

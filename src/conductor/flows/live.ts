@@ -3,7 +3,7 @@ import type { Db } from '../../db/connection.js';
 import type { LiveTarget } from '../../rpc/compute-api.js';
 import { DONE, type FlowDef, type Step, type StepRun, type Transition } from '../task-engine.js';
 import {
-  beginEvent, endEvent, giveUpMove, InstanceGone, instanceAt, loadInstance, loadMigration, placeColumns, recordFault,
+  beginEvent, endEvent, endForGone, giveUpMove, InstanceGone, instanceAt, loadInstance, loadMigration, placeColumns, recordFault,
   settleClaims, sourceOf, writeInstance, writeMigration, type Place,
 } from './common.js';
 import { claimDestination } from './placement.js';
@@ -153,9 +153,7 @@ const EVENTS: Record<string, string> = {
 };
 
 function onError(step: string, err: unknown, run: StepRun): Transition | null {
-  if (err instanceof InstanceGone) {
-    return { next: DONE, write: async (tx) => { await settleClaims(tx, run, 'source'); await writeMigration(tx, run, 'error'); } };
-  }
+  if (err instanceof InstanceGone) return endForGone(run);
   const event = Object.hasOwn(EVENTS, step) ? EVENTS[step]! : null;
   if (event === null) {
     if (step === 'post_source') {

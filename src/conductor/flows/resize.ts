@@ -7,7 +7,7 @@ import type { Flavor } from '../../objects/compute.js';
 import { TaskState, VmState } from '../../objects/states.js';
 import { DONE, type FlowDef, type Step, type StepRun, type Transition } from '../task-engine.js';
 import {
-  beginEvent, endEvent, flavorColumns, giveUpMove, InstanceGone, instanceAt, isStepError, loadInstance, loadMigration, placeColumns, recordFault,
+  beginEvent, endEvent, endForGone, flavorColumns, giveUpMove, InstanceGone, instanceAt, isStepError, loadInstance, loadMigration, placeColumns, recordFault,
   restingState, settleClaims, sourceOf, transferImageMeta, writeInstance, writeMigration, type Place,
 } from './common.js';
 import { claimDestination } from './placement.js';
@@ -141,7 +141,8 @@ const finish: Step = async (run) => {
 const verify: Step = async () => ({ next: 'verify', wait: true });
 
 const confirm: Step = async (run) => {
-  const inst = await loadInstance(run);
+  // A server deleted in VERIFY_RESIZE is confirmed too, so that its source keeps nothing (Nova's confirm on delete).
+  const inst = await loadInstance(run, { includeDeleted: true });
   const m = await loadMigration(run);
   const source = sourceOf(m);
   await beginEvent(run, 'compute_confirm_resize', source.host);
@@ -218,9 +219,7 @@ const rollbackDest: Step = async (run) => {
 /** The step a failure of each step leads to. */
 function onError(step: string, err: unknown, run: StepRun): Transition | null {
   const event = ({ schedule: 'conductor_migrate_server', migrate_disk: 'compute_resize_instance', finish: 'compute_finish_resize' } as Record<string, string>)[step];
-  if (err instanceof InstanceGone) {
-    return { next: DONE, write: async (tx) => { await settleClaims(tx, run, 'source'); await writeMigration(tx, run, 'error'); } };
-  }
+  if (err instanceof InstanceGone) return endForGone(run);
   if (event === undefined) return null; // a confirm, revert or rollback failed: give up
   const failed = async (tx: Parameters<NonNullable<Transition['write']>>[0]) => {
     await recordFault(tx, run, err, null);
