@@ -1,3 +1,4 @@
+import type { ImageClient } from '../clients/image-client.js';
 import type { Config } from '../common/config.js';
 import { Conflict, errorMessage, NotFound, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
@@ -26,6 +27,10 @@ import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
+import { ALL_FLOWS } from './flows/index.js';
+import { confirmOverdueResizes } from './flows/resize.js';
+import { TaskEngine } from './task-engine.js';
+import { newUuid } from '../common/ids.js';
 
 const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
 
@@ -42,8 +47,17 @@ export class ConductorService {
   private scheduler!: SchedulerRpcApi;
   private compute!: ComputeRpcApi;
   private stopReclaim: () => void = () => undefined;
+  private engine?: TaskEngine;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** This conductor's name as the owner of the task flows it drives: unique per process run. */
+  private readonly flowOwner: string;
 
-  constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string) {
+  /** `images`: the image API with the service user's credentials, for the flows' transfer and shelve images. */
+  constructor(
+    private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string,
+    private readonly images: ImageClient | null = null,
+  ) {
+    this.flowOwner = `${host}:${process.pid}:${newUuid().slice(0, 8)}`;
     this.heartbeat = new ServiceHeartbeat(db, config, { host, binary: 'nova-conductor', topic: CONDUCTOR_TOPIC, version: CONDUCTOR_RPC_VERSION });
   }
 
@@ -51,9 +65,28 @@ export class ConductorService {
     const timeout = this.config.num('DEFAULT', 'rpc_response_timeout') * 1000;
     this.scheduler = new SchedulerRpcApi(bus, timeout);
     this.compute = new ComputeRpcApi(bus, timeout, () => computePin(this.db, this.config));
+    this.engine = new TaskEngine({
+      db: this.db, config: this.config, log: this.log, compute: this.compute, scheduler: this.scheduler, images: this.images,
+      stepTimeoutMs: this.config.num('conductor', 'move_step_timeout') * 1000,
+    }, this.flowOwner, ALL_FLOWS);
     this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher(CONDUCTOR_API, this.handlers()));
     await this.heartbeat.start();
     this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
+    this.engine.start();
+    this.startAutoConfirm();
+  }
+
+  /** Confirms resizes left in VERIFY_RESIZE past resize_confirm_window (Nova's _poll_unconfirmed_resizes). */
+  private startAutoConfirm(): void {
+    const window = this.config.num('DEFAULT', 'resize_confirm_window');
+    if (window <= 0) return;
+    const t = setInterval(() => {
+      confirmOverdueResizes(this.db, window)
+        .then((flows) => flows.forEach((f) => this.engine?.kick(f)))
+        .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'automatic resize confirmation failed'));
+    }, Math.min(window, 60) * 1000);
+    t.unref();
+    this.timers.push(t);
   }
 
   /** The conductor's side of CONDUCTOR_API: one handler per method, typed by its definition (served by start()). */
@@ -130,9 +163,10 @@ export class ConductorService {
     };
   }
 
-  /** Drives a task flow the API persisted (placeholder until the engine is wired in). */
-  private async runFlow(_flowUuid: string): Promise<void> {
-    this.log.warn({ flow: _flowUuid }, 'task flows are not driven yet');
+  /** Drives a task flow the API persisted, in the background (the cast is answered at once). */
+  private async runFlow(flowUuid: string): Promise<void> {
+    if (!this.engine) throw new Error('conductor not started');
+    this.engine.kick(flowUuid);
   }
 
   /** Re-pins compute RPC to the lowest version a live compute speaks (SIGHUP). */
@@ -141,6 +175,8 @@ export class ConductorService {
   }
 
   async stop(): Promise<void> {
+    this.engine?.stop();
+    for (const t of this.timers) clearInterval(t);
     this.stopReclaim();
     await this.sub?.close();
     this.heartbeat.stop();
