@@ -1,8 +1,10 @@
 import { isDriverError, type GuardedVirtDriver } from '@orrery/virt-api';
 import { Conflict, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import type { Instance } from '../objects/compute.js';
 import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import { systemContext } from '../rpc/dispatch.js';
+import { ownedByMove } from './move-ownership.js';
 
 export interface EvacuationDeps {
   host: string;
@@ -30,6 +32,11 @@ export class Evacuations {
   /** True when `uuid`'s evacuation from this host was under way at the last sweep. */
   underWay(uuid: string): boolean {
     return this.#underWay.has(uuid);
+  }
+
+  /** True when a move owns `inst` (move-ownership.ts), an evacuation from here under way included. */
+  ownedByMove(inst: Instance): boolean {
+    return ownedByMove(inst, (uuid) => this.#underWay.has(uuid));
   }
 
   /**

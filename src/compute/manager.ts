@@ -19,7 +19,6 @@ import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
 import { deferredDeleteMethods, type OperationRunner } from './deferred-delete.js';
 import { Evacuations } from './evacuations.js';
-import { ownedByMove } from './move-ownership.js';
 import { moveMethods, type MoveMethods } from './moves.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
@@ -105,7 +104,7 @@ export class ComputeService {
       stoppedEventDelayMs: opts.config.num('compute', 'stopped_event_delay') * 1000,
       building: this.building,
       abortOrphanedBuilds: (instances) => abortOrphanedBuilds(this.recoveryDeps(), instances),
-      ownedByMove: (inst) => this.ownedByMove(inst),
+      ownedByMove: (inst) => this.evacuations.ownedByMove(inst),
       beforeSweep: () => this.evacuations.sweep(),
     });
     // Within one report interval, so a hung back-end never delays the heartbeat past it.
@@ -428,22 +427,16 @@ export class ComputeService {
     return {
       host: this.host, log: this.log, driver: this.driver, conductor: this.conductor,
       isBuilding: (uuid) => this.building.has(uuid),
-      ownedByMove: (inst) => this.ownedByMove(inst),
+      ownedByMove: (inst) => this.evacuations.ownedByMove(inst),
       rerun: async (method, args) => {
         await this.handlers[method](args, systemContext());
       },
     };
   }
 
-  /** A move's flow owns `inst` (a move task state, or an evacuation from here under way): recovery and power sync leave it alone. */
-  private ownedByMove(inst: Instance): boolean {
-    return ownedByMove(inst, (uuid) => this.evacuations.underWay(uuid));
-  }
-
   /**
-   * Start-up recovery (recovery.ts): the instances a previous run of this service left mid-task.
-   * First the evacuations from this host: a guest rebuilt elsewhere is removed before anything
-   * here could start it, and one being evacuated is left to its flow.
+   * Start-up recovery (recovery.ts): the instances a previous run of this service left mid-task;
+   * first the evacuations from this host, so that nothing here starts a guest rebuilt elsewhere.
    */
   private async recover(): Promise<void> {
     await this.evacuations.sweep();
