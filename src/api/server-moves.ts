@@ -39,8 +39,9 @@ const FlavorRef = Type.Union([Type.String({ minLength: 1 }), Type.Integer()]);
 const ResizeBody = Type.Object({ flavorRef: FlavorRef, 'OS-DCF:diskConfig': Type.Optional(DiskConfigSchema) }, { additionalProperties: false });
 
 const HostOrNull = Type.Union([HostSchema, Type.Null()]);
-/** 2.56: a target host (null: the scheduler's choice), or no object at all. */
-const Migrate256 = Type.Union([Type.Object({ host: Type.Optional(HostOrNull) }, { additionalProperties: false }), Type.Null()]);
+/** 2.56: a target host (null: the scheduler's choice), or no object at all (null). */
+const Migrate256Object = Type.Object({ host: Type.Optional(HostOrNull) }, { additionalProperties: false });
+const Migrate256 = Type.Union([Migrate256Object, Type.Null()]);
 
 const MigrateLive21 = Type.Object({ block_migration: BooleanSchema, disk_over_commit: BooleanSchema, host: HostOrNull }, { additionalProperties: false });
 const BlockMigration225 = Type.Union([BooleanSchema, Type.Literal('auto')]);
@@ -202,7 +203,8 @@ async function revertResize(deps: ComputeApiDeps, req: FastifyRequest, row: Inst
 
 async function migrate(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, raw: unknown): Promise<undefined> {
   // Below 2.56 Nova reads nothing of the body.
-  const body = mvAtLeast(req, '2.56') ? checkBody(Migrate256, raw) : null;
+  // The object's schema on its own, so that a wrong field is named (not "a union value").
+  const body = mvAtLeast(req, '2.56') && raw !== null ? checkBody(Migrate256Object, raw) : null;
   const host = body?.host ?? null;
   if (host !== null) authorize(req, 'os_compute_api:os-migrate-server:migrate:host', { project_id: row.project_id, user_id: row.user_id });
   await checkActionAllowed(deps.db, req, row, 'migrate');

@@ -27,9 +27,9 @@ import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
-import { startShelvedOffload } from './shelve-offload.js';
 import { ALL_FLOWS } from './flows/index.js';
 import { confirmOverdueResizes } from './flows/resize.js';
+import { startShelvedOffload } from './shelve-offload.js';
 import { liveFlowOf, resumeWaitingFlow } from '../db/task-flows.js';
 import { TaskEngine } from './task-engine.js';
 import { newUuid } from '../common/ids.js';
@@ -49,9 +49,9 @@ export class ConductorService {
   private scheduler!: SchedulerRpcApi;
   private compute!: ComputeRpcApi;
   private stopReclaim: () => void = () => undefined;
-  private stopShelvedOffload: () => void = () => undefined;
   private engine?: TaskEngine;
   private readonly timers: NodeJS.Timeout[] = [];
+  private stopOffload: () => void = () => undefined;
   /** This conductor's name as the owner of the task flows it drives: unique per process run. */
   private readonly flowOwner: string;
 
@@ -76,8 +76,9 @@ export class ConductorService {
     await this.heartbeat.start();
     this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
     this.engine.start();
-    this.stopShelvedOffload = startShelvedOffload(this.db, this.config, this.log, (flow) => this.engine?.kick(flow));
     this.startAutoConfirm();
+    const engine = this.engine;
+    this.stopOffload = startShelvedOffload(this.db, this.config, this.log, (flow) => engine.kick(flow));
   }
 
   /** Confirms resizes left in VERIFY_RESIZE past resize_confirm_window (Nova's _poll_unconfirmed_resizes). */
@@ -193,8 +194,8 @@ export class ConductorService {
   async stop(): Promise<void> {
     this.engine?.stop();
     for (const t of this.timers) clearInterval(t);
+    this.stopOffload();
     this.stopReclaim();
-    this.stopShelvedOffload();
     await this.sub?.close();
     this.heartbeat.stop();
   }

@@ -1,7 +1,7 @@
 import type { FlowDef } from '../task-engine.js';
+import { EVACUATE_FLOW } from './evacuate.js';
 import { LIVE_MIGRATION_FLOW } from './live.js';
 import { MIGRATION_FLOW, RESIZE_FLOW } from './resize.js';
-import { EVACUATE_FLOW } from './evacuate.js';
 import { SHELVE_FLOWS } from './shelve.js';
 
 /** Every kind of task flow the conductor drives, one definition each. */
