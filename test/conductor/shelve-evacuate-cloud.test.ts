@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
+import { startCompute } from '../../src/cmd/services.js';
+import { createLogger } from '../../src/common/logging.js';
 import { getInstanceRow } from '../../src/db/instances.js';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
 
@@ -164,5 +166,62 @@ describe('shelve, unshelve and evacuate in the cloud (fake driver, two hosts)', 
     } finally {
       await api(admin, 'PUT', compute(`/os-services/${svc.id}`), { forced_down: false }, { 'openstack-api-version': 'compute 2.53' });
     }
+  });
+
+  it('evacuate from a stopped compute: rebuilt elsewhere; the source restarted removes the guest at start and gives its claim up', async () => {
+    const id = await boot('evacuate-dead', 'compute2');
+    const svc = (await api(admin, 'GET', compute('/os-services?binary=nova-compute&host=compute2'), undefined, MV)).body.services[0];
+    await cloud.computes[1]!.stop();
+    assert.equal((await api(admin, 'PUT', compute(`/os-services/${svc.id}`), { forced_down: true }, { 'openstack-api-version': 'compute 2.53' })).status, 200);
+    const r = await action(id, { evacuate: { host: 'compute1', onSharedStorage: false } }, { 'openstack-api-version': 'compute 2.13' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(typeof r.body.adminPass, 'string', 'below 2.14 the password is answered');
+    await waitStatus(id, 'ACTIVE');
+    assert.equal((await getInstanceRow(cloud.db, id))?.host, 'compute1');
+    assert.ok(guestsOn('compute2').includes(id), 'the dead source still has the old guest');
+    assert.deepEqual(await allocations(id), ['migration@compute2: ' + TINY, `server@compute1: ${TINY}`]);
+    // The source comes back (a new compute service on its state): its start-up removes the evacuated guest.
+    await api(admin, 'PUT', compute(`/os-services/${svc.id}`), { forced_down: false }, { 'openstack-api-version': 'compute 2.53' });
+    const back = await startCompute(cloud.config, cloud.bus, 'compute2', `${cloud.urls.identity}/v3`, createLogger('test', 'silent'));
+    try {
+      await waitFor('the source cleaned up at start', async () => ((await allocations(id)).length === 1 ? true : undefined), 20_000);
+      assert.deepEqual(await allocations(id), [`server@compute1: ${TINY}`]);
+      assert.ok(!guestsOn('compute2').includes(id), 'the returned source keeps no guest');
+      const [m] = await cloud.db.selectFrom('migrations').select('status').where('instance_uuid', '=', id).execute();
+      assert.equal(m?.status, 'completed');
+      assert.equal(await status(id), 'ACTIVE');
+    } finally {
+      await back.stop();
+    }
+  });
+});
+
+describe('the periodic offload of shelved servers (shelved_offload_time 1 s, polled every 1 s)', () => {
+  let cloud: TestCloud;
+  let admin: Session;
+  const MV = { 'openstack-api-version': 'compute 2.91' };
+
+  before(async () => {
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1', shelved_offload_time: '1', shelved_poll_interval: '1' } });
+    admin = await login(cloud, 'admin', 'secret', 'admin');
+  });
+  after(async () => {
+    await cloud?.close();
+  });
+
+  it('a shelved server is offloaded by the conductor once its time is up, recorded as shelveOffload', async () => {
+    const imageId = (await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`)).body.images[0].id;
+    const r = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers`, { server: { name: 'later', imageRef: imageId, flavorRef: '1', networks: 'none' } }, MV);
+    const id = r.body.server.id as string;
+    const statusOf = async () => (await api(admin, 'GET', `${cloud.urls.compute}/v2.1/servers/${id}`, undefined, MV)).body.server.status as string;
+    await waitFor('ACTIVE', async () => ((await statusOf()) === 'ACTIVE' ? true : undefined));
+    assert.equal((await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers/${id}/action`, { shelve: null }, MV)).status, 202);
+    // SHELVED first (not offloaded at once: the time is not 0), then offloaded by the periodic task.
+    await waitFor('SHELVED', async () => ((await statusOf()) === 'SHELVED' ? true : undefined));
+    await waitFor('SHELVED_OFFLOADED', async () => ((await statusOf()) === 'SHELVED_OFFLOADED' ? true : undefined), 15_000);
+    const actions = await api(admin, 'GET', `${cloud.urls.compute}/v2.1/servers/${id}/os-instance-actions`, undefined, MV);
+    assert.deepEqual((actions.body.instanceActions as Array<{ action: string }>).map((a) => a.action).sort(), ['create', 'shelve', 'shelveOffload']);
+    const left = await cloud.db.selectFrom('allocations').select('consumer_uuid').where('consumer_uuid', '=', id).execute();
+    assert.deepEqual(left, []);
   });
 });
