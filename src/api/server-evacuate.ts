@@ -19,9 +19,13 @@ import { startFlow } from './server-shelve.js';
  */
 
 const AdminPass = Type.String();
-const Evacuate21 = Type.Object({ host: Type.Optional(HostSchema), onSharedStorage: BooleanSchema, adminPass: Type.Optional(AdminPass) }, { additionalProperties: false });
+const Evacuate21 = Type.Object({
+  host: Type.Optional(HostSchema), onSharedStorage: BooleanSchema, adminPass: Type.Optional(AdminPass),
+}, { additionalProperties: false });
 const Evacuate214 = Type.Object({ host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass) }, { additionalProperties: false });
-const Evacuate229 = Type.Object({ host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass), force: Type.Optional(BooleanSchema) }, { additionalProperties: false });
+const Evacuate229 = Type.Object({
+  host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass), force: Type.Optional(BooleanSchema),
+}, { additionalProperties: false });
 
 /** The schema of the request's microversion: 2.68 drops `force` again (forced moves removed). */
 function evacuateSchema(req: FastifyRequest): TSchema {
