@@ -262,16 +262,31 @@ export const SERVER_ACTIONS = {
     capability: SNAPSHOT_CAPABILITY, rpc: 'snapshot_instance', example: { name: 'nightly', backup_type: 'daily', rotation: 1 },
   },
   evacuate: {
-    // Orrery moves nothing yet: past these checks it answers NoValidHost and records nothing (Nova: 'evacuate').
-    // Its state check comes after the named host's (Nova's controller looks the host up first).
-    ...NONE, name: 'evacuate', policy: 'os_compute_api:os-evacuate', checkedBy: 'handler',
-    vmStates: [V.ACTIVE, V.STOPPED, V.ERROR], example: {},
+    // Its state check comes after the named host's (Nova's controller looks the host up first),
+    // then the source must be down; the conductor's 'evacuation' flow rebuilds it elsewhere.
+    ...NONE, name: 'evacuate', record: 'evacuate', policy: 'os_compute_api:os-evacuate', checkedBy: 'handler',
+    vmStates: [V.ACTIVE, V.STOPPED, V.ERROR], taskStates: [null], taskState: T.REBUILDING, example: {},
   },
   'os-migrateLive': {
     // Body first (its schema changes with the microversion), then the lock and states, then the named host.
     ...NONE, name: 'os-migrateLive', record: 'live-migration', policy: 'os_compute_api:os-migrate-server:migrate_live', lock: true, host: 'last',
     checkedBy: 'handler', vmStates: [V.ACTIVE, V.PAUSED], taskStates: [null], taskState: T.MIGRATING,
     capability: { needs: 'liveMigration', operation: 'os-migrateLive', refusal: 'async' }, example: { block_migration: 'auto', host: null },
+  },
+  shelve: {
+    // The conductor's 'shelve' flow: power off, snapshot into the image the API creates, and offload when shelved_offload_time is 0.
+    ...NONE, name: 'shelve', record: 'shelve', policy: 'os_compute_api:os-shelve:shelve', lock: true, host: 'last', checkedBy: 'router',
+    vmStates: [V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED], taskStates: [null], taskState: T.SHELVING,
+    capability: { needs: 'snapshot', operation: 'shelve', refusal: 'async' },
+  },
+  shelveOffload: {
+    ...NONE, name: 'shelveOffload', record: 'shelveOffload', policy: 'os_compute_api:os-shelve:shelve_offload', lock: true, host: 'last',
+    checkedBy: 'router', vmStates: [V.SHELVED], taskStates: [null], taskState: T.SHELVING_OFFLOADING,
+  },
+  unshelve: {
+    // Its body (2.77 zone, 2.91 host) is read first: a host asks for its own rule before the state check.
+    ...NONE, name: 'unshelve', record: 'unshelve', policy: 'os_compute_api:os-shelve:unshelve', lock: true, checkedBy: 'handler',
+    vmStates: [V.SHELVED, V.SHELVED_OFFLOADED], taskStates: [null], taskState: T.UNSHELVING,
   },
 } as const satisfies Record<string, ServerActionDef>;
 

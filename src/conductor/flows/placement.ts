@@ -1,5 +1,6 @@
 import { NoValidHost, statusOf } from '../../common/errors.js';
 import { holdsAllocations, releaseResources } from '../../db/allocations.js';
+import { hypervisorTypeOf } from '../../db/compute-nodes.js';
 import { moveAllocations } from '../../db/move-records.js';
 import { atomically } from '../../db/transactions.js';
 import type { Flavor, Instance, Selection } from '../../objects/compute.js';
@@ -39,10 +40,14 @@ export async function claimDestination(run: StepRun, req: MoveRequest): Promise<
   // as a flavor asking for them would; the instance's own flavor is not changed by this.
   const extraSpecs: Record<string, string> = { ...req.flavor.extraSpecs };
   for (const t of req.requiredTraits) extraSpecs[`trait:${t}`] = 'required';
+  // A guest moves only between hypervisors of one type (a QEMU disk is no container), as an
+  // image's hypervisor_type property would ask.
+  const hypervisorType = instance.nodeUuid ? await hypervisorTypeOf(db, instance.nodeUuid) : null;
+  const image = hypervisorType ? { ...instance.imageMeta, properties: { ...instance.imageMeta.properties, hypervisor_type: hypervisorType } } : instance.imageMeta;
   try {
     const [sel] = await run.env.scheduler.selectDestinations(run.ctx, {
       instanceUuids: [instance.uuid], projectId: instance.projectId, userId: instance.userId,
-      flavor: { ...req.flavor, extraSpecs }, image: instance.imageMeta, availabilityZone: req.availabilityZone,
+      flavor: { ...req.flavor, extraSpecs }, image, availabilityZone: req.availabilityZone,
       ignoreHosts: req.ignoreHosts, forceHost: req.forceHost, forceNode: req.forceNode ?? null, attempt: 0,
     });
     if (!sel) throw new NoValidHost();
