@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { Config } from '../common/config.js';
-import { BadRequest, NotFound } from '../common/errors.js';
+import { BadRequest } from '../common/errors.js';
 import type { Db } from '../db/connection.js';
 import { getExtraSpecs, getFlavorRow, projectCanUseFlavor, rowToFlavor } from '../db/flavors.js';
 import { createAction } from '../db/instance-actions.js';
@@ -10,7 +10,7 @@ import { lockKey } from '../db/locks.js';
 import { getMigration, updateMigration } from '../db/move-records.js';
 import { quotaLockName, TooManyInstances } from '../db/quota-check.js';
 import { getInstanceUsage, getProjectLimits, getUserOverrides, UNLIMITED } from '../db/quotas.js';
-import { computeServiceOf, serviceIsUp } from '../db/services.js';
+import { computeServiceOf } from '../db/services.js';
 import { createFlow, liveFlowOf, resumeWaitingFlow, type FlowRow, type NewMigration } from '../db/task-flows.js';
 import { atomically } from '../db/transactions.js';
 import { SERVER_ACTIONS } from '../objects/actions.js';
@@ -31,7 +31,6 @@ import type { SomeActionHandlers } from './server-actions.js';
  * the instance action, the flow and its migration record; then the conductor is told (run_flow,
  * a cast: were it lost, a conductor's poll takes the unowned flow up). A resize that finished
  * waits in its flow at 'verify' until confirmed or reverted.
- * (evacuate: until its own file takes it, the checks of the time before moves, below.)
  */
 
 // ---- body schemas per microversion (Nova's servers.py and migrate_server.py schemas)
@@ -241,37 +240,10 @@ async function migrateLive(deps: ComputeApiDeps, req: FastifyRequest, row: Insta
   return undefined;
 }
 
-// ---- evacuate (until server-evacuate.ts takes it): checked, then NoValidHost, nothing written
-
-const AdminPass = Type.String();
-const Evacuate21 = Type.Object({ host: Type.Optional(HostSchema), onSharedStorage: BooleanSchema, adminPass: Type.Optional(AdminPass) }, { additionalProperties: false });
-const Evacuate214 = Type.Object({ host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass) }, { additionalProperties: false });
-const Evacuate229 = Type.Object({ host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass), force: Type.Optional(BooleanSchema) }, { additionalProperties: false });
-
-function evacuateSchema(req: FastifyRequest): TSchema {
-  if (mvAtLeast(req, '2.68')) return Evacuate214;
-  if (mvAtLeast(req, '2.29')) return Evacuate229;
-  if (mvAtLeast(req, '2.14')) return Evacuate214;
-  return Evacuate21;
-}
-
-async function evacuate(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, raw: unknown): Promise<never> {
-  const body = checkBody(evacuateSchema(req), raw) as { host?: string };
-  if (body.host !== undefined) {
-    if (!(await computeServiceOf(deps.db, body.host))) throw new NotFound(`Compute host ${body.host} not found.`);
-    if (body.host === row.host) throw new BadRequest("The target host can't be the same one.");
-  }
-  await checkActionAllowed(deps.db, req, row, 'evacuate');
-  const svc = row.host ? await computeServiceOf(deps.db, row.host) : undefined;
-  if (svc && serviceIsUp(svc, deps.config)) throw new BadRequest(`Compute service of ${row.host} is still in use.`);
-  throw new BadRequest('No valid host was found. Orrery does not evacuate servers yet.');
-}
-
 export const MOVE_ACTIONS = {
   resize: { handler: (deps, req, _reply, row, body) => resize(deps, req, row, body), body: ResizeBody },
   confirmResize: { handler: (deps, req, reply, row) => confirmResize(deps, req, reply, row), body: null },
   revertResize: { handler: (deps, req, _reply, row) => revertResize(deps, req, row), body: null },
   migrate: { handler: (deps, req, _reply, row, body) => migrate(deps, req, row, body), body: Migrate256 },
-  evacuate: { handler: (deps, req, _reply, row, body) => evacuate(deps, req, row, body), body: Type.Union([Evacuate21, Evacuate229]) },
   'os-migrateLive': { handler: (deps, req, _reply, row, body) => migrateLive(deps, req, row, body), body: Type.Union([MigrateLive21, MigrateLive230]) },
 } satisfies SomeActionHandlers;

@@ -3,11 +3,12 @@ import type { GlanceImage } from '../../clients/image-client.js';
 import { availabilityZoneOfHost } from '../../db/aggregates.js';
 import { releaseResources } from '../../db/allocations.js';
 import type { Db } from '../../db/connection.js';
-import { addFault, finishEvent, startEvent } from '../../db/instance-actions.js';
+import { startEvent } from '../../db/instance-actions.js';
 import { getInstance, getInstanceRow, updateInstanceRow, type InstanceRowUpdates } from '../../db/instances.js';
 import type { ImageMeta, Instance, Selection } from '../../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../../objects/states.js';
 import { DONE, type FlowDef, type Step, type StepRun, type Transition } from '../task-engine.js';
+import { endEvent as finishStepEvent, loadInstance, recordFault } from './common.js';
 import { claimDestination } from './placement.js';
 
 /**
@@ -56,11 +57,7 @@ export function onDest(inst: Instance, dest: Dest): Instance {
 }
 
 /** The flow's instance; gone (deleted meanwhile) is a failure of the step, and the way back writes nothing to it. */
-export async function flowInstance(run: StepRun): Promise<Instance> {
-  const inst = await getInstance(run.env.db, run.flow.instanceUuid);
-  if (!inst) throw new NotFound(`Instance ${run.flow.instanceUuid} could not be found.`);
-  return inst;
-}
+export const flowInstance = (run: StepRun): Promise<Instance> => loadInstance(run);
 
 /**
  * Updates the flow's instance unless it is gone or another task took it over (a delete, which
@@ -77,21 +74,13 @@ export async function settle(tx: Db, uuid: string, updates: InstanceRowUpdates, 
   }
 }
 
-/** Finishes the flow's `event` (Error with the message when `err` is given) and starts `next`, if any. */
+/** Finishes the flow's `event` (Error when `err` is given) and starts `next`, if any: the next step's event shows open while it runs. */
 export async function endEvent(tx: Db, run: StepRun, event: string, err?: unknown, next?: string): Promise<void> {
-  const { instanceUuid, requestId } = run.flow;
-  if (err === undefined) await finishEvent(tx, instanceUuid, requestId, event, 'Success', null, null);
-  else await finishEvent(tx, instanceUuid, requestId, event, 'Error', err instanceof Error ? err.stack ?? null : null, errorMessage(err));
-  if (next) await startEvent(tx, instanceUuid, requestId, next, null);
+  await finishStepEvent(tx, run, event, err);
+  if (next) await startEvent(tx, run.flow.instanceUuid, run.flow.requestId, next, null);
 }
 
-/** The instance fault of a failed step (what `server show` gives as `fault`). */
-export async function recordFault(tx: Db, run: StepRun, err: unknown, host: string | null): Promise<void> {
-  await addFault(tx, {
-    instanceUuid: run.flow.instanceUuid, code: statusOf(err) ?? 500, message: errorMessage(err),
-    details: err instanceof Error ? err.stack ?? '' : '', host,
-  });
-}
+export { recordFault };
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
