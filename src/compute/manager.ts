@@ -36,6 +36,16 @@ export interface ComputeServiceOptions {
   images: ImageService;
 }
 
+/**
+ * The driver's options: its section (`[libvirt]`), and over it the section of this host
+ * (`[libvirt@compute2]`) — how one all-in-one runs computes whose drivers reach different
+ * back-ends (two libvirt hosts, say).
+ */
+export function driverOptions(config: Config, host: string): Record<string, string> {
+  const driver = config.str('DEFAULT', 'compute_driver');
+  return { ...config.section(driver), ...config.section(`${driver}@${host}`) };
+}
+
 /** Nova's names of power states, as server diagnostics show them. */
 const POWER_STATE_NAMES: Record<number, string> = {
   [PowerState.NOSTATE]: 'pending', [PowerState.RUNNING]: 'running', [PowerState.PAUSED]: 'paused',
@@ -107,7 +117,7 @@ export class ComputeService {
     const { config } = this.opts;
     await this.driver.init({
       host: this.host,
-      config: config.section(config.str('DEFAULT', 'compute_driver')),
+      config: driverOptions(config, this.host),
       stateDir: config.statePath('compute', this.host),
       images: this.opts.images,
       log: {
