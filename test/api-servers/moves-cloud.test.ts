@@ -1,14 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 
 /**
  * The API's moves end to end in the all-in-one on two fake compute hosts, with the conductor's
  * flows: what the API starts is what the flows run. Live migrations here never converge on their
  * own (`[fake] live_migration_converges = false`), so they stay running until forced or aborted:
- * that is when /servers/{id}/migrations shows them, with their progress.
+ * that is when /servers/{id}/migrations shows them, with their progress. On SQLite, and on
+ * PostgreSQL when there is one.
  */
-describe('server moves through the whole cloud (fake driver, two hosts)', () => {
+for (const db of ['sqlite', 'postgresql'] as const) describe(`server moves through the whole cloud (fake driver, two hosts, ${db})`, { skip: db === 'postgresql' ? pgSkip : false }, () => {
+  let pg: TestPgDatabase | undefined;
   let cloud: TestCloud;
   let admin: Session;
   let imageId = '';
@@ -16,7 +19,9 @@ describe('server moves through the whole cloud (fake driver, two hosts)', () => 
   const MV = { 'openstack-api-version': 'compute 2.80' };
 
   before(async () => {
+    if (db === 'postgresql') pg = await createPgDatabase();
     cloud = await startTestCloud({
+      ...(pg ? { database: { connection: pg.url, max_pool_size: '4' } } : {}),
       DEFAULT: { compute_hosts: 'compute1,compute2' },
       fake: { live_migration_ms: '400', live_migration_converges: 'false' },
     });
@@ -25,6 +30,7 @@ describe('server moves through the whole cloud (fake driver, two hosts)', () => 
   });
   after(async () => {
     await cloud?.close();
+    await pg?.drop();
   });
 
   const show = async (id: string) => (await api(admin, 'GET', compute(`/servers/${id}`), undefined, MV)).body.server;
@@ -112,5 +118,22 @@ describe('server moves through the whole cloud (fake driver, two hosts)', () => 
       return s && !['cancelling', 'running', 'preparing', 'queued', 'accepted'].includes(s) ? s : undefined;
     });
     assert.equal(status, 'cancelled');
+  });
+  it('os-migrations 2.59 pages over the records the moves left: newest first, each once', async () => {
+    const all = (await api(admin, 'GET', compute('/os-migrations'), undefined, MV)).body.migrations as Array<{ uuid: string; created_at: string }>;
+    assert.ok(all.length >= 4, `${all.length} migrations`);
+    const seen: string[] = [];
+    let url = compute('/os-migrations?limit=1');
+    for (let i = 0; i <= all.length; i++) {
+      const page = await api(admin, 'GET', url, undefined, MV);
+      assert.equal(page.status, 200, JSON.stringify(page.body));
+      seen.push(...page.body.migrations.map((m: { uuid: string }) => m.uuid));
+      const next = page.body.migrations_links?.[0]?.href as string | undefined;
+      if (!next) break;
+      url = next;
+    }
+    assert.deepEqual(seen, all.map((m) => m.uuid));
+    const created = all.map((m) => m.created_at);
+    assert.deepEqual(created, [...created].sort().reverse());
   });
 });
