@@ -57,7 +57,14 @@ export class Evacuations {
     this.#underWay = new Set(list.filter((e) => !e.done).map((e) => e.instanceUuid));
     const done = list.filter((e) => e.done);
     if (done.length === 0) return;
-    const listed = new Map((await this.d.driver.listInstances()).map((i) => [i.uuid, i.node]));
+    let listed: Map<string, string>;
+    try {
+      listed = new Map((await this.d.driver.listInstances()).map((i) => [i.uuid, i.node]));
+    } catch (err) {
+      // Never holds up recovery or power sync: the next sweep tries again.
+      this.d.log.warn({ err: errorMessage(err) }, 'could not list guests to clean up after evacuations');
+      return;
+    }
     for (const e of done) {
       try {
         const node = listed.get(e.instanceUuid);

@@ -137,6 +137,44 @@ describe('server moves: the API side', () => {
     }
   });
 
+  it('resize: of five concurrent requests one is taken; the others are 409 and leave nothing', async () => {
+    const id = await activeServer(h, h.member);
+    const results = await Promise.all(Array.from({ length: 5 }, () => act(id, { resize: { flavorRef: '2' } }, '2.1', h.member)));
+    assert.deepEqual(results.map((r) => r.status).sort(), [202, 409, 409, 409, 409]);
+    assert.equal((await h.db.selectFrom('task_flows').select('uuid').where('instance_uuid', '=', id).execute()).length, 1);
+    assert.equal((await h.db.selectFrom('migrations').select('uuid').where('instance_uuid', '=', id).execute()).length, 1);
+    assert.deepEqual((await actionsOf(id)).map((a) => a.action), ['create', 'resize']);
+  });
+
+  it('revertResize of a resize down needs quota for growing back (403), and then changes nothing', async () => {
+    await createFlavor(h.db, { flavorid: 'fewer-cpus', name: 'fewer-cpus', vcpus: 1, memory_mb: 2048, root_gb: 20, ephemeral_gb: 0, swap: 0, rxtx_factor: 1, is_public: 1, disabled: 0, description: null });
+    const id = await activeServer(h, h.member, { flavorRef: '2' });
+    assert.equal((await act(id, { resize: { flavorRef: 'fewer-cpus' } }, '2.1', h.member)).status, 202);
+    const flow = (await flowOf(id))!;
+    // As the flow leaves a finished resize: the instance on its new flavor, waiting at 'verify'.
+    const fewer = JSON.parse(flow.payload).newFlavor;
+    await h.db.updateTable('task_flows').set({ status: 'waiting', step: 'verify' }).where('uuid', '=', flow.uuid).execute();
+    await h.db.updateTable('migrations').set({ status: 'finished' }).where('uuid', '=', flow.migration_uuid!).execute();
+    await h.db.updateTable('instances').set({ vm_state: 'resized', task_state: null, flavor: JSON.stringify(fewer), flavor_id: 'fewer-cpus', vcpus: 1 }).where('uuid', '=', id).execute();
+    const usage = await h.db.selectFrom('instances').select((eb) => [eb.fn.sum<number>('vcpus').as('cores')])
+      .where('project_id', '=', h.member.projectId).where('deleted', '=', 0).executeTakeFirstOrThrow();
+    const used = Number(usage.cores);
+    await setProjectLimits(h.db, h.member.projectId, { cores: used });
+    try {
+      const over = await act(id, { revertResize: null }, '2.1', h.member);
+      assert.equal(over.status, 403, JSON.stringify(over.body));
+      assert.equal(over.body.forbidden.message, `Quota exceeded for cores: Requested 1, but already used ${used} of ${used} cores`);
+      const after = (await flowOf(id))!;
+      assert.deepEqual({ status: after.status, step: after.step }, { status: 'waiting', step: 'verify' });
+      assert.equal((await instanceRow(h, id)).task_state, null);
+      assert.equal((await migrationOf(flow.migration_uuid!)).status, 'finished');
+      // Confirming needs no quota: it keeps the smaller flavor.
+      assert.equal((await act(id, { confirmResize: null }, '2.1', h.member)).status, 204);
+    } finally {
+      await setProjectLimits(h.db, h.member.projectId, { cores: 200 });
+    }
+  });
+
   it('resize and migrate: refused (409) on a node whose driver cannot move', async () => {
     const id = await activeServer(h, h.admin);
     await h.db.deleteFrom('node_traits').where('node_uuid', '=', h.node.uuid).where('trait', 'in', ['COMPUTE_COLD_MIGRATION', 'COMPUTE_LIVE_MIGRATION']).execute();
