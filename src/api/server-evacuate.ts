@@ -61,9 +61,10 @@ async function evacuate(deps: ComputeApiDeps, req: FastifyRequest, reply: Fastif
     },
   });
   reply.code(200);
-  // Nova answers the password below 2.14 (enable_instance_password); from 2.14 an empty 200.
+  // Nova answers the password below 2.14 (enable_instance_password); from 2.14 an empty 200
+  // (an empty string: undefined is the router's 202, and a reply sent here is sent twice).
   if (!mvAtLeast(req, '2.14')) return { adminPass: shared ? null : body.adminPass ?? generatePassword() };
-  return reply.send();
+  return '';
 }
 
 export const EVACUATE_ACTIONS = {
