@@ -73,7 +73,7 @@ export class ColdMoves {
       await this.#powerOff(move.instance);
       const format = qemuFormatFor(transfer.diskFormat);
       if (format === null) throw new ImageError(`cannot write a disk in disk format ${transfer.diskFormat}`);
-      const tmp = this.records.scratch(move.migrationId, 'disk');
+      const tmp = await this.records.scratch(move.migrationId, 'disk');
       try {
         await flattenDisk(h, uuid, PowerState.SHUTDOWN, tmp, format, opts?.signal);
         checkpoint(opts?.signal);

@@ -122,9 +122,9 @@ export class LiveMoves {
       throw new MigrationFailed(`the destination ${target.node} does not share this host's instances_path: only a block migration can move ${uuid}`);
     }
     const name = h.domainName(uuid);
-    const xmlFile = this.records.scratch(move.migrationId, 'xml');
+    const xmlFile = await this.records.scratch(move.migrationId, 'xml');
     await writeFile(xmlFile, destinationXml(await h.virshOn(uuid, ['dumpxml', '--migratable', name]), {
-      name: d['domainName']!, host: d['host']!, fromHost: h.ctx!.host,
+      host: d['host']!, fromHost: h.ctx!.host,
       paths: shared ? [] : [[dir, d['instanceDir']!], ...bootPaths(await h.virshOn(uuid, ['dumpxml', name]), d)],
     }));
     const maxKiB = /^Max memory:\s*(\d+)\s*KiB/m.exec(await h.virshOn(uuid, ['dominfo', name]))?.[1];
@@ -256,13 +256,13 @@ const unescapeXml = (s: string) =>
   s.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
 
 /**
- * The definition the destination gets: its domain name, its host in the metadata, and (block
+ * The definition the destination gets: its host in the metadata, and (block
  * migration) its paths in place of the source's; the disks' backing chains are the source's
  * business (the copy is flattened), so they go.
  */
-export function destinationXml(xml: string, o: { name: string; host: string; fromHost: string; paths: Array<[string, string]> }): string {
-  let out = xml.replace(/<name>[^<]*<\/name>/, `<name>${escapeXml(o.name)}</name>`)
-    .replace(`<orrery:host>${escapeXml(o.fromHost)}</orrery:host>`, `<orrery:host>${escapeXml(o.host)}</orrery:host>`);
+export function destinationXml(xml: string, o: { host: string; fromHost: string; paths: Array<[string, string]> }): string {
+  // The name stays the source's here: libvirt renames the guest itself (--dname).
+  let out = xml.replace(`<orrery:host>${escapeXml(o.fromHost)}</orrery:host>`, `<orrery:host>${escapeXml(o.host)}</orrery:host>`);
   if (o.paths.length > 0) {
     for (const [from, to] of o.paths) out = out.split(escapeXml(from)).join(escapeXml(to));
     out = out.replace(/<backingStore[\s\S]*?<\/backingStore>\s*/g, '').replace(/<backingStore\/>\s*/g, '');

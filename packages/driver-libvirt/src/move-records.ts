@@ -54,7 +54,8 @@ export class MoveRecords {
   }
 
   /** Scratch space of one migration (a flattened disk, a destination XML). */
-  scratch(migrationId: string, name: string): string {
+  async scratch(migrationId: string, name: string): Promise<string> {
+    await mkdir(this.dir, { recursive: true });
     return `${this.#path(migrationId, 'source').slice(0, -'.source.json'.length)}.${name}`;
   }
 }
