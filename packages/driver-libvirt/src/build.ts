@@ -85,10 +85,14 @@ async function createDisks(spec: InstanceSpec, images: PreparedImages, dir: stri
 }
 
 /** Writes orrery.json and libvirt.xml of `spec` into its directory and defines the domain. */
-export async function defineInstance(h: LibvirtHost, spec: InstanceSpec, boot: BootFiles & { ids: string[] }, disks: DiskDevice[]): Promise<void> {
+export async function defineInstance(
+  h: LibvirtHost, spec: InstanceSpec, boot: BootFiles, disks: DiskDevice[], migrationId?: string,
+): Promise<void> {
   const cfg = h.cfg!;
   const dir = h.instanceDir(spec.uuid);
-  const record: InstanceRecord = { uuid: spec.uuid, host: h.ctx!.host, images: boot.ids };
+  const record: InstanceRecord = {
+    uuid: spec.uuid, host: h.ctx!.host, images: boot.ids, rootGb: spec.flavor.rootGb, ...(migrationId ? { migrationId } : {}),
+  };
   await writeFile(join(dir, 'orrery.json'), `${JSON.stringify(record)}\n`);
   const xml = domainXml({
     name: h.domainName(spec.uuid),

@@ -18,7 +18,7 @@ import {
 import { buildError, createExtraDisks, defineInstance, prepareBootFiles, teardown } from './build.js';
 import { flattenDisk, uploadFile } from './console.js';
 import type { DiskDevice } from './domain-xml.js';
-import { checkpoint, GiB, keptDirName, messageOf, type LibvirtHost } from './host.js';
+import { checkpoint, GiB, keptDirName, messageOf, readInstanceRecord, type LibvirtHost } from './host.js';
 import type { MoveRecords } from './move-records.js';
 import { cleanShutdown } from './power.js';
 import { convert, diskInfo, grow, qemuFormatFor } from './qemu-img.js';
@@ -99,7 +99,8 @@ export class ColdMoves {
     return h.locked(spec.uuid, async () => {
       if (transfer === null) return this.#resizeHere(move, spec, powerOn);
       if (await h.exists(spec.uuid)) {
-        if (await this.records.get(move.migrationId, 'dest')) return this.#info(spec.uuid, (await h.status(spec)).powerState);
+        const rec = await readInstanceRecord(h.instanceDir(spec.uuid));
+        if (rec?.migrationId === move.migrationId) return this.#info(spec.uuid, (await h.status(spec)).powerState);
         throw new InstanceExists(`instance ${spec.uuid} already exists on this host`);
       }
       h.checkFormat(transfer);
@@ -112,7 +113,7 @@ export class ColdMoves {
         checkpoint(opts?.signal);
         const inFormat = transfer.diskFormat.toLowerCase() === 'qcow2' ? 'qcow2' : 'raw';
         const size = (await diskInfo(`${disk}.in`, inFormat)).virtualSize;
-        const wanted = rootSize(spec, size);
+        const wanted = rootSize(spec, size, null);
         if (inFormat === 'qcow2') await rename(`${disk}.in`, disk);
         else {
           await convert(`${disk}.in`, 'raw', disk, 'qcow2', false, opts?.signal);
@@ -121,9 +122,8 @@ export class ColdMoves {
         if (wanted > size) await grow(disk, 'qcow2', wanted);
         const disks: DiskDevice[] = [{ path: disk, format: 'qcow2', target: 'vda' }];
         await createExtraDisks(spec, dir, disks);
-        await defineInstance(h, spec, { ...boot, ids: [spec.image.id, ...boot.ids] }, disks);
+        await defineInstance(h, spec, { ...boot, ids: [spec.image.id, ...boot.ids] }, disks, move.migrationId);
         if (powerOn) await h.start(spec.uuid, opts?.signal);
-        await this.records.put({ migrationId: move.migrationId, role: 'dest', uuid: spec.uuid, state: 'finished' });
       } catch (err) {
         // Nothing half-made: no domain, no directory.
         await teardown(h, spec.uuid, false).catch((e: unknown) =>
@@ -144,7 +144,7 @@ export class ColdMoves {
     const dir = h.instanceDir(spec.uuid);
     const disk = join(dir, 'disk');
     const size = (await diskInfo(disk, 'qcow2')).virtualSize;
-    const wanted = rootSize(spec, size);
+    const wanted = rootSize(spec, size, (await readInstanceRecord(dir))?.rootGb ?? null);
     if (wanted > size) await grow(disk, 'qcow2', wanted);
     for (const f of ['disk.eph0', 'disk.swap']) await rm(join(dir, f), { force: true });
     const disks: DiskDevice[] = [{ path: disk, format: 'qcow2', target: 'vda' }];
@@ -166,7 +166,6 @@ export class ColdMoves {
         await rm(this.#keptDir(uuid), { recursive: true, force: true });
         await this.records.delete(move.migrationId, role);
       }
-      await this.records.delete(move.migrationId, 'dest');
     });
   }
 
@@ -182,11 +181,8 @@ export class ColdMoves {
         await this.records.put({ ...aside, state: 'restored' });
         return;
       }
-      // Another host's move: the copy here is the moved one.
-      if (await this.records.get(move.migrationId, 'dest')) {
-        await teardown(h, uuid, false);
-        await this.records.delete(move.migrationId, 'dest');
-      }
+      // Another host's move: the copy here is the moved one (its record names the move).
+      if ((await readInstanceRecord(h.instanceDir(uuid)))?.migrationId === move.migrationId) await teardown(h, uuid, false);
     });
   }
 
@@ -232,9 +228,16 @@ export class ColdMoves {
   }
 }
 
-/** The new root disk's size: the flavor's (0: as it is); NotSupported when that would shrink it. */
-function rootSize(spec: InstanceSpec, current: number): number {
-  if (spec.flavor.rootGb === 0) return current;
+/**
+ * The new root disk's size: the flavor's; NotSupported when that would shrink it. root_gb 0
+ * (the image's size) keeps the disk as it is, but not from a flavor that had a root disk size
+ * (`oldRootGb`, when known): as Nova, "resize to zero disk flavor is not allowed".
+ */
+function rootSize(spec: InstanceSpec, current: number, oldRootGb: number | null): number {
+  if (spec.flavor.rootGb === 0) {
+    if (oldRootGb !== null && oldRootGb > 0) throw new NotSupported(`the root disk of ${spec.uuid} cannot shrink to a flavor without a root disk size`);
+    return current;
+  }
   const wanted = spec.flavor.rootGb * GiB;
   if (wanted < current) {
     throw new NotSupported(`the root disk of ${spec.uuid} (${current} bytes) cannot shrink to ${spec.flavor.rootGb} GiB`);

@@ -29,6 +29,19 @@ export interface InstanceRecord {
   uuid: string;
   host: string;
   images: string[];
+  /** The flavor's root_gb the root disk was made for (a resize to root_gb 0 cannot tell its size). */
+  rootGb?: number;
+  /** The cold move that made this instance here (finishMigration run again, revert on this host). */
+  migrationId?: string;
+}
+
+/** An instance's orrery.json, or null. */
+export async function readInstanceRecord(dir: string): Promise<InstanceRecord | null> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'orrery.json'), 'utf8')) as InstanceRecord;
+  } catch {
+    return null;
+  }
 }
 
 export function checkUuid(uuid: string): void {

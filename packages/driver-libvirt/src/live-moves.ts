@@ -79,7 +79,7 @@ export class LiveMoves {
       };
       await this.records.put({
         migrationId: move.migrationId, role: 'live-dest', uuid: spec.uuid, state: 'prepared', shared, target, created,
-        images: [spec.image.id, ...boot.ids],
+        images: [spec.image.id, ...boot.ids], rootGb: spec.flavor.rootGb,
       });
       return target;
     });
@@ -134,7 +134,9 @@ export class LiveMoves {
     try {
       if (signal?.aborted) throw abortError(signal);
       const args = [
-        'migrate', '--live', '--persistent', '--undefinesource', ...(shared ? [] : ['--copy-storage-all']),
+        // Shared: libvirt cannot tell a shared local directory from a private one and calls it
+        // unsafe; this driver checked the destination sees the instance's directory (preLiveMigration).
+        'migrate', '--live', '--persistent', '--undefinesource', ...(shared ? ['--unsafe'] : ['--copy-storage-all']),
         '--xml', xmlFile, '--dname', d['domainName']!, name, d['uri']!, '--migrateuri', d['migrateUri']!,
       ];
       let finished = false;
@@ -193,9 +195,14 @@ export class LiveMoves {
     h.requireVirsh();
     const { uuid } = move.instance;
     return h.locked(uuid, async () => {
-      const st = await h.status(move.instance).catch(() => {
+      let st = await h.status(move.instance).catch(() => {
         throw new InstanceNotFound(`instance ${uuid} did not arrive on node ${move.instance.node}`);
       });
+      // Only a running guest migrates: paused here, it was paused to force the migration to complete.
+      if (st.powerState === PowerState.PAUSED) {
+        await h.virshOn(uuid, ['resume', h.domainName(uuid)]);
+        st = await h.status(move.instance);
+      }
       const rec = await this.records.get(move.migrationId, 'live-dest');
       const name = h.domainName(uuid);
       const dir = h.instanceDir(uuid);
@@ -207,7 +214,7 @@ export class LiveMoves {
         await writeFile(join(dir, 'libvirt.xml'), await h.virshOn(uuid, ['dumpxml', '--inactive', name]));
       }
       if (rec) {
-        const record: InstanceRecord = { uuid, host: h.ctx!.host, images: rec.images ?? [] };
+        const record: InstanceRecord = { uuid, host: h.ctx!.host, images: rec.images ?? [], rootGb: rec.rootGb };
         await writeFile(join(dir, 'orrery.json'), `${JSON.stringify(record)}\n`);
         await this.records.delete(move.migrationId, 'live-dest');
       }

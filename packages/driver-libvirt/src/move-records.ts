@@ -7,8 +7,8 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UUID } from './host.js';
 
-/** source: the guest kept for revert (moved to another host); aside: a copy set aside on this node; dest: a cold move's arrival; live-*: a live migration. */
-export type MoveRole = 'source' | 'aside' | 'dest' | 'live-source' | 'live-dest';
+/** source: the guest kept for revert (moved to another host); aside: a copy set aside on this node; live-*: a live migration. */
+export type MoveRole = 'source' | 'aside' | 'live-source' | 'live-dest';
 
 export interface MoveRecord {
   migrationId: string;
@@ -22,6 +22,8 @@ export interface MoveRecord {
   created?: string[];
   /** live-dest: the images the instance boots from (its orrery.json once it arrived). */
   images?: string[];
+  /** live-dest: the flavor's root_gb (kept in the instance's orrery.json once it arrived). */
+  rootGb?: number;
 }
 
 export class MoveRecords {
