@@ -24,6 +24,8 @@ import { createBlank } from './qemu-img.js';
 
 /** How often domjobinfo is read while a migration runs. */
 const PROGRESS_MS = 500;
+/** The downtime a forced migration may take (QEMU's limit is 2000 s). */
+const FORCED_DOWNTIME_MS = 60_000;
 
 /** The fields of `virsh domjobinfo --rawstats` a MoveProgress is made of (bytes). */
 export function parseJobStats(out: string): Record<string, number> {
@@ -181,9 +183,11 @@ export class LiveMoves {
     h.requireVirsh();
     const under = this.#live.get(move.migrationId);
     if (under) {
-      // A paused guest dirties no memory: the copy converges, and the destination resumes it.
-      await h.virsh!.run(['suspend', h.domainName(under.uuid)]).catch((err: unknown) =>
-        h.ctx!.log.info('force-complete: suspend failed (the migration may have finished)', { err: messageOf(err) }));
+      // The guest may stop as long as the rest takes to send: the next pass completes. Chosen over
+      // pausing the source (virsh suspend), which leaves the guest paused on the destination
+      // where resuming reopens its disks, and over post-copy, which a block migration cannot use.
+      await h.virsh!.run(['migrate-setmaxdowntime', h.domainName(under.uuid), String(FORCED_DOWNTIME_MS)]).catch((err: unknown) =>
+        h.ctx!.log.info('force-complete: the migration finished meanwhile', { err: messageOf(err) }));
       return;
     }
     if (await this.records.get(move.migrationId, 'live-source')) return; // finished already
