@@ -4,6 +4,7 @@
 // bigger flavor boots on B with its disk token. Nothing of either is left on A. Two guests
 // boot here (three boots in all): each TCG boot is slow on a shared machine.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,9 +90,16 @@ describe('libvirt driver: moves between two hosts, real guests', { skip, timeout
     assert.equal(info.powerState, PowerState.RUNNING);
     const text = await waitFor('the guest to boot on B', BOOT_MS, async () => {
       const t = await consoleOf(b, s);
-      return /token found/.test(t) ? t : null;
+      return /token found/.test(t) && boots(t).length > 0 ? t : null;
     });
     assert.match(text, new RegExp(`token found ${token}`), 'the disk came along');
+    const xml = execFileSync('virsh', ['-q', '-c', b.uri, 'dumpxml', b.driver.domainName(s.uuid)], { encoding: 'utf8' });
+    assert.match(xml, /<vcpu[^>]*>2<\/vcpu>/, 'the new flavor\'s vCPUs');
+    assert.match(xml, /<memory unit='KiB'>196608<\/memory>/, 'the new flavor\'s memory');
+    const disk = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', join(b.instancesPath, s.uuid, 'disk')], { encoding: 'utf8' })) as
+      { 'virtual-size': number; 'backing-filename'?: string };
+    assert.equal(disk['virtual-size'], 2 * 1024 ** 3, 'the root disk grew to the new flavor\'s 2 GiB');
+    assert.equal(disk['backing-filename'], undefined, 'a standalone disk on B');
     assert.deepEqual(boots(text), [2], 'its second boot');
     await a.driver.confirmMigration({ instance: ref(s), migrationId: id });
     assert.deepEqual(a.leftovers(), [], 'nothing of the guest is left on A');
