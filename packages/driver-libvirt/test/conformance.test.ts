@@ -3,7 +3,8 @@
 // still booting take the fallback to hard after wait_soft_reboot_seconds (kept short here).
 //
 // The move checks of contract 1.2 make a second host while the first is up: that one runs on
-// host B, a second libvirtd in its own namespaces (test/libvirt/support/two-hosts.ts). Every
+// host B, a second libvirtd in its own namespaces (test/libvirt/support/two-hosts.ts; without
+// it, as when not root, those checks skip with the reason). Every
 // host's instances_path is one shared directory (as Nova's shared instance storage), so live
 // migration without block copy applies; each host keeps its own image cache and snapshot dir,
 // and counts as its leftovers only the instance directories its orrery.json names it in.
@@ -17,6 +18,8 @@ import { createDriver } from '@orrery/driver-libvirt';
 import { guestSpec, IDS, libvirtContext, libvirtSkip, removeDomains, testImageService, uniqueHost, URI } from './support.js';
 import { startHostB, twoHostsSkip, type LibvirtHostB } from '../../../test/libvirt/support/two-hosts.js';
 import { removeDomainsAt } from '../../../test/libvirt/support/move-hosts.js';
+// The kit's own Skip (not exported by @orrery/virt-api/conformance): the same module file the kit loads.
+import { Skip } from '../../virt-api/dist/conformance-steps.js';
 
 const skip = libvirtSkip();
 const hosts: Array<{ host: string; uri: string }> = [];
@@ -58,7 +61,8 @@ function fixture(): ConformanceFixture {
     sampleSpec: (node) => guestSpec(node, root),
     async create() {
       // A second host while one is up: a move check's destination, on host B when there is one.
-      const onB = live > 0 && twoHosts === false;
+      const onB = live > 0;
+      if (onB && twoHosts !== false) throw new Skip(`the move checks need a second libvirt host: ${twoHosts}`);
       if (onB) hostB ??= await startHostB();
       const uri = onB ? hostB!.uri : URI;
       const host = uniqueHost(onB ? 'kitb' : 'kit');
@@ -96,7 +100,6 @@ if (skip) {
   const { it } = await import('node:test');
   it('libvirt driver conformance', { skip }, () => {});
 } else {
-  if (twoHosts) console.log(`# the move checks' second host runs on host A too (${twoHosts}): live migration checks will fail`);
   runConformance(fixture());
   after(() => {
     for (const h of hosts) (h.uri === URI ? removeDomains(h.host) : removeDomainsAt(h.uri, h.host));
