@@ -1,6 +1,7 @@
 // The libvirt driver's moves with guests that really boot (TCG), between two libvirt hosts on
 // this machine (support/two-hosts.ts): a running guest live-migrated A→B (block migration)
-// keeps printing its heartbeat and keeps its boot count; a guest cold-migrated A→B with a
+// keeps printing its heartbeat and keeps its boot count, and a migration back aborted midway
+// leaves it running on B; a guest cold-migrated A→B with a
 // bigger flavor boots on B with its disk token. Nothing of either is left on A. Two guests
 // boot here (three boots in all): each TCG boot is slow on a shared machine.
 import assert from 'node:assert/strict';
@@ -71,6 +72,26 @@ describe('libvirt driver: moves between two hosts, real guests', { skip, timeout
     assert.ok(onB[0]! >= lastBeatBefore + 1 && onB[0]! <= lastBeatBefore + 2, `heartbeats continue (…${lastBeatBefore} on A, ${onB.join(',')} on B)`);
     for (let i = 1; i < onB.length; i++) assert.equal(onB[i], onB[i - 1]! + 1, 'heartbeats count on without a gap');
     console.log(`# live migration A→B (block): ${seconds.toFixed(1)} s, ${progress.length} progress reports, heartbeat ${lastBeatBefore} → ${onB[0]}`);
+
+    // Back B→A, aborted while the copy runs: the guest goes on on B, A keeps nothing once rolled back.
+    const back = randomUUID();
+    const toA = await a.driver.preLiveMigration({ move: { instance: ref(s, a.name), migrationId: back }, instance: s, blockMigration: true });
+    const ac = new AbortController();
+    const reports: MoveProgress[] = [];
+    const outcome = await b.driver.liveMigration({ move: { instance: ref(s, b.name), migrationId: back }, target: toA, blockMigration: true }, {
+      signal: ac.signal,
+      onProgress: (p) => {
+        reports.push(p);
+        if (reports.length === 2) ac.abort(new Error('test: abort the migration under way'));
+      },
+    }).then(() => 'finished', (e: unknown) => (e as { code?: string }).code ?? String(e));
+    assert.equal(outcome, 'Aborted', `the aborted migration (${reports.length} reports)`);
+    assert.equal((await b.driver.getInstance(ref(s, b.name))).powerState, PowerState.RUNNING, 'still running on B');
+    await a.driver.rollbackLiveMigrationAtDestination({ instance: ref(s, a.name), migrationId: back });
+    assert.deepEqual(a.leftovers(), [], 'nothing of the aborted migration on A');
+    const lastOnB = Math.max(...beats(await consoleOf(b, s)));
+    await waitFor('a heartbeat after the abort', 30_000, async () => Math.max(...beats(await consoleOf(b, s))) > lastOnB);
+    assert.deepEqual(boots(await consoleOf(b, s)), [], 'no restart on B');
     await b.driver.destroy(ref(s, b.name));
     assert.deepEqual(b.leftovers(), []);
   });

@@ -208,6 +208,11 @@ export class ColdMoves {
       const kept = this.#keptDir(uuid);
       if (source) {
         if (existsSync(kept)) {
+          // With a shared instances_path the directory may be the destination's: revert removes it there first.
+          const there = await readInstanceRecord(h.instanceDir(uuid));
+          if (there && there.host !== h.ctx!.host) {
+            throw new Error(`instance ${uuid} still has its files of host ${there.host} here: revert it there first`);
+          }
           await rm(h.instanceDir(uuid), { recursive: true, force: true });
           await rename(kept, h.instanceDir(uuid));
         }

@@ -164,6 +164,8 @@ export class LiveMoves {
         await migrating;
       } catch (err) {
         if (aborted || signal?.aborted) throw abortError(signal!);
+        // A virsh that timed out or died may leave the job running in libvirtd: end it.
+        await h.virsh!.run(['domjobabort', name]).catch(() => undefined);
         const why = err instanceof CommandError ? err.stderr.trim() || err.message : messageOf(err);
         throw new MigrationFailed(`live migration of ${uuid} to ${target.node} failed: ${why}`, { cause: err });
       } finally {

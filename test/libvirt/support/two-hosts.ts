@@ -1,6 +1,6 @@
 // Two libvirt hosts on one machine, for the move tests: host A is the machine's libvirtd
-// (scripts/ci-libvirt.sh), host B a second libvirtd in its own network namespace (10.99.0.2,
-// reached from A's side through a veth pair at 10.99.0.1) and its own mount namespace, where
+// (scripts/ci-libvirt.sh), host B a second libvirtd in its own network namespace (10.99.N.2,
+// reached from A's side through a veth pair at 10.99.N.1, N free) and its own mount namespace, where
 // private copies of libvirt's config and state directories are bound over the real ones (so its
 // domains, sockets and locks are its own). Everything else, /tmp included, both hosts see
 // alike: a directory made under /tmp is reachable by both QEMUs at the same path.
@@ -82,6 +82,12 @@ export async function startHostB(prefix = 'hlv'): Promise<LibvirtHostB> {
   const vethA = `${prefix}${tag}a`;
   const vethB = `${prefix}${tag}b`;
   const base = `/tmp/${prefix}-${tag}`;
+  // A subnet of its own (10.99.N.0/24), so two test processes' host Bs do not clash.
+  const used = sh('ip', ['-o', '-4', 'addr']);
+  const free = Array.from({ length: 250 }, (_, i) => i).filter((n) => !used.includes(` 10.99.${n}.`));
+  if (free.length === 0) throw new Error('no free 10.99.N.0/24 subnet for host B');
+  const net = free[Math.floor(Math.random() * free.length)]!;
+  const [addrA, addrB] = [`10.99.${net}.1`, `10.99.${net}.2`];
   const scratch = join(base, 'shared');
   const priv = join(base, 'hostb');
   const pids = { virtlogd: join(priv, 'virtlogd.pid'), libvirtd: join(priv, 'libvirtd.pid') };
@@ -136,9 +142,9 @@ export async function startHostB(prefix = 'hlv'): Promise<LibvirtHostB> {
     sh('ip', ['netns', 'add', ns]);
     sh('ip', ['link', 'add', vethA, 'type', 'veth', 'peer', 'name', vethB]);
     sh('ip', ['link', 'set', vethB, 'netns', ns]);
-    sh('ip', ['addr', 'add', '10.99.0.1/24', 'dev', vethA]);
+    sh('ip', ['addr', 'add', `${addrA}/24`, 'dev', vethA]);
     sh('ip', ['link', 'set', vethA, 'up']);
-    sh('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', '10.99.0.2/24', 'dev', vethB]);
+    sh('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `${addrB}/24`, 'dev', vethB]);
     sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', vethB, 'up']);
     sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
 
@@ -166,7 +172,7 @@ export async function startHostB(prefix = 'hlv'): Promise<LibvirtHostB> {
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    current = { uri, address: '10.99.0.2', peerAddress: '10.99.0.1', scratch, stop };
+    current = { uri, address: addrB, peerAddress: addrA, scratch, stop };
     return current;
   } catch (err) {
     stop();
