@@ -2,15 +2,17 @@
 // this machine (support/two-hosts.ts): a running guest live-migrated A→B (block migration)
 // keeps printing its heartbeat and keeps its boot count, and a migration back aborted midway
 // leaves it running on B; a guest cold-migrated A→B with a
-// bigger flavor boots on B with its disk token. Nothing of either is left on A. Two guests
+// bigger flavor boots on B with its disk token, and A's compute restarted before the confirm
+// still removes what it kept. Nothing of either is left on A. Two guests
 // boot here (three boots in all): each TCG boot is slow on a shared machine.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PowerState, type InstanceSpec, type MoveProgress } from '@orrery/virt-api';
+import { LibvirtDriver } from '@orrery/driver-libvirt';
 import { moveImages, smallGuest, waitFor } from './support/move-images.js';
 import { startMoveHosts, type MoveHost } from './support/move-hosts.js';
 import { twoHostsSkip } from './support/two-hosts.js';
@@ -122,6 +124,11 @@ describe('libvirt driver: moves between two hosts, real guests', { skip, timeout
     assert.equal(disk['virtual-size'], 2 * 1024 ** 3, 'the root disk grew to the new flavor\'s 2 GiB');
     assert.equal(disk['backing-filename'], undefined, 'a standalone disk on B');
     assert.deepEqual(boots(text), [2], 'its second boot');
+    // A's compute restarts before the confirm: what it kept, and the move's record, are on disk.
+    await a.driver.shutdown();
+    a.driver = new LibvirtDriver();
+    await a.driver.init(a.ctx);
+    assert.ok(existsSync(join(a.instancesPath, `${s.uuid}_resize`, 'disk')), 'the kept guest survived the restart');
     await a.driver.confirmMigration({ instance: ref(s), migrationId: id });
     assert.deepEqual(a.leftovers(), [], 'nothing of the guest is left on A');
     await b.driver.destroy(ref(s, b.name));
