@@ -21,6 +21,7 @@ import { CommandError } from './exec.js';
 import { GiB, MiB, messageOf, sleep, type InstanceRecord, type LibvirtHost } from './host.js';
 import type { MoveRecords } from './move-records.js';
 import { createBlank } from './qemu-img.js';
+import { Virsh } from './virsh.js';
 
 /** How often domjobinfo is read while a migration runs. */
 const PROGRESS_MS = 500;
@@ -145,15 +146,18 @@ export class LiveMoves {
       const migrating = h.virsh!.run(args, { timeoutMs: h.cfg!.liveMigrationTimeout * 1000 }).finally(() => (finished = true));
       migrating.catch(() => undefined);
       let aborted = false;
+      // Sent again at every poll: an abort that came before libvirt started the job finds none to abort.
+      const abortJob = () => h.virsh!.run(['domjobabort', name]).catch(() => undefined);
       const onAbort = () => {
         aborted = true;
-        h.virsh!.run(['domjobabort', name]).catch(() => undefined);
+        void abortJob();
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
         while (!finished) {
           await sleep(PROGRESS_MS);
           if (finished) break;
+          if (aborted) await abortJob();
           const out = await h.virsh!.run(['domjobinfo', '--rawstats', name]).catch(() => '');
           const stats = parseJobStats(out);
           if (stats['memory_total'] !== undefined && !finished) {
@@ -171,8 +175,14 @@ export class LiveMoves {
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
-      opts?.onProgress?.({ ...last, memoryProcessed: Math.max(last.memoryProcessed, last.memoryTotal), memoryRemaining: 0, diskRemaining: 0,
-        diskProcessed: last.diskTotal });
+      if (aborted || signal?.aborted) {
+        // Too late: the guest runs there now. The migration is done, as the caller will find.
+        h.ctx!.log.warn('live migration finished before its abort reached libvirt', { instance: uuid });
+      }
+      // The last word: the destination's statistics of the completed job (best effort).
+      const done = parseJobStats(await new Virsh(d['uri']!).run(['domjobinfo', '--completed', '--rawstats', d['domainName']!]).catch(() => ''));
+      const final = done['memory_total'] !== undefined ? progressOf(done, memoryTotal) : last;
+      opts?.onProgress?.({ ...final, memoryRemaining: 0, diskRemaining: 0, diskProcessed: Math.max(final.diskProcessed, final.diskTotal) });
       h.known.delete(uuid);
       await this.records.put({ migrationId: move.migrationId, role: 'live-source', uuid, state: 'migrated', shared });
     } finally {
