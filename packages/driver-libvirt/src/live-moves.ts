@@ -21,7 +21,6 @@ import { CommandError } from './exec.js';
 import { GiB, MiB, messageOf, sleep, type InstanceRecord, type LibvirtHost } from './host.js';
 import type { MoveRecords } from './move-records.js';
 import { createBlank } from './qemu-img.js';
-import { Virsh } from './virsh.js';
 
 /** How often domjobinfo is read while a migration runs. */
 const PROGRESS_MS = 500;
@@ -179,10 +178,13 @@ export class LiveMoves {
         // Too late: the guest runs there now. The migration is done, as the caller will find.
         h.ctx!.log.warn('live migration finished before its abort reached libvirt', { instance: uuid });
       }
-      // The last word: the destination's statistics of the completed job (best effort).
-      const done = parseJobStats(await new Virsh(d['uri']!).run(['domjobinfo', '--completed', '--rawstats', d['domainName']!]).catch(() => ''));
-      const final = done['memory_total'] !== undefined ? progressOf(done, memoryTotal) : last;
-      opts?.onProgress?.({ ...final, memoryRemaining: 0, diskRemaining: 0, diskProcessed: Math.max(final.diskProcessed, final.diskTotal) });
+      // The last report: nothing remaining, so every page and block went at least once (the last
+      // poll may have fallen before the memory phase). The destination's completed job
+      // statistics would say more, but reading them removes them, and they count no disk.
+      opts?.onProgress?.({
+        ...last, memoryProcessed: Math.max(last.memoryProcessed, last.memoryTotal), memoryRemaining: 0,
+        diskProcessed: Math.max(last.diskProcessed, last.diskTotal), diskRemaining: 0,
+      });
       h.known.delete(uuid);
       await this.records.put({ migrationId: move.migrationId, role: 'live-source', uuid, state: 'migrated', shared });
     } finally {
