@@ -4,7 +4,7 @@
 // two boots: it is live-migrated to the other host through the API (heartbeats go on, its boot
 // count stays), then resized to a bigger flavor and confirmed (it boots on the other host again,
 // with its disk token). After each move placement holds exactly its flavor on its new node and
-// nothing of it is left on the host it left.
+// nothing of it is left on the host it left; the moves are instance actions whose events succeeded.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -218,6 +218,17 @@ describe('moves through the whole cloud on two libvirt hosts (real guests)', { s
     assert.equal(transfer.status, 200, JSON.stringify(transfer.body));
     assert.deepEqual((transfer.body.images as Array<{ name: string }>).map((i) => i.name).filter((n) => n.startsWith('migration-')), [], 'no transfer image left');
     t.diagnostic(`resize ${from} → ${to} (+confirm, one boot): ${seconds.toFixed(1)} s`);
+  });
+
+  it('records the moves as instance actions whose events all succeeded', async () => {
+    const list = (await api(admin, 'GET', compute(`/servers/${id}/os-instance-actions`), undefined, MV)).body.instanceActions as
+      Array<{ action: string; request_id: string }>;
+    assert.deepEqual(list.map((a) => a.action).sort(), ['confirmResize', 'create', 'live-migration', 'resize']);
+    const live = list.find((a) => a.action === 'live-migration')!;
+    const shown = await api(admin, 'GET', compute(`/servers/${id}/os-instance-actions/${live.request_id}`), undefined, MV);
+    const events = shown.body.instanceAction.events as Array<{ event: string; result: string }>;
+    assert.ok(events.some((e) => e.event === 'compute_live_migration'), JSON.stringify(events));
+    for (const e of events) assert.equal(e.result, 'Success', `${e.event}: ${e.result}`);
   });
 
   it('deletes the server: nothing of it on either host, no allocation left', async () => {
