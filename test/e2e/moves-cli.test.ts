@@ -120,7 +120,7 @@ describe('moves through the openstack CLI', { skip }, () => {
     await waitMigration('rs1', 'resize', 'confirmed');
     await assertClaimsExactly(s.urls.placement, s, String(vm.id), other(src), BIG, [String(m.UUID)]);
     assert.deepEqual(guestHosts(cloud.stateDir, HOSTS, String(vm.id)), [other(src)]);
-    await assertEvents('rs1', 'resize', ['conductor_migrate_server', 'compute_prep_resize', 'compute_resize_instance', 'compute_finish_resize']);
+    await assertEvents('rs1', 'resize', ['conductor_migrate_server', 'compute_resize_instance', 'compute_finish_resize']);
     await assertEvents('rs1', 'confirmResize', ['compute_confirm_resize']);
   });
 
@@ -161,7 +161,7 @@ describe('moves through the openstack CLI', { skip }, () => {
     await waitMigration('mg1', 'migration', 'confirmed');
     await assertClaimsExactly(s.urls.placement, s, String(vm.id), other(src), TINY, [String(m.UUID)]);
     assert.deepEqual(guestHosts(cloud.stateDir, HOSTS, String(vm.id)), [other(src)]);
-    await assertEvents('mg1', 'migrate', ['conductor_migrate_server', 'compute_prep_resize', 'compute_resize_instance', 'compute_finish_resize']);
+    await assertEvents('mg1', 'migrate', ['conductor_migrate_server', 'compute_resize_instance', 'compute_finish_resize']);
     await assertEvents('mg1', 'confirmResize', ['compute_confirm_resize']);
   });
 
