@@ -155,8 +155,11 @@ export async function startScheduler(config: Config, db: Db, bus: Bus, log: Logg
   return scheduler;
 }
 
-export async function startConductor(config: Config, db: Db, bus: Bus, log: Logger, host: string): Promise<ConductorService> {
-  const conductor = new ConductorService(db, config, log.child({ service: 'conductor', host }), host);
+export async function startConductor(config: Config, db: Db, bus: Bus, log: Logger, host: string, authUrl?: string): Promise<ConductorService> {
+  // The flows' transfer and shelve images are made with the service user's credentials.
+  const url = config.opt('service_user', 'auth_url') || authUrl;
+  const images = url ? new ImageClient(IdentityClient.fromConfig(config, url)) : null;
+  const conductor = new ConductorService(db, config, log.child({ service: 'conductor', host }), host, images);
   await conductor.start(bus);
   return conductor;
 }
@@ -199,7 +202,7 @@ export async function startServiceGroup(config: Config, db: Db, bus: Bus, log: L
   };
   try {
     started.push(await startScheduler(config, db, bus, log, host));
-    started.push(await startConductor(config, db, bus, log, host));
+    started.push(await startConductor(config, db, bus, log, host, authUrl));
     for (const computeHost of config.list('DEFAULT', 'compute_hosts')) {
       const compute = await startCompute(config, bus, computeHost, authUrl, log);
       computes.push(compute);

@@ -18,7 +18,9 @@ import { InFlightCalls } from './in-flight.js';
 import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
 import { deferredDeleteMethods, type OperationRunner } from './deferred-delete.js';
-import { moveMethods } from './moves.js';
+import { Evacuations } from './evacuations.js';
+import { ownedByMove } from './move-ownership.js';
+import { moveMethods, type MoveMethods } from './moves.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
@@ -77,6 +79,9 @@ export class ComputeService {
   /** The long driver calls under way, aborted when the service stops. */
   private readonly inFlight = new InFlightCalls();
   private readonly health: DriverHealth;
+  /** The move steps (moves.ts) and the evacuations from this host it cleans up after (evacuations.ts). */
+  private readonly moves: MoveMethods;
+  private readonly evacuations: Evacuations;
   private stopping?: Promise<void>;
   readonly host: string;
 
@@ -90,12 +95,18 @@ export class ComputeService {
       bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000, async () => conductorLevel, (node) => this.nodes.claimFor(node),
     );
     this.nodes = new NodeTracker({ config: opts.config, host: this.host, log: opts.log, bus, driver: this.driver, conductor: this.conductor });
+    this.moves = moveMethods({ driver: this.driver, conductor: this.conductor, inFlight: this.inFlight, log: opts.log });
+    this.evacuations = new Evacuations({
+      host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor, landed: (call) => this.landed(call),
+    });
     this.handlers = this.methods();
     this.powerSync = new PowerSync({
       host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor,
       stoppedEventDelayMs: opts.config.num('compute', 'stopped_event_delay') * 1000,
       building: this.building,
       abortOrphanedBuilds: (instances) => abortOrphanedBuilds(this.recoveryDeps(), instances),
+      ownedByMove: (inst) => this.ownedByMove(inst),
+      beforeSweep: () => this.evacuations.sweep(),
     });
     // Within one report interval, so a hung back-end never delays the heartbeat past it.
     this.health = new DriverHealth(this.driver, opts.log, Math.max(1000, Math.min(10_000, opts.config.num('DEFAULT', 'report_interval') * 500)));
@@ -174,7 +185,7 @@ export class ComputeService {
     const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
     return {
       ...deferredDeleteMethods(d, op, power),
-      ...moveMethods(d),
+      ...this.moves.handlers,
       build_and_run_instance: async (args, ctx) => {
         await this.buildAndRun(ctx, args.instance, args.spec);
       },
@@ -417,14 +428,25 @@ export class ComputeService {
     return {
       host: this.host, log: this.log, driver: this.driver, conductor: this.conductor,
       isBuilding: (uuid) => this.building.has(uuid),
+      ownedByMove: (inst) => this.ownedByMove(inst),
       rerun: async (method, args) => {
         await this.handlers[method](args, systemContext());
       },
     };
   }
 
-  /** Start-up recovery (recovery.ts): the instances a previous run of this service left mid-task. */
+  /** A move's flow owns `inst` (a move task state, or an evacuation from here under way): recovery and power sync leave it alone. */
+  private ownedByMove(inst: Instance): boolean {
+    return ownedByMove(inst, (uuid) => this.evacuations.underWay(uuid));
+  }
+
+  /**
+   * Start-up recovery (recovery.ts): the instances a previous run of this service left mid-task.
+   * First the evacuations from this host: a guest rebuilt elsewhere is removed before anything
+   * here could start it, and one being evacuated is left to its flow.
+   */
   private async recover(): Promise<void> {
+    await this.evacuations.sweep();
     const [dbInstances, driverInstances] = await Promise.all([
       this.landed(() => this.conductor.instancesOnHost(systemContext(), this.host)),
       this.driver.listInstances(),

@@ -1,16 +1,123 @@
-import type { GuardedVirtDriver } from '@orrery/virt-api';
-import { NotImplemented } from '../common/errors.js';
+import { isDriverError, PowerState, type GuardedVirtDriver, type MoveRef } from '@orrery/virt-api';
+import type { Logger } from '../common/logging.js';
+import type { Instance } from '../objects/compute.js';
 import type { ComputeHandlers, MoveStep } from '../rpc/compute-api.js';
+import type { ConductorRpcApi } from '../rpc/conductor-api.js';
+import { SameCalls } from './coalesce.js';
+import type { InFlightCalls } from './in-flight.js';
+import { LiveMigrations } from './live-migrations.js';
+import { imageRef, instanceRef, instanceSpec } from './specs.js';
 
-/** The compute side of the move steps (compute RPC 1.3). Placeholder until the steps land. */
-export function moveMethods(_driver: GuardedVirtDriver): Pick<ComputeHandlers, MoveStep> {
-  const no = async (): Promise<never> => {
-    throw new NotImplemented('moves are not implemented yet');
+export interface MoveDeps {
+  driver: GuardedVirtDriver;
+  conductor: ConductorRpcApi;
+  /** The service's long calls, aborted when it stops. */
+  inFlight: InFlightCalls;
+  log: Logger;
+  /** The least time between two progress reports of a live migration (default 1000 ms). */
+  progressIntervalMs?: number;
+}
+
+/** Seconds a guest gets to shut down cleanly before a shelve powers it off (as stop_instance gives it). */
+const STOP_TIMEOUT_S = 60;
+
+/** The compute side of the move steps, and the live migrations it sends. */
+export interface MoveMethods {
+  handlers: Pick<ComputeHandlers, MoveStep>;
+  live: LiveMigrations;
+}
+
+/**
+ * The compute side of the move steps (compute RPC 1.3): a thin executor over the guarded
+ * driver's move calls. Each step's answer is its result; the conductor's flow writes the
+ * instance, the migration record and the action events, so nothing here records any. Every
+ * step is idempotent for its migration (the driver's calls are), and a step that is run again
+ * while its first run still goes on here (a conductor took the flow over) joins that run. A
+ * driver without the capability refuses through the guard (NotSupported), which fails the flow.
+ */
+export function moveMethods(deps: MoveDeps): MoveMethods {
+  const d = deps.driver;
+  const same = new SameCalls();
+  const live = new LiveMigrations(deps);
+  const long = <T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> => deps.inFlight.run(call);
+  const moveOf = (i: Instance, migrationId: string): MoveRef => ({ instance: instanceRef(i), migrationId });
+  const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
+  /** The step `method` of migration `id`, joined by its repeats while it runs. */
+  const step = <T>(method: MoveStep, id: string, call: () => Promise<T>): Promise<T> => same.run(method, id, call);
+
+  const handlers: Pick<ComputeHandlers, MoveStep> = {
+    // ---- cold moves (resize, migrate)
+    migrate_disk_and_power_off: ({ instance, migrationId, transfer }) => step('migrate_disk_and_power_off', migrationId, () =>
+      long((signal) => d.migrateDiskAndPowerOff({ move: moveOf(instance, migrationId), transfer }, { signal }))),
+    finish_migration: ({ instance, migrationId, transferImage, sourceNode, powerOn }) => step('finish_migration', migrationId, async () => {
+      const req = {
+        move: moveOf(instance, migrationId), instance: instanceSpec(instance),
+        transfer: transferImage ? imageRef(transferImage) : null, sourceNode, powerOn,
+      };
+      const info = await long((signal) => d.finishMigration(req, { signal }));
+      return { powerState: info.powerState };
+    }),
+    confirm_migration: ({ instance, migrationId }) => step('confirm_migration', migrationId, () => d.confirmMigration(moveOf(instance, migrationId))),
+    revert_migration: ({ instance, migrationId }) => step('revert_migration', migrationId, () => d.revertMigration(moveOf(instance, migrationId))),
+    finish_revert_migration: ({ instance, migrationId, powerOn }) => step('finish_revert_migration', migrationId, async () =>
+      ({ powerState: (await d.finishRevertMigration(moveOf(instance, migrationId), powerOn)).powerState })),
+
+    // ---- live migration
+    pre_live_migration: ({ instance, migrationId, blockMigration }) => step('pre_live_migration', migrationId, async () => {
+      const req = { move: moveOf(instance, migrationId), instance: instanceSpec(instance), blockMigration };
+      const t = await long((signal) => d.preLiveMigration(req, { signal }));
+      // Copied: the target crosses the bus as plain strings.
+      return { node: t.node, data: { ...t.data } };
+    }),
+    live_migration: ({ instance, migrationId, target, blockMigration }, ctx) => step('live_migration', migrationId, () =>
+      live.run(ctx, { move: moveOf(instance, migrationId), target, blockMigration })),
+    live_migration_force_complete: ({ instance, migrationId }) => live.forceComplete(moveOf(instance, migrationId)),
+    live_migration_abort: async ({ instance, migrationId }) => void live.abort(moveOf(instance, migrationId)),
+    post_live_migration_at_destination: ({ instance, migrationId }) => step('post_live_migration_at_destination', migrationId, async () =>
+      ({ powerState: (await d.postLiveMigrationAtDestination(moveOf(instance, migrationId))).powerState })),
+    post_live_migration_at_source: ({ instance, migrationId }) => step('post_live_migration_at_source', migrationId, () =>
+      d.postLiveMigrationAtSource(moveOf(instance, migrationId))),
+    rollback_live_migration_at_destination: ({ instance, migrationId }) => step('rollback_live_migration_at_destination', migrationId, () =>
+      d.rollbackLiveMigrationAtDestination(moveOf(instance, migrationId))),
+
+    // ---- evacuate and unshelve (a spawn on the new host); shelve. Keyed by instance: no migration id.
+    spawn_moved_instance: ({ instance, image, powerOn }) => step('spawn_moved_instance', instance.uuid, async () => {
+      const ref = instanceRef(instance);
+      const found: number | null = await d.getInstance(ref).then((i) => i.powerState, (err: unknown) => {
+        if (isDriverError(err, 'InstanceNotFound')) return null;
+        throw err;
+      });
+      let state: number;
+      if (found !== null) state = found;
+      else {
+        try {
+          state = (await long((signal) => d.spawn(instanceSpec(instance, image), { signal }))).powerState;
+        } catch (err) {
+          // A failed spawn leaves nothing behind; a guest that appeared meanwhile is not ours to remove.
+          if (!isDriverError(err, 'InstanceExists')) await d.destroy(ref).catch(() => undefined);
+          throw err;
+        }
+      }
+      // Run again after a crash between the spawn and the power off: the same answer as the first run.
+      if (!powerOn && state !== PowerState.SHUTDOWN) {
+        await d.powerOff(ref, STOP_TIMEOUT_S);
+        state = await power(instance);
+      }
+      return { powerState: state };
+    }),
+    shelve_instance: ({ instance, imageId, diskFormat }) => step('shelve_instance', instance.uuid, async () => {
+      const ref = instanceRef(instance);
+      if ((await power(instance)) !== PowerState.SHUTDOWN) await d.powerOff(ref, STOP_TIMEOUT_S);
+      if (imageId !== null) await long((signal) => d.snapshot({ instance: ref, imageId, diskFormat }, { signal }));
+    }),
+    shelve_offload_instance: ({ instance }) => step('shelve_offload_instance', instance.uuid, () =>
+      long((signal) => d.destroy(instanceRef(instance), { signal })).catch((err: unknown) => {
+        if (!isDriverError(err, 'InstanceNotFound')) throw err;
+      })),
+    unshelve_on_host: ({ instance }) => step('unshelve_on_host', instance.uuid, async () => {
+      await d.powerOn(instanceRef(instance));
+      return { powerState: await power(instance) };
+    }),
   };
-  return {
-    migrate_disk_and_power_off: no, finish_migration: no, confirm_migration: no, revert_migration: no, finish_revert_migration: no,
-    pre_live_migration: no, live_migration: no, live_migration_force_complete: no, live_migration_abort: no,
-    post_live_migration_at_destination: no, post_live_migration_at_source: no, rollback_live_migration_at_destination: no,
-    spawn_moved_instance: no, shelve_instance: no, shelve_offload_instance: no, unshelve_on_host: no,
-  };
+  return { handlers, live };
 }

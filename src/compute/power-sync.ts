@@ -21,6 +21,10 @@ export interface PowerSyncDeps {
   building: Map<string, LifecycleEvent | null>;
   /** Gives up the builds this host took up and no longer runs (recovery.ts). */
   abortOrphanedBuilds(instances: Instance[]): Promise<unknown>;
+  /** True when a move's flow owns the instance (move-ownership.ts): its power is the flow's to set. */
+  ownedByMove(inst: Instance): boolean;
+  /** Run before each sweep: the guests of instances evacuated from this host removed (evacuations.ts). */
+  beforeSweep(): Promise<void>;
 }
 
 /**
@@ -65,6 +69,7 @@ export class PowerSync {
    * runs (their outcome could not be recorded) are given up here.
    */
   async syncAll(): Promise<void> {
+    await this.d.beforeSweep();
     const [dbInstances, driverInstances] = await Promise.all([
       this.d.conductor.instancesOnHost(systemContext(), this.d.host),
       this.d.driver.listInstances(),
@@ -90,7 +95,7 @@ export class PowerSync {
 
   /** Nova's _sync_instance_power_state: the hypervisor is the truth for power; vm_state follows. */
   private async reconcile(inst: Instance, powerState: number): Promise<void> {
-    if (inst.taskState !== null || inst.vmState === VmState.BUILDING || inst.vmState === VmState.ERROR) return;
+    if (inst.taskState !== null || inst.vmState === VmState.BUILDING || inst.vmState === VmState.ERROR || this.d.ownedByMove(inst)) return;
     const off = powerState === PowerState.SHUTDOWN || powerState === PowerState.NOSTATE || powerState === PowerState.CRASHED;
     const updates: InstanceUpdates = {};
     if (powerState !== inst.powerState) updates.powerState = powerState;

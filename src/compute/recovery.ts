@@ -45,6 +45,8 @@ export interface RecoveryDeps {
   conductor: ConductorRpcApi;
   /** Whether this run of the service is building the instance. */
   isBuilding(uuid: string): boolean;
+  /** True when a move's flow owns the instance (move-ownership.ts): the conductor finishes or rolls it back, not recovery. */
+  ownedByMove(inst: Instance): boolean;
   /** Runs one of the service's own RPC methods (an operation done again). */
   rerun<K extends RerunMethod>(method: K, args: ComputeArgs<K>): Promise<void>;
 }
@@ -101,7 +103,7 @@ async function abortBuild(deps: RecoveryDeps, inst: Instance): Promise<boolean> 
 export async function recoverInstances(deps: RecoveryDeps, instances: Instance[], power: Map<string, number>): Promise<void> {
   await abortOrphanedBuilds(deps, instances);
   for (const inst of instances) {
-    if (inst.host !== deps.host || inst.taskState === null || BUILD_TASK_STATES.includes(inst.taskState)) continue;
+    if (inst.host !== deps.host || inst.taskState === null || BUILD_TASK_STATES.includes(inst.taskState) || deps.ownedByMove(inst)) continue;
     try {
       await recoverOne(deps, inst, power.get(inst.uuid) ?? PowerState.NOSTATE);
     } catch (err) {

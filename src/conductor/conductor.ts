@@ -1,3 +1,4 @@
+import type { ImageClient } from '../clients/image-client.js';
 import type { Config } from '../common/config.js';
 import { Conflict, errorMessage, NotFound, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
@@ -26,6 +27,11 @@ import { dispatcher } from '../rpc/dispatch.js';
 import { SchedulerRpcApi } from '../rpc/scheduler-api.js';
 import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
+import { ALL_FLOWS } from './flows/index.js';
+import { confirmOverdueResizes } from './flows/resize.js';
+import { liveFlowOf, resumeWaitingFlow } from '../db/task-flows.js';
+import { TaskEngine } from './task-engine.js';
+import { newUuid } from '../common/ids.js';
 
 const SCHEDULE_EVENT = 'conductor_schedule_and_build_instances';
 
@@ -42,8 +48,17 @@ export class ConductorService {
   private scheduler!: SchedulerRpcApi;
   private compute!: ComputeRpcApi;
   private stopReclaim: () => void = () => undefined;
+  private engine?: TaskEngine;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** This conductor's name as the owner of the task flows it drives: unique per process run. */
+  private readonly flowOwner: string;
 
-  constructor(private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string) {
+  /** `images`: the image API with the service user's credentials, for the flows' transfer and shelve images. */
+  constructor(
+    private readonly db: Db, private readonly config: Config, private readonly log: Logger, host: string,
+    private readonly images: ImageClient | null = null,
+  ) {
+    this.flowOwner = `${host}:${process.pid}:${newUuid().slice(0, 8)}`;
     this.heartbeat = new ServiceHeartbeat(db, config, { host, binary: 'nova-conductor', topic: CONDUCTOR_TOPIC, version: CONDUCTOR_RPC_VERSION });
   }
 
@@ -51,9 +66,28 @@ export class ConductorService {
     const timeout = this.config.num('DEFAULT', 'rpc_response_timeout') * 1000;
     this.scheduler = new SchedulerRpcApi(bus, timeout);
     this.compute = new ComputeRpcApi(bus, timeout, () => computePin(this.db, this.config));
+    this.engine = new TaskEngine({
+      db: this.db, config: this.config, log: this.log, compute: this.compute, scheduler: this.scheduler, images: this.images,
+      stepTimeoutMs: this.config.num('conductor', 'move_step_timeout') * 1000,
+    }, this.flowOwner, ALL_FLOWS);
     this.sub = await bus.serve(CONDUCTOR_TOPIC, dispatcher(CONDUCTOR_API, this.handlers()));
     await this.heartbeat.start();
     this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
+    this.engine.start();
+    this.startAutoConfirm();
+  }
+
+  /** Confirms resizes left in VERIFY_RESIZE past resize_confirm_window (Nova's _poll_unconfirmed_resizes). */
+  private startAutoConfirm(): void {
+    const window = this.config.num('DEFAULT', 'resize_confirm_window');
+    if (window <= 0) return;
+    const t = setInterval(() => {
+      confirmOverdueResizes(this.db, window)
+        .then((flows) => flows.forEach((f) => this.engine?.kick(f)))
+        .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'automatic resize confirmation failed'));
+    }, Math.min(window, 60) * 1000);
+    t.unref();
+    this.timers.push(t);
   }
 
   /** The conductor's side of CONDUCTOR_API: one handler per method, typed by its definition (served by start()). */
@@ -97,6 +131,7 @@ export class ConductorService {
       instance_destroyed: async (args) => {
         await guarded(args.claim, (tx) => markInstanceDeleted(tx, args.uuid));
         await releaseResources(db, args.uuid);
+        await this.confirmDeletedResize(args.uuid);
       },
       // 1.2: a restarted compute gives up the builds its previous run did not finish.
       instance_build_aborted: async ({ uuid, host, message }, ctx) => {
@@ -130,9 +165,21 @@ export class ConductorService {
     };
   }
 
-  /** Drives a task flow the API persisted (placeholder until the engine is wired in). */
-  private async runFlow(_flowUuid: string): Promise<void> {
-    this.log.warn({ flow: _flowUuid }, 'task flows are not driven yet');
+  /**
+   * A server deleted while it waited in VERIFY_RESIZE: its destination guest is gone with it,
+   * and the flow is confirmed so that the source removes what it kept (Nova confirms a resize
+   * on delete).
+   */
+  private async confirmDeletedResize(uuid: string): Promise<void> {
+    const flow = await liveFlowOf(this.db, uuid);
+    if (flow?.status !== 'waiting' || flow.step !== 'verify') return;
+    if (await resumeWaitingFlow(this.db, flow.uuid, 'verify', 'confirm')) this.engine?.kick(flow.uuid);
+  }
+
+  /** Drives a task flow the API persisted, in the background (the cast is answered at once). */
+  private async runFlow(flowUuid: string): Promise<void> {
+    if (!this.engine) throw new Error('conductor not started');
+    this.engine.kick(flowUuid);
   }
 
   /** Re-pins compute RPC to the lowest version a live compute speaks (SIGHUP). */
@@ -141,6 +188,8 @@ export class ConductorService {
   }
 
   async stop(): Promise<void> {
+    this.engine?.stop();
+    for (const t of this.timers) clearInterval(t);
     this.stopReclaim();
     await this.sub?.close();
     this.heartbeat.stop();

@@ -163,10 +163,27 @@ export class TaskEngine {
       this.env.log.warn({ flow: flow.uuid, kind: flow.kind, step: flow.step, err: errorMessage(err) }, 'task flow step failed');
       transition = def.onError(flow.step, err, run) ?? { next: DONE, write: def.giveUp(run, err) };
     }
+    return this.advance(def, run, transition);
+  }
+
+  /**
+   * Commits where a step led. A write that fails for good (not the database being away) is the
+   * step failing: its way back is committed instead, and failing that, the give-up — so that no
+   * flow is left running to fail the same way at every takeover.
+   */
+  private async advance(def: FlowDef, run: StepRun, transition: Transition, depth = 0): Promise<FlowRow | null> {
+    const { flow } = run;
     const payload = { ...flow.payload, ...transition.payload };
     const status: flows.FlowStatus = transition.next === DONE ? 'done' : transition.wait ? 'waiting' : 'running';
     const to = { step: transition.next, status, payload, attempt: 0 };
-    if (!(await this.commit(flow, to, transition.write))) return null;
+    try {
+      if (!(await this.commit(flow, to, transition.write))) return null;
+    } catch (err) {
+      if (mayPassLater(err) || depth >= 2) throw err;
+      this.env.log.error({ flow: flow.uuid, step: flow.step, err: errorMessage(err) }, 'task flow step could not record its outcome');
+      const back = depth === 0 ? def.onError(flow.step, err, run) : null;
+      return this.advance(def, run, back ?? { next: DONE, write: def.giveUp(run, err) }, back ? depth + 1 : 2);
+    }
     return { ...flow, ...to };
   }
 

@@ -52,6 +52,21 @@ export async function startEvent(db: Db, instanceUuid: string, requestId: string
     .execute();
 }
 
+/**
+ * startEvent, unless that event of the request's action is open already: a task flow's step run
+ * again (by the conductor that took the flow over) shows one event, not two.
+ */
+export async function startEventOnce(db: Db, instanceUuid: string, requestId: string, event: string, host: string | null): Promise<void> {
+  const ts = now().toISOString();
+  await db.insertInto('instance_action_events')
+    .columns(['action_id', 'event', 'start_time', 'host'])
+    .expression(actionOf(db, instanceUuid, requestId)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('instance_action_events as o').select('o.id')
+        .whereRef('o.action_id', '=', 'a.id').where('o.event', '=', event).where('o.finish_time', 'is', null))))
+      .select((eb) => ['a.id', eb.val(event).as('event'), eb.val(ts).as('start_time'), eb.val(host).as('host')]))
+    .execute();
+}
+
 /** Finishes the newest open event of that name (or records it finished, if it never started) and the action with it. */
 export async function finishEvent(
   db: Db, instanceUuid: string, requestId: string, event: string,

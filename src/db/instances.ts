@@ -3,6 +3,7 @@ import { now } from '../common/time.js';
 import type { Flavor, ImageMeta, Instance } from '../objects/compute.js';
 import type { Db } from './connection.js';
 import { atomically } from './transactions.js';
+import { releaseResources } from './allocations.js';
 import type { InstanceTable } from './schema.js';
 import type { Insertable, Selectable } from 'kysely';
 
@@ -179,6 +180,8 @@ export async function markInstanceDeleted(db: Db, uuid: string, opts: { unschedu
     const res = await q.executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0) return false;
     await tx.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
+    // A move under way holds the source's claim under its migration's uuid: gone with the instance.
+    for (const m of await tx.selectFrom('migrations').select('uuid').where('instance_uuid', '=', uuid).execute()) await releaseResources(tx, m.uuid);
     return true;
   });
 }

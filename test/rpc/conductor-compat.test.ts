@@ -62,8 +62,8 @@ describe('conductor RPC instance_update compatibility', () => {
     return uuid;
   }
 
-  it('is at 1.5', () => {
-    assert.equal(CONDUCTOR_RPC_VERSION, '1.5');
+  it('is at 1.6', () => {
+    assert.equal(CONDUCTOR_RPC_VERSION, '1.6');
   });
 
   it('answers a 1.0 caller the updated instance, with its metadata, exactly as 1.0 did', async () => {

@@ -1,0 +1,72 @@
+import { isDriverError, type GuardedVirtDriver } from '@orrery/virt-api';
+import { Conflict, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logging.js';
+import type { ConductorRpcApi } from '../rpc/conductor-api.js';
+import { systemContext } from '../rpc/dispatch.js';
+
+export interface EvacuationDeps {
+  host: string;
+  log: Logger;
+  driver: GuardedVirtDriver;
+  conductor: ConductorRpcApi;
+  /** How a conductor call is tried (the service's retry of calls that must land); once by default. */
+  landed?<T>(call: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * The instances evacuated from this host, as the conductor knows them (Nova's
+ * _destroy_evacuated_instances). A host that comes back after its instances were rebuilt
+ * elsewhere still has their old guests: once an evacuation is done, its guest here is destroyed
+ * without ever being started (it would run twice, on one disk image or network identity), and
+ * the conductor told so it releases the claim here. An evacuation still under way is left to
+ * its flow: recovery and power sync must not touch its instance (ownedByMove).
+ */
+export class Evacuations {
+  /** Instances whose evacuation from here is under way, as of the last sweep. */
+  #underWay = new Set<string>();
+
+  constructor(private readonly d: EvacuationDeps) {}
+
+  /** True when `uuid`'s evacuation from this host was under way at the last sweep. */
+  underWay(uuid: string): boolean {
+    return this.#underWay.has(uuid);
+  }
+
+  /**
+   * Asks the conductor, removes the guests of finished evacuations, and remembers the ones
+   * under way. A failed question keeps what the last sweep knew; a conductor pinned below 1.6
+   * has no evacuations to tell of.
+   */
+  async sweep(): Promise<void> {
+    const ctx = systemContext();
+    let list;
+    try {
+      list = await (this.d.landed ?? ((c) => c()))(() => this.d.conductor.evacuationsFromHost(ctx, this.d.host));
+    } catch (err) {
+      if (err instanceof Conflict && /needs RPC 1\.6/.test(err.message)) this.#underWay = new Set();
+      else this.d.log.warn({ err: errorMessage(err) }, 'could not ask the conductor about evacuations from this host');
+      return;
+    }
+    this.#underWay = new Set(list.filter((e) => !e.done).map((e) => e.instanceUuid));
+    const done = list.filter((e) => e.done);
+    if (done.length === 0) return;
+    const listed = new Map((await this.d.driver.listInstances()).map((i) => [i.uuid, i.node]));
+    for (const e of done) {
+      try {
+        const node = listed.get(e.instanceUuid);
+        // An instance that lives here again (moved back since) keeps its guest.
+        const back = node !== undefined && (await this.d.conductor.instanceGet(ctx, e.instanceUuid))?.host === this.d.host;
+        if (node !== undefined && !back) {
+          this.d.log.info({ instance: e.instanceUuid, node, migration: e.migrationUuid }, 'destroying the guest of an instance evacuated from this host');
+          await this.d.driver.destroy({ uuid: e.instanceUuid, node }).catch((err: unknown) => {
+            if (!isDriverError(err, 'InstanceNotFound')) throw err;
+          });
+        }
+        await this.d.conductor.evacuationCleaned(ctx, e.migrationUuid);
+      } catch (err) {
+        // Left for the next sweep: the claim here stays until the guest is gone.
+        this.d.log.warn({ instance: e.instanceUuid, migration: e.migrationUuid, err: errorMessage(err) }, 'could not clean up after an evacuation');
+      }
+    }
+  }
+}
