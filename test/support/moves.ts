@@ -37,7 +37,7 @@ export async function sessionFromOpenrc(openrc: Record<string, string>): Promise
 
 // ---- placement --------------------------------------------------------------------------------
 
-const PLACEMENT = { 'openstack-api-version': 'placement 1.28' };
+const PLACEMENT = { 'openstack-api-version': 'placement 1.14' };
 
 /** A consumer's allocations by provider name (GET /allocations/{consumer}). */
 export async function allocationsByNode(placement: string, s: Pick<Session, 'token'>, consumer: string): Promise<Map<string, Record<string, number>>> {
