@@ -20,6 +20,8 @@ import { rebuild, RebuildBody } from './server-rebuild.js';
 import { ADMIN_ACTIONS } from './admin-actions.js';
 import { BACKUP_ACTIONS } from './server-backup.js';
 import { MOVE_ACTIONS } from './server-moves.js';
+import { EVACUATE_ACTIONS } from './server-evacuate.js';
+import { SHELVE_ACTIONS } from './server-shelve.js';
 
 /**
  * POST /servers/{id}/action: one action per request. What each action is — its policy rule,
@@ -88,6 +90,8 @@ const HANDLERS: ActionHandlers = {
   ...NETWORK_ACTIONS,
   ...BACKUP_ACTIONS,
   ...MOVE_ACTIONS,
+  ...EVACUATE_ACTIONS,
+  ...SHELVE_ACTIONS,
 };
 
 /** Each action's whole body, as a JSON schema, in the catalogue's order: the route table carries them for generated tests. */

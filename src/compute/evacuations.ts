@@ -1,8 +1,10 @@
 import { isDriverError, type GuardedVirtDriver } from '@orrery/virt-api';
 import { Conflict, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import type { Instance } from '../objects/compute.js';
 import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import { systemContext } from '../rpc/dispatch.js';
+import { ownedByMove } from './move-ownership.js';
 
 export interface EvacuationDeps {
   host: string;
@@ -32,6 +34,11 @@ export class Evacuations {
     return this.#underWay.has(uuid);
   }
 
+  /** True when a move owns `inst` (move-ownership.ts), an evacuation from here under way included. */
+  ownedByMove(inst: Instance): boolean {
+    return ownedByMove(inst, (uuid) => this.#underWay.has(uuid));
+  }
+
   /**
    * Asks the conductor, removes the guests of finished evacuations, and remembers the ones
    * under way. A failed question keeps what the last sweep knew; a conductor pinned below 1.6
@@ -50,7 +57,14 @@ export class Evacuations {
     this.#underWay = new Set(list.filter((e) => !e.done).map((e) => e.instanceUuid));
     const done = list.filter((e) => e.done);
     if (done.length === 0) return;
-    const listed = new Map((await this.d.driver.listInstances()).map((i) => [i.uuid, i.node]));
+    let listed: Map<string, string>;
+    try {
+      listed = new Map((await this.d.driver.listInstances()).map((i) => [i.uuid, i.node]));
+    } catch (err) {
+      // Never holds up recovery or power sync: the next sweep tries again.
+      this.d.log.warn({ err: errorMessage(err) }, 'could not list guests to clean up after evacuations');
+      return;
+    }
     for (const e of done) {
       try {
         const node = listed.get(e.instanceUuid);

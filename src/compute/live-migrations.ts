@@ -5,6 +5,9 @@ import type { RpcContext } from '../rpc/bus.js';
 import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import type { InFlightCalls } from './in-flight.js';
 
+/** How long the step's answer waits for its last progress report to be sent. */
+const FLUSH_WAIT_MS = 2000;
+
 export interface LiveMigrationDeps {
   driver: GuardedVirtDriver;
   conductor: ConductorRpcApi;
@@ -54,7 +57,10 @@ export class LiveMigrations {
       });
     } finally {
       this.#aborts.delete(id);
-      await progress.flush();
+      // The last report goes before the step answers, but a bus that does not take it never holds the answer.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([progress.flush(), new Promise((r) => (timer = setTimeout(r, FLUSH_WAIT_MS)))]);
+      clearTimeout(timer);
     }
   }
 

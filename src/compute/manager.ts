@@ -4,22 +4,22 @@ import {
 import type { Config } from '../common/config.js';
 import { errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
-import { now, sleep } from '../common/time.js';
+import { now } from '../common/time.js';
 import { eventOf, taskStatesOf } from '../objects/actions.js';
 import type { Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
-import { mayPassLater, type Bus, type RpcContext } from '../rpc/bus.js';
+import type { Bus, RpcContext } from '../rpc/bus.js';
 import { COMPUTE_API, COMPUTE_RPC_VERSION, type ComputeHandlers } from '../rpc/compute-api.js';
-import type { ActionEventUpdate, ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
+import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import { dispatcher, systemContext } from '../rpc/dispatch.js';
 import { isStaleOwnership } from '../rpc/node-ownership.js';
 import { DriverHealth } from './driver-health.js';
+import { NO_RETURN, OutcomeRecorder, SUCCESS } from './outcomes.js';
 import { InFlightCalls } from './in-flight.js';
 import { ClaimingConductorApi } from './node-claims.js';
 import { NodeTracker } from './node-tracker.js';
 import { deferredDeleteMethods, type OperationRunner } from './deferred-delete.js';
 import { Evacuations } from './evacuations.js';
-import { ownedByMove } from './move-ownership.js';
 import { moveMethods, type MoveMethods } from './moves.js';
 import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
@@ -36,27 +36,22 @@ export interface ComputeServiceOptions {
   images: ImageService;
 }
 
+/**
+ * The driver's options: its section (`[libvirt]`), and over it the section of this host
+ * (`[libvirt@compute2]`) — how one all-in-one runs computes whose drivers reach different
+ * back-ends (two libvirt hosts, say).
+ */
+export function driverOptions(config: Config, host: string): Record<string, string> {
+  const driver = config.str('DEFAULT', 'compute_driver');
+  return { ...config.section(driver), ...config.section(`${driver}@${host}`) };
+}
+
 /** Nova's names of power states, as server diagnostics show them. */
 const POWER_STATE_NAMES: Record<number, string> = {
   [PowerState.NOSTATE]: 'pending', [PowerState.RUNNING]: 'running', [PowerState.PAUSED]: 'paused',
   [PowerState.SHUTDOWN]: 'shutdown', [PowerState.CRASHED]: 'crashed', [PowerState.SUSPENDED]: 'suspended',
 };
 
-/** The compute service never reads back the instance it updates. */
-const NO_RETURN = { returnInstance: false } as const;
-
-/** An action event's successful finish. */
-const SUCCESS = { result: 'Success', traceback: null } as const;
-
-/** How often a conductor call that must land is tried before the operation gives up. */
-const LANDING_ATTEMPTS = 8;
-
-/** An instance operation: its action event name, the task state it runs under, and what it does. */
-interface Operation {
-  event: string;
-  taskStates: string[];
-  run(inst: Instance): Promise<InstanceUpdates>;
-}
 
 /**
  * The compute service of one host: drives its one driver through the contract, for every node
@@ -79,6 +74,7 @@ export class ComputeService {
   /** The long driver calls under way, aborted when the service stops. */
   private readonly inFlight = new InFlightCalls();
   private readonly health: DriverHealth;
+  private readonly outcomes: OutcomeRecorder;
   /** The move steps (moves.ts) and the evacuations from this host it cleans up after (evacuations.ts). */
   private readonly moves: MoveMethods;
   private readonly evacuations: Evacuations;
@@ -94,10 +90,11 @@ export class ComputeService {
     this.conductor = new ClaimingConductorApi(
       bus, opts.config.num('DEFAULT', 'rpc_response_timeout') * 1000, async () => conductorLevel, (node) => this.nodes.claimFor(node),
     );
+    this.outcomes = new OutcomeRecorder(this.conductor, this.host, opts.log);
     this.nodes = new NodeTracker({ config: opts.config, host: this.host, log: opts.log, bus, driver: this.driver, conductor: this.conductor });
     this.moves = moveMethods({ driver: this.driver, conductor: this.conductor, inFlight: this.inFlight, log: opts.log });
     this.evacuations = new Evacuations({
-      host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor, landed: (call) => this.landed(call),
+      host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor, landed: (call) => this.outcomes.landed(call),
     });
     this.handlers = this.methods();
     this.powerSync = new PowerSync({
@@ -105,7 +102,7 @@ export class ComputeService {
       stoppedEventDelayMs: opts.config.num('compute', 'stopped_event_delay') * 1000,
       building: this.building,
       abortOrphanedBuilds: (instances) => abortOrphanedBuilds(this.recoveryDeps(), instances),
-      ownedByMove: (inst) => this.ownedByMove(inst),
+      ownedByMove: (inst) => this.evacuations.ownedByMove(inst),
       beforeSweep: () => this.evacuations.sweep(),
     });
     // Within one report interval, so a hung back-end never delays the heartbeat past it.
@@ -120,7 +117,7 @@ export class ComputeService {
     const { config } = this.opts;
     await this.driver.init({
       host: this.host,
-      config: config.section(config.str('DEFAULT', 'compute_driver')),
+      config: driverOptions(config, this.host),
       stateDir: config.statePath('compute', this.host),
       images: this.opts.images,
       log: {
@@ -131,10 +128,10 @@ export class ComputeService {
       },
     });
     // The conductor may still be starting (as Nova's compute, wait for it).
-    await this.landed(() => this.report());
+    await this.outcomes.landed(() => this.report());
     // Capabilities are final only once init has read the driver's configuration. The nodes come
     // first: for shared nodes, the first sync moves this host's share of them (and their instances) here.
-    await this.landed(() => this.nodes.start(this.driver.capabilities()));
+    await this.outcomes.landed(() => this.nodes.start(this.driver.capabilities()));
     this.unsubscribeEvents = this.driver.onEvent((e) => this.powerSync.onEvent(e));
     // Before listening: what a previous run left mid-task is settled first, so a message for
     // one of those (redelivered, as its previous run never acked it) finds it settled.
@@ -181,7 +178,7 @@ export class ComputeService {
 
   private methods(): ComputeHandlers {
     const d = this.driver;
-    const op: OperationRunner = (event, taskStates, run) => (args, ctx) => this.runOperation(ctx, args.instance, { event, taskStates, run });
+    const op: OperationRunner = (event, taskStates, run) => (args, ctx) => this.outcomes.runOperation(ctx, args.instance, { event, taskStates, run });
     const power = async (i: Instance): Promise<number> => (await d.getInstance(instanceRef(i))).powerState;
     return {
       ...deferredDeleteMethods(d, op, power),
@@ -218,7 +215,7 @@ export class ComputeService {
         const hard = args.rebootType === 'HARD';
         const pending = hard ? TaskState.REBOOT_PENDING_HARD : TaskState.REBOOT_PENDING;
         const running = hard ? TaskState.REBOOTING_HARD : TaskState.REBOOTING;
-        await this.runOperation(ctx, args.instance, {
+        await this.outcomes.runOperation(ctx, args.instance, {
           event: eventOf('reboot_instance'),
           taskStates: taskStatesOf('reboot_instance', hard ? 'HARD' : undefined),
           run: async (i) => {
@@ -229,7 +226,7 @@ export class ComputeService {
         });
       },
       rebuild_instance: async (args, ctx) => {
-        await this.runOperation(ctx, args.instance, {
+        await this.outcomes.runOperation(ctx, args.instance, {
           event: eventOf('rebuild_instance'),
           taskStates: taskStatesOf('rebuild_instance'),
           run: async (i) => {
@@ -239,7 +236,7 @@ export class ComputeService {
         });
       },
       snapshot_instance: async (args, ctx) => {
-        await this.runOperation(ctx, args.instance, {
+        await this.outcomes.runOperation(ctx, args.instance, {
           event: eventOf('snapshot_instance'),
           taskStates: taskStatesOf('snapshot_instance'),
           run: async (i) => {
@@ -271,73 +268,6 @@ export class ComputeService {
     };
   }
 
-  /**
-   * A conductor call that must land: retried while the bus times out (a broker outage) or the
-   * conductor answers 503 (its database unreachable). The calls retried this way are idempotent.
-   */
-  private async landed<T>(call: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (err) {
-        if (!mayPassLater(err) || attempt >= LANDING_ATTEMPTS) throw err;
-        this.log.warn({ attempt, err: errorMessage(err) }, 'conductor did not answer; retrying');
-        await sleep(Math.min(500 * 2 ** attempt, 10_000));
-      }
-    }
-  }
-
-  /**
-   * An instance update that must land. With an expected task state, a conflict after an attempt
-   * that timed out or failed with the database means that attempt landed (its answer was lost),
-   * so it counts as done. An action `event` goes with it (conductor 1.5: in its transaction, retried
-   * and landing with it; else separate calls after it), and failing to record it never fails the update.
-   */
-  private async update(ctx: RpcContext, uuid: string, updates: InstanceUpdates, expected?: Array<string | null>, event?: ActionEventUpdate): Promise<void> {
-    const onEventError = (err: unknown) => this.log.warn({ instance: uuid, event: event?.event, err: errorMessage(err) }, 'could not record the action event');
-    let unsure = false;
-    let landedBefore = false;
-    await this.landed(async () => {
-      try {
-        await this.conductor.instanceUpdate(ctx, uuid, updates, expected, { ...NO_RETURN, actionEvent: event, onEventError });
-      } catch (err) {
-        if (mayPassLater(err)) unsure = true;
-        else if (unsure && expected && statusOf(err) === 409) {
-          landedBefore = true;
-          return;
-        }
-        throw err;
-      }
-    });
-    if (landedBefore && event && !(await this.conductor.foldsActionEvents())) await this.conductor.recordActionEvent(ctx, uuid, event, onEventError);
-  }
-
-  /**
-   * Runs one instance operation as an action event; on failure the fault is recorded, the task
-   * state cleared, and the compute service carries on.
-   */
-  private async runOperation(ctx: RpcContext, inst: Instance, op: Operation): Promise<void> {
-    await this.conductor.actionEventStart(ctx, inst.uuid, op.event, this.host);
-    try {
-      const updates = await op.run(inst);
-      // The final update records the event's finish (one call from conductor 1.5); if it fails,
-      // neither landed, and the failure below finishes the event with Error.
-      await this.update(ctx, inst.uuid, { ...updates, taskState: null }, op.taskStates, { event: op.event, finish: SUCCESS });
-    } catch (err) {
-      await this.recordFailure(ctx, inst, op.event, err);
-      await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: null }, op.taskStates, NO_RETURN).catch(() => undefined);
-    }
-  }
-
-  private async recordFailure(ctx: RpcContext, inst: Instance, event: string, err: unknown): Promise<void> {
-    const message = errorMessage(err);
-    const code = isDriverError(err) ? err.code : 'DriverFault';
-    this.log.warn({ instance: inst.uuid, event, code, err: message }, 'instance operation failed');
-    const traceback = `${code}: ${message}`;
-    await this.conductor.instanceFaultCreate(ctx, inst.uuid, 500, message, traceback, this.host).catch(() => undefined);
-    await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Error', traceback).catch(() => undefined);
-  }
-
   private async buildAndRun(ctx: RpcContext, inst: Instance, spec: RequestSpec): Promise<void> {
     const event = 'compute_build_and_run_instance';
     // A second message for a build under way here (a conductor's redelivered build message
@@ -351,7 +281,7 @@ export class ComputeService {
     this.building.set(inst.uuid, null);
     try {
       // With the build's event started (conductor 1.5: the same call).
-      await this.update(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING], { event, start: { host: this.host } });
+      await this.outcomes.update(ctx, inst.uuid, { taskState: TaskState.SPAWNING }, [TaskState.SCHEDULING], { event, start: { host: this.host } });
     } catch (err) {
       this.building.delete(inst.uuid);
       // Deleted while it travelled here (the delete path releases its claim), or already taken
@@ -376,14 +306,14 @@ export class ComputeService {
     try {
       info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst), { signal }));
     } catch (err) {
-      await this.recordFailure(ctx, inst, event, err);
+      await this.outcomes.recordFailure(ctx, inst, event, err);
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
       const retryable = isDriverError(err) && ERROR_TAXONOMY[err.code].retryable;
       await this.conductor.buildFailed(ctx, spec, inst.uuid, this.host, errorMessage(err), retryable);
       return null;
     }
     try {
-      await this.update(ctx, inst.uuid, {
+      await this.outcomes.update(ctx, inst.uuid, {
         vmState: VmState.ACTIVE, taskState: null, powerState: info.powerState, launchedAt: now().toISOString(),
       }, [TaskState.SPAWNING], { event, finish: SUCCESS });
     } catch (err) {
@@ -395,7 +325,7 @@ export class ComputeService {
       }
       // Only an instance really being deleted is deleted here; one that moved on otherwise
       // (given up meanwhile, say) keeps its record.
-      const current = statusOf(err) === 404 ? null : await this.landed(() => this.conductor.instanceGet(ctx, inst.uuid));
+      const current = statusOf(err) === 404 ? null : await this.outcomes.landed(() => this.conductor.instanceGet(ctx, inst.uuid));
       if (current && current.taskState !== TaskState.DELETING) {
         this.log.warn({ instance: inst.uuid, vmState: current.vmState, taskState: current.taskState }, 'spawned, but the build had moved on');
         if (current.vmState === VmState.ERROR) await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
@@ -404,7 +334,7 @@ export class ComputeService {
       // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
       this.log.info({ instance: inst.uuid }, 'instance deleted during its spawn; undoing the spawn');
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
-      await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
+      await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
       return null;
     }
     return info.powerState;
@@ -416,39 +346,33 @@ export class ComputeService {
     try {
       await this.inFlight.run((signal) => this.driver.destroy(instanceRef(inst), { signal }));
     } catch (err) {
-      await this.recordFailure(ctx, inst, event, err);
+      await this.outcomes.recordFailure(ctx, inst, event, err);
       await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, undefined, NO_RETURN);
       return;
     }
     await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
-    await this.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
+    await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
   }
 
   private recoveryDeps(): RecoveryDeps {
     return {
       host: this.host, log: this.log, driver: this.driver, conductor: this.conductor,
       isBuilding: (uuid) => this.building.has(uuid),
-      ownedByMove: (inst) => this.ownedByMove(inst),
+      ownedByMove: (inst) => this.evacuations.ownedByMove(inst),
       rerun: async (method, args) => {
         await this.handlers[method](args, systemContext());
       },
     };
   }
 
-  /** A move's flow owns `inst` (a move task state, or an evacuation from here under way): recovery and power sync leave it alone. */
-  private ownedByMove(inst: Instance): boolean {
-    return ownedByMove(inst, (uuid) => this.evacuations.underWay(uuid));
-  }
-
   /**
-   * Start-up recovery (recovery.ts): the instances a previous run of this service left mid-task.
-   * First the evacuations from this host: a guest rebuilt elsewhere is removed before anything
-   * here could start it, and one being evacuated is left to its flow.
+   * Start-up recovery (recovery.ts): the instances a previous run of this service left mid-task;
+   * first the evacuations from this host, so that nothing here starts a guest rebuilt elsewhere.
    */
   private async recover(): Promise<void> {
     await this.evacuations.sweep();
     const [dbInstances, driverInstances] = await Promise.all([
-      this.landed(() => this.conductor.instancesOnHost(systemContext(), this.host)),
+      this.outcomes.landed(() => this.conductor.instancesOnHost(systemContext(), this.host)),
       this.driver.listInstances(),
     ]);
     await recoverInstances(this.recoveryDeps(), dbInstances, new Map(driverInstances.map((i) => [i.uuid, i.powerState])));

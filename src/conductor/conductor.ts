@@ -29,6 +29,7 @@ import { ClusterOwnership } from './cluster.js';
 import { startReclaim } from './reclaim.js';
 import { ALL_FLOWS } from './flows/index.js';
 import { confirmOverdueResizes } from './flows/resize.js';
+import { startShelvedOffload } from './shelve-offload.js';
 import { liveFlowOf, resumeWaitingFlow } from '../db/task-flows.js';
 import { TaskEngine } from './task-engine.js';
 import { newUuid } from '../common/ids.js';
@@ -50,6 +51,7 @@ export class ConductorService {
   private stopReclaim: () => void = () => undefined;
   private engine?: TaskEngine;
   private readonly timers: NodeJS.Timeout[] = [];
+  private stopOffload: () => void = () => undefined;
   /** This conductor's name as the owner of the task flows it drives: unique per process run. */
   private readonly flowOwner: string;
 
@@ -75,6 +77,8 @@ export class ConductorService {
     this.stopReclaim = startReclaim(this.db, this.config, this.compute, this.log);
     this.engine.start();
     this.startAutoConfirm();
+    const engine = this.engine;
+    this.stopOffload = startShelvedOffload(this.db, this.config, this.log, (flow) => engine.kick(flow));
   }
 
   /** Confirms resizes left in VERIFY_RESIZE past resize_confirm_window (Nova's _poll_unconfirmed_resizes). */
@@ -190,6 +194,7 @@ export class ConductorService {
   async stop(): Promise<void> {
     this.engine?.stop();
     for (const t of this.timers) clearInterval(t);
+    this.stopOffload();
     this.stopReclaim();
     await this.sub?.close();
     this.heartbeat.stop();

@@ -80,3 +80,9 @@ export async function writeNode(tx: Db, host: string, n: ComputeNodeReport, ts: 
     await tx.insertInto('node_traits').values([...new Set(n.traits)].map((trait) => ({ node_uuid: n.uuid, trait }))).execute();
   }
 }
+
+/** A node's hypervisor type (a move's destination must be of the same), or null when the node is unknown. */
+export async function hypervisorTypeOf(db: Db, nodeUuid: string): Promise<string | null> {
+  const row = await db.selectFrom('compute_nodes').select('hypervisor_type').where('uuid', '=', nodeUuid).executeTakeFirst();
+  return row?.hypervisor_type ?? null;
+}

@@ -235,21 +235,58 @@ export const SERVER_ACTIONS = {
   removeFixedIp: { ...NETWORK_PROXY, name: 'removeFixedIp', policy: 'os_compute_api:os-multinic:remove' },
   addFloatingIp: { ...NETWORK_PROXY, name: 'addFloatingIp', policy: 'os_compute_api:os-floating-ips:add' },
   removeFloatingIp: { ...NETWORK_PROXY, name: 'removeFloatingIp', policy: 'os_compute_api:os-floating-ips:remove' },
+  resize: {
+    // Its body is checked first (Nova's schema), then the lock and states, then the flavor and quota.
+    ...NONE, name: 'resize', record: 'resize', policy: 'os_compute_api:servers:resize', lock: true, host: 'last', checkedBy: 'handler',
+    vmStates: [V.ACTIVE, V.STOPPED], taskStates: [null], taskState: T.RESIZE_PREP,
+    capability: { needs: 'coldMigration', operation: 'resize', refusal: 'async' }, example: { flavorRef: '2' },
+  },
+  confirmResize: {
+    // The move is the conductor's flow, waiting at 'verify': confirming resumes it (no task state, as in Nova).
+    ...NONE, name: 'confirmResize', record: 'confirmResize', policy: 'os_compute_api:servers:confirm_resize', lock: true, checkedBy: 'router',
+    vmStates: [V.RESIZED], taskStates: [null],
+  },
+  revertResize: {
+    ...NONE, name: 'revertResize', record: 'revertResize', policy: 'os_compute_api:servers:revert_resize', lock: true, checkedBy: 'router',
+    vmStates: [V.RESIZED], taskStates: [null], taskState: T.RESIZE_REVERTING,
+  },
+  migrate: {
+    // A resize to the same flavor on another host (2.56: a named one, admin rule migrate:host).
+    ...NONE, name: 'migrate', record: 'migrate', policy: 'os_compute_api:os-migrate-server:migrate', lock: true, host: 'last', checkedBy: 'handler',
+    vmStates: [V.ACTIVE, V.STOPPED], taskStates: [null], taskState: T.RESIZE_PREP,
+    capability: { needs: 'coldMigration', operation: 'migrate', refusal: 'async' },
+  },
   createBackup: {
     ...NONE, name: 'createBackup', record: 'createBackup', policy: 'os_compute_api:os-create-backup', host: 'last', checkedBy: 'handler',
     vmStates: SNAPSHOT_STATES, taskStates: [null], taskState: T.IMAGE_SNAPSHOT,
     capability: SNAPSHOT_CAPABILITY, rpc: 'snapshot_instance', example: { name: 'nightly', backup_type: 'daily', rotation: 1 },
   },
   evacuate: {
-    // Orrery moves nothing yet: past these checks it answers NoValidHost and records nothing (Nova: 'evacuate').
-    // Its state check comes after the named host's (Nova's controller looks the host up first).
-    ...NONE, name: 'evacuate', policy: 'os_compute_api:os-evacuate', checkedBy: 'handler',
-    vmStates: [V.ACTIVE, V.STOPPED, V.ERROR], example: {},
+    // Its state check comes after the named host's (Nova's controller looks the host up first),
+    // then the source must be down; the conductor's 'evacuation' flow rebuilds it elsewhere.
+    ...NONE, name: 'evacuate', record: 'evacuate', policy: 'os_compute_api:os-evacuate', checkedBy: 'handler',
+    vmStates: [V.ACTIVE, V.STOPPED, V.ERROR], taskStates: [null], taskState: T.REBUILDING, example: {},
   },
   'os-migrateLive': {
-    // As evacuate: checked, then NoValidHost, nothing recorded (Nova: 'live-migration').
-    ...NONE, name: 'live_migration', policy: 'os_compute_api:os-migrate-server:migrate_live', lock: true, checkedBy: 'handler',
-    vmStates: [V.ACTIVE, V.PAUSED], taskStates: [null], example: { block_migration: 'auto', host: null },
+    // Body first (its schema changes with the microversion), then the lock and states, then the named host.
+    ...NONE, name: 'os-migrateLive', record: 'live-migration', policy: 'os_compute_api:os-migrate-server:migrate_live', lock: true, host: 'last',
+    checkedBy: 'handler', vmStates: [V.ACTIVE, V.PAUSED], taskStates: [null], taskState: T.MIGRATING,
+    capability: { needs: 'liveMigration', operation: 'os-migrateLive', refusal: 'async' }, example: { block_migration: 'auto', host: null },
+  },
+  shelve: {
+    // The conductor's 'shelve' flow: power off, snapshot into the image the API creates, and offload when shelved_offload_time is 0.
+    ...NONE, name: 'shelve', record: 'shelve', policy: 'os_compute_api:os-shelve:shelve', lock: true, host: 'last', checkedBy: 'router',
+    vmStates: [V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED], taskStates: [null], taskState: T.SHELVING,
+    capability: { needs: 'snapshot', operation: 'shelve', refusal: 'async' },
+  },
+  shelveOffload: {
+    ...NONE, name: 'shelveOffload', record: 'shelveOffload', policy: 'os_compute_api:os-shelve:shelve_offload', lock: true, host: 'last',
+    checkedBy: 'router', vmStates: [V.SHELVED], taskStates: [null], taskState: T.SHELVING_OFFLOADING,
+  },
+  unshelve: {
+    // Its body (2.77 zone, 2.91 host) is read first: a host asks for its own rule before the state check.
+    ...NONE, name: 'unshelve', record: 'unshelve', policy: 'os_compute_api:os-shelve:unshelve', lock: true, checkedBy: 'handler',
+    vmStates: [V.SHELVED, V.SHELVED_OFFLOADED], taskStates: [null], taskState: T.UNSHELVING,
   },
 } as const satisfies Record<string, ServerActionDef>;
 

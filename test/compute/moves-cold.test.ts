@@ -120,6 +120,19 @@ describe('cold move steps on the compute service', () => {
     assert.equal(a.backend.getInstance(inst.uuid), undefined);
   });
 
+  it('two runs of a step at once make one driver call: a fault that strikes one call fails both, and the next run works', async () => {
+    const inst = await rig.instance('cold-a');
+    await rig.guest(inst);
+    const migrationId = await rig.migration(inst, 'migration', 'pre-migrating', 'cold-b');
+    const transfer = { imageId: `xfer-${migrationId}`, diskFormat: 'raw' };
+    a.backend.injectFault({ op: 'migrateDiskAndPowerOff', code: 'BackendUnavailable', message: 'one call only', uuid: inst.uuid, times: 1 });
+    const run = () => step(ctx(), 'migrate_disk_and_power_off', { instance: inst, migrationId, transfer }).then(() => 'ok', (e: Error) => e.name);
+    // Apart, the second would find the fault spent and succeed: joined, it shares the first's failure.
+    assert.deepEqual(await Promise.all([run(), run()]), ['BackendUnavailable', 'BackendUnavailable']);
+    assert.equal(await run(), 'ok');
+    assert.equal(a.backend.getInstance(inst.uuid), undefined);
+  });
+
   it('a driver without the moves refuses them with NotSupported, and nothing happens to the guest', async () => {
     await rig.host('cold-c', { unsupported: 'coldMigration,liveMigration' });
     const inst = await rig.instance('cold-c');

@@ -77,6 +77,7 @@ describe('live migration steps on the compute service', () => {
 
     const post = () => step(ctx(), 'post_live_migration_at_destination', { instance: at(inst, 'live-b'), migrationId });
     assert.deepEqual(await post(), { powerState: PowerState.RUNNING });
+    assert.deepEqual(await post(), { powerState: PowerState.RUNNING });
     assert.equal(b.backend.getInstance(inst.uuid)?.node, 'live-b');
     await step(ctx(), 'post_live_migration_at_source', { instance: inst, migrationId });
     await step(ctx(), 'post_live_migration_at_source', { instance: inst, migrationId });
