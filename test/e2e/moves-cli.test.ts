@@ -70,7 +70,17 @@ describe('moves through the openstack CLI', { skip }, () => {
   }
   async function assertEvents(name: string, action: string, want: string[]): Promise<void> {
     const events = await eventsOf(name, action);
-    for (const e of want) assert.equal(events.get(e), 'Success', `${action} of ${name}: event ${e} is ${events.get(e)} (events: ${[...events].map(([k, v]) => `${k}=${v}`).join(', ')})`);
+    const missing = want.filter((e) => events.get(e) !== 'Success');
+    if (missing.length === 0) return;
+    // Say where the missing events went (another action's request, e.g. the move's first one).
+    const actions = await openstackJson<Row[]>(['--os-compute-api-version', '2.51', 'server', 'event', 'list', name], env);
+    const all: string[] = [];
+    for (const a of actions) {
+      const shown = await openstackJson<Row>(['--os-compute-api-version', '2.51', 'server', 'event', 'show', name, String(a['Request ID'])], env);
+      const evs = (typeof shown.events === 'string' ? JSON.parse(shown.events) : shown.events) as Array<{ event: string; result: string | null }>;
+      all.push(`${String(a.Action)}: ${evs.map((e) => `${e.event}=${e.result}`).join(', ') || '(none)'}`);
+    }
+    assert.fail(`${action} of ${name}: events ${missing.join(', ')} not recorded as Success under it; the server's actions: ${all.join('; ')}`);
   }
 
   /** The server's migrations through `openstack server migration list` (2.80: uuids, types). */
