@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendSkip, commandExists } from '../support/backends.js';
-import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
+import { launchAllInOne } from '../../harness/all-in-one.js';
+import type { CloudProcess } from '../support/cloud-process.js';
 import { api } from '../support/http.js';
 import { openstack, openstackJson, openstackOk, waitServerStatus } from '../support/openstack-cli.js';
 import {
@@ -32,12 +33,16 @@ describe('moves through the openstack CLI', { skip }, () => {
   let s: CloudSession;
 
   before(async () => {
-    cloud = await startCloudProcess({
-      // Shelve keeps the guest (SHELVED) until shelve-offload is asked for: both states are seen.
-      ORRERY_SHELVED_OFFLOAD_TIME: '-1',
-      // A returning source's clean-up of evacuated guests runs on its power-sync pass.
-      ORRERY_SYNC_POWER_STATE_INTERVAL: '2',
-      ORRERY_FAKE__LIVE_MIGRATION_MS: '3000',
+    cloud = await launchAllInOne({
+      baseEnv: { ...process.env, ORRERY_LOG_LEVEL: process.env.ORRERY_LOG_LEVEL ?? 'warn' },
+      ini: {
+        // Shelve keeps the guest (SHELVED) until shelve-offload is asked for: both states are seen.
+        // A returning source's clean-up of evacuated guests runs on its power-sync pass.
+        DEFAULT: { shelved_offload_time: '-1', sync_power_state_interval: '2' },
+        fake: { live_migration_ms: '3000' },
+        // Live migrations from compute1 never converge until forced to complete (or aborted).
+        'fake@compute1': { live_migration_converges: 'false' },
+      },
     });
     env = cloud.openrc;
     s = await sessionFromOpenrc(env);
@@ -50,8 +55,10 @@ describe('moves through the openstack CLI', { skip }, () => {
   });
 
   const show = (name: string): Promise<Row> => openstackJson<Row>([...MV, 'server', 'show', name], env);
-  const boot = async (name: string): Promise<Row> => {
-    const vm = await openstackJson<Row>(['server', 'create', '--image', 'orrery-tiny', '--flavor', 'm1.tiny', '--nic', 'none', '--wait', name], env);
+  /** Boots a server (on `host` when given: the admin's forced host, availability zone "nova:<host>"). */
+  const boot = async (name: string, host?: string): Promise<Row> => {
+    const at = host ? ['--availability-zone', `nova:${host}`] : [];
+    const vm = await openstackJson<Row>(['server', 'create', '--image', 'orrery-tiny', '--flavor', 'm1.tiny', '--nic', 'none', ...at, '--wait', name], env);
     assert.equal(vm.status, 'ACTIVE');
     return show(name);
   };
@@ -176,7 +183,7 @@ describe('moves through the openstack CLI', { skip }, () => {
   });
 
   it('live migration to a named host: MIGRATING → ACTIVE there, migration completed, one guest', async () => {
-    const vm = await boot('lm1');
+    const vm = await boot('lm1', 'compute2');
     const src = hostOf(vm);
     const w = watch(vm);
     await openstackOk(['--os-compute-api-version', '2.30', 'server', 'migrate', '--live-migration', '--host', other(src), '--wait', 'lm1'], env);
@@ -192,6 +199,54 @@ describe('moves through the openstack CLI', { skip }, () => {
     await assertEvents('lm1', 'live-migration', [
       'conductor_live_migrate_instance', 'compute_pre_live_migration', 'compute_live_migration', 'compute_post_live_migration_at_destination',
     ]);
+  });
+
+  /** Starts a live migration compute1 → compute2 that does not converge; answers its migration once it runs. */
+  async function liveStuck(name: string): Promise<{ vm: Row; id: string }> {
+    const vm = await boot(name, 'compute1');
+    await openstackOk(['--os-compute-api-version', '2.30', 'server', 'migrate', '--live-migration', '--host', 'compute2', name], env);
+    const m = await waitMigration(name, 'live-migration', 'running');
+    return { vm, id: String(m.Id) };
+  }
+
+  it('a live migration that does not converge: `server migration show` has its progress, `force complete` ends it', async () => {
+    const { vm, id } = await liveStuck('lmf');
+    const deadline = Date.now() + 30_000;
+    let shown: Row;
+    // Progress reaches the migration record as the copy goes (the fake driver reports ten times over its copy).
+    for (;;) {
+      shown = await openstackJson<Row>([...MV, 'server', 'migration', 'show', 'lmf', id], env);
+      if (Number(shown['Memory Processed Bytes']) > 0 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(shown.Status, 'running');
+    assert.ok(Number(shown['Memory Total Bytes']) > 0, `no progress: ${JSON.stringify(shown)}`);
+    assert.ok(Number(shown['Memory Processed Bytes']) > 0, `no progress: ${JSON.stringify(shown)}`);
+    assert.equal((await show('lmf')).status, 'MIGRATING');
+    await openstackOk([...MV, 'server', 'migration', 'force', 'complete', 'lmf', id], env);
+    await waitMigration('lmf', 'live-migration', 'completed');
+    const done = await waitServerStatus(env, 'lmf', 'ACTIVE');
+    assert.equal(hostOf(await show('lmf')), 'compute2', JSON.stringify(done));
+    const m = (await migrationsOf('lmf')).find((x) => x.Type === 'live-migration')!;
+    await assertClaimsExactly(s.urls.placement, s, String(vm.id), 'compute2', TINY, [String(m.UUID)]);
+    assert.deepEqual(guestHosts(cloud.stateDir, HOSTS, String(vm.id)), ['compute2']);
+  });
+
+  it('a live migration aborted with `server migration abort`: ACTIVE on the source again, migration cancelled, nothing on the destination', async () => {
+    const { vm, id } = await liveStuck('lma');
+    await openstackOk([...MV, 'server', 'migration', 'abort', 'lma', id], env);
+    const m = await waitMigration('lma', 'live-migration', 'cancelled');
+    const deadline = Date.now() + 30_000;
+    let v = await show('lma');
+    while ((v.status !== 'ACTIVE' || v['OS-EXT-STS:task_state']) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 300));
+      v = await show('lma');
+    }
+    assert.equal(v.status, 'ACTIVE');
+    assert.equal(v['OS-EXT-STS:task_state'] ?? null, null);
+    assert.equal(hostOf(v), 'compute1');
+    await assertClaimsExactly(s.urls.placement, s, String(vm.id), 'compute1', TINY, [String(m.UUID)]);
+    assert.deepEqual(guestHosts(cloud.stateDir, HOSTS, String(vm.id)), ['compute1']);
   });
 
   it('shelve → SHELVED (guest and claim kept), shelve --offload → SHELVED_OFFLOADED (nothing held), unshelve → ACTIVE', async () => {
