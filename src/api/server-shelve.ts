@@ -98,6 +98,16 @@ async function shelveOffload(deps: ComputeApiDeps, req: FastifyRequest, row: Ins
   return undefined;
 }
 
+/**
+ * A shelved server deleted: its snapshot goes with it (Nova's compute API _delete), with the
+ * user's token; one gone or not the user's to delete already is only logged.
+ */
+export async function deleteShelvedSnapshot(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<void> {
+  if (!row.shelved_image_id || (row.vm_state !== VmState.SHELVED && row.vm_state !== VmState.SHELVED_OFFLOADED)) return;
+  await deps.images.deleteImage(row.shelved_image_id, req.auth.tokenId)
+    .catch((err: unknown) => req.log.warn({ instance: row.uuid, image: row.shelved_image_id, err: errorMessage(err) }, 'could not delete the snapshot of a deleted shelved server'));
+}
+
 // ---- unshelve (Nova's schemas: nothing read below 2.77; 2.77 availability_zone; 2.91 host, and a null zone to unpin)
 
 const AzName = Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[^\\x00-\\x1f]*(?<! )$' });

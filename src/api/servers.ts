@@ -18,6 +18,7 @@ import {
   AccessIPv4Schema, AccessIPv6Schema, DescriptionSchema, DiskConfigSchema, editedColumns, NameSchema,
 } from './server-schemas.js';
 import { showServer } from './server-view.js';
+import { deleteShelvedSnapshot } from './server-shelve.js';
 
 /**
  * The servers API routes (Nova's servers controller, up to 2.93): show, update and delete here;
@@ -86,6 +87,7 @@ export async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id
   const { db } = deps;
   const row = await findServer(db, req, id);
   checkInstanceLock(req, row);
+  await deleteShelvedSnapshot(deps, req, row);
   if (row.node === null && await deleteUnscheduled(db, req, row)) return;
   // Placed on a node (perhaps just now): the node's compute service deletes it.
   const current = row.node !== null ? row : await findServer(db, req, id);

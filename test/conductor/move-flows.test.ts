@@ -4,7 +4,7 @@ import { fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
 import { getFlavor } from '../../src/db/flavors.js';
 import { createAction } from '../../src/db/instance-actions.js';
 import { getInstanceRow, updateInstanceRow } from '../../src/db/instances.js';
-import { getMigration } from '../../src/db/move-records.js';
+import { getMigration, updateMigration } from '../../src/db/move-records.js';
 import { createFlow, getFlow, resumeWaitingFlow } from '../../src/db/task-flows.js';
 import { atomically } from '../../src/db/transactions.js';
 import { newRequestId } from '../../src/common/ids.js';
@@ -191,6 +191,24 @@ describe('move flows in the conductor (fake driver, two hosts)', () => {
     assert.deepEqual(await claims(uuid, migrationUuid), {});
     assert.equal((await getMigration(cloud.db, migrationUuid))!.status, 'confirmed');
     assert.deepEqual([guestsOn(source).includes(uuid), guestsOn(other(source)).includes(uuid)], [false, false]);
+  });
+
+  it('a live migration aborted while it is being prepared ends cancelled, the guest where it was', async () => {
+    const uuid = await boot('live-abort');
+    const before = (await getInstanceRow(cloud.db, uuid))!;
+    const dest = other(before.host!);
+    const b = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', dest), dest));
+    b.injectFault({ op: 'preLiveMigration', kind: 'delay', delayMs: 1500 });
+    b.close();
+    const { flowUuid, migrationUuid } = await startMove(uuid, 'live-migration');
+    await waitFor('the destination being prepared', async () => ((await getMigration(cloud.db, migrationUuid))?.status === 'preparing' ? true : undefined));
+    await updateMigration(cloud.db, migrationUuid, { status: 'cancelling' });
+    assert.equal(await settled(flowUuid), 'done');
+    const row = (await getInstanceRow(cloud.db, uuid))!;
+    assert.deepEqual([row.vm_state, row.task_state, row.host], ['active', null, before.host]);
+    assert.equal((await getMigration(cloud.db, migrationUuid))!.status, 'cancelled');
+    assert.deepEqual(await claims(uuid, migrationUuid), { [`instance@${before.node_uuid}`]: { VCPU: 1, MEMORY_MB: 512, DISK_GB: 1 } });
+    assert.deepEqual([guestsOn(before.host!).includes(uuid), guestsOn(dest).includes(uuid)], [true, false]);
   });
 
   it('no valid host: the migration in error, the instance ACTIVE where it was, with its claim', async () => {

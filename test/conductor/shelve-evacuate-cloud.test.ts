@@ -136,6 +136,24 @@ describe('shelve, unshelve and evacuate in the cloud (fake driver, two hosts)', 
     assert.deepEqual(await allocations(id), [`server@compute2: ${TINY}`]);
   });
 
+  it('a shelved server deleted (SHELVED, and SHELVED_OFFLOADED with no host) takes its snapshot with it', async () => {
+    for (const offload of [false, true]) {
+      const id = await boot(`shelve-del-${offload}`, 'compute1');
+      assert.equal((await action(id, { shelve: null })).status, 202);
+      await waitStatus(id, 'SHELVED');
+      if (offload) {
+        assert.equal((await action(id, { shelveOffload: null })).status, 202);
+        await waitStatus(id, 'SHELVED_OFFLOADED');
+      }
+      const snap = (await getInstanceRow(cloud.db, id))!.shelved_image_id!;
+      assert.equal((await api(admin, 'DELETE', compute(`/servers/${id}`), undefined, MV)).status, 204);
+      await waitFor(`${id} gone`, async () => ((await api(admin, 'GET', compute(`/servers/${id}`), undefined, MV)).status === 404 ? true : undefined));
+      assert.equal((await api(admin, 'GET', `${cloud.urls.image}/v2/images/${snap}`)).status, 404, 'the snapshot is deleted');
+      await waitFor('no claim left', async () => ((await allocations(id)).length === 0 ? true : undefined));
+      assert.ok(!guestsOn('compute1').includes(id));
+    }
+  });
+
   it('evacuate after the source is forced down: rebuilt on the other host (200); the source, back, removes its guest and its claim', async () => {
     const id = await boot('evacuate-me', 'compute1');
     const svc = (await api(admin, 'GET', compute('/os-services?binary=nova-compute&host=compute1'), undefined, MV)).body.services[0];

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/common/logging.js';
 import { upsertComputeNodes } from '../../src/db/compute-nodes.js';
 import { claimResources } from '../../src/db/allocations.js';
 import type { Db } from '../../src/db/connection.js';
-import { getInstanceRow, insertInstance, updateInstanceRow } from '../../src/db/instances.js';
+import { getInstanceRow, insertInstance, markInstanceDeleted, updateInstanceRow } from '../../src/db/instances.js';
 import { completeEvacuation, getMigration } from '../../src/db/move-records.js';
 import { reportService } from '../../src/db/service-heartbeat.js';
 import { startInstanceFlow } from '../../src/db/shelve.js';
@@ -51,6 +51,8 @@ for (const backend of BACKENDS) {
     const received: Received[] = [];
     /** Methods the stand-ins fail (once each). */
     const failing = new Set<string>();
+    /** What a stand-in does when it receives a method (before it answers), once. */
+    const onCall = new Map<string, () => Promise<void>>();
 
     before(async () => {
       t = await backend.create();
@@ -82,6 +84,7 @@ for (const backend of BACKENDS) {
     beforeEach(() => {
       received.length = 0;
       failing.clear();
+      onCall.clear();
     });
 
     /** A compute that answers every move step as the fake driver would; anything else is not for these flows. */
@@ -90,6 +93,9 @@ for (const backend of BACKENDS) {
       for (const method of Object.keys(COMPUTE_API.methods)) {
         handlers[method] = async (args) => {
           received.push({ node, method, args });
+          const hook = onCall.get(method);
+          onCall.delete(method);
+          await hook?.();
           if (failing.delete(method)) throw new Conflict(`${method} failed on ${node}`);
           if (method === 'spawn_moved_instance') return { powerState: args.powerOn ? 1 : 4 };
           if (method === 'unshelve_on_host') return { powerState: 1 };
@@ -231,6 +237,16 @@ for (const backend of BACKENDS) {
       assert.equal((await faults(uuid)).length, 1);
       assert.deepEqual(await allocations(uuid), []);
       assert.deepEqual(await events(uuid, requestId), ['schedule_instances:Success', 'compute_unshelve_instance:Error']);
+    });
+
+    it('unshelve of an offloaded server deleted while it spawns: the new guest destroyed, the claim released', async () => {
+      const uuid = await instanceOn(null, flavor, { vm_state: 'shelved_offloaded', shelved_at: new Date().toISOString() });
+      onCall.set('spawn_moved_instance', async () => {
+        assert.ok(await markInstanceDeleted(db, uuid, { unscheduled: true }));
+      });
+      await run(uuid, { ...UNSHELVE, step: 'schedule', event: 'schedule_instances', payload: { host: 'h2', availabilityZone: null } });
+      assert.deepEqual(received.map((r) => `${r.node}:${r.method}`), ['h2:spawn_moved_instance', 'h2:shelve_offload_instance']);
+      assert.deepEqual(await allocations(uuid), []);
     });
 
     it('unshelve with no host that fits: SHELVED_OFFLOADED with the scheduler\'s fault, nothing claimed', async () => {

@@ -48,7 +48,7 @@ const schedule: Step = async (run) => {
     next: 'pre_live',
     payload: { dest },
     write: async (tx) => {
-      await writeMigration(tx, run, 'preparing', { dest_compute: dest.host, dest_node: dest.node, dest_node_uuid: dest.nodeUuid, dest_host: dest.host });
+      await advanceMigration(tx, run, 'preparing', { dest_compute: dest.host, dest_node: dest.node, dest_node_uuid: dest.nodeUuid, dest_host: dest.host });
       await endEvent(tx, run, 'conductor_live_migrate_instance');
     },
   };
@@ -65,7 +65,7 @@ const preLive: Step = async (run) => {
     next: 'live',
     payload: { target },
     write: async (tx) => {
-      await writeMigration(tx, run, 'running');
+      await advanceMigration(tx, run, 'running');
       await endEvent(tx, run, 'compute_pre_live_migration');
     },
   };
@@ -132,6 +132,15 @@ const rollback: Step = async (run) => {
   }, run.env.stepTimeoutMs);
   return { next: DONE, write: (tx) => backWhereItWas(tx, run) };
 };
+
+/**
+ * The migration's status moved on, unless an abort asked meanwhile (DELETE, 2.65 for queued and
+ * preparing ones): its `cancelling` stays, for the live step to find and roll back.
+ */
+async function advanceMigration(tx: Db, run: StepRun, status: string, more: Parameters<typeof writeMigration>[3] = {}): Promise<void> {
+  const m = run.flow.migrationUuid ? await getMigration(tx, run.flow.migrationUuid) : null;
+  await writeMigration(tx, run, m?.status === 'cancelling' ? 'cancelling' : status, more);
+}
 
 async function backWhereItWas(tx: Db, run: StepRun): Promise<void> {
   const m = run.flow.migrationUuid ? await getMigration(tx, run.flow.migrationUuid) : null;

@@ -244,10 +244,19 @@ const spawn: Step = async (run) => {
   if (!imageId) throw new NotFound(`Instance ${inst.uuid} has no shelved image to unshelve from.`);
   const image = await shelvedImageMeta(run, inst, imageId);
   const { powerState } = await run.env.compute.moveStep(run.ctx, 'spawn_moved_instance', { instance: onDest(inst, dest), image, powerOn: true }, run.env.stepTimeoutMs);
+  if (!(await getInstanceRow(run.env.db, inst.uuid))) {
+    // Deleted while it spawned (an offloaded server is deleted without a compute): the new guest
+    // goes too, and the way back gives the claim up.
+    await run.env.compute.moveStep(run.ctx, 'shelve_offload_instance', { instance: onDest(inst, dest) }, run.env.stepTimeoutMs);
+    throw new NotFound(`Instance ${inst.uuid} could not be found.`);
+  }
   return {
     next: 'forget_image', payload: { shelvedImageId: imageId },
     write: async (tx) => {
-      await settle(tx, inst.uuid, unshelved(inst, powerState, dest), [TaskState.UNSHELVING]);
+      // Deleted since the look above: nothing holds the claim but this flow.
+      if (!(await settle(tx, inst.uuid, unshelved(inst, powerState, dest), [TaskState.UNSHELVING])) && !(await getInstanceRow(tx, inst.uuid))) {
+        await releaseResources(tx, inst.uuid);
+      }
       await endEvent(tx, run, UNSHELVE_EVENT);
     },
   };
@@ -289,8 +298,8 @@ function unshelveFailed(run: StepRun, step: string, err: unknown): Transition {
       const offloaded = step !== 'power_on';
       const inst = await getInstance(tx, run.flow.instanceUuid);
       await settle(tx, run.flow.instanceUuid, { vm_state: offloaded ? VmState.SHELVED_OFFLOADED : VmState.SHELVED, task_state: null }, [TaskState.UNSHELVING]);
-      // The instance's claim: while offloaded it holds none but what this flow's schedule made.
-      if (offloaded && inst && !inst.node) await releaseResources(tx, run.flow.instanceUuid);
+      // The instance's claim: while offloaded (or once deleted) it holds none but what this flow's schedule made.
+      if (offloaded && (!inst || !inst.node)) await releaseResources(tx, run.flow.instanceUuid);
       if (inst) await recordFault(tx, run, err, inst.host);
       await endEvent(tx, run, step === 'schedule' ? SCHEDULE_EVENT : UNSHELVE_EVENT, err);
     },
