@@ -19,9 +19,13 @@ import { startFlow } from './server-shelve.js';
  */
 
 const AdminPass = Type.String();
-const Evacuate21 = Type.Object({ host: Type.Optional(HostSchema), onSharedStorage: BooleanSchema, adminPass: Type.Optional(AdminPass) }, { additionalProperties: false });
+const Evacuate21 = Type.Object({
+  host: Type.Optional(HostSchema), onSharedStorage: BooleanSchema, adminPass: Type.Optional(AdminPass),
+}, { additionalProperties: false });
 const Evacuate214 = Type.Object({ host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass) }, { additionalProperties: false });
-const Evacuate229 = Type.Object({ host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass), force: Type.Optional(BooleanSchema) }, { additionalProperties: false });
+const Evacuate229 = Type.Object({
+  host: Type.Optional(HostSchema), adminPass: Type.Optional(AdminPass), force: Type.Optional(BooleanSchema),
+}, { additionalProperties: false });
 
 /** The schema of the request's microversion: 2.68 drops `force` again (forced moves removed). */
 function evacuateSchema(req: FastifyRequest): TSchema {
@@ -57,9 +61,10 @@ async function evacuate(deps: ComputeApiDeps, req: FastifyRequest, reply: Fastif
     },
   });
   reply.code(200);
-  // Nova answers the password below 2.14 (enable_instance_password); from 2.14 an empty 200.
+  // Nova answers the password below 2.14 (enable_instance_password); from 2.14 an empty 200
+  // (an empty string: undefined is the router's 202, and a reply sent here is sent twice).
   if (!mvAtLeast(req, '2.14')) return { adminPass: shared ? null : body.adminPass ?? generatePassword() };
-  return reply.send();
+  return '';
 }
 
 export const EVACUATE_ACTIONS = {

@@ -57,17 +57,21 @@ export async function startFlow(deps: ComputeApiDeps, req: FastifyRequest, row: 
     const now = await getInstanceRow(deps.db, row.uuid);
     if (!now) throw instanceNotFound(row.uuid);
     const vmStates: readonly string[] = a.vmStates;
-    throw vmStates.includes(now.vm_state) ? invalidState(a.name, row.uuid, 'task_state', now.task_state) : invalidState(a.name, row.uuid, 'vm_state', now.vm_state);
+    throw vmStates.includes(now.vm_state)
+      ? invalidState(a.name, row.uuid, 'task_state', now.task_state)
+      : invalidState(a.name, row.uuid, 'vm_state', now.vm_state);
   }
   await deps.conductor.runFlow(rpcContextOf(req), started.flowUuid)
-    .catch((err: unknown) => req.log.warn({ flow: started.flowUuid, err: errorMessage(err) }, 'run_flow not sent: a conductor\'s poll takes the flow up'));
+    .catch((err: unknown) => req.log.warn({ flow: started.flowUuid, err: errorMessage(err) }, "run_flow not sent: a conductor's poll takes it up"));
   return started.flowUuid;
 }
 
 // ---- shelve
 
 /** Image properties a snapshot does not inherit from its base image (Nova's non_inheritable_image_properties, as createImage). */
-const NON_INHERITABLE = new Set(['cache_in_nova', 'bittorrent', 'img_signature_hash_method', 'img_signature', 'img_signature_key_type', 'img_signature_certificate_uuid']);
+const NON_INHERITABLE = new Set([
+  'cache_in_nova', 'bittorrent', 'img_signature_hash_method', 'img_signature', 'img_signature_key_type', 'img_signature_certificate_uuid',
+]);
 
 async function shelve(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<undefined> {
   // The router checked lock, state and the snapshot capability; the snapshot image is created
@@ -105,7 +109,8 @@ async function shelveOffload(deps: ComputeApiDeps, req: FastifyRequest, row: Ins
 export async function deleteShelvedSnapshot(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow): Promise<void> {
   if (!row.shelved_image_id || (row.vm_state !== VmState.SHELVED && row.vm_state !== VmState.SHELVED_OFFLOADED)) return;
   await deps.images.deleteImage(row.shelved_image_id, req.auth.tokenId)
-    .catch((err: unknown) => req.log.warn({ instance: row.uuid, image: row.shelved_image_id, err: errorMessage(err) }, 'could not delete the snapshot of a deleted shelved server'));
+    .catch((err: unknown) => req.log.warn({ instance: row.uuid, image: row.shelved_image_id, err: errorMessage(err) },
+      'could not delete the snapshot of a deleted shelved server'));
 }
 
 // ---- unshelve (Nova's schemas: nothing read below 2.77; 2.77 availability_zone; 2.91 host, and a null zone to unpin)
@@ -114,7 +119,9 @@ const AzName = Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[^\\x
 const Unshelve277 = Type.Union([Type.Null(), Type.Object({ availability_zone: AzName }, { additionalProperties: false })]);
 const Unshelve291 = Type.Union([
   Type.Null(),
-  Type.Object({ availability_zone: Type.Optional(Type.Union([Type.Null(), Type.String()])), host: Type.Optional(Type.String()) }, { additionalProperties: false }),
+  Type.Object({
+    availability_zone: Type.Optional(Type.Union([Type.Null(), Type.String()])), host: Type.Optional(Type.String()),
+  }, { additionalProperties: false }),
 ]);
 
 interface UnshelveArgs { azPassed: boolean; availabilityZone: string | null; host: string | null }
@@ -138,7 +145,8 @@ async function unshelve(deps: ComputeApiDeps, req: FastifyRequest, row: Instance
   const offloaded = row.vm_state === VmState.SHELVED_OFFLOADED;
   // Nova's compute API: a zone or a host only for an offloaded server (UnshelveInstanceInvalidState, 409).
   if ((args.azPassed || args.host !== null) && !offloaded) {
-    throw new Conflict(`Specifying an availability zone when unshelving server ${row.uuid} with status "${row.vm_state}" is not supported. The server status must be SHELVED_OFFLOADED.`);
+    throw new Conflict(`Specifying an availability zone when unshelving server ${row.uuid} with status "${row.vm_state}" is not supported. `
+      + 'The server status must be SHELVED_OFFLOADED.');
   }
   if (args.host !== null && !(await computeServiceOf(deps.db, args.host))) throw new BadRequest(`Compute host ${args.host} could not be found.`);
   if (args.availabilityZone !== null) {

@@ -33,7 +33,10 @@ export async function offloadShelved(db: Db, config: Config, log: Logger, run: (
       flow = await startInstanceFlow(db, {
         taskState: TaskState.SHELVING_OFFLOADING, vmStates: [VmState.SHELVED], taskStates: [null], shelvedBefore: before,
         action: { name: 'shelveOffload', projectId: row.project_id, userId: row.user_id }, firstEvent: SHELVE_OFFLOAD_EVENT,
-        flow: { kind: 'shelve-offload', instanceUuid: uuid, step: 'offload', payload: {}, requestId: ctx.requestId, userId: row.user_id, projectId: row.project_id },
+        flow: {
+          kind: 'shelve-offload', instanceUuid: uuid, step: 'offload', payload: {}, requestId: ctx.requestId,
+          userId: row.user_id, projectId: row.project_id,
+        },
       });
     } catch (err) {
       // Another flow of the instance under way (the database's refusal): it is not ours to offload.

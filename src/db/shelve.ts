@@ -50,7 +50,8 @@ export async function startInstanceFlow(db: Db, s: InstanceFlowStart): Promise<{
     if (s.shelvedBefore) q = q.where('shelved_at', '<', s.shelvedBefore);
     const res = await q.executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return null;
-    await createAction(tx, { instanceUuid: uuid, action: s.action.name, requestId: s.flow.requestId, projectId: s.action.projectId, userId: s.action.userId });
+    const { name: action, projectId, userId } = s.action;
+    await createAction(tx, { instanceUuid: uuid, action, requestId: s.flow.requestId, projectId, userId });
     if (s.firstEvent) await startEvent(tx, uuid, s.flow.requestId, s.firstEvent, null);
     return createFlow(tx, s.flow);
   });

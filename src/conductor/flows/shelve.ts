@@ -94,7 +94,8 @@ const snapshot: Step = async (run) => {
   // the snapshot already, and the compute only powers off (image_id null).
   const uploaded = imageId !== null && (await imageStatus(run, imageId)) === 'active';
   const diskFormat = inst.imageMeta.diskFormat || 'raw';
-  await run.env.compute.moveStep(run.ctx, 'shelve_instance', { instance: inst, imageId: uploaded ? null : imageId, diskFormat }, run.env.stepTimeoutMs);
+  const args = { instance: inst, imageId: uploaded ? null : imageId, diskFormat };
+  await run.env.compute.moveStep(run.ctx, 'shelve_instance', args, run.env.stepTimeoutMs);
   const offload = run.flow.payload.offload === true;
   return {
     next: offload ? 'offload' : DONE,
@@ -194,7 +195,8 @@ async function deleteShelvedImage(run: StepRun, imageId: string | null): Promise
   try {
     await run.env.images.deleteImage(imageId);
   } catch (err) {
-    if (statusOf(err) !== 404) run.env.log.warn({ instance: run.flow.instanceUuid, image: imageId, err: errorMessage(err) }, 'could not delete the shelved image');
+    if (statusOf(err) === 404) return;
+    run.env.log.warn({ instance: run.flow.instanceUuid, image: imageId, err: errorMessage(err) }, 'could not delete the shelved image');
   }
 }
 
@@ -243,7 +245,8 @@ const spawn: Step = async (run) => {
   const imageId = await shelvedImageOf(run);
   if (!imageId) throw new NotFound(`Instance ${inst.uuid} has no shelved image to unshelve from.`);
   const image = await shelvedImageMeta(run, inst, imageId);
-  const { powerState } = await run.env.compute.moveStep(run.ctx, 'spawn_moved_instance', { instance: onDest(inst, dest), image, powerOn: true }, run.env.stepTimeoutMs);
+  const args = { instance: onDest(inst, dest), image, powerOn: true };
+  const { powerState } = await run.env.compute.moveStep(run.ctx, 'spawn_moved_instance', args, run.env.stepTimeoutMs);
   if (!(await getInstanceRow(run.env.db, inst.uuid))) {
     // Deleted while it spawned (an offloaded server is deleted without a compute): the new guest
     // goes too, and the way back gives the claim up.
@@ -282,7 +285,8 @@ async function shelvedImageMeta(run: StepRun, inst: Instance, imageId: string): 
   if (img.status !== 'active') throw new Conflict(`Image ${imageId} to unshelve from is ${img.status}, not active.`);
   return {
     ...base, name: img.name ?? base.name, status: img.status, diskFormat: img.disk_format ?? base.diskFormat,
-    containerFormat: img.container_format ?? base.containerFormat, size: img.size ?? 0, checksum: img.checksum, minDisk: img.min_disk, minRam: img.min_ram,
+    containerFormat: img.container_format ?? base.containerFormat, size: img.size ?? 0, checksum: img.checksum,
+    minDisk: img.min_disk, minRam: img.min_ram,
   };
 }
 
@@ -297,7 +301,8 @@ function unshelveFailed(run: StepRun, step: string, err: unknown): Transition {
     write: async (tx) => {
       const offloaded = step !== 'power_on';
       const inst = await getInstance(tx, run.flow.instanceUuid);
-      await settle(tx, run.flow.instanceUuid, { vm_state: offloaded ? VmState.SHELVED_OFFLOADED : VmState.SHELVED, task_state: null }, [TaskState.UNSHELVING]);
+      const back = { vm_state: offloaded ? VmState.SHELVED_OFFLOADED : VmState.SHELVED, task_state: null };
+      await settle(tx, run.flow.instanceUuid, back, [TaskState.UNSHELVING]);
       // The instance's claim: while offloaded (or once deleted) it holds none but what this flow's schedule made.
       if (offloaded && (!inst || !inst.node)) await releaseResources(tx, run.flow.instanceUuid);
       if (inst) await recordFault(tx, run, err, inst.host);
