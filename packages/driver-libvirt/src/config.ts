@@ -30,6 +30,14 @@ export interface LibvirtConfig {
   kernelCmdline: string;
   /** The compute host's IP as the node reports it. */
   hostIp: string;
+  /** Cold moves: seconds a running guest gets to shut down through ACPI before it is powered off hard (0: hard at once). */
+  shutdownTimeout: number;
+  /** Live migration: the URI a source's virsh reaches this host's libvirtd at (default: connection_uri). */
+  migrationUri: string;
+  /** Live migration: the address this host's QEMUs receive an incoming migration on (default: host_ip). */
+  migrationAddress: string;
+  /** Live migration: a migration still running after this many seconds fails (MigrationFailed). */
+  liveMigrationTimeout: number;
 }
 
 function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
@@ -52,8 +60,10 @@ export function parseConfig(stateDir: string, raw: Record<string, string>): Libv
     throw new Error(`libvirt driver: virt_type must be qemu or kvm, got ${JSON.stringify(raw['virt_type'])}`);
   }
   const instancesPath = str(raw, 'instances_path', join(stateDir, 'instances'));
+  const connectionUri = str(raw, 'connection_uri', 'qemu:///system');
+  const hostIp = str(raw, 'host_ip', '127.0.0.1');
   return {
-    connectionUri: str(raw, 'connection_uri', 'qemu:///system'),
+    connectionUri,
     virtType,
     instancesPath,
     imageCachePath: str(raw, 'image_cache_path', join(instancesPath, '_base')),
@@ -65,6 +75,10 @@ export function parseConfig(stateDir: string, raw: Record<string, string>): Libv
     tbCacheMb: int(raw, 'tb_cache_mb', 32, 0),
     machineType: str(raw, 'hw_machine_type', 'pc'),
     kernelCmdline: str(raw, 'kernel_cmdline', 'root=/dev/vda console=tty0 console=ttyS0'),
-    hostIp: str(raw, 'host_ip', '127.0.0.1'),
+    hostIp,
+    shutdownTimeout: int(raw, 'shutdown_timeout', 60, 0),
+    migrationUri: str(raw, 'live_migration_uri', connectionUri),
+    migrationAddress: str(raw, 'migration_address', hostIp),
+    liveMigrationTimeout: int(raw, 'live_migration_timeout', 1800, 1),
   };
 }

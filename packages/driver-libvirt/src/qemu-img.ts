@@ -72,3 +72,8 @@ export function qemuFormatFor(diskFormat: string): string | null {
       return null;
   }
 }
+
+/** Grows a disk to `sizeBytes` (callers never shrink one: a guest's file system would be cut). */
+export async function grow(path: string, format: 'qcow2' | 'raw', sizeBytes: number): Promise<void> {
+  await run('qemu-img', ['resize', '-q', '-f', format, path, String(sizeBytes)]);
+}

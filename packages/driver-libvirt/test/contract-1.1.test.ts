@@ -7,8 +7,11 @@ import { createDriver, LibvirtDriver } from '@orrery/driver-libvirt';
 import { run } from '../src/exec.js';
 
 describe('libvirt driver: contract 1.1', () => {
-  it('agrees 1.1 with the nodeLookup group, having every method of it', () => {
-    assert.deepEqual(prepareDriver(createDriver()).contract, { version: '1.1', groups: ['nodeLookup'] });
+  it('agrees 1.2 (moves) with the nodeLookup group, having every method of it and of both move capabilities', () => {
+    const driver = createDriver();
+    assert.deepEqual(prepareDriver(driver).contract, { version: '1.2', groups: ['nodeLookup'] });
+    const caps = driver.capabilities();
+    assert.deepEqual([caps.coldMigration, caps.liveMigration], [true, true]);
   });
 
   it('reports libvirt unreachable (never throws) when it is not running', async () => {

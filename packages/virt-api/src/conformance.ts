@@ -25,6 +25,8 @@ import { ALLOWED_ERRORS, ImageNotFound, isAllowedError, isDriverError } from './
 import { isPowerState } from './events.js';
 import { checkCompatibility } from './version.js';
 import { expectCode, must, refOf, Skip, sleep, type Check } from './conformance-steps.js';
+/** A fixture throws Skip (from create()) for a check it cannot serve; the check is reported skipped with the reason. */
+export { Skip } from './conformance-steps.js';
 import { CHECKS_1_1 } from './conformance-1.1.js';
 import { CHECKS_1_2 } from './conformance-1.2.js';
 
