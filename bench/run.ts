@@ -13,7 +13,7 @@ import { allInOne, existingCloud } from './deployments.js';
 import { stderrProgress } from './progress.js';
 import { movesMarkdown, runMoves, type MovesResult } from './scenarios/moves.js';
 
-const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out', 'failover', 'moves'];
+const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out', 'failover', 'moves', 'libvirt-live-migration'];
 
 /** The command as typed, for the report, without the password. */
 function commandLine(args: string[]): string {
@@ -48,6 +48,7 @@ const program = new Command('npm run bench --')
   .addOption(new Option('--requests <count>', 'scheduler scale: requests per node count').default(10000).argParser(positive))
   .addOption(new Option('--moves-n <count>', 'moves: servers each resized (+confirm), then live-migrated').default(50).argParser(positive))
   .addOption(new Option('--moves-concurrency <list>', 'moves: moves at a time').default([1, 10], '1,10').argParser(numbers))
+  .addOption(new Option('--libvirt-migrations <count>', 'libvirt live migration: block migrations of one 128 MiB TCG guest between two libvirt hosts (needs root and libvirt; skipped with the reason otherwise)').default(4).argParser(positive))
   .addOption(new Option('--scheduler-budget <seconds>', 'scheduler scale: stop a node count after this long and report the rate so far').default(120).argParser(positive))
   .option('--auth-url <url>', 'measure an existing cloud (Identity v3) instead of starting the all-in-one [env OS_AUTH_URL is not used unless given here]')
   .option('--username <name>', 'with --auth-url [env OS_USERNAME]')
@@ -73,7 +74,7 @@ Examples:
 program.parse(process.argv);
 const opts = program.opts<{
   quick?: boolean; scenarios: string; n: number[]; concurrency: number[]; repeat: number; warmup: number; flavor: string; image: string; pollMs: number; probeMs: number; multiCreate: number;
-  listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; movesN: number; movesConcurrency: number[]; authUrl?: string;
+  listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; movesN: number; movesConcurrency: number[]; libvirtMigrations: number; authUrl?: string;
   username?: string; password?: string; projectName?: string; userDomainName?: string; projectDomainName?: string;
   regionName?: string; pids?: number[]; out: string; chart: string; profile?: string; keepState?: boolean; quiet?: boolean;
 }>();
@@ -87,6 +88,7 @@ if (opts.quick) {
   if (!explicit('warmup')) opts.warmup = 20;
   if (!explicit('movesN')) opts.movesN = 10;
   if (!explicit('movesConcurrency')) opts.movesConcurrency = [5];
+  if (!explicit('libvirtMigrations')) opts.libvirtMigrations = 2;
 }
 const scenarios = opts.scenarios.split(',').map((s) => s.trim());
 for (const s of scenarios) if (!SCENARIOS.includes(s)) program.error(`unknown scenario ${s}; choose from ${SCENARIOS.join(', ')}`);
@@ -108,7 +110,7 @@ if (opts.authUrl) {
 
 // The scheduler and scale-out scenarios run Orrery's own code on this machine, not a cloud given by --auth-url.
 const local = !opts.authUrl;
-if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out') || scenarios.includes('failover') || scenarios.includes('moves'))) {
+if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out') || scenarios.includes('failover') || scenarios.includes('moves') || scenarios.includes('libvirt-live-migration'))) {
   process.stderr.write('note: with --auth-url only the boot storm runs (the scheduler, scale-out, failover and moves scenarios measure Orrery\'s own code here)\n');
 }
 const bench: BenchOptions = {
@@ -131,7 +133,7 @@ const bench: BenchOptions = {
 
 const progress = stderrProgress(process.stderr, opts.quiet === true);
 try {
-  // The moves scenario (issue #12) reports in a section and a JSON file of its own after the others.
+  // The moves scenarios (issue #12) report in sections and JSON files of their own after the others.
   const others = bench.bootStorm || bench.scheduler !== null || bench.scaleOut.length > 0 || bench.failover !== null;
   if (others) process.stdout.write((await runBench(bench, progress)).markdown);
   if (scenarios.includes('moves') && local) {
@@ -144,6 +146,16 @@ try {
     writeFileSync(file, `${JSON.stringify({ command: bench.command, moves }, null, 2)}\n`);
     progress.note(`wrote ${file}`);
     process.stdout.write(`\n${movesMarkdown(moves)}`);
+  }
+  if (scenarios.includes('libvirt-live-migration') && local) {
+    // Loaded only when asked for: it brings the libvirt driver and the two-host harness with it.
+    const { libvirtLiveMigrationMarkdown, runLibvirtLiveMigration } = await import('./scenarios/libvirt-live-migration.js');
+    const r = await runLibvirtLiveMigration({ migrations: opts.libvirtMigrations }, progress);
+    mkdirSync(bench.outDir, { recursive: true });
+    const file = join(bench.outDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-libvirt-live-migration.json`);
+    writeFileSync(file, `${JSON.stringify({ command: bench.command, libvirtLiveMigration: r }, null, 2)}\n`);
+    progress.note(`wrote ${file}`);
+    process.stdout.write(`\n${libvirtLiveMigrationMarkdown(r)}\n`);
   }
 } catch (err) {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
