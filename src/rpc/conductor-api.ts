@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { unwrap, wrap } from '../objects/envelope.js';
 // Registers the objects these messages carry.
 import '../objects/compute.js';
+import type { MoveProgress } from '@orrery/virt-api';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
 import type { Bus, RpcContext } from './bus.js';
 import { call, cast, defineApi, EnvelopeWire, knows, Str, StrOrNull, voidCall, type ApiSignatures, type Handlers } from './definition.js';
@@ -45,15 +46,8 @@ const ActionEventWire = Type.Object({
   finish: Type.Optional(Type.Object({ result: Type.Union([Type.Literal('Success'), Type.Literal('Error')]), traceback: StrOrNull })),
 });
 
-/** A live migration's progress (virt contract 1.2 MoveProgress), bytes. */
-export interface MoveProgress {
-  memoryTotal: number;
-  memoryProcessed: number;
-  memoryRemaining: number;
-  diskTotal: number;
-  diskProcessed: number;
-  diskRemaining: number;
-}
+/** A live migration's progress, bytes: the virt contract's report, as the compute relays it. */
+export type { MoveProgress } from '@orrery/virt-api';
 
 const Bytes = Type.Number({ minimum: 0 });
 const MoveProgressWire = Type.Object({
