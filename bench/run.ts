@@ -4,14 +4,16 @@
  * driver, SQLite, on free ports) for each boot storm; with --auth-url it measures any
  * OpenStack-compatible cloud through the same public APIs. See docs/performance.md.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runBench, type BenchOptions } from './bench.js';
 import { repoRoot } from '../harness/repo.js';
 import { allInOne, existingCloud } from './deployments.js';
 import { stderrProgress } from './progress.js';
+import { movesMarkdown, runMoves, type MovesResult } from './scenarios/moves.js';
 
-const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out', 'failover'];
+const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out', 'failover', 'moves', 'libvirt-live-migration'];
 
 /** The command as typed, for the report, without the password. */
 function commandLine(args: string[]): string {
@@ -44,6 +46,9 @@ const program = new Command('npm run bench --')
   .addOption(new Option('--stall <seconds>', 'give up when no server changes state for this long').default(120).argParser(positive))
   .addOption(new Option('--nodes <list>', 'scheduler scale: fake node counts').default([1000, 10000, 100000], '1000,10000,100000').argParser(numbers))
   .addOption(new Option('--requests <count>', 'scheduler scale: requests per node count').default(10000).argParser(positive))
+  .addOption(new Option('--moves-n <count>', 'moves: servers each resized (+confirm), then live-migrated').default(50).argParser(positive))
+  .addOption(new Option('--moves-concurrency <list>', 'moves: moves at a time').default([1, 10], '1,10').argParser(numbers))
+  .addOption(new Option('--libvirt-migrations <count>', 'libvirt live migration: block migrations of one 128 MiB TCG guest between two libvirt hosts (needs root and libvirt; skipped with the reason otherwise)').default(4).argParser(positive))
   .addOption(new Option('--scheduler-budget <seconds>', 'scheduler scale: stop a node count after this long and report the rate so far').default(120).argParser(positive))
   .option('--auth-url <url>', 'measure an existing cloud (Identity v3) instead of starting the all-in-one [env OS_AUTH_URL is not used unless given here]')
   .option('--username <name>', 'with --auth-url [env OS_USERNAME]')
@@ -69,7 +74,7 @@ Examples:
 program.parse(process.argv);
 const opts = program.opts<{
   quick?: boolean; scenarios: string; n: number[]; concurrency: number[]; repeat: number; warmup: number; flavor: string; image: string; pollMs: number; probeMs: number; multiCreate: number;
-  listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; authUrl?: string;
+  listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; movesN: number; movesConcurrency: number[]; libvirtMigrations: number; authUrl?: string;
   username?: string; password?: string; projectName?: string; userDomainName?: string; projectDomainName?: string;
   regionName?: string; pids?: number[]; out: string; chart: string; profile?: string; keepState?: boolean; quiet?: boolean;
 }>();
@@ -81,6 +86,9 @@ if (opts.quick) {
   if (!explicit('requests')) opts.requests = 1000;
   if (!explicit('listSamples')) opts.listSamples = 5;
   if (!explicit('warmup')) opts.warmup = 20;
+  if (!explicit('movesN')) opts.movesN = 10;
+  if (!explicit('movesConcurrency')) opts.movesConcurrency = [5];
+  if (!explicit('libvirtMigrations')) opts.libvirtMigrations = 2;
 }
 const scenarios = opts.scenarios.split(',').map((s) => s.trim());
 for (const s of scenarios) if (!SCENARIOS.includes(s)) program.error(`unknown scenario ${s}; choose from ${SCENARIOS.join(', ')}`);
@@ -102,8 +110,8 @@ if (opts.authUrl) {
 
 // The scheduler and scale-out scenarios run Orrery's own code on this machine, not a cloud given by --auth-url.
 const local = !opts.authUrl;
-if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out') || scenarios.includes('failover'))) {
-  process.stderr.write('note: with --auth-url only the boot storm runs (the scheduler, scale-out and failover scenarios measure Orrery\'s own code here)\n');
+if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out') || scenarios.includes('failover') || scenarios.includes('moves') || scenarios.includes('libvirt-live-migration'))) {
+  process.stderr.write('note: with --auth-url only the boot storm runs (the scheduler, scale-out, failover and moves scenarios measure Orrery\'s own code here)\n');
 }
 const bench: BenchOptions = {
   deployment,
@@ -123,9 +131,32 @@ const bench: BenchOptions = {
   command: commandLine(process.argv.slice(2)),
 };
 
+const progress = stderrProgress(process.stderr, opts.quiet === true);
 try {
-  const out = await runBench(bench, stderrProgress(process.stderr, opts.quiet === true));
-  process.stdout.write(out.markdown);
+  // The moves scenarios (issue #12) report in sections and JSON files of their own after the others.
+  const others = bench.bootStorm || bench.scheduler !== null || bench.scaleOut.length > 0 || bench.failover !== null;
+  if (others) process.stdout.write((await runBench(bench, progress)).markdown);
+  if (scenarios.includes('moves') && local) {
+    const moves: MovesResult[] = [];
+    for (const concurrency of opts.movesConcurrency) {
+      moves.push(await runMoves(allInOne, { n: opts.movesN, concurrency, pollMs: opts.pollMs, timeoutMs: opts.stall * 1000 }, progress));
+    }
+    mkdirSync(bench.outDir, { recursive: true });
+    const file = join(bench.outDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-moves.json`);
+    writeFileSync(file, `${JSON.stringify({ command: bench.command, moves }, null, 2)}\n`);
+    progress.note(`wrote ${file}`);
+    process.stdout.write(`\n${movesMarkdown(moves)}`);
+  }
+  if (scenarios.includes('libvirt-live-migration') && local) {
+    // Loaded only when asked for: it brings the libvirt driver and the two-host harness with it.
+    const { libvirtLiveMigrationMarkdown, runLibvirtLiveMigration } = await import('./scenarios/libvirt-live-migration.js');
+    const r = await runLibvirtLiveMigration({ migrations: opts.libvirtMigrations }, progress);
+    mkdirSync(bench.outDir, { recursive: true });
+    const file = join(bench.outDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-libvirt-live-migration.json`);
+    writeFileSync(file, `${JSON.stringify({ command: bench.command, libvirtLiveMigration: r }, null, 2)}\n`);
+    progress.note(`wrote ${file}`);
+    process.stdout.write(`\n${libvirtLiveMigrationMarkdown(r)}\n`);
+  }
 } catch (err) {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
   process.exitCode = 1;
