@@ -172,7 +172,7 @@ async function confirmResize(deps: ComputeApiDeps, req: FastifyRequest, reply: F
   const flow = await waitingResize(deps.db, row);
   await atomically(deps.db, async (tx) => {
     // Another confirm, a revert or the auto-confirm got there first: the resize is no longer waiting.
-    if (!(await resumeWaitingFlow(tx, flow.uuid, 'verify', 'confirm'))) throw new BadRequest('Instance has not been resized.');
+    if (!(await resumeWaitingFlow(tx, flow.uuid, 'verify', 'confirm', req.requestId))) throw new BadRequest('Instance has not been resized.');
     await updateMigration(tx, flow.migrationUuid, { status: 'confirming' });
     await createAction(tx, { instanceUuid: row.uuid, action: SERVER_ACTIONS.confirmResize.record, requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
   });
@@ -191,7 +191,7 @@ async function revertResize(deps: ComputeApiDeps, req: FastifyRequest, row: Inst
     // Back to the old flavor: a resize down reverted grows again (Nova's is_revert quota check).
     await checkUpsizeQuota(tx, deps.config, row.project_id, row.user_id, upsizeDeltas(JSON.parse(row.flavor) as Flavor, old));
     await transitionTaskState(tx, row, a.name, { task_state: a.taskState }, [null]);
-    if (!(await resumeWaitingFlow(tx, flow.uuid, 'verify', 'revert'))) throw new BadRequest('Instance has not been resized.');
+    if (!(await resumeWaitingFlow(tx, flow.uuid, 'verify', 'revert', req.requestId))) throw new BadRequest('Instance has not been resized.');
     await updateMigration(tx, flow.migrationUuid, { status: 'reverting' });
     await createAction(tx, { instanceUuid: row.uuid, action: a.record, requestId: req.requestId, projectId: row.project_id, userId: req.auth.userId });
   });

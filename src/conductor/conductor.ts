@@ -177,7 +177,7 @@ export class ConductorService {
   private async confirmDeletedResize(uuid: string): Promise<void> {
     const flow = await liveFlowOf(this.db, uuid);
     if (flow?.status !== 'waiting' || flow.step !== 'verify') return;
-    if (await resumeWaitingFlow(this.db, flow.uuid, 'verify', 'confirm')) this.engine?.kick(flow.uuid);
+    if (await resumeWaitingFlow(this.db, flow.uuid, 'verify', 'confirm', flow.requestId)) this.engine?.kick(flow.uuid);
   }
 
   /** Drives a task flow the API persisted, in the background (the cast is answered at once). */

@@ -151,11 +151,13 @@ export async function advanceFlow(tx: Db, uuid: string, owner: string, fromStep:
 
 /**
  * A waiting flow (a resize to confirm or revert) set running again at `step`, unowned, by the
- * API's confirm/revert or the conductor's auto-confirm. False when it is not waiting at `from`.
+ * API's confirm/revert or the conductor's auto-confirm; its steps from here on record their
+ * events under `requestId` (the confirm's or revert's own instance action). False when it is
+ * not waiting at `from`.
  */
-export async function resumeWaitingFlow(tx: Db, uuid: string, from: string, step: string): Promise<boolean> {
+export async function resumeWaitingFlow(tx: Db, uuid: string, from: string, step: string, requestId: string): Promise<boolean> {
   const res = await tx.updateTable('task_flows')
-    .set({ step, status: 'running', owner: null, lease_until: new Date(0).toISOString(), attempt: 0, updated_at: now().toISOString() })
+    .set({ step, status: 'running', owner: null, lease_until: new Date(0).toISOString(), attempt: 0, request_id: requestId, updated_at: now().toISOString() })
     .where('uuid', '=', uuid).where('status', '=', 'waiting').where('step', '=', from)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;

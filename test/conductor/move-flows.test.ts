@@ -76,7 +76,7 @@ describe('move flows in the conductor (fake driver, two hosts)', () => {
   }
 
   async function resume(flowUuid: string, step: 'confirm' | 'revert'): Promise<void> {
-    assert.ok(await atomically(cloud.db, (tx) => resumeWaitingFlow(tx, flowUuid, 'verify', step)));
+    assert.ok(await atomically(cloud.db, (tx) => resumeWaitingFlow(tx, flowUuid, 'verify', step, newRequestId())));
     await conductor.runFlow(systemContext(), flowUuid);
   }
 
@@ -223,5 +223,40 @@ describe('move flows in the conductor (fake driver, two hosts)', () => {
     assert.deepEqual(await claims(uuid, migrationUuid), { [`instance@${before.node_uuid}`]: { VCPU: 1, MEMORY_MB: 512, DISK_GB: 1 } });
     const faults = await cloud.db.selectFrom('instance_faults').select('message').where('instance_uuid', '=', uuid).execute();
     assert.ok(faults.some((f) => /No valid host/.test(f.message)), JSON.stringify(faults));
+  });
+});
+
+describe('resize_confirm_window', () => {
+  let cloud: TestCloud;
+  let admin: Session;
+  const MV = { 'openstack-api-version': 'compute 2.37' };
+
+  before(async () => {
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1,compute2', resize_confirm_window: '1' } });
+    admin = await login(cloud, 'admin', 'secret', 'admin');
+  });
+  after(async () => {
+    await cloud?.close();
+  });
+
+  it('confirms a resize left in VERIFY_RESIZE past the window, as a confirmResize action of its own', async () => {
+    const c = cloud.urls.compute;
+    const images = await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`);
+    const created = await api(admin, 'POST', `${c}/v2.1/servers`, { server: { name: 'auto', imageRef: images.body.images[0].id, flavorRef: '1', networks: 'none' } }, MV);
+    const id = created.body.server.id as string;
+    const status = async () => (await api(admin, 'GET', `${c}/v2.1/servers/${id}`, undefined, MV)).body.server.status as string;
+    await waitFor('ACTIVE', async () => ((await status()) === 'ACTIVE' ? true : undefined));
+    const resized = await api(admin, 'POST', `${c}/v2.1/servers/${id}/action`, { resize: { flavorRef: '2' } }, MV);
+    assert.equal(resized.status, 202, JSON.stringify(resized.body));
+    // VERIFY_RESIZE first, then ACTIVE without a confirm from anyone (the poll runs every window, 1 s).
+    await waitFor('VERIFY_RESIZE', async () => ((await status()) === 'VERIFY_RESIZE' ? true : undefined));
+    await waitFor('the automatic confirm', async () => ((await status()) === 'ACTIVE' ? true : undefined), 15_000);
+    const actions = await api(admin, 'GET', `${c}/v2.1/servers/${id}/os-instance-actions`, undefined, MV);
+    const confirm = actions.body.instanceActions.find((a: { action: string }) => a.action === 'confirmResize');
+    assert.ok(confirm, JSON.stringify(actions.body));
+    const events = await api(admin, 'GET', `${c}/v2.1/servers/${id}/os-instance-actions/${confirm.request_id}`, undefined, MV);
+    assert.deepEqual(events.body.instanceAction.events.map((e: { event: string; result: string }) => [e.event, e.result]), [['compute_confirm_resize', 'Success']]);
+    const migrations = await api(admin, 'GET', `${c}/v2.1/os-migrations?instance_uuid=${id}`, undefined, MV);
+    assert.equal(migrations.body.migrations[0].status, 'confirmed');
   });
 });

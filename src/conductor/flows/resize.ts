@@ -1,4 +1,7 @@
 import { statusOf } from '../../common/errors.js';
+import { newRequestId } from '../../common/ids.js';
+import { createAction } from '../../db/instance-actions.js';
+import { getInstanceRow } from '../../db/instances.js';
 import type { Db } from '../../db/connection.js';
 import { updateMigration } from '../../db/move-records.js';
 import { resumeWaitingFlow, waitingSince } from '../../db/task-flows.js';
@@ -257,9 +260,13 @@ export async function confirmOverdueResizes(db: Db, windowSeconds: number): Prom
   const before = new Date(Date.now() - windowSeconds * 1000).toISOString();
   const resumed: string[] = [];
   for (const f of await waitingSince(db, ['resize', 'migration'], 'verify', before, 50)) {
+    // Recorded as Nova's periodic confirm is: a confirmResize action of the system's own request.
+    const requestId = newRequestId();
     const ok = await atomically(db, async (tx) => {
-      if (!(await resumeWaitingFlow(tx, f.uuid, 'verify', 'confirm'))) return false;
+      const row = await getInstanceRow(tx, f.instanceUuid);
+      if (!row || !(await resumeWaitingFlow(tx, f.uuid, 'verify', 'confirm', requestId))) return false;
       if (f.migrationUuid) await updateMigration(tx, f.migrationUuid, { status: 'confirming' });
+      await createAction(tx, { instanceUuid: row.uuid, action: 'confirmResize', requestId, projectId: row.project_id, userId: row.user_id });
       return true;
     });
     if (ok) resumed.push(f.uuid);
