@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
 import { getFlavor } from '../../src/db/flavors.js';
 import { createAction } from '../../src/db/instance-actions.js';
 import { getInstanceRow, updateInstanceRow } from '../../src/db/instances.js';
@@ -10,6 +9,7 @@ import { atomically } from '../../src/db/transactions.js';
 import { newRequestId } from '../../src/common/ids.js';
 import { systemContext } from '../../src/rpc/dispatch.js';
 import { ConductorRpcApi } from '../../src/rpc/conductor-api.js';
+import { fakeBackendIn, fakeGuests } from '../support/moves.js';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
 
 /**
@@ -88,14 +88,7 @@ describe('move flows in the conductor (fake driver, two hosts)', () => {
     return out;
   }
 
-  function guestsOn(host: string): string[] {
-    const b = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', host), host));
-    try {
-      return b.listInstances().map((i) => i.uuid);
-    } finally {
-      b.close();
-    }
-  }
+  const guestsOn = (host: string): string[] => fakeGuests(cloud.stateDir, host);
 
   const other = (host: string) => (host === 'compute1' ? 'compute2' : 'compute1');
 
@@ -164,7 +157,7 @@ describe('move flows in the conductor (fake driver, two hosts)', () => {
       const uuid = await boot(`rz-fail-${op}`);
       const before = (await getInstanceRow(cloud.db, uuid))!;
       const faultHost = op === 'finishMigration' ? other(before.host!) : before.host!;
-      const b = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', faultHost), faultHost));
+      const b = fakeBackendIn(cloud.stateDir, faultHost);
       b.injectFault({ op, kind: 'error', code: 'DriverFault', message: `injected failure of ${op}` });
       b.close();
       const { flowUuid, migrationUuid, source } = await startMove(uuid, 'resize', { newFlavor: '2' });
@@ -197,7 +190,7 @@ describe('move flows in the conductor (fake driver, two hosts)', () => {
     const uuid = await boot('live-abort');
     const before = (await getInstanceRow(cloud.db, uuid))!;
     const dest = other(before.host!);
-    const b = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', dest), dest));
+    const b = fakeBackendIn(cloud.stateDir, dest);
     b.injectFault({ op: 'preLiveMigration', kind: 'delay', delayMs: 1500 });
     b.close();
     const { flowUuid, migrationUuid } = await startMove(uuid, 'live-migration');

@@ -1,9 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
 import { startCompute } from '../../src/cmd/services.js';
 import { createLogger } from '../../src/common/logging.js';
 import { getInstanceRow } from '../../src/db/instances.js';
+import { fakeGuests } from '../support/moves.js';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
 
 /**
@@ -53,14 +53,7 @@ describe('shelve, unshelve and evacuate in the cloud (fake driver, two hosts)', 
     return id;
   }
 
-  function guestsOn(host: string): string[] {
-    const b = openFakeBackend(fakeBackendPath(cloud.config.statePath('compute', host), host));
-    try {
-      return b.listInstances().map((i) => i.uuid);
-    } finally {
-      b.close();
-    }
-  }
+  const guestsOn = (host: string): string[] => fakeGuests(cloud.stateDir, host);
 
   /** Every allocation of the server and of its migrations, as "server@host: CLASS=n …" / "migration@host: …". */
   async function allocations(uuid: string): Promise<string[]> {

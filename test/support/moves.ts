@@ -135,6 +135,16 @@ export function fakeBackendIn(stateDir: string, host: string): FakeBackend {
   return openFakeBackend(fakeBackendPath(join(stateDir, 'compute', host), host));
 }
 
+/** The guests (uuids) a compute host's fake back-end holds. */
+export function fakeGuests(stateDir: string, host: string): string[] {
+  const b = fakeBackendIn(stateDir, host);
+  try {
+    return b.listInstances().map((i) => i.uuid);
+  } finally {
+    b.close();
+  }
+}
+
 /** The hosts whose fake back-end has a guest of `uuid`. */
 export function guestHosts(stateDir: string, hosts: string[], uuid: string): string[] {
   const out: string[] = [];
