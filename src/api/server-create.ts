@@ -261,7 +261,7 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
           access_ip_v4: accessIPs.accessIPv4 ?? null,
           access_ip_v6: accessIPs.accessIPv6 ?? null,
           auto_disk_config: diskConfigColumn(s['OS-DCF:diskConfig']) ?? 0,
-          locked_reason: null, shelved_image_id: null, shelved_at: null,
+          locked_reason: null, shelved_image_id: null, shelved_at: null, network_info: null, requested_networks: null,
           progress: 0,
           image_meta: JSON.stringify(image),
           tags: JSON.stringify(tags),

@@ -21,6 +21,7 @@ import { createImageApp } from '../image/app.js';
 import { seedImage } from '../image/seed.js';
 import { createComputeApp } from '../api/compute-app.js';
 import { createPlacementApp } from '../api/placement-app.js';
+import { createNetworkApp } from '../network/app.js';
 import { IdentityClient } from '../clients/identity-client.js';
 import { ImageClient } from '../clients/image-client.js';
 import { SchedulerService } from '../scheduler/scheduler.js';
@@ -38,6 +39,7 @@ export interface CloudUrls {
   image: string;
   compute: string;
   placement: string;
+  network: string;
 }
 
 /** Opens the configured database and applies every pending migration (the all-in-one). */
@@ -74,6 +76,7 @@ function catalogFor(urls: CloudUrls, region: string): CatalogService[] {
     catalogService('compute', 'nova', `${urls.compute}/v2.1`, region),
     catalogService('image', 'glance', urls.image, region),
     catalogService('placement', 'placement', urls.placement, region),
+    catalogService('network', 'neutron', urls.network, region),
   ];
 }
 
@@ -105,7 +108,7 @@ export interface ApiService {
 }
 
 /**
- * The API service: identity, image, compute and placement REST APIs on their ports. Creates
+ * The API service: identity, image, compute, placement and network REST APIs on their ports. Creates
  * the bootstrap admin, default flavors and the seed image on first start, and writes openrc.
  */
 export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): Promise<ApiService> {
@@ -119,7 +122,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   const reloadPolicy = async (): Promise<string> => `${await applyPolicyFile(policy, policyPath)} policy overrides from ${policyPath}`;
   log.info({ policy: await reloadPolicy() }, 'policy loaded');
   const bindHost = config.str('DEFAULT', 'bind_host');
-  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '' };
+  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '' };
   let catalog: CatalogService[] = [];
   const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
   const deps = {
@@ -132,6 +135,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     image: createImageApp({ db, config, tokens, policy, log }),
     compute: createComputeApp(deps),
     placement: createPlacementApp(deps),
+    network: createNetworkApp({ db, config, tokens, policy, log }),
   };
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));

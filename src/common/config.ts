@@ -70,7 +70,7 @@ const DEFAULTS: IniData = {
   database: { connection: 'sqlite:///$state_path/orrery.sqlite', max_pool_size: '10' },
   /** max_servers_per_request: the most servers one POST /servers (min_count/max_count) may create; as many as a page lists. */
   api: {
-    identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', max_limit: '1000',
+    identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', network_port: '9696', max_limit: '1000',
     max_servers_per_request: '1000',
   },
   identity: {

@@ -21,6 +21,7 @@ import * as m007 from './migrations/007_mv_resources.js';
 import * as m008 from './migrations/008_groups_admin.js';
 import * as m009 from './migrations/009_resource_classes.js';
 import * as m010 from './migrations/010_moves.js';
+import * as m011 from './migrations/011_network.js';
 
 export type Db = Kysely<Database>;
 
@@ -44,6 +45,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '008_groups_admin': { ...m008, phase: 'expand' },
   '009_resource_classes': { ...m009, phase: 'expand' },
   '010_moves': { ...m010, phase: 'expand' },
+  '011_network': { ...m011, phase: 'expand' },
 };
 
 /** Every migration's name, in the order they apply. */

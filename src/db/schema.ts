@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { NetworkTables } from './schema-network.js';
 
 /**
  * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
@@ -169,6 +170,10 @@ export interface InstanceTable {
   shelved_image_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** 010: when it was shelved (shelved_offload_time counts from it). */
   shelved_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Nova's info cache: JSON CachedVif[] (schema-network.ts); null until the compute service fills it. */
+  network_info: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The networks asked for at create (JSON: 'auto', 'none' or the request's list), for builds and reschedules. */
+  requested_networks: ColumnType<string | null, string | null | undefined, string | null>;
 }
 /** 010: Nova's migration record, one per move (resize, migration, live-migration, evacuation). */
 export interface MigrationTable {
@@ -421,7 +426,7 @@ export interface InstancePasswordTable {
   password: string;
 }
 
-export interface Database {
+export interface Database extends NetworkTables {
   migrations: MigrationTable;
   task_flows: TaskFlowTable;
   projects: ProjectTable;

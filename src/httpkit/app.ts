@@ -7,8 +7,8 @@ import type { RpcContext } from '../rpc/bus.js';
 import { untrustedInputProblem } from './untrusted-input.js';
 import { installPolicy, type AppPolicy } from './authorize.js';
 
-/** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, or Glance's. */
-export type ErrorFormat = 'nova' | 'keystone' | 'glance';
+/** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, Glance's, or Neutron's {"NeutronError": {...}}. */
+export type ErrorFormat = 'nova' | 'keystone' | 'glance' | 'neutron';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -68,6 +68,10 @@ export function errorBody(format: ErrorFormat, status: number, message: string, 
       return { code: status, title, message, error: { code: status, title, message } };
     case 'nova':
       return { [faultName ?? NOVA_FAULTS[status] ?? 'computeFault']: { code: status, message } };
+    case 'neutron':
+      // Neutron's type is the exception's name (NetworkNotFound, IpAddressGenerationFailure…);
+      // an error without one of its own is named by its status, as webob names it.
+      return { NeutronError: { type: faultName && !Object.values(NOVA_FAULTS).includes(faultName) ? faultName : `HTTP${title.replaceAll(' ', '')}`, message, detail: '' } };
   }
 }
 

@@ -4,7 +4,7 @@ import type { PolicyDefault } from '../policy-defaults.js';
 import { evaluate, parseCheck, PolicySyntaxError, type Check } from './check.js';
 
 /** How each API words a refusal (Nova's, Placement's, Glance's and Keystone's own messages). */
-export type RefusalStyle = 'nova' | 'placement' | 'glance' | 'keystone';
+export type RefusalStyle = 'nova' | 'placement' | 'glance' | 'keystone' | 'neutron';
 
 export function refusalMessage(style: RefusalStyle, rule: string): string {
   switch (style) {
@@ -12,6 +12,7 @@ export function refusalMessage(style: RefusalStyle, rule: string): string {
     case 'placement': return `Policy does not allow ${rule} to be performed.`;
     case 'glance': return `You are not authorized to complete ${rule} action.`;
     case 'keystone': return `You are not authorized to perform the requested action: ${rule}.`;
+    case 'neutron': return `(rule:${rule}) is disallowed by policy`;
   }
 }
 
