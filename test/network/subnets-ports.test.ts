@@ -73,7 +73,7 @@ describe('network API: subnets, ports, security groups', () => {
     assert.equal(groups.body.security_groups.length, 1);
     assert.equal(groups.body.security_groups[0].id, p.security_groups[0]);
     assert.equal(groups.body.security_groups[0].security_group_rules.length, 4);
-    const byIp = await net(s, alice, 'GET', '/v2.0/ports?fixed_ips=ip_address=10.0.0.1');
+    const byIp = await net(s, alice, 'GET', `/v2.0/ports?fixed_ips=ip_address=${p.fixed_ips[0].ip_address}`);
     assert.deepEqual(byIp.body.ports.map((x: { id: string }) => x.id), [p.id]);
     assert.equal((await net(s, bob, 'GET', `/v2.0/ports/${p.id}`)).status, 404);
   });
