@@ -95,7 +95,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
     return { network: pickFields(await showOne(req, row), fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/networks', { config: { policy: 'create_network', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/networks', { config: { policy: 'create_network' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.network;
     const projectId = requestedProject(req, b);
     authorize(req, 'create_network', { project_id: projectId });
@@ -140,7 +140,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/networks/:id', {
-    config: { policy: 'update_network', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_network' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const b = req.body.network;
     const row = await visibleNetwork(db, viewerOf(req), req.params.id);
@@ -172,7 +172,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/networks/:id', {
-    config: { policy: 'delete_network', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_network' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visibleNetwork(db, viewerOf(req), req.params.id);
     if (!row) throw networkNotFound(req.params.id);

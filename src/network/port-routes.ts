@@ -136,7 +136,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
     return { port: pickFields((await views(req, [row]))[0]!, fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/ports', { config: { policy: 'create_port', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/ports', { config: { policy: 'create_port' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.port;
     const projectId = requestedProject(req, b);
     const network = await visibleNetwork(db, viewerOf(req), b.network_id);
@@ -186,7 +186,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/ports/:id', {
-    config: { policy: 'update_port', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_port' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const b = req.body.port;
     const row = await visiblePort(db, viewerOf(req), req.params.id);
@@ -255,7 +255,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/ports/:id', {
-    config: { policy: 'delete_port', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_port' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visiblePort(db, viewerOf(req), req.params.id);
     if (!row) throw portNotFound(req.params.id);

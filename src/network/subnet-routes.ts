@@ -85,7 +85,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
     return { subnet: pickFields(subnetView(row), fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/subnets', { config: { policy: 'create_subnet', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/subnets', { config: { policy: 'create_subnet' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.subnet;
     const projectId = requestedProject(req, b);
     const network = await visibleNetwork(db, viewerOf(req), b.network_id);
@@ -121,7 +121,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/subnets/:id', {
-    config: { policy: 'update_subnet', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_subnet' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const b = req.body.subnet;
     const row = await visibleSubnet(db, viewerOf(req), req.params.id);
@@ -157,7 +157,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/subnets/:id', {
-    config: { policy: 'delete_subnet', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_subnet' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visibleSubnet(db, viewerOf(req), req.params.id);
     if (!row) throw subnetNotFound(req.params.id);
