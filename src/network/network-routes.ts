@@ -6,6 +6,7 @@ import {
   deleteNetworkCascade, flatNetworkOn, insertNetwork, listVisibleNetworks, parseRanges, subnetIdsFor, updateNetworkRow, visibleNetwork,
   type NetworkRow,
 } from '../db/network-networks.js';
+import { otherProjectsOnNetwork } from '../db/network-ports.js';
 import { atomically } from '../db/transactions.js';
 import { allowed, authorize } from '../httpkit/authorize.js';
 import {
@@ -161,8 +162,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
     await atomically(db, async (tx) => {
       // Neutron refuses to unshare a network other projects have ports on.
       if (b.shared === false && row.shared === 1) {
-        const other = await tx.selectFrom('ports').select('id').where('network_id', '=', row.id).where('project_id', '!=', row.project_id).executeTakeFirst();
-        if (other) throw conflict('InvalidSharedSetting', `Unable to reconfigure sharing settings for network ${row.id}. Multiple tenants are using it.`);
+        if (await otherProjectsOnNetwork(tx, row.id, row.project_id)) throw conflict('InvalidSharedSetting', `Unable to reconfigure sharing settings for network ${row.id}. Multiple tenants are using it.`);
       }
       if (!(await updateNetworkRow(tx, row.id, { ...changes, updated_at: nowIso() }))) throw networkNotFound(row.id);
     });
