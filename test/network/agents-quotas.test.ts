@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Login } from '../identity/harness.js';
+import { pgSkip } from '../support/postgres.js';
 import { adminOf, net, startNet, userWith, type NetServices } from './harness.js';
 
 const report = (host: string, tunnel: string, extra: Record<string, unknown> = {}) => ({
@@ -10,13 +11,14 @@ const report = (host: string, tunnel: string, extra: Record<string, unknown> = {
   },
 });
 
-describe('network API: agents, the agent report and host state, quotas', () => {
+for (const engine of ['sqlite', 'postgresql'] as const) {
+describe(`network API: agents, the agent report and host state, quotas (${engine})`, { skip: engine === 'postgresql' ? pgSkip : false }, () => {
   let s: NetServices;
   let admin: Login;
   let alice: Login;
   let bob: Login;
   before(async () => {
-    s = await startNet();
+    s = await startNet(engine);
     admin = await adminOf(s);
     alice = await userWith(s, admin, 'alpha', 'alice', 'member');
     bob = await userWith(s, admin, 'beta', 'bob', 'member');
@@ -110,3 +112,4 @@ describe('network API: agents, the agent report and host state, quotas', () => {
     assert.equal((await net(s, bob, 'GET', `/v2.0/quotas/${bob.projectId}`)).body.quota.network, 100);
   });
 });
+}
