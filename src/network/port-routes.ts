@@ -12,7 +12,7 @@ import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import {
   bit, conflict, Description, IdParams, invalidInput, Name, NeutronError, networkNotFound, nowIso, portNotFound, ProjectId, requestedProject,
-  sgNotFound, Tags, viewerOf,
+  sgNotFound, Tags, viewerOf, checkIfMatch,
 } from './common.js';
 import { canonicalIp, formatCidr, parseCidr } from './ip.js';
 import { allocate, type IpRequest } from './ipam.js';
@@ -192,6 +192,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
     const row = await visiblePort(db, viewerOf(req), req.params.id);
     if (!row) throw portNotFound(req.params.id);
     authorize(req, 'update_port', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     const network = (await getNetworkRow(db, row.network_id))!;
     checkPortAttributes(req, 'update', b, network, row.project_id);
     const current = (await views(null, [row]))[0]!;
@@ -260,6 +261,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
     const row = await visiblePort(db, viewerOf(req), req.params.id);
     if (!row) throw portNotFound(req.params.id);
     authorize(req, 'delete_port', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     if (SERVICE_OWNED.includes(row.device_owner) && !req.auth.isAdmin) {
       throw conflict('ServicePortInUse', `Port ${row.id} cannot be deleted directly via the port API: has device owner ${row.device_owner}.`);
     }

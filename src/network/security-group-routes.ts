@@ -10,7 +10,7 @@ import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import type { Db } from '../db/connection.js';
 import {
-  bit, bool, conflict, Description, IdParams, Name, notFound, nowIso, ProjectId, requestedProject, sgNotFound, standardAttrs, Tags, viewerOf,
+  bit, bool, conflict, Description, IdParams, Name, notFound, nowIso, ProjectId, requestedProject, sgNotFound, standardAttrs, Tags, viewerOf, checkIfMatch,
 } from './common.js';
 import { fieldsOf, listAnswer, pickFields, type View } from './list-kit.js';
 import type { NetworkAppOptions } from './options.js';
@@ -113,6 +113,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
     const row = await visibleSecurityGroup(db, viewerOf(req), req.params.id);
     if (!row) throw sgNotFound(req.params.id);
     authorize(req, 'update_security_group', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     const isDefault = await isDefaultGroup(db, row.id);
     if (isDefault && b.name !== undefined && b.name !== 'default') {
       throw conflict('SecurityGroupCannotUpdateDefault', 'Updating default security group not allowed.');
@@ -131,6 +132,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
     const row = await visibleSecurityGroup(db, viewerOf(req), req.params.id);
     if (!row) throw sgNotFound(req.params.id);
     authorize(req, 'delete_security_group', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     if (await isDefaultGroup(db, row.id)) {
       throw conflict('SecurityGroupCannotRemoveDefault', 'Insufficient rights for removing default security group.');
     }
