@@ -45,11 +45,12 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
 
   app.post<{ Body: Static<typeof CreateBody> }>('/v3/roles', { config: { policy: 'identity:create_role' }, schema: { body: CreateBody } }, async (req, reply) => {
     const r = req.body.role;
-    // A domain-specific role's name is unique within its domain; a global one's among global ones.
+    // Keystone lets a domain's role share a global role's name; here role names stay unique
+    // across all domains (migration 001's unique index), so such a create is a 409.
     if (r.domain_id !== undefined && r.domain_id !== null) await domainForCreate(db, r.domain_id, r.domain_id);
     const row: RoleRow = { id: newHexId(), name: r.name, domain_id: r.domain_id ?? null };
     await atomically(db, async (tx) => {
-      if ((await listRoles(tx, { name: r.name })).some((x) => x.domain_id === row.domain_id)) throw duplicate(r.name);
+      if ((await listRoles(tx, { name: r.name })).length > 0) throw duplicate(r.name);
       await insertRole(tx, row);
     });
     reply.code(201);
@@ -68,7 +69,7 @@ export function registerRoleRoutes(app: FastifyInstance, opts: IdentityAppOption
       const current = await roleOr404(tx, req.params.roleId);
       if (r.domain_id !== undefined && r.domain_id !== current.domain_id) throw new BadRequest('The domain of a role cannot be changed.');
       if (r.name === undefined || r.name === current.name) return current;
-      if ((await listRoles(tx, { name: r.name })).some((x) => x.domain_id === current.domain_id)) throw duplicate(r.name);
+      if ((await listRoles(tx, { name: r.name })).length > 0) throw duplicate(r.name);
       await updateRole(tx, current.id, { name: r.name });
       return { ...current, name: r.name };
     });
