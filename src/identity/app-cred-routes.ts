@@ -44,6 +44,10 @@ const CreateBody = Type.Object({
 const UserParams = Type.Object({ userId: Type.String() });
 const CredParams = Type.Object({ userId: Type.String(), credId: Type.String() });
 const ListQuery = Type.Object({ name: Type.Optional(Type.String()) }, { additionalProperties: true });
+const RuleParams = Type.Object({ userId: Type.String(), ruleId: Type.String() });
+const RuleQuery = Type.Object({ service: Type.Optional(Type.String()), method: Type.Optional(Type.String()), path: Type.Optional(Type.String()) }, { additionalProperties: true });
+
+const rulesOf = (c: AppCredRow): AccessRule[] => (c.access_rules === null ? [] : JSON.parse(c.access_rules) as AccessRule[]);
 
 /** Bound on one user's credentials (Keystone has none; a process needs one). */
 const MAX_APP_CREDS_PER_USER = 200;
@@ -104,20 +108,30 @@ export function registerAppCredRoutes(app: FastifyInstance, opts: IdentityAppOpt
       if (t <= Date.now()) throw new BadRequest('The expiration time of an application credential must be in the future.');
       expiresAt = new Date(t).toISOString();
     }
+    // A rule given by id is one of the user's existing rules (Keystone's reuse of access rules).
+    const existing = new Map((await listAppCreds(db, auth.userId)).flatMap((c) => rulesOf(c)).map((r) => [r.id, r]));
     const rules = b.access_rules === undefined ? null : b.access_rules.map((r): AccessRule => {
+      if (r.id !== undefined && r.service === undefined && r.method === undefined && r.path === undefined) {
+        const known = existing.get(r.id);
+        if (!known) throw new NotFound(`Could not find access rule: ${r.id}.`);
+        return known;
+      }
       if (r.service === undefined || r.method === undefined || r.path === undefined) {
         throw new BadRequest("Invalid input for field 'access_rules': each rule needs service, method and path");
       }
       const method = r.method.toUpperCase();
       if (!ACCESS_RULE_METHODS.includes(method)) throw new BadRequest(`Invalid input for field 'access_rules': method ${r.method} is not one of ${ACCESS_RULE_METHODS.join(', ')}`);
       if (!r.path.startsWith('/')) throw new BadRequest("Invalid input for field 'access_rules': a path starts with /");
-      return { id: newHexId(), service: r.service, method, path: r.path };
+      // The same rule twice is one rule with one id, as Keystone deduplicates them per user.
+      const same = [...existing.values()].find((x) => x.service === r.service && x.method === method && x.path === r.path);
+      return same ?? { id: newHexId(), service: r.service, method, path: r.path };
     });
+    const uniqueRules = rules === null ? null : [...new Map(rules.map((r) => [r.id, r])).values()];
     const secret = b.secret ?? randomBytes(48).toString('base64url');
     const row: AppCredRow = {
       id: newHexId(), name: b.name, user_id: auth.userId, project_id: auth.projectId, secret_hash: await hashPassword(secret, hashing),
       description: b.description ?? null, expires_at: expiresAt, unrestricted: b.unrestricted === true ? 1 : 0,
-      roles: JSON.stringify(roleIds), access_rules: rules === null ? null : JSON.stringify(rules), created_at: now().toISOString(),
+      roles: JSON.stringify(roleIds), access_rules: uniqueRules === null ? null : JSON.stringify(uniqueRules), created_at: now().toISOString(),
     };
     await atomically(db, async (tx) => {
       if (await findAppCredByName(tx, auth.userId, b.name)) throw new Conflict(`Conflict occurred attempting to store application_credential - Duplicate entry found with name ${b.name}.`);
@@ -140,6 +154,39 @@ export function registerAppCredRoutes(app: FastifyInstance, opts: IdentityAppOpt
     config: { policy: 'identity:get_application_credential' }, schema: { params: CredParams },
   }, async (req) => {
     return { application_credential: await view(req, await credOr404(req.params.userId, req.params.credId)) };
+  });
+
+  // ---- access rules: the rules of the user's credentials (they live as long as a credential uses them)
+
+  async function userRules(userId: string): Promise<Map<string, AccessRule>> {
+    await userOr404(db, userId);
+    return new Map((await listAppCreds(db, userId)).flatMap((c) => rulesOf(c)).map((r) => [r.id, r]));
+  }
+  const ruleView = (req: FastifyRequest, userId: string, r: AccessRule) => ({ ...r, links: { self: v3Url(req, `/users/${userId}/access_rules/${r.id}`) } });
+
+  app.get<{ Params: Static<typeof UserParams>; Querystring: Static<typeof RuleQuery> }>('/v3/users/:userId/access_rules', {
+    config: { policy: 'identity:list_access_rules' }, schema: { params: UserParams, querystring: RuleQuery },
+  }, async (req) => {
+    const q = req.query;
+    const rules = [...(await userRules(req.params.userId)).values()]
+      .filter((r) => (q.service === undefined || r.service === q.service) && (q.method === undefined || r.method === q.method) && (q.path === undefined || r.path === q.path));
+    return collection(req, 'access_rules', rules.map((r) => ruleView(req, req.params.userId, r)));
+  });
+
+  app.get<{ Params: Static<typeof RuleParams> }>('/v3/users/:userId/access_rules/:ruleId', {
+    config: { policy: 'identity:get_access_rule' }, schema: { params: RuleParams },
+  }, async (req) => {
+    const r = (await userRules(req.params.userId)).get(req.params.ruleId);
+    if (!r) throw new NotFound(`Could not find access rule: ${req.params.ruleId}.`);
+    return { access_rule: ruleView(req, req.params.userId, r) };
+  });
+
+  // Every stored rule belongs to a credential, and Keystone refuses to delete a rule in use.
+  app.delete<{ Params: Static<typeof RuleParams> }>('/v3/users/:userId/access_rules/:ruleId', {
+    config: { policy: 'identity:delete_access_rule' }, schema: { params: RuleParams },
+  }, async (req) => {
+    if (!(await userRules(req.params.userId)).has(req.params.ruleId)) throw new NotFound(`Could not find access rule: ${req.params.ruleId}.`);
+    throw new Forbidden(`Cannot delete access rule ${req.params.ruleId}: it is in use by an application credential; delete the credential first.`);
   });
 
   app.delete<{ Params: Static<typeof CredParams> }>('/v3/users/:userId/application_credentials/:credId', {

@@ -118,6 +118,20 @@ describe('identity: application credentials', () => {
     assert.equal((await api(wt, 'GET', `${cloud.urls.image}/v2/images`)).status, 200);
     assert.equal((await api(wt, 'GET', `${cloud.urls.image}/v2/images?limit=1`)).status, 200, 'the query is not part of the path');
 
+    // The user's access rules: listed, shown, reused by id, one id per distinct rule, not deletable while in use.
+    const rules = await api(alice, 'GET', `${id}/v3/users/${alice.userId}/access_rules`);
+    assert.equal(rules.status, 200);
+    assert.deepEqual(rules.body.access_rules.map((r: { path: string }) => r.path).sort(), ['/v2.1/servers', '/v2.1/servers/*', '/v2/**']);
+    const ruleId = c.body.application_credential.access_rules[0].id;
+    assert.equal((await api(alice, 'GET', `${id}/v3/users/${alice.userId}/access_rules/${ruleId}`)).body.access_rule.service, 'compute');
+    assert.equal((await api(alice, 'GET', `${id}/v3/users/${alice.userId}/access_rules?service=image`)).body.access_rules.length, 1);
+    const reuse = await create(alice, { name: 'reuse', access_rules: [{ id: ruleId }, { service: 'compute', method: 'get', path: '/v2.1/servers' }] });
+    assert.equal(reuse.status, 201);
+    assert.deepEqual(reuse.body.application_credential.access_rules.map((r: { id: string }) => r.id), [ruleId]);
+    assert.equal((await create(alice, { name: 'ghost', access_rules: [{ id: 'nope' }] })).status, 404);
+    assert.equal((await api(alice, 'DELETE', `${id}/v3/users/${alice.userId}/access_rules/${ruleId}`)).status, 403);
+    assert.equal((await api(alice, 'DELETE', `${id}/v3/users/${alice.userId}/access_rules/nope`)).status, 404);
+
     for (const bad of [[{ service: 'compute', method: 'FETCH', path: '/x' }], [{ service: 'compute', method: 'GET', path: 'x' }], [{ service: 'compute', path: '/x' }]]) {
       assert.equal((await create(alice, { name: `bad-${Math.random()}`, access_rules: bad })).status, 400);
     }
