@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Db } from './connection.js';
 import { atomically } from './transactions.js';
 import type { GrantTable } from './schema-identity.js';
-import type { RoleRow } from './identity.js';
+import { projectAncestors, projectDescendants, type RoleRow } from './identity.js';
 
 /**
  * Grants other than user-on-project (those stay in role_assignments) and the effective roles
@@ -72,8 +72,10 @@ async function rolesOf(db: Db, roleIds: string[]): Promise<RoleRow[]> {
 
 /** Every role a user holds on a project, directly, through a group, or inherited from the project's domain. */
 export async function effectiveRolesOnProject(db: Db, userId: string, projectId: string): Promise<RoleRow[]> {
-  const project = await db.selectFrom('projects').select('domain_id').where('id', '=', projectId).executeTakeFirst();
+  const project = await db.selectFrom('projects').selectAll().where('id', '=', projectId).executeTakeFirst();
   if (!project) return [];
+  // OS-INHERIT on a project gives the role on every project below it.
+  const ancestorIds = (await projectAncestors(db, project)).map((p) => p.id);
   const direct = await db.selectFrom('role_assignments').select('role_id').where('user_id', '=', userId).where('project_id', '=', projectId).execute();
   const groups = (await db.selectFrom('group_members').select('group_id').where('user_id', '=', userId).execute()).map((r) => r.group_id);
   const viaGrants = await db.selectFrom('grants').select('role_id')
@@ -84,6 +86,7 @@ export async function effectiveRolesOnProject(db: Db, userId: string, projectId:
     .where((e) => e.or([
       e.and([e('target_type', '=', 'project'), e('target_id', '=', projectId), e('inherited', '=', 0)]),
       e.and([e('target_type', '=', 'domain'), e('target_id', '=', project.domain_id), e('inherited', '=', 1)]),
+      ...(ancestorIds.length > 0 ? [e.and([e('target_type', '=', 'project'), e('target_id', 'in', ancestorIds), e('inherited', '=', 1)])] : []),
     ]))
     .execute();
   return rolesOf(db, [...direct, ...viaGrants].map((r) => r.role_id));
@@ -116,6 +119,7 @@ export async function effectiveProjectIdsOfUser(db: Db, userId: string): Promise
   for (const g of grants) {
     if (g.target_type === 'project' && g.inherited === 0) ids.add(g.target_id);
     if (g.target_type === 'domain' && g.inherited === 1) domains.push(g.target_id);
+    if (g.target_type === 'project' && g.inherited === 1) for (const p of await projectDescendants(db, g.target_id)) ids.add(p.id);
   }
   if (domains.length > 0) {
     for (const p of await db.selectFrom('projects').select('id').where('domain_id', 'in', domains).execute()) ids.add(p.id);

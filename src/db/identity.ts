@@ -29,8 +29,9 @@ export async function findProjectByName(db: Db, name: string, domainId: string):
     .where('name', '=', name).where('domain_id', '=', domainId).executeTakeFirst()) ?? null;
 }
 
-export async function listProjects(db: Db, f: { name?: string; domainId?: string; enabled?: boolean; ids?: string[] } = {}): Promise<ProjectRow[]> {
+export async function listProjects(db: Db, f: { name?: string; domainId?: string; enabled?: boolean; ids?: string[]; parentId?: string } = {}): Promise<ProjectRow[]> {
   let q = db.selectFrom('projects').selectAll();
+  if (f.parentId !== undefined) q = q.where('parent_id', '=', f.parentId);
   if (f.name !== undefined) q = q.where('name', '=', f.name);
   if (f.domainId !== undefined) q = q.where('domain_id', '=', f.domainId);
   if (f.enabled !== undefined) q = q.where('enabled', '=', f.enabled ? 1 : 0);
@@ -39,6 +40,37 @@ export async function listProjects(db: Db, f: { name?: string; domainId?: string
     q = q.where('id', 'in', f.ids);
   }
   return q.orderBy('name').orderBy('id').execute();
+}
+
+/** Keystone's `[resource] max_project_tree_depth` default: a domain's tree is at most this deep. */
+export const MAX_PROJECT_DEPTH = 5;
+
+/** A project's ancestors, nearest first (its domain excluded); bounded by the tree depth. */
+export async function projectAncestors(db: Db, project: ProjectRow): Promise<ProjectRow[]> {
+  const out: ProjectRow[] = [];
+  let parentId = project.parent_id;
+  while (parentId !== null && out.length <= MAX_PROJECT_DEPTH) {
+    const parent = await getProject(db, parentId);
+    if (!parent) break;
+    out.push(parent);
+    parentId = parent.parent_id;
+  }
+  return out;
+}
+
+/** A project's descendants, breadth first; bounded by the tree depth. */
+export async function projectDescendants(db: Db, projectId: string): Promise<ProjectRow[]> {
+  const out: ProjectRow[] = [];
+  let level = [projectId];
+  for (let depth = 0; level.length > 0 && depth <= MAX_PROJECT_DEPTH; depth++) {
+    const children: ProjectRow[] = [];
+    for (let i = 0; i < level.length; i += 500) {
+      children.push(...await db.selectFrom('projects').selectAll().where('parent_id', 'in', level.slice(i, i + 500)).orderBy('name').execute());
+    }
+    out.push(...children);
+    level = children.map((c) => c.id);
+  }
+  return out;
 }
 
 export async function insertProject(db: Db, row: Insertable<ProjectTable>): Promise<void> {

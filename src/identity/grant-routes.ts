@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Forbidden, NotFound } from '../common/errors.js';
 import type { Db } from '../db/connection.js';
 import {
-  getRole, listAssignments, listImpliedRoles, listProjects, listRoles, listUsers, type RoleRow,
+  getRole, listAssignments, listImpliedRoles, listProjects, listRoles, listUsers, projectDescendants, type RoleRow,
 } from '../db/identity.js';
 import { groupMemberIds, listDomains, listGroups } from '../db/identity-domains.js';
 import { addGrant, hasGrant, listGrants, removeGrant, type GrantRow } from '../db/identity-grants.js';
@@ -108,6 +108,8 @@ export function registerGrantRoutes(app: FastifyInstance, opts: IdentityAppOptio
   grantRoutes('/v3/domains/:targetId/groups/:actorId/roles', 'domain', 'group', false);
   grantRoutes('/v3/OS-INHERIT/domains/:targetId/users/:actorId/roles', 'domain', 'user', true);
   grantRoutes('/v3/OS-INHERIT/domains/:targetId/groups/:actorId/roles', 'domain', 'group', true);
+  grantRoutes('/v3/OS-INHERIT/projects/:targetId/users/:actorId/roles', 'project', 'user', true);
+  grantRoutes('/v3/OS-INHERIT/projects/:targetId/groups/:actorId/roles', 'project', 'group', true);
 
   app.get<{ Querystring: Static<typeof AssignmentQuery> }>('/v3/role_assignments', {
     config: { policy: 'identity:list_role_assignments' }, schema: { querystring: AssignmentQuery },
@@ -118,11 +120,16 @@ export function registerGrantRoutes(app: FastifyInstance, opts: IdentityAppOptio
     // No system scope exists: a system filter matches nothing.
     let rows = q['scope.system'] !== undefined ? [] : await allAssignments(db);
     if (effective) rows = await expand(db, rows);
+    // include_subtree: the project named and every project below it.
+    const projectIds = new Set(q['scope.project.id'] === undefined ? [] : [q['scope.project.id']]);
+    if (q['scope.project.id'] !== undefined && queryBool(q.include_subtree, 'include_subtree')) {
+      for (const p of await projectDescendants(db, q['scope.project.id'])) projectIds.add(p.id);
+    }
     rows = rows.filter((a) =>
       (q['user.id'] === undefined || (a.actor === 'user' && a.actorId === q['user.id']))
       && (q['group.id'] === undefined || (a.actor === 'group' && a.actorId === q['group.id']))
       && (q['role.id'] === undefined || a.roleId === q['role.id'])
-      && (q['scope.project.id'] === undefined || (a.target === 'project' && a.targetId === q['scope.project.id']))
+      && (q['scope.project.id'] === undefined || (a.target === 'project' && projectIds.has(a.targetId)))
       && (q['scope.domain.id'] === undefined || (a.target === 'domain' && a.targetId === q['scope.domain.id']))
       && (q['scope.OS-INHERIT:inherited_to'] === undefined || a.inherited));
     if (rows.length > MAX_ASSIGNMENTS) rows = rows.slice(0, MAX_ASSIGNMENTS);
@@ -134,7 +141,9 @@ export function registerGrantRoutes(app: FastifyInstance, opts: IdentityAppOptio
 /** One assignment as role_assignments shows it; `viaGroup` / `priorRole` / `inheritedFrom` for effective ones. */
 interface Assignment {
   actor: ActorKind; actorId: string; target: TargetKind; targetId: string; roleId: string; inherited: boolean;
-  viaGroup?: string; priorRole?: string; inheritedFrom?: string;
+  viaGroup?: string; priorRole?: string;
+  /** The domain or project an inherited grant is on. */
+  inheritedFrom?: { kind: TargetKind; id: string };
 }
 
 async function allAssignments(db: Db): Promise<Assignment[]> {
@@ -161,10 +170,14 @@ async function expand(db: Db, rows: Assignment[]): Promise<Assignment[]> {
       if (!members.has(a.actorId)) members.set(a.actorId, await groupMemberIds(db, a.actorId));
       users = members.get(a.actorId)!.map((id) => ({ id, via: a.actorId }));
     }
-    let targets: Array<{ kind: TargetKind; id: string; from?: string }> = [{ kind: a.target, id: a.targetId }];
+    let targets: Array<{ kind: TargetKind; id: string; from?: { kind: TargetKind; id: string } }> = [{ kind: a.target, id: a.targetId }];
     if (a.inherited) {
-      if (!projectsOf.has(a.targetId)) projectsOf.set(a.targetId, (await listProjects(db, { domainId: a.targetId })).map((p) => p.id));
-      targets = projectsOf.get(a.targetId)!.map((id) => ({ kind: 'project', id, from: a.targetId }));
+      const key = `${a.target}:${a.targetId}`;
+      if (!projectsOf.has(key)) {
+        const below = a.target === 'domain' ? await listProjects(db, { domainId: a.targetId }) : await projectDescendants(db, a.targetId);
+        projectsOf.set(key, below.map((p) => p.id));
+      }
+      targets = projectsOf.get(key)!.map((id) => ({ kind: 'project', id, from: { kind: a.target, id: a.targetId } }));
     }
     for (const u of users) {
       for (const t of targets) {
@@ -245,7 +258,7 @@ function assignmentView(req: FastifyRequest, a: Assignment, names: Names | null)
   if (a.viaGroup !== undefined || a.inheritedFrom !== undefined) {
     const actorPath = a.viaGroup !== undefined ? `groups/${a.viaGroup}` : `users/${a.actorId}`;
     assignment = a.inheritedFrom !== undefined
-      ? v3Url(req, `/OS-INHERIT/domains/${a.inheritedFrom}/${actorPath}/roles/${a.priorRole ?? a.roleId}/inherited_to_projects`)
+      ? v3Url(req, `/OS-INHERIT/${a.inheritedFrom.kind}s/${a.inheritedFrom.id}/${actorPath}/roles/${a.priorRole ?? a.roleId}/inherited_to_projects`)
       : v3Url(req, `/${a.target}s/${a.targetId}/${actorPath}/roles/${a.priorRole ?? a.roleId}`);
   }
   const links: Record<string, unknown> = { assignment };

@@ -5,8 +5,8 @@ import { newHexId } from '../common/ids.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import {
-  DEFAULT_DOMAIN_ID, deleteProject, findProjectByName, getProject, insertProject, listProjects, setTags, tagsOf, tagsOfProjects,
-  updateProject, type ProjectRow,
+  DEFAULT_DOMAIN_ID, deleteProject, findProjectByName, getProject, insertProject, listProjects, MAX_PROJECT_DEPTH, projectAncestors,
+  projectDescendants, setTags, tagsOf, tagsOfProjects, updateProject, type ProjectRow,
 } from '../db/identity.js';
 import { domainForCreate } from './domains.js';
 import { extraOf } from './extra.js';
@@ -78,12 +78,47 @@ export async function projectOr404(db: Db, id: string): Promise<ProjectRow> {
   return p;
 }
 
-/** Projects are flat: a project's parent is its domain (nested projects are not supported). */
-function checkPlacement(p: { domain_id?: string | null; is_domain?: boolean; parent_id?: string | null }, domainId: string | null): void {
-  if (p.is_domain === true) throw new NotImplemented('Projects acting as domains are not supported.');
-  if (p.parent_id !== undefined && p.parent_id !== null && p.parent_id !== domainId) {
-    throw new NotImplemented('Project hierarchies are not supported.');
+const ShowQuery = Type.Object({
+  parents_as_list: Type.Optional(Type.String()),
+  subtree_as_list: Type.Optional(Type.String()),
+  parents_as_ids: Type.Optional(Type.String()),
+  subtree_as_ids: Type.Optional(Type.String()),
+}, { additionalProperties: true });
+
+/**
+ * Where a new project goes: under its domain (parent_id absent, null, or the domain's id) or
+ * under a project of the same domain, at most MAX_PROJECT_DEPTH deep (Keystone's default
+ * `max_project_tree_depth`). Returns the domain and the parent project (null: top level).
+ */
+async function placementOf(db: Db, p: { domain_id?: string | null; is_domain?: boolean; parent_id?: string | null }, fallbackDomain: string): Promise<{ domainId: string; parent: ProjectRow | null }> {
+  if (p.is_domain === true) throw new NotImplemented('Projects acting as domains are not supported: create a domain.');
+  const parent = p.parent_id === undefined || p.parent_id === null ? null : await getProject(db, p.parent_id);
+  if (parent !== null) {
+    if (p.domain_id !== undefined && p.domain_id !== null && p.domain_id !== parent.domain_id) {
+      throw new BadRequest('Cannot create project, the parent project is in another domain.');
+    }
+    if ((await projectAncestors(db, parent)).length + 2 > MAX_PROJECT_DEPTH) {
+      throw new Forbidden(`Max hierarchy depth reached for ${parent.id} branch.`);
+    }
+    return { domainId: parent.domain_id, parent };
   }
+  // Not a project: the parent names the domain, as Keystone reads it.
+  const domain = await domainForCreate(db, p.domain_id ?? p.parent_id, fallbackDomain);
+  if (p.parent_id !== undefined && p.parent_id !== null && p.parent_id !== domain.id) throw new BadRequest(`Could not find project: ${p.parent_id}.`);
+  return { domainId: domain.id, parent: null };
+}
+
+/** Keystone's `*_as_ids`: a nested object of ids, e.g. {"parent": {"grandparent": null}}. */
+function nestedIds(chain: ProjectRow[]): Record<string, unknown> | null {
+  let out: Record<string, unknown> | null = null;
+  for (const p of [...chain].reverse()) out = { [p.id]: out };
+  return out;
+}
+
+function subtreeIds(rootId: string, all: ProjectRow[]): Record<string, unknown> | null {
+  const children = all.filter((p) => p.parent_id === rootId);
+  if (children.length === 0) return null;
+  return Object.fromEntries(children.map((c) => [c.id, subtreeIds(c.id, all)]));
 }
 
 export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOptions): void {
@@ -107,11 +142,12 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
   }, async (req, reply) => {
     const p = req.body.project;
     // The parent names the domain when no domain_id is given, as Keystone reads it.
-    const domain = await domainForCreate(db, p.domain_id ?? p.parent_id, req.auth.domainId ?? DEFAULT_DOMAIN_ID);
-    checkPlacement(p, domain.id);
+    const { domainId, parent } = await placementOf(db, p, req.auth.domainId ?? DEFAULT_DOMAIN_ID);
+    const domain = { id: domainId };
+    if (parent !== null && parent.enabled !== 1 && p.enabled !== false) throw new Forbidden('Cannot enable a project whose parent is disabled.');
     const row: ProjectRow = {
       id: newHexId(), name: p.name, domain_id: domain.id, description: p.description ?? '',
-      enabled: p.enabled === false ? 0 : 1, is_domain: 0, parent_id: null, created_at: now().toISOString(),
+      enabled: p.enabled === false ? 0 : 1, is_domain: 0, parent_id: parent?.id ?? null, created_at: now().toISOString(),
       extra: extraOf(p as Record<string, unknown>, KNOWN),
     };
     await atomically(db, async (tx) => {
@@ -128,10 +164,22 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
   /** Members may read the project their token is scoped to. */
   const mayRead = (req: FastifyRequest, projectId: string): boolean => req.auth.isAdmin || req.auth.projectId === projectId;
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v3/projects/:projectId', { config: { policy: 'identity:get_project' }, schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: Static<typeof IdParams>; Querystring: Static<typeof ShowQuery> }>('/v3/projects/:projectId', {
+    config: { policy: 'identity:get_project' }, schema: { params: IdParams, querystring: ShowQuery },
+  }, async (req) => {
     if (!mayRead(req, req.params.projectId)) throw new Forbidden('You are not authorized to perform the requested action: identity:get_project.');
     const p = await projectOr404(db, req.params.projectId);
-    return { project: projectView(req, p, await tagsOf(db, p.id)) };
+    const view = projectView(req, p, await tagsOf(db, p.id));
+    const q = req.query;
+    if (queryBool(q.parents_as_list, 'parents_as_list') || queryBool(q.parents_as_ids, 'parents_as_ids')) {
+      const parents = await projectAncestors(db, p);
+      view.parents = queryBool(q.parents_as_list, 'parents_as_list') ? parents.map((x) => ({ project: projectView(req, x) })) : nestedIds(parents);
+    }
+    if (queryBool(q.subtree_as_list, 'subtree_as_list') || queryBool(q.subtree_as_ids, 'subtree_as_ids')) {
+      const subtree = await projectDescendants(db, p.id);
+      view.subtree = queryBool(q.subtree_as_list, 'subtree_as_list') ? subtree.map((x) => ({ project: projectView(req, x) })) : subtreeIds(p.id, subtree);
+    }
+    return { project: view };
   });
 
   app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof UpdateBody> }>('/v3/projects/:projectId', {
@@ -142,7 +190,15 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
     const updated = await atomically(db, async (tx) => {
       const current = await projectOr404(tx, id);
       if (p.domain_id !== undefined && p.domain_id !== current.domain_id) throw new BadRequest('Cannot change the domain of a project.');
-      checkPlacement(p, current.domain_id);
+      if (p.is_domain === true) throw new NotImplemented('Projects acting as domains are not supported: create a domain.');
+      if (p.parent_id !== undefined && p.parent_id !== (current.parent_id ?? current.domain_id)) throw new Forbidden('Update of `parent_id` is not allowed.');
+      // The tree stays coherent: no enabled project under a disabled one.
+      if (p.enabled === false && current.enabled === 1 && (await projectDescendants(tx, id)).some((c) => c.enabled === 1)) {
+        throw new Forbidden(`Cannot disable project ${id} since its subtree contains enabled projects.`);
+      }
+      if (p.enabled === true && current.enabled === 0 && (await projectAncestors(tx, current)).some((a) => a.enabled !== 1)) {
+        throw new Forbidden(`Cannot enable project ${id} since it has disabled parents.`);
+      }
       if (p.name !== undefined && p.name !== current.name) {
         if (await findProjectByName(tx, p.name, current.domain_id)) {
           throw new Conflict(`Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : ${p.name}.`);
@@ -163,8 +219,13 @@ export function registerProjectRoutes(app: FastifyInstance, opts: IdentityAppOpt
   app.delete<{ Params: Static<typeof IdParams> }>('/v3/projects/:projectId', {
     config: { policy: 'identity:delete_project' }, schema: { params: IdParams },
   }, async (req, reply) => {
-    await projectOr404(db, req.params.projectId);
-    await deleteProject(db, req.params.projectId);
+    await atomically(db, async (tx) => {
+      await projectOr404(tx, req.params.projectId);
+      if ((await listProjects(tx, { parentId: req.params.projectId })).length > 0) {
+        throw new Forbidden(`Cannot delete the project ${req.params.projectId} since it is not a leaf in the hierarchy.`);
+      }
+      await deleteProject(tx, req.params.projectId);
+    });
     tokens.forget({ projectId: req.params.projectId });
     reply.code(204).send();
   });

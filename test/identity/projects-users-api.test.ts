@@ -83,6 +83,49 @@ describe('identity: projects and users', () => {
     assert.equal((await pw('pw')).status, 401, 'locked now');
   });
 
+  it('nested projects: parent_id, depth, parents/subtree views, leaf-only delete, coherent enabling, inherited grants', async () => {
+    const root = (await A('POST', '/v3/projects', { project: { name: 'n-root' } })).body.project;
+    assert.equal(root.parent_id, 'default');
+    const mid = await A('POST', '/v3/projects', { project: { name: 'n-mid', parent_id: root.id } });
+    assert.equal(mid.status, 201);
+    assert.equal(mid.body.project.parent_id, root.id);
+    assert.equal(mid.body.project.domain_id, 'default');
+    const leaf = (await A('POST', '/v3/projects', { project: { name: 'n-leaf', parent_id: mid.body.project.id } })).body.project;
+    let deep = leaf;
+    for (let i = 0; i < 2; i++) deep = (await A('POST', '/v3/projects', { project: { name: `n-deep${i}`, parent_id: deep.id } })).body.project;
+    assert.equal((await A('POST', '/v3/projects', { project: { name: 'n-too-deep', parent_id: deep.id } })).status, 403, 'five levels at most');
+    assert.equal((await A('POST', '/v3/projects', { project: { name: 'n-x', parent_id: 'no-such' } })).status, 400);
+    const other = (await A('POST', '/v3/domains', { domain: { name: 'n-dom' } })).body.domain;
+    assert.equal((await A('POST', '/v3/projects', { project: { name: 'n-y', parent_id: root.id, domain_id: other.id } })).status, 400);
+
+    const parents = (await A('GET', `/v3/projects/${leaf.id}?parents_as_list`)).body.project.parents;
+    assert.deepEqual(parents.map((x: { project: { name: string } }) => x.project.name), ['n-mid', 'n-root']);
+    assert.deepEqual((await A('GET', `/v3/projects/${leaf.id}?parents_as_ids`)).body.project.parents, { [mid.body.project.id]: { [root.id]: null } });
+    const subtree = (await A('GET', `/v3/projects/${root.id}?subtree_as_list`)).body.project.subtree;
+    assert.deepEqual(subtree.map((x: { project: { name: string } }) => x.project.name), ['n-mid', 'n-leaf', 'n-deep0', 'n-deep1']);
+    assert.deepEqual(await names(`?parent_id=${root.id}`), ['n-mid']);
+
+    assert.equal((await A('DELETE', `/v3/projects/${mid.body.project.id}`)).status, 403, 'not a leaf');
+    assert.equal((await A('PATCH', `/v3/projects/${mid.body.project.id}`, { project: { parent_id: 'default' } })).status, 403);
+    assert.equal((await A('PATCH', `/v3/projects/${root.id}`, { project: { enabled: false } })).status, 403, 'enabled children');
+
+    // A role inherited from the root applies on every project below it, not on the root itself.
+    const u = (await A('POST', '/v3/users', { user: { name: 'n-user', password: 'pw' } })).body.user;
+    const member = (await A('GET', '/v3/roles?name=member')).body.roles[0].id;
+    assert.equal((await A('PUT', `/v3/OS-INHERIT/projects/${root.id}/users/${u.id}/roles/${member}/inherited_to_projects`)).status, 204);
+    const scoped = (projectId: string) => call('POST', url('/v3/auth/tokens'), { body: { auth: { identity: { methods: ['password'], password: { user: { id: u.id, password: 'pw' } } }, scope: { project: { id: projectId } } } } });
+    assert.equal((await scoped(leaf.id)).status, 201);
+    assert.equal((await scoped(root.id)).status, 401);
+    const eff = (await A('GET', `/v3/role_assignments?effective&user.id=${u.id}&scope.project.id=${root.id}&include_subtree=true`)).body.role_assignments;
+    assert.equal(new Set(eff.map((a: { scope: { project: { id: string } } }) => a.scope.project.id)).size, 4);
+    assert.ok(eff[0].links.assignment.endsWith(`/OS-INHERIT/projects/${root.id}/users/${u.id}/roles/${member}/inherited_to_projects`));
+
+    // Leaves first, then the root can go.
+    for (const p of [deep, { id: (await A('GET', `/v3/projects?name=n-deep0`)).body.projects[0].id }, leaf, mid.body.project, root]) {
+      assert.equal((await A('DELETE', `/v3/projects/${p.id}`)).status, 204);
+    }
+  });
+
   it('changes the own password with the original one, unless lock_password is set', async () => {
     const p = (await A('POST', '/v3/projects', { project: { name: 'pw-p' } })).body.project;
     const u = (await A('POST', '/v3/users', { user: { name: 'pw-user', password: 'old' } })).body.user;
