@@ -134,8 +134,9 @@ export class TokenService implements TokenValidator {
   }
 
   /** Drops cached contexts matching the filter (after the database already revoked them). */
-  forget(f: { userId?: string; projectId?: string; appCredId?: string }): void {
+  forget(f: { userId?: string; projectId?: string; appCredId?: string; domainId?: string }): void {
     for (const [hash, e] of this.cache) {
+      if (f.domainId !== undefined && e.ctx.domainId !== f.domainId && e.ctx.userDomainId !== f.domainId && e.ctx.projectDomainId !== f.domainId) continue;
       const userMatch = f.userId === undefined || e.ctx.userId === f.userId;
       const projectMatch = f.projectId === undefined || e.ctx.projectId === f.projectId;
       const credMatch = f.appCredId === undefined || e.ctx.applicationCredential?.id === f.appCredId;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden } from '../common/errors.js';
 import { newHexId } from '../common/ids.js';
 import { now } from '../common/time.js';
-import { DEFAULT_DOMAIN_ID, listProjects, listUsers } from '../db/identity.js';
+import { DEFAULT_DOMAIN_ID } from '../db/identity.js';
 import { deleteDomain, findDomainByName, insertDomain, listDomains, updateDomain, type DomainRow } from '../db/identity-domains.js';
 import { atomically } from '../db/transactions.js';
 import { domainOr404 } from './domains.js';
@@ -84,8 +84,7 @@ export function registerDomainRoutes(app: FastifyInstance, opts: IdentityAppOpti
     });
     if (updated.enabled === 0) {
       // Every token of the domain's users and projects stops working: the cache must not keep them.
-      for (const u of await listUsers(db, { domainId: updated.id })) tokens.forget({ userId: u.id });
-      for (const p of await listProjects(db, { domainId: updated.id })) tokens.forget({ projectId: p.id });
+      tokens.forget({ domainId: updated.id });
     }
     return { domain: domainView(req, updated) };
   });
@@ -97,8 +96,8 @@ export function registerDomainRoutes(app: FastifyInstance, opts: IdentityAppOpti
     if (current.id === DEFAULT_DOMAIN_ID) throw new Forbidden('The Default domain cannot be deleted.');
     if (current.enabled === 1) throw new Forbidden('Cannot delete a domain that is enabled, please disable it first.');
     const gone = await deleteDomain(db, current.id);
+    tokens.forget({ domainId: current.id });
     for (const userId of gone.userIds) tokens.forget({ userId });
-    for (const projectId of gone.projectIds) tokens.forget({ projectId });
     reply.code(204).send();
   });
 }

@@ -27,7 +27,7 @@ export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   rule('identity:list_regions', '', 'List regions.'),
   rule('identity:get_region', '', 'Show a region.'),
   rule('identity:list_domains', ADMIN, 'List domains.'),
-  rule('identity:get_domain', `${ADMIN} or project_domain_id:%(target.domain.id)s or user_domain_id:%(target.domain.id)s`, 'Show a domain.'),
+  rule('identity:get_domain', `${ADMIN} or project_domain_id:%(target.domain.id)s or user_domain_id:%(target.domain.id)s or domain_id:%(target.domain.id)s`, 'Show a domain.'),
   rule('identity:create_domain', ADMIN, 'Create a domain.'),
   rule('identity:update_domain', ADMIN, 'Update a domain.'),
   rule('identity:delete_domain', ADMIN, 'Delete a domain.'),

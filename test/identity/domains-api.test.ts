@@ -181,6 +181,20 @@ describe('identity: domains, groups and grants', () => {
     assert.deepEqual(tok.body.token.roles.map((x: { name: string }) => x.name), ['reader']);
   });
 
+  it('a domain-scoped token reads its domain, not another', async () => {
+    const d = (await A().post('/v3/domains', { domain: { name: 'scoped' } })).body.domain;
+    const other = (await A().post('/v3/domains', { domain: { name: 'unrelated' } })).body.domain;
+    const u = (await A().post('/v3/users', { user: { name: 'erin', password: 'pw' } })).body.user;
+    await A().put(`/v3/domains/${d.id}/users/${u.id}/roles/${await roleId('reader')}`);
+    const t = (await passwordLogin({ id: u.id, password: 'pw' }, { domain: { id: d.id } })).headers.get('x-subject-token')!;
+    assert.equal((await as(t).get(`/v3/domains/${d.id}`)).status, 200);
+    assert.equal((await as(t).get(`/v3/domains/${other.id}`)).status, 403);
+    assert.equal((await as(t).get('/v3/auth/catalog')).status, 200);
+    // Disabled: the domain's tokens stop at once.
+    await A().patch(`/v3/domains/${d.id}`, { domain: { enabled: false } });
+    assert.equal((await as(t).get('/v3/auth/catalog')).status, 401);
+  });
+
   it('reader and member roles may not touch domains, groups or grants (403)', async () => {
     const p = (await A().post('/v3/projects', { project: { name: 'rp' } })).body.project;
     const u = (await A().post('/v3/users', { user: { name: 'dave', password: 'pw' } })).body.user;
