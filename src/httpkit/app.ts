@@ -150,9 +150,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
     if (cfg?.public) return;
     const header = req.headers['x-auth-token'];
     req.auth = await opts.tokens.validate(Array.isArray(header) ? header[0] : header);
-    // keystonemiddleware's check: a credential with access rules reaches only what they allow.
+    // keystonemiddleware's check: a credential with access rules reaches only what they allow —
+    // unless a service acts on the user's behalf with its own token beside it (X-Service-Token).
     const rules = req.auth.applicationCredential?.accessRules;
-    if (rules && !accessAllowed(rules, serviceType, req.method, req.url.split('?', 1)[0]!)) {
+    if (rules && !accessAllowed(rules, serviceType, req.method, req.url.split('?', 1)[0]!) && !(await isServiceToken(opts.tokens, req.headers['x-service-token']))) {
       throw new Unauthorized('The request you have made requires authentication.');
     }
     if (opts.requireProjectScope && req.auth.projectId === null) throw new Unauthorized('A project-scoped token is required.');
@@ -191,6 +192,18 @@ export function createApp(opts: AppOptions): FastifyInstance {
     return reply.code(500).send(errorBody(opts.format, 500, 'An unexpected error occurred.'));
   });
   return app;
+}
+
+/** A valid service token (keystonemiddleware's `service_token_roles`: service, here also admin), not itself a credential's. */
+async function isServiceToken(tokens: TokenValidator, header: string | string[] | undefined): Promise<boolean> {
+  const id = Array.isArray(header) ? header[0] : header;
+  if (id === undefined || id === '') return false;
+  try {
+    const svc = await tokens.validate(id);
+    return svc.applicationCredential === undefined && svc.roles.some((r) => r.name === 'service' || r.name === 'admin');
+  } catch {
+    return false;
+  }
 }
 
 /** Base URL of the request as the client addressed it (version documents build links from it). */

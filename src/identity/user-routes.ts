@@ -12,6 +12,7 @@ import {
 import { atomically } from '../db/transactions.js';
 import { queryBool, type IdentityAppOptions } from './options.js';
 import { domainForCreate } from './domains.js';
+import { deleteAppCredsOf } from '../db/identity-app-creds.js';
 import { extraOf } from './extra.js';
 import { applyStringFilters } from './list-filters.js';
 import type { PasswordAuthenticator } from './password-auth.js';
@@ -146,6 +147,8 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
       if (u.email !== undefined) changes.email = u.email;
       if (u.description !== undefined) changes.description = u.description;
       await updateUser(tx, id, changes);
+      // Keystone: disabling a user deletes its application credentials.
+      if (u.enabled === false) await deleteAppCredsOf(tx, id);
       return { ...current, ...changes };
     });
     // A disabled user, or one whose password changed, keeps no live tokens.

@@ -109,6 +109,13 @@ describe('identity: application credentials', () => {
     assert.equal((await api(t, 'GET', `${cloud.urls.network}/v2.0/networks`)).status, 401);
     assert.equal((await api(t, 'GET', `${id}/v3/users/${alice.userId}`)).status, 401);
 
+    // A service acting for the user (its own token in X-Service-Token) is not held to the rules; the user's own second token is no service token.
+    const svc = await login(cloud, 'admin', 'secret', 'admin');
+    assert.equal((await api(t, 'GET', `${cloud.urls.image}/v2/images`, undefined, { 'x-service-token': svc.token })).status, 200);
+    assert.equal((await api(t, 'GET', `${cloud.urls.image}/v2/images`, undefined, { 'x-service-token': alice.token })).status, 401);
+    assert.equal((await api(t, 'GET', `${cloud.urls.image}/v2/images`, undefined, { 'x-service-token': t.token })).status, 401);
+    assert.equal((await api(t, 'GET', `${cloud.urls.image}/v2/images`, undefined, { 'x-service-token': 'garbage' })).status, 401);
+
     const wild = await create(alice, {
       name: 'wild', access_rules: [{ service: 'compute', method: 'GET', path: '/v2.1/servers/*' }, { service: 'image', method: 'GET', path: '/v2/**' }],
     });
@@ -148,6 +155,12 @@ describe('identity: application credentials', () => {
     assert.equal((await credAuth({ id: c.id, secret: c.secret })).status, 401);
     assert.equal((await api(t, 'GET', `${cloud.urls.compute}/v2.1/servers`)).status, 401);
     assert.equal((await api(admin, 'GET', `${id}/v3/users/${carol.userId}/application_credentials`)).body.application_credentials.length, 0);
+
+    const frank = await memberOfNewProject(cloud, admin, 'ac-frank', 'frank');
+    const f = (await create(frank, { name: 'robot' })).body.application_credential;
+    assert.equal((await api(admin, 'PATCH', `${id}/v3/users/${frank.userId}`, { user: { enabled: false } })).status, 200);
+    assert.equal((await api(admin, 'PATCH', `${id}/v3/users/${frank.userId}`, { user: { enabled: true } })).status, 200);
+    assert.equal((await credAuth({ id: f.id, secret: f.secret })).status, 401, 'disabling the user deleted it');
 
     const dave = await memberOfNewProject(cloud, admin, 'ac-dave', 'dave');
     const d = (await create(dave, { name: 'robot' })).body.application_credential;
