@@ -96,6 +96,25 @@ describe('the openstack CLI: domains, groups, application credentials, project t
     assert.deepEqual(await names(['--tags', 'red']), []);
   });
 
+  it('nested projects, domain and inherited role assignments, a user\'s groups', async () => {
+    const child = await openstackJson<Row>(['project', 'create', '--domain', 'e2e-dom', '--parent', 'e2e-proj', 'e2e-child'], admin);
+    const parent = await openstackJson<Row>(['project', 'show', '--domain', 'e2e-dom', 'e2e-proj'], admin);
+    assert.equal(child.parent_id, parent.id);
+    const shown = await openstackJson<Row>(['project', 'show', '--domain', 'e2e-dom', '--parents', '--children', 'e2e-child'], admin);
+    assert.ok(JSON.stringify(shown.parents).includes(String(parent.id)), JSON.stringify(shown));
+    await openstackOk(['role', 'add', '--user', 'e2e-user', '--user-domain', 'e2e-dom', '--domain', 'e2e-dom', 'reader'], admin);
+    await openstackOk(['role', 'add', '--user', 'e2e-user', '--user-domain', 'e2e-dom', '--project', 'e2e-proj', '--project-domain', 'e2e-dom', '--inherited', 'member'], admin);
+    const onDomain = await openstackJson<Row[]>(['role', 'assignment', 'list', '--domain', 'e2e-dom', '--names'], admin);
+    assert.deepEqual(onDomain.map((a) => a.Role), ['reader']);
+    const inherited = await openstackJson<Row[]>(['role', 'assignment', 'list', '--inherited', '--names'], admin);
+    assert.ok(inherited.some((a) => a.Role === 'member' && a.Inherited === true), JSON.stringify(inherited));
+    // The inherited role scopes the user to the child project.
+    const token = await openstackJson<Row>(['token', 'issue'], { ...user, OS_PROJECT_NAME: 'e2e-child' });
+    assert.equal(token.project_id, child.id);
+    const groups = await openstackJson<Row[]>(['group', 'list', '--user', 'e2e-user', '--user-domain', 'e2e-dom'], admin);
+    assert.deepEqual(groups.map((g) => g.Name), ['e2e-group']);
+  });
+
   it('a domain is deleted only once disabled, with what it holds', async () => {
     const refused = await openstack(['domain', 'delete', 'e2e-dom'], admin);
     assert.notEqual(refused.code, 0);
