@@ -16,8 +16,9 @@ const Name = Type.String({ minLength: 1, maxLength: 64 });
 const Fields = {
   description: Type.Optional(Type.Union([Type.String({ maxLength: 65535 }), Type.Null()])),
   enabled: Type.Optional(Type.Boolean()),
-  tags: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 80 })),
-  options: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  // Keystone keeps tags and options (the immutable flag) on domains; not here yet: an empty value only.
+  tags: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 0 })),
+  options: Type.Optional(Type.Object({}, { additionalProperties: false })),
   explicit_domain_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })),
 };
 const KNOWN = new Set(['name', 'description', 'enabled', 'tags', 'options', 'explicit_domain_id', 'id', 'links']);

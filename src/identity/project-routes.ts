@@ -30,6 +30,8 @@ const CreateBody = Type.Object({
     is_domain: Type.Optional(Type.Boolean()),
     parent_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     tags: Type.Optional(Type.Array(Tag, { maxItems: MAX_TAGS })),
+    // Keystone's project options (the immutable flag) are not kept here: an empty object only.
+    options: Type.Optional(Type.Object({}, { additionalProperties: false })),
   }),
 });
 const UpdateBody = Type.Object({
@@ -41,6 +43,8 @@ const UpdateBody = Type.Object({
     is_domain: Type.Optional(Type.Boolean()),
     parent_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     tags: Type.Optional(Type.Array(Tag, { maxItems: MAX_TAGS })),
+    // Keystone's project options (the immutable flag) are not kept here: an empty object only.
+    options: Type.Optional(Type.Object({}, { additionalProperties: false })),
   }),
 });
 const ListQuery = Type.Object({
