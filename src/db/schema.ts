@@ -1,5 +1,6 @@
 import type { ColumnType, Generated } from 'kysely';
 import type { NetworkTables } from './schema-network.js';
+import type { IdentityTables, ProjectColumns012, TokenColumns012, UserColumns012 } from './schema-identity.js';
 
 /**
  * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
@@ -7,7 +8,7 @@ import type { NetworkTables } from './schema-network.js';
  */
 
 // ---- identity
-export interface ProjectTable {
+export interface ProjectTable extends ProjectColumns012 {
   id: string;
   name: string;
   domain_id: string;
@@ -17,7 +18,7 @@ export interface ProjectTable {
   parent_id: string | null;
   created_at: string;
 }
-export interface UserTable {
+export interface UserTable extends UserColumns012 {
   id: string;
   name: string;
   domain_id: string;
@@ -47,7 +48,7 @@ export interface RoleAssignmentTable {
   project_id: string;
   role_id: string;
 }
-export interface TokenTable {
+export interface TokenTable extends TokenColumns012 {
   /** SHA-256 (hex) of the token id: the id itself is never stored, so the table holds no usable token. */
   id: string;
   user_id: string;
@@ -426,7 +427,7 @@ export interface InstancePasswordTable {
   password: string;
 }
 
-export interface Database extends NetworkTables {
+export interface Database extends NetworkTables, IdentityTables {
   migrations: MigrationTable;
   task_flows: TaskFlowTable;
   projects: ProjectTable;
