@@ -8,6 +8,7 @@ import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes
 import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
+import { CATALOG_POLICY_DEFAULTS as CATALOG } from '../identity/catalog-routes.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -19,7 +20,7 @@ export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'ima
   compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE],
-  identity: [...IDENTITY],
+  identity: [...IDENTITY, ...CATALOG],
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */

@@ -26,7 +26,7 @@ export function createIdentityApp(opts: IdentityAppOptions): FastifyInstance {
   registerRoleRoutes(app, opts);
   registerImpliedRoleRoutes(app, opts);
   registerDomainRoutes(app);
-  registerCatalogRoutes(app, opts.catalog);
+  registerCatalogRoutes(app, opts.db, opts.catalog);
   return app;
 }
 
