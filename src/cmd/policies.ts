@@ -9,6 +9,7 @@ import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-a
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 import { CATALOG_POLICY_DEFAULTS as CATALOG } from '../identity/catalog-routes.js';
+import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credential-routes.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -20,7 +21,7 @@ export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'ima
   compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE],
-  identity: [...IDENTITY, ...CATALOG],
+  identity: [...IDENTITY, ...CATALOG, ...CREDENTIALS],
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */

@@ -4,6 +4,7 @@ import { now } from '../common/time.js';
 import { createApp } from '../httpkit/app.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerCatalogRoutes } from './catalog-routes.js';
+import { registerCredentialRoutes } from './credential-routes.js';
 import { registerDomainRoutes } from './domain-routes.js';
 import type { IdentityAppOptions } from './options.js';
 import { PasswordAuthenticator } from './password-auth.js';
@@ -27,6 +28,7 @@ export function createIdentityApp(opts: IdentityAppOptions): FastifyInstance {
   registerImpliedRoleRoutes(app, opts);
   registerDomainRoutes(app);
   registerCatalogRoutes(app, opts.db, opts.catalog);
+  registerCredentialRoutes(app, opts);
   return app;
 }
 
