@@ -7,6 +7,7 @@ import { POLICY_DEFAULTS as SERVERS_2X } from '../api/policies/server-routes-2x.
 import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes-2x.js';
 import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
+import { IMPORT_POLICY_DEFAULTS as IMAGE_IMPORT } from '../image/import-policies.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 import { CATALOG_POLICY_DEFAULTS as CATALOG } from '../identity/catalog-routes.js';
 import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credential-routes.js';
@@ -20,7 +21,7 @@ import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credentia
 export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity', readonly PolicyDefault[]>> = {
   compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
-  image: [...IMAGE],
+  image: [...IMAGE, ...IMAGE_IMPORT],
   identity: [...IDENTITY, ...CATALOG, ...CREDENTIALS],
 };
 
