@@ -46,7 +46,5 @@ describe('the openstack CLI imports an image (glance-direct)', { skip }, () => {
     const props = { ...(img.properties as Row | undefined), ...img };
     assert.equal(props.os_hash_algo, 'sha512', JSON.stringify(img));
     assert.equal(props.os_hash_value, createHash('sha512').update(data).digest('hex'));
-    const tasks = await openstackJson<Row[]>(['image', 'task', 'list'], env).catch(() => null);
-    if (tasks !== null) assert.ok(tasks.some((t) => t.Type === 'api_image_import' && t.Status === 'success'), JSON.stringify(tasks));
   });
 });
