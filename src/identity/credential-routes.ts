@@ -139,6 +139,11 @@ export function registerCredentialRoutes(app: FastifyInstance, opts: IdentityApp
 
   app.patch<{ Params: Static<typeof Params>; Body: Static<typeof UpdateBody> }>('/v3/credentials/:credentialId', {
     config: { policy: 'identity:update_credential', policyInHandler: true }, schema: { params: Params, body: UpdateBody },
+    // As for a create, the rule is checked (on the stored credential) before the body is validated.
+    preValidation: async (req) => {
+      const id = (req.params as { credentialId?: unknown }).credentialId;
+      check(req, 'identity:update_credential', typeof id === 'string' ? (await getCredential(db, id))?.user_id : undefined);
+    },
   }, async (req) => {
     const b = req.body.credential;
     const row = await atomically(db, async (tx) => {
