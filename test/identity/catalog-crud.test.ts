@@ -1,11 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 import { api, login, memberOfNewProject, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
 import { userWithRole } from '../support/tenants.js';
 import { CatalogStore, catalogService } from '../../src/identity/catalog.js';
 
 /** Regions, services and endpoints through the Identity API, and the token catalog following them. */
-describe('the catalog API (regions, services, endpoints)', () => {
+for (const engine of ['sqlite', 'postgresql'] as const) {
+describe(`the catalog API (regions, services, endpoints) on ${engine}`, { skip: engine === 'postgresql' ? pgSkip : false }, () => {
+  let pg: TestPgDatabase | undefined;
   let cloud: TestCloud;
   let admin: Session;
   let member: Session;
@@ -16,13 +19,15 @@ describe('the catalog API (regions, services, endpoints)', () => {
     (await login(cloud, 'admin', 'secret', 'admin').then((s) => api(s, 'GET', url('/auth/catalog')))).body.catalog;
 
   before(async () => {
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: '' } });
+    if (engine === 'postgresql') pg = await createPgDatabase();
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: '' }, ...(pg ? { database: { connection: pg.url } } : {}) });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     member = await memberOfNewProject(cloud, admin, 'cat-p', 'cat-u');
     reader = await userWithRole(cloud, admin, { project: 'admin', user: 'cat-r', role: 'reader' });
   });
   after(async () => {
     await cloud?.close();
+    await pg?.drop();
   });
 
   it('lists the services the process runs, seeded as rows, as the token catalog has them', async () => {
@@ -176,3 +181,4 @@ describe('the catalog API (regions, services, endpoints)', () => {
     assert.equal((await api(admin, 'DELETE', url(`/services/${proto.body.service.id}`))).status, 204);
   });
 });
+}

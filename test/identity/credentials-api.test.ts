@@ -4,10 +4,13 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
+import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 import { api, login, memberOfNewProject, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
 
 /** Keystone's credentials: EC2 blobs, encrypted at rest, a user's own or an admin's. */
-describe('the credentials API', () => {
+for (const engine of ['sqlite', 'postgresql'] as const) {
+describe(`the credentials API on ${engine}`, { skip: engine === 'postgresql' ? pgSkip : false }, () => {
+  let pg: TestPgDatabase | undefined;
   let cloud: TestCloud;
   let admin: Session;
   let alice: Session;
@@ -18,13 +21,15 @@ describe('the credentials API', () => {
   });
 
   before(async () => {
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: '' } });
+    if (engine === 'postgresql') pg = await createPgDatabase();
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: '' }, ...(pg ? { database: { connection: pg.url } } : {}) });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     alice = await memberOfNewProject(cloud, admin, 'cred-a', 'alice');
     bob = await memberOfNewProject(cloud, admin, 'cred-b', 'bob');
   });
   after(async () => {
     await cloud?.close();
+    await pg?.drop();
   });
 
   it('creates an EC2 credential whose id is the hash of its access key, stored only encrypted', async () => {
@@ -103,3 +108,4 @@ describe('the credentials API', () => {
     assert.equal((await api(admin, 'GET', url(`/credentials/${id}`))).status, 404);
   });
 });
+}
