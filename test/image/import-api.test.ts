@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { adminLogin, call, memberOf, startServices, type Login, type Services } from '../identity/harness.js';
+import { api, login as cloudLogin, startTestCloud, type Session, type TestCloud } from '../support/cloud.js';
+import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 
 const OCTETS = { 'content-type': 'application/octet-stream' };
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
@@ -183,3 +185,47 @@ describe('image import (glance-direct) and tasks', () => {
     assert.equal((await call('GET', url('/v2/schemas/task'), { token: alice.token })).body.name, 'task');
   });
 });
+
+for (const engine of ['sqlite', 'postgresql'] as const) {
+  describe(`imports and their tasks in the whole cloud on ${engine}`, { skip: engine === 'postgresql' ? pgSkip : false }, () => {
+    let pg: TestPgDatabase | undefined;
+    let cloud: TestCloud;
+    let admin: Session;
+    before(async () => {
+      if (engine === 'postgresql') pg = await createPgDatabase();
+      cloud = await startTestCloud({ DEFAULT: { compute_hosts: '' }, ...(pg ? { database: { connection: pg.url } } : {}) });
+      admin = await cloudLogin(cloud, 'admin', 'secret', 'admin');
+    });
+    after(async () => {
+      await cloud?.close();
+      await pg?.drop();
+    });
+
+    it('imports three images and pages through their tasks', async () => {
+      const u = (p: string): string => `${cloud.urls.image}${p}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const img = await api(admin, 'POST', u('/v2/images'), { name: `paged-${i}`, disk_format: 'raw', container_format: 'bare' });
+        assert.equal((await api(admin, 'PUT', u(`/v2/images/${img.body.id}/stage`), randomBytes(1000), OCTETS)).status, 204);
+        assert.equal((await api(admin, 'POST', u(`/v2/images/${img.body.id}/import`), { method: { name: 'glance-direct' } })).status, 202);
+        ids.push(img.body.id);
+      }
+      for (const id of ids) {
+        for (let i = 0; (await api(admin, 'GET', u(`/v2/images/${id}`))).body.status !== 'active'; i++) {
+          assert.ok(i < 200, `${id} never became active`);
+          await delay(25);
+        }
+      }
+      const seen: string[] = [];
+      let next: string | undefined = '/v2/tasks?limit=1&sort_dir=asc';
+      while (next !== undefined) {
+        const page: any = await api(admin, 'GET', u(next));
+        assert.equal(page.status, 200, JSON.stringify(page.body));
+        seen.push(...page.body.tasks.map((t: any) => t.image_id));
+        next = page.body.next;
+        assert.ok(seen.length <= 4, 'paging ends');
+      }
+      assert.deepEqual(seen, ids);
+    });
+  });
+}
