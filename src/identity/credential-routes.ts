@@ -3,13 +3,13 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { policyRule as rule, type PolicyDefault } from '../auth/policy-defaults.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../common/errors.js';
-import { newHexId } from '../common/ids.js';
+import { newHexId, newUuid } from '../common/ids.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import {
   countUserCredentials, deleteCredential, getCredential, insertCredential, listCredentials, updateCredential, type CredentialRow,
 } from '../db/credentials.js';
-import { getProject, getUser } from '../db/identity.js';
+import { getProject, getUser, rolesOn } from '../db/identity.js';
 import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import { CredentialKeys } from './credential-keys.js';
@@ -30,6 +30,11 @@ export const CREDENTIAL_POLICY_DEFAULTS: readonly PolicyDefault[] = [
   rule('identity:create_credential', ADMIN_OR_OWNER, 'Create a credential.'),
   rule('identity:update_credential', ADMIN_OR_OWNER, 'Update a credential.'),
   rule('identity:delete_credential', ADMIN_OR_OWNER, 'Delete a credential.'),
+  // The OS-EC2 calls name the user in the URL: the credential's user is that one.
+  rule('identity:ec2_get_credential', ADMIN_OR_OWNER, 'Show an EC2 credential (OS-EC2).'),
+  rule('identity:ec2_list_credentials', ADMIN_OR_OWNER, "List a user's EC2 credentials (OS-EC2)."),
+  rule('identity:ec2_create_credential', ADMIN_OR_OWNER, 'Create an EC2 credential (OS-EC2).'),
+  rule('identity:ec2_delete_credential', ADMIN_OR_OWNER, 'Delete an EC2 credential (OS-EC2).'),
 ];
 
 /** Keystone's `[credential] user_limit`. */
@@ -51,6 +56,9 @@ const UpdateBody = Type.Object({
   }, { additionalProperties: true, minProperties: 1 }),
 });
 const Params = Type.Object({ credentialId: ID });
+const Ec2UserParams = Type.Object({ userId: ID });
+const Ec2Params = Type.Object({ userId: ID, accessKey: Type.String({ minLength: 1, maxLength: 255 }) });
+const Ec2CreateBody = Type.Object({ tenant_id: ID }, { additionalProperties: true });
 const ListQuery = Type.Object({ user_id: Type.Optional(Type.String()), type: Type.Optional(Type.String()) }, { additionalProperties: true });
 
 /** An EC2 blob: JSON with `access` (the credential's id is its sha256, as Keystone's) and `secret`. */
@@ -176,6 +184,82 @@ export function registerCredentialRoutes(app: FastifyInstance, opts: IdentityApp
       const c = await named(tx, req, 'identity:delete_credential');
       await deleteCredential(tx, c.id);
     });
+    reply.code(204).send();
+  });
+
+  registerEc2Routes(app, db, keys, check);
+}
+
+/**
+ * Keystone's OS-EC2 calls (`openstack ec2 credentials …`): an access and secret key pair made by
+ * the server for a user on a project it has a role on, kept as a credential of type ec2 (so
+ * `/v3/credentials` shows it too), named in the URL by its access key.
+ */
+function registerEc2Routes(app: FastifyInstance, db: Db, keys: CredentialKeys, check: (req: FastifyRequest, action: string, userId: unknown) => void): void {
+  type Blob = { access: string; secret: string; trust_id?: string | null };
+  const view = (req: FastifyRequest, c: CredentialRow): Record<string, unknown> => {
+    const blob = JSON.parse(keys.open({ ciphertext: c.encrypted_blob, keyHash: c.key_hash }, context(c.id, c.user_id))) as Blob;
+    return {
+      user_id: c.user_id, tenant_id: c.project_id, access: blob.access, secret: blob.secret, trust_id: blob.trust_id ?? null,
+      links: { self: v3Url(req, `/users/${c.user_id}/credentials/OS-EC2/${encodeURIComponent(blob.access)}`) },
+    };
+  };
+  const userParam = (req: FastifyRequest): unknown => (req.params as { userId?: unknown }).userId;
+  const named = async (req: FastifyRequest<{ Params: Static<typeof Ec2Params> }>, action: string): Promise<CredentialRow> => {
+    const c = await getCredential(db, ec2Id(req.params.accessKey));
+    // One of another user (or not of this URL's user) is not told apart from none.
+    check(req, action, c?.user_id);
+    if (!c || !isEc2(c.type) || c.user_id !== req.params.userId) throw new NotFound(`Could not find credential: ${req.params.accessKey}.`);
+    return c;
+  };
+
+  app.get<{ Params: Static<typeof Ec2UserParams> }>('/v3/users/:userId/credentials/OS-EC2', {
+    config: { policy: 'identity:ec2_list_credentials', policyInHandler: true }, schema: { params: Ec2UserParams },
+  }, async (req) => {
+    check(req, 'identity:ec2_list_credentials', req.params.userId);
+    if (!(await getUser(db, req.params.userId))) throw new NotFound(`Could not find user: ${req.params.userId}.`);
+    const rows = (await listCredentials(db, { user_id: req.params.userId }, LIST_MAX)).filter((c) => isEc2(c.type));
+    return collection(req, 'credentials', rows.map((c) => view(req, c)));
+  });
+
+  app.get<{ Params: Static<typeof Ec2Params> }>('/v3/users/:userId/credentials/OS-EC2/:accessKey', {
+    config: { policy: 'identity:ec2_get_credential', policyInHandler: true }, schema: { params: Ec2Params },
+  }, async (req) => ({ credential: view(req, await named(req, 'identity:ec2_get_credential')) }));
+
+  app.post<{ Params: Static<typeof Ec2UserParams>; Body: Static<typeof Ec2CreateBody> }>('/v3/users/:userId/credentials/OS-EC2', {
+    config: { policy: 'identity:ec2_create_credential', policyInHandler: true }, schema: { params: Ec2UserParams, body: Ec2CreateBody },
+    preValidation: async (req) => { check(req, 'identity:ec2_create_credential', userParam(req)); },
+  }, async (req, reply) => {
+    const { userId } = req.params;
+    const projectId = req.body.tenant_id;
+    const access = newUuid().replaceAll('-', '');
+    const blob: Blob = { access, secret: newUuid().replaceAll('-', ''), trust_id: null };
+    const id = ec2Id(access);
+    const row = await atomically(db, async (tx) => {
+      if (!(await getUser(tx, userId))) throw new NotFound(`Could not find user: ${userId}.`);
+      if (!(await getProject(tx, projectId))) throw new NotFound(`Could not find project: ${projectId}.`);
+      // Keystone's check: EC2 keys act on a project, so the user must hold a role there.
+      if ((await rolesOn(tx, userId, projectId)).length === 0) throw new Forbidden(`User ${userId} has no access to project ${projectId}.`);
+      if (await countUserCredentials(tx, userId) >= USER_LIMIT) {
+        throw new Forbidden(`Unable to create additional credentials, maximum of ${USER_LIMIT} already exceeded for user.`);
+      }
+      const sealed = keys.seal(JSON.stringify(blob), context(id, userId));
+      const c: CredentialRow = {
+        id, user_id: userId, project_id: projectId, type: 'ec2', encrypted_blob: sealed.ciphertext, key_hash: sealed.keyHash,
+        extra: '{}', created_at: now().toISOString(),
+      };
+      await insertCredential(tx, c);
+      return c;
+    });
+    reply.code(201);
+    return { credential: view(req, row) };
+  });
+
+  app.delete<{ Params: Static<typeof Ec2Params> }>('/v3/users/:userId/credentials/OS-EC2/:accessKey', {
+    config: { policy: 'identity:ec2_delete_credential', policyInHandler: true }, schema: { params: Ec2Params },
+  }, async (req, reply) => {
+    const c = await named(req, 'identity:ec2_delete_credential');
+    await deleteCredential(db, c.id);
     reply.code(204).send();
   });
 }

@@ -58,12 +58,22 @@ describe('the openstack CLI manages the catalog', { skip }, () => {
     assert.equal(after.find((c) => c.Type === 'object-store'), undefined);
   });
 
-  it('stores an EC2 credential and shows it back to its user', async () => {
+  it('stores EC2 credentials (as credentials and through OS-EC2) and shows them back to their user', async () => {
     const blob = JSON.stringify({ access: 'AKIA-CLI', secret: 'cli-secret' });
     const created = await openstackJson<Row>(['credential', 'create', '--type', 'ec2', '--project', 'admin', 'admin', blob], env);
     assert.equal(created.type, 'ec2');
     const list = await openstackJson<Row[]>(['credential', 'list', '--user', 'admin'], env);
     assert.ok(list.some((c) => c.ID === created.id && String(c.Data).includes('cli-secret')), JSON.stringify({ created, list }));
     await openstackOk(['credential', 'delete', String(created.id)], env);
+    // The OS-EC2 calls: keys made by the cloud for the current project.
+    const ec2 = await openstackJson<Row>(['ec2', 'credentials', 'create'], env);
+    assert.match(String(ec2.access), /^[0-9a-f]{32}$/);
+    assert.match(String(ec2.secret), /^[0-9a-f]{32}$/);
+    const keys = await openstackJson<Row[]>(['ec2', 'credentials', 'list'], env);
+    assert.deepEqual(keys.map((k) => k.Access), [ec2.access]);
+    const shown = await openstackJson<Row>(['ec2', 'credentials', 'show', String(ec2.access)], env);
+    assert.equal(shown.secret, ec2.secret);
+    await openstackOk(['ec2', 'credentials', 'delete', String(ec2.access)], env);
+    assert.deepEqual(await openstackJson<Row[]>(['ec2', 'credentials', 'list'], env), []);
   });
 });

@@ -107,5 +107,35 @@ describe(`the credentials API on ${engine}`, { skip: engine === 'postgresql' ? p
     assert.equal((await api(alice, 'GET', url(`/credentials/${id}`))).status, 403);
     assert.equal((await api(admin, 'GET', url(`/credentials/${id}`))).status, 404);
   });
+  it('makes EC2 keys through OS-EC2 for a project the user has a role on, readable as a credential too', async () => {
+    const base = url(`/users/${alice.userId}/credentials/OS-EC2`);
+    const made = await api(alice, 'POST', base, { tenant_id: alice.projectId });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const c = made.body.credential;
+    assert.match(c.access, /^[0-9a-f]{32}$/);
+    assert.match(c.secret, /^[0-9a-f]{32}$/);
+    assert.equal(c.tenant_id, alice.projectId);
+    assert.equal(c.user_id, alice.userId);
+    assert.equal(c.trust_id, null);
+    assert.match(c.links.self, new RegExp(`/OS-EC2/${c.access}$`));
+    assert.deepEqual((await api(alice, 'GET', `${base}/${c.access}`)).body.credential, c);
+    assert.deepEqual((await api(alice, 'GET', base)).body.credentials.map((x: any) => x.access), [c.access]);
+    const asCredential = await api(alice, 'GET', url(`/credentials/${createHash('sha256').update(c.access).digest('hex')}`));
+    assert.equal(asCredential.body.credential.type, 'ec2');
+    assert.equal(JSON.parse(asCredential.body.credential.blob).secret, c.secret);
+    // Not on a project alice has no role on; not for, nor of, anyone else.
+    assert.equal((await api(alice, 'POST', base, { tenant_id: bob.projectId })).status, 403);
+    assert.equal((await api(bob, 'POST', base, { tenant_id: alice.projectId })).status, 403);
+    assert.equal((await api(bob, 'POST', base, {})).status, 403);
+    assert.equal((await api(alice, 'POST', base, {})).status, 400);
+    assert.equal((await api(bob, 'GET', base)).status, 403);
+    assert.equal((await api(bob, 'GET', `${base}/${c.access}`)).status, 403);
+    assert.equal((await api(bob, 'DELETE', `${base}/${c.access}`)).status, 403);
+    assert.equal((await api(bob, 'GET', url(`/users/${bob.userId}/credentials/OS-EC2/${c.access}`))).status, 403);
+    assert.equal((await api(admin, 'GET', url(`/users/${bob.userId}/credentials/OS-EC2/${c.access}`))).status, 404);
+    assert.equal((await api(alice, 'DELETE', `${base}/${c.access}`)).status, 204);
+    assert.equal((await api(alice, 'GET', `${base}/${c.access}`)).status, 403);
+    assert.deepEqual((await api(alice, 'GET', base)).body.credentials, []);
+  });
 });
 }
