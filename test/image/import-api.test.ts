@@ -175,6 +175,30 @@ describe('image import (glance-direct) and tasks', () => {
     assert.deepEqual(staging(), []);
   });
 
+  it('fails an import whose process went away (no heartbeat for minutes), so the image can be staged again', async () => {
+    const img = await create(alice);
+    assert.equal((await stage(alice, img.id, Buffer.from('orphaned'))).status, 204);
+    // What a process killed mid-import leaves: the image importing, its task processing, long silent.
+    const old = new Date(Date.now() - 3600_000).toISOString();
+    await s.db.updateTable('images').set({ status: 'importing' }).where('id', '=', img.id).execute();
+    await s.db.insertInto('image_tasks').values({
+      id: 'd2f4c1de-0000-4000-8000-000000000001', type: 'api_image_import', status: 'processing', owner: alice.projectId!, input: '{}', result: null,
+      message: '', image_id: img.id, request_id: 'req-x', user_id: alice.userId, expires_at: null, created_at: old, updated_at: old,
+    }).execute();
+    // The next import (of any image) finds it.
+    const other = await create(alice);
+    assert.equal((await stage(alice, other.id, Buffer.from('fresh'))).status, 204);
+    assert.equal((await importIt(alice, other.id)).status, 202);
+    assert.equal((await settled(alice, other.id)).status, 'active');
+    const orphan = await call('GET', url(`/v2/images/${img.id}`), { token: alice.token });
+    assert.equal(orphan.body.status, 'queued');
+    assert.ok(!staging().includes(img.id));
+    const [task] = (await call('GET', url(`/v2/images/${img.id}/tasks`), { token: alice.token })).body.tasks;
+    assert.equal(task.status, 'failure');
+    assert.match(task.message, /went away/);
+    assert.equal((await stage(alice, img.id, Buffer.from('again'))).status, 204);
+  });
+
   it('refuses the legacy task import: Orrery fetches no URL a client names', async () => {
     const legacy = await call('POST', url('/v2/tasks'), { token: admin.token, body: { type: 'import', input: { import_from: 'http://127.0.0.1:1/img', import_from_format: 'raw', image_properties: {} } } });
     assert.equal(legacy.status, 400);
