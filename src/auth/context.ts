@@ -1,3 +1,5 @@
+import type { AccessRule } from './access-rules.js';
+
 /** The identity a validated token carries; every API request handler receives one. */
 export interface AuthContext {
   tokenId: string;
@@ -10,6 +12,20 @@ export interface AuthContext {
   projectDomainId: string | null;
   roles: Array<{ id: string; name: string }>;
   isAdmin: boolean;
+  /** The names of the user's and the project's domains (their ids above). */
+  userDomainName?: string;
+  projectDomainName?: string | null;
+  /** The domain of a domain-scoped token (its projectId is then null). */
+  domainId?: string | null;
+  domainName?: string | null;
+  /** Set when an application credential issued the token: every API checks its access rules. */
+  applicationCredential?: {
+    id: string;
+    name: string;
+    unrestricted: boolean;
+    /** Null: not limited; otherwise only the requests one rule allows (src/auth/access-rules.ts). */
+    accessRules: AccessRule[] | null;
+  };
   issuedAt: Date;
   expiresAt: Date;
 }

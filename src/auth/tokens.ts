@@ -4,9 +4,23 @@ import { Unauthorized } from '../common/errors.js';
 import { now } from '../common/time.js';
 import type { Db } from '../db/connection.js';
 import {
-  getProject, getToken, getUser, insertToken, listImpliedRoles, listRoles, purgeExpiredTokens, revokeToken, revokeTokens, rolesOn,
+  getProject, getToken, getUser, insertToken, listImpliedRoles, listRoles, purgeExpiredTokens, revokeToken, revokeTokens,
 } from '../db/identity.js';
+import { getAppCred } from '../db/identity-app-creds.js';
+import { getDomain } from '../db/identity-domains.js';
+import { effectiveRolesOnDomain, effectiveRolesOnProject } from '../db/identity-grants.js';
+import type { AccessRule } from './access-rules.js';
 import type { AuthContext, TokenValidator } from './context.js';
+
+/** What else a token is scoped to or issued by, beyond its user and project. */
+export interface TokenScope {
+  /** A domain-scoped token (projectId null). */
+  domainId?: string | null;
+  /** The application credential that issued it: checked again at every validation. */
+  appCredId?: string | null;
+}
+
+type Role = { id: string; name: string; domain_id: string | null };
 
 /** Token ids look like Fernet tokens ('gAAAA' + url-safe base64) but are random and opaque. */
 const TOKEN_PREFIX = 'gAAAA';
@@ -61,15 +75,22 @@ export class TokenService implements TokenValidator {
    * A token obtained with another token (`parent`) expires with it, as Keystone's do: otherwise
    * re-authenticating with the token method would renew a token forever.
    */
-  async issue(userId: string, projectId: string | null, parent?: AuthContext): Promise<AuthContext> {
+  async issue(userId: string, projectId: string | null, parent?: AuthContext, scope: TokenScope = {}): Promise<AuthContext> {
     const issuedAt = now();
     const fresh = issuedAt.getTime() + this.config.num('identity', 'token_expiration') * 1000;
-    const expiresAt = new Date(parent === undefined ? fresh : Math.min(fresh, parent.expiresAt.getTime()));
+    let limit = parent === undefined ? fresh : Math.min(fresh, parent.expiresAt.getTime());
+    // A credential's token lives no longer than the credential.
+    if (scope.appCredId) {
+      const cred = await getAppCred(this.db, scope.appCredId);
+      if (cred?.expires_at) limit = Math.min(limit, Date.parse(cred.expires_at));
+    }
+    const expiresAt = new Date(limit);
     const tokenId = TOKEN_PREFIX + randomBytes(48).toString('base64url');
-    const ctx = await this.load(tokenId, userId, projectId, issuedAt, expiresAt);
+    const ctx = await this.load(tokenId, userId, projectId, issuedAt, expiresAt, scope);
     await insertToken(this.db, {
       id: tokenHashOf(tokenId), user_id: userId, project_id: projectId,
       issued_at: issuedAt.toISOString(), expires_at: expiresAt.toISOString(), revoked: 0,
+      app_cred_id: scope.appCredId ?? null, domain_id: scope.domainId ?? null,
     });
     this.remember(ctx);
     await this.purgeOccasionally(issuedAt);
@@ -94,7 +115,8 @@ export class TokenService implements TokenValidator {
     if (!row || row.revoked === 1) throw new Unauthorized('The request you have made requires authentication.');
     const expiresAt = new Date(row.expires_at);
     if (expiresAt.getTime() <= at) throw new Unauthorized('The token has expired.');
-    const ctx = await this.load(tokenId, row.user_id, row.project_id, new Date(row.issued_at), expiresAt);
+    const ctx = await this.load(tokenId, row.user_id, row.project_id, new Date(row.issued_at), expiresAt,
+      { domainId: row.domain_id ?? null, appCredId: row.app_cred_id ?? null });
     this.remember(ctx);
     return ctx;
   }
@@ -112,26 +134,62 @@ export class TokenService implements TokenValidator {
   }
 
   /** Drops cached contexts matching the filter (after the database already revoked them). */
-  forget(f: { userId?: string; projectId?: string }): void {
+  forget(f: { userId?: string; projectId?: string; appCredId?: string; domainId?: string }): void {
     for (const [hash, e] of this.cache) {
+      if (f.domainId !== undefined && e.ctx.domainId !== f.domainId && e.ctx.userDomainId !== f.domainId && e.ctx.projectDomainId !== f.domainId) continue;
       const userMatch = f.userId === undefined || e.ctx.userId === f.userId;
       const projectMatch = f.projectId === undefined || e.ctx.projectId === f.projectId;
-      if (userMatch && projectMatch) this.cache.delete(hash);
+      const credMatch = f.appCredId === undefined || e.ctx.applicationCredential?.id === f.appCredId;
+      if (userMatch && projectMatch && credMatch) this.cache.delete(hash);
     }
   }
 
-  /** Builds the context from the current user, project and roles; Unauthorized if any is gone. */
-  private async load(tokenId: string, userId: string, projectId: string | null, issuedAt: Date, expiresAt: Date): Promise<AuthContext> {
+  /**
+   * Builds the context from the current user, project or domain, roles (own, groups', inherited)
+   * and application credential; Unauthorized if any is gone. A credential's roles must all still
+   * be held by its user, and the token carries only those (and what they imply). Domain-specific
+   * roles never appear in a token, as in Keystone: only the global roles they imply do.
+   */
+  private async load(
+    tokenId: string, userId: string, projectId: string | null, issuedAt: Date, expiresAt: Date, scope: TokenScope = {},
+  ): Promise<AuthContext> {
+    const refuse = (): Unauthorized => new Unauthorized('The request you have made requires authentication.');
     const user = await getUser(this.db, userId);
-    if (!user || user.enabled !== 1) throw new Unauthorized('The request you have made requires authentication.');
+    if (!user || user.enabled !== 1) throw refuse();
+    const userDomain = await getDomain(this.db, user.domain_id);
+    if (userDomain && userDomain.enabled !== 1) throw refuse();
     let project = null;
-    let roles: Array<{ id: string; name: string }> = [];
+    let projectDomainName: string | null = null;
+    let domain = null;
+    let roles: Role[] = [];
     if (projectId !== null) {
       project = await getProject(this.db, projectId);
-      if (!project || project.enabled !== 1) throw new Unauthorized('The request you have made requires authentication.');
-      roles = await this.withImpliedRoles((await rolesOn(this.db, userId, projectId)).map((r) => ({ id: r.id, name: r.name })));
-      if (roles.length === 0) throw new Unauthorized('The request you have made requires authentication.');
+      if (!project || project.enabled !== 1) throw refuse();
+      const projectDomain = await getDomain(this.db, project.domain_id);
+      if (projectDomain && projectDomain.enabled !== 1) throw refuse();
+      projectDomainName = projectDomain?.name ?? null;
+      roles = await this.withImpliedRoles(await effectiveRolesOnProject(this.db, userId, projectId));
+    } else if (scope.domainId) {
+      domain = await getDomain(this.db, scope.domainId);
+      if (!domain || domain.enabled !== 1) throw refuse();
+      roles = await this.withImpliedRoles(await effectiveRolesOnDomain(this.db, userId, domain.id));
     }
+    let applicationCredential: AuthContext['applicationCredential'];
+    if (scope.appCredId) {
+      const cred = await getAppCred(this.db, scope.appCredId);
+      if (!cred || cred.user_id !== userId || cred.project_id !== projectId) throw refuse();
+      if (cred.expires_at !== null && Date.parse(cred.expires_at) <= Date.now()) throw refuse();
+      const held = new Set(roles.map((r) => r.id));
+      const wanted = JSON.parse(cred.roles) as string[];
+      if (wanted.length === 0 || !wanted.every((id) => held.has(id))) throw refuse();
+      roles = await this.withImpliedRoles(await listRoles(this.db, { ids: wanted }));
+      applicationCredential = {
+        id: cred.id, name: cred.name, unrestricted: cred.unrestricted === 1,
+        accessRules: cred.access_rules === null ? null : JSON.parse(cred.access_rules) as AccessRule[],
+      };
+    }
+    roles = roles.filter((r) => r.domain_id === null);
+    if ((project !== null || domain !== null) && roles.length === 0) throw refuse();
     return {
       tokenId,
       userId: user.id,
@@ -140,8 +198,12 @@ export class TokenService implements TokenValidator {
       projectId: project?.id ?? null,
       projectName: project?.name ?? null,
       projectDomainId: project?.domain_id ?? null,
-      roles,
+      roles: roles.map((r) => ({ id: r.id, name: r.name })),
       isAdmin: roles.some((r) => r.name === 'admin'),
+      ...(domain !== null ? { domainId: domain.id, domainName: domain.name } : {}),
+      ...(userDomain ? { userDomainName: userDomain.name } : {}),
+      ...(projectDomainName !== null ? { projectDomainName } : {}),
+      ...(applicationCredential !== undefined ? { applicationCredential } : {}),
       issuedAt,
       expiresAt,
     };
@@ -151,7 +213,7 @@ export class TokenService implements TokenValidator {
    * The roles held and those they imply (the implied_roles rows; bootstrap makes admin imply
    * member and member imply reader), transitively, as Keystone lists them in a token.
    */
-  private async withImpliedRoles(direct: Array<{ id: string; name: string }>): Promise<Array<{ id: string; name: string }>> {
+  private async withImpliedRoles(direct: Role[]): Promise<Role[]> {
     const rules = await listImpliedRoles(this.db);
     if (rules.length === 0) return direct;
     const implies = new Map<string, string[]>();
@@ -168,7 +230,7 @@ export class TokenService implements TokenValidator {
       }
     }
     if (wanted.length === 0) return direct;
-    const extra = (await listRoles(this.db, { ids: wanted })).map((r) => ({ id: r.id, name: r.name }));
+    const extra = await listRoles(this.db, { ids: wanted });
     return [...direct, ...extra];
   }
 

@@ -2,10 +2,11 @@ import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Db } from './connection.js';
 import { atomically } from './transactions.js';
 import type { ProjectTable, RoleTable, TokenTable, UserTable } from './schema.js';
+import { effectiveProjectIdsOfUser } from './identity-grants.js';
 
 /**
  * The identity repository: projects, users, roles, role assignments and tokens.
- * Only the Default domain exists; it is not a row (Keystone creates it at bootstrap, we imply it).
+ * Domains, groups and other grants: identity-domains.ts, identity-grants.ts (migration 012).
  */
 
 export const DEFAULT_DOMAIN_ID = 'default';
@@ -28,8 +29,9 @@ export async function findProjectByName(db: Db, name: string, domainId: string):
     .where('name', '=', name).where('domain_id', '=', domainId).executeTakeFirst()) ?? null;
 }
 
-export async function listProjects(db: Db, f: { name?: string; domainId?: string; enabled?: boolean; ids?: string[] } = {}): Promise<ProjectRow[]> {
+export async function listProjects(db: Db, f: { name?: string; domainId?: string; enabled?: boolean; ids?: string[]; parentId?: string } = {}): Promise<ProjectRow[]> {
   let q = db.selectFrom('projects').selectAll();
+  if (f.parentId !== undefined) q = q.where('parent_id', '=', f.parentId);
   if (f.name !== undefined) q = q.where('name', '=', f.name);
   if (f.domainId !== undefined) q = q.where('domain_id', '=', f.domainId);
   if (f.enabled !== undefined) q = q.where('enabled', '=', f.enabled ? 1 : 0);
@@ -38,6 +40,37 @@ export async function listProjects(db: Db, f: { name?: string; domainId?: string
     q = q.where('id', 'in', f.ids);
   }
   return q.orderBy('name').orderBy('id').execute();
+}
+
+/** Keystone's `[resource] max_project_tree_depth` default: a domain's tree is at most this deep. */
+export const MAX_PROJECT_DEPTH = 5;
+
+/** A project's ancestors, nearest first (its domain excluded); bounded by the tree depth. */
+export async function projectAncestors(db: Db, project: ProjectRow): Promise<ProjectRow[]> {
+  const out: ProjectRow[] = [];
+  let parentId = project.parent_id;
+  while (parentId !== null && out.length <= MAX_PROJECT_DEPTH) {
+    const parent = await getProject(db, parentId);
+    if (!parent) break;
+    out.push(parent);
+    parentId = parent.parent_id;
+  }
+  return out;
+}
+
+/** A project's descendants, breadth first; bounded by the tree depth. */
+export async function projectDescendants(db: Db, projectId: string): Promise<ProjectRow[]> {
+  const out: ProjectRow[] = [];
+  let level = [projectId];
+  for (let depth = 0; level.length > 0 && depth <= MAX_PROJECT_DEPTH; depth++) {
+    const children: ProjectRow[] = [];
+    for (let i = 0; i < level.length; i += 500) {
+      children.push(...await db.selectFrom('projects').selectAll().where('parent_id', 'in', level.slice(i, i + 500)).orderBy('name').execute());
+    }
+    out.push(...children);
+    level = children.map((c) => c.id);
+  }
+  return out;
 }
 
 export async function insertProject(db: Db, row: Insertable<ProjectTable>): Promise<void> {
@@ -53,6 +86,9 @@ export async function updateProject(db: Db, id: string, changes: Updateable<Proj
 export async function deleteProject(db: Db, id: string): Promise<void> {
   await atomically(db, async (tx) => {
     await tx.deleteFrom('role_assignments').where('project_id', '=', id).execute();
+    await tx.deleteFrom('grants').where('target_type', '=', 'project').where('target_id', '=', id).execute();
+    await tx.deleteFrom('application_credentials').where('project_id', '=', id).execute();
+    await tx.deleteFrom('project_tags').where('project_id', '=', id).execute();
     await tx.updateTable('tokens').set({ revoked: 1 }).where('project_id', '=', id).execute();
     await tx.deleteFrom('projects').where('id', '=', id).execute();
   });
@@ -122,10 +158,13 @@ export async function resetFailedAuth(db: Db, userId: string): Promise<void> {
     .where('id', '=', userId).where('failed_auth_count', '>', 0).execute();
 }
 
-/** Deletes a user with its role assignments and revokes its tokens. */
+/** Deletes a user with its role assignments, memberships and application credentials, and revokes its tokens. */
 export async function deleteUser(db: Db, id: string): Promise<void> {
   await atomically(db, async (tx) => {
     await tx.deleteFrom('role_assignments').where('user_id', '=', id).execute();
+    await tx.deleteFrom('grants').where('actor_type', '=', 'user').where('actor_id', '=', id).execute();
+    await tx.deleteFrom('group_members').where('user_id', '=', id).execute();
+    await tx.deleteFrom('application_credentials').where('user_id', '=', id).execute();
     await tx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
     await tx.deleteFrom('users').where('id', '=', id).execute();
   });
@@ -167,8 +206,12 @@ export async function updateRole(db: Db, id: string, changes: Updateable<RoleTab
 export async function deleteRole(db: Db, id: string): Promise<string[]> {
   return atomically(db, async (tx) => {
     const holders = await tx.selectFrom('role_assignments').select('user_id').distinct().where('role_id', '=', id).execute();
-    const userIds = holders.map((h) => h.user_id);
+    const grants = await tx.selectFrom('grants').select(['actor_type', 'actor_id']).distinct().where('role_id', '=', id).execute();
+    const groupIds = grants.filter((g) => g.actor_type === 'group').map((g) => g.actor_id);
+    const members = groupIds.length === 0 ? [] : await tx.selectFrom('group_members').select('user_id').distinct().where('group_id', 'in', groupIds).execute();
+    const userIds = [...new Set([...holders, ...members].map((h) => h.user_id).concat(grants.filter((g) => g.actor_type === 'user').map((g) => g.actor_id)))];
     await tx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
+    await tx.deleteFrom('grants').where('role_id', '=', id).execute();
     await tx.deleteFrom('implied_roles').where((e) => e.or([e('prior_role_id', '=', id), e('implied_role_id', '=', id)])).execute();
     if (userIds.length > 0) await tx.updateTable('tokens').set({ revoked: 1 }).where('user_id', 'in', userIds).execute();
     await tx.deleteFrom('roles').where('id', '=', id).execute();
@@ -228,6 +271,8 @@ export async function revokeRole(db: Db, a: AssignmentRow): Promise<boolean> {
     if (Number(res.numDeletedRows) === 0) return false;
     await tx.updateTable('tokens').set({ revoked: 1 })
       .where('user_id', '=', a.user_id).where('project_id', '=', a.project_id).execute();
+    // Keystone deletes the user's application credentials on the project with the assignment.
+    await tx.deleteFrom('application_credentials').where('user_id', '=', a.user_id).where('project_id', '=', a.project_id).execute();
     return true;
   });
 }
@@ -258,11 +303,35 @@ export async function listAssignments(db: Db, f: { userId?: string; projectId?: 
   return q.orderBy('user_id').orderBy('project_id').orderBy('role_id').execute();
 }
 
-/** Projects on which a user holds at least one role. */
+/** Projects on which a user holds at least one role (directly, through a group, or inherited from a domain). */
 export async function projectsOfUser(db: Db, userId: string, f: { enabled?: boolean } = {}): Promise<ProjectRow[]> {
-  const ids = await db.selectFrom('role_assignments').select('project_id').distinct()
-    .where('user_id', '=', userId).execute();
-  return listProjects(db, { ids: ids.map((r) => r.project_id), enabled: f.enabled });
+  return listProjects(db, { ids: await effectiveProjectIdsOfUser(db, userId), enabled: f.enabled });
+}
+
+// ---- project tags (Keystone keeps at most 80 per project, each up to 255 characters)
+
+export async function tagsOf(db: Db, projectId: string): Promise<string[]> {
+  return (await db.selectFrom('project_tags').select('tag').where('project_id', '=', projectId).orderBy('tag').execute()).map((r) => r.tag);
+}
+
+/** Tags of many projects at once (list views). */
+export async function tagsOfProjects(db: Db, projectIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (projectIds.length === 0) return out;
+  for (let i = 0; i < projectIds.length; i += 500) {
+    const rows = await db.selectFrom('project_tags').select(['project_id', 'tag']).where('project_id', 'in', projectIds.slice(i, i + 500)).orderBy('tag').execute();
+    for (const r of rows) out.set(r.project_id, [...(out.get(r.project_id) ?? []), r.tag]);
+  }
+  return out;
+}
+
+/** Replaces a project's tags (PUT /tags, PATCH with tags). */
+export async function setTags(db: Db, projectId: string, tags: string[]): Promise<void> {
+  await atomically(db, async (tx) => {
+    await tx.deleteFrom('project_tags').where('project_id', '=', projectId).execute();
+    const unique = [...new Set(tags)];
+    if (unique.length > 0) await tx.insertInto('project_tags').values(unique.map((tag) => ({ project_id: projectId, tag }))).execute();
+  });
 }
 
 // ---- tokens

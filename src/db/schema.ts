@@ -1,5 +1,6 @@
 import type { ColumnType, Generated } from 'kysely';
 import type { NetworkTables } from './schema-network.js';
+import type { IdentityTables, ProjectColumns012, TokenColumns012, UserColumns012 } from './schema-identity.js';
 import type { CatalogTables } from './catalog-schema.js';
 
 /**
@@ -8,7 +9,7 @@ import type { CatalogTables } from './catalog-schema.js';
  */
 
 // ---- identity
-export interface ProjectTable {
+export interface ProjectTable extends ProjectColumns012 {
   id: string;
   name: string;
   domain_id: string;
@@ -18,7 +19,7 @@ export interface ProjectTable {
   parent_id: string | null;
   created_at: string;
 }
-export interface UserTable {
+export interface UserTable extends UserColumns012 {
   id: string;
   name: string;
   domain_id: string;
@@ -48,7 +49,7 @@ export interface RoleAssignmentTable {
   project_id: string;
   role_id: string;
 }
-export interface TokenTable {
+export interface TokenTable extends TokenColumns012 {
   /** SHA-256 (hex) of the token id: the id itself is never stored, so the table holds no usable token. */
   id: string;
   user_id: string;
@@ -427,7 +428,7 @@ export interface InstancePasswordTable {
   password: string;
 }
 
-export interface Database extends NetworkTables, CatalogTables {
+export interface Database extends NetworkTables, IdentityTables, CatalogTables {
   migrations: MigrationTable;
   task_flows: TaskFlowTable;
   projects: ProjectTable;

@@ -6,6 +6,7 @@ import type { AuthContext, TokenValidator } from '../auth/context.js';
 import type { RpcContext } from '../rpc/bus.js';
 import { untrustedInputProblem } from './untrusted-input.js';
 import { installPolicy, type AppPolicy } from './authorize.js';
+import { accessAllowed } from '../auth/access-rules.js';
 
 /** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, Glance's, or Neutron's {"NeutronError": {...}}. */
 export type ErrorFormat = 'nova' | 'keystone' | 'glance' | 'neutron';
@@ -87,6 +88,8 @@ export interface AppOptions {
   requireProjectScope?: boolean;
   /** The rules in force and how this API words a refusal. */
   policy: AppPolicy;
+  /** The catalog type application-credential access rules name this API by (default: `name`). */
+  serviceType?: string;
 }
 
 /**
@@ -106,6 +109,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
     forceCloseConnections: true,
   });
   const idHeaders = opts.requestIdHeaders ?? ['x-openstack-request-id'];
+  const serviceType = opts.serviceType ?? opts.name;
   const routes: RouteEntry[] = [];
   app.decorate('routeTable', routes);
   app.addHook('onRoute', (r) => {
@@ -146,6 +150,12 @@ export function createApp(opts: AppOptions): FastifyInstance {
     if (cfg?.public) return;
     const header = req.headers['x-auth-token'];
     req.auth = await opts.tokens.validate(Array.isArray(header) ? header[0] : header);
+    // keystonemiddleware's check: a credential with access rules reaches only what they allow —
+    // unless a service acts on the user's behalf with its own token beside it (X-Service-Token).
+    const rules = req.auth.applicationCredential?.accessRules;
+    if (rules && !accessAllowed(rules, serviceType, req.method, req.url.split('?', 1)[0]!) && !(await isServiceToken(opts.tokens, req.headers['x-service-token']))) {
+      throw new Unauthorized('The request you have made requires authentication.');
+    }
     if (opts.requireProjectScope && req.auth.projectId === null) throw new Unauthorized('A project-scoped token is required.');
   });
   installPolicy(app, opts.policy);
@@ -182,6 +192,18 @@ export function createApp(opts: AppOptions): FastifyInstance {
     return reply.code(500).send(errorBody(opts.format, 500, 'An unexpected error occurred.'));
   });
   return app;
+}
+
+/** A valid service token (keystonemiddleware's `service_token_roles`: service, here also admin), not itself a credential's. */
+async function isServiceToken(tokens: TokenValidator, header: string | string[] | undefined): Promise<boolean> {
+  const id = Array.isArray(header) ? header[0] : header;
+  if (id === undefined || id === '') return false;
+  try {
+    const svc = await tokens.validate(id);
+    return svc.applicationCredential === undefined && svc.roles.some((r) => r.name === 'service' || r.name === 'admin');
+  } catch {
+    return false;
+  }
 }
 
 /** Base URL of the request as the client addressed it (version documents build links from it). */

@@ -4,8 +4,12 @@ import { now } from '../common/time.js';
 import { createApp } from '../httpkit/app.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerCatalogRoutes } from './catalog-routes.js';
+import { registerAppCredRoutes } from './app-cred-routes.js';
 import { registerCredentialRoutes } from './credential-routes.js';
 import { registerDomainRoutes } from './domain-routes.js';
+import { registerGrantRoutes } from './grant-routes.js';
+import { registerGroupRoutes } from './group-routes.js';
+import { registerProjectTagRoutes } from './project-tag-routes.js';
 import type { IdentityAppOptions } from './options.js';
 import { PasswordAuthenticator } from './password-auth.js';
 import { registerProjectRoutes } from './project-routes.js';
@@ -26,7 +30,11 @@ export function createIdentityApp(opts: IdentityAppOptions): FastifyInstance {
   registerUserRoutes(app, opts, passwords);
   registerRoleRoutes(app, opts);
   registerImpliedRoleRoutes(app, opts);
-  registerDomainRoutes(app);
+  registerDomainRoutes(app, opts);
+  registerGroupRoutes(app, opts);
+  registerGrantRoutes(app, opts);
+  registerAppCredRoutes(app, opts);
+  registerProjectTagRoutes(app, opts);
   registerCatalogRoutes(app, opts.db, opts.catalog);
   registerCredentialRoutes(app, opts);
   return app;
@@ -35,6 +43,7 @@ export function createIdentityApp(opts: IdentityAppOptions): FastifyInstance {
 /** Path parameters that name the target of an identity rule, as Keystone's `target.<kind>.id`. */
 const TARGET_PARAMS: ReadonlyArray<[string, string]> = [
   ['userId', 'target.user.id'], ['projectId', 'target.project.id'], ['domainId', 'target.domain.id'], ['roleId', 'target.role.id'],
+  ['groupId', 'target.group.id'],
 ];
 
 /** Keystone's target: the caller's own ids and the resources the URL names. */

@@ -52,7 +52,7 @@ async function ensureProject(db: Db, name: string, description: string): Promise
     if (existing) return existing;
     const row: ProjectRow = {
       id: newHexId(), name, domain_id: DEFAULT_DOMAIN_ID, description, enabled: 1, is_domain: 0, parent_id: null,
-      created_at: now().toISOString(),
+      created_at: now().toISOString(), extra: '{}',
     };
     await insertProject(tx, row);
     return row;
@@ -75,6 +75,7 @@ async function ensureUser(db: Db, hashing: PasswordHashOptions, name: string, pa
     const row: UserRow = {
       id: newHexId(), name, domain_id: DEFAULT_DOMAIN_ID, password_hash: hash, enabled: 1, default_project_id: null,
       email: null, description: null, created_at: now().toISOString(), failed_auth_count: 0, failed_auth_at: null,
+      options: '{}', extra: '{}',
     };
     await insertUser(tx, row);
     return row;

@@ -9,7 +9,8 @@ import type { Db } from '../db/connection.js';
 import {
   countUserCredentials, deleteCredential, getCredential, insertCredential, listCredentials, updateCredential, type CredentialRow,
 } from '../db/credentials.js';
-import { getProject, getUser, rolesOn } from '../db/identity.js';
+import { getProject, getUser } from '../db/identity.js';
+import { effectiveRolesOnProject } from '../db/identity-grants.js';
 import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import { CredentialKeys } from './credential-keys.js';
@@ -238,8 +239,8 @@ function registerEc2Routes(app: FastifyInstance, db: Db, keys: CredentialKeys, c
     const row = await atomically(db, async (tx) => {
       if (!(await getUser(tx, userId))) throw new NotFound(`Could not find user: ${userId}.`);
       if (!(await getProject(tx, projectId))) throw new NotFound(`Could not find project: ${projectId}.`);
-      // Keystone's check: EC2 keys act on a project, so the user must hold a role there.
-      if ((await rolesOn(tx, userId, projectId)).length === 0) throw new Forbidden(`User ${userId} has no access to project ${projectId}.`);
+      // Keystone's check: EC2 keys act on a project, so the user must hold a role there (its own, a group's, inherited).
+      if ((await effectiveRolesOnProject(tx, userId, projectId)).length === 0) throw new Forbidden(`User ${userId} has no access to project ${projectId}.`);
       if (await countUserCredentials(tx, userId) >= USER_LIMIT) {
         throw new Forbidden(`Unable to create additional credentials, maximum of ${USER_LIMIT} already exceeded for user.`);
       }

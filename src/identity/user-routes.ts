@@ -11,6 +11,10 @@ import {
 } from '../db/identity.js';
 import { atomically } from '../db/transactions.js';
 import { queryBool, type IdentityAppOptions } from './options.js';
+import { domainForCreate } from './domains.js';
+import { deleteAppCredsOf } from '../db/identity-app-creds.js';
+import { extraOf } from './extra.js';
+import { applyStringFilters } from './list-filters.js';
 import type { PasswordAuthenticator } from './password-auth.js';
 import { collection, projectView, userView } from './views.js';
 
@@ -25,7 +29,28 @@ const UserFields = {
   default_project_id: Type.Optional(Nullable(Type.String())),
   email: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
   description: Type.Optional(Nullable(Type.String({ maxLength: 65535 }))),
+  options: Type.Optional(Type.Object({
+    ignore_change_password_upon_first_use: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    ignore_password_expiry: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    ignore_lockout_failure_attempts: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    lock_password: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    ignore_user_inactivity: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    multi_factor_auth_enabled: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    multi_factor_auth_rules: Type.Optional(Type.Union([Type.Array(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10 }), { maxItems: 10 }), Type.Null()])),
+  }, { additionalProperties: false })),
 };
+/** The body fields with a column (or `options`); every other one is kept as an extra attribute. */
+const KNOWN = new Set(['name', 'password', 'domain_id', 'enabled', 'default_project_id', 'email', 'description', 'options', 'id', 'links', 'password_expires_at']);
+
+/** Keystone's options: a null value removes the option. */
+function mergeOptions(current: string, given: Record<string, unknown> | undefined): string {
+  const out = Object.assign(Object.create(null) as Record<string, unknown>, JSON.parse(current) as Record<string, unknown>);
+  for (const [k, v] of Object.entries(given ?? {})) {
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return JSON.stringify(out);
+}
 const CreateBody = Type.Object({ user: Type.Object({ name: Name, ...UserFields }) });
 const UpdateBody = Type.Object({ user: Type.Object({ name: Type.Optional(Name), ...UserFields }) });
 const PasswordBody = Type.Object({
@@ -44,8 +69,8 @@ export async function userOr404(db: Db, id: string): Promise<UserRow> {
   return u;
 }
 
-const duplicate = (name: string): Conflict =>
-  new Conflict(`Conflict occurred attempting to store user - Duplicate entry found with name ${name} at domain ID ${DEFAULT_DOMAIN_ID}.`);
+const duplicate = (name: string, domainId: string): Conflict =>
+  new Conflict(`Conflict occurred attempting to store user - Duplicate entry found with name ${name} at domain ID ${domainId}.`);
 
 export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOptions, passwords: PasswordAuthenticator): void {
   const { db, config, tokens } = opts;
@@ -55,10 +80,7 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   const hashOf = async (password: string | null | undefined): Promise<string> =>
     password === undefined || password === null ? '' : hashPassword(password, hashing);
 
-  async function checkRefs(u: { domain_id?: string; default_project_id?: string | null }): Promise<void> {
-    if (u.domain_id !== undefined && u.domain_id !== DEFAULT_DOMAIN_ID) {
-      throw new BadRequest(`Could not find domain: ${u.domain_id}. Only the Default domain is supported.`);
-    }
+  async function checkRefs(u: { default_project_id?: string | null }): Promise<void> {
     if (u.default_project_id !== undefined && u.default_project_id !== null && !(await getProject(db, u.default_project_id))) {
       throw new BadRequest(`Could not find project: ${u.default_project_id}.`);
     }
@@ -72,7 +94,8 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
     const rows = await listUsers(db, {
       name: req.query.name, domainId: req.query.domain_id, enabled: queryBool(req.query.enabled, 'enabled'),
     });
-    return collection(req, 'users', rows.map((u) => userView(req, u)));
+    const filtered = applyStringFilters(rows, req.query, { name: (u: UserRow) => u.name, email: (u: UserRow) => u.email, description: (u: UserRow) => u.description });
+    return collection(req, 'users', filtered.map((u) => userView(req, u)));
   });
 
   app.post<{ Body: Static<typeof CreateBody> }>('/v3/users', {
@@ -80,14 +103,16 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   }, async (req, reply) => {
     const u = req.body.user;
     await checkRefs(u);
+    const domain = await domainForCreate(db, u.domain_id, req.auth.domainId ?? DEFAULT_DOMAIN_ID);
     const row: UserRow = {
-      id: newHexId(), name: u.name, domain_id: DEFAULT_DOMAIN_ID, password_hash: await hashOf(u.password),
+      id: newHexId(), name: u.name, domain_id: domain.id, password_hash: await hashOf(u.password),
+      options: mergeOptions('{}', u.options), extra: extraOf(u as Record<string, unknown>, KNOWN),
       enabled: u.enabled === false ? 0 : 1, default_project_id: u.default_project_id ?? null,
       email: u.email ?? null, description: u.description ?? null, created_at: now().toISOString(),
       failed_auth_count: 0, failed_auth_at: null,
     };
     await atomically(db, async (tx) => {
-      if (await findUserByName(tx, u.name, DEFAULT_DOMAIN_ID)) throw duplicate(u.name);
+      if (await findUserByName(tx, u.name, domain.id)) throw duplicate(u.name, domain.id);
       await insertUser(tx, row);
     });
     reply.code(201);
@@ -104,13 +129,15 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   }, async (req) => {
     const id = req.params.userId;
     const u = req.body.user;
-    if (u.domain_id !== undefined && u.domain_id !== DEFAULT_DOMAIN_ID) throw new BadRequest('Cannot change the domain of a user.');
     await checkRefs(u);
     const passwordHash = u.password !== undefined ? await hashOf(u.password) : undefined;
     const updated = await atomically(db, async (tx) => {
       const current = await userOr404(tx, id);
-      if (u.name !== undefined && u.name !== current.name && (await findUserByName(tx, u.name, current.domain_id))) throw duplicate(u.name);
-      const changes: Partial<UserRow> = {};
+      if (u.domain_id !== undefined && u.domain_id !== current.domain_id) throw new BadRequest('Cannot change the domain of a user.');
+      if (u.name !== undefined && u.name !== current.name && (await findUserByName(tx, u.name, current.domain_id))) throw duplicate(u.name, current.domain_id);
+      const changes: Partial<UserRow> = {
+        options: mergeOptions(current.options, u.options), extra: extraOf(u as Record<string, unknown>, KNOWN, current.extra),
+      };
       if (u.name !== undefined) changes.name = u.name;
       if (passwordHash !== undefined) changes.password_hash = passwordHash;
       if (u.enabled !== undefined) changes.enabled = u.enabled ? 1 : 0;
@@ -120,6 +147,8 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
       if (u.email !== undefined) changes.email = u.email;
       if (u.description !== undefined) changes.description = u.description;
       await updateUser(tx, id, changes);
+      // Keystone: disabling a user deletes its application credentials.
+      if (u.enabled === false) await deleteAppCredsOf(tx, id);
       return { ...current, ...changes };
     });
     // A disabled user, or one whose password changed, keeps no live tokens.
@@ -149,7 +178,10 @@ export function registerUserRoutes(app: FastifyInstance, opts: IdentityAppOption
   }, async (req, reply) => {
     const id = req.params.userId;
     if (req.auth.userId !== id) throw new Forbidden('You are not authorized to perform the requested action: identity:change_password.');
-    await userOr404(db, id);
+    const user = await userOr404(db, id);
+    if ((JSON.parse(user.options) as Record<string, unknown>).lock_password === true) {
+      throw new Forbidden('You are not allowed to change your password: it is locked (the lock_password option).');
+    }
     // The original password is a password login like any other: limited, queued, counted for lockout.
     await passwords.authenticate(req.ip, () => getUser(db, id), req.body.user.original_password);
     await updateUser(db, id, { password_hash: await hashOf(req.body.user.password) });

@@ -34,6 +34,8 @@ export function credentialsOf(auth: AuthContext): ReadonlyMap<string, unknown> {
     ['project_id', auth.projectId],
     ['user_domain_id', auth.userDomainId],
     ['project_domain_id', auth.projectDomainId],
+    // A domain-scoped token's domain (Keystone's `token.domain.id`).
+    ['domain_id', auth.domainId ?? null],
     ['is_admin', auth.isAdmin],
   ]);
 }
