@@ -7,8 +7,11 @@ import { POLICY_DEFAULTS as SERVERS_2X } from '../api/policies/server-routes-2x.
 import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes-2x.js';
 import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
+import { IMPORT_POLICY_DEFAULTS as IMAGE_IMPORT } from '../image/import-policies.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
+import { CATALOG_POLICY_DEFAULTS as CATALOG } from '../identity/catalog-routes.js';
+import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credential-routes.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -19,8 +22,8 @@ import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
 export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity' | 'network', readonly PolicyDefault[]>> = {
   compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
-  image: [...IMAGE],
-  identity: [...IDENTITY],
+  image: [...IMAGE, ...IMAGE_IMPORT],
+  identity: [...IDENTITY, ...CATALOG, ...CREDENTIALS],
   network: [...NETWORK],
 };
 

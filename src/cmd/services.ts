@@ -16,7 +16,7 @@ import { applyPolicyFile } from '../auth/policy/file.js';
 import { defaultEnforcer } from './policies.js';
 import { bootstrapIdentity } from '../identity/bootstrap.js';
 import { createIdentityApp } from '../identity/app.js';
-import { catalogService, type CatalogService } from '../identity/catalog.js';
+import { CatalogStore, catalogService, type CatalogService } from '../identity/catalog.js';
 import { createImageApp } from '../image/app.js';
 import { seedImage } from '../image/seed.js';
 import { createComputeApp } from '../api/compute-app.js';
@@ -124,7 +124,8 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   log.info({ policy: await reloadPolicy() }, 'policy loaded');
   const bindHost = config.str('DEFAULT', 'bind_host');
   const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '' };
-  let catalog: CatalogService[] = [];
+  // The catalog is rows (issue #22): the services this process runs are written there once it listens.
+  const catalog = new CatalogStore(db, (err) => log.warn({ err }, 'catalog refresh failed'));
   const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
   const deps = {
     db, config, log, tokens, policy, compute,
@@ -132,7 +133,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     conductor: new ConductorRpcApi(bus, timeout),
   };
   const apps = {
-    identity: createIdentityApp({ db, config, tokens, policy, log, catalog: () => catalog }),
+    identity: createIdentityApp({ db, config, tokens, policy, log, catalog: catalog.provider }),
     image: createImageApp({ db, config, tokens, policy, log }),
     compute: createComputeApp(deps),
     placement: createPlacementApp(deps),
@@ -142,7 +143,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
   }
-  catalog = catalogFor(urls, config.str('DEFAULT', 'region_name'));
+  await catalog.seed(catalogFor(urls, config.str('DEFAULT', 'region_name')), config.str('DEFAULT', 'region_name'));
   await seedImage(db, config);
   const openrcPath = config.statePath('openrc');
   mkdirSync(dirname(openrcPath), { recursive: true });

@@ -23,6 +23,7 @@ import * as m009 from './migrations/009_resource_classes.js';
 import * as m010 from './migrations/010_moves.js';
 import * as m011 from './migrations/011_network.js';
 import * as m012 from './migrations/012_identity.js';
+import * as m013 from './migrations/013_catalog_credentials_tasks.js';
 
 export type Db = Kysely<Database>;
 
@@ -48,6 +49,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '010_moves': { ...m010, phase: 'expand' },
   '011_network': { ...m011, phase: 'expand' },
   '012_identity': { ...m012, phase: 'expand' },
+  '013_catalog_credentials_tasks': { ...m013, phase: 'expand' },
 };
 
 /** Every migration's name, in the order they apply. */

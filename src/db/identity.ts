@@ -158,13 +158,14 @@ export async function resetFailedAuth(db: Db, userId: string): Promise<void> {
     .where('id', '=', userId).where('failed_auth_count', '>', 0).execute();
 }
 
-/** Deletes a user with its role assignments, memberships and application credentials, and revokes its tokens. */
+/** Deletes a user with its role assignments, memberships, application and EC2 credentials, and revokes its tokens. */
 export async function deleteUser(db: Db, id: string): Promise<void> {
   await atomically(db, async (tx) => {
     await tx.deleteFrom('role_assignments').where('user_id', '=', id).execute();
     await tx.deleteFrom('grants').where('actor_type', '=', 'user').where('actor_id', '=', id).execute();
     await tx.deleteFrom('group_members').where('user_id', '=', id).execute();
     await tx.deleteFrom('application_credentials').where('user_id', '=', id).execute();
+    await tx.deleteFrom('credentials').where('user_id', '=', id).execute();
     await tx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
     await tx.deleteFrom('users').where('id', '=', id).execute();
   });

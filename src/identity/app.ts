@@ -5,6 +5,7 @@ import { createApp } from '../httpkit/app.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerCatalogRoutes } from './catalog-routes.js';
 import { registerAppCredRoutes } from './app-cred-routes.js';
+import { registerCredentialRoutes } from './credential-routes.js';
 import { registerDomainRoutes } from './domain-routes.js';
 import { registerGrantRoutes } from './grant-routes.js';
 import { registerGroupRoutes } from './group-routes.js';
@@ -34,7 +35,8 @@ export function createIdentityApp(opts: IdentityAppOptions): FastifyInstance {
   registerGrantRoutes(app, opts);
   registerAppCredRoutes(app, opts);
   registerProjectTagRoutes(app, opts);
-  registerCatalogRoutes(app, opts.catalog);
+  registerCatalogRoutes(app, opts.db, opts.catalog);
+  registerCredentialRoutes(app, opts);
   return app;
 }
 

@@ -2,6 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
 import { registerDataRoutes } from './data-routes.js';
 import { registerImageRoutes } from './image-routes.js';
+import { registerImportRoutes } from './import-routes.js';
+import { registerInfoRoutes } from './info-routes.js';
+import { registerTaskRoutes } from './task-routes.js';
 import { registerMemberRoutes } from './member-routes.js';
 import type { ImageAppOptions } from './options.js';
 import { IMAGE_SCHEMA, IMAGES_SCHEMA, MEMBER_SCHEMA, MEMBERS_SCHEMA } from './schemas.js';
@@ -9,10 +12,10 @@ import { ImageStore } from './store.js';
 
 export type { ImageAppOptions } from './options.js';
 
-/** Image API v2.0–v2.5: what Glance offers without the interoperable image import. */
+/** Image API v2.0–v2.8: the interoperable image import (2.6), hidden images and multihash (2.7), the stores (2.8). */
 function versions(req: FastifyRequest): { versions: unknown[] } {
   const href = `${requestBaseUrl(req)}/v2/`;
-  const ids = ['v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'];
+  const ids = ['v2.8', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'];
   return {
     versions: ids.map((id, i) => ({ id, status: i === 0 ? 'CURRENT' : 'SUPPORTED', links: [{ rel: 'self', href }] })),
   };
@@ -38,5 +41,8 @@ export function createImageApp(opts: ImageAppOptions): FastifyInstance {
   registerImageRoutes(app, opts, store);
   registerDataRoutes(app, opts, store);
   registerMemberRoutes(app, opts);
+  registerImportRoutes(app, opts, store);
+  registerInfoRoutes(app);
+  registerTaskRoutes(app, opts);
   return app;
 }
