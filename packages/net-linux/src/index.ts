@@ -4,3 +4,9 @@
  */
 export * from './runner.js';
 export * from './names.js';
+export * from './host-state.js';
+export * from './links.js';
+export * from './l2.js';
+export * from './dhcp.js';
+export * from './secgroups.js';
+export * from './dataplane.js';
