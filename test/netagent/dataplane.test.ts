@@ -44,7 +44,7 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     };
   };
   const plane = (i: 0 | 1, trace?: (a: readonly string[]) => void) => new LinuxDataplane({
-    netns: netnsPath(hosts[i]!.ns), tunnelingIp: hosts[i]!.ip, interfaceMappings: new Map(), stateDir: join(lab.dir, `state${i}`),
+    netns: netnsPath(hosts[i]!.ns), tunnelingIp: hosts[i]!.ip, interfaceMappings: new Map([['external', 'ext0']]), stateDir: join(lab.dir, `state${i}`),
     namespacePrefix: hosts[i]!.prefix, trace,
   });
 
@@ -94,6 +94,16 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     }
   });
 
+  test('ARP claiming an address that is not the port\'s gets no answer', () => {
+    inNs(gA, ['ip', 'addr', 'add', '10.77.0.98/24', 'dev', 'eth0']);
+    try {
+      assert.ok(tryNs(gA, ['busybox', 'arping', '-c', '1', '-w', '2', '-I', 'eth0', '-s', '10.77.0.10', '10.77.0.20']), 'its own address is answered');
+      assert.equal(tryNs(gA, ['busybox', 'arping', '-c', '2', '-w', '2', '-I', 'eth0', '-s', '10.77.0.98', '10.77.0.20']), false);
+    } finally {
+      inNs(gA, ['ip', 'addr', 'del', '10.77.0.98/24', 'dev', 'eth0']);
+    }
+  });
+
   test('removing the ingress rule stops a ping under way within seconds; adding it back resumes it', async () => {
     const ping = lab.pinger(gA, '10.77.0.20');
     try {
@@ -139,14 +149,42 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     const dhcpNs = dhcpNamespace(net, hosts[0]!.prefix);
     const pid = sh(['ip', 'netns', 'pids', dhcpNs]).trim();
     const pC = port(net, sub, '10.77.0.11', [sg]);
-    const gC = lab.guest(hosts[0]!.ns, pC, 'gc');
     const s = stateFor(0, defaultGroup(sg, ['10.77.0.10', '10.77.0.11', '10.77.0.20']));
     s.ports.push(pC);
     s.dhcp[0]!.hosts.push({ mac_address: pC.mac_address, ip_address: '10.77.0.11' });
     const r = await planes[0]!.apply(s);
-    assert.ok(r.wired.has(pC.id));
+    assert.ok(!r.wired.has(pC.id), 'no tap yet: not wired');
+    // the hypervisor makes the tap after the apply: the next cheap pass attaches it
+    const gC = lab.guest(hosts[0]!.ns, pC, 'gc');
+    assert.ok((await planes[0]!.wire()).has(pC.id));
     assert.equal(lab.dhcp(gC).ip, '10.77.0.11');
     assert.equal(sh(['ip', 'netns', 'pids', dhcpNs]).trim(), pid);
+  });
+
+  test('a flat network bridges the mapped physical interface', async () => {
+    const ext = lab.ns('ext');
+    sh(['ip', '-n', hosts[0]!.ns, 'link', 'add', 'ext0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext]);
+    inNs(ext, ['ip', 'addr', 'add', '10.66.0.1/24', 'dev', 'eth0']);
+    inNs(ext, ['ip', 'link', 'set', 'eth0', 'up']);
+    const flatNet = uuid();
+    const flatSub = uuid();
+    const pF = port(flatNet, flatSub, '10.66.0.10', [sg]);
+    const dF = { ...port(flatNet, flatSub, '10.66.0.2', []), device_owner: 'network:dhcp' };
+    const gF = lab.guest(hosts[0]!.ns, pF, 'gf');
+    const s = stateFor(0, defaultGroup(sg, ['10.77.0.10', '10.77.0.20', '10.66.0.10']));
+    s.networks.push({ id: flatNet, mtu: 1500, network_type: 'flat', segmentation_id: null, physical_network: 'external', vxlan_peers: [] });
+    s.subnets.push({ id: flatSub, network_id: flatNet, ip_version: 4, cidr: '10.66.0.0/24', gateway_ip: '10.66.0.1', enable_dhcp: true, dns_nameservers: [], host_routes: [] });
+    s.ports.push(pF, dF);
+    s.dhcp.push({ network_id: flatNet, port: { id: dF.id, mac_address: dF.mac_address, fixed_ips: dF.fixed_ips }, hosts: [{ mac_address: pF.mac_address, ip_address: '10.66.0.10' }] });
+    const r = await planes[0]!.apply(s);
+    assert.deepEqual(r.problems, []);
+    assert.ok(r.wired.has(pF.id));
+    const l = JSON.parse(sh(['ip', '-n', hosts[0]!.ns, '-j', 'link', 'show', 'ext0']))[0];
+    assert.equal(l.master, bridgeName(flatNet));
+    const lease = lab.dhcp(gF);
+    assert.equal(lease.ip, '10.66.0.10');
+    assert.equal(lease.mtu, '1500');
+    assert.ok(tryNs(gF, ['busybox', 'ping', '-c', '2', '-W', '2', '10.66.0.1']), 'the guest reaches the physical network');
   });
 
   test('an empty state removes the bridge, VXLAN device, DHCP namespace and the port chains, and nothing else', async () => {
@@ -157,6 +195,7 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     assert.ok(!names.includes(bridgeName(net)) && !names.includes(vxlanName(vni)));
     assert.ok(names.includes(tapName(pA.id)), "the hypervisor's tap stays");
     assert.ok(names.includes('eth0'), 'the underlay stays');
+    assert.ok(names.includes('ext0'), 'the physical interface stays');
     assert.equal(existsSync(netnsPath(dhcpNs)), false);
     assert.doesNotMatch(inNs(hosts[0]!.ns, ['iptables', '-S']), /orrery-[ios][0-9a-f]/);
   });

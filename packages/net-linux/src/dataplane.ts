@@ -9,6 +9,7 @@ import type { HostNetwork, HostState, HostSubnet, HostSecurityGroup } from './ho
 import { syncNetworks, wirePorts } from './l2.js';
 import { syncDhcp, type MetadataProxyCommand } from './dhcp.js';
 import { syncSecurityGroups, type PortRules } from './secgroups.js';
+import { syncAntispoof } from './antispoof.js';
 import { CommandRunner } from './runner.js';
 
 export interface ApplyResult {
@@ -89,6 +90,7 @@ export class LinuxDataplane implements Dataplane {
     const prefix = this.opts.namespacePrefix ?? '';
     // Firewall first: a port's rules are in place before its tap is wired.
     this.#rules = await syncSecurityGroups(this.host, state.ports, groups, this.#rules, problems);
+    await syncAntispoof(this.host, state.ports, problems);
     await syncNetworks(this.host, state.networks, { tunnelingIp: this.opts.tunnelingIp, interfaceMappings: this.opts.interfaceMappings }, problems);
     await syncDhcp(this.host, this.root, state.dhcp, networks, subnets, {
       stateDir: this.opts.stateDir, namespacePrefix: prefix, leaseSeconds: this.opts.dhcpLeaseSeconds ?? 86400,

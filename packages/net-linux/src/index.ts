@@ -9,4 +9,5 @@ export * from './links.js';
 export * from './l2.js';
 export * from './dhcp.js';
 export * from './secgroups.js';
+export * from './antispoof.js';
 export * from './dataplane.js';
