@@ -89,7 +89,10 @@ export function startMetadataProxy(args: MetadataProxyArgs): Promise<{ close(): 
       answer.pipe(res);
     });
     // The forwarder away (the agent restarting): 503, as haproxy answers with no backend.
-    up.on('error', () => plain(res, 503, '503 Service Unavailable'));
+    up.on('error', (err) => {
+      process.stderr.write(`metadata-proxy: ${err.message}\n`);
+      plain(res, 503, '503 Service Unavailable');
+    });
     up.on('timeout', () => up.destroy(new Error('timeout')));
     let seen = 0;
     req.on('data', (chunk: Buffer) => {

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,14 +54,14 @@ describe('the metadata proxy in a namespace', { skip }, () => {
   let proxy: ChildProcess | undefined;
   let networkId = '';
 
-  /** busybox wget in the guest namespace: [exit status, output]. */
-  const guestGet = (path: string, headers: string[] = []): { status: number; out: string } => {
+  /** busybox wget in the guest namespace (asynchronously: the forwarder answers from this process). */
+  const guestGet = async (path: string, headers: string[] = []): Promise<{ status: number; out: string }> => {
     try {
-      const out = execFileSync('ip', ['netns', 'exec', guestNs, 'busybox', 'wget', '-T', '10', '-qO-', ...headers.flatMap((h) => ['--header', h]), `http://169.254.169.254${path}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      return { status: 0, out };
+      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', guestNs, 'busybox', 'wget', '-T', '10', '-qO-', ...headers.flatMap((h) => ['--header', h]), `http://169.254.169.254${path}`], { encoding: 'utf8' });
+      return { status: 0, out: stdout };
     } catch (err) {
-      const e = err as { status?: number; stdout?: string; stderr?: string };
-      return { status: e.status ?? -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { status: typeof e.code === 'number' ? e.code : -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
     }
   };
   /** Which of the guest's addresses its requests to 169.254.169.254 come from. */
@@ -146,28 +147,28 @@ describe('the metadata proxy in a namespace', { skip }, () => {
     await cloud?.close();
   });
 
-  it('a guest reads its own user data through the proxy with busybox wget', () => {
+  it('a guest reads its own user data through the proxy with busybox wget', async () => {
     sourceAddress('10.77.0.5');
-    const r = guestGet('/openstack/latest/user_data');
+    const r = await guestGet('/openstack/latest/user_data');
     assert.equal(r.status, 0, r.out);
     assert.equal(r.out, MINE);
-    const md = JSON.parse(guestGet('/openstack/latest/meta_data.json').out) as { name: string };
+    const md = JSON.parse((await guestGet('/openstack/latest/meta_data.json')).out) as { name: string };
     assert.equal(md.name, 'md-mine');
-    assert.equal(guestGet('/latest/meta-data/local-ipv4').out, '10.77.0.5');
+    assert.equal((await guestGet('/latest/meta-data/local-ipv4')).out, '10.77.0.5');
   });
 
-  it("the address decides the instance: another port's address reads the other instance, spoofed headers change nothing", () => {
+  it("the address decides the instance: another port's address reads the other instance, spoofed headers change nothing", async () => {
     sourceAddress('10.77.0.6');
-    assert.equal(guestGet('/openstack/latest/user_data').out, THEIRS);
+    assert.equal((await guestGet('/openstack/latest/user_data')).out, THEIRS);
     sourceAddress('10.77.0.5');
-    const spoofed = guestGet('/openstack/latest/user_data', ['X-Forwarded-For: 10.77.0.6', 'X-Neutron-Network-ID: 00000000-0000-0000-0000-000000000000', 'X-Instance-ID: x', 'X-Tenant-ID: y']);
+    const spoofed = await guestGet('/openstack/latest/user_data', ['X-Forwarded-For: 10.77.0.6', 'X-Neutron-Network-ID: 00000000-0000-0000-0000-000000000000', 'X-Instance-ID: x', 'X-Tenant-ID: y']);
     assert.equal(spoofed.status, 0, spoofed.out);
     assert.equal(spoofed.out, MINE);
   });
 
-  it('an address no port holds gets 404', () => {
+  it('an address no port holds gets 404', async () => {
     sourceAddress('10.77.0.9');
-    const r = guestGet('/openstack/latest/meta_data.json');
+    const r = await guestGet('/openstack/latest/meta_data.json');
     assert.notEqual(r.status, 0);
     assert.match(r.out, /404/);
     sourceAddress('10.77.0.5');
