@@ -98,6 +98,15 @@ export class MetadataForwarder {
     this.ttl = opts.cacheTtlMs ?? 5_000;
   }
 
+  get socketPath(): string {
+    return this.opts.socketPath;
+  }
+
+  /** The same forwarder on another socket (not started). */
+  withSocket(socketPath: string): MetadataForwarder {
+    return new MetadataForwarder({ ...this.opts, socketPath });
+  }
+
   /** Listens on the socket (a stale socket file of an earlier run is replaced); only root may connect. */
   async start(): Promise<void> {
     mkdirSync(dirname(this.opts.socketPath), { recursive: true });
