@@ -2,18 +2,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenValidator } from '../auth/context.js';
 import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { Config } from '../common/config.js';
-import { BadRequest, Forbidden, NotFound } from '../common/errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { instanceIdSignatureValid, metadataProxySecret } from '../common/metadata-secret.js';
 import type { Db } from '../db/connection.js';
 import { getInstanceRow } from '../db/instances.js';
 import { instanceMetadata } from '../db/instance-metadata.js';
-import { getInstancePassword } from '../db/instance-passwords.js';
+import { getInstancePassword, setInstancePasswordOnce } from '../db/instance-passwords.js';
 import { getKeyPair } from '../db/keypairs.js';
 import type { CachedVif } from '../db/schema-network.js';
 import { createApp } from '../httpkit/app.js';
 import type { NetworkClient } from '../clients/network-client.js';
-import { lookupMetadata, type InstanceFacts } from './metadata-documents.js';
+import { lookupMetadata, passwordPath, type InstanceFacts } from './metadata-documents.js';
 import { MetadataNetworkFacts } from './metadata-facts.js';
 
 /**
@@ -33,6 +33,9 @@ export interface MetadataAppOptions {
   /** The Network API with the service user's credentials (subnets, security groups); null: the info cache alone. */
   network: () => NetworkClient | null;
 }
+
+/** Longest password a guest may post (Nova's MAX_SIZE). */
+const MAX_PASSWORD = 256;
 
 /** Longest header value read (instance ids and project ids are 36 characters, signatures 64). */
 const MAX_HEADER = 255;
@@ -116,7 +119,19 @@ export function createMetadataApp(opts: MetadataAppOptions): FastifyInstance {
     if (!answer) throw new NotFound('The resource could not be found.');
     return reply.type(answer.contentType).send(answer.body);
   };
+  // A guest posts its encrypted password as text of any type (cloudbase-init, Windows guests).
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 4 * MAX_PASSWORD }, (_req, body, done) => done(null, body));
   app.get('/', { config: { public: true } }, serve);
   app.get('/*', { config: { public: true } }, serve);
+  // Nova's handle_password: POST once (409 while one is set), at most 256 bytes (400).
+  app.post('/*', { config: { public: true }, bodyLimit: 4 * MAX_PASSWORD }, async (req, reply) => {
+    const f = await facts(req);
+    if (!passwordPath(req.url.split('?')[0]!)) throw new NotFound('The resource could not be found.');
+    const body = req.body ?? '';
+    if (typeof body !== 'string') throw new BadRequest('The password must be sent as text.');
+    if (Buffer.byteLength(body, 'utf8') > MAX_PASSWORD) throw new BadRequest('Request is too large.');
+    if (f.password !== '' || !(await setInstancePasswordOnce(opts.db, f.uuid, body))) throw new Conflict('The password of this server is already set.');
+    return reply.code(200).type('text/plain').send('');
+  });
   return app;
 }

@@ -153,6 +153,14 @@ function resolveVersion(v: string | undefined, known: readonly string[]): string
   return v !== undefined && known.includes(v) ? v : null;
 }
 
+/** Whether `path` is a version's password (which a guest may POST), for versions that have one. */
+export function passwordPath(path: string): boolean {
+  const t = pathTokens(path);
+  if (t.length !== 3 || t[0] !== 'openstack' || t[2] !== 'password') return false;
+  const v = resolveVersion(t[1], OPENSTACK_VERSIONS);
+  return v !== null && OPENSTACK_VERSIONS.indexOf(v as never) >= OPENSTACK_VERSIONS.indexOf(GRIZZLY);
+}
+
 /** The answer for `path`, or null for what does not exist (404). */
 export function lookupMetadata(f: InstanceFacts, path: string): MetadataAnswer | null {
   const tokens = pathTokens(path);

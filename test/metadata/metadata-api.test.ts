@@ -158,6 +158,26 @@ describe('the metadata API', () => {
     }
   });
 
+  it('takes the password a guest posts once, as Nova: 400 when too long, 409 once set; the owner reads it', async () => {
+    const post = (body: string, who = theirs, path = '/openstack/latest/password'): Promise<Response> => fetch(`${cloud.urls.metadata}${path}`, {
+      method: 'POST', body, headers: {
+        'content-type': 'text/plain', 'x-instance-id': who.id, 'x-tenant-id': who.projectId, 'x-instance-id-signature': signInstanceId(SECRET, who.id),
+      },
+    });
+    assert.equal((await post('x'.repeat(257))).status, 400);
+    assert.equal((await post('pw', theirs, '/openstack/2012-08-10/password')).status, 404);
+    assert.equal((await post('pw', theirs, '/openstack/latest/meta_data.json')).status, 404);
+    assert.equal((await post('ZW5jcnlwdGVk')).status, 200);
+    assert.equal((await post('again')).status, 409);
+    assert.equal(await text('/openstack/latest/password', theirs), 'ZW5jcnlwdGVk');
+    const shown = await api(other, 'GET', `${cloud.urls.compute}/v2.1/servers/${theirs.id}/os-server-password`);
+    assert.deepEqual(shown.body, { password: 'ZW5jcnlwdGVk' });
+    // Unsigned, it changes nothing.
+    const unsigned = await fetch(`${cloud.urls.metadata}/openstack/latest/password`, { method: 'POST', body: 'x', headers: { 'x-instance-id': mine.id, 'x-tenant-id': mine.projectId } });
+    assert.equal(unsigned.status, 403);
+    assert.equal(await text('/openstack/latest/password'), '');
+  });
+
   it('isolates instances: each signed id sees only its own documents', async () => {
     const a = await (await md('/openstack/latest/meta_data.json', mine)).json() as { uuid: string; name: string };
     const b = await (await md('/openstack/latest/meta_data.json', theirs)).json() as { uuid: string; name: string; public_keys?: unknown };
