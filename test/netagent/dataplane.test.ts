@@ -118,6 +118,7 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     const ping = lab.pinger(gA, '10.77.0.20');
     try {
       assert.ok(await until(() => ping.replies() >= 3, 5000), 'ping flowing');
+      assert.match(inNs(hosts[1]!.ns, ['conntrack', '-L', '-w', String(vni)]), /icmp.*src=10\.77\.0\.10/, "the flow is tracked in its network's zone");
       const egressOnly = defaultGroup(sg, ['10.77.0.10', '10.77.0.20']);
       egressOnly.rules = egressOnly.rules.filter((r) => r.direction === 'egress');
       const t0 = Date.now();
