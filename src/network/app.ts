@@ -1,11 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { visibleNetwork } from '../db/network-networks.js';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
-import { networkNotFound, viewerOf } from './common.js';
+import { networkNotFound, portNotFound, subnetNotFound, viewerOf } from './common.js';
 import { registerExtensionRoutes } from './extensions.js';
 import { registerNetworkRoutes } from './network-routes.js';
 import type { NetworkAppOptions } from './options.js';
+import { registerPortRoutes } from './port-routes.js';
+import { registerSubnetRoutes } from './subnet-routes.js';
+import { visiblePort } from '../db/network-ports.js';
 import { registerTagRoutes } from './tag-routes.js';
+import { visibleSubnet } from '../db/network-subnets.js';
 
 export type { NetworkAppOptions } from './options.js';
 
@@ -25,6 +29,16 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
   registerTagRoutes(app, opts.db, {
     collection: 'networks', table: 'networks', notFound: networkNotFound,
     find: (req, id) => visibleNetwork(opts.db, viewerOf(req), id),
+  });
+  registerSubnetRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'subnets', table: 'subnets', notFound: subnetNotFound,
+    find: (req, id) => visibleSubnet(opts.db, viewerOf(req), id),
+  });
+  registerPortRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'ports', table: 'ports', notFound: portNotFound,
+    find: (req, id) => visiblePort(opts.db, viewerOf(req), id),
   });
   return app;
 }
