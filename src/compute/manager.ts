@@ -26,7 +26,7 @@ import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
 import { instanceRef, instanceSpec } from './specs.js';
 import type { NetworkClient } from '../clients/network-client.js';
-import { InstanceNetworking, type Allocation, type VifDriver } from './networking.js';
+import { InstanceNetworking, MoveNetworking, type Allocation } from './networking.js';
 import { interfaceMethods } from './interfaces.js';
 
 export interface ComputeServiceOptions {
@@ -87,11 +87,13 @@ export class ComputeService {
   readonly host: string;
   /** The instances' ports (null without a Network API). */
   private readonly networking: InstanceNetworking | null;
+  private readonly moveNetworking: MoveNetworking;
 
   constructor(bus: Bus, private readonly opts: ComputeServiceOptions) {
     this.host = opts.host;
     this.driver = guardDriver(opts.driver);
     this.networking = opts.network ? new InstanceNetworking(opts.network, opts.host, opts.log) : null;
+    this.moveNetworking = new MoveNetworking(this.driver, this.networking, opts.log);
     // Conductors are upgraded first, so a compute speaks the newest conductor RPC, unless
     // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
@@ -100,7 +102,10 @@ export class ComputeService {
     );
     this.outcomes = new OutcomeRecorder(this.conductor, this.host, opts.log);
     this.nodes = new NodeTracker({ config: opts.config, host: this.host, log: opts.log, bus, driver: this.driver, conductor: this.conductor });
-    this.moves = moveMethods({ driver: this.driver, conductor: this.conductor, inFlight: this.inFlight, log: opts.log });
+    this.moves = moveMethods({
+      driver: this.driver, conductor: this.conductor, inFlight: this.inFlight, log: opts.log,
+      network: this.moveNetworking,
+    });
     this.evacuations = new Evacuations({
       host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor, landed: (call) => this.outcomes.landed(call),
     });
@@ -119,11 +124,6 @@ export class ComputeService {
 
   private get log(): Logger {
     return this.opts.log;
-  }
-
-  /** The driver's contract 1.3 VIF calls (absent below 1.3). */
-  private get vifDriver(): VifDriver {
-    return this.driver as unknown as VifDriver;
   }
 
   async start(): Promise<void> {
@@ -196,7 +196,7 @@ export class ComputeService {
     return {
       ...deferredDeleteMethods(d, op, power),
       ...this.moves.handlers,
-      ...interfaceMethods({ driver: d, vifs: this.vifDriver, networking: this.networking }),
+      ...interfaceMethods({ driver: d, networking: this.networking }),
       build_and_run_instance: async (args, ctx) => {
         await this.buildAndRun(ctx, args.instance, args.spec);
       },
@@ -245,7 +245,7 @@ export class ComputeService {
           taskStates: taskStatesOf('rebuild_instance'),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
-            return rebuildKeepingState(d, i, args.image);
+            return rebuildKeepingState(d, i, args.image, await this.moveNetworking.here(i, { bind: false }));
           },
         });
       },
@@ -321,7 +321,7 @@ export class ComputeService {
     try {
       // Nova's _build_networks_for_instance, then plug_vifs as the spawn's first step.
       ports = this.networking ? await this.networking.allocate(inst, spec.network) : null;
-      if (ports && ports.vifs.length > 0) await this.vifDriver.plugVifs?.(instanceRef(inst), ports.vifs);
+      if (ports && ports.vifs.length > 0 && this.driver.supports('plugVifs')) await this.driver.plugVifs(instanceRef(inst), ports.vifs);
       const network = { ports: ports?.vifs ?? [] };
       info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst, inst.imageMeta, network), { signal }));
     } catch (err) {
@@ -372,7 +372,7 @@ export class ComputeService {
   /** Unplugs and releases the ports of a build that did not stay (errors logged: the API's delete deallocates again by device_id). */
   private async undoPorts(inst: Instance, ports: Allocation | null): Promise<void> {
     if (!this.networking) return;
-    if (ports && ports.vifs.length > 0) await this.vifDriver.unplugVifs?.(instanceRef(inst), ports.vifs).catch(() => undefined);
+    if (ports && ports.vifs.length > 0 && this.driver.supports('unplugVifs')) await this.driver.unplugVifs(instanceRef(inst), ports.vifs).catch(() => undefined);
     await this.networking.deallocate(inst, ports?.created ?? []).catch((err: unknown) => {
       this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a failed build');
     });
@@ -383,7 +383,7 @@ export class ComputeService {
     if (!this.networking) return;
     try {
       const { vifs } = await this.networking.current(inst);
-      if (vifs.length > 0) await this.vifDriver.unplugVifs?.(instanceRef(inst), vifs);
+      if (vifs.length > 0 && this.driver.supports('unplugVifs')) await this.driver.unplugVifs(instanceRef(inst), vifs);
       await this.networking.deallocate(inst);
     } catch (err) {
       this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a deleted server');

@@ -1,4 +1,5 @@
-import type { InstanceRef, NetworkInfo } from '@orrery/virt-api';
+import type { GuardedVirtDriver, NetworkInfo, VifInfo as DriverVif } from '@orrery/virt-api';
+import { instanceRef } from './specs.js';
 import type { NetworkClient, NeutronNetwork, NeutronPort, NeutronSubnet } from '../clients/network-client.js';
 import { Conflict, errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
@@ -13,19 +14,6 @@ import type { NetworkRequest, RequestedNetwork, VifInfo } from '../objects/netwo
  * the instance's project (device_id = the instance uuid is what ties a port to it).
  */
 
-/** One port of the driver's NetworkInfo (contract 1.3 fields included; a driver below 1.3 is given the 1.0 ones by the guard). */
-export type DriverVif = NetworkInfo['ports'][number] & {
-  mtu?: number; bridge?: string; devName?: string; vifType?: 'bridge';
-  subnets?: Array<{ cidr: string; gateway: string | null; version: 4 | 6 }>;
-};
-
-/** The VIF calls of contract 1.3 (packages/virt-api vifs.ts), optional: a driver below 1.3 has none. */
-export interface VifDriver {
-  plugVifs?(ref: InstanceRef, ports: DriverVif[]): Promise<void>;
-  unplugVifs?(ref: InstanceRef, ports: DriverVif[]): Promise<void>;
-  attachInterface?(ref: InstanceRef, port: DriverVif): Promise<void>;
-  detachInterface?(ref: InstanceRef, port: DriverVif): Promise<void>;
-}
 
 /** Ports one server may have (Nova bounds it by the quota; this bounds what one list call may answer). */
 const MAX_PORTS = 64;
@@ -39,6 +27,8 @@ export interface Allocation {
   created: string[];
   bound: string[];
 }
+
+export type { DriverVif };
 
 const bridgeOf = (networkId: string): string => `brq${networkId.slice(0, 11)}`;
 const tapOf = (portId: string): string => `tap${portId.slice(0, 11)}`;
@@ -161,6 +151,11 @@ export class InstanceNetworking {
     return out;
   }
 
+  /** Clears binding:host_id of `ports` (the server stays their device). */
+  async unbindHost(ports: NeutronPort[]): Promise<void> {
+    for (const p of ports) if (p['binding:host_id']) await this.client.updatePort(p.id, { 'binding:host_id': '' });
+  }
+
   /**
    * The server is gone (or its build failed): the ports Orrery made are deleted, the user's
    * unbound (device_id, device_owner and binding cleared) — Nova's deallocate_for_instance with
@@ -194,5 +189,42 @@ export class InstanceNetworking {
       });
     }
     if (first !== null) throw first;
+  }
+}
+
+/**
+ * The move steps' part (moves.ts), Nova's setup_networks_on_host / migrate_instance_finish:
+ * `here` binds the server's ports to this host (when `bind`) and plugs them into it, answering
+ * the driver's network info; `away` unplugs what this host has of them unless they are still
+ * bound here (a move within one host keeps its guest's taps).
+ */
+export class MoveNetworking {
+  constructor(private readonly d: GuardedVirtDriver, private readonly n: InstanceNetworking | null, private readonly log: Logger) {}
+
+  async here(inst: Instance, o: { bind: boolean }): Promise<NetworkInfo> {
+    if (!this.n || !inst.networkInfo?.length) return { ports: [] };
+    const ports = o.bind ? await this.n.bindTo(inst, this.n.hostName) : await this.n.portsOf(inst);
+    const made = new Set(inst.networkInfo.filter((v) => v.created_by_compute).map((v) => v.port_id));
+    const { vifs } = await this.n.describe(ports, made);
+    if (vifs.length > 0 && this.d.supports('plugVifs')) await this.d.plugVifs(instanceRef(inst), vifs);
+    return { ports: vifs };
+  }
+
+  /** Binds the ports to this host only (the guest already runs here: a live migration's end). */
+  async bind(inst: Instance): Promise<void> {
+    if (this.n && inst.networkInfo?.length) await this.n.bindTo(inst, this.n.hostName);
+  }
+
+  async away(inst: Instance, o: { unbind?: boolean } = {}): Promise<void> {
+    if (!this.n || !inst.networkInfo?.length) return;
+    try {
+      const { vifs, ports } = await this.n.current(inst);
+      const elsewhere = ports.every((p) => p['binding:host_id'] !== this.n!.hostName);
+      if (vifs.length > 0 && (elsewhere || o.unbind) && this.d.supports('unplugVifs')) await this.d.unplugVifs(instanceRef(inst), vifs);
+      // Shelve offload: bound to no host until unshelve binds them again.
+      if (o.unbind) await this.n.unbindHost(ports);
+    } catch (err) {
+      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not unplug the VIFs of a server that left');
+    }
   }
 }
