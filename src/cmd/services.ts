@@ -130,8 +130,9 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     db, config, log, tokens, policy, compute,
     images: new ImageClient(async () => urls.image),
     conductor: new ConductorRpcApi(bus, timeout),
-    // The user's token for what a request asks; the service user's for the API's own work (a local delete's ports).
-    network: new NetworkClient(async () => config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity || undefined)),
+    // Set once the APIs listen (the service user authenticates at the identity URL): the user's
+    // token for what a request asks, the service user's for the API's own work (a local delete's ports).
+    network: undefined as NetworkClient | undefined,
   };
   const apps = {
     identity: createIdentityApp({ db, config, tokens, policy, log, catalog: () => catalog }),
@@ -144,6 +145,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
   }
   catalog = catalogFor(urls, config.str('DEFAULT', 'region_name'));
+  deps.network = new NetworkClient(config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity));
   await seedImage(db, config);
   const openrcPath = config.statePath('openrc');
   mkdirSync(dirname(openrcPath), { recursive: true });

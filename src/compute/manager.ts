@@ -380,7 +380,8 @@ export class ComputeService {
 
   /** After a destroy: the host's leftovers of the server's VIFs, then its ports (Nova's _shutdown_instance). */
   private async releaseNetwork(inst: Instance): Promise<void> {
-    if (!this.networking) return;
+    // A server with no cache has no port Orrery knows of (a failed build released its own).
+    if (!this.networking || !inst.networkInfo?.length) return;
     try {
       const { vifs } = await this.networking.current(inst);
       if (vifs.length > 0 && this.driver.supports('unplugVifs')) await this.driver.unplugVifs(instanceRef(inst), vifs);
