@@ -1,11 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { visibleNetwork } from '../db/network-networks.js';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
-import { networkNotFound, viewerOf } from './common.js';
+import { networkNotFound, subnetNotFound, viewerOf } from './common.js';
 import { registerExtensionRoutes } from './extensions.js';
 import { registerNetworkRoutes } from './network-routes.js';
 import type { NetworkAppOptions } from './options.js';
+import { registerSubnetRoutes } from './subnet-routes.js';
 import { registerTagRoutes } from './tag-routes.js';
+import { visibleSubnet } from '../db/network-subnets.js';
 
 export type { NetworkAppOptions } from './options.js';
 
@@ -25,6 +27,11 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
   registerTagRoutes(app, opts.db, {
     collection: 'networks', table: 'networks', notFound: networkNotFound,
     find: (req, id) => visibleNetwork(opts.db, viewerOf(req), id),
+  });
+  registerSubnetRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'subnets', table: 'subnets', notFound: subnetNotFound,
+    find: (req, id) => visibleSubnet(opts.db, viewerOf(req), id),
   });
   return app;
 }
