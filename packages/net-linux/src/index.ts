@@ -4,3 +4,4 @@
  */
 export * from './runner.js';
 export * from './names.js';
+export * from './l3.js';
