@@ -153,3 +153,32 @@ export async function scheduleRouters(db: Db, nowMs: number, downTimeS: number, 
 export async function routersOnHost(db: Db, host: string): Promise<RouterRow[]> {
   return db.selectFrom('routers').selectAll().where('agent_host', '=', host).orderBy('id').execute();
 }
+
+/** Everything the L3 section of a host's desired state is built from, read in a handful of queries. */
+export interface RouterHostRows {
+  routers: RouterRow[];
+  ports: RouterPortRow[];
+  addresses: Array<{ port_id: string; subnet_id: string; ip_address: string; network_id: string }>;
+  subnets: Array<{ id: string; network_id: string; cidr: string; gateway_ip: string | null; ip_version: number }>;
+  networks: Array<{ id: string; mtu: number }>;
+  floatingIps: Array<{ id: string; router_id: string | null; floating_ip_address: string; floating_network_id: string; fixed_ip_address: string | null; fixed_port_id: string | null }>;
+}
+
+export async function routerHostRows(db: Db, host: string): Promise<RouterHostRows> {
+  const routers = await routersOnHost(db, host);
+  const ids = routers.map((r) => r.id);
+  const ports = await routerPorts(db, ids);
+  const addresses = await portAddresses(db, ports.map((p) => p.id));
+  const netIds = [...new Set(ports.map((p) => p.network_id))];
+  const subnets = netIds.length === 0 ? [] : await db.selectFrom('subnets').select(['id', 'network_id', 'cidr', 'gateway_ip', 'ip_version'])
+    .where('network_id', 'in', netIds).orderBy('id').execute();
+  const networks = netIds.length === 0 ? [] : await db.selectFrom('networks').select(['id', 'mtu']).where('id', 'in', netIds).execute();
+  // Only associations whose fixed port still exists (a port deleted without its floating IP
+  // disassociated must not keep a NAT rule alive).
+  const floatingIps = ids.length === 0 ? [] : await db.selectFrom('floating_ips')
+    .innerJoin('ports', 'ports.id', 'floating_ips.fixed_port_id')
+    .select(['floating_ips.id', 'floating_ips.router_id', 'floating_ips.floating_ip_address', 'floating_ips.floating_network_id',
+      'floating_ips.fixed_ip_address', 'floating_ips.fixed_port_id'])
+    .where('floating_ips.router_id', 'in', ids).orderBy('floating_ips.id').execute();
+  return { routers, ports, addresses, subnets, networks, floatingIps };
+}
