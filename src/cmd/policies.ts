@@ -8,6 +8,7 @@ import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes
 import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
+import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -15,11 +16,12 @@ import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
  * and `...SERVER_GROUPS` in its API's list. A route naming a rule that is in no table stops the
  * app at start (src/httpkit/authorize.ts).
  */
-export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity', readonly PolicyDefault[]>> = {
+export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity' | 'network', readonly PolicyDefault[]>> = {
   compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE],
   identity: [...IDENTITY],
+  network: [...NETWORK],
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */
