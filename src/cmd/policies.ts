@@ -9,6 +9,7 @@ import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-a
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
+import { POLICY_DEFAULTS as NETWORK_L3 } from '../network/router-policies.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -21,7 +22,7 @@ export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'ima
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE],
   identity: [...IDENTITY],
-  network: [...NETWORK],
+  network: [...NETWORK, ...NETWORK_L3],
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */

@@ -1,6 +1,6 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import type { Db } from './connection.js';
-import type { PortTable, RouterTable } from './schema-network.js';
+import { DuplicateEntry, type Db } from './connection.js';
+import type { PortTable, RouterTable, SubnetTable } from './schema-network.js';
 import { atomically } from './transactions.js';
 
 /**
@@ -181,4 +181,74 @@ export async function routerHostRows(db: Db, host: string): Promise<RouterHostRo
       'floating_ips.fixed_ip_address', 'floating_ips.fixed_port_id'])
     .where('floating_ips.router_id', 'in', ids).orderBy('floating_ips.id').execute();
   return { routers, ports, addresses, subnets, networks, floatingIps };
+}
+
+/** Subnets by id (the router's connected subnets, a floating IP's fixed address's subnet). */
+export async function getSubnetsByIds(db: Db, ids: readonly string[]): Promise<Array<Selectable<SubnetTable>>> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('subnets').selectAll().where('id', 'in', [...ids]).orderBy('id').execute();
+}
+
+// ---- the L3 service's own ports (router interfaces and gateways, floating IP holders)
+
+export async function getPortRow(db: Db, id: string): Promise<RouterPortRow | null> {
+  return (await db.selectFrom('ports').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function getSubnetRowById(db: Db, id: string): Promise<Selectable<SubnetTable> | null> {
+  return (await db.selectFrom('subnets').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function subnetsOfNetworkRows(db: Db, networkId: string): Promise<Array<Selectable<SubnetTable>>> {
+  return db.selectFrom('subnets').selectAll().where('network_id', '=', networkId).orderBy('created_at').orderBy('id').execute();
+}
+
+export async function insertServicePortRow(db: Db, row: Insertable<PortTable>): Promise<void> {
+  await db.insertInto('ports').values(row).execute();
+}
+
+/**
+ * Claims one address for a port: false when it is taken (the primary key of ip_allocations
+ * refused it). Its own statement, never inside a transaction: on PostgreSQL a unique violation
+ * would abort the transaction around it.
+ */
+export async function allocateAddress(db: Db, row: { subnet_id: string; ip_address: string; network_id: string; port_id: string }): Promise<boolean> {
+  try {
+    await db.insertInto('ip_allocations').values(row).execute();
+    return true;
+  } catch (err) {
+    if (err instanceof DuplicateEntry) return false;
+    throw err;
+  }
+}
+
+export async function releaseAddresses(db: Db, portId: string, addrs: ReadonlyArray<{ subnet_id: string; ip_address: string }>): Promise<void> {
+  for (const a of addrs) {
+    await db.deleteFrom('ip_allocations').where('port_id', '=', portId).where('subnet_id', '=', a.subnet_id).where('ip_address', '=', a.ip_address).execute();
+  }
+}
+
+/** Deletes a port with its addresses and group memberships, in one transaction. */
+export async function deleteServicePortRows(db: Db, portId: string): Promise<void> {
+  await atomically(db, async (tx) => {
+    await tx.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
+    await tx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
+    await tx.deleteFrom('ports').where('id', '=', portId).execute();
+  });
+}
+
+/**
+ * Makes an unused port (no device) a device's port: bound to `host`, port security off, no
+ * security groups. Conditional on the port still being unused; false when it is not.
+ */
+export async function claimPortForDevice(db: Db, portId: string, deviceId: string, owner: string, host: string, at: string): Promise<boolean> {
+  return atomically(db, async (tx) => {
+    const r = await tx.updateTable('ports').set((eb) => ({
+      device_id: deviceId, device_owner: owner, binding_host_id: host, port_security_enabled: 0, status: 'DOWN', updated_at: at,
+      revision_number: eb('revision_number', '+', 1),
+    })).where('id', '=', portId).where('device_id', '=', '').where('device_owner', '=', '').executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
+    await tx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
+    return true;
+  });
 }
