@@ -10,6 +10,7 @@ import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
 import { POLICY_DEFAULTS as COMPUTE_NETWORK } from '../api/policies/network.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
+import { POLICY_DEFAULTS as NETWORK_L3 } from '../network/router-policies.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -22,7 +23,7 @@ export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'ima
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE],
   identity: [...IDENTITY],
-  network: [...NETWORK],
+  network: [...NETWORK, ...NETWORK_L3],
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */
