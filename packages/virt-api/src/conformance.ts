@@ -65,6 +65,8 @@ export interface ConformanceFixture {
   sampleSpec?(node: NodeInfo, caps: Capabilities): InstanceSpec;
   /** `n` ports the 1.3 checks plug and attach (default sampleVifs(n): made-up names on one network). */
   samplePorts?(n: number): VifInfo[];
+  /** Only the checks whose name matches (default: every check). */
+  only?: RegExp;
   /** How many instances "parallel spawns" starts at once (default 8). */
   parallelSpawns?: number;
   /** Per-check deadline (default 30 s). */
@@ -606,17 +608,19 @@ async function runCheck(check: Check, fixture: ConformanceFixture): Promise<Chec
   }
 }
 
+const chosen = (fixture: ConformanceFixture): Check[] => CHECKS.filter((c) => fixture.only?.test(c.name) ?? true);
+
 /** Runs every check against fresh instances of the fixture, one after another. */
 export async function runChecks(fixture: ConformanceFixture): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  for (const check of CHECKS) results.push(await runCheck(check, fixture));
+  for (const check of chosen(fixture)) results.push(await runCheck(check, fixture));
   return results;
 }
 
 /** Registers the kit with node:test: one describe for the fixture, one `it` per check. */
 export function runConformance(fixture: ConformanceFixture): void {
   describe(`${fixture.name}: driver conformance (contract 1.0–1.3)`, () => {
-    for (const check of CHECKS) {
+    for (const check of chosen(fixture)) {
       it(check.name, async (t) => {
         const r = await runCheck(check, fixture);
         if (r.skipped) t.skip(r.skipped);
