@@ -130,6 +130,14 @@ export class VifRecords {
     return (this.#q.bridges.all() as Array<{ name: string }>).map((r) => r.name);
   }
 
+  /** NICs of guests this host no longer lists, and ports still plugged: what a test calls a leak. */
+  leftovers(): string[] {
+    const nics = this.#db.prepare('SELECT uuid, port_id AS portId FROM nics WHERE uuid NOT IN (SELECT uuid FROM instances) ORDER BY uuid, port_id')
+      .all() as Array<{ uuid: string; portId: string }>;
+    const plugs = this.#db.prepare('SELECT uuid, port_id AS portId FROM plugs ORDER BY uuid, port_id').all() as Array<{ uuid: string; portId: string }>;
+    return [...nics.map((n) => `nic ${n.portId} of gone guest ${n.uuid}`), ...plugs.map((p) => `port ${p.portId} of ${p.uuid} still plugged`)];
+  }
+
   record(op: VifOp, uuid: string, portId: string): void {
     this.#q.record.run(Date.now(), op, uuid, portId);
   }
