@@ -225,6 +225,8 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
     if (!available.includes(az.zone)) throw new BadRequest('The requested availability zone is not available');
   }
 
+  // Nova's create:attach_network: naming networks or ports is a rule of its own.
+  if (Array.isArray(s.networks) && s.networks.length > 0) authorize(req, 'os_compute_api:servers:create:attach_network');
   const network = deps.network ? await resolveNetworks(deps.network, req, s.networks, s.security_groups, maxCount) : undefined;
 
   const reservationId = newReservationId();
