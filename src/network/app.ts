@@ -4,6 +4,7 @@ import { createApp, requestBaseUrl } from '../httpkit/app.js';
 import { networkNotFound, portNotFound, subnetNotFound, viewerOf } from './common.js';
 import { registerExtensionRoutes } from './extensions.js';
 import { registerNetworkRoutes } from './network-routes.js';
+import { registerL3Routes } from './router-register.js';
 import type { NetworkAppOptions } from './options.js';
 import { registerPortRoutes } from './port-routes.js';
 import { registerSubnetRoutes } from './subnet-routes.js';
@@ -26,6 +27,7 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
   app.get('/v2.0/', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
   registerExtensionRoutes(app);
   registerNetworkRoutes(app, opts);
+  registerL3Routes(app, opts);
   registerTagRoutes(app, opts.db, {
     collection: 'networks', table: 'networks', notFound: networkNotFound,
     find: (req, id) => visibleNetwork(opts.db, viewerOf(req), id),
@@ -46,7 +48,7 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
 /** Neutron's v2.0 document: the collections at the root. */
 function resources(req: FastifyRequest): unknown[] {
   const base = `${requestBaseUrl(req)}/v2.0`;
-  return ['network', 'subnet', 'port', 'security_group', 'security_group_rule', 'quota', 'agent'].map((name) => {
+  return ['network', 'subnet', 'port', 'security_group', 'security_group_rule', 'quota', 'agent', 'router', 'floatingip'].map((name) => {
     const collection = `${name}s`;
     return { name, collection, links: [{ rel: 'self', href: `${base}/${collection.replaceAll('_', '-')}` }] };
   });
