@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { visibleNetwork } from '../db/network-networks.js';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
 import { networkNotFound, portNotFound, sgNotFound, subnetNotFound, viewerOf } from './common.js';
+import { registerAgentRoutes } from './agent-routes.js';
 import { registerExtensionRoutes } from './extensions.js';
+import { registerQuotaRoutes } from './quota-routes.js';
 import { registerNetworkRoutes } from './network-routes.js';
 import { registerL3Routes } from './router-register.js';
 import type { NetworkAppOptions } from './options.js';
@@ -49,6 +51,8 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
     collection: 'security-groups', table: 'security_groups', notFound: sgNotFound,
     find: (req, id) => visibleSecurityGroup(opts.db, viewerOf(req), id),
   });
+  registerQuotaRoutes(app, opts);
+  registerAgentRoutes(app, opts);
   return app;
 }
 
