@@ -11,8 +11,7 @@ import { openServiceDatabase, startApi, startCompute, startConductor, startSched
 import { migrate, openConfiguredDatabase, type Db } from '../db/connection.js';
 import { compareVersions } from '../common/versions.js';
 import { allPolicyDefaults, policySample } from './policies.js';
-import { networkClientFromConfig, startNetworkAgent } from './network-agent.js';
-import { metadataHooksFor } from '../netagent/metadata-agent.js';
+import { startNetworkAgent } from './network-agent.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -101,8 +100,7 @@ program.command('network-agent').description('the network agent of one host (L2,
   .action(async (opts: { host: string }) => {
     const config = loadConfig(program.opts());
     const log = createLogger('orrery-network-agent');
-    // #13 H4: the metadata proxies of its DHCP namespaces and their forwarder.
-    const agent = await startNetworkAgent(config, opts.host, undefined, log, metadataHooksFor(config, opts.host, networkClientFromConfig(config), log));
+    const agent = await startNetworkAgent(config, opts.host, undefined, log);
     process.stdout.write(`orrery-network-agent is running on ${opts.host} (data plane ${agent.dataplane.kind})\n`);
     runUntilSignalled(log, [agent]);
   });

@@ -30,8 +30,7 @@ import { SchedulerService } from '../scheduler/scheduler.js';
 import { ConductorService } from '../conductor/conductor.js';
 import { ComputeService } from '../compute/manager.js';
 import { driverImageService } from '../compute/image-service.js';
-import { networkClientFromConfig, startNetworkAgent } from './network-agent.js';
-import { metadataHooksFor } from '../netagent/metadata-agent.js';
+import { startNetworkAgent } from './network-agent.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
@@ -232,9 +231,7 @@ export async function startServiceGroup(config: Config, db: Db, bus: Bus, log: L
       computes.push(compute);
       started.push(compute);
       // #13: the host's network agent (noop data plane unless [network_agent] dataplane = linux).
-      if (config.opt('network_agent', 'in_process') !== 'false') {
-        started.push(await startNetworkAgent(config, computeHost, authUrl, log, metadataHooksFor(config, computeHost, networkClientFromConfig(config, authUrl), log)));
-      }
+      if (config.opt('network_agent', 'in_process') !== 'false') started.push(await startNetworkAgent(config, computeHost, authUrl, log));
     }
   } catch (err) {
     await stop();

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { netnsPath } from '@orrery/net-linux';
 import { createLogger } from '../../src/common/logging.js';
 import { networkClientFromConfig, startNetworkAgent, type NetworkAgentHooks, type RunningNetworkAgent } from '../../src/cmd/network-agent.js';
-import { metadataHooksFor } from '../../src/netagent/metadata-agent.js';
+import { metadataAgentHooks } from '../../src/netagent/metadata-agent.js';
 import { metadataProxyScript } from '../../src/netagent/metadata-proxy-command.js';
 import { backendSkip } from '../support/backends.js';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
@@ -79,10 +79,8 @@ describe('a guest reads its metadata through the network agent', { skip }, () =>
     });
     const authUrl = `${c.identity}/v3`;
     const log = createLogger('agent', process.env.ORRERY_LOG_LEVEL ?? 'warn');
-    // The hooks as `orrery network-agent` passes them (type-checked against the agent's own).
-    const hooks: NetworkAgentHooks = metadataHooksFor(config, 'compute1', networkClientFromConfig(config, authUrl), log);
-    assert.equal(hooks.companions?.length, 1, 'a Linux data plane with metadata on gets the forwarder');
-    assert.deepEqual(metadataHooksFor(cloud.config, 'compute1', networkClientFromConfig(config, authUrl), log), {}, 'a noop data plane gets no hooks');
+    // The hooks as the agent's entry point passes them (type-checked against the agent's own).
+    const hooks: NetworkAgentHooks = metadataAgentHooks({ config, network: networkClientFromConfig(config, authUrl), log, socketPath: join(lab.dir, 'metadata_proxy') });
     agent = await startNetworkAgent(config, 'compute1', authUrl, log, hooks);
   });
 
