@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { netnsPath } from '@orrery/net-linux';
 import { createLogger } from '../../src/common/logging.js';
-import { networkClientFromConfig, startNetworkAgent, type NetworkAgentHooks, type RunningNetworkAgent } from '../../src/cmd/network-agent.js';
-import { metadataAgentHooks } from '../../src/netagent/metadata-agent.js';
+import { startNetworkAgent, type RunningNetworkAgent } from '../../src/cmd/network-agent.js';
 import { metadataProxyScript } from '../../src/netagent/metadata-proxy-command.js';
 import { backendSkip } from '../support/backends.js';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
@@ -16,8 +15,8 @@ import { Lab, netnsAvailable, sh } from '../netagent/support.js';
 /**
  * The whole metadata path as a guest meets it, on one simulated host (namespaces this test makes):
  * a server booted on a network through the compute API (its port made and bound by the compute
- * service, its info cache written), a network agent with the Linux data plane and the metadata
- * hooks (metadataAgentHooks: the proxy in the qdhcp namespace, the forwarder beside the agent),
+ * service, its info cache written), a network agent with the Linux data plane (which runs
+ * metadataProxyCommand's proxy in the qdhcp namespace and the forwarder beside itself),
  * and a guest namespace on the port's tap that takes its address and its route to
  * 169.254.169.254 (DHCP option 121) from the host's dnsmasq, then reads its user data and its
  * network_data.json with busybox wget.
@@ -79,9 +78,8 @@ describe('a guest reads its metadata through the network agent', { skip }, () =>
     });
     const authUrl = `${c.identity}/v3`;
     const log = createLogger('agent', process.env.ORRERY_LOG_LEVEL ?? 'warn');
-    // The hooks as the agent's entry point passes them (type-checked against the agent's own).
-    const hooks: NetworkAgentHooks = metadataAgentHooks({ config, network: networkClientFromConfig(config, authUrl), log, socketPath: join(lab.dir, 'metadata_proxy') });
-    agent = await startNetworkAgent(config, 'compute1', authUrl, log, hooks);
+    // As `orrery network-agent` starts it: a Linux data plane with metadata on wires the proxies and the forwarder itself.
+    agent = await startNetworkAgent(config, 'compute1', authUrl, log);
   });
 
   after(async () => {
