@@ -105,6 +105,11 @@ export class MetadataForwarder {
     return this.opts.socketPath;
   }
 
+  /** The same forwarder on another socket (not started). */
+  withSocket(socketPath: string): MetadataForwarder {
+    return new MetadataForwarder({ ...this.opts, socketPath });
+  }
+
   /**
    * Listens on the socket (a stale socket file of an earlier run is replaced); only root may
    * connect. Forwarders of one process on one socket (the all-in-one's agents, which share a
