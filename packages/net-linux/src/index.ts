@@ -4,6 +4,7 @@
  */
 export * from './runner.js';
 export * from './names.js';
+export * from './l3.js';
 export * from './host-state.js';
 export * from './links.js';
 export * from './l2.js';
