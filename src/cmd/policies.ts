@@ -8,8 +8,10 @@ import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes
 import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
 import { IMPORT_POLICY_DEFAULTS as IMAGE_IMPORT } from '../image/import-policies.js';
+import { POLICY_DEFAULTS as COMPUTE_NETWORK } from '../api/policies/network.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
+import { POLICY_DEFAULTS as NETWORK_L3 } from '../network/router-policies.js';
 import { CATALOG_POLICY_DEFAULTS as CATALOG } from '../identity/catalog-routes.js';
 import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credential-routes.js';
 
@@ -20,11 +22,11 @@ import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credentia
  * app at start (src/httpkit/authorize.ts).
  */
 export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity' | 'network', readonly PolicyDefault[]>> = {
-  compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
+  compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN, ...COMPUTE_NETWORK],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE, ...IMAGE_IMPORT],
   identity: [...IDENTITY, ...CATALOG, ...CREDENTIALS],
-  network: [...NETWORK],
+  network: [...NETWORK, ...NETWORK_L3],
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */

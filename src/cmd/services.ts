@@ -22,13 +22,16 @@ import { seedImage } from '../image/seed.js';
 import { createComputeApp } from '../api/compute-app.js';
 import { createPlacementApp } from '../api/placement-app.js';
 import { createNetworkApp } from '../network/app.js';
+import { createMetadataApp } from '../api/metadata-app.js';
 import { NovaNotifier } from '../network/nova-notifier.js';
 import { IdentityClient } from '../clients/identity-client.js';
 import { ImageClient } from '../clients/image-client.js';
+import { NetworkClient } from '../clients/network-client.js';
 import { SchedulerService } from '../scheduler/scheduler.js';
 import { ConductorService } from '../conductor/conductor.js';
 import { ComputeService } from '../compute/manager.js';
 import { driverImageService } from '../compute/image-service.js';
+import { startNetworkAgent } from './network-agent.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
@@ -41,6 +44,8 @@ export interface CloudUrls {
   compute: string;
   placement: string;
   network: string;
+  /** Nova's metadata API (not in the catalog: guests reach it through the metadata proxy). */
+  metadata: string;
 }
 
 /** Opens the configured database and applies every pending migration (the all-in-one). */
@@ -123,7 +128,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   const reloadPolicy = async (): Promise<string> => `${await applyPolicyFile(policy, policyPath)} policy overrides from ${policyPath}`;
   log.info({ policy: await reloadPolicy() }, 'policy loaded');
   const bindHost = config.str('DEFAULT', 'bind_host');
-  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '' };
+  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '', metadata: '' };
   // The catalog is rows (issue #22): the services this process runs are written there once it listens.
   const catalog = new CatalogStore(db, (err) => log.warn({ err }, 'catalog refresh failed'));
   const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
@@ -131,6 +136,9 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     db, config, log, tokens, policy, compute,
     images: new ImageClient(async () => urls.image),
     conductor: new ConductorRpcApi(bus, timeout),
+    // Set once the APIs listen (the service user authenticates at the identity URL): the user's
+    // token for what a request asks, the service user's for the API's own work (a local delete's ports).
+    network: undefined as NetworkClient | undefined,
   };
   const apps = {
     identity: createIdentityApp({ db, config, tokens, policy, log, catalog: catalog.provider }),
@@ -139,11 +147,14 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     placement: createPlacementApp(deps),
     // Port changes of servers are told to the compute API (Neutron's [nova] notifier), as the service user.
     network: createNetworkApp({ db, config, tokens, policy, log, notifier: NovaNotifier.forCloud(() => IdentityClient.fromConfig(config, `${urls.identity}/v3`), log) }),
+    // The service user's client of the Network API, made once the APIs listen (below).
+    metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => deps.network ?? null }),
   };
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
   }
   await catalog.seed(catalogFor(urls, config.str('DEFAULT', 'region_name')), config.str('DEFAULT', 'region_name'));
+  deps.network = new NetworkClient(config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity));
   await seedImage(db, config);
   const openrcPath = config.statePath('openrc');
   mkdirSync(dirname(openrcPath), { recursive: true });
@@ -185,9 +196,17 @@ export async function startCompute(config: Config, bus: Bus, host: string, authU
   const compute = new ComputeService(bus, {
     config, host, log: log.child({ service: 'compute', host }), driver,
     images: driverImageService(IdentityClient.fromConfig(config, authUrl)),
+    network: networkClientFor(config, authUrl),
   });
   await compute.start();
   return compute;
+}
+
+/** The compute service's Network API client: `[neutron] endpoint_override` or the catalog's `network`, with the service user's credentials. */
+function networkClientFor(config: Config, authUrl: string | undefined): NetworkClient {
+  const identity = IdentityClient.fromConfig(config, authUrl);
+  const override = config.opt('neutron', 'endpoint_override');
+  return override ? new NetworkClient(override, identity) : new NetworkClient(identity);
 }
 
 export interface ServiceGroup {
@@ -214,6 +233,8 @@ export async function startServiceGroup(config: Config, db: Db, bus: Bus, log: L
       const compute = await startCompute(config, bus, computeHost, authUrl, log);
       computes.push(compute);
       started.push(compute);
+      // #13: the host's network agent (noop data plane unless [network_agent] dataplane = linux).
+      if (config.opt('network_agent', 'in_process') !== 'false') started.push(await startNetworkAgent(config, computeHost, authUrl, log));
     }
   } catch (err) {
     await stop();

@@ -24,6 +24,7 @@ import * as m010 from './migrations/010_moves.js';
 import * as m011 from './migrations/011_network.js';
 import * as m012 from './migrations/012_identity.js';
 import * as m013 from './migrations/013_catalog_credentials_tasks.js';
+import * as m014 from './migrations/014_net_l3_auto_allocated.js';
 
 export type Db = Kysely<Database>;
 
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '011_network': { ...m011, phase: 'expand' },
   '012_identity': { ...m012, phase: 'expand' },
   '013_catalog_credentials_tasks': { ...m013, phase: 'expand' },
+  '014_net_l3_auto_allocated': { ...m014, phase: 'expand' },
 };
 
 /** Every migration's name, in the order they apply. */

@@ -2,6 +2,7 @@ import type { ColumnType, Generated } from 'kysely';
 import type { NetworkTables } from './schema-network.js';
 import type { IdentityTables, ProjectColumns012, TokenColumns012, UserColumns012 } from './schema-identity.js';
 import type { CatalogTables } from './catalog-schema.js';
+import type { NetworkL3Tables } from './schema-network-l3.js';
 
 /**
  * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
@@ -428,7 +429,7 @@ export interface InstancePasswordTable {
   password: string;
 }
 
-export interface Database extends NetworkTables, IdentityTables, CatalogTables {
+export interface Database extends NetworkTables, NetworkL3Tables, IdentityTables, CatalogTables {
   migrations: MigrationTable;
   task_flows: TaskFlowTable;
   projects: ProjectTable;

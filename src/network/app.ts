@@ -6,6 +6,7 @@ import { registerAgentRoutes } from './agent-routes.js';
 import { registerExtensionRoutes } from './extensions.js';
 import { registerQuotaRoutes } from './quota-routes.js';
 import { registerNetworkRoutes } from './network-routes.js';
+import { registerL3Routes } from './router-register.js';
 import type { NetworkAppOptions } from './options.js';
 import { registerPortRoutes } from './port-routes.js';
 import { registerSecurityGroupRoutes } from './security-group-routes.js';
@@ -30,6 +31,7 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
   app.get('/v2.0/', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
   registerExtensionRoutes(app);
   registerNetworkRoutes(app, opts);
+  registerL3Routes(app, opts);
   registerTagRoutes(app, opts.db, {
     collection: 'networks', table: 'networks', notFound: networkNotFound,
     find: (req, id) => visibleNetwork(opts.db, viewerOf(req), id),
@@ -57,7 +59,7 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
 /** Neutron's v2.0 document: the collections at the root. */
 function resources(req: FastifyRequest): unknown[] {
   const base = `${requestBaseUrl(req)}/v2.0`;
-  return ['network', 'subnet', 'port', 'security_group', 'security_group_rule', 'quota', 'agent'].map((name) => {
+  return ['network', 'subnet', 'port', 'security_group', 'security_group_rule', 'quota', 'agent', 'router', 'floatingip'].map((name) => {
     const collection = `${name}s`;
     return { name, collection, links: [{ rel: 'self', href: `${base}/${collection.replaceAll('_', '-')}` }] };
   });

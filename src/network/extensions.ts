@@ -40,6 +40,12 @@ export const EXTENSIONS: Extension[] = [
   ext('standard-attr-tag', 'Tag support for resources with standard attribute: subnet, port, network, security_group', 'Enables to set tag on resources with standard attribute.'),
   ext('standard-attr-timestamp', 'Resource timestamps', 'Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.'),
   ext('stateful-security-group', 'Stateful security group', 'Indicates if the security group is stateful or not'),
+  // L3 (src/network/router-*.ts, floating-ip-*.ts, auto-allocated-*.ts)
+  ext('router', 'Neutron L3 Router', 'Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.'),
+  ext('ext-gw-mode', 'Neutron L3 Configurable external gateway mode', 'Extension of the router abstraction for specifying whether SNAT should occur on the external gateway'),
+  ext('extraroute', 'Neutron Extra Route', 'Extra routes configuration for L3 router'),
+  ext('extraroute-atomic', 'Atomically add/remove extra routes', 'Edit extra routes of a router on server side by atomically adding/removing extra routes'),
+  ext('auto-allocated-topology', 'Auto Allocated Topology Services', 'Auto Allocated Topology Services.'),
 ];
 
 const view = (e: Extension): Record<string, unknown> => ({ alias: e.alias, name: e.name, description: e.description, updated: '2013-01-01T10:00:00-00:00', links: [] });
