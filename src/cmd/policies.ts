@@ -7,7 +7,10 @@ import { POLICY_DEFAULTS as SERVERS_2X } from '../api/policies/server-routes-2x.
 import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes-2x.js';
 import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
+import { POLICY_DEFAULTS as COMPUTE_NETWORK } from '../api/policies/network.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
+import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
+import { POLICY_DEFAULTS as NETWORK_L3 } from '../network/router-policies.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -15,11 +18,12 @@ import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
  * and `...SERVER_GROUPS` in its API's list. A route naming a rule that is in no table stops the
  * app at start (src/httpkit/authorize.ts).
  */
-export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity', readonly PolicyDefault[]>> = {
-  compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
+export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity' | 'network', readonly PolicyDefault[]>> = {
+  compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN, ...COMPUTE_NETWORK],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE],
   identity: [...IDENTITY],
+  network: [...NETWORK, ...NETWORK_L3],
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */

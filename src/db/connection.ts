@@ -22,6 +22,7 @@ import * as m008 from './migrations/008_groups_admin.js';
 import * as m009 from './migrations/009_resource_classes.js';
 import * as m010 from './migrations/010_moves.js';
 import * as m011 from './migrations/011_network.js';
+import * as m012l3 from './migrations/012_net_l3_auto_allocated.js';
 
 export type Db = Kysely<Database>;
 
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '009_resource_classes': { ...m009, phase: 'expand' },
   '010_moves': { ...m010, phase: 'expand' },
   '011_network': { ...m011, phase: 'expand' },
+  '012_net_l3_auto_allocated': { ...m012l3, phase: 'expand' },
 };
 
 /** Every migration's name, in the order they apply. */

@@ -166,6 +166,13 @@ export interface NetworkAgentTable {
   created_at: string;
 }
 
+/** A project's own limit of one network resource (absent: the [quotas] default). */
+export interface NetworkQuotaTable {
+  project_id: string;
+  resource: string;
+  hard_limit: number;
+}
+
 /**
  * One port of a server as the compute service caches it in `instances.network_info` (a JSON
  * list of these): what `addresses`, `/ips` and the metadata service's network_data.json show.
@@ -194,4 +201,5 @@ export interface NetworkTables {
   routers: RouterTable;
   floating_ips: FloatingIpTable;
   network_agents: NetworkAgentTable;
+  network_quotas: NetworkQuotaTable;
 }

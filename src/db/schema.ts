@@ -1,5 +1,6 @@
 import type { ColumnType, Generated } from 'kysely';
 import type { NetworkTables } from './schema-network.js';
+import type { NetworkL3Tables } from './schema-network-l3.js';
 
 /**
  * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
@@ -426,7 +427,7 @@ export interface InstancePasswordTable {
   password: string;
 }
 
-export interface Database extends NetworkTables {
+export interface Database extends NetworkTables, NetworkL3Tables {
   migrations: MigrationTable;
   task_flows: TaskFlowTable;
   projects: ProjectTable;

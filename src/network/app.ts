@@ -1,6 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { visibleNetwork } from '../db/network-networks.js';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
+import { networkNotFound, subnetNotFound, viewerOf } from './common.js';
+import { registerExtensionRoutes } from './extensions.js';
+import { registerNetworkRoutes } from './network-routes.js';
+import { registerL3Routes } from './router-register.js';
 import type { NetworkAppOptions } from './options.js';
+import { registerSubnetRoutes } from './subnet-routes.js';
+import { registerTagRoutes } from './tag-routes.js';
+import { visibleSubnet } from '../db/network-subnets.js';
 
 export type { NetworkAppOptions } from './options.js';
 
@@ -13,5 +21,28 @@ function versions(req: FastifyRequest): { versions: unknown[] } {
 export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
   const app = createApp({ name: 'network', format: 'neutron', tokens: opts.tokens, log: opts.log, policy: { enforcer: opts.policy, style: 'neutron' } });
   app.get('/', { config: { public: true } }, async (req) => versions(req));
+  app.get('/v2.0', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
+  app.get('/v2.0/', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
+  registerExtensionRoutes(app);
+  registerNetworkRoutes(app, opts);
+  registerL3Routes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'networks', table: 'networks', notFound: networkNotFound,
+    find: (req, id) => visibleNetwork(opts.db, viewerOf(req), id),
+  });
+  registerSubnetRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'subnets', table: 'subnets', notFound: subnetNotFound,
+    find: (req, id) => visibleSubnet(opts.db, viewerOf(req), id),
+  });
   return app;
+}
+
+/** Neutron's v2.0 document: the collections at the root. */
+function resources(req: FastifyRequest): unknown[] {
+  const base = `${requestBaseUrl(req)}/v2.0`;
+  return ['network', 'subnet', 'port', 'security_group', 'security_group_rule', 'quota', 'agent', 'router', 'floatingip'].map((name) => {
+    const collection = `${name}s`;
+    return { name, collection, links: [{ rel: 'self', href: `${base}/${collection.replaceAll('_', '-')}` }] };
+  });
 }

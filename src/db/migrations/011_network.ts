@@ -196,6 +196,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('network_agents_host_type').on('network_agents').columns(['host', 'agent_type']).unique().execute();
 
+  // Per-project overrides of the [quotas] defaults (Neutron's quotas table): one row per resource set.
+  await db.schema.createTable('network_quotas')
+    .addColumn('project_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('resource', 'varchar(64)', (c) => c.notNull())
+    .addColumn('hard_limit', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('network_quotas_pk', ['project_id', 'resource'])
+    .execute();
+
   // Nova's instance info cache (JSON list of the server's ports as NetworkInfoCache in
   // src/db/schema-network.ts says) and the networks the user asked for at create.
   await db.schema.alterTable('instances').addColumn('network_info', 'text').execute();
@@ -205,7 +213,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('instances').dropColumn('requested_networks').execute();
   await db.schema.alterTable('instances').dropColumn('network_info').execute();
-  for (const t of ['network_agents', 'floating_ips', 'routers', 'port_security_groups', 'security_group_rules', 'default_security_groups',
+  for (const t of ['network_quotas', 'network_agents', 'floating_ips', 'routers', 'port_security_groups', 'security_group_rules', 'default_security_groups',
     'security_groups', 'ip_allocations', 'ports', 'subnets', 'networks']) {
     await db.schema.dropTable(t).execute();
   }

@@ -1,0 +1,7 @@
+/**
+ * @orrery/net-linux — the Linux data plane of Orrery's network agent (bridges, VXLAN, DHCP,
+ * security groups) and of its L3 (l3*.ts). Imports nothing from Orrery's src/.
+ */
+export * from './runner.js';
+export * from './names.js';
+export * from './l3.js';

@@ -1,0 +1,38 @@
+import type { Config } from '../common/config.js';
+import type { Db } from '../db/connection.js';
+import { QUOTA_RESOURCES, quotaOverrides, quotaUsage, type QuotaResource } from '../db/network-quotas.js';
+import { overQuota } from './common.js';
+
+/** Neutron's defaults (`[quotas] quota_<resource>`); -1 is unlimited. */
+export const QUOTA_DEFAULTS: Readonly<Record<QuotaResource, number>> = {
+  network: 100, subnet: 100, port: 500, router: 10, floatingip: 50, security_group: 10, security_group_rule: 100,
+};
+
+/** The defaults in force: Neutron's, each replaceable by `[quotas] quota_<resource>`. */
+export function quotaDefaults(config: Config): Record<QuotaResource, number> {
+  const out = { ...QUOTA_DEFAULTS };
+  for (const r of QUOTA_RESOURCES) {
+    const v = config.opt('quotas', `quota_${r}`);
+    if (v !== undefined && v !== '') out[r] = Number(v);
+  }
+  return out;
+}
+
+export async function quotaLimits(db: Db, config: Config, projectId: string): Promise<Record<QuotaResource, number>> {
+  const limits = quotaDefaults(config);
+  const own = await quotaOverrides(db, projectId);
+  for (const r of QUOTA_RESOURCES) if (own.has(r)) limits[r] = own.get(r)!;
+  return limits;
+}
+
+/**
+ * Refuses with OverQuota (409) when `projectId` already has its limit of `resource` (or would
+ * pass it by `adding`). Run it inside the transaction of the insert it guards so that on
+ * SQLite the count and the insert are one step.
+ */
+export async function checkQuota(db: Db, config: Config, projectId: string, resource: QuotaResource, adding = 1): Promise<void> {
+  const own = await quotaOverrides(db, projectId);
+  const limit = own.get(resource) ?? quotaDefaults(config)[resource];
+  if (limit < 0) return;
+  if ((await quotaUsage(db, projectId, resource)) + adding > limit) throw overQuota(resource);
+}
