@@ -143,7 +143,7 @@ async function resolveSecurityGroups(client: NetworkClient, token: string, proje
   for (const name of names) {
     const byName = await client.call<{ security_groups: Array<{ id: string; project_id: string }> }>(
       'GET', `/v2.0/security-groups?${new URLSearchParams({ name, project_id: projectId, fields: 'id' })}`, undefined, token,
-    ).then((r) => r.security_groups);
+    ).then((r) => r.security_groups, (err: unknown) => (statusOf(err) === 404 ? [] : Promise.reject(err)));
     if (byName.length > 1) throw new Conflict(`Multiple security groups found matching '${name}'. Use an ID to be more specific.`);
     if (byName.length === 1) {
       ids.push(byName[0]!.id);

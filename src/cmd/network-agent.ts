@@ -10,6 +10,8 @@ import { IdentityClient } from '../clients/identity-client.js';
 import { NetworkClient } from '../clients/network-client.js';
 import { NetworkAgent } from '../netagent/agent.js';
 import { agentConfig, agentConfigurations } from '../netagent/options.js';
+import { metadataForwarderFromConfig } from '../netagent/metadata-forwarder.js';
+import { metadataProxyCommand } from '../netagent/metadata-proxy-command.js';
 
 export interface NetworkAgentHooks {
   /** H4's metadata proxy command, run in each qdhcp namespace (linux data plane). */
@@ -34,6 +36,14 @@ export function networkClientFromConfig(config: Config, authUrl?: string): Netwo
 
 export async function startNetworkAgent(config: Config, host: string, authUrl: string | undefined, log: Logger, hooks: NetworkAgentHooks = {}): Promise<RunningNetworkAgent> {
   const c = agentConfig(config, host);
+  const client = networkClientFromConfig(config, authUrl);
+  hooks = { ...hooks };
+  if (c.dataplane === 'linux' && c.metadata && !hooks.metadataProxy) {
+    // H4's metadata path: a proxy per qdhcp namespace, reaching this agent's forwarder over a unix socket.
+    const forwarder = metadataForwarderFromConfig(config, client, log.child({ service: 'metadata-forwarder', host }));
+    hooks.companions = [...(hooks.companions ?? []), forwarder];
+    hooks.metadataProxy = (ctx) => metadataProxyCommand({ networkId: ctx.networkId, namespacePath: ctx.namespacePath, socketPath: forwarder.socketPath });
+  }
   const dataplane: Dataplane = c.dataplane === 'noop' ? new NoopDataplane() : new LinuxDataplane({
     netns: c.netns, tunnelingIp: c.tunnelingIp, interfaceMappings: c.interfaceMappings, stateDir: c.statePath,
     namespacePrefix: c.namespacePrefix, dhcpLeaseSeconds: c.dhcpLeaseSeconds,
@@ -42,7 +52,7 @@ export async function startNetworkAgent(config: Config, host: string, authUrl: s
   });
   const agent = new NetworkAgent({
     host, availabilityZone: c.availabilityZone, configurations: agentConfigurations(c),
-    reporter: networkClientFromConfig(config, authUrl), dataplane, log: log.child({ service: 'network-agent', host }),
+    reporter: client, dataplane, log: log.child({ service: 'network-agent', host }),
     pollIntervalMs: c.pollIntervalMs, resyncIntervalMs: c.resyncIntervalMs,
   });
   const companions = hooks.companions ?? [];

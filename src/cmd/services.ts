@@ -101,13 +101,6 @@ export function openrcText(config: Config, urls: CloudUrls): string {
   return Object.entries(vars).map(([k, v]) => `export ${k}=${v}`).join('\n') + '\n';
 }
 
-/** The metadata API's client of the Network API: `[neutron] endpoint_override` or the catalog, with the service user. */
-function metadataNetworkClient(config: Config, authUrl: string): NetworkClient {
-  const identity = IdentityClient.fromConfig(config, authUrl);
-  const override = config.opt('neutron', 'endpoint_override') ?? '';
-  return override ? new NetworkClient(override, identity) : new NetworkClient(identity);
-}
-
 export interface ApiService {
   urls: CloudUrls;
   apps: Record<keyof CloudUrls, FastifyInstance>;
@@ -151,7 +144,8 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     compute: createComputeApp(deps),
     placement: createPlacementApp(deps),
     network: createNetworkApp({ db, config, tokens, policy, log }),
-    metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => metadataNetworkClient(config, `${urls.identity}/v3`) }),
+    // The service user's client of the Network API, made once the APIs listen (below).
+    metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => deps.network ?? null }),
   };
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));

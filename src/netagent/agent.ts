@@ -89,7 +89,7 @@ export class NetworkAgent {
         this.stats.failures++;
         const msg = errorMessage(err);
         // The same failure every poll interval is logged once, then quietly.
-        if (msg !== this.#lastError) this.opts.log.warn({ err: msg, host: this.opts.host }, 'network agent cycle failed');
+        if (msg !== this.#lastError) this.opts.log.warn({ err: msg }, 'network agent cycle failed');
         else this.opts.log.debug({ err: msg }, 'network agent cycle failed again');
         this.#lastError = msg;
         this.#schedule(this.opts.pollIntervalMs);

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bridgeName, dhcpNamespace, LinuxDataplane, netnsPath, tapName, vxlanName, type HostState, type HostSecurityGroup } from '@orrery/net-linux';
 import { backendSkip } from '../support/backends.js';
@@ -46,9 +46,13 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
   const plane = (i: 0 | 1, trace?: (a: readonly string[]) => void) => new LinuxDataplane({
     netns: netnsPath(hosts[i]!.ns), tunnelingIp: hosts[i]!.ip, interfaceMappings: new Map([['external', 'ext0']]), stateDir: join(lab.dir, `state${i}`),
     namespacePrefix: hosts[i]!.prefix, trace,
+    // stands in for H4's proxy: an HTTP server on 169.254.169.254:80 inside the DHCP namespace
+    metadataProxy: () => ['busybox', 'httpd', '-f', '-p', '169.254.169.254:80', '-h', join(lab.dir, 'www')],
   });
 
   before(() => {
+    mkdirSync(join(lab.dir, 'www'), { mode: 0o755 });
+    writeFileSync(join(lab.dir, 'www', 'user_data'), 'hello from the metadata address\n', { mode: 0o644 });
     hosts = lab.hosts(2);
     gA = lab.guest(hosts[0]!.ns, pA, 'ga');
     gB = lab.guest(hosts[1]!.ns, pB, 'gb');
@@ -83,6 +87,12 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     // metadata address on the DHCP interface
     assert.match(inNs(dhcpNamespace(net, hosts[0]!.prefix), ['ip', 'addr']), /169\.254\.169\.254\/32/);
     assert.ok(tryNs(gA, ['busybox', 'ping', '-c', '2', '-W', '2', '10.77.0.20']), 'A pings B across the hosts');
+    // the metadata route the lease gave, to the proxy started in the DHCP namespace
+    inNs(gA, ['ip', 'route', 'add', '169.254.169.254/32', 'via', '10.77.0.2']);
+    // (busybox 1.35's wget segfaults with -T: the deadline is timeout's)
+    const wget = ['timeout', '3', 'busybox', 'wget', '-q', '-O', '-', 'http://169.254.169.254/user_data'];
+    assert.ok(await until(() => tryNs(gA, wget), 5000, 200), 'the proxy answers on the metadata address');
+    assert.equal(inNs(gA, wget), 'hello from the metadata address\n');
   });
 
   test('a spoofed source address leaves the guest no further than its tap', () => {
@@ -108,6 +118,7 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     const ping = lab.pinger(gA, '10.77.0.20');
     try {
       assert.ok(await until(() => ping.replies() >= 3, 5000), 'ping flowing');
+      assert.match(inNs(hosts[1]!.ns, ['conntrack', '-L', '-w', String(vni)]), /icmp.*src=10\.77\.0\.10/, "the flow is tracked in its network's zone");
       const egressOnly = defaultGroup(sg, ['10.77.0.10', '10.77.0.20']);
       egressOnly.rules = egressOnly.rules.filter((r) => r.direction === 'egress');
       const t0 = Date.now();
@@ -196,7 +207,7 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     assert.ok(names.includes(tapName(pA.id)), "the hypervisor's tap stays");
     assert.ok(names.includes('eth0'), 'the underlay stays');
     assert.ok(names.includes('ext0'), 'the physical interface stays');
-    assert.equal(existsSync(netnsPath(dhcpNs)), false);
+    assert.equal(existsSync(netnsPath(dhcpNs)), false, 'the DHCP namespace is gone (with its dnsmasq and proxy)');
     assert.doesNotMatch(inNs(hosts[0]!.ns, ['iptables', '-S']), /orrery-[ios][0-9a-f]/);
   });
 });

@@ -89,7 +89,7 @@ export class LinuxDataplane implements Dataplane {
     const groups = new Map<string, HostSecurityGroup>(state.security_groups.map((g) => [g.id, g]));
     const prefix = this.opts.namespacePrefix ?? '';
     // Firewall first: a port's rules are in place before its tap is wired.
-    this.#rules = await syncSecurityGroups(this.host, state.ports, groups, this.#rules, problems);
+    this.#rules = await syncSecurityGroups(this.host, state.ports, groups, networks, this.#rules, problems);
     await syncAntispoof(this.host, state.ports, problems);
     await syncNetworks(this.host, state.networks, { tunnelingIp: this.opts.tunnelingIp, interfaceMappings: this.opts.interfaceMappings }, problems);
     await syncDhcp(this.host, this.root, state.dhcp, networks, subnets, {

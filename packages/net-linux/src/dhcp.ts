@@ -114,6 +114,21 @@ function killPid(pidFile: string, expect: string): void {
   if (pid !== null) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
 }
 
+/** The metadata proxy's pid if it still runs the command we started (its last argument in its command line). */
+function proxyAlive(f: Files): number | null {
+  let key = '';
+  try { key = readFileSync(`${f.proxyPid}.argv`, 'utf8'); } catch { return null; }
+  const last = key.split('\0').pop() ?? '';
+  return last === '' ? null : pidAlive(f.proxyPid, last);
+}
+
+function stopProxy(f: Files): void {
+  const pid = proxyAlive(f);
+  if (pid !== null) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+  rmSync(f.proxyPid, { force: true });
+  rmSync(`${f.proxyPid}.argv`, { force: true });
+}
+
 const writeIfChanged = (path: string, text: string): boolean => {
   let old: string | null = null;
   try { old = readFileSync(path, 'utf8'); } catch { /* new */ }
@@ -161,7 +176,7 @@ export async function syncDhcp(host: CommandRunner, root: CommandRunner, dhcp: r
     const networkId = ns.slice(mine.length);
     const f = files(opts.stateDir, networkId);
     killPid(f.pid, f.pid);
-    killPid(f.proxyPid, '');
+    stopProxy(f);
     await root.tryRun('ip', ['netns', 'del', ns]);
     rmSync(f.dir, { recursive: true, force: true });
   }
@@ -240,7 +255,7 @@ async function syncOne(host: CommandRunner, root: CommandRunner, d: HostDhcp, n:
     const key = full.join('\0');
     let oldKey = '';
     try { oldKey = readFileSync(`${f.proxyPid}.argv`, 'utf8'); } catch { /* first start */ }
-    const alive = pidAlive(f.proxyPid, '');
+    const alive = proxyAlive(f);
     if (alive === null || oldKey !== key) {
       if (alive !== null) try { process.kill(alive, 'SIGTERM'); } catch { /* gone */ }
       const child = spawn(full[0]!, full.slice(1), { detached: true, stdio: 'ignore' });
@@ -250,5 +265,5 @@ async function syncOne(host: CommandRunner, root: CommandRunner, d: HostDhcp, n:
         writeFileSync(`${f.proxyPid}.argv`, key);
       }
     }
-  } else killPid(f.proxyPid, '');
+  } else stopProxy(f);
 }

@@ -7,15 +7,37 @@
  * `orrery-o<port10>`, source check `orrery-s<port10>` (its MAC with its fixed IPs and allowed
  * address pairs only). DHCP to the port and from its client side, and IPv6 neighbour discovery,
  * are allowed; a guest acting as DHCP server or IPv6 router is not. The whole set is replaced in
- * one iptables-restore transaction (--noflush: nothing but Orrery's chains is touched).
+ * one iptables-restore transaction (--noflush: nothing but Orrery's chains is touched). Each
+ * network's bridged traffic is tracked in its own conntrack zone (raw PREROUTING `-i brq…`).
  */
-import type { HostPort, HostSecurityGroup, SecurityGroupRule } from './host-state.js';
+import type { HostNetwork, HostPort, HostSecurityGroup, SecurityGroupRule } from './host-state.js';
+import { createHash } from 'node:crypto';
 import { parseCidr } from './host-state.js';
 import { isIP } from 'node:net';
-import { tapName } from './names.js';
+import { bridgeName, tapName } from './names.js';
 import type { CommandRunner } from './runner.js';
 
 export const SG_CHAIN = 'orrery-sg-chain';
+export const ZONE_CHAIN = 'orrery-ct-zones';
+
+/**
+ * The conntrack zone of a network's traffic on this host (Neutron's per-network zones): two
+ * projects' networks may use the same addresses, and a flow of one must never make a packet of
+ * the other ESTABLISHED. A VXLAN network's VNI when it fits the 16 bits, else a hash into
+ * 60001–65535 (a collision only merges two networks' tracking, as without zones).
+ */
+export function conntrackZone(n: Pick<HostNetwork, 'id' | 'network_type' | 'segmentation_id'>): number {
+  if (n.network_type === 'vxlan' && n.segmentation_id !== null && n.segmentation_id > 0 && n.segmentation_id <= 60000) return n.segmentation_id;
+  return 60001 + (createHash('sha1').update(n.id).digest().readUInt32BE(0) % 5535);
+}
+
+/** The raw table's zone assignment: every packet bridged by a network's bridge is tracked in its zone. */
+export function zoneRules(networks: readonly HostNetwork[]): string {
+  const lines = ['*raw', `:${ZONE_CHAIN} - [0:0]`];
+  for (const n of networks) lines.push(`-A ${ZONE_CHAIN} -i ${bridgeName(n.id)} -j CT --zone ${conntrackZone(n)}`);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
 const FALLBACK = 'orrery-sg-fallback';
 const PREFIX = 'orrery-';
 
@@ -153,16 +175,18 @@ async function chainsNow(r: CommandRunner, cmd: string): Promise<string[]> {
  * loses its tracked flows, so a flow already under way is judged again by the new rules.
  */
 export async function syncSecurityGroups(r: CommandRunner, ports: readonly HostPort[], groups: ReadonlyMap<string, HostSecurityGroup>,
-  previous: Map<string, PortRules> | null, problems: string[]): Promise<Map<string, PortRules>> {
+  networks: ReadonlyMap<string, HostNetwork>, previous: Map<string, PortRules> | null, problems: string[]): Promise<Map<string, PortRules>> {
   await r.tryRun('sysctl', ['-q', '-w', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
   const result = new Map<string, PortRules>();
   for (const [family, cmd] of [[4, 'iptables'], [6, 'ip6tables']] as const) {
     try {
       const stale = await chainsNow(r, cmd);
       const { text, perPort } = firewallRules(ports, groups, family, stale);
-      await r.run(`${cmd}-restore`, ['-w', '--noflush'], { input: text });
+      await r.run(`${cmd}-restore`, ['-w', '--noflush'], { input: text + zoneRules([...networks.values()]) });
       const jump = await r.tryRun(cmd, ['-w', '-C', 'FORWARD', '-j', SG_CHAIN]);
       if (jump.code !== 0) await r.run(cmd, ['-w', '-I', 'FORWARD', '1', '-j', SG_CHAIN]);
+      const zones = await r.tryRun(cmd, ['-w', '-t', 'raw', '-C', 'PREROUTING', '-j', ZONE_CHAIN]);
+      if (zones.code !== 0) await r.run(cmd, ['-w', '-t', 'raw', '-I', 'PREROUTING', '1', '-j', ZONE_CHAIN]);
       for (const [id, pr] of perPort) {
         const acc = result.get(id)?.accepts ?? new Set<string>();
         for (const a of pr.accepts) acc.add(`${family} ${a}`);
@@ -179,11 +203,13 @@ export async function syncSecurityGroups(r: CommandRunner, ports: readonly HostP
       if (!before || !now) continue;
       const shrank = [...before.accepts].some((a) => !now.accepts.has(a));
       if (!shrank) continue;
+      const n = networks.get(p.network_id);
+      const zone = n ? ['-w', String(conntrackZone(n))] : [];
       for (const f of p.fixed_ips) {
-        const fam = isIP(f.ip_address) === 6 ? '-f ipv6' : '-f ipv4';
+        const fam = ['-f', isIP(f.ip_address) === 6 ? 'ipv6' : 'ipv4'];
         // exit 1 = nothing to delete
-        await r.tryRun('conntrack', ['-D', ...fam.split(' '), '-d', f.ip_address]);
-        await r.tryRun('conntrack', ['-D', ...fam.split(' '), '-s', f.ip_address]);
+        await r.tryRun('conntrack', ['-D', ...fam, ...zone, '-d', f.ip_address]);
+        await r.tryRun('conntrack', ['-D', ...fam, ...zone, '-s', f.ip_address]);
       }
     }
   }
@@ -194,6 +220,9 @@ export async function syncSecurityGroups(r: CommandRunner, ports: readonly HostP
 export async function removeSecurityGroups(r: CommandRunner): Promise<void> {
   for (const cmd of ['iptables', 'ip6tables']) {
     await r.tryRun(cmd, ['-w', '-D', 'FORWARD', '-j', SG_CHAIN]);
+    await r.tryRun(cmd, ['-w', '-t', 'raw', '-D', 'PREROUTING', '-j', ZONE_CHAIN]);
+    await r.tryRun(cmd, ['-w', '-t', 'raw', '-F', ZONE_CHAIN]);
+    await r.tryRun(cmd, ['-w', '-t', 'raw', '-X', ZONE_CHAIN]);
     const chains = await chainsNow(r, cmd).catch(() => [] as string[]);
     if (chains.length === 0) continue;
     await r.tryRun(`${cmd}-restore`, ['-w', '--noflush'], { input: ['*filter', ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n') });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  bridgeName, checkHostState, dhcpNamespace, dnsmasqFiles, firewallRules, ruleMatches, tapName, vxlanName, CommandRunner,
+  bridgeName, checkHostState, conntrackZone, zoneRules, dhcpNamespace, dnsmasqFiles, firewallRules, ruleMatches, tapName, vxlanName, CommandRunner,
   type HostSecurityGroup, type HostPort, type SecurityGroupRule,
 } from '@orrery/net-linux';
 
@@ -94,6 +94,17 @@ describe('dnsmasqFiles', () => {
       `${t},option:classless-static-route,192.168.0.0/16,10.1.0.7,169.254.169.254/32,10.1.0.2,0.0.0.0/0,10.1.0.1`,
       `${t},option:dns-server,10.1.0.53`,
       `${t},option:mtu,1450`, ''].join('\n'));
+  });
+});
+
+describe('conntrack zones', () => {
+  it('are the VNI when it fits, else a stable hash above it', () => {
+    assert.equal(conntrackZone({ id: NET, network_type: 'vxlan', segmentation_id: 4242 }), 4242);
+    const flat = conntrackZone({ id: NET, network_type: 'flat', segmentation_id: null });
+    assert.ok(flat > 60000 && flat <= 65535);
+    assert.equal(conntrackZone({ id: NET, network_type: 'flat', segmentation_id: null }), flat);
+    assert.match(zoneRules([{ id: NET, mtu: 1450, network_type: 'vxlan', segmentation_id: 7, physical_network: null, vxlan_peers: [] }]),
+      /^\*raw\n:orrery-ct-zones - \[0:0\]\n-A orrery-ct-zones -i brq6a1f0c2e-8c -j CT --zone 7\nCOMMIT\n$/);
   });
 });
 
