@@ -170,6 +170,12 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
     assert.ok((await planes[0]!.wire()).has(pC.id));
     assert.equal(lab.dhcp(gC).ip, '10.77.0.11');
     assert.equal(sh(['ip', 'netns', 'pids', dhcpNs]).trim(), pid);
+    // admin down: the tap goes down and the port is no longer wired; up again, it is
+    pC.admin_state_up = false;
+    assert.ok(!(await planes[0]!.apply(s)).wired.has(pC.id));
+    assert.doesNotMatch(sh(['ip', '-n', hosts[0]!.ns, 'link', 'show', tapName(pC.id)]), /[<,]UP[,>]/);
+    pC.admin_state_up = true;
+    assert.ok((await planes[0]!.apply(s)).wired.has(pC.id));
   });
 
   test('a flat network bridges the mapped physical interface', async () => {
