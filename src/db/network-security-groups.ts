@@ -128,3 +128,10 @@ export async function portsUsingGroups(db: Db, groupIds: readonly string[]): Pro
   if (groupIds.length === 0) return [];
   return db.selectFrom('port_security_groups').selectAll().where('security_group_id', 'in', [...groupIds]).execute();
 }
+
+/** Which of `groupIds` are their project's default group. */
+export async function defaultGroupsAmong(db: Db, groupIds: readonly string[]): Promise<Set<string>> {
+  if (groupIds.length === 0) return new Set();
+  return new Set((await db.selectFrom('default_security_groups').select('security_group_id').where('security_group_id', 'in', [...groupIds]).execute())
+    .map((r) => r.security_group_id));
+}

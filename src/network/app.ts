@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { visibleNetwork } from '../db/network-networks.js';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
-import { networkNotFound, portNotFound, subnetNotFound, viewerOf } from './common.js';
+import { networkNotFound, portNotFound, sgNotFound, subnetNotFound, viewerOf } from './common.js';
 import { registerExtensionRoutes } from './extensions.js';
 import { registerNetworkRoutes } from './network-routes.js';
 import { registerL3Routes } from './router-register.js';
 import type { NetworkAppOptions } from './options.js';
 import { registerPortRoutes } from './port-routes.js';
+import { registerSecurityGroupRoutes } from './security-group-routes.js';
 import { registerSubnetRoutes } from './subnet-routes.js';
+import { visibleSecurityGroup } from '../db/network-security-groups.js';
 import { visiblePort } from '../db/network-ports.js';
 import { registerTagRoutes } from './tag-routes.js';
 import { visibleSubnet } from '../db/network-subnets.js';
@@ -41,6 +43,11 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
   registerTagRoutes(app, opts.db, {
     collection: 'ports', table: 'ports', notFound: portNotFound,
     find: (req, id) => visiblePort(opts.db, viewerOf(req), id),
+  });
+  registerSecurityGroupRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'security-groups', table: 'security_groups', notFound: sgNotFound,
+    find: (req, id) => visibleSecurityGroup(opts.db, viewerOf(req), id),
   });
   return app;
 }
