@@ -19,6 +19,8 @@ import { L3Dataplane, type L3HostState, type DataplaneExtension } from '@orrery/
 import { networkClientFromConfig, startNetworkAgent, type RunningNetworkAgent } from '../../src/cmd/network-agent.js';
 import { metadataAgentHooks } from '../../src/netagent/metadata-agent.js';
 import { createLogger } from '../../src/common/logging.js';
+import { HOST_STATE_SECTIONS } from '../../src/network/host-state.js';
+import { routerHostState } from '../../src/network/router-host-state.js';
 import { commandExists } from '../support/backends.js';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
 import { removeDomainsAt } from './support/move-hosts.js';
@@ -81,6 +83,10 @@ describe('networking end to end on two libvirt hosts (real guests, #13)', { skip
   };
 
   before(async () => {
+    // H2's routers and floating IPs in the agents' answer, until the network service registers them itself.
+    if (HOST_STATE_SECTIONS.length === 0) {
+      HOST_STATE_SECTIONS.push(async (ctx) => ({ ...(await routerHostState(ctx.db, ctx.host, { nowMs: Date.now(), agentDownTimeS: 75 })) }));
+    }
     fabric = await startNetHosts(2, 'hr');
     hosts = fabric.hosts;
     const [h1, h2] = hosts as [NetHost, NetHost];
