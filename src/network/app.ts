@@ -25,7 +25,7 @@ function versions(req: FastifyRequest): { versions: unknown[] } {
 
 /** The Network v2 API (Neutron-compatible) as a Fastify app. */
 export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
-  const app = createApp({ name: 'network', format: 'neutron', tokens: opts.tokens, log: opts.log, policy: { enforcer: opts.policy, style: 'neutron' } });
+  const app = createApp({ name: 'network', format: 'neutron', tokens: opts.tokens, log: opts.log, requireProjectScope: true, policy: { enforcer: opts.policy, style: 'neutron' } });
   app.get('/', { config: { public: true } }, async (req) => versions(req));
   app.get('/v2.0', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
   app.get('/v2.0/', { config: { public: true } }, async (req) => ({ resources: resources(req) }));

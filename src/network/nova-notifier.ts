@@ -20,7 +20,7 @@ export interface NotifiedPort {
 }
 
 export interface ServerExternalEvent {
-  name: 'network-changed' | 'network-vif-deleted' | 'network-vif-plugged';
+  name: 'network-changed' | 'network-vif-deleted' | 'network-vif-plugged' | 'network-vif-unplugged';
   server_uuid: string;
   tag: string;
   status?: string;
@@ -36,9 +36,16 @@ export class NovaNotifier {
   /** @param send posts one batch (tests may give their own); the default posts to the compute API. */
   constructor(private readonly log: Logger, private readonly send: (events: ServerExternalEvent[]) => Promise<void>) {}
 
-  /** The notifier of a cloud: the compute endpoint from the catalog, with the service user's token. */
-  static forCloud(identity: IdentityClient, log: Logger): NovaNotifier {
+  /**
+   * The notifier of a cloud: the compute endpoint from the catalog, with the service user's
+   * token. `identity` may be a function: the API process knows its identity URL only once its
+   * apps listen, after the network app is made.
+   */
+  static forCloud(source: IdentityClient | (() => IdentityClient), log: Logger): NovaNotifier {
+    let client: IdentityClient | null = typeof source === 'function' ? null : source;
     return new NovaNotifier(log, async (events) => {
+      client ??= (source as () => IdentityClient)();
+      const identity = client;
       const url = `${(await identity.endpoint('compute')).replace(/\/v2\.1$/, '')}/v2.1/os-server-external-events`;
       const post = async (token: string): Promise<Response> => fetch(url, {
         method: 'POST', headers: { 'x-auth-token': token, 'content-type': 'application/json', accept: 'application/json' },
@@ -60,6 +67,18 @@ export class NovaNotifier {
   portChanged(port: NotifiedPort): void {
     if (!port.device_owner.startsWith('compute:') || port.device_id === '') return;
     this.queue.push({ name: 'network-changed', server_uuid: port.device_id, tag: port.id });
+    this.schedule();
+  }
+
+  /**
+   * A server's port was wired by its host's agent (DOWN → ACTIVE) or lost (→ DOWN): Neutron's
+   * `network-vif-plugged` / `network-vif-unplugged`, which a compute waiting on its VIFs acts on.
+   */
+  portStatusChanged(port: NotifiedPort, status: 'ACTIVE' | 'DOWN'): void {
+    if (!port.device_owner.startsWith('compute:') || port.device_id === '') return;
+    this.queue.push({
+      name: status === 'ACTIVE' ? 'network-vif-plugged' : 'network-vif-unplugged', server_uuid: port.device_id, tag: port.id, status: 'completed',
+    });
     this.schedule();
   }
 

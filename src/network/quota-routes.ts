@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { deleteQuotas, projectsWithQuotas, QUOTA_RESOURCES, quotaUsage, setQuota } from '../db/network-quotas.js';
 import { authorize } from '../httpkit/authorize.js';
+import { NeutronError } from './common.js';
 import type { NetworkAppOptions } from './options.js';
 import { quotaDefaults, quotaLimits } from './quota.js';
 
@@ -16,36 +17,35 @@ const UpdateBody = Type.Object({
   quota: Type.Object(Object.fromEntries(QUOTA_RESOURCES.map((r) => [r, Type.Optional(Limit)])), { additionalProperties: false }),
 }, { additionalProperties: false });
 
-/** A target no caller's project matches: only the admin part of a rule can pass it (the all-projects list). */
-const NO_PROJECT = { project_id: '\u0001all-projects' };
 
 export function registerQuotaRoutes(app: FastifyInstance, opts: NetworkAppOptions): void {
   const { db, config } = opts;
   const own = (project: string) => ({ project_id: project });
 
-  app.get('/v2.0/quotas', { config: { policy: 'get_quota', policyInHandler: true } }, async (req) => {
-    authorize(req, 'get_quota', NO_PROJECT);
+  app.get('/v2.0/quotas', { config: { policy: 'get_quota' } }, async (req) => {
+    // Neutron's quotas controller: listing every project's quotas is admin's (AdminRequired, not a policy rule).
+    if (!req.auth.isAdmin) throw new NeutronError(403, 'AdminRequired', 'User does not have admin privileges: Only admin can view or configure quota.');
     const out = [];
     for (const p of await projectsWithQuotas(db)) out.push({ ...(await quotaLimits(db, config, p)), project_id: p, tenant_id: p });
     return { quotas: out };
   });
 
   app.get<{ Params: { project_id: string } }>('/v2.0/quotas/:project_id', {
-    config: { policy: 'get_quota', policyInHandler: true }, schema: { params: ProjectParams },
+    config: { policy: 'get_quota' }, schema: { params: ProjectParams },
   }, async (req) => {
     authorize(req, 'get_quota', own(req.params.project_id));
     return { quota: await quotaLimits(db, config, req.params.project_id) };
   });
 
   app.get<{ Params: { project_id: string } }>('/v2.0/quotas/:project_id/default', {
-    config: { policy: 'get_quota', policyInHandler: true }, schema: { params: ProjectParams },
+    config: { policy: 'get_quota' }, schema: { params: ProjectParams },
   }, async (req) => {
     authorize(req, 'get_quota', own(req.params.project_id));
     return { quota: quotaDefaults(config) };
   });
 
   app.get<{ Params: { project_id: string } }>('/v2.0/quotas/:project_id/details', {
-    config: { policy: 'get_quota', policyInHandler: true }, schema: { params: ProjectParams },
+    config: { policy: 'get_quota' }, schema: { params: ProjectParams },
   }, async (req) => {
     authorize(req, 'get_quota', own(req.params.project_id));
     const limits = await quotaLimits(db, config, req.params.project_id);
@@ -55,7 +55,7 @@ export function registerQuotaRoutes(app: FastifyInstance, opts: NetworkAppOption
   });
 
   app.put<{ Params: { project_id: string }; Body: Static<typeof UpdateBody> }>('/v2.0/quotas/:project_id', {
-    config: { policy: 'update_quota', policyInHandler: true }, schema: { params: ProjectParams, body: UpdateBody },
+    config: { policy: 'update_quota' }, schema: { params: ProjectParams, body: UpdateBody },
   }, async (req) => {
     authorize(req, 'update_quota', own(req.params.project_id));
     for (const r of QUOTA_RESOURCES) {
@@ -66,7 +66,7 @@ export function registerQuotaRoutes(app: FastifyInstance, opts: NetworkAppOption
   });
 
   app.delete<{ Params: { project_id: string } }>('/v2.0/quotas/:project_id', {
-    config: { policy: 'delete_quota', policyInHandler: true }, schema: { params: ProjectParams },
+    config: { policy: 'delete_quota' }, schema: { params: ProjectParams },
   }, async (req, reply) => {
     authorize(req, 'delete_quota', own(req.params.project_id));
     await deleteQuotas(db, req.params.project_id);
