@@ -180,8 +180,9 @@ export function registerRouterRoutes(app: FastifyInstance, opts: NetworkAppOptio
       const row = await found(req, req.params.id, `${action}_extraroutes`);
       const given = await checkRoutes(db, row.id, req.body.router.routes);
       await atomically(db, async (tx) => {
-        const cur = (await fresh(row.id)).routes;
-        const have = JSON.parse(cur) as RouteEntry[];
+        const cur = await getRouterRow(tx, row.id);
+        if (!cur) throw routerNotFound(row.id);
+        const have = JSON.parse(cur.routes) as RouteEntry[];
         const key = (r: RouteEntry): string => `${r.destination} ${r.nexthop}`;
         const drop = new Set(given.map(key));
         const next = action === 'add'
