@@ -1,12 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { visibleNetwork } from '../db/network-networks.js';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
-import { networkNotFound, viewerOf } from './common.js';
+import { networkNotFound, portNotFound, sgNotFound, subnetNotFound, viewerOf } from './common.js';
+import { registerAgentRoutes } from './agent-routes.js';
 import { registerExtensionRoutes } from './extensions.js';
+import { registerQuotaRoutes } from './quota-routes.js';
 import { registerNetworkRoutes } from './network-routes.js';
 import { registerL3Routes } from './router-register.js';
 import type { NetworkAppOptions } from './options.js';
+import { registerPortRoutes } from './port-routes.js';
+import { registerSecurityGroupRoutes } from './security-group-routes.js';
+import { registerSubnetRoutes } from './subnet-routes.js';
+import { visibleSecurityGroup } from '../db/network-security-groups.js';
+import { visiblePort } from '../db/network-ports.js';
 import { registerTagRoutes } from './tag-routes.js';
+import { visibleSubnet } from '../db/network-subnets.js';
 
 export type { NetworkAppOptions } from './options.js';
 
@@ -17,7 +25,7 @@ function versions(req: FastifyRequest): { versions: unknown[] } {
 
 /** The Network v2 API (Neutron-compatible) as a Fastify app. */
 export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
-  const app = createApp({ name: 'network', format: 'neutron', tokens: opts.tokens, log: opts.log, policy: { enforcer: opts.policy, style: 'neutron' } });
+  const app = createApp({ name: 'network', format: 'neutron', tokens: opts.tokens, log: opts.log, requireProjectScope: true, policy: { enforcer: opts.policy, style: 'neutron' } });
   app.get('/', { config: { public: true } }, async (req) => versions(req));
   app.get('/v2.0', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
   app.get('/v2.0/', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
@@ -28,6 +36,23 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
     collection: 'networks', table: 'networks', notFound: networkNotFound,
     find: (req, id) => visibleNetwork(opts.db, viewerOf(req), id),
   });
+  registerSubnetRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'subnets', table: 'subnets', notFound: subnetNotFound,
+    find: (req, id) => visibleSubnet(opts.db, viewerOf(req), id),
+  });
+  registerPortRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'ports', table: 'ports', notFound: portNotFound,
+    find: (req, id) => visiblePort(opts.db, viewerOf(req), id),
+  });
+  registerSecurityGroupRoutes(app, opts);
+  registerTagRoutes(app, opts.db, {
+    collection: 'security-groups', table: 'security_groups', notFound: sgNotFound,
+    find: (req, id) => visibleSecurityGroup(opts.db, viewerOf(req), id),
+  });
+  registerQuotaRoutes(app, opts);
+  registerAgentRoutes(app, opts);
   return app;
 }
 

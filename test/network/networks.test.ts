@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Login } from '../identity/harness.js';
+import { api } from '../support/http.js';
 import { adminOf, net, startNet, userWith, type NetServices } from './harness.js';
 
 describe('network API: networks, list kit, tags, extensions', () => {
@@ -139,6 +140,18 @@ describe('network API: networks, list kit, tags, extensions', () => {
     assert.deepEqual(t.body.tags.sort(), ['blue', 'green']);
     const shown = await net(s, alice, 'GET', `/v2.0/networks/${id}`);
     assert.equal(shown.body.network.revision_number, 4);
+  });
+
+  it('honours If-Match: revision_number=N on update and delete (412 when stale)', async () => {
+    const a = await net(s, alice, 'POST', '/v2.0/networks', { network: { name: 'rev' } });
+    const id = a.body.network.id;
+    const put = (rev: number) => api(alice, 'PUT', `${s.netUrl}/v2.0/networks/${id}`, { network: { name: `r${rev}` } }, { 'if-match': `revision_number=${rev}` });
+    assert.equal((await put(1)).status, 200);
+    const stale = await put(1);
+    assert.equal(stale.status, 412);
+    assert.equal(stale.body.NeutronError.type, 'RevisionNumberConstraintFailed');
+    assert.equal((await api(alice, 'DELETE', `${s.netUrl}/v2.0/networks/${id}`, undefined, { 'if-match': 'revision_number=1' })).status, 412);
+    assert.equal((await api(alice, 'DELETE', `${s.netUrl}/v2.0/networks/${id}`, undefined, { 'if-match': 'revision_number=2' })).status, 204);
   });
 
   it('lists its extensions and shows one by alias', async () => {
