@@ -97,11 +97,11 @@ describe('network API: routers, interfaces, extra routes, floating IPs, L3 host 
   it('adds an interface by an unused port and refuses a port in use', async () => {
     const n3 = await network(s, alice, { name: 'third' });
     const s3 = await subnet(s, alice, n3, '10.3.0.0/24');
-    const free = await port(s.db, { networkId: n3, subnetId: s3, projectId: alice.projectId!, ip: '10.3.0.1' });
+    const free = await port(s, alice, { networkId: n3, subnetId: s3, ip: '10.3.0.2' });
     const r = await net(s, alice, 'PUT', `/v2.0/routers/${routerId}/add_router_interface`, { port_id: free });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.port_id, free);
-    const used = await port(s.db, { networkId: n3, subnetId: s3, projectId: alice.projectId!, ip: '10.3.0.9', deviceId: serverId });
+    const used = await port(s, alice, { networkId: n3, subnetId: s3, ip: '10.3.0.9', deviceId: serverId });
     const u = await net(s, alice, 'PUT', `/v2.0/routers/${routerId}/add_router_interface`, { port_id: used });
     assert.equal(u.status, 409);
     assert.equal(u.body.NeutronError.type, 'PortInUse');
@@ -154,10 +154,10 @@ describe('network API: routers, interfaces, extra routes, floating IPs, L3 host 
   });
 
   it('associates a floating IP through the router, one per fixed address, Nova told; DOWN again when disassociated', async () => {
-    serverPort = await port(s.db, { networkId: aNet, subnetId: aSub, projectId: alice.projectId!, ip: '10.0.0.10', deviceId: serverId });
+    serverPort = await port(s, alice, { networkId: aNet, subnetId: aSub, ip: '10.0.0.10', deviceId: serverId });
     const n4 = await network(s, alice, { name: 'unrouted' });
     const s4 = await subnet(s, alice, n4, '10.4.0.0/24');
-    const lonely = await port(s.db, { networkId: n4, subnetId: s4, projectId: alice.projectId!, ip: '10.4.0.10' });
+    const lonely = await port(s, alice, { networkId: n4, subnetId: s4, ip: '10.4.0.10' });
     const nogw = await net(s, alice, 'PUT', `/v2.0/floatingips/${fipId}`, { floatingip: { port_id: lonely } });
     assert.equal(nogw.status, 404);
     assert.equal(nogw.body.NeutronError.type, 'ExternalGatewayForFloatingIPNotFound');
@@ -216,6 +216,25 @@ describe('network API: routers, interfaces, extra routes, floating IPs, L3 host 
     assert.deepEqual((await routerHostState(s.db, 'net1', { nowMs: Date.now(), agentDownTimeS: 75 })).routers, []);
   });
 
+  it("answers the routers in the agent report endpoint's host_state, with the router's ports among the host's ports", async () => {
+    const r = await net(s, admin, 'POST', '/v2.0/agents/report', {
+      agent: { host: 'net2', agent_type: 'Linux bridge agent', binary: 'orrery-network-agent', availability_zone: 'nova',
+        configurations: { tunneling_ip: '10.99.0.2', l3: true, interface_mappings: { external: 'ext0' } }, devices_up: [], devices_down: [] },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const hs = r.body.host_state;
+    assert.deepEqual(hs.routers.map((x: { id: string }) => x.id), [routerId]);
+    assert.equal(hs.floating_ips.length, 1);
+    const routerPortIds = [hs.routers[0].gateway.port_id, ...hs.routers[0].interfaces.map((i: { port_id: string }) => i.port_id)];
+    for (const id of routerPortIds) {
+      const p = hs.ports.find((x: { id: string }) => x.id === id);
+      assert.ok(p, `router port ${id} is among the host's ports`);
+      assert.equal(p.port_security_enabled, false);
+      assert.equal(p.tap_name, `tap${id.slice(0, 11)}`);
+    }
+    assert.ok(hs.networks.some((n: { id: string }) => n.id === ext.networkId), 'the external network is among the host networks');
+  });
+
   it('spreads new routers over the live L3 agents (fewest routers first)', async () => {
     await l3Agent(s.db, 'net1');
     const r = await net(s, alice, 'POST', '/v2.0/routers', { router: { name: 'r2' } });
@@ -240,6 +259,21 @@ describe('network API: routers, interfaces, extra routes, floating IPs, L3 host 
     assert.deepEqual(await s.db.selectFrom('ports').select('id').where('device_id', '=', routerId).execute(), []);
     assert.equal((await net(s, alice, 'DELETE', `/v2.0/floatingips/${fipId}`)).status, 204);
     assert.deepEqual(await s.db.selectFrom('ports').select('id').where('device_owner', '=', 'network:floatingip').execute(), []);
+  });
+
+  it("a deleted server port loses its floating IP (disassociated, DOWN, no NAT)", async () => {
+    const f = await net(s, alice, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: ext.networkId } });
+    const r = await net(s, alice, 'POST', '/v2.0/routers', { router: { name: 'r3', external_gateway_info: { network_id: ext.networkId } } });
+    await net(s, alice, 'PUT', `/v2.0/routers/${r.body.router.id}/add_router_interface`, { subnet_id: aSub });
+    const p = await port(s, alice, { networkId: aNet, subnetId: aSub, ip: '10.0.0.20', deviceId: serverId });
+    const a = await net(s, alice, 'PUT', `/v2.0/floatingips/${f.body.floatingip.id}`, { floatingip: { port_id: p } });
+    assert.equal(a.body.floatingip.status, 'ACTIVE');
+    assert.equal((await net(s, alice, 'DELETE', `/v2.0/ports/${p}`)).status, 204);
+    const after1 = await net(s, alice, 'GET', `/v2.0/floatingips/${f.body.floatingip.id}`);
+    assert.equal(after1.body.floatingip.port_id, null);
+    assert.equal(after1.body.floatingip.status, 'DOWN');
+    const port2 = await net(s, alice, 'DELETE', `/v2.0/ports/${(await s.db.selectFrom('ports').select('id').where('device_id', '=', r.body.router.id).where('device_owner', '=', 'network:router_interface').executeTakeFirstOrThrow()).id}`);
+    assert.equal(port2.status, 409, 'the port API refuses to delete a router interface');
   });
 
   it('lists the L3 extensions', async () => {

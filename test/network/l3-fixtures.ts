@@ -51,18 +51,16 @@ export async function subnet(s: NetServices, who: Login, networkId: string, cidr
   return id;
 }
 
-/** A port of `projectId` on the network with one fixed address (a server's, when `deviceId` is given). */
-export async function port(db: Db, o: { networkId: string; subnetId: string; projectId: string; ip: string; deviceId?: string }): Promise<string> {
-  const id = randomUUID();
-  const at = new Date().toISOString();
-  await db.insertInto('ports').values({
-    id, network_id: o.networkId, project_id: o.projectId, name: '', description: '',
-    mac_address: `fa:16:3e:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`, admin_state_up: 1, status: 'DOWN',
-    device_id: o.deviceId ?? '', device_owner: o.deviceId ? 'compute:nova' : '', binding_host_id: '', binding_vnic_type: 'normal',
-    binding_profile: '{}', port_security_enabled: 1, allowed_address_pairs: '[]', tags: '[]', revision_number: 1, created_at: at, updated_at: at,
-  }).execute();
-  await db.insertInto('ip_allocations').values({ subnet_id: o.subnetId, ip_address: o.ip, network_id: o.networkId, port_id: id }).execute();
-  return id;
+/** A port of `who`'s on the network with one fixed address (a server's, when `deviceId` is given), made through the port API. */
+export async function port(s: NetServices, who: Login, o: { networkId: string; subnetId: string; ip: string; deviceId?: string }): Promise<string> {
+  const r = await net(s, who, 'POST', '/v2.0/ports', {
+    port: {
+      network_id: o.networkId, fixed_ips: [{ subnet_id: o.subnetId, ip_address: o.ip }],
+      ...(o.deviceId ? { device_id: o.deviceId, device_owner: 'compute:nova' } : {}),
+    },
+  });
+  if (r.status !== 201) throw new Error(`port create: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.port.id;
 }
 
 /** An agent row of `host` with `l3` in its configurations, its heartbeat `ageS` seconds old. */
