@@ -55,7 +55,7 @@ for (const engine of ['sqlite', 'postgresql'] as const) {
     it('with a default external network, concurrent requests of one project make one topology with a router; another project gets its own /24', async () => {
       const ext = await externalNetwork(s, admin, '172.25.0.0/24', true);
       const answers = await Promise.all([1, 2, 3, 4].map(() => net(s, bob, 'GET', `/v2.0/auto-allocated-topology/${bob.projectId}`)));
-      for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+      for (const a of answers) assert.equal(a.status, 200, JSON.stringify(answers.map((x) => x.body)));
       const ids = new Set(answers.map((a) => a.body.auto_allocated_topology.id));
       assert.equal(ids.size, 1, 'one network for all four requests');
       const nets = (await net(s, bob, 'GET', '/v2.0/networks?name=auto_allocated_network')).body.networks;
