@@ -95,11 +95,11 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
     return listAnswer(req, { collection: 'floatingips', attributes: FLOATING_IP_ATTRIBUTES }, rows.map(floatingIpView));
   });
 
-  app.get<{ Params: { id: string } }>('/v2.0/floatingips/:id', { config: { policy: 'get_floatingip', policyInHandler: true }, schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.0/floatingips/:id', { config: { policy: 'get_floatingip' }, schema: { params: IdParams } }, async (req) => {
     return { floatingip: pickFields(floatingIpView(await visible(req, req.params.id, 'get_floatingip')), fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/floatingips', { config: { policy: 'create_floatingip', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/floatingips', { config: { policy: 'create_floatingip' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.floatingip;
     const projectId = requestedProject(req, b);
     authorize(req, 'create_floatingip', { project_id: projectId });
@@ -140,7 +140,7 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/floatingips/:id', {
-    config: { policy: 'update_floatingip', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_floatingip' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const row = await visible(req, req.params.id, 'update_floatingip');
     const b = req.body.floatingip;
@@ -169,7 +169,7 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/floatingips/:id', {
-    config: { policy: 'delete_floatingip', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_floatingip' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visible(req, req.params.id, 'delete_floatingip');
     if (!(await deleteFloatingIpRow(db, row.id))) throw floatingIpNotFound(row.id);
