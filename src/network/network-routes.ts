@@ -7,6 +7,7 @@ import {
   type NetworkRow,
 } from '../db/network-networks.js';
 import { otherProjectsOnNetwork } from '../db/network-ports.js';
+import { ensureDefaultGroup } from '../db/network-security-groups.js';
 import { atomically } from '../db/transactions.js';
 import { allowed, authorize } from '../httpkit/authorize.js';
 import {
@@ -135,6 +136,8 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
       throw err;
     }
     if (!inserted) throw conflict('NoNetworkAvailable', 'Unable to create the network. No tenant network is available for allocation.');
+    // The project's default security group exists from its first network on (its ports will want it).
+    await ensureDefaultGroup(db, projectId, at);
     const created = await visibleNetwork(db, { projectId, isAdmin: true }, row.id);
     reply.code(201);
     return { network: await showOne(req, created!) };

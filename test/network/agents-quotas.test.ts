@@ -60,6 +60,8 @@ describe(`network API: agents, the agent report and host state, quotas (${engine
     // Only the reporting host's ports turn ACTIVE.
     assert.equal((await net(s, admin, 'GET', `/v2.0/ports/${pa.id}`)).body.port.status, 'ACTIVE');
     assert.equal((await net(s, admin, 'GET', `/v2.0/ports/${pb.id}`)).body.port.status, 'DOWN');
+    await s.notifier.drain();
+    assert.deepEqual(s.events.filter((e) => e.name === 'network-vif-plugged'), [{ name: 'network-vif-plugged', server_uuid: 'vm-a', tag: pa.id, status: 'completed' }]);
     // The same state gives the same revision; a rule change changes it.
     const again = await net(s, admin, 'POST', '/v2.0/agents/report', report('h1', '10.99.1.1'));
     assert.equal(again.body.host_state.revision, hs.revision);
