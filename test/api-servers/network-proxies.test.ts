@@ -40,7 +40,11 @@ describe('network proxies, floating IPs and moves (compute ↔ network)', () => 
   const portOf = async (id: string) => (await net('GET', `/v2.0/ports?device_id=${id}`)).body.ports[0];
 
   before(async () => {
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1,compute2' }, 'fake@compute2': { unsupported: 'interfaceAttach' } });
+    cloud = await startTestCloud({
+      DEFAULT: { compute_hosts: 'compute1,compute2', shelved_offload_time: '0' },
+      fake: { live_migration_ms: '200' },
+      'fake@compute2': { unsupported: 'interfaceAttach' },
+    });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     imageId = (await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`)).body.images[0].id;
     netId = (await net('POST', '/v2.0/networks', { network: { name: 'private' } })).body.network.id;
@@ -152,5 +156,44 @@ describe('network proxies, floating IPs and moves (compute ↔ network)', () => 
     assert.equal((await net('GET', `/v2.0/ports?device_id=${id}`)).body.ports.length, 1);
     await compute('DELETE', `/servers/${id}`);
     await waitFor('its port to go', async () => ((await net('GET', `/v2.0/ports?device_id=${id}`)).body.ports.length === 0 ? true : undefined));
+  });
+
+  it('a live migration plugs on the destination first, binds there once it runs there', async () => {
+    const id = await boot('live', 'nova:compute1');
+    const port = await portOf(id);
+    const res = await compute('POST', `/servers/${id}/action`, { 'os-migrateLive': { host: 'compute2', block_migration: 'auto' } }, V('2.30'));
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    await waitFor('on compute2', async () => {
+      const s = await show(id);
+      return s.status === 'ACTIVE' && s['OS-EXT-SRV-ATTR:host'] === 'compute2' ? true : undefined;
+    }, 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], 'compute2');
+    assert.ok(backends.compute2!.vifs.calls(id).some((c) => c.op === 'plugVifs'));
+    assert.equal((await portOf(id)).id, port.id);
+    await compute('DELETE', `/servers/${id}`);
+  });
+
+  it('shelve-offload unbinds the port, unshelve binds it where the server lands; deleting an offloaded server deletes its port', async () => {
+    const id = await boot('shelver');
+    const port = await portOf(id);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { shelve: null })).status, 202);
+    await waitFor('SHELVED_OFFLOADED', async () => ((await show(id)).status === 'SHELVED_OFFLOADED' ? true : undefined), 20_000);
+    const offloaded = await portOf(id);
+    assert.equal(offloaded.id, port.id, 'the port stays the server\'s');
+    assert.equal(offloaded['binding:host_id'], '');
+    assert.equal((await compute('POST', `/servers/${id}/action`, { unshelve: null })).status, 202);
+    const s = await waitFor('ACTIVE again', async () => {
+      const v = await show(id);
+      return v.status === 'ACTIVE' && !v['OS-EXT-STS:task_state'] ? v : undefined;
+    }, 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], s['OS-EXT-SRV-ATTR:host']);
+    assert.deepEqual(backends[s['OS-EXT-SRV-ATTR:host']]!.vifs.nics(id).map((n) => n.id), [port.id]);
+    assert.equal(s.addresses.private[0].addr, port.fixed_ips[0].ip_address);
+
+    // Offloaded again, then deleted: no compute has it, the API releases its port.
+    assert.equal((await compute('POST', `/servers/${id}/action`, { shelve: null })).status, 202);
+    await waitFor('SHELVED_OFFLOADED', async () => ((await show(id)).status === 'SHELVED_OFFLOADED' ? true : undefined), 20_000);
+    assert.equal((await compute('DELETE', `/servers/${id}`)).status, 204);
+    assert.equal((await net('GET', `/v2.0/ports/${port.id}`)).status, 404);
   });
 });
