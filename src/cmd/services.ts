@@ -22,6 +22,7 @@ import { seedImage } from '../image/seed.js';
 import { createComputeApp } from '../api/compute-app.js';
 import { createPlacementApp } from '../api/placement-app.js';
 import { createNetworkApp } from '../network/app.js';
+import { NovaNotifier } from '../network/nova-notifier.js';
 import { IdentityClient } from '../clients/identity-client.js';
 import { ImageClient } from '../clients/image-client.js';
 import { NetworkClient } from '../clients/network-client.js';
@@ -139,7 +140,8 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     image: createImageApp({ db, config, tokens, policy, log }),
     compute: createComputeApp(deps),
     placement: createPlacementApp(deps),
-    network: createNetworkApp({ db, config, tokens, policy, log }),
+    // Port changes of servers are told to the compute API (Neutron's [nova] notifier), as the service user.
+    network: createNetworkApp({ db, config, tokens, policy, log, notifier: NovaNotifier.forCloud(() => IdentityClient.fromConfig(config, `${urls.identity}/v3`), log) }),
   };
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));

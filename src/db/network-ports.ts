@@ -117,3 +117,15 @@ export async function deletePortRow(db: Db, id: string): Promise<boolean> {
     return Number(r.numDeletedRows) > 0;
   });
 }
+
+/** The port holding an address of a subnet, with its owner, or null. */
+export async function addressHolder(db: Db, subnetId: string, ip: string): Promise<{ port_id: string; device_owner: string } | null> {
+  return (await db.selectFrom('ip_allocations').innerJoin('ports', 'ports.id', 'ip_allocations.port_id')
+    .select(['ip_allocations.port_id', 'ports.device_owner']).where('ip_allocations.subnet_id', '=', subnetId)
+    .where('ip_allocations.ip_address', '=', ip).executeTakeFirst()) ?? null;
+}
+
+/** Whether a project other than `projectId` has a port on the network (a network others use cannot be unshared). */
+export async function otherProjectsOnNetwork(db: Db, networkId: string, projectId: string): Promise<boolean> {
+  return (await db.selectFrom('ports').select('id').where('network_id', '=', networkId).where('project_id', '!=', projectId).executeTakeFirst()) !== undefined;
+}

@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { visibleNetwork } from '../db/network-networks.js';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
 import { networkNotFound, portNotFound, sgNotFound, subnetNotFound, viewerOf } from './common.js';
+import { registerAgentRoutes } from './agent-routes.js';
 import { registerExtensionRoutes } from './extensions.js';
+import { registerQuotaRoutes } from './quota-routes.js';
 import { registerNetworkRoutes } from './network-routes.js';
 import { registerL3Routes } from './router-register.js';
 import type { NetworkAppOptions } from './options.js';
@@ -23,7 +25,7 @@ function versions(req: FastifyRequest): { versions: unknown[] } {
 
 /** The Network v2 API (Neutron-compatible) as a Fastify app. */
 export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
-  const app = createApp({ name: 'network', format: 'neutron', tokens: opts.tokens, log: opts.log, policy: { enforcer: opts.policy, style: 'neutron' } });
+  const app = createApp({ name: 'network', format: 'neutron', tokens: opts.tokens, log: opts.log, requireProjectScope: true, policy: { enforcer: opts.policy, style: 'neutron' } });
   app.get('/', { config: { public: true } }, async (req) => versions(req));
   app.get('/v2.0', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
   app.get('/v2.0/', { config: { public: true } }, async (req) => ({ resources: resources(req) }));
@@ -49,6 +51,8 @@ export function createNetworkApp(opts: NetworkAppOptions): FastifyInstance {
     collection: 'security-groups', table: 'security_groups', notFound: sgNotFound,
     find: (req, id) => visibleSecurityGroup(opts.db, viewerOf(req), id),
   });
+  registerQuotaRoutes(app, opts);
+  registerAgentRoutes(app, opts);
   return app;
 }
 

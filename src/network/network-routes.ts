@@ -6,6 +6,7 @@ import {
   deleteNetworkCascade, flatNetworkOn, insertNetwork, listVisibleNetworks, parseRanges, subnetIdsFor, updateNetworkRow, visibleNetwork,
   type NetworkRow,
 } from '../db/network-networks.js';
+import { otherProjectsOnNetwork } from '../db/network-ports.js';
 import { atomically } from '../db/transactions.js';
 import { allowed, authorize } from '../httpkit/authorize.js';
 import {
@@ -95,7 +96,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
     return { network: pickFields(await showOne(req, row), fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/networks', { config: { policy: 'create_network', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/networks', { config: { policy: 'create_network' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.network;
     const projectId = requestedProject(req, b);
     authorize(req, 'create_network', { project_id: projectId });
@@ -140,7 +141,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/networks/:id', {
-    config: { policy: 'update_network', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_network' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const b = req.body.network;
     const row = await visibleNetwork(db, viewerOf(req), req.params.id);
@@ -161,8 +162,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
     await atomically(db, async (tx) => {
       // Neutron refuses to unshare a network other projects have ports on.
       if (b.shared === false && row.shared === 1) {
-        const other = await tx.selectFrom('ports').select('id').where('network_id', '=', row.id).where('project_id', '!=', row.project_id).executeTakeFirst();
-        if (other) throw conflict('InvalidSharedSetting', `Unable to reconfigure sharing settings for network ${row.id}. Multiple tenants are using it.`);
+        if (await otherProjectsOnNetwork(tx, row.id, row.project_id)) throw conflict('InvalidSharedSetting', `Unable to reconfigure sharing settings for network ${row.id}. Multiple tenants are using it.`);
       }
       if (!(await updateNetworkRow(tx, row.id, { ...changes, updated_at: nowIso() }))) throw networkNotFound(row.id);
     });
@@ -172,7 +172,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/networks/:id', {
-    config: { policy: 'delete_network', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_network' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visibleNetwork(db, viewerOf(req), req.params.id);
     if (!row) throw networkNotFound(req.params.id);

@@ -36,9 +36,16 @@ export class NovaNotifier {
   /** @param send posts one batch (tests may give their own); the default posts to the compute API. */
   constructor(private readonly log: Logger, private readonly send: (events: ServerExternalEvent[]) => Promise<void>) {}
 
-  /** The notifier of a cloud: the compute endpoint from the catalog, with the service user's token. */
-  static forCloud(identity: IdentityClient, log: Logger): NovaNotifier {
+  /**
+   * The notifier of a cloud: the compute endpoint from the catalog, with the service user's
+   * token. `identity` may be a function: the API process knows its identity URL only once its
+   * apps listen, after the network app is made.
+   */
+  static forCloud(source: IdentityClient | (() => IdentityClient), log: Logger): NovaNotifier {
+    let client: IdentityClient | null = typeof source === 'function' ? null : source;
     return new NovaNotifier(log, async (events) => {
+      client ??= (source as () => IdentityClient)();
+      const identity = client;
       const url = `${(await identity.endpoint('compute')).replace(/\/v2\.1$/, '')}/v2.1/os-server-external-events`;
       const post = async (token: string): Promise<Response> => fetch(url, {
         method: 'POST', headers: { 'x-auth-token': token, 'content-type': 'application/json', accept: 'application/json' },

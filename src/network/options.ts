@@ -25,6 +25,8 @@ export const NETWORK_OPTION_DEFAULTS = {
   vni_ranges: '1:16000',
   agent_down_time: '75',
   dhcp_lease_duration: '86400',
+  /** Whether host states ask agents to serve 169.254.169.254 (the metadata proxy) on their DHCP interfaces. */
+  metadata_enabled: 'true',
 } as const;
 
 export function networkOpt(config: Config, name: keyof typeof NETWORK_OPTION_DEFAULTS): string {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { newUuid } from '../common/ids.js';
@@ -19,7 +18,7 @@ import { canonicalIp, formatCidr, parseCidr } from './ip.js';
 import { allocate, type IpRequest } from './ipam.js';
 import { fieldsOf, listAnswer, pickFields, valuesOf, type RawQuery, type View } from './list-kit.js';
 import type { NetworkAppOptions } from './options.js';
-import { fixedIpsFilter, PORT_ATTRIBUTES, portView } from './port-views.js';
+import { fixedIpsFilter, newMac, PORT_ATTRIBUTES, portView } from './port-views.js';
 import { checkQuota } from './quota.js';
 
 /** /v2.0/ports: a port's addresses (the IPAM), MAC, device, binding, security groups and address pairs. */
@@ -61,7 +60,6 @@ type Mutable = Static<typeof UpdateBody>['port'];
 /** Ports only their owning service deletes (H2's routers and floating IPs): the port API refuses them. */
 const SERVICE_OWNED = ['network:router_interface', 'network:router_gateway', 'network:floatingip'];
 
-const newMac = (): string => `fa:16:3e:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
 function checkMac(mac: string): string {
   const m = mac.toLowerCase();
@@ -138,7 +136,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
     return { port: pickFields((await views(req, [row]))[0]!, fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/ports', { config: { policy: 'create_port', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/ports', { config: { policy: 'create_port' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.port;
     const projectId = requestedProject(req, b);
     const network = await visibleNetwork(db, viewerOf(req), b.network_id);
@@ -188,7 +186,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/ports/:id', {
-    config: { policy: 'update_port', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_port' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const b = req.body.port;
     const row = await visiblePort(db, viewerOf(req), req.params.id);
@@ -257,7 +255,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/ports/:id', {
-    config: { policy: 'delete_port', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_port' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visiblePort(db, viewerOf(req), req.params.id);
     if (!row) throw portNotFound(req.params.id);

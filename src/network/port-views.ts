@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FixedIp, PortRow } from '../db/network-ports.js';
 import { allowed } from '../httpkit/authorize.js';
@@ -9,6 +10,9 @@ import type { View } from './list-kit.js';
 /** The #13 naming conventions: a network's bridge, a port's tap. */
 export const bridgeName = (networkId: string): string => `brq${networkId.slice(0, 11)}`;
 export const tapName = (portId: string): string => `tap${portId.slice(0, 11)}`;
+
+/** Neutron's base_mac fa:16:3e:00:00:00 with three random bytes. */
+export const newMac = (): string => `fa:16:3e:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
 export const PORT_ATTRIBUTES = [
   'id', 'name', 'network_id', 'tenant_id', 'project_id', 'mac_address', 'admin_state_up', 'status', 'device_id', 'device_owner', 'fixed_ips',

@@ -80,7 +80,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
   });
 
   app.post<{ Body: Static<typeof GroupCreate> }>('/v2.0/security-groups', {
-    config: { policy: 'create_security_group', policyInHandler: true }, schema: { body: GroupCreate },
+    config: { policy: 'create_security_group' }, schema: { body: GroupCreate },
   }, async (req, reply) => {
     const b = req.body.security_group;
     const projectId = requestedProject(req, b);
@@ -107,7 +107,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
   });
 
   app.put<{ Params: { id: string }; Body: Static<typeof GroupUpdate> }>('/v2.0/security-groups/:id', {
-    config: { policy: 'update_security_group', policyInHandler: true }, schema: { params: IdParams, body: GroupUpdate },
+    config: { policy: 'update_security_group' }, schema: { params: IdParams, body: GroupUpdate },
   }, async (req) => {
     const b = req.body.security_group;
     const row = await visibleSecurityGroup(db, viewerOf(req), req.params.id);
@@ -126,7 +126,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/security-groups/:id', {
-    config: { policy: 'delete_security_group', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_security_group' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visibleSecurityGroup(db, viewerOf(req), req.params.id);
     if (!row) throw sgNotFound(req.params.id);
@@ -160,7 +160,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
   });
 
   app.post<{ Body: Static<typeof RuleCreate> }>('/v2.0/security-group-rules', {
-    config: { policy: 'create_security_group_rule', policyInHandler: true }, schema: { body: RuleCreate },
+    config: { policy: 'create_security_group_rule' }, schema: { body: RuleCreate },
   }, async (req, reply) => {
     const b = req.body.security_group_rule;
     const group = await visibleSecurityGroup(db, viewerOf(req), b.security_group_id);
@@ -186,7 +186,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/security-group-rules/:id', {
-    config: { policy: 'delete_security_group_rule', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_security_group_rule' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const r = await visibleRule(req, req.params.id);
     if (!r) throw ruleNotFound(req.params.id);

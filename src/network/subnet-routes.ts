@@ -6,6 +6,7 @@ import {
   deleteSubnetCascade, insertSubnet, listVisibleSubnets, subnetsOfNetwork, updateSubnetRow, visibleSubnet, type SubnetRow,
 } from '../db/network-subnets.js';
 import { lockKey } from '../db/locks.js';
+import { addressHolder } from '../db/network-ports.js';
 import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import {
@@ -85,7 +86,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
     return { subnet: pickFields(subnetView(row), fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/subnets', { config: { policy: 'create_subnet', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/subnets', { config: { policy: 'create_subnet' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.subnet;
     const projectId = requestedProject(req, b);
     const network = await visibleNetwork(db, viewerOf(req), b.network_id);
@@ -121,7 +122,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/subnets/:id', {
-    config: { policy: 'update_subnet', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_subnet' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const b = req.body.subnet;
     const row = await visibleSubnet(db, viewerOf(req), req.params.id);
@@ -144,10 +145,8 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
       changes.gateway_ip = gateway === null ? null : formatIp({ version, value: gateway });
       changes.allocation_pools = JSON.stringify(poolsJson(pools));
       if (b.gateway_ip !== undefined && gateway !== null) {
-        const taken = await db.selectFrom('ip_allocations').select('port_id').where('subnet_id', '=', row.id)
-          .where('ip_address', '=', changes.gateway_ip as string).executeTakeFirst();
-        const routerPort = taken && await db.selectFrom('ports').select('device_owner').where('id', '=', taken.port_id).executeTakeFirst();
-        if (taken && routerPort?.device_owner !== 'network:router_interface') {
+        const taken = await addressHolder(db, row.id, changes.gateway_ip as string);
+        if (taken && taken.device_owner !== 'network:router_interface') {
           throw conflict('GatewayIpInUse', `Current gateway ip ${changes.gateway_ip as string} already in use by port ${taken.port_id}. Unable to update.`);
         }
       }
@@ -157,7 +156,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/subnets/:id', {
-    config: { policy: 'delete_subnet', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_subnet' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visibleSubnet(db, viewerOf(req), req.params.id);
     if (!row) throw subnetNotFound(req.params.id);

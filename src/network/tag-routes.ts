@@ -41,7 +41,7 @@ export function registerTagRoutes(app: FastifyInstance, db: Db, c: TaggedCollect
   const write = async (id: string, tags: string[]): Promise<void> => {
     if (!(await setTags(db, c.table, id, tags, nowIso()))) throw c.notFound(id);
   };
-  const inHandler = (r: string) => ({ policy: r, policyInHandler: true });
+  const inHandler = (r: string) => ({ policy: r });
 
   app.get<{ Params: { id: string } }>(base, { config: inHandler(rule('get')), schema: { params: Params } }, async (req) =>
     ({ tags: await found(req, req.params.id, 'get') }));

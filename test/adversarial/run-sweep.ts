@@ -12,7 +12,7 @@ export function sweepTests(opts: () => SweepOptions): void {
     await sweep?.close();
   });
   const seed = Number(process.env.ORRERY_FUZZ_SEED ?? 20261202);
-  for (const name of ['identity', 'image', 'placement', 'compute']) {
+  for (const name of ['identity', 'image', 'placement', 'compute', 'network']) {
     it(`${name}: every route survives hostile names, strings, numbers and shapes`, async (t) => {
       const all = sweep.routes().filter((r) => r.api === name);
       assert.ok(all.length > 0);

@@ -19,6 +19,7 @@ const API_NAMES: Array<[string, string]> = [
   ['identity', 'Identity v3'],
   ['image', 'Image v2'],
   ['placement', 'Placement'],
+  ['network', 'Network v2.0'],
 ];
 
 /** A route's URL without its version prefix and parameters: `/v2.1/:project_id/servers/:id/tags` → `servers/tags`. */

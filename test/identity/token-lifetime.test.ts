@@ -75,7 +75,7 @@ describe('token lifetime and scope', () => {
     const who = { token: unscoped.token };
     const wrong: string[] = [];
     let checked = 0;
-    for (const name of ['compute', 'image', 'placement'] as const) {
+    for (const name of ['compute', 'image', 'placement', 'network'] as const) {
       for (const r of cloud.apps[name].routeTable) {
         if (r.public || r.method === 'HEAD' || r.method === 'OPTIONS') continue;
         const path = r.url.replace(':project_id', member.projectId).replace(/:(\w+)/g, 'x');
