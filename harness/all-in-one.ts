@@ -40,6 +40,7 @@ export async function launchAllInOne(opts: AllInOneOptions): Promise<AllInOne> {
   const env: NodeJS.ProcessEnv = {
     ...opts.baseEnv,
     ORRERY_STATE_PATH: stateDir,
+    ORRERY_API__METADATA_PORT: '0',
     ORRERY_API__IDENTITY_PORT: '0',
     ORRERY_API__IMAGE_PORT: '0',
     ORRERY_API__COMPUTE_PORT: '0',

@@ -5,9 +5,8 @@ import { routeBoth } from './resource-kit.js';
 import { findServer } from './server-common.js';
 
 /**
- * os-server-password: the encrypted password a guest left for its owner. Orrery has no
- * metadata service yet, so no guest can post one and GET answers the empty password, as Nova
- * does for a server that has none.
+ * os-server-password: the encrypted password a guest left for its owner (posted to the metadata
+ * service, metadata-app.ts); GET answers the empty password for a server that has none, as Nova.
  */
 
 type ServerParams = { Params: { server_id: string } };

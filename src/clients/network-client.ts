@@ -135,6 +135,11 @@ export class NetworkClient {
     return this.call<{ floatingip: NeutronFloatingIp }>('PUT', `/v2.0/floatingips/${encodeURIComponent(id)}`, { floatingip }, token).then((r) => r.floatingip);
   }
 
+  /** The network agent's heartbeat and device report; the answer holds the host's desired state (#13). */
+  reportAgent(report: { agent: Record<string, unknown> }, token?: string): Promise<{ host_state?: unknown }> {
+    return this.call<{ host_state?: unknown }>('POST', '/v2.0/agents/report', report, token);
+  }
+
   /** Any other call of the API: the parsed JSON body, or undefined for 204. */
   async call<T = unknown>(method: string, path: string, body?: unknown, token?: string, o: { missingOk?: boolean } = {}): Promise<T> {
     const url = `${(await this.endpoint()).replace(/\/+$/, '').replace(/\/v2\.0$/, '')}${path}`;

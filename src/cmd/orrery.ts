@@ -11,6 +11,7 @@ import { openServiceDatabase, startApi, startCompute, startConductor, startSched
 import { migrate, openConfiguredDatabase, type Db } from '../db/connection.js';
 import { compareVersions } from '../common/versions.js';
 import { allPolicyDefaults, policySample } from './policies.js';
+import { startNetworkAgent } from './network-agent.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -93,6 +94,15 @@ program.command('compute').description('one compute service; needs no database')
     const compute = await startCompute(config, bus, opts.host, undefined, log);
     process.stdout.write(`orrery-compute is running on ${opts.host} (RPC ${COMPUTE_RPC_VERSION})\n`);
     runUntilSignalled(log, [{ stop: () => bus.close() }, compute]);
+  });
+
+program.command('network-agent').description('the network agent of one host (L2, DHCP, security groups; [network_agent])').requiredOption('--host <name>', 'the host name (its compute host)')
+  .action(async (opts: { host: string }) => {
+    const config = loadConfig(program.opts());
+    const log = createLogger('orrery-network-agent');
+    const agent = await startNetworkAgent(config, opts.host, undefined, log);
+    process.stdout.write(`orrery-network-agent is running on ${opts.host} (data plane ${agent.dataplane.kind})\n`);
+    runUntilSignalled(log, [agent]);
   });
 
 const db = program.command('db').description('database administration');

@@ -23,6 +23,7 @@ import { createComputeApp } from '../api/compute-app.js';
 import { createPlacementApp } from '../api/placement-app.js';
 import { createNetworkApp } from '../network/app.js';
 import { NovaNotifier } from '../network/nova-notifier.js';
+import { createMetadataApp } from '../api/metadata-app.js';
 import { IdentityClient } from '../clients/identity-client.js';
 import { ImageClient } from '../clients/image-client.js';
 import { NetworkClient } from '../clients/network-client.js';
@@ -30,6 +31,7 @@ import { SchedulerService } from '../scheduler/scheduler.js';
 import { ConductorService } from '../conductor/conductor.js';
 import { ComputeService } from '../compute/manager.js';
 import { driverImageService } from '../compute/image-service.js';
+import { startNetworkAgent } from './network-agent.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
@@ -42,6 +44,8 @@ export interface CloudUrls {
   compute: string;
   placement: string;
   network: string;
+  /** Nova's metadata API (not in the catalog: guests reach it through the metadata proxy). */
+  metadata: string;
 }
 
 /** Opens the configured database and applies every pending migration (the all-in-one). */
@@ -124,7 +128,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   const reloadPolicy = async (): Promise<string> => `${await applyPolicyFile(policy, policyPath)} policy overrides from ${policyPath}`;
   log.info({ policy: await reloadPolicy() }, 'policy loaded');
   const bindHost = config.str('DEFAULT', 'bind_host');
-  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '' };
+  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '', metadata: '' };
   let catalog: CatalogService[] = [];
   const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
   const deps = {
@@ -142,6 +146,8 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     placement: createPlacementApp(deps),
     // Port changes of servers are told to the compute API (Neutron's [nova] notifier), as the service user.
     network: createNetworkApp({ db, config, tokens, policy, log, notifier: NovaNotifier.forCloud(() => IdentityClient.fromConfig(config, `${urls.identity}/v3`), log) }),
+    // The service user's client of the Network API, made once the APIs listen (below).
+    metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => deps.network ?? null }),
   };
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
@@ -226,6 +232,8 @@ export async function startServiceGroup(config: Config, db: Db, bus: Bus, log: L
       const compute = await startCompute(config, bus, computeHost, authUrl, log);
       computes.push(compute);
       started.push(compute);
+      // #13: the host's network agent (noop data plane unless [network_agent] dataplane = linux).
+      if (config.opt('network_agent', 'in_process') !== 'false') started.push(await startNetworkAgent(config, computeHost, authUrl, log));
     }
   } catch (err) {
     await stop();

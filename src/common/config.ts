@@ -72,6 +72,8 @@ const DEFAULTS: IniData = {
   api: {
     identity_port: '5000', image_port: '9292', compute_port: '8774', placement_port: '8778', network_port: '9696', max_limit: '1000',
     max_servers_per_request: '1000',
+    /** Nova's metadata API (behind the metadata proxy); dhcp_domain: the domain of the hostnames it serves (Nova's). */
+    metadata_port: '8775', dhcp_domain: 'novalocal',
   },
   identity: {
     token_expiration: '3600',

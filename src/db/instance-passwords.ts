@@ -13,3 +13,14 @@ export async function getInstancePassword(db: Db, instanceUuid: string): Promise
 export async function clearInstancePassword(db: Db, instanceUuid: string): Promise<void> {
   await db.deleteFrom('instance_passwords').where('instance_uuid', '=', instanceUuid).execute();
 }
+
+/**
+ * Stores the password a guest posts to the metadata service, once (Nova's: a second post is a
+ * conflict until the owner clears it). The primary key decides, so of two posts at once one wins.
+ * Returns false when the instance already has one.
+ */
+export async function setInstancePasswordOnce(db: Db, instanceUuid: string, password: string): Promise<boolean> {
+  const r = await db.insertInto('instance_passwords').values({ instance_uuid: instanceUuid, password })
+    .onConflict((oc) => oc.column('instance_uuid').doNothing()).executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+}
