@@ -196,4 +196,34 @@ describe('network proxies, floating IPs and moves (compute ↔ network)', () => 
     assert.equal((await compute('DELETE', `/servers/${id}`)).status, 204);
     assert.equal((await net('GET', `/v2.0/ports/${port.id}`)).status, 404);
   });
+
+  it('a reverted migration binds the port back to the source; an evacuation binds it to the new host', async () => {
+    const id = await boot('reverter', 'nova:compute1');
+    assert.equal((await compute('POST', `/servers/${id}/action`, { migrate: { host: 'compute2' } }, V('2.56'))).status, 202);
+    await waitFor('VERIFY_RESIZE', async () => ((await show(id)).status === 'VERIFY_RESIZE' ? true : undefined), 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], 'compute2');
+    assert.equal((await compute('POST', `/servers/${id}/action`, { revertResize: null }, V('2.56'))).status, 202);
+    await waitFor('ACTIVE on compute1', async () => {
+      const v = await show(id);
+      return v.status === 'ACTIVE' && !v['OS-EXT-STS:task_state'] && v['OS-EXT-SRV-ATTR:host'] === 'compute1' ? true : undefined;
+    }, 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], 'compute1');
+
+    // compute1 forced down: evacuated to compute2, the port follows.
+    const svc = (await compute('GET', '/os-services?host=compute1&binary=nova-compute', undefined, V('2.53'))).body.services[0];
+    assert.equal((await compute('PUT', `/os-services/${svc.id}`, { forced_down: true }, V('2.53'))).status, 200);
+    try {
+      const ev = await compute('POST', `/servers/${id}/action`, { evacuate: {} }, V('2.68'));
+      assert.equal(ev.status, 200, JSON.stringify(ev.body));
+      await waitFor('ACTIVE on compute2', async () => {
+        const v = await show(id);
+        return v.status === 'ACTIVE' && !v['OS-EXT-STS:task_state'] && v['OS-EXT-SRV-ATTR:host'] === 'compute2' ? true : undefined;
+      }, 20_000);
+      assert.equal((await portOf(id))['binding:host_id'], 'compute2');
+      assert.ok(backends.compute2!.vifs.nics(id).length === 1);
+    } finally {
+      await compute('PUT', `/os-services/${svc.id}`, { forced_down: false }, V('2.53'));
+    }
+    await compute('DELETE', `/servers/${id}`);
+  });
 });
