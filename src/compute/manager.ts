@@ -108,6 +108,7 @@ export class ComputeService {
     });
     this.evacuations = new Evacuations({
       host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor, landed: (call) => this.outcomes.landed(call),
+      network: this.hostNetworking,
     });
     this.handlers = this.methods();
     this.powerSync = new PowerSync({
