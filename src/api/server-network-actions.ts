@@ -4,6 +4,7 @@ import { parseNetworkInfo } from '../db/instance-network.js';
 import type { InstanceRow } from '../db/instances.js';
 import type { ActionHandler, SomeActionHandlers } from './server-actions.js';
 import { checkBody } from './server-common.js';
+import { isUuidLike } from '../common/ids.js';
 import type { ComputeApiDeps } from './deps.js';
 import type { FastifyRequest } from 'fastify';
 import { refreshInfoCache } from './server-ports.js';
@@ -81,7 +82,52 @@ const removeFloatingIp: ActionHandler = {
   },
 };
 
+const SecurityGroupBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false });
+
+/** The group `name` (or id) of the server's project, as the user sees it: Nova's 404 when there is none. */
+async function groupOf(deps: ComputeApiDeps, req: FastifyRequest, row: InstanceRow, name: string): Promise<string> {
+  const missing = new NotFound(`Security group ${name} not found for project ${row.project_id}.`);
+  if (!deps.network) throw missing;
+  const q = new URLSearchParams({ name, project_id: row.project_id });
+  const byName = await deps.network.call<{ security_groups: Array<{ id: string }> }>('GET', `/v2.0/security-groups?${q}`, undefined, req.auth.tokenId)
+    .then((r) => r.security_groups, (err: unknown) => (statusOf(err) === 404 ? [] : Promise.reject(err)));
+  if (byName.length > 1) throw new Conflict(`Multiple security groups found matching '${name}'. Use an ID to be more specific.`);
+  if (byName.length === 1) return byName[0]!.id;
+  if (!isUuidLike(name)) throw missing;
+  const byId = await deps.network.call<{ security_group: { id: string; project_id: string } }>('GET', `/v2.0/security-groups/${encodeURIComponent(name)}`, undefined, req.auth.tokenId)
+    .catch((err: unknown) => (statusOf(err) === 404 ? null : Promise.reject(err)));
+  if (!byId || byId.security_group.project_id !== row.project_id) throw missing;
+  return byId.security_group.id;
+}
+
+/** Nova's add_to_instance / remove_from_instance: the group on (or off) every port of the server. */
+function securityGroupAction(adding: boolean): ActionHandler {
+  return {
+    body: SecurityGroupBody,
+    handler: async (deps, req, reply, row, raw) => {
+      const { name } = checkBody(SecurityGroupBody, raw) as { name: string };
+      const id = await groupOf(deps, req, row, name);
+      const ports = (await deps.network!.listPorts({ device_id: row.uuid, limit: '64' }, req.auth.tokenId)).filter((p) => p.device_owner.startsWith('compute:'));
+      if (ports.length === 0) throw new BadRequest(`instance_id ${row.uuid} could not be found as device id on any ports`);
+      if (adding && ports.some((p) => p.port_security_enabled === false)) {
+        throw new BadRequest('Network requires port_security_enabled and subnet associated in order to apply security groups.');
+      }
+      if (!adding && !ports.some((p) => p.security_groups.includes(id))) {
+        throw new BadRequest(`Security group ${name} not associated with the instance ${row.uuid}`);
+      }
+      for (const p of ports) {
+        const groups = adding ? [...new Set([...p.security_groups, id])] : p.security_groups.filter((g) => g !== id);
+        await deps.network!.updatePort(p.id, { security_groups: groups }, req.auth.tokenId);
+      }
+      reply.code(202);
+      return undefined;
+    },
+  };
+}
+
 export const NETWORK_ACTIONS = {
+  addSecurityGroup: securityGroupAction(true),
+  removeSecurityGroup: securityGroupAction(false),
   addFixedIp: networkAction(AddFixedIpBody, (b) => new BadRequest(`Network ${String(b.networkId)} could not be found.`)),
   removeFixedIp: networkAction(AddressBody, (b, row) => new BadRequest(`Fixed IP ${String(b.address)} not found for instance ${row.uuid}`)),
   addFloatingIp,

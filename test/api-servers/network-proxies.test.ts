@@ -226,4 +226,19 @@ describe('network proxies, floating IPs and moves (compute ↔ network)', () => 
     }
     await compute('DELETE', `/servers/${id}`);
   });
+
+  it('addSecurityGroup / removeSecurityGroup change the groups of the server\'s ports', async () => {
+    const g = (await net('POST', '/v2.0/security-groups', { security_group: { name: 'extra' } })).body.security_group;
+    const id = await boot('grouped');
+    const add = await compute('POST', `/servers/${id}/action`, { addSecurityGroup: { name: 'extra' } }, V('2.80'));
+    assert.equal(add.status, 202, JSON.stringify(add.body));
+    assert.ok((await portOf(id)).security_groups.includes(g.id));
+    const listed = await compute('GET', `/servers/${id}/os-security-groups`, undefined, V('2.80'));
+    assert.ok(listed.body.security_groups.some((x: any) => x.name === 'extra'));
+    assert.equal((await compute('POST', `/servers/${id}/action`, { addSecurityGroup: { name: 'nope' } }, V('2.80'))).status, 404);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { removeSecurityGroup: { name: 'extra' } }, V('2.80'))).status, 202);
+    assert.equal((await portOf(id)).security_groups.includes(g.id), false);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { removeSecurityGroup: { name: 'extra' } }, V('2.80'))).status, 400);
+    await compute('DELETE', `/servers/${id}`);
+  });
 });
