@@ -137,6 +137,35 @@ describe('servers on networks (compute ↔ network)', () => {
     }
   });
 
+  it('a rescheduled boot leaves only the port of the host it landed on', async () => {
+    backends.compute1!.injectFault({ op: 'spawn', kind: 'error', code: 'BackendUnavailable', times: null });
+    try {
+      const ids: string[] = [];
+      for (const name of ['resched-a', 'resched-b']) {
+        const r = await boot(member, name, [{ uuid: netId }]);
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        ids.push(r.body.server.id);
+      }
+      for (const id of ids) {
+        assert.equal((await settled(member, id)).status, 'ACTIVE');
+        assert.equal((await server(admin, id))['OS-EXT-SRV-ATTR:host'], 'compute2');
+        const ports = await portsOf(id);
+        assert.equal(ports.length, 1, JSON.stringify(ports));
+        assert.equal(ports[0]!['binding:host_id'], 'compute2');
+      }
+      const all = (await net(admin, 'GET', `/v2.0/ports?network_id=${netId}`)).body.ports.filter((p: any) => p.device_owner.startsWith('compute:'));
+      assert.equal(all.length, 2);
+      // Spreading sent at least one to the emptier compute1 first: plugged there, failed, unplugged, rescheduled.
+      const tried = ids.filter((id) => backends.compute1!.vifs.calls(id).some((c) => c.op === 'plugVifs'));
+      assert.ok(tried.length > 0, 'no boot tried compute1');
+      for (const id of tried) assert.ok(backends.compute1!.vifs.calls(id).some((c) => c.op === 'unplugVifs'));
+      for (const id of ids) await compute(member, 'DELETE', `/servers/${id}`);
+      for (const id of ids) await gone(member, id);
+    } finally {
+      backends.compute1!.clearFaults();
+    }
+  });
+
   it('requested networks are checked with the user\'s token', async () => {
     // Unknown (or another project's) network: 400 NetworkNotFound.
     const unknown = await boot(member, 'x', [{ uuid: UUID0 }]);
