@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { BadRequest, Conflict, errorMessage, NotFound, statusOf } from '../common/errors.js';
 import { parseNetworkInfo } from '../db/instance-network.js';
 import type { InstanceRow } from '../db/instances.js';
@@ -13,8 +13,8 @@ import { refreshInfoCache } from './server-ports.js';
  * The nova-network proxy actions (addFixedIp, removeFixedIp, addFloatingIp, removeFloatingIp).
  * 2.44 removed them (the catalogue's removedAt: the router answers 404, as for a resource that
  * no longer exists). Below it, addFloatingIp/removeFloatingIp (Nova's floating_ips.py) go to
- * the Network API with the user's token and refresh the server's info cache; addFixedIp and
- * removeFixedIp are answered as Nova answers for a server with no such network or address.
+ * the Network API with the user's token and refresh the server's info cache, as do addFixedIp
+ * and removeFixedIp (Nova's multinic over Neutron).
  */
 
 const AddFixedIpBody = Type.Object({ networkId: Type.Union([Type.String({ minLength: 1 }), Type.Integer()]) }, { additionalProperties: false });
@@ -22,11 +22,6 @@ const AddressBody = Type.Object({ address: Type.String({ format: 'ipv4' }) }, { 
 const AddFloatingIpBody = Type.Object({
   address: Type.String({ format: 'ipv4' }), fixed_address: Type.Optional(Type.String({ format: 'ipv4' })),
 }, { additionalProperties: false });
-
-/** Never a change, always Nova's answer: the body validated, then the error for a server with no ports. */
-function networkAction(body: TSchema, answer: (body: Record<string, unknown>, row: InstanceRow) => Error): ActionHandler {
-  return { body, handler: (_deps, _req, _reply, row, raw) => Promise.reject(answer(checkBody(body, raw) as Record<string, unknown>, row)) };
-}
 
 /** The floating IP of `address` as the user sees it (another project's is not found). */
 async function floatingIpByAddress(deps: ComputeApiDeps, req: FastifyRequest, address: string) {
@@ -42,6 +37,49 @@ async function refreshAfter(deps: ComputeApiDeps, row: InstanceRow): Promise<voi
     deps.log.warn({ instance: row.uuid, err: errorMessage(err) }, 'could not refresh the info cache');
   });
 }
+
+/**
+ * Nova's multinic over Neutron (add_fixed_ip_to_instance / remove_fixed_ip_from_instance): one
+ * more address from the network on the server's port there, or one address off the port that
+ * has it; with the user's token, the cache refreshed after.
+ */
+const addFixedIp: ActionHandler = {
+  body: AddFixedIpBody,
+  handler: async (deps, req, reply, row, raw) => {
+    const b = checkBody(AddFixedIpBody, raw) as { networkId: string | number };
+    const networkId = String(b.networkId);
+    const notFound = new BadRequest(`Network ${networkId} could not be found.`);
+    if (!deps.network) throw notFound;
+    const ports = (await deps.network.listPorts({ device_id: row.uuid, limit: '64' }, req.auth.tokenId)).filter((p) => p.network_id === networkId);
+    if (ports.length === 0) throw notFound;
+    const port = ports[0]!;
+    const subnets = await deps.network.listSubnets({ network_id: networkId }, req.auth.tokenId);
+    const v4 = subnets.find((sn) => sn.ip_version === 4) ?? subnets[0];
+    if (!v4) throw notFound;
+    await deps.network.updatePort(port.id, { fixed_ips: [...port.fixed_ips, { subnet_id: v4.id }] }, req.auth.tokenId).catch((err: unknown) => {
+      throw (statusOf(err) ?? 500) < 500 ? new BadRequest(`Unable to add a fixed IP on network ${networkId}: ${errorMessage(err)}`) : err;
+    });
+    await refreshAfter(deps, row);
+    reply.code(202);
+    return undefined;
+  },
+};
+
+const removeFixedIp: ActionHandler = {
+  body: AddressBody,
+  handler: async (deps, req, reply, row, raw) => {
+    const b = checkBody(AddressBody, raw) as { address: string };
+    const notFound = new BadRequest(`Fixed IP ${b.address} not found for instance ${row.uuid}`);
+    if (!deps.network) throw notFound;
+    const ports = await deps.network.listPorts({ device_id: row.uuid, limit: '64' }, req.auth.tokenId);
+    const port = ports.find((p) => p.fixed_ips.some((f) => f.ip_address === b.address));
+    if (!port) throw notFound;
+    await deps.network.updatePort(port.id, { fixed_ips: port.fixed_ips.filter((f) => f.ip_address !== b.address) }, req.auth.tokenId);
+    await refreshAfter(deps, row);
+    reply.code(202);
+    return undefined;
+  },
+};
 
 const addFloatingIp: ActionHandler = {
   body: AddFloatingIpBody,
@@ -128,8 +166,8 @@ function securityGroupAction(adding: boolean): ActionHandler {
 export const NETWORK_ACTIONS = {
   addSecurityGroup: securityGroupAction(true),
   removeSecurityGroup: securityGroupAction(false),
-  addFixedIp: networkAction(AddFixedIpBody, (b) => new BadRequest(`Network ${String(b.networkId)} could not be found.`)),
-  removeFixedIp: networkAction(AddressBody, (b, row) => new BadRequest(`Fixed IP ${String(b.address)} not found for instance ${row.uuid}`)),
+  addFixedIp,
+  removeFixedIp,
   addFloatingIp,
   removeFloatingIp,
 } satisfies SomeActionHandlers;

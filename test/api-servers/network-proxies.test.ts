@@ -241,4 +241,22 @@ describe('network proxies, floating IPs and moves (compute ↔ network)', () => 
     assert.equal((await compute('POST', `/servers/${id}/action`, { removeSecurityGroup: { name: 'extra' } }, V('2.80'))).status, 400);
     await compute('DELETE', `/servers/${id}`);
   });
+
+  it('addFixedIp / removeFixedIp (multinic) up to 2.43', async () => {
+    const id = await boot('multinic');
+    const add = await compute('POST', `/servers/${id}/action`, { addFixedIp: { networkId: netId } }, V('2.43'));
+    assert.equal(add.status, 202, JSON.stringify(add.body));
+    const two = await waitFor('two fixed IPs', async () => {
+      const a = (await show(id)).addresses.private as any[];
+      return a.length === 2 ? a : undefined;
+    });
+    assert.equal((await portOf(id)).fixed_ips.length, 2);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { addFixedIp: { networkId: '00000000-0000-4000-8000-000000000000' } }, V('2.43'))).status, 400);
+    const rm = await compute('POST', `/servers/${id}/action`, { removeFixedIp: { address: two[1].addr } }, V('2.43'));
+    assert.equal(rm.status, 202, JSON.stringify(rm.body));
+    assert.equal((await show(id)).addresses.private.length, 1);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { removeFixedIp: { address: two[1].addr } }, V('2.43'))).status, 400);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { addFixedIp: { networkId: netId } }, V('2.44'))).status, 404);
+    await compute('DELETE', `/servers/${id}`);
+  });
 });
