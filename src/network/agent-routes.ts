@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { deleteAgent, getAgent, listAgents, updateAgent, upsertAgent, type AgentRow } from '../db/network-agents.js';
-import { setPortStatus } from '../db/network-ports.js';
+import { portsByIds, setPortStatus } from '../db/network-ports.js';
 import { bit, bool, Description, IdParams, json, notFound, nowIso } from './common.js';
 import { buildHostState } from './host-state.js';
 import { fieldsOf, listAnswer, pickFields, type View } from './list-kit.js';
@@ -88,8 +88,10 @@ export function registerAgentRoutes(app: FastifyInstance, opts: NetworkAppOption
     });
     const up = [...new Set(a.devices_up ?? [])];
     const down = [...new Set(a.devices_down ?? [])].filter((d) => !up.includes(d));
-    await setPortStatus(db, a.host, up, 'ACTIVE', at);
-    await setPortStatus(db, a.host, down, 'DOWN', at);
+    const changed: Array<[string[], 'ACTIVE' | 'DOWN']> = [
+      [await setPortStatus(db, a.host, up, 'ACTIVE', at), 'ACTIVE'], [await setPortStatus(db, a.host, down, 'DOWN', at), 'DOWN'],
+    ];
+    for (const [ids, status] of changed) for (const p of await portsByIds(db, ids)) opts.notifier?.portStatusChanged(p, status);
     return { host_state: await buildHostState(db, a.host, aliveSince(), metadata) };
   });
 }

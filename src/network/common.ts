@@ -58,3 +58,19 @@ export function standardAttrs(row: { tags: string; created_at: string; updated_a
     created_at: stamp(row.created_at), updated_at: stamp(row.updated_at), revision_number: row.revision_number,
   };
 }
+
+/**
+ * Neutron's revision-if-match: `If-Match: revision_number=N` makes an update or delete happen
+ * only while the resource is at revision N (else 412), so a client's read-modify-write is safe.
+ */
+export function checkIfMatch(req: FastifyRequest, current: number): void {
+  const header = req.headers['if-match'];
+  if (header === undefined) return;
+  for (const part of [header].flat().join(',').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^revision_number=(\d{1,15})$/.exec(part);
+    if (!m) throw badRequest('HTTPBadRequest', `Invalid If-Match value ${part}: revision_number=<integer> expected`);
+    if (Number(m[1]) !== current) {
+      throw new NeutronError(412, 'RevisionNumberConstraintFailed', `Constrained to ${m[1]}, but current revision is ${current}`);
+    }
+  }
+}

@@ -31,6 +31,7 @@ export const EXTENSIONS: Extension[] = [
   ext('provider', 'Provider Network', 'Expose mapping of virtual networks to physical networks'),
   ext('quotas', 'Quota management support', 'Expose functions for quotas management per tenant'),
   ext('quota_details', 'Quota details management support', 'Expose functions for quotas usage statistics per project'),
+  ext('revision-if-match', 'If-Match constraints based on revision_number', "Extension indicating that If-Match based on revision_number is supported."),
   ext('revision-number', 'Resource revision numbers', 'This extension will display the revision number of neutron resources.'),
   ext('security-group', 'security-group', 'The security groups extension.'),
   ext('sorting', 'Sorting support', 'Extension that indicates that sorting is enabled.'),

@@ -7,11 +7,12 @@ import {
   type NetworkRow,
 } from '../db/network-networks.js';
 import { otherProjectsOnNetwork } from '../db/network-ports.js';
+import { ensureDefaultGroup } from '../db/network-security-groups.js';
 import { atomically } from '../db/transactions.js';
 import { allowed, authorize } from '../httpkit/authorize.js';
 import {
   bit, bool, conflict, Description, IdParams, invalidInput, Name, networkNotFound, nowIso, ProjectId, requestedProject, standardAttrs,
-  Tags, viewerOf,
+  Tags, viewerOf, checkIfMatch,
 } from './common.js';
 import { fieldsOf, listAnswer, pickFields, type View } from './list-kit.js';
 import { MTU, networkOpt, type NetworkAppOptions } from './options.js';
@@ -135,6 +136,8 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
       throw err;
     }
     if (!inserted) throw conflict('NoNetworkAvailable', 'Unable to create the network. No tenant network is available for allocation.');
+    // The project's default security group exists from its first network on (its ports will want it).
+    await ensureDefaultGroup(db, projectId, at);
     const created = await visibleNetwork(db, { projectId, isAdmin: true }, row.id);
     reply.code(201);
     return { network: await showOne(req, created!) };
@@ -147,6 +150,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
     const row = await visibleNetwork(db, viewerOf(req), req.params.id);
     if (!row) throw networkNotFound(req.params.id);
     authorize(req, 'update_network', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     checkAttributeRules(req, 'update', b, row.project_id);
     const maxMtu = MTU[row.network_type as keyof typeof MTU] ?? 1500;
     if (b.mtu !== undefined && b.mtu > maxMtu) throw invalidInput(`Requested MTU is too big, maximum is ${maxMtu}`);
@@ -177,6 +181,7 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: NetworkAppOpti
     const row = await visibleNetwork(db, viewerOf(req), req.params.id);
     if (!row) throw networkNotFound(req.params.id);
     authorize(req, 'delete_network', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     const r = await deleteNetworkCascade(db, row.id);
     if (r === 'gone') throw networkNotFound(row.id);
     if (r === 'in-use') {

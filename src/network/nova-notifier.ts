@@ -20,7 +20,7 @@ export interface NotifiedPort {
 }
 
 export interface ServerExternalEvent {
-  name: 'network-changed' | 'network-vif-deleted' | 'network-vif-plugged';
+  name: 'network-changed' | 'network-vif-deleted' | 'network-vif-plugged' | 'network-vif-unplugged';
   server_uuid: string;
   tag: string;
   status?: string;
@@ -67,6 +67,18 @@ export class NovaNotifier {
   portChanged(port: NotifiedPort): void {
     if (!port.device_owner.startsWith('compute:') || port.device_id === '') return;
     this.queue.push({ name: 'network-changed', server_uuid: port.device_id, tag: port.id });
+    this.schedule();
+  }
+
+  /**
+   * A server's port was wired by its host's agent (DOWN → ACTIVE) or lost (→ DOWN): Neutron's
+   * `network-vif-plugged` / `network-vif-unplugged`, which a compute waiting on its VIFs acts on.
+   */
+  portStatusChanged(port: NotifiedPort, status: 'ACTIVE' | 'DOWN'): void {
+    if (!port.device_owner.startsWith('compute:') || port.device_id === '') return;
+    this.queue.push({
+      name: status === 'ACTIVE' ? 'network-vif-plugged' : 'network-vif-unplugged', server_uuid: port.device_id, tag: port.id, status: 'completed',
+    });
     this.schedule();
   }
 

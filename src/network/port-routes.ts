@@ -12,7 +12,7 @@ import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import {
   bit, conflict, Description, IdParams, invalidInput, Name, NeutronError, networkNotFound, nowIso, portNotFound, ProjectId, requestedProject,
-  sgNotFound, Tags, viewerOf,
+  sgNotFound, Tags, viewerOf, checkIfMatch,
 } from './common.js';
 import { canonicalIp, formatCidr, parseCidr } from './ip.js';
 import { allocate, type IpRequest } from './ipam.js';
@@ -149,10 +149,10 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
     const owner = b.device_owner ?? '';
     const portSecurity = b.port_security_enabled ?? network.port_security_enabled === 1;
     const pairs = checkPairs(b.allowed_address_pairs ?? []);
-    let groups = await checkGroups(opts, req, b.security_groups ?? []);
+    const groups = await checkGroups(opts, req, b.security_groups ?? []);
     checkPortSecurity(portSecurity, groups, pairs);
     // Neutron's default: the project's default group on every port it filters, except the network's own ports.
-    if (b.security_groups === undefined && portSecurity && !owner.startsWith('network:')) groups = [await ensureDefaultGroup(db, projectId, nowIso())];
+    const wantsDefault = b.security_groups === undefined && portSecurity && !owner.startsWith('network:');
     const givenMac = b.mac_address === undefined ? undefined : checkMac(b.mac_address);
     const id = newUuid();
     const at = nowIso();
@@ -179,7 +179,8 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
       await allocate(tx, {
         networkId: network.id, subnets, portId: id, mac, requests: b.fixed_ips as IpRequest[] | undefined, routerPort: owner === 'network:router_interface' || owner === 'network:router_gateway',
       });
-      await setPortSecurityGroups(tx, id, groups);
+      // The default group is made (if need be) in the port's transaction: a refused create leaves none behind.
+      await setPortSecurityGroups(tx, id, wantsDefault ? [await ensureDefaultGroup(tx, projectId, at)] : groups);
     });
     reply.code(201);
     return { port: await one(req, id) };
@@ -192,6 +193,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
     const row = await visiblePort(db, viewerOf(req), req.params.id);
     if (!row) throw portNotFound(req.params.id);
     authorize(req, 'update_port', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     const network = (await getNetworkRow(db, row.network_id))!;
     checkPortAttributes(req, 'update', b, network, row.project_id);
     const current = (await views(null, [row]))[0]!;
@@ -260,6 +262,7 @@ export function registerPortRoutes(app: FastifyInstance, opts: NetworkAppOptions
     const row = await visiblePort(db, viewerOf(req), req.params.id);
     if (!row) throw portNotFound(req.params.id);
     authorize(req, 'delete_port', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     if (SERVICE_OWNED.includes(row.device_owner) && !req.auth.isAdmin) {
       throw conflict('ServicePortInUse', `Port ${row.id} cannot be deleted directly via the port API: has device owner ${row.device_owner}.`);
     }

@@ -10,7 +10,7 @@ import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import type { Db } from '../db/connection.js';
 import {
-  bit, bool, conflict, Description, IdParams, Name, notFound, nowIso, ProjectId, requestedProject, sgNotFound, standardAttrs, Tags, viewerOf,
+  bit, bool, conflict, Description, IdParams, Name, notFound, nowIso, ProjectId, requestedProject, sgNotFound, standardAttrs, Tags, viewerOf, checkIfMatch,
 } from './common.js';
 import { fieldsOf, listAnswer, pickFields, type View } from './list-kit.js';
 import type { NetworkAppOptions } from './options.js';
@@ -63,13 +63,10 @@ const ruleNotFound = (id: string) => notFound('SecurityGroupRuleNotFound', `Secu
 
 export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkAppOptions): void {
   const { db, config } = opts;
-  // Neutron makes the caller's default group when it first lists groups (or makes a port).
-  const ensureOwn = async (req: FastifyRequest): Promise<void> => {
-    if (req.auth.projectId) await ensureDefaultGroup(db, req.auth.projectId, nowIso());
-  };
-
   app.get('/v2.0/security-groups', { config: { policy: 'get_security_group' } }, async (req) => {
-    await ensureOwn(req);
+    // Neutron also makes the caller's default group when it lists groups; here a read never
+    // writes (the route sweeps check it): the group is made with the project's first network,
+    // port or group instead.
     return listAnswer(req, { collection: 'security_groups', attributes: GROUP_ATTRIBUTES }, await groupViews(db, await listVisibleSecurityGroups(db, viewerOf(req))));
   });
 
@@ -86,7 +83,6 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
     const projectId = requestedProject(req, b);
     authorize(req, 'create_security_group', { project_id: projectId });
     if (b.name === 'default') throw conflict('SecurityGroupDefaultAlreadyExists', 'Default security group already exists.');
-    await ensureDefaultGroup(db, projectId, nowIso());
     const at = nowIso();
     const id = newUuid();
     // Neutron gives every new group egress to anywhere, v4 and v6.
@@ -97,6 +93,8 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
     await atomically(db, async (tx) => {
       await lockKey(tx, `quota:security_group:${projectId}`);
       await checkQuota(tx, config, projectId, 'security_group');
+      // In the same transaction: a refused create leaves no default group behind either.
+      await ensureDefaultGroup(tx, projectId, at);
       await insertSecurityGroup(tx, {
         id, project_id: projectId, name: b.name ?? '', description: b.description ?? '', stateful: bit(b.stateful ?? true),
         tags: JSON.stringify([...new Set(b.tags ?? [])]), revision_number: 1, created_at: at, updated_at: at,
@@ -113,6 +111,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
     const row = await visibleSecurityGroup(db, viewerOf(req), req.params.id);
     if (!row) throw sgNotFound(req.params.id);
     authorize(req, 'update_security_group', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     const isDefault = await isDefaultGroup(db, row.id);
     if (isDefault && b.name !== undefined && b.name !== 'default') {
       throw conflict('SecurityGroupCannotUpdateDefault', 'Updating default security group not allowed.');
@@ -131,6 +130,7 @@ export function registerSecurityGroupRoutes(app: FastifyInstance, opts: NetworkA
     const row = await visibleSecurityGroup(db, viewerOf(req), req.params.id);
     if (!row) throw sgNotFound(req.params.id);
     authorize(req, 'delete_security_group', { project_id: row.project_id });
+    checkIfMatch(req, row.revision_number);
     if (await isDefaultGroup(db, row.id)) {
       throw conflict('SecurityGroupCannotRemoveDefault', 'Insufficient rights for removing default security group.');
     }

@@ -11,7 +11,7 @@ import { atomically } from '../db/transactions.js';
 import { authorize } from '../httpkit/authorize.js';
 import {
   bit, bool, conflict, Description, IdParams, invalidInput, json, Name, networkNotFound, nowIso, ProjectId, requestedProject, standardAttrs,
-  subnetNotFound, Tags, viewerOf,
+  subnetNotFound, Tags, viewerOf, checkIfMatch,
 } from './common.js';
 import { formatIp, parseCidr } from './ip.js';
 import { fieldsOf, listAnswer, pickFields, type View } from './list-kit.js';
@@ -129,6 +129,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
     if (!row) throw subnetNotFound(req.params.id);
     const network = await visibleNetwork(db, { projectId: null, isAdmin: true }, row.network_id);
     authorizeOnNetwork(req, 'update_subnet', network?.project_id ?? row.project_id, row.project_id);
+    checkIfMatch(req, row.revision_number);
     const cidr = parseCidr(row.cidr)!;
     const version = cidr.version;
     const changes: Record<string, unknown> = {};
@@ -162,6 +163,7 @@ export function registerSubnetRoutes(app: FastifyInstance, opts: NetworkAppOptio
     if (!row) throw subnetNotFound(req.params.id);
     const network = await visibleNetwork(db, { projectId: null, isAdmin: true }, row.network_id);
     authorizeOnNetwork(req, 'delete_subnet', network?.project_id ?? row.project_id, row.project_id);
+    checkIfMatch(req, row.revision_number);
     const r = await deleteSubnetCascade(db, row.id);
     if (r === 'gone') throw subnetNotFound(row.id);
     if (r === 'in-use') {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Login } from '../identity/harness.js';
+import { pgSkip } from '../support/postgres.js';
 import { adminOf, net, startNet, userWith, type NetServices } from './harness.js';
 
 const report = (host: string, tunnel: string, extra: Record<string, unknown> = {}) => ({
@@ -10,13 +11,14 @@ const report = (host: string, tunnel: string, extra: Record<string, unknown> = {
   },
 });
 
-describe('network API: agents, the agent report and host state, quotas', () => {
+for (const engine of ['sqlite', 'postgresql'] as const) {
+describe(`network API: agents, the agent report and host state, quotas (${engine})`, { skip: engine === 'postgresql' ? pgSkip : false }, () => {
   let s: NetServices;
   let admin: Login;
   let alice: Login;
   let bob: Login;
   before(async () => {
-    s = await startNet();
+    s = await startNet(engine);
     admin = await adminOf(s);
     alice = await userWith(s, admin, 'alpha', 'alice', 'member');
     bob = await userWith(s, admin, 'beta', 'bob', 'member');
@@ -58,6 +60,8 @@ describe('network API: agents, the agent report and host state, quotas', () => {
     // Only the reporting host's ports turn ACTIVE.
     assert.equal((await net(s, admin, 'GET', `/v2.0/ports/${pa.id}`)).body.port.status, 'ACTIVE');
     assert.equal((await net(s, admin, 'GET', `/v2.0/ports/${pb.id}`)).body.port.status, 'DOWN');
+    await s.notifier.drain();
+    assert.deepEqual(s.events.filter((e) => e.name === 'network-vif-plugged'), [{ name: 'network-vif-plugged', server_uuid: 'vm-a', tag: pa.id, status: 'completed' }]);
     // The same state gives the same revision; a rule change changes it.
     const again = await net(s, admin, 'POST', '/v2.0/agents/report', report('h1', '10.99.1.1'));
     assert.equal(again.body.host_state.revision, hs.revision);
@@ -110,3 +114,4 @@ describe('network API: agents, the agent report and host state, quotas', () => {
     assert.equal((await net(s, bob, 'GET', `/v2.0/quotas/${bob.projectId}`)).body.quota.network, 100);
   });
 });
+}

@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cliEnv } from '../support/openstack-cli.js';
 import { backendSkip, commandExists } from '../support/backends.js';
 import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
 import { openstackJson, openstackOk } from '../support/openstack-cli.js';
@@ -55,5 +57,20 @@ describe('the openstack CLI drives the Network v2 API of the all-in-one', { skip
     await openstackOk(['network', 'delete', 'cli-net'], env);
     const after = await openstackJson<Row[]>(['network', 'list'], env);
     assert.ok(!after.some((n) => n.Name === 'cli-net'));
+  });
+
+  it('openstacksdk: networks, subnets, ports (filters, paging), security groups, quotas, extensions', async () => {
+    // Debian's openstacksdk is installed for Debian's python (a python3 earlier on PATH may lack it).
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile('/usr/bin/python3', [new URL('./sdk/network_sdk.py', import.meta.url).pathname], { env: cliEnv(env), timeout: 120_000 }, (err, stdout, stderr) =>
+        (err ? reject(new Error(`${String(err)}\n${stderr}`)) : resolve(stdout)));
+    });
+    const seen = JSON.parse(out.trim().split('\n').at(-1)!);
+    assert.deepEqual(seen, {
+      subnet_pools: [{ start: '10.70.0.2', end: '10.70.0.254' }], ports_listed: 5, paged: 5, by_ip: ['sdk-p0'], network_by_name: true,
+      // The default group's four rules and the CLI test's SSH rule.
+      default_rules: 5, rule_protocol: 'icmp', quota_port: { limit: 500, used: 5, reserved: 0 }, has_extension_sg: true, renamed: 'renamed',
+      network_gone: true,
+    });
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Login } from '../identity/harness.js';
+import { api } from '../support/http.js';
 import { adminOf, net, startNet, userWith, type NetServices } from './harness.js';
 
 describe('network API: networks, list kit, tags, extensions', () => {
@@ -101,6 +102,29 @@ describe('network API: networks, list kit, tags, extensions', () => {
     assert.equal((await net(s, alice, 'GET', `/v2.0/networks/${id}`)).status, 404);
   });
 
+  it("a shared network: other projects see it and its subnets, make ports on it, but not with a chosen address, and cannot change it", async () => {
+    const n = await net(s, admin, 'POST', '/v2.0/networks', { network: { name: 'shared-net', shared: true, project_id: alice.projectId } });
+    assert.equal(n.status, 201, JSON.stringify(n.body));
+    const id = n.body.network.id;
+    const sub = await net(s, alice, 'POST', '/v2.0/subnets', { subnet: { network_id: id, ip_version: 4, cidr: '10.60.0.0/24' } });
+    assert.equal(sub.status, 201);
+    assert.equal((await net(s, bob, 'GET', `/v2.0/subnets/${sub.body.subnet.id}`)).status, 200);
+    assert.equal((await net(s, bob, 'POST', '/v2.0/subnets', { subnet: { network_id: id, ip_version: 4, cidr: '10.61.0.0/24' } })).status, 403);
+    const p = await net(s, bob, 'POST', '/v2.0/ports', { port: { network_id: id } });
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+    assert.equal(p.body.port.project_id, bob.projectId);
+    const chosen = await net(s, bob, 'POST', '/v2.0/ports', { port: { network_id: id, fixed_ips: [{ ip_address: '10.60.0.33' }] } });
+    assert.equal(chosen.status, 403);
+    assert.equal(chosen.body.NeutronError.message, '(rule:create_port:fixed_ips:ip_address) is disallowed by policy');
+    const upd = await net(s, bob, 'PUT', `/v2.0/networks/${id}`, { network: { name: 'mine' } });
+    assert.equal(upd.status, 403);
+    // Alice cannot see Bob's port; unsharing a network another project uses is refused.
+    assert.equal((await net(s, alice, 'GET', `/v2.0/ports/${p.body.port.id}`)).status, 404);
+    const unshare = await net(s, admin, 'PUT', `/v2.0/networks/${id}`, { network: { shared: false } });
+    assert.equal(unshare.status, 409);
+    assert.equal(unshare.body.NeutronError.type, 'InvalidSharedSetting');
+  });
+
   it('filters on any attribute (repeated = OR), sorts, pages with links', async () => {
     for (const name of ['pa', 'pb', 'pc', 'pd', 'pe']) await net(s, bob, 'POST', '/v2.0/networks', { network: { name } });
     const or = await net(s, bob, 'GET', '/v2.0/networks?name=pa&name=pc');
@@ -111,7 +135,7 @@ describe('network API: networks, list kit, tags, extensions', () => {
     assert.equal((await net(s, bob, 'GET', '/v2.0/networks?sort_key=bogus')).status, 400);
     assert.equal((await net(s, bob, 'GET', '/v2.0/networks?limit=x')).status, 400);
     const names: string[] = [];
-    let path = '/v2.0/networks?sort_key=name&sort_dir=asc&limit=2&router:external=False';
+    let path = '/v2.0/networks?sort_key=name&sort_dir=asc&limit=2&router:external=False&shared=False';
     for (let i = 0; i < 5 && path; i++) {
       const page = await net(s, bob, 'GET', path);
       assert.equal(page.status, 200, JSON.stringify(page.body));
@@ -139,6 +163,18 @@ describe('network API: networks, list kit, tags, extensions', () => {
     assert.deepEqual(t.body.tags.sort(), ['blue', 'green']);
     const shown = await net(s, alice, 'GET', `/v2.0/networks/${id}`);
     assert.equal(shown.body.network.revision_number, 4);
+  });
+
+  it('honours If-Match: revision_number=N on update and delete (412 when stale)', async () => {
+    const a = await net(s, alice, 'POST', '/v2.0/networks', { network: { name: 'rev' } });
+    const id = a.body.network.id;
+    const put = (rev: number) => api(alice, 'PUT', `${s.netUrl}/v2.0/networks/${id}`, { network: { name: `r${rev}` } }, { 'if-match': `revision_number=${rev}` });
+    assert.equal((await put(1)).status, 200);
+    const stale = await put(1);
+    assert.equal(stale.status, 412);
+    assert.equal(stale.body.NeutronError.type, 'RevisionNumberConstraintFailed');
+    assert.equal((await api(alice, 'DELETE', `${s.netUrl}/v2.0/networks/${id}`, undefined, { 'if-match': 'revision_number=1' })).status, 412);
+    assert.equal((await api(alice, 'DELETE', `${s.netUrl}/v2.0/networks/${id}`, undefined, { 'if-match': 'revision_number=2' })).status, 204);
   });
 
   it('lists its extensions and shows one by alias', async () => {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Login } from '../identity/harness.js';
+import { pgSkip } from '../support/postgres.js';
 import { adminOf, net, startNet, userWith, type NetServices } from './harness.js';
 
-describe('network API: subnets, ports, security groups', () => {
+for (const engine of ['sqlite', 'postgresql'] as const) {
+describe(`network API: subnets, ports, security groups (${engine})`, { skip: engine === 'postgresql' ? pgSkip : false }, () => {
   let s: NetServices;
   let admin: Login;
   let alice: Login;
@@ -12,7 +14,7 @@ describe('network API: subnets, ports, security groups', () => {
   let netId: string;
   let subnetId: string;
   before(async () => {
-    s = await startNet();
+    s = await startNet(engine);
     admin = await adminOf(s);
     alice = await userWith(s, admin, 'alpha', 'alice', 'member');
     reader = await userWith(s, admin, 'alpha', 'rita', 'reader');
@@ -173,3 +175,4 @@ describe('network API: subnets, ports, security groups', () => {
     assert.equal((await net(s, alice, 'DELETE', `/v2.0/security-groups/${gid}`)).status, 204);
   });
 });
+}
