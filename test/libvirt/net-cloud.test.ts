@@ -68,8 +68,29 @@ describe('networking end to end on two libvirt hosts (real guests, #13)', { skip
     const r = await api(admin, 'POST', compute(`/servers/${servers[i]}/action`), { 'os-getConsoleOutput': {} }, MV);
     return r.status === 200 ? String(r.body.output) : '';
   };
-  const seen = (i: number, re: RegExp, what: string, ms = BOOT_MS) =>
-    waitFor(`guest ${i + 1}: ${what}`, async () => re.exec(await consoleOf(i)) ?? undefined, ms);
+  const seen = async (i: number, re: RegExp, what: string, ms = BOOT_MS): Promise<RegExpExecArray> => {
+    try {
+      return await waitFor(`guest ${i + 1}: ${what}`, async () => re.exec(await consoleOf(i)) ?? undefined, ms);
+    } catch (err) {
+      // What the guest said is what tells why.
+      throw new Error(`${(err as Error).message}; its console ends with:\n${(await consoleOf(i)).split('\n').slice(-40).join('\n')}`);
+    }
+  };
+  /** The agents' namespaces on each host and what runs and listens in them (printed with ORRERY_NET_DIAGNOSE=1). */
+  const diagnose = (): string => hosts.map((h) => {
+    const mine = (existsSync('/run/netns') ? readdirSync('/run/netns') : []).filter((x) => x.startsWith(`${h.name}-`));
+    return [`host ${h.name}: ${mine.join(' ') || 'no agent namespaces'}`, ...mine.map((ns) => {
+      const q = (args: string[]) => {
+        try {
+          return execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' }).trim();
+        } catch (e) {
+          return `(${(e as Error).message.split('\n')[0]})`;
+        }
+      };
+      return `  ${ns}:\n${q(['ip', '-br', 'addr'])}\n${q(['ss', '-lntpu'])}`;
+    })].join('\n');
+  }).join('\n');
+
   /** The pings guest i reported: [n, ok] in order. */
   const pings = async (i: number): Promise<Array<[number, boolean]>> =>
     [...(await consoleOf(i)).matchAll(/ORRERY-PING \S+ (ok|fail) (\d+)/g)].map((m) => [Number(m[2]), m[1] === 'ok']);
@@ -164,6 +185,7 @@ describe('networking end to end on two libvirt hosts (real guests, #13)', { skip
   });
 
   after(async () => {
+    if (process.env.ORRERY_NET_DIAGNOSE === '1') console.log(diagnose());
     for (const id of servers) await api(admin, 'DELETE', compute(`/servers/${id}`), undefined, MV).catch(() => undefined);
     for (const a of agents) await a.stop().catch(() => undefined);
     await cloud?.close().catch(() => undefined);
