@@ -40,7 +40,11 @@ describe('network proxies, floating IPs and moves (compute ↔ network)', () => 
   const portOf = async (id: string) => (await net('GET', `/v2.0/ports?device_id=${id}`)).body.ports[0];
 
   before(async () => {
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1,compute2' }, 'fake@compute2': { unsupported: 'interfaceAttach' } });
+    cloud = await startTestCloud({
+      DEFAULT: { compute_hosts: 'compute1,compute2', shelved_offload_time: '0' },
+      fake: { live_migration_ms: '200' },
+      'fake@compute2': { unsupported: 'interfaceAttach' },
+    });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     imageId = (await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`)).body.images[0].id;
     netId = (await net('POST', '/v2.0/networks', { network: { name: 'private' } })).body.network.id;
@@ -152,5 +156,107 @@ describe('network proxies, floating IPs and moves (compute ↔ network)', () => 
     assert.equal((await net('GET', `/v2.0/ports?device_id=${id}`)).body.ports.length, 1);
     await compute('DELETE', `/servers/${id}`);
     await waitFor('its port to go', async () => ((await net('GET', `/v2.0/ports?device_id=${id}`)).body.ports.length === 0 ? true : undefined));
+  });
+
+  it('a live migration plugs on the destination first, binds there once it runs there', async () => {
+    const id = await boot('live', 'nova:compute1');
+    const port = await portOf(id);
+    const res = await compute('POST', `/servers/${id}/action`, { 'os-migrateLive': { host: 'compute2', block_migration: 'auto' } }, V('2.30'));
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    await waitFor('on compute2', async () => {
+      const s = await show(id);
+      return s.status === 'ACTIVE' && s['OS-EXT-SRV-ATTR:host'] === 'compute2' ? true : undefined;
+    }, 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], 'compute2');
+    assert.ok(backends.compute2!.vifs.calls(id).some((c) => c.op === 'plugVifs'));
+    assert.equal((await portOf(id)).id, port.id);
+    await compute('DELETE', `/servers/${id}`);
+  });
+
+  it('shelve-offload unbinds the port, unshelve binds it where the server lands; deleting an offloaded server deletes its port', async () => {
+    const id = await boot('shelver');
+    const port = await portOf(id);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { shelve: null })).status, 202);
+    await waitFor('SHELVED_OFFLOADED', async () => ((await show(id)).status === 'SHELVED_OFFLOADED' ? true : undefined), 20_000);
+    const offloaded = await portOf(id);
+    assert.equal(offloaded.id, port.id, 'the port stays the server\'s');
+    assert.equal(offloaded['binding:host_id'], '');
+    assert.equal((await compute('POST', `/servers/${id}/action`, { unshelve: null })).status, 202);
+    const s = await waitFor('ACTIVE again', async () => {
+      const v = await show(id);
+      return v.status === 'ACTIVE' && !v['OS-EXT-STS:task_state'] ? v : undefined;
+    }, 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], s['OS-EXT-SRV-ATTR:host']);
+    assert.deepEqual(backends[s['OS-EXT-SRV-ATTR:host']]!.vifs.nics(id).map((n) => n.id), [port.id]);
+    assert.equal(s.addresses.private[0].addr, port.fixed_ips[0].ip_address);
+
+    // Offloaded again, then deleted: no compute has it, the API releases its port.
+    assert.equal((await compute('POST', `/servers/${id}/action`, { shelve: null })).status, 202);
+    await waitFor('SHELVED_OFFLOADED', async () => ((await show(id)).status === 'SHELVED_OFFLOADED' ? true : undefined), 20_000);
+    assert.equal((await compute('DELETE', `/servers/${id}`)).status, 204);
+    assert.equal((await net('GET', `/v2.0/ports/${port.id}`)).status, 404);
+  });
+
+  it('a reverted migration binds the port back to the source; an evacuation binds it to the new host', async () => {
+    const id = await boot('reverter', 'nova:compute1');
+    assert.equal((await compute('POST', `/servers/${id}/action`, { migrate: { host: 'compute2' } }, V('2.56'))).status, 202);
+    await waitFor('VERIFY_RESIZE', async () => ((await show(id)).status === 'VERIFY_RESIZE' ? true : undefined), 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], 'compute2');
+    assert.equal((await compute('POST', `/servers/${id}/action`, { revertResize: null }, V('2.56'))).status, 202);
+    await waitFor('ACTIVE on compute1', async () => {
+      const v = await show(id);
+      return v.status === 'ACTIVE' && !v['OS-EXT-STS:task_state'] && v['OS-EXT-SRV-ATTR:host'] === 'compute1' ? true : undefined;
+    }, 20_000);
+    assert.equal((await portOf(id))['binding:host_id'], 'compute1');
+
+    // compute1 forced down: evacuated to compute2, the port follows.
+    const svc = (await compute('GET', '/os-services?host=compute1&binary=nova-compute', undefined, V('2.53'))).body.services[0];
+    assert.equal((await compute('PUT', `/os-services/${svc.id}`, { forced_down: true }, V('2.53'))).status, 200);
+    try {
+      const ev = await compute('POST', `/servers/${id}/action`, { evacuate: {} }, V('2.68'));
+      assert.equal(ev.status, 200, JSON.stringify(ev.body));
+      await waitFor('ACTIVE on compute2', async () => {
+        const v = await show(id);
+        return v.status === 'ACTIVE' && !v['OS-EXT-STS:task_state'] && v['OS-EXT-SRV-ATTR:host'] === 'compute2' ? true : undefined;
+      }, 20_000);
+      assert.equal((await portOf(id))['binding:host_id'], 'compute2');
+      assert.ok(backends.compute2!.vifs.nics(id).length === 1);
+    } finally {
+      await compute('PUT', `/os-services/${svc.id}`, { forced_down: false }, V('2.53'));
+    }
+    await compute('DELETE', `/servers/${id}`);
+  });
+
+  it('addSecurityGroup / removeSecurityGroup change the groups of the server\'s ports', async () => {
+    const g = (await net('POST', '/v2.0/security-groups', { security_group: { name: 'extra' } })).body.security_group;
+    const id = await boot('grouped');
+    const add = await compute('POST', `/servers/${id}/action`, { addSecurityGroup: { name: 'extra' } }, V('2.80'));
+    assert.equal(add.status, 202, JSON.stringify(add.body));
+    assert.ok((await portOf(id)).security_groups.includes(g.id));
+    const listed = await compute('GET', `/servers/${id}/os-security-groups`, undefined, V('2.80'));
+    assert.ok(listed.body.security_groups.some((x: any) => x.name === 'extra'));
+    assert.equal((await compute('POST', `/servers/${id}/action`, { addSecurityGroup: { name: 'nope' } }, V('2.80'))).status, 404);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { removeSecurityGroup: { name: 'extra' } }, V('2.80'))).status, 202);
+    assert.equal((await portOf(id)).security_groups.includes(g.id), false);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { removeSecurityGroup: { name: 'extra' } }, V('2.80'))).status, 400);
+    await compute('DELETE', `/servers/${id}`);
+  });
+
+  it('addFixedIp / removeFixedIp (multinic) up to 2.43', async () => {
+    const id = await boot('multinic');
+    const add = await compute('POST', `/servers/${id}/action`, { addFixedIp: { networkId: netId } }, V('2.43'));
+    assert.equal(add.status, 202, JSON.stringify(add.body));
+    const two = await waitFor('two fixed IPs', async () => {
+      const a = (await show(id)).addresses.private as any[];
+      return a.length === 2 ? a : undefined;
+    });
+    assert.equal((await portOf(id)).fixed_ips.length, 2);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { addFixedIp: { networkId: '00000000-0000-4000-8000-000000000000' } }, V('2.43'))).status, 400);
+    const rm = await compute('POST', `/servers/${id}/action`, { removeFixedIp: { address: two[1].addr } }, V('2.43'));
+    assert.equal(rm.status, 202, JSON.stringify(rm.body));
+    assert.equal((await show(id)).addresses.private.length, 1);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { removeFixedIp: { address: two[1].addr } }, V('2.43'))).status, 400);
+    assert.equal((await compute('POST', `/servers/${id}/action`, { addFixedIp: { networkId: netId } }, V('2.44'))).status, 404);
+    await compute('DELETE', `/servers/${id}`);
   });
 });
