@@ -91,8 +91,16 @@ export async function resolveNetworks(
     const available = await availableNetworks(client, token, projectId);
     if (available.length > 1) throw new Conflict(AMBIGUOUS);
     if (available.length === 1) return { mode: 'list', networks: [{ networkId: available[0]!.id }], securityGroupIds };
-    // Below 2.37 nothing given and nothing there: a server with no port, as Nova did; `auto`: get-me-a-network.
-    return networks === 'auto' ? { mode: 'auto', networks: [], securityGroupIds } : { mode: 'none', networks: [], securityGroupIds: [] };
+    // Below 2.37 nothing given and nothing there: a server with no port, as Nova did.
+    if (networks !== 'auto') return { mode: 'none', networks: [], securityGroupIds: [] };
+    // `auto`: get-me-a-network, made by the compute service; checked here first (Neutron's dry run), as Nova does.
+    const dry = await client.call('GET', `/v2.0/auto-allocated-topology/${encodeURIComponent(projectId)}?fields=dry-run`, undefined, token)
+      .then(() => true, (err: unknown) => {
+        const status = statusOf(err) ?? 500;
+        return status >= 500 ? Promise.reject(err) : false;
+      });
+    if (!dry) throw new BadRequest(`Unable to automatically allocate a network for project ${projectId}`);
+    return { mode: 'auto', networks: [], securityGroupIds };
   }
   const out: RequestedNetwork[] = [];
   const ports = new Set<string>();

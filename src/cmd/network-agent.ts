@@ -3,7 +3,7 @@
  * compute host in the all-in-one): its options, its client of the Network API (the service
  * user; `[neutron] endpoint_override` or the catalog), and its data plane.
  */
-import { LinuxDataplane, NoopDataplane, type Dataplane, type DataplaneExtension, type MetadataProxyCommand } from '@orrery/net-linux';
+import { l3Extension, LinuxDataplane, NoopDataplane, type Dataplane, type DataplaneExtension, type MetadataProxyCommand } from '@orrery/net-linux';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logging.js';
 import { IdentityClient } from '../clients/identity-client.js';
@@ -48,7 +48,8 @@ export async function startNetworkAgent(config: Config, host: string, authUrl: s
     netns: c.netns, tunnelingIp: c.tunnelingIp, interfaceMappings: c.interfaceMappings, stateDir: c.statePath,
     namespacePrefix: c.namespacePrefix, dhcpLeaseSeconds: c.dhcpLeaseSeconds,
     ...(c.metadata && hooks.metadataProxy ? { metadataProxy: hooks.metadataProxy } : {}),
-    extensions: hooks.extensions ?? [],
+    // H2's L3 (routers, SNAT, floating IPs) on hosts that offer it.
+    extensions: [...(hooks.extensions ?? []), ...(c.l3 ? [l3Extension()] : [])],
   });
   const agent = new NetworkAgent({
     host, availabilityZone: c.availabilityZone, configurations: agentConfigurations(c),

@@ -5,6 +5,7 @@ import type { Instance } from '../objects/compute.js';
 import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import { systemContext } from '../rpc/dispatch.js';
 import { ownedByMove } from './move-ownership.js';
+import type { HostNetworking } from './networking.js';
 
 export interface EvacuationDeps {
   host: string;
@@ -13,6 +14,8 @@ export interface EvacuationDeps {
   conductor: ConductorRpcApi;
   /** How a conductor call is tried (the service's retry of calls that must land); once by default. */
   landed?<T>(call: () => Promise<T>): Promise<T>;
+  /** The servers' VIFs on this host (networking.ts), unplugged with an evacuated guest. */
+  network?: HostNetworking;
 }
 
 /**
@@ -69,12 +72,15 @@ export class Evacuations {
       try {
         const node = listed.get(e.instanceUuid);
         // An instance that lives here again (moved back since) keeps its guest.
-        const back = node !== undefined && (await this.d.conductor.instanceGet(ctx, e.instanceUuid))?.host === this.d.host;
+        const current = node !== undefined ? await this.d.conductor.instanceGet(ctx, e.instanceUuid) : null;
+        const back = node !== undefined && current?.host === this.d.host;
         if (node !== undefined && !back) {
           this.d.log.info({ instance: e.instanceUuid, node, migration: e.migrationUuid }, 'destroying the guest of an instance evacuated from this host');
           await this.d.driver.destroy({ uuid: e.instanceUuid, node }).catch((err: unknown) => {
             if (!isDriverError(err, 'InstanceNotFound')) throw err;
           });
+          // Its VIFs' leftovers here too (its ports are bound to the new host by now).
+          if (current) await this.d.network?.away({ ...current, node });
         }
         await this.d.conductor.evacuationCleaned(ctx, e.migrationUuid);
       } catch (err) {

@@ -26,7 +26,7 @@ import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
 import { instanceRef, instanceSpec } from './specs.js';
 import type { NetworkClient } from '../clients/network-client.js';
-import { InstanceNetworking, MoveNetworking, type Allocation } from './networking.js';
+import { InstanceNetworking, HostNetworking, type Allocation } from './networking.js';
 import { interfaceMethods } from './interfaces.js';
 
 export interface ComputeServiceOptions {
@@ -87,13 +87,13 @@ export class ComputeService {
   readonly host: string;
   /** The instances' ports (null without a Network API). */
   private readonly networking: InstanceNetworking | null;
-  private readonly moveNetworking: MoveNetworking;
+  private readonly hostNetworking: HostNetworking;
 
   constructor(bus: Bus, private readonly opts: ComputeServiceOptions) {
     this.host = opts.host;
     this.driver = guardDriver(opts.driver);
     this.networking = opts.network ? new InstanceNetworking(opts.network, opts.host, opts.log) : null;
-    this.moveNetworking = new MoveNetworking(this.driver, this.networking, opts.log);
+    this.hostNetworking = new HostNetworking(this.driver, this.networking, opts.log);
     // Conductors are upgraded first, so a compute speaks the newest conductor RPC, unless
     // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
@@ -104,10 +104,11 @@ export class ComputeService {
     this.nodes = new NodeTracker({ config: opts.config, host: this.host, log: opts.log, bus, driver: this.driver, conductor: this.conductor });
     this.moves = moveMethods({
       driver: this.driver, conductor: this.conductor, inFlight: this.inFlight, log: opts.log,
-      network: this.moveNetworking,
+      network: this.hostNetworking,
     });
     this.evacuations = new Evacuations({
       host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor, landed: (call) => this.outcomes.landed(call),
+      network: this.hostNetworking,
     });
     this.handlers = this.methods();
     this.powerSync = new PowerSync({
@@ -245,7 +246,7 @@ export class ComputeService {
           taskStates: taskStatesOf('rebuild_instance'),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
-            return rebuildKeepingState(d, i, args.image, await this.moveNetworking.here(i, { bind: false }));
+            return rebuildKeepingState(d, i, args.image, await this.hostNetworking.here(i, { bind: false }));
           },
         });
       },
@@ -328,7 +329,7 @@ export class ComputeService {
       await this.outcomes.recordFailure(ctx, inst, event, err);
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
       // A failed build leaves no port: what it made is deleted, the user's unbound (the next host binds them again).
-      await this.undoPorts(inst, ports);
+      await this.hostNetworking.undoBuild(inst, ports);
       // A refused network request (no such network, port in use, no address left) is the user's: no other host does better.
       const status = statusOf(err) ?? 500;
       const refused = !isDriverError(err) && ports === null && status >= 400 && status < 500;
@@ -355,40 +356,18 @@ export class ComputeService {
         this.log.warn({ instance: inst.uuid, vmState: current.vmState, taskState: current.taskState }, 'spawned, but the build had moved on');
         if (current.vmState === VmState.ERROR) {
           await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
-          await this.undoPorts(inst, ports);
+          await this.hostNetworking.undoBuild(inst, ports);
         }
         return null;
       }
       // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
       this.log.info({ instance: inst.uuid }, 'instance deleted during its spawn; undoing the spawn');
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
-      await this.undoPorts(inst, ports);
+      await this.hostNetworking.undoBuild(inst, ports);
       await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
       return null;
     }
     return info.powerState;
-  }
-
-  /** Unplugs and releases the ports of a build that did not stay (errors logged: the API's delete deallocates again by device_id). */
-  private async undoPorts(inst: Instance, ports: Allocation | null): Promise<void> {
-    if (!this.networking) return;
-    if (ports && ports.vifs.length > 0 && this.driver.supports('unplugVifs')) await this.driver.unplugVifs(instanceRef(inst), ports.vifs).catch(() => undefined);
-    await this.networking.deallocate(inst, ports?.created ?? []).catch((err: unknown) => {
-      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a failed build');
-    });
-  }
-
-  /** After a destroy: the host's leftovers of the server's VIFs, then its ports (Nova's _shutdown_instance). */
-  private async releaseNetwork(inst: Instance): Promise<void> {
-    // A server with no cache has no port Orrery knows of (a failed build released its own).
-    if (!this.networking || !inst.networkInfo?.length) return;
-    try {
-      const { vifs } = await this.networking.current(inst);
-      if (vifs.length > 0 && this.driver.supports('unplugVifs')) await this.driver.unplugVifs(instanceRef(inst), vifs);
-      await this.networking.deallocate(inst);
-    } catch (err) {
-      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a deleted server');
-    }
   }
 
   private async terminate(ctx: RpcContext, inst: Instance): Promise<void> {
@@ -401,7 +380,7 @@ export class ComputeService {
       await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, undefined, NO_RETURN);
       return;
     }
-    await this.releaseNetwork(inst);
+    await this.hostNetworking.released(inst);
     await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
     await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
   }
@@ -428,6 +407,7 @@ export class ComputeService {
       this.driver.listInstances(),
     ]);
     await recoverInstances(this.recoveryDeps(), dbInstances, new Map(driverInstances.map((i) => [i.uuid, i.powerState])));
+    await this.hostNetworking.replug(dbInstances, new Set(driverInstances.map((i) => i.uuid)));
   }
 
   /** The periodic fallback to events, also run at start (power-sync.ts). */

@@ -7,7 +7,7 @@ import { SameCalls } from './coalesce.js';
 import type { InFlightCalls } from './in-flight.js';
 import { LiveMigrations } from './live-migrations.js';
 import { imageRef, instanceRef, instanceSpec } from './specs.js';
-import type { MoveNetworking } from './networking.js';
+import type { HostNetworking } from './networking.js';
 
 export interface MoveDeps {
   driver: GuardedVirtDriver;
@@ -18,7 +18,7 @@ export interface MoveDeps {
   /** The least time between two progress reports of a live migration (default 1000 ms). */
   progressIntervalMs?: number;
   /** The server's ports bound and plugged where it goes, unplugged where it left (networking.ts). */
-  network?: MoveNetworking;
+  network?: HostNetworking;
 }
 
 /** Seconds a guest gets to shut down cleanly before a shelve powers it off (as stop_instance gives it). */

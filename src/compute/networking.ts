@@ -33,6 +33,14 @@ export type { DriverVif };
 const bridgeOf = (networkId: string): string => `brq${networkId.slice(0, 11)}`;
 const tapOf = (portId: string): string => `tap${portId.slice(0, 11)}`;
 
+/** The VIFs the cache describes (no subnets: enough to plug, as at a host's start). */
+export function vifsFromCache(cache: VifInfo[]): DriverVif[] {
+  return cache.map((v) => ({
+    id: v.port_id, mac: v.mac, networkId: v.network_id, fixedIps: v.fixed_ips.map((f) => f.address),
+    mtu: v.mtu, bridge: bridgeOf(v.network_id), devName: tapOf(v.port_id), vifType: 'bridge' as const,
+  }));
+}
+
 export class InstanceNetworking {
   constructor(private readonly client: NetworkClient, readonly hostName: string, private readonly log: Logger) {}
 
@@ -193,12 +201,14 @@ export class InstanceNetworking {
 }
 
 /**
- * The move steps' part (moves.ts), Nova's setup_networks_on_host / migrate_instance_finish:
- * `here` binds the server's ports to this host (when `bind`) and plugs them into it, answering
- * the driver's network info; `away` unplugs what this host has of them unless they are still
- * bound here (a move within one host keeps its guest's taps).
+ * This host's side of the servers' ports, over the guarded driver. The move steps' part
+ * (moves.ts), Nova's setup_networks_on_host / migrate_instance_finish: `here` binds the
+ * server's ports to this host (when `bind`) and plugs them into it, answering the driver's
+ * network info; `away` unplugs what this host has of them unless they are still bound here (a
+ * move within one host keeps its guest's taps). And the build's and delete's part: `undoBuild`,
+ * `released`, `replug` at the host's start.
  */
-export class MoveNetworking {
+export class HostNetworking {
   constructor(private readonly d: GuardedVirtDriver, private readonly n: InstanceNetworking | null, private readonly log: Logger) {}
 
   async here(inst: Instance, o: { bind: boolean }): Promise<NetworkInfo> {
@@ -225,6 +235,44 @@ export class MoveNetworking {
       if (o.unbind) await this.n.unbindHost(ports);
     } catch (err) {
       this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not unplug the VIFs of a server that left');
+    }
+  }
+
+  /** Unplugs and releases the ports of a build that did not stay (errors logged: the API's delete deallocates again by device_id). */
+  async undoBuild(inst: Instance, ports: Allocation | null): Promise<void> {
+    if (!this.n) return;
+    if (ports && ports.vifs.length > 0 && this.d.supports('unplugVifs')) await this.d.unplugVifs(instanceRef(inst), ports.vifs).catch(() => undefined);
+    await this.n.deallocate(inst, ports?.created ?? []).catch((err: unknown) => {
+      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a failed build');
+    });
+  }
+
+  /** After a destroy: the host's leftovers of the server's VIFs, then its ports (Nova's _shutdown_instance). */
+  async released(inst: Instance): Promise<void> {
+    // A server with no cache has no port Orrery knows of (a failed build released its own).
+    if (!this.n || !inst.networkInfo?.length) return;
+    try {
+      const { vifs } = await this.n.current(inst);
+      if (vifs.length > 0 && this.d.supports('unplugVifs')) await this.d.unplugVifs(instanceRef(inst), vifs);
+      await this.n.deallocate(inst);
+    } catch (err) {
+      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a deleted server');
+    }
+  }
+
+  /**
+   * Nova's init_host plug_vifs: the host's guests get their VIFs plugged again (a host rebooted
+   * lost its bridges), from the info cache alone, so a start needs no Network API. Idempotent;
+   * a failure is logged (the next move or restart plugs again).
+   */
+  async replug(instances: Instance[], present: Set<string>): Promise<void> {
+    if (!this.d.supports('plugVifs')) return;
+    for (const inst of instances) {
+      const vifs = vifsFromCache(inst.networkInfo ?? []);
+      if (vifs.length === 0 || !present.has(inst.uuid) || !inst.node) continue;
+      await this.d.plugVifs(instanceRef(inst), vifs).catch((err: unknown) => {
+        this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not plug the VIFs of a guest at start');
+      });
     }
   }
 }

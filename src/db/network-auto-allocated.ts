@@ -30,7 +30,8 @@ export async function claimTopology(db: Db, projectId: string, candidates: Itera
       used.add(cidr);
     }
   }
-  return null;
+  // Every /24 looked taken — perhaps by this very project's concurrent claim, made after `used` was read.
+  return (await getTopology(db, projectId)) ? 'taken' : null;
 }
 
 export async function completeTopology(db: Db, projectId: string, ids: { network_id: string; subnet_id: string; router_id: string | null }): Promise<void> {
@@ -50,4 +51,11 @@ export async function defaultExternalNetwork(db: Db): Promise<{ id: string } | n
 /** The topology's subnet (validated by the caller: a /24 of the pool, its gateway the first address). */
 export async function insertTopologySubnet(db: Db, row: Insertable<SubnetTable>): Promise<void> {
   await db.insertInto('subnets').values(row).execute();
+}
+
+/** Whether a port other than the network's own (DHCP) and the router's interfaces is on the network (a server's). */
+export async function networkHasServerPorts(db: Db, networkId: string): Promise<boolean> {
+  const busy = await db.selectFrom('ports').select('id').where('network_id', '=', networkId)
+    .where('device_owner', 'not in', ['network:dhcp', 'network:router_interface']).executeTakeFirst();
+  return busy !== undefined;
 }

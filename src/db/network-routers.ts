@@ -1,5 +1,5 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import { DuplicateEntry, type Db } from './connection.js';
+import type { Db } from './connection.js';
 import type { PortTable, RouterTable, SubnetTable } from './schema-network.js';
 import { atomically } from './transactions.js';
 
@@ -187,54 +187,6 @@ export async function routerHostRows(db: Db, host: string): Promise<RouterHostRo
 export async function getSubnetsByIds(db: Db, ids: readonly string[]): Promise<Array<Selectable<SubnetTable>>> {
   if (ids.length === 0) return [];
   return db.selectFrom('subnets').selectAll().where('id', 'in', [...ids]).orderBy('id').execute();
-}
-
-// ---- the L3 service's own ports (router interfaces and gateways, floating IP holders)
-
-export async function getPortRow(db: Db, id: string): Promise<RouterPortRow | null> {
-  return (await db.selectFrom('ports').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
-}
-
-export async function getSubnetRowById(db: Db, id: string): Promise<Selectable<SubnetTable> | null> {
-  return (await db.selectFrom('subnets').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
-}
-
-export async function subnetsOfNetworkRows(db: Db, networkId: string): Promise<Array<Selectable<SubnetTable>>> {
-  return db.selectFrom('subnets').selectAll().where('network_id', '=', networkId).orderBy('created_at').orderBy('id').execute();
-}
-
-export async function insertServicePortRow(db: Db, row: Insertable<PortTable>): Promise<void> {
-  await db.insertInto('ports').values(row).execute();
-}
-
-/**
- * Claims one address for a port: false when it is taken (the primary key of ip_allocations
- * refused it). Its own statement, never inside a transaction: on PostgreSQL a unique violation
- * would abort the transaction around it.
- */
-export async function allocateAddress(db: Db, row: { subnet_id: string; ip_address: string; network_id: string; port_id: string }): Promise<boolean> {
-  try {
-    await db.insertInto('ip_allocations').values(row).execute();
-    return true;
-  } catch (err) {
-    if (err instanceof DuplicateEntry) return false;
-    throw err;
-  }
-}
-
-export async function releaseAddresses(db: Db, portId: string, addrs: ReadonlyArray<{ subnet_id: string; ip_address: string }>): Promise<void> {
-  for (const a of addrs) {
-    await db.deleteFrom('ip_allocations').where('port_id', '=', portId).where('subnet_id', '=', a.subnet_id).where('ip_address', '=', a.ip_address).execute();
-  }
-}
-
-/** Deletes a port with its addresses and group memberships, in one transaction. */
-export async function deleteServicePortRows(db: Db, portId: string): Promise<void> {
-  await atomically(db, async (tx) => {
-    await tx.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
-    await tx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
-    await tx.deleteFrom('ports').where('id', '=', portId).execute();
-  });
 }
 
 /**

@@ -19,7 +19,7 @@ export function registerAutoAllocatedRoutes(app: FastifyInstance, opts: NetworkA
   const answer = (req: FastifyRequest, projectId: string, id: string) => ({ auto_allocated_topology: { id, tenant_id: projectId, project_id: projectId } });
 
   app.get<{ Params: { project_id: string } }>('/v2.0/auto-allocated-topology/:project_id', {
-    config: { policy: 'get_auto_allocated_topology', policyInHandler: true }, schema: { params: Params },
+    config: { policy: 'get_auto_allocated_topology' }, schema: { params: Params },
   }, async (req) => {
     const projectId = req.params.project_id;
     authorize(req, 'get_auto_allocated_topology', { project_id: projectId });
@@ -31,7 +31,7 @@ export function registerAutoAllocatedRoutes(app: FastifyInstance, opts: NetworkA
   });
 
   app.delete<{ Params: { project_id: string } }>('/v2.0/auto-allocated-topology/:project_id', {
-    config: { policy: 'delete_auto_allocated_topology', policyInHandler: true }, schema: { params: Params },
+    config: { policy: 'delete_auto_allocated_topology' }, schema: { params: Params },
   }, async (req, reply) => {
     const projectId = req.params.project_id;
     authorize(req, 'delete_auto_allocated_topology', { project_id: projectId });

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { newUuid } from '../common/ids.js';
 import {
-  claimTopology, completeTopology, defaultExternalNetwork, getTopology, insertTopologySubnet, releaseTopology, type TopologyRow,
+  claimTopology, completeTopology, defaultExternalNetwork, getTopology, insertTopologySubnet, networkHasServerPorts, releaseTopology, type TopologyRow,
 } from '../db/network-auto-allocated.js';
 import { deleteNetworkCascade, getNetworkRow, insertNetwork, parseRanges } from '../db/network-networks.js';
 import { deleteRouterRow, getRouterRow, insertRouter, routerPorts, scheduleRouters, ROUTER_INTERFACE_OWNER } from '../db/network-routers.js';
@@ -134,9 +134,7 @@ async function build(req: FastifyRequest, opts: NetworkAppOptions, projectId: st
 async function teardown(opts: NetworkAppOptions, t: { routerId: string | null; networkId: string | null }): Promise<'deleted' | 'in-use'> {
   if (t.networkId) {
     // Refuse before touching the router when servers still use the network.
-    const busy = await opts.db.selectFrom('ports').select('id').where('network_id', '=', t.networkId)
-      .where('device_owner', 'not in', ['network:dhcp', ROUTER_INTERFACE_OWNER]).executeTakeFirst();
-    if (busy) return 'in-use';
+    if (await networkHasServerPorts(opts.db, t.networkId)) return 'in-use';
   }
   if (t.routerId) {
     for (const p of await routerPorts(opts.db, [t.routerId])) await deleteServicePort(opts, p.id);

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { newUuid } from '../common/ids.js';
 import { DuplicateEntry } from '../db/connection.js';
 import {
-  deleteFloatingIpRow, getFloatingIpRow, insertFloatingIp, listFloatingIpRows, updateFloatingIpRow, type FloatingIpRow,
+  deleteFloatingIpRow, disassociateOrphans, getFloatingIpRow, insertFloatingIp, listFloatingIpRows, updateFloatingIpRow, type FloatingIpRow,
 } from '../db/network-floating-ips.js';
 import { visibleNetwork } from '../db/network-networks.js';
 import { FLOATING_IP_OWNER } from '../db/network-routers.js';
@@ -67,6 +67,7 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
   const { db, config } = opts;
 
   const visible = async (req: FastifyRequest, id: string, rule: string): Promise<FloatingIpRow> => {
+    await disassociateOrphans(db, nowIso());
     const row = await getFloatingIpRow(db, id);
     const v = viewerOf(req);
     if (!row || !(v.isAdmin || row.project_id === v.projectId)) throw floatingIpNotFound(id);
@@ -89,15 +90,16 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
 
   app.get('/v2.0/floatingips', { config: { policy: 'get_floatingip' } }, async (req) => {
     const v = viewerOf(req);
+    await disassociateOrphans(db, nowIso());
     const rows = await listFloatingIpRows(db, v.isAdmin ? null : v.projectId ?? '');
     return listAnswer(req, { collection: 'floatingips', attributes: FLOATING_IP_ATTRIBUTES }, rows.map(floatingIpView));
   });
 
-  app.get<{ Params: { id: string } }>('/v2.0/floatingips/:id', { config: { policy: 'get_floatingip', policyInHandler: true }, schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.0/floatingips/:id', { config: { policy: 'get_floatingip' }, schema: { params: IdParams } }, async (req) => {
     return { floatingip: pickFields(floatingIpView(await visible(req, req.params.id, 'get_floatingip')), fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/floatingips', { config: { policy: 'create_floatingip', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/floatingips', { config: { policy: 'create_floatingip' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.floatingip;
     const projectId = requestedProject(req, b);
     authorize(req, 'create_floatingip', { project_id: projectId });
@@ -138,7 +140,7 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/floatingips/:id', {
-    config: { policy: 'update_floatingip', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_floatingip' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const row = await visible(req, req.params.id, 'update_floatingip');
     const b = req.body.floatingip;
@@ -167,7 +169,7 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/floatingips/:id', {
-    config: { policy: 'delete_floatingip', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_floatingip' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await visible(req, req.params.id, 'delete_floatingip');
     if (!(await deleteFloatingIpRow(db, row.id))) throw floatingIpNotFound(row.id);

@@ -1,6 +1,8 @@
 import { bridgeName, routerGatewayName, routerInternalName, tapName, type L3FloatingIp, type L3HostState, type L3Port, type L3Router } from '@orrery/net-linux';
 import type { Db } from '../db/connection.js';
+import { disassociateOrphans } from '../db/network-floating-ips.js';
 import { ROUTER_GATEWAY_OWNER, routerHostRows, scheduleRouters } from '../db/network-routers.js';
+import { HOST_STATE_SECTIONS } from './host-state.js';
 
 /**
  * The `routers` and `floating_ips` sections of an agent host's desired state (the answer of
@@ -15,6 +17,7 @@ import { ROUTER_GATEWAY_OWNER, routerHostRows, scheduleRouters } from '../db/net
 
 export async function routerHostState(db: Db, host: string, opts: { nowMs: number; agentDownTimeS: number }): Promise<L3HostState> {
   await scheduleRouters(db, opts.nowMs, opts.agentDownTimeS);
+  await disassociateOrphans(db, new Date(opts.nowMs).toISOString());
   const rows = await routerHostRows(db, host);
   const subnets = new Map(rows.subnets.map((s) => [s.id, s]));
   const mtus = new Map(rows.networks.map((n) => [n.id, n.mtu]));
@@ -50,3 +53,9 @@ export async function routerHostState(db: Db, host: string, opts: { nowMs: numbe
   });
   return { routers, floating_ips: routers.flatMap((r) => r.floating_ips) };
 }
+
+// The answer's `routers` and `floating_ips` (host-state.ts merges the sections' keys in).
+HOST_STATE_SECTIONS.push(async (ctx) => {
+  const nowMs = Date.now();
+  return { ...await routerHostState(ctx.db, ctx.host, { nowMs, agentDownTimeS: Math.max(0, (nowMs - Date.parse(ctx.aliveSince)) / 1000) }) };
+});

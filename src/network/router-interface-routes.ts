@@ -59,7 +59,7 @@ export function registerRouterInterfaceRoutes(app: FastifyInstance, opts: Networ
   };
 
   app.put<{ Params: { id: string }; Body: Body }>('/v2.0/routers/:id/add_router_interface', {
-    config: { policy: 'add_router_interface', policyInHandler: true }, schema: { params: IdParams, body: Body },
+    config: { policy: 'add_router_interface' }, schema: { params: IdParams, body: Body },
   }, async (req) => {
     const router = await routerFor(req, req.params.id, 'add_router_interface');
     const b = req.body;
@@ -91,7 +91,7 @@ export function registerRouterInterfaceRoutes(app: FastifyInstance, opts: Networ
   });
 
   app.put<{ Params: { id: string }; Body: Body }>('/v2.0/routers/:id/remove_router_interface', {
-    config: { policy: 'remove_router_interface', policyInHandler: true }, schema: { params: IdParams, body: Body },
+    config: { policy: 'remove_router_interface' }, schema: { params: IdParams, body: Body },
   }, async (req) => {
     const router = await routerFor(req, req.params.id, 'remove_router_interface');
     const b = req.body;

@@ -7,6 +7,8 @@ import type { NetworkAppOptions } from './options.js';
 import { floatingIpNotFound, routerNotFound, visibleRouter } from './router-common.js';
 import { registerRouterInterfaceRoutes } from './router-interface-routes.js';
 import { registerRouterRoutes } from './router-routes.js';
+// Adds the routers/floating_ips sections to the agents' host state (at module load, once per process).
+import './router-host-state.js';
 import { registerTagRoutes } from './tag-routes.js';
 
 /** Every route of the L3 service (routers, their interfaces, floating IPs, auto-allocated topology, their tags): one call from the app. */

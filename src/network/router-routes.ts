@@ -109,12 +109,12 @@ export function registerRouterRoutes(app: FastifyInstance, opts: NetworkAppOptio
     return listAnswer(req, { collection: 'routers', attributes: ROUTER_ATTRIBUTES }, rows.map((r) => routerView(r, gw.get(r.id) ?? [])));
   });
 
-  app.get<{ Params: { id: string } }>('/v2.0/routers/:id', { config: { policy: 'get_router', policyInHandler: true }, schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.0/routers/:id', { config: { policy: 'get_router' }, schema: { params: IdParams } }, async (req) => {
     const row = await found(req, req.params.id, 'get_router');
     return { router: pickFields(await routerViewOf(db, row), fieldsOf(req)) };
   });
 
-  app.post<{ Body: CreateBody }>('/v2.0/routers', { config: { policy: 'create_router', policyInHandler: true }, schema: { body: CreateBody } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.0/routers', { config: { policy: 'create_router' }, schema: { body: CreateBody } }, async (req, reply) => {
     const b = req.body.router;
     const projectId = requestedProject(req, b);
     authorize(req, 'create_router', { project_id: projectId });
@@ -143,7 +143,7 @@ export function registerRouterRoutes(app: FastifyInstance, opts: NetworkAppOptio
   });
 
   app.put<{ Params: { id: string }; Body: UpdateBody }>('/v2.0/routers/:id', {
-    config: { policy: 'update_router', policyInHandler: true }, schema: { params: IdParams, body: UpdateBody },
+    config: { policy: 'update_router' }, schema: { params: IdParams, body: UpdateBody },
   }, async (req) => {
     const b = req.body.router;
     const row = await found(req, req.params.id, 'update_router');
@@ -160,7 +160,7 @@ export function registerRouterRoutes(app: FastifyInstance, opts: NetworkAppOptio
   });
 
   app.delete<{ Params: { id: string } }>('/v2.0/routers/:id', {
-    config: { policy: 'delete_router', policyInHandler: true }, schema: { params: IdParams },
+    config: { policy: 'delete_router' }, schema: { params: IdParams },
   }, async (req, reply) => {
     const row = await found(req, req.params.id, 'delete_router');
     const ports = await routerPorts(db, [row.id]);
@@ -175,13 +175,14 @@ export function registerRouterRoutes(app: FastifyInstance, opts: NetworkAppOptio
   // extraroute-atomic: add or remove some routes without replacing the others.
   for (const action of ['add', 'remove'] as const) {
     app.put<{ Params: { id: string }; Body: RoutesBody }>(`/v2.0/routers/:id/${action}_extraroutes`, {
-      config: { policy: `${action}_extraroutes`, policyInHandler: true }, schema: { params: IdParams, body: RoutesBody },
+      config: { policy: `${action}_extraroutes` }, schema: { params: IdParams, body: RoutesBody },
     }, async (req) => {
       const row = await found(req, req.params.id, `${action}_extraroutes`);
       const given = await checkRoutes(db, row.id, req.body.router.routes);
       await atomically(db, async (tx) => {
-        const cur = (await fresh(row.id)).routes;
-        const have = JSON.parse(cur) as RouteEntry[];
+        const cur = await getRouterRow(tx, row.id);
+        if (!cur) throw routerNotFound(row.id);
+        const have = JSON.parse(cur.routes) as RouteEntry[];
         const key = (r: RouteEntry): string => `${r.destination} ${r.nexthop}`;
         const drop = new Set(given.map(key));
         const next = action === 'add'

@@ -235,6 +235,9 @@ export const SERVER_ACTIONS = {
   removeFixedIp: { ...NETWORK_PROXY, name: 'removeFixedIp', policy: 'os_compute_api:os-multinic:remove' },
   addFloatingIp: { ...NETWORK_PROXY, name: 'addFloatingIp', policy: 'os_compute_api:os-floating-ips:add' },
   removeFloatingIp: { ...NETWORK_PROXY, name: 'removeFloatingIp', policy: 'os_compute_api:os-floating-ips:remove' },
+  // The server's ports through the Network API (server-network-actions.ts); not removed, unlike the proxies.
+  addSecurityGroup: { ...NONE, name: 'addSecurityGroup', policy: 'os_compute_api:os-security-groups:add', checkedBy: 'router', example: { name: 'default' } },
+  removeSecurityGroup: { ...NONE, name: 'removeSecurityGroup', policy: 'os_compute_api:os-security-groups:remove', checkedBy: 'router', example: { name: 'default' } },
   resize: {
     // Its body is checked first (Nova's schema), then the lock and states, then the flavor and quota.
     ...NONE, name: 'resize', record: 'resize', policy: 'os_compute_api:servers:resize', lock: true, host: 'last', checkedBy: 'handler',

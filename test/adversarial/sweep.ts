@@ -30,7 +30,7 @@ type Route = ApiRoute;
 
 /** Tables whose rows move by themselves (heartbeats, tokens of logins, lockout counters) are not compared. */
 const VOLATILE_TABLES = new Set(['services', 'tokens', 'kysely_migration', 'kysely_migration_lock']);
-const VOLATILE_COLUMN = /(^|_)(updated_at|report_count|last_seen|failed_auth_count|failed_auth_at|last_active_at)$/;
+const VOLATILE_COLUMN = /(^|_)(updated_at|report_count|last_seen|failed_auth_count|failed_auth_at|last_active_at|heartbeat_at)$/;
 
 export class Sweep {
   readonly findings: Finding[] = [];

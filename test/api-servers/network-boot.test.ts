@@ -2,18 +2,21 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fakeBackendPath, openFakeBackend, type FakeBackend } from '@orrery/driver-fake';
 import { api, login, memberOfNewProject, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+import { createPgDatabase, pgSkip, type TestPgDatabase } from '../support/postgres.js';
 
 /**
  * The compute side of networking in the all-in-one with the fake driver (issue #13): ports made
  * and bound at boot, the driver handed typed VIFs (contract 1.3), `addresses` and /ips from the
  * info cache, a failed boot and a delete leaving no port, the user's port unbound (kept), the
- * requested networks validated against the Network API with the user's token.
+ * requested networks validated against the Network API with the user's token. On SQLite, and
+ * on PostgreSQL when there is one.
  */
 
 const MV = { 'openstack-api-version': 'compute 2.37' };
 const UUID0 = '00000000-0000-4000-8000-000000000000';
 
-describe('servers on networks (compute ↔ network)', () => {
+for (const db of ['sqlite', 'postgresql'] as const) describe(`servers on networks (compute ↔ network, ${db})`, { skip: db === 'postgresql' ? pgSkip : false }, () => {
+  let pg: TestPgDatabase | undefined;
   let cloud: TestCloud;
   let admin: Session;
   let member: Session;
@@ -35,7 +38,8 @@ describe('servers on networks (compute ↔ network)', () => {
   const gone = (s: Session, id: string) => waitFor(`${id} to go`, async () => ((await compute(s, 'GET', `/servers/${id}`)).status === 404 ? true : undefined));
 
   before(async () => {
-    cloud = await startTestCloud({ fake: { watch_interval_ms: '100' } });
+    if (db === 'postgresql') pg = await createPgDatabase();
+    cloud = await startTestCloud({ fake: { watch_interval_ms: '100' }, ...(pg ? { database: { connection: pg.url, max_pool_size: '4' } } : {}) });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     member = await memberOfNewProject(cloud, admin, 'netproj', 'netuser');
     imageId = (await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`)).body.images[0].id;
@@ -50,6 +54,7 @@ describe('servers on networks (compute ↔ network)', () => {
   after(async () => {
     for (const b of Object.values(backends)) b.close();
     await cloud?.close();
+    await pg?.drop();
   });
 
   it('a boot on a network makes a bound port, hands the driver its VIF and shows the address', async () => {
@@ -134,6 +139,35 @@ describe('servers on networks (compute ↔ network)', () => {
       assert.deepEqual(left, []);
     } finally {
       for (const b of Object.values(backends)) b.clearFaults();
+    }
+  });
+
+  it('a rescheduled boot leaves only the port of the host it landed on', async () => {
+    backends.compute1!.injectFault({ op: 'spawn', kind: 'error', code: 'BackendUnavailable', times: null });
+    try {
+      const ids: string[] = [];
+      for (const name of ['resched-a', 'resched-b']) {
+        const r = await boot(member, name, [{ uuid: netId }]);
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        ids.push(r.body.server.id);
+      }
+      for (const id of ids) {
+        assert.equal((await settled(member, id)).status, 'ACTIVE');
+        assert.equal((await server(admin, id))['OS-EXT-SRV-ATTR:host'], 'compute2');
+        const ports = await portsOf(id);
+        assert.equal(ports.length, 1, JSON.stringify(ports));
+        assert.equal(ports[0]!['binding:host_id'], 'compute2');
+      }
+      const all = (await net(admin, 'GET', `/v2.0/ports?network_id=${netId}`)).body.ports.filter((p: any) => p.device_owner.startsWith('compute:'));
+      assert.equal(all.length, 2);
+      // Spreading sent at least one to the emptier compute1 first: plugged there, failed, unplugged, rescheduled.
+      const tried = ids.filter((id) => backends.compute1!.vifs.calls(id).some((c) => c.op === 'plugVifs'));
+      assert.ok(tried.length > 0, 'no boot tried compute1');
+      for (const id of tried) assert.ok(backends.compute1!.vifs.calls(id).some((c) => c.op === 'unplugVifs'));
+      for (const id of ids) await compute(member, 'DELETE', `/servers/${id}`);
+      for (const id of ids) await gone(member, id);
+    } finally {
+      backends.compute1!.clearFaults();
     }
   });
 

@@ -27,7 +27,8 @@ function actionBodies(r: ApiRoute, template: string): unknown[] {
 
 /** Every table's rows, but those the cloud's own services rewrite on their own (heartbeats, node stats). */
 async function dump(cloud: TestCloud): Promise<Record<string, unknown[]>> {
-  const VOLATILE = new Set(['services', 'compute_nodes', 'tokens', 'revoked_tokens', 'auth_failures']);
+  // network_agents: the in-process network agents' heartbeats, as services' rows.
+  const VOLATILE = new Set(['services', 'compute_nodes', 'tokens', 'revoked_tokens', 'auth_failures', 'network_agents']);
   const tables = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'kysely_%' AND name NOT LIKE 'sqlite_%'`.execute(cloud.db);
   const out: Record<string, unknown[]> = {};
   for (const { name } of tables.rows) {

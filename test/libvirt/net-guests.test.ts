@@ -41,10 +41,18 @@ describe('libvirt guests on a bridge of their host (contract 1.3, real guests)',
   let dnsmasq: ChildProcess | null = null;
   const ports = [port(1), port(2), port(3)];
   const guests: InstanceSpec[] = [];
+  /** Which host (driver) holds guest i: a live migration moves guest 2. */
+  const at = [0, 1];
   const refOf = (s: InstanceSpec): InstanceRef => ({ uuid: s.uuid, node: s.node });
-  const consoleOf = (i: number) => drivers[i]!.getConsoleOutput(refOf(guests[i]!));
-  const seen = (i: number, re: RegExp, what: string, ms = BOOT_MS) =>
-    waitFor(`guest ${i + 1}: ${what}`, ms, async () => re.exec(await consoleOf(i).catch(() => '')));
+  const refAt = (i: number): InstanceRef => ({ uuid: guests[i]!.uuid, node: hosts[at[i]!]!.name });
+  const consoleOf = (i: number) => drivers[at[i]!]!.getConsoleOutput(refAt(i));
+  const seen = async (i: number, re: RegExp, what: string, ms = BOOT_MS): Promise<RegExpExecArray> => {
+    try {
+      return await waitFor(`guest ${i + 1}: ${what}`, ms, async () => re.exec(await consoleOf(i).catch(() => '')));
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; its console ends with:\n${(await consoleOf(i).catch(() => '')).split('\n').slice(-30).join('\n')}`);
+    }
+  };
   const ifindex = (h: NetHost, dev: string) => Number(/^(\d+):/.exec(h.exec('ip', ['-o', 'link', 'show', 'dev', dev]))?.[1]);
 
   before(async () => {
@@ -55,7 +63,10 @@ describe('libvirt guests on a bridge of their host (contract 1.3, real guests)',
       const d = new LibvirtDriver();
       await d.init({
         host: h.name, stateDir: h.stateDir, images, log: silent,
-        config: { connection_uri: h.uri, host_netns: h.netnsPath, instances_path: h.instancesPath, image_cache_manager_interval: '0' },
+        config: {
+          connection_uri: h.uri, host_netns: h.netnsPath, instances_path: h.instancesPath, image_cache_manager_interval: '0',
+          live_migration_uri: h.uri, migration_address: h.tunnelingIp,
+        },
       });
       drivers.push(d);
     }
@@ -138,14 +149,38 @@ describe('libvirt guests on a bridge of their host (contract 1.3, real guests)',
     await d.unplugVifs(ref, [extra]);
   });
 
+  it('live-migrates guest 2 to host 1 with its NIC (plugged there first): it keeps pinging, its tap moves', async () => {
+    const [src, dst] = [drivers[1]!, drivers[0]!];
+    const [hs, hd] = [hosts[1]!, hosts[0]!];
+    const s = guests[1]!;
+    const id = randomUUID();
+    const at2 = (node: string) => ({ instance: { uuid: s.uuid, node }, migrationId: id });
+    await dst.plugVifs({ uuid: s.uuid, node: hd.name }, [ports[1]!]);
+    const target = await dst.preLiveMigration({ move: at2(hd.name), instance: { ...s, node: hd.name }, blockMigration: true });
+    await src.liveMigration({ move: at2(hs.name), target, blockMigration: true });
+    await dst.postLiveMigrationAtDestination(at2(hd.name));
+    await src.postLiveMigrationAtSource(at2(hs.name));
+    await src.unplugVifs({ uuid: s.uuid, node: hs.name }, [ports[1]!]);
+    at[1] = 0;
+    const tap = ports[1]!.devName!;
+    assert.match(hd.exec('ip', ['-d', 'link', 'show', 'dev', tap]), new RegExp(`master ${BRIDGE}`), 'its tap is on host 1\'s bridge');
+    assert.throws(() => hs.exec('ip', ['link', 'show', 'dev', tap]), /does not exist/, 'and gone from host 2');
+    assert.deepEqual(await dst.guestMacs(refAt(1)), [ports[1]!.mac]);
+    // Its console goes on at its new place; answered pings count on after the migration.
+    const oks = async () => [...(await consoleOf(1)).matchAll(/ORRERY-PING \S+ ok (\d+)/g)].map((m) => Number(m[1]));
+    const last = Math.max(0, ...(await oks()));
+    await waitFor('pings answered after the migration', 60_000, async () => Math.max(0, ...(await oks())) >= last + 3);
+  });
+
   it('after destroy, unplug leaves no tap and the bridge in place', async () => {
-    for (const [i, d] of drivers.entries()) {
-      const bridge = ifindex(hosts[i]!, BRIDGE);
-      await d.destroy(refOf(guests[i]!));
-      await d.unplugVifs(refOf(guests[i]!), [ports[i]!]);
-      await d.unplugVifs(refOf(guests[i]!), [ports[i]!]);
-      assert.throws(() => hosts[i]!.exec('ip', ['link', 'show', 'dev', ports[i]!.devName!]), /does not exist/);
-      assert.equal(ifindex(hosts[i]!, BRIDGE), bridge, 'the bridge stays: the network agent owns it');
+    for (const i of [0, 1]) {
+      const [d, h] = [drivers[at[i]!]!, hosts[at[i]!]!];
+      const bridge = ifindex(h, BRIDGE);
+      await d.destroy(refAt(i));
+      await d.unplugVifs(refAt(i), [ports[i]!]);
+      await d.unplugVifs(refAt(i), [ports[i]!]);
+      assert.throws(() => h.exec('ip', ['link', 'show', 'dev', ports[i]!.devName!]), /does not exist/);
+      assert.equal(ifindex(h, BRIDGE), bridge, 'the bridge stays: the network agent owns it');
     }
   });
 });

@@ -12,6 +12,7 @@ import { classifyVirshError, CommandError } from './exec.js';
 import { checkpoint, GiB, imageIds, messageOf, MiB, type InstanceRecord, type LibvirtHost } from './host.js';
 import type { ImageUse } from './image-cache.js';
 import { createBlank, createOverlay, diskInfo, makeSwap } from './qemu-img.js';
+import { ensureBridges } from './vifs.js';
 
 /** The images an instance boots from, fetched into the cache. */
 export interface PreparedImages {
@@ -115,6 +116,8 @@ export async function defineInstance(
   });
   const xmlPath = join(dir, 'libvirt.xml');
   await writeFile(xmlPath, xml);
+  // Its NICs' bridges before it can start (plugged within the build, as Nova's libvirt driver does).
+  await ensureBridges(h, spec.network.ports);
   await h.virsh!.run(['define', xmlPath]);
 }
 

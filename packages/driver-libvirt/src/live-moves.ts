@@ -19,6 +19,7 @@ import { memoryOf, prepareBootFiles, prepareImages, rootDiskSize } from './build
 import { escapeXml } from './domain-xml.js';
 import { CommandError } from './exec.js';
 import { GiB, MiB, messageOf, sleep, type InstanceRecord, type LibvirtHost } from './host.js';
+import { ensureBridges } from './vifs.js';
 import type { MoveRecords } from './move-records.js';
 import { createBlank } from './qemu-img.js';
 
@@ -62,6 +63,8 @@ export class LiveMoves {
       if (done?.target) return done.target;
       if (await h.exists(spec.uuid)) throw new InstanceExists(`instance ${spec.uuid} is already on node ${spec.node}`);
       memoryOf(h, spec);
+      // The guest arrives with its NICs: their bridges must be here (contract 1.3 ports).
+      await ensureBridges(h, spec.network.ports);
       const boot = await prepareBootFiles(h, spec.image);
       const dir = h.instanceDir(spec.uuid);
       // The instance's directory is already there: instances_path is shared with the source.

@@ -25,54 +25,63 @@ interface Link {
 
 const MAC_IN_LINE = /([0-9a-f]{2}(?::[0-9a-f]{2}){5})\s*$/i;
 
+/** `ip …` in the host's network namespace. */
+function ip(h: LibvirtHost, args: string[]): Promise<string> {
+  const ns = h.requireCfg().hostNetns;
+  return ns ? run('nsenter', [`--net=${ns}`, 'ip', ...args], { timeoutMs: 30_000 }) : run('ip', args, { timeoutMs: 30_000 });
+}
+
+async function link(h: LibvirtHost, name: string): Promise<Link | null> {
+  try {
+    const out = JSON.parse(await ip(h, ['-j', '-d', 'link', 'show', 'dev', name])) as Link[];
+    return out[0] ?? null;
+  } catch (err) {
+    if (err instanceof CommandError && /does not exist|Cannot find device/i.test(err.stderr)) return null;
+    throw err;
+  }
+}
+
+/** The bridge exists (made, up, when missing); an existing one is left as it is. */
+async function ensureBridge(h: LibvirtHost, name: string): Promise<void> {
+  const found = await link(h, name);
+  if (found) {
+    if (found.linkinfo?.info_kind !== 'bridge') throw new NotSupported(`${name} exists on the host but is not a bridge`);
+    return;
+  }
+  try {
+    await ip(h, ['link', 'add', 'name', name, 'type', 'bridge']);
+  } catch (err) {
+    // The network agent may make it at the same moment.
+    if (!(err instanceof CommandError && /File exists/i.test(err.stderr))) throw err;
+    return;
+  }
+  await ip(h, ['link', 'set', 'dev', name, 'up']);
+}
+
+/**
+ * The bridges of `ports` exist on the host (those of ports bound to one: a 1.0 spec's ports have
+ * none). plugVifs, and the calls that start a guest (spawn, rebuild, a move's arrival) before
+ * they define it, as Nova's libvirt driver plugs within them: a guest never starts without them.
+ */
+export async function ensureBridges(h: LibvirtHost, ports: ReadonlyArray<VifInfo>, all = false): Promise<void> {
+  const bridges = new Set(ports.filter((p) => all || p.bridge).map((p) => p.bridge ?? bridgeNameOf(p.networkId)));
+  for (const b of [...bridges].sort()) await ensureBridge(h, b);
+}
+
 export class LibvirtVifs implements Required<VifCalls> {
   constructor(readonly h: LibvirtHost) {}
 
-  /** `ip …` in the host's network namespace. */
-  #ip(args: string[]): Promise<string> {
-    const ns = this.h.requireCfg().hostNetns;
-    return ns ? run('nsenter', [`--net=${ns}`, 'ip', ...args], { timeoutMs: 30_000 }) : run('ip', args, { timeoutMs: 30_000 });
-  }
-
-  async #link(name: string): Promise<Link | null> {
-    try {
-      const out = JSON.parse(await this.#ip(['-j', '-d', 'link', 'show', 'dev', name])) as Link[];
-      return out[0] ?? null;
-    } catch (err) {
-      if (err instanceof CommandError && /does not exist|Cannot find device/i.test(err.stderr)) return null;
-      throw err;
-    }
-  }
-
-  /** The bridge exists (made, up, when missing); an existing one is left as it is. */
-  async #ensureBridge(name: string): Promise<void> {
-    const link = await this.#link(name);
-    if (link) {
-      if (link.linkinfo?.info_kind !== 'bridge') throw new NotSupported(`${name} exists on the host but is not a bridge`);
-      return;
-    }
-    try {
-      await this.#ip(['link', 'add', 'name', name, 'type', 'bridge']);
-    } catch (err) {
-      // The network agent may make it at the same moment.
-      if (!(err instanceof CommandError && /File exists/i.test(err.stderr))) throw err;
-      return;
-    }
-    await this.#ip(['link', 'set', 'dev', name, 'up']);
-  }
-
   async plugVifs(_ref: InstanceRef, ports: VifInfo[]): Promise<void> {
-    const bridges = new Set(ports.map((p) => p.bridge ?? bridgeNameOf(p.networkId)));
-    for (const b of [...bridges].sort()) await this.#ensureBridge(b);
+    await ensureBridges(this.h, ports, true);
   }
 
   async unplugVifs(_ref: InstanceRef, ports: VifInfo[]): Promise<void> {
     for (const p of ports) {
       if (!p.devName) continue;
-      const link = await this.#link(p.devName);
+      const tap = await link(this.h, p.devName);
       // A tap a running QEMU holds has carrier: only one nobody holds is a leftover.
-      if (!link || link.linkinfo?.info_kind !== 'tun' || !(link.flags ?? []).includes('NO-CARRIER')) continue;
-      await this.#ip(['link', 'del', 'dev', p.devName]).catch((err: unknown) => {
+      if (!tap || tap.linkinfo?.info_kind !== 'tun' || !(tap.flags ?? []).includes('NO-CARRIER')) continue;
+      await ip(this.h, ['link', 'del', 'dev', p.devName]).catch((err: unknown) => {
         if (!(err instanceof CommandError && /does not exist|Cannot find device/i.test(err.stderr))) throw err;
       });
     }
@@ -122,7 +131,7 @@ export class LibvirtVifs implements Required<VifCalls> {
       const [nic] = nicsOf([port]) as [Nic];
       if (!nic.bridge) nic.bridge = bridgeNameOf(port.networkId);
       const mac = nic.mac.toLowerCase();
-      await this.#ensureBridge(nic.bridge);
+      await ensureBridge(this.h, nic.bridge);
       const inConfig = (await this.macs(ref, false)).includes(mac);
       const inGuest = live ? (await this.macs(ref, true)).includes(mac) : inConfig;
       if (inConfig && inGuest) return;

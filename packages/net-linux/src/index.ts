@@ -4,7 +4,6 @@
  */
 export * from './runner.js';
 export * from './names.js';
-export * from './l3.js';
 export * from './host-state.js';
 export * from './links.js';
 export * from './l2.js';
@@ -12,3 +11,5 @@ export * from './dhcp.js';
 export * from './secgroups.js';
 export * from './antispoof.js';
 export * from './dataplane.js';
+export * from './l3.js';
+export * from './l3-extension.js';

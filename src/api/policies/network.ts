@@ -22,5 +22,7 @@ export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   { name: 'os_compute_api:os-security-groups:delete', check: 'rule:project_member_or_admin', description: 'Delete a security group (proxy, removed at 2.36).' },
   { name: 'os_compute_api:os-security-groups:rule:create', check: 'rule:project_member_or_admin', description: 'Create a security group rule (proxy, removed at 2.36).' },
   { name: 'os_compute_api:os-security-groups:rule:delete', check: 'rule:project_member_or_admin', description: 'Delete a security group rule (proxy, removed at 2.36).' },
+  { name: 'os_compute_api:os-security-groups:add', check: 'rule:project_member_or_admin', description: 'Add a security group to the ports of a server (addSecurityGroup).' },
+  { name: 'os_compute_api:os-security-groups:remove', check: 'rule:project_member_or_admin', description: 'Remove a security group from the ports of a server (removeSecurityGroup).' },
   { name: 'os_compute_api:os-security-groups:list', check: 'rule:project_reader_or_admin', description: 'List the security groups of a server.' },
 ];
