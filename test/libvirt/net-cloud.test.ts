@@ -1,8 +1,8 @@
 // Issue #13 end to end on real guests: the all-in-one in this process runs two libvirt computes,
 // each on a host in a network namespace of its own (support/net-hosts.ts: libvirtd there, an
 // underlay between the hosts, an external network shared with an "external" namespace), and a
-// network agent per host with the Linux data plane in that namespace (L2 + VXLAN, DHCP with the
-// metadata proxy, security groups, and the L3 extension for routers and floating IPs). Through
+// network agent per host (in this process, as `orrery network-agent` starts one) with the Linux
+// data plane in that namespace (L2 + VXLAN, DHCP with the metadata proxy, security groups, L3). Through
 // the APIs only: a project network with a router to the external network, two ports in one
 // security group, a server on each host with user data asking it to ping the other. Each guest
 // gets its port's address by DHCP from its own host, prints its user data fetched from the
@@ -15,12 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { L3Dataplane, type L3HostState, type DataplaneExtension } from '@orrery/net-linux';
-import { networkClientFromConfig, startNetworkAgent, type RunningNetworkAgent } from '../../src/cmd/network-agent.js';
-import { metadataAgentHooks } from '../../src/netagent/metadata-agent.js';
+import { startNetworkAgent, type RunningNetworkAgent } from '../../src/cmd/network-agent.js';
 import { createLogger } from '../../src/common/logging.js';
-import { HOST_STATE_SECTIONS } from '../../src/network/host-state.js';
-import { routerHostState } from '../../src/network/router-host-state.js';
 import { commandExists } from '../support/backends.js';
 import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
 import { removeDomainsAt } from './support/move-hosts.js';
@@ -34,16 +30,6 @@ const BOOT_MS = 300_000;
 const MV = { 'openstack-api-version': 'compute 2.80' };
 const SECRET = randomBytes(16).toString('hex');
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** The L3 part of the agent's data plane (H2's routers and floating IPs) as a data plane extension. */
-function l3Extension(stateDir: string): DataplaneExtension {
-  let l3: L3Dataplane | null = null;
-  return async (ctx) => {
-    l3 ??= new L3Dataplane({ runner: ctx.host, namespacePrefix: ctx.namespacePrefix, stateDir: join(stateDir, 'l3') });
-    const s = ctx.state as unknown as Partial<L3HostState>;
-    await l3.sync({ routers: s.routers ?? [], floating_ips: s.floating_ips ?? [] });
-  };
-}
 
 describe('networking end to end on two libvirt hosts (real guests, #13)', { skip, timeout: 30 * 60_000 }, () => {
   const tag = randomBytes(3).toString('hex');
@@ -104,10 +90,6 @@ describe('networking end to end on two libvirt hosts (real guests, #13)', { skip
   };
 
   before(async () => {
-    // H2's routers and floating IPs in the agents' answer, until the network service registers them itself.
-    if (HOST_STATE_SECTIONS.length === 0) {
-      HOST_STATE_SECTIONS.push(async (ctx) => ({ ...(await routerHostState(ctx.db, ctx.host, { nowMs: Date.now(), agentDownTimeS: 75 })) }));
-    }
     fabric = await startNetHosts(2, 'hr');
     hosts = fabric.hosts;
     const [h1, h2] = hosts as [NetHost, NetHost];
@@ -131,12 +113,11 @@ describe('networking end to end on two libvirt hosts (real guests, #13)', { skip
           dataplane: 'linux', netns: h.netnsPath, tunneling_ip: h.tunnelingIp, interface_mappings: `external:${h.externalInterface}`,
           namespace_prefix: `${h.name}-`, state_path: stateDir, poll_interval: '0.5',
         },
-        metadata_agent: { nova_metadata_host: metadata.hostname, nova_metadata_port: metadata.port },
+        // Its own forwarder socket: the agents share the cloud's state_path.
+        metadata_agent: { nova_metadata_host: metadata.hostname, nova_metadata_port: metadata.port, metadata_proxy_socket: join(stateDir, 'metadata.sock') },
       });
       const log = createLogger(`agent-${h.name}`, process.env.ORRERY_LOG_LEVEL ?? 'warn');
-      const authUrl = `${cloud.urls.identity}/v3`;
-      const hooks = metadataAgentHooks({ config, network: networkClientFromConfig(config, authUrl), log, socketPath: join(stateDir, 'metadata.sock') });
-      agents.push(await startNetworkAgent(config, h.name, authUrl, log, { ...hooks, extensions: [l3Extension(stateDir)] }));
+      agents.push(await startNetworkAgent(config, h.name, `${cloud.urls.identity}/v3`, log));
     }
 
     // The external network (flat, on every host's ext0) and a project network routed to it.
