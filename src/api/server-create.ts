@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { BadRequest } from '../common/errors.js';
+import { BadRequest, Conflict } from '../common/errors.js';
+import { versionCompatible } from '../common/versions.js';
 import { isUuidLike, newUuid } from '../common/ids.js';
 import { now } from '../common/time.js';
 import { listAvailabilityZones } from '../db/aggregates.js';
@@ -228,6 +229,10 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
   // Nova's create:attach_network: naming networks or ports is a rule of its own.
   if (Array.isArray(s.networks) && s.networks.length > 0) authorize(req, 'os_compute_api:servers:create:attach_network');
   const network = deps.network ? await resolveNetworks(deps.network, req, s.networks, s.security_groups, maxCount) : undefined;
+  // A compute older than RPC 1.4 would drop the requested networks (RequestSpec 1.0) and boot without a port.
+  if (network && network.mode !== 'none' && !versionCompatible('1.4', await deps.compute.pin())) {
+    throw new Conflict('Networks cannot be requested until every compute service is upgraded (compute RPC 1.4).');
+  }
 
   const reservationId = newReservationId();
   const build = (count: number): Array<NewInstance<Omit<InstanceRow, 'id'>>> => {

@@ -76,16 +76,3 @@ export async function floatingIpsThroughRouter(db: Db, routerId: string, subnetI
     .execute();
 }
 
-/**
- * Disassociates the floating IPs whose fixed port is gone (deleted by the port API or with its
- * network), as Neutron's port delete does; run before floating IPs are read, so a stale
- * association is never shown or translated. Returns how many were cleared.
- */
-export async function disassociateOrphans(db: Db, nowIso: string): Promise<number> {
-  const r = await db.updateTable('floating_ips').set((eb) => ({
-    fixed_port_id: null, fixed_ip_address: null, router_id: null, status: 'DOWN', updated_at: nowIso, revision_number: eb('revision_number', '+', 1),
-  })).where('fixed_port_id', 'is not', null)
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('ports').select('ports.id').whereRef('ports.id', '=', 'floating_ips.fixed_port_id'))))
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows);
-}

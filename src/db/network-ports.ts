@@ -3,6 +3,7 @@ import type { Db } from './connection.js';
 import type { NetViewer } from './network-networks.js';
 import type { PortTable } from './schema-network.js';
 import { atomically } from './transactions.js';
+import { disassociatePort } from './network-floating-ips.js';
 
 /**
  * The ports repository and the IPAM's one write. An address is handed out by inserting its
@@ -113,6 +114,8 @@ export async function deletePortRow(db: Db, id: string): Promise<boolean> {
   return atomically(db, async (tx) => {
     await tx.deleteFrom('ip_allocations').where('port_id', '=', id).execute();
     await tx.deleteFrom('port_security_groups').where('port_id', '=', id).execute();
+    // H2: a deleted port's floating IPs are disassociated with it (Neutron's disassociate_floatingips).
+    await disassociatePort(tx, id, new Date().toISOString());
     const r = await tx.deleteFrom('ports').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   });

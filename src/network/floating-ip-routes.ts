@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { newUuid } from '../common/ids.js';
 import { DuplicateEntry } from '../db/connection.js';
 import {
-  deleteFloatingIpRow, disassociateOrphans, getFloatingIpRow, insertFloatingIp, listFloatingIpRows, updateFloatingIpRow, type FloatingIpRow,
+  deleteFloatingIpRow, getFloatingIpRow, insertFloatingIp, listFloatingIpRows, updateFloatingIpRow, type FloatingIpRow,
 } from '../db/network-floating-ips.js';
 import { visibleNetwork } from '../db/network-networks.js';
 import { FLOATING_IP_OWNER } from '../db/network-routers.js';
@@ -67,7 +67,6 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
   const { db, config } = opts;
 
   const visible = async (req: FastifyRequest, id: string, rule: string): Promise<FloatingIpRow> => {
-    await disassociateOrphans(db, nowIso());
     const row = await getFloatingIpRow(db, id);
     const v = viewerOf(req);
     if (!row || !(v.isAdmin || row.project_id === v.projectId)) throw floatingIpNotFound(id);
@@ -90,7 +89,6 @@ export function registerFloatingIpRoutes(app: FastifyInstance, opts: NetworkAppO
 
   app.get('/v2.0/floatingips', { config: { policy: 'get_floatingip' } }, async (req) => {
     const v = viewerOf(req);
-    await disassociateOrphans(db, nowIso());
     const rows = await listFloatingIpRows(db, v.isAdmin ? null : v.projectId ?? '');
     return listAnswer(req, { collection: 'floatingips', attributes: FLOATING_IP_ATTRIBUTES }, rows.map(floatingIpView));
   });

@@ -1,6 +1,5 @@
 import { bridgeName, routerGatewayName, routerInternalName, tapName, type L3FloatingIp, type L3HostState, type L3Port, type L3Router } from '@orrery/net-linux';
 import type { Db } from '../db/connection.js';
-import { disassociateOrphans } from '../db/network-floating-ips.js';
 import { ROUTER_GATEWAY_OWNER, routerHostRows, scheduleRouters } from '../db/network-routers.js';
 import { HOST_STATE_SECTIONS } from './host-state.js';
 
@@ -17,7 +16,6 @@ import { HOST_STATE_SECTIONS } from './host-state.js';
 
 export async function routerHostState(db: Db, host: string, opts: { nowMs: number; agentDownTimeS: number }): Promise<L3HostState> {
   await scheduleRouters(db, opts.nowMs, opts.agentDownTimeS);
-  await disassociateOrphans(db, new Date(opts.nowMs).toISOString());
   const rows = await routerHostRows(db, host);
   const subnets = new Map(rows.subnets.map((s) => [s.id, s]));
   const mtus = new Map(rows.networks.map((n) => [n.id, n.mtu]));

@@ -6,6 +6,7 @@ import { authorize } from '../httpkit/authorize.js';
 import { badRequest, conflict, IdParams, notFound, portNotFound, subnetNotFound, viewerOf } from './common.js';
 import { cidrContains, cidrsOverlap, parseCidr, parseIp } from './ip.js';
 import type { NetworkAppOptions } from './options.js';
+import { checkQuota } from './quota.js';
 import { interfacesOf, routerNotFound, visibleRouter } from './router-common.js';
 import { claimPortForRouter, createServicePort, deleteServicePort, visiblePortRow, visibleSubnetRow } from './router-ports.js';
 
@@ -82,11 +83,13 @@ export function registerRouterInterfaceRoutes(app: FastifyInstance, opts: Networ
     if (!subnet) throw subnetNotFound(b.subnet_id!);
     if (subnet.gateway_ip === null) throw badRequest('BadRequest', 'Bad router request: Subnet for router interface must have a gateway IP.');
     await checkConnectable(router, [subnet.id]);
+    // The interface port is the subnet owner's port (Neutron counts it in that project's port quota).
+    await checkQuota(db, opts.config, subnet.project_id, 'port');
     const port = await createServicePort(opts, {
       networkId: subnet.network_id, projectId: subnet.project_id, deviceId: router.id, deviceOwner: ROUTER_INTERFACE_OWNER,
       hostId: router.agent_host ?? '', fixedIps: [{ subnet_id: subnet.id, ip_address: subnet.gateway_ip }],
     });
-    // A concurrent add of the same subnet made its port first: keep one (the gateway address is unique, so this is rare).
+    // A concurrent add of the same subnet loses on the gateway address (IpAddressInUse 409): one interface per subnet.
     return interfaceInfo(router, { id: port.id, network_id: subnet.network_id }, [subnet.id]);
   });
 

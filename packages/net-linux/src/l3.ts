@@ -128,6 +128,8 @@ export class L3Dataplane {
     const inNs = this.nsRunner(ns);
     await inNs.run('ip', ['link', 'set', 'lo', 'up']);
     await inNs.run('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // IPv6 interfaces are routed too; a kernel without IPv6 has no such key (nothing to forward then).
+    await inNs.tryRun('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
 
     const wantedDevs = new Set(ports.map((p) => p.port.interface));
     // Stale router devices first: a port re-added under another name must not collide.
@@ -220,9 +222,19 @@ export class L3Dataplane {
     this.applied.set(ns, text);
   }
 
-  /** Deletes a router's namespace (its veths go with it, host ends included). */
+  /**
+   * Deletes a router: its veths first (their host ends go at once; a namespace's own devices are
+   * only destroyed when the kernel's deferred namespace cleanup runs, which left a tap behind for
+   * a moment in measurement), then the namespace.
+   */
   private async removeRouter(ns: string): Promise<void> {
-    if (existsSync(join(this.netnsDir, ns))) await this.host.run('ip', ['netns', 'del', ns]);
+    if (existsSync(join(this.netnsDir, ns))) {
+      const inNs = this.nsRunner(ns);
+      for (const l of await inNs.ipJson<LinkInfo>(['link', 'show'])) {
+        if (ROUTER_DEV.test(l.ifname)) await inNs.run('ip', ['link', 'del', 'dev', l.ifname]);
+      }
+      await this.host.run('ip', ['netns', 'del', ns]);
+    }
     if (this.opts.stateDir) rmSync(join(this.opts.stateDir, ns), { force: true });
     this.applied.delete(ns);
   }
