@@ -63,6 +63,9 @@ export class Sweep {
       identity: { admin_password: markers.adminPassword, auth_failure_burst: '0' },
       service_user: { password: markers.servicePassword },
       marker: { secret: markers.option },
+      // The in-process agents' reports write ports and agents on their own clock: off, so every
+      // change the sweep sees is one a request made.
+      network_agent: { in_process: 'false' },
       database: { connection: connection ?? `sqlite:///$state_path/${markers.database}/orrery.sqlite` },
     });
     const s = new Sweep(cloud, markers);
