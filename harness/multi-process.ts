@@ -72,6 +72,8 @@ export class MultiProcess {
       api: { identity_port: String(ports.identity), image_port: String(ports.image), compute_port: String(ports.compute), placement_port: String(ports.placement) },
       service_user: { auth_url: `http://127.0.0.1:${ports.identity}/v3` },
     };
+    // The metadata API is reached by the agents' forwarders, not the tests: any free port.
+    ini.api!.metadata_port = '0';
     for (const layer of opts.ini ?? []) for (const [section, values] of Object.entries(layer)) ini[section] = { ...(ini[section] ?? {}), ...values };
     const configPath = join(stateDir, 'orrery.conf');
     writeFileSync(configPath, formatIni(ini));

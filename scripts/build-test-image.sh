@@ -19,12 +19,23 @@
 #                        the soft reboot / soft power-off fallback to hard)
 #   orrery.heartbeat=S   print "orrery-guest: heartbeat K" every S seconds (K counts from 1 at
 #                        boot), so a test sees a guest keep running across a live migration
+#   orrery.ping=ADDR     once networked, ping ADDR once a second (as ORRERY-PING=ADDR in user data)
 # With a disk, the guest also counts its boots in the disk's second sector and prints
 # "orrery-guest: boot N": a live migration leaves N alone, a reboot or a cold move adds one.
+# Networking (scripts/test-image/orrery-net, in the background after the boot marker): every
+# NIC (eth*, also one hot-plugged later) gets its address by DHCP (busybox udhcpc with
+# scripts/test-image/udhcpc.script: address, MTU (option 26), classless static routes (option
+# 121) or the router) and the guest prints "ORRERY-IP <addr>" and "ORRERY-NET <if> <addr/len>
+# mtu=… router=… routes=…"; a NIC that comes or goes prints ORRERY-NIC-ADDED <if> <mac> /
+# ORRERY-NIC-REMOVED <if>. Once the first NIC has its address the guest fetches its user data
+# (http://169.254.169.254/openstack/latest/user_data) and prints it between ORRERY-USERDATA-BEGIN
+# and ORRERY-USERDATA-END (ORRERY-USERDATA-NONE when it cannot); a line ORRERY-PING=ADDR in it
+# makes the guest ping ADDR once a second, printing "ORRERY-PING <addr> ok|fail <n>".
 set -euo pipefail
 
 OUT="${1:-${ORRERY_TEST_IMAGE_DIR:-/var/cache/orrery-test-image}}"
 BUSYBOX="${BUSYBOX:-/bin/busybox}"
+NET_FILES="$(cd "$(dirname "$0")" && pwd)/test-image"
 MODULES=(
   kernel/drivers/virtio/virtio_ring.ko
   kernel/drivers/virtio/virtio.ko
@@ -78,6 +89,7 @@ else
   acpid -c /etc/acpi -l /dev/null
 fi
 echo "ORRERY-GUEST-BOOTED"
+/etc/orrery-net &
 beat=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^orrery.heartbeat=\([0-9][0-9]*\)$/\1/p')
 if [ -n "$beat" ] && [ "$beat" -gt 0 ]; then
   k=0
@@ -95,7 +107,7 @@ EOF
 
 # The recipe: this script plus busybox; the kernel package is added once it is known.
 recipe_hash() {
-  { cat "$0"; sha256sum "$BUSYBOX"; echo "$1"; } | sha256sum | cut -d' ' -f1
+  { cat "$0" "$NET_FILES/orrery-net" "$NET_FILES/udhcpc.script"; sha256sum "$BUSYBOX"; echo "$1"; } | sha256sum | cut -d' ' -f1
 }
 
 kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1)
@@ -139,7 +151,9 @@ cp "$BUSYBOX" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 printf '%s\n' "$INIT" >"$root/init"
 printf '%s\n' "$POWER_BUTTON" >"$root/etc/acpi/PWRF/00000080"
-chmod 0755 "$root/init" "$root/etc/acpi/PWRF/00000080"
+cp "$NET_FILES/orrery-net" "$root/etc/orrery-net"
+cp "$NET_FILES/udhcpc.script" "$root/etc/udhcpc.script"
+chmod 0755 "$root/init" "$root/etc/acpi/PWRF/00000080" "$root/etc/orrery-net" "$root/etc/udhcpc.script"
 : >"$root/lib/modules/order"
 for m in "${MODULES[@]}"; do
   src="$work/kernel/lib/modules/$kver/$m"

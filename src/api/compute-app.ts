@@ -30,6 +30,8 @@ import * as serverIps from './server-ips.js';
 import * as externalEvents from './external-events.js';
 import * as migrations from './migrations.js';
 import * as volumeAttachments from './volume-attachments.js';
+import * as serverInterfaces from './server-interfaces.js';
+import * as networkProxies from './network-proxies.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
@@ -38,7 +40,7 @@ const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): voi
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics, serverTopology,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
   simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy, serverGroups, serverPassword, serverIps, externalEvents,
-  migrations, volumeAttachments,
+  migrations, volumeAttachments, serverInterfaces, networkProxies,
 ];
 
 /**

@@ -6,6 +6,7 @@ import type { PolicyEnforcer } from '../auth/policy/enforcer.js';
 import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import type { ComputeRpcApi } from '../rpc/compute-api.js';
 import type { ImageClient } from '../clients/image-client.js';
+import type { NetworkClient } from '../clients/network-client.js';
 
 /** What every route module of the compute API (:8774) receives: `register(app, deps)`. */
 export interface ComputeApiDeps {
@@ -20,4 +21,6 @@ export interface ComputeApiDeps {
   compute: ComputeRpcApi;
   /** The image API, called with the user's own token. */
   images: ImageClient;
+  /** The Network API (absent: no network service, as before #13): called with the user's token for what a request asks, with the service user's for the API's own upkeep. */
+  network?: NetworkClient;
 }

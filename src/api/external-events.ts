@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { BadRequest, NotFound } from '../common/errors.js';
+import { BadRequest, errorMessage, NotFound } from '../common/errors.js';
+import { refreshInfoCache } from './server-ports.js';
 import { isUuidLike } from '../common/ids.js';
 import { getInstanceRow } from '../db/instances.js';
 import type { ComputeApiDeps } from './deps.js';
@@ -11,9 +12,11 @@ import { routeBoth } from './resource-kit.js';
  * POST /os-server-external-events (admin): Neutron, Cinder and Cyborg tell Nova about a
  * server. Each event is answered with its own code — 200 accepted, 404 no such server, 422
  * the server is on no host — and the whole request with 200 when all were accepted, 207 when
- * some were not, 404 when none were (Nova's words). Nothing in Orrery waits on these events
- * yet (no network, volume or accelerator service), so an accepted event is only logged, as
- * Nova's compute logs an event nobody waits for.
+ * some were not, 404 when none were (Nova's words). A network-changed or network-vif-deleted
+ * event (the Network API's notifier: a port's addresses, floating IPs or existence changed)
+ * refreshes the server's info cache from the Network API, in the background (Nova's compute
+ * does it on the event); any other accepted event is only logged, as Nova's compute logs an
+ * event nobody waits for.
  */
 
 /** Event names by the microversion that added them. */
@@ -48,13 +51,24 @@ function checkNames(req: FastifyRequest, events: Body['events']): void {
   }
 }
 
-export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'log'>): void {
+/** One refresh per server and event batch; its failure is logged (the next event or change refreshes again). */
+async function refreshLater(deps: Pick<ComputeApiDeps, 'db' | 'log' | 'network'>, uuid: string): Promise<void> {
+  try {
+    const row = await getInstanceRow(deps.db, uuid);
+    if (row && deps.network) await refreshInfoCache(deps.network, deps.db, row);
+  } catch (err) {
+    deps.log.warn({ instance: uuid, err: errorMessage(err) }, 'could not refresh the info cache');
+  }
+}
+
+export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' | 'log' | 'network'>): void {
   routeBoth<{ Body: Body }>(app, 'POST', '/os-server-external-events', {
     policy: 'os_compute_api:os-server-external-events:create', schema: { body: Body },
   }, async (req, reply) => {
     checkNames(req, req.body.events);
     const answered: Array<Record<string, unknown>> = [];
     let accepted = 0;
+    const refresh = new Set<string>();
     for (const e of req.body.events) {
       const out: Record<string, unknown> = { ...e, status: e.status ?? 'completed' };
       const row = await getInstanceRow(deps.db, e.server_uuid);
@@ -63,11 +77,13 @@ export function register(app: FastifyInstance, deps: Pick<ComputeApiDeps, 'db' |
       else {
         out.code = 200;
         accepted++;
-        deps.log.info({ instance: row.uuid, event: e.name, tag: e.tag }, 'external event received; nothing waits for it');
+        if (deps.network && (e.name === 'network-changed' || e.name === 'network-vif-deleted')) refresh.add(row.uuid);
+        else deps.log.info({ instance: row.uuid, event: e.name, tag: e.tag }, 'external event received; nothing waits for it');
       }
       answered.push(out);
     }
     if (accepted === 0) throw new NotFound('No instances found for any event');
+    for (const uuid of refresh) void refreshLater(deps, uuid);
     reply.code(accepted === answered.length ? 200 : 207);
     return { events: answered };
   });

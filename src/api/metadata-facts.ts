@@ -27,7 +27,7 @@ const EMPTY: NetworkFacts = { subnets: new Map(), securityGroups: [] };
 
 export class MetadataNetworkFacts {
   private readonly cache = new Map<string, { at: number; key: string; facts: Promise<NetworkFacts> }>();
-  private client: NetworkClient | null | undefined;
+  private client: NetworkClient | null = null;
 
   constructor(private readonly clientOf: () => NetworkClient | null, private readonly log: Logger) {}
 
@@ -45,12 +45,12 @@ export class MetadataNetworkFacts {
 
   private async load(instanceId: string, vifs: readonly CachedVif[]): Promise<NetworkFacts> {
     if (vifs.length === 0) return EMPTY;
-    if (this.client === undefined) {
+    // Asked again until there is one: the API process makes it only once its APIs listen.
+    if (!this.client) {
       try {
         this.client = this.clientOf();
       } catch (err) {
         this.log.warn({ err }, 'metadata: no client of the Network API (the info cache alone is served)');
-        this.client = null;
       }
     }
     const client = this.client;

@@ -30,6 +30,8 @@ import {
   PositiveIntSchema, TagSchema, diskConfigColumn, isBase64, normaliseAccessIPs,
 } from './server-schemas.js';
 import { serverLinks } from './server-view.js';
+import { checkNetworkShapes, resolveNetworks } from './server-create-networks.js';
+import type { NetworkRequest } from '../objects/network.js';
 
 /** POST /servers (Nova's servers controller create, up to 2.93). */
 
@@ -166,7 +168,9 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
   const { db, config } = deps;
   const s = req.body.server;
   if (s.description !== undefined && !mvAtLeast(req, '2.19')) throw unexpectedProperty('server', 'description');
-  checkNetworks(req, s.networks);
+  // With a Network API the networks are checked there (server-create-networks.ts); without one only "none"/"auto" can be met.
+  if (deps.network) checkNetworkShapes(req, s.networks);
+  else checkNetworks(req, s.networks);
   checkPersonality(req, 'server', s.personality);
   checkTrustedCerts(req, 'server', s.trusted_image_certificates);
   const tags = checkCreateTags(req, s.tags);
@@ -221,6 +225,10 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
     if (!available.includes(az.zone)) throw new BadRequest('The requested availability zone is not available');
   }
 
+  // Nova's create:attach_network: naming networks or ports is a rule of its own.
+  if (Array.isArray(s.networks) && s.networks.length > 0) authorize(req, 'os_compute_api:servers:create:attach_network');
+  const network = deps.network ? await resolveNetworks(deps.network, req, s.networks, s.security_groups, maxCount) : undefined;
+
   const reservationId = newReservationId();
   const build = (count: number): Array<NewInstance<Omit<InstanceRow, 'id'>>> => {
     const ts = now().toISOString();
@@ -261,7 +269,7 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
           access_ip_v4: accessIPs.accessIPv4 ?? null,
           access_ip_v6: accessIPs.accessIPv6 ?? null,
           auto_disk_config: diskConfigColumn(s['OS-DCF:diskConfig']) ?? 0,
-          locked_reason: null, shelved_image_id: null, shelved_at: null, network_info: null, requested_networks: null,
+          locked_reason: null, shelved_image_id: null, shelved_at: null, network_info: null, requested_networks: network ? JSON.stringify(network) : null,
           progress: 0,
           image_meta: JSON.stringify(image),
           tags: JSON.stringify(tags),
@@ -280,7 +288,7 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
     vcpus: flavor.vcpus, memoryMb: flavor.memoryMb, limits, ...(group ? { withInstances: joinGroup(group, limits) } : {}),
   }, build);
 
-  await castBuild(deps, req, created, flavor, image, az);
+  await castBuild(deps, req, created, flavor, image, az, network);
 
   if (s.return_reservation_id !== undefined && toBool(s.return_reservation_id)) {
     return { reservation_id: reservationId };
@@ -302,7 +310,7 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
 /** Hands the new instances (the rows just inserted, in launch order) to the conductor, which schedules and builds them. */
 async function castBuild(
   deps: ComputeApiDeps, req: FastifyRequest, created: Array<NewInstance<Omit<InstanceRow, 'id'>>>, flavor: Flavor, image: ImageMeta,
-  az: { zone: string | null; host: string | null; node: string | null },
+  az: { zone: string | null; host: string | null; node: string | null }, network: NetworkRequest | undefined,
 ): Promise<void> {
   const instances = created.map((c) => rowToInstance(c.row, c.metadata));
   const spec: RequestSpec = {
@@ -316,6 +324,7 @@ async function castBuild(
     forceHost: az.host,
     forceNode: az.node,
     attempt: 0,
+    ...(network ? { network } : {}),
   };
   await deps.conductor.buildInstances(rpcContextOf(req), instances, spec);
 }

@@ -12,6 +12,8 @@ import { statusFromState } from '../objects/states.js';
 import { mvAtLeast } from './microversion.js';
 import { resourceLinks } from './resource-kit.js';
 import { diskConfigOf } from './server-schemas.js';
+import { parseNetworkInfo } from '../db/instance-network.js';
+import { addressesOf } from './server-ips.js';
 
 /**
  * The JSON view of a server (Nova's views/servers.py ViewBuilder), for microversions up to 2.93.
@@ -63,7 +65,7 @@ export const VIEW_COLUMNS = [
   'id', 'uuid', 'display_name', 'display_description', 'deleted', 'vm_state', 'task_state', 'power_state', 'project_id', 'user_id',
   'host', 'node', 'image_ref', 'flavor_id', 'created_at', 'updated_at', 'access_ip_v4', 'access_ip_v6', 'progress',
   'availability_zone', 'config_drive', 'key_name', 'launched_at', 'terminated_at', 'reservation_id', 'launch_index', 'hostname',
-  'user_data', 'locked', 'tags', 'flavor', 'auto_disk_config', 'locked_reason',
+  'user_data', 'locked', 'tags', 'flavor', 'auto_disk_config', 'locked_reason', 'network_info',
 ] as const;
 
 /** Columns of the basic view. */
@@ -162,7 +164,7 @@ export class ServerViewer {
       flavor: this.mv.v247 ? embeddedFlavor(row.flavor) : { id: row.flavor_id, links: this.bookmark('flavors', row.flavor_id) },
       created: seconds(row.created_at),
       updated: seconds(row.updated_at),
-      addresses: {},
+      addresses: addressesOf(parseNetworkInfo(row.network_info)),
       accessIPv4: row.access_ip_v4 ?? '',
       accessIPv6: row.access_ip_v6 ?? '',
       links: this.links(row.uuid),

@@ -19,6 +19,7 @@ import {
 } from './server-schemas.js';
 import { showServer } from './server-view.js';
 import { deleteShelvedSnapshot } from './server-shelve.js';
+import { releasePortsLocally } from './server-ports.js';
 
 /**
  * The servers API routes (Nova's servers controller, up to 2.93): show, update and delete here;
@@ -88,7 +89,11 @@ export async function deleteServer(deps: ComputeApiDeps, req: FastifyRequest, id
   const row = await findServer(db, req, id);
   checkInstanceLock(req, row);
   await deleteShelvedSnapshot(deps, req, row);
-  if (row.node === null && await deleteUnscheduled(db, req, row)) return;
+  if (row.node === null && await deleteUnscheduled(db, req, row)) {
+    // A shelved-offloaded server keeps its ports: no compute will release them.
+    await releasePortsLocally(deps.network, deps.log, row);
+    return;
+  }
   // Placed on a node (perhaps just now): the node's compute service deletes it.
   const current = row.node !== null ? row : await findServer(db, req, id);
   if (current.node === null) throw instanceNotFound(id);

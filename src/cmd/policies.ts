@@ -7,6 +7,7 @@ import { POLICY_DEFAULTS as SERVERS_2X } from '../api/policies/server-routes-2x.
 import { POLICY_DEFAULTS as RESOURCES_2X } from '../api/policies/resource-routes-2x.js';
 import { POLICY_DEFAULTS as GROUPS_ADMIN } from '../api/policies/server-groups-and-admin.js';
 import { POLICY_DEFAULTS as IMAGE } from '../image/policies.js';
+import { POLICY_DEFAULTS as COMPUTE_NETWORK } from '../api/policies/network.js';
 import { POLICY_DEFAULTS as IDENTITY } from '../identity/policies.js';
 import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
 import { POLICY_DEFAULTS as NETWORK_L3 } from '../network/router-policies.js';
@@ -18,7 +19,7 @@ import { POLICY_DEFAULTS as NETWORK_L3 } from '../network/router-policies.js';
  * app at start (src/httpkit/authorize.ts).
  */
 export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity' | 'network', readonly PolicyDefault[]>> = {
-  compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN],
+  compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN, ...COMPUTE_NETWORK],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE],
   identity: [...IDENTITY],

@@ -23,10 +23,10 @@ import { createComputeApp } from '../api/compute-app.js';
 import { createPlacementApp } from '../api/placement-app.js';
 import { createNetworkApp } from '../network/app.js';
 import { createMetadataApp } from '../api/metadata-app.js';
-import { NetworkClient } from '../clients/network-client.js';
 import { NovaNotifier } from '../network/nova-notifier.js';
 import { IdentityClient } from '../clients/identity-client.js';
 import { ImageClient } from '../clients/image-client.js';
+import { NetworkClient } from '../clients/network-client.js';
 import { SchedulerService } from '../scheduler/scheduler.js';
 import { ConductorService } from '../conductor/conductor.js';
 import { ComputeService } from '../compute/manager.js';
@@ -102,13 +102,6 @@ export function openrcText(config: Config, urls: CloudUrls): string {
   return Object.entries(vars).map(([k, v]) => `export ${k}=${v}`).join('\n') + '\n';
 }
 
-/** The metadata API's client of the Network API: `[neutron] endpoint_override` or the catalog, with the service user. */
-function metadataNetworkClient(config: Config, authUrl: string): NetworkClient {
-  const identity = IdentityClient.fromConfig(config, authUrl);
-  const override = config.opt('neutron', 'endpoint_override') ?? '';
-  return override ? new NetworkClient(override, identity) : new NetworkClient(identity);
-}
-
 export interface ApiService {
   urls: CloudUrls;
   apps: Record<keyof CloudUrls, FastifyInstance>;
@@ -142,6 +135,9 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     db, config, log, tokens, policy, compute,
     images: new ImageClient(async () => urls.image),
     conductor: new ConductorRpcApi(bus, timeout),
+    // Set once the APIs listen (the service user authenticates at the identity URL): the user's
+    // token for what a request asks, the service user's for the API's own work (a local delete's ports).
+    network: undefined as NetworkClient | undefined,
   };
   const apps = {
     identity: createIdentityApp({ db, config, tokens, policy, log, catalog: () => catalog }),
@@ -150,12 +146,14 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     placement: createPlacementApp(deps),
     // Port changes of servers are told to the compute API (Neutron's [nova] notifier), as the service user.
     network: createNetworkApp({ db, config, tokens, policy, log, notifier: NovaNotifier.forCloud(() => IdentityClient.fromConfig(config, `${urls.identity}/v3`), log) }),
-    metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => metadataNetworkClient(config, `${urls.identity}/v3`) }),
+    // The service user's client of the Network API, made once the APIs listen (below).
+    metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => deps.network ?? null }),
   };
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
   }
   catalog = catalogFor(urls, config.str('DEFAULT', 'region_name'));
+  deps.network = new NetworkClient(config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity));
   await seedImage(db, config);
   const openrcPath = config.statePath('openrc');
   mkdirSync(dirname(openrcPath), { recursive: true });
@@ -197,9 +195,17 @@ export async function startCompute(config: Config, bus: Bus, host: string, authU
   const compute = new ComputeService(bus, {
     config, host, log: log.child({ service: 'compute', host }), driver,
     images: driverImageService(IdentityClient.fromConfig(config, authUrl)),
+    network: networkClientFor(config, authUrl),
   });
   await compute.start();
   return compute;
+}
+
+/** The compute service's Network API client: `[neutron] endpoint_override` or the catalog's `network`, with the service user's credentials. */
+function networkClientFor(config: Config, authUrl: string | undefined): NetworkClient {
+  const identity = IdentityClient.fromConfig(config, authUrl);
+  const override = config.opt('neutron', 'endpoint_override');
+  return override ? new NetworkClient(override, identity) : new NetworkClient(identity);
 }
 
 export interface ServiceGroup {

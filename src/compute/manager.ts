@@ -25,6 +25,9 @@ import { PowerSync } from './power-sync.js';
 import { rebuildKeepingState } from './rebuild.js';
 import { abortOrphanedBuilds, recoverInstances, type RecoveryDeps } from './recovery.js';
 import { instanceRef, instanceSpec } from './specs.js';
+import type { NetworkClient } from '../clients/network-client.js';
+import { InstanceNetworking, MoveNetworking, type Allocation } from './networking.js';
+import { interfaceMethods } from './interfaces.js';
 
 export interface ComputeServiceOptions {
   config: Config;
@@ -34,6 +37,8 @@ export interface ComputeServiceOptions {
   driver: VirtDriver;
   /** The image API as the driver sees it (over HTTP, with the service user's token). */
   images: ImageService;
+  /** The Network API with the service user's credentials (compute/networking.ts); absent: no server gets a port. */
+  network?: NetworkClient;
 }
 
 /**
@@ -80,10 +85,15 @@ export class ComputeService {
   private readonly evacuations: Evacuations;
   private stopping?: Promise<void>;
   readonly host: string;
+  /** The instances' ports (null without a Network API). */
+  private readonly networking: InstanceNetworking | null;
+  private readonly moveNetworking: MoveNetworking;
 
   constructor(bus: Bus, private readonly opts: ComputeServiceOptions) {
     this.host = opts.host;
     this.driver = guardDriver(opts.driver);
+    this.networking = opts.network ? new InstanceNetworking(opts.network, opts.host, opts.log) : null;
+    this.moveNetworking = new MoveNetworking(this.driver, this.networking, opts.log);
     // Conductors are upgraded first, so a compute speaks the newest conductor RPC, unless
     // `[upgrade_levels] conductor` (Nova's option) pins it to an older conductor's version.
     const conductorLevel = opts.config.opt('upgrade_levels', 'conductor') || null;
@@ -92,7 +102,10 @@ export class ComputeService {
     );
     this.outcomes = new OutcomeRecorder(this.conductor, this.host, opts.log);
     this.nodes = new NodeTracker({ config: opts.config, host: this.host, log: opts.log, bus, driver: this.driver, conductor: this.conductor });
-    this.moves = moveMethods({ driver: this.driver, conductor: this.conductor, inFlight: this.inFlight, log: opts.log });
+    this.moves = moveMethods({
+      driver: this.driver, conductor: this.conductor, inFlight: this.inFlight, log: opts.log,
+      network: this.moveNetworking,
+    });
     this.evacuations = new Evacuations({
       host: this.host, log: opts.log, driver: this.driver, conductor: this.conductor, landed: (call) => this.outcomes.landed(call),
     });
@@ -183,6 +196,7 @@ export class ComputeService {
     return {
       ...deferredDeleteMethods(d, op, power),
       ...this.moves.handlers,
+      ...interfaceMethods({ driver: d, networking: this.networking }),
       build_and_run_instance: async (args, ctx) => {
         await this.buildAndRun(ctx, args.instance, args.spec);
       },
@@ -231,7 +245,7 @@ export class ComputeService {
           taskStates: taskStatesOf('rebuild_instance'),
           run: async (i) => {
             await this.conductor.instanceUpdate(ctx, i.uuid, { taskState: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILDING], NO_RETURN);
-            return rebuildKeepingState(d, i, args.image);
+            return rebuildKeepingState(d, i, args.image, await this.moveNetworking.here(i, { bind: false }));
           },
         });
       },
@@ -303,18 +317,29 @@ export class ComputeService {
   /** Spawns and records the outcome; answers the power state recorded with ACTIVE, null when the build did not stay here. */
   private async spawnAndRecord(ctx: RpcContext, inst: Instance, spec: RequestSpec, event: string): Promise<number | null> {
     let info;
+    let ports: Allocation | null = null;
     try {
-      info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst), { signal }));
+      // Nova's _build_networks_for_instance, then plug_vifs as the spawn's first step.
+      ports = this.networking ? await this.networking.allocate(inst, spec.network) : null;
+      if (ports && ports.vifs.length > 0 && this.driver.supports('plugVifs')) await this.driver.plugVifs(instanceRef(inst), ports.vifs);
+      const network = { ports: ports?.vifs ?? [] };
+      info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst, inst.imageMeta, network), { signal }));
     } catch (err) {
       await this.outcomes.recordFailure(ctx, inst, event, err);
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
-      const retryable = isDriverError(err) && ERROR_TAXONOMY[err.code].retryable;
+      // A failed build leaves no port: what it made is deleted, the user's unbound (the next host binds them again).
+      await this.undoPorts(inst, ports);
+      // A refused network request (no such network, port in use, no address left) is the user's: no other host does better.
+      const status = statusOf(err) ?? 500;
+      const refused = !isDriverError(err) && ports === null && status >= 400 && status < 500;
+      const retryable = (isDriverError(err) && ERROR_TAXONOMY[err.code].retryable) || (!isDriverError(err) && !refused);
       await this.conductor.buildFailed(ctx, spec, inst.uuid, this.host, errorMessage(err), retryable);
       return null;
     }
     try {
       await this.outcomes.update(ctx, inst.uuid, {
         vmState: VmState.ACTIVE, taskState: null, powerState: info.powerState, launchedAt: now().toISOString(),
+        ...(ports ? { networkInfo: ports.cache } : {}),
       }, [TaskState.SPAWNING], { event, finish: SUCCESS });
     } catch (err) {
       if (statusOf(err) !== 404 && statusOf(err) !== 409) {
@@ -328,16 +353,42 @@ export class ComputeService {
       const current = statusOf(err) === 404 ? null : await this.outcomes.landed(() => this.conductor.instanceGet(ctx, inst.uuid));
       if (current && current.taskState !== TaskState.DELETING) {
         this.log.warn({ instance: inst.uuid, vmState: current.vmState, taskState: current.taskState }, 'spawned, but the build had moved on');
-        if (current.vmState === VmState.ERROR) await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
+        if (current.vmState === VmState.ERROR) {
+          await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
+          await this.undoPorts(inst, ports);
+        }
         return null;
       }
       // Deleted during the spawn: the delete is waiting for us to finish; undo the spawn.
       this.log.info({ instance: inst.uuid }, 'instance deleted during its spawn; undoing the spawn');
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
+      await this.undoPorts(inst, ports);
       await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
       return null;
     }
     return info.powerState;
+  }
+
+  /** Unplugs and releases the ports of a build that did not stay (errors logged: the API's delete deallocates again by device_id). */
+  private async undoPorts(inst: Instance, ports: Allocation | null): Promise<void> {
+    if (!this.networking) return;
+    if (ports && ports.vifs.length > 0 && this.driver.supports('unplugVifs')) await this.driver.unplugVifs(instanceRef(inst), ports.vifs).catch(() => undefined);
+    await this.networking.deallocate(inst, ports?.created ?? []).catch((err: unknown) => {
+      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a failed build');
+    });
+  }
+
+  /** After a destroy: the host's leftovers of the server's VIFs, then its ports (Nova's _shutdown_instance). */
+  private async releaseNetwork(inst: Instance): Promise<void> {
+    // A server with no cache has no port Orrery knows of (a failed build released its own).
+    if (!this.networking || !inst.networkInfo?.length) return;
+    try {
+      const { vifs } = await this.networking.current(inst);
+      if (vifs.length > 0 && this.driver.supports('unplugVifs')) await this.driver.unplugVifs(instanceRef(inst), vifs);
+      await this.networking.deallocate(inst);
+    } catch (err) {
+      this.log.warn({ instance: inst.uuid, err: errorMessage(err) }, 'could not release the ports of a deleted server');
+    }
   }
 
   private async terminate(ctx: RpcContext, inst: Instance): Promise<void> {
@@ -350,6 +401,7 @@ export class ComputeService {
       await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, undefined, NO_RETURN);
       return;
     }
+    await this.releaseNetwork(inst);
     await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
     await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
   }

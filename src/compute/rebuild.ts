@@ -1,4 +1,4 @@
-import type { VirtDriver } from '@orrery/virt-api';
+import type { NetworkInfo, VirtDriver } from '@orrery/virt-api';
 import { now } from '../common/time.js';
 import type { ImageMeta, Instance } from '../objects/compute.js';
 import { VmState } from '../objects/states.js';
@@ -13,9 +13,9 @@ const STOP_TIMEOUT_S = 60;
  * to original state"), so a rebuild never starts a guest its user had shut down.
  */
 export async function rebuildKeepingState(
-  d: VirtDriver, i: Instance, image: ImageMeta,
+  d: VirtDriver, i: Instance, image: ImageMeta, network?: NetworkInfo,
 ): Promise<{ vmState: string; powerState: number; launchedAt: string }> {
-  const spec = instanceSpec(i, image);
+  const spec = instanceSpec(i, image, network);
   const info = await d.rebuild({ instance: spec, image: spec.image });
   const launchedAt = now().toISOString();
   if (i.vmState !== VmState.STOPPED) return { vmState: VmState.ACTIVE, powerState: info.powerState, launchedAt };

@@ -1,4 +1,4 @@
-import type { FlavorSpec, ImageRef, InstanceRef, InstanceSpec } from '@orrery/virt-api';
+import type { FlavorSpec, ImageRef, InstanceRef, InstanceSpec, NetworkInfo } from '@orrery/virt-api';
 import type { Flavor, ImageMeta, Instance } from '../objects/compute.js';
 
 /** Translations from Orrery's objects to the driver contract's typed inputs. */
@@ -17,11 +17,12 @@ export function imageRef(m: ImageMeta): ImageRef {
   };
 }
 
-export function instanceSpec(i: Instance, image: ImageMeta = i.imageMeta): InstanceSpec {
+/** `network`: the instance's VIFs (compute/networking.ts); none when it has no ports. */
+export function instanceSpec(i: Instance, image: ImageMeta = i.imageMeta, network: NetworkInfo = { ports: [] }): InstanceSpec {
   if (!i.node) throw new Error(`instance ${i.uuid} has no node`);
   return {
     uuid: i.uuid, name: i.name, node: i.node, projectId: i.projectId, userId: i.userId,
-    flavor: flavorSpec(i.flavor), image: imageRef(image), network: { ports: [] },
+    flavor: flavorSpec(i.flavor), image: imageRef(image), network,
     metadata: { ...i.metadata }, userData: i.userData, keyData: i.keyData,
   };
 }

@@ -353,6 +353,7 @@ function toRowUpdates(u: InstanceUpdates): InstanceRowUpdates {
   if (u.host !== undefined) out.host = u.host;
   if (u.node !== undefined) out.node = u.node;
   if (u.progress !== undefined) out.progress = u.progress;
+  if (u.networkInfo !== undefined) out.network_info = u.networkInfo === null ? null : JSON.stringify(u.networkInfo);
   return out;
 }
 

@@ -6,6 +6,7 @@ import { atomically } from './transactions.js';
 import { releaseResources } from './allocations.js';
 import type { InstanceTable } from './schema.js';
 import type { Insertable, Selectable } from 'kysely';
+import { parseNetworkInfo } from './instance-network.js';
 
 export type InstanceRow = Selectable<InstanceTable>;
 
@@ -36,6 +37,8 @@ export function rowToInstance(row: Omit<InstanceRow, 'id'>, metadata: Record<str
     launchedAt: row.launched_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    // Only a server with a cache carries one (an Instance of before #13 looks as it did).
+    ...(row.network_info ? { networkInfo: parseNetworkInfo(row.network_info) } : {}),
   };
 }
 

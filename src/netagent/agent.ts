@@ -95,7 +95,6 @@ export class NetworkAgent {
         this.#schedule(this.opts.pollIntervalMs);
       });
     }, ms);
-    this.#timer.unref?.();
   }
 
   /** One cycle: report, apply or wire. Resolves true when the wired set changed and is worth reporting at once. */
@@ -110,6 +109,7 @@ export class NetworkAgent {
       },
     });
     this.stats.reports++;
+    if (up.length + down.length > 0) this.opts.log.debug({ up: up.length, down: down.length }, 'devices reported');
     for (const id of up) this.#reported.add(id);
     for (const id of down) this.#reported.delete(id);
     // Ports no longer in the desired state are forgotten (the API forgets them too).
@@ -129,6 +129,7 @@ export class NetworkAgent {
     } else {
       this.#wired = await this.opts.dataplane.wire();
     }
+    this.opts.log.trace({ wired: this.#wired.size, reported: this.#reported.size }, 'network agent cycle');
     const ids = new Set(this.#state?.ports.map((p) => p.id) ?? []);
     return [...this.#wired].some((id) => !this.#reported.has(id)) || [...this.#reported].some((id) => !this.#wired.has(id) && ids.has(id));
   }

@@ -9,6 +9,8 @@ import { metadataProxyCommand } from './metadata-proxy-command.js';
  * `NetworkAgentHooks`): `metadataProxy` gives the data plane the command of each qdhcp namespace's
  * proxy (it runs and keeps it, and puts 169.254.169.254/32 on the DHCP interface), and the
  * forwarder those proxies reach is a companion started and stopped with the agent.
+ * startNetworkAgent wires the same by itself when given no `metadataProxy`; these hooks are for a
+ * caller that wants the forwarder on a socket of its own (several simulated hosts of one test).
  *
  *   startNetworkAgent(config, host, authUrl, log, metadataAgentHooks({ config, network, log, socketPath }))
  */

@@ -64,6 +64,9 @@ const MAX_ANSWER = 1024 * 1024;
 const MAX_CACHED = 4096;
 const CALL_TIMEOUT_MS = 20_000;
 
+/** The servers of this process's forwarders, by socket path. */
+const SHARED = new Map<string, { users: number; server: Server; ready: Promise<void> }>();
+
 interface Lookup { instanceId: string; projectId: string }
 
 function plain(res: ServerResponse, status: number, text: string): void {
@@ -90,7 +93,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
 }
 
 export class MetadataForwarder {
-  private server: Server | null = null;
+  private started = false;
   private readonly cache = new Map<string, { at: number; lookup: Promise<Lookup | null> }>();
   private readonly ttl: number;
 
@@ -107,10 +110,29 @@ export class MetadataForwarder {
     return new MetadataForwarder({ ...this.opts, socketPath });
   }
 
-  /** Listens on the socket (a stale socket file of an earlier run is replaced); only root may connect. */
+  /**
+   * Listens on the socket (a stale socket file of an earlier run is replaced); only root may
+   * connect. Forwarders of one process on one socket (the all-in-one's agents, which share a
+   * state_path) share its server: they are alike (the lookup does not depend on the host), and
+   * the socket stays until the last of them stops.
+   */
   async start(): Promise<void> {
-    mkdirSync(dirname(this.opts.socketPath), { recursive: true });
-    rmSync(this.opts.socketPath, { force: true });
+    if (this.started) return;
+    const path = this.opts.socketPath;
+    const shared = SHARED.get(path);
+    if (shared) {
+      shared.users++;
+      try {
+        await shared.ready;
+      } catch (err) {
+        shared.users--;
+        throw err;
+      }
+      this.started = true;
+      return;
+    }
+    mkdirSync(dirname(path), { recursive: true });
+    rmSync(path, { force: true });
     const server = createServer({ requestTimeout: 30_000 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.opts.log.error({ err }, 'metadata forwarder: request failed');
@@ -118,24 +140,34 @@ export class MetadataForwarder {
         else res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
+    const entry = { users: 1, server, ready: new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.opts.socketPath, () => {
+      server.listen(path, () => {
         server.off('error', reject);
         resolve();
       });
-    });
-    chmodSync(this.opts.socketPath, 0o600);
-    this.server = server;
+    }) };
+    SHARED.set(path, entry);
+    try {
+      await entry.ready;
+    } catch (err) {
+      SHARED.delete(path);
+      throw err;
+    }
+    chmodSync(path, 0o600);
+    this.started = true;
   }
 
   async stop(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    rmSync(this.opts.socketPath, { force: true });
+    if (!this.started) return;
+    this.started = false;
+    const path = this.opts.socketPath;
+    const shared = SHARED.get(path);
+    if (!shared || --shared.users > 0) return;
+    SHARED.delete(path);
+    shared.server.closeAllConnections();
+    await new Promise<void>((resolve) => shared.server.close(() => resolve()));
+    rmSync(path, { force: true });
   }
 
   /** The instance and project of the port holding `address` on `networkId`, or null (kept `cacheTtlMs`). */

@@ -1,4 +1,5 @@
 import { registerObject } from './envelope.js';
+import type { NetworkRequest, VifInfo } from './network.js';
 
 /** Versioned domain objects of the compute service; each travels as an envelope. */
 
@@ -59,9 +60,12 @@ export interface Instance {
   launchedAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** The info cache: the server's ports (1.2; absent from older senders and for a server with none yet). */
+  networkInfo?: VifInfo[] | null;
 }
-/** 1.1 added hostname. */
-registerObject('Instance', '1.1', {
+/** 1.1 added hostname; 1.2 networkInfo. */
+registerObject('Instance', '1.2', {
+  '1.1': ({ networkInfo: _added, ...older }) => older,
   '1.0': ({ hostname: _added, ...older }) => older,
 });
 
@@ -80,8 +84,13 @@ export interface RequestSpec {
   forceHost: string | null;
   forceNode: string | null;
   attempt: number;
+  /** 1.1: the networks the create asked for (absent: none, as before networking). */
+  network?: NetworkRequest;
 }
-registerObject('RequestSpec', '1.0');
+/** 1.1 added network. */
+registerObject('RequestSpec', '1.1', {
+  '1.0': ({ network: _added, ...older }) => older,
+});
 
 export interface Selection {
   instanceUuid: string;

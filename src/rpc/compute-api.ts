@@ -3,11 +3,12 @@ import { unwrap, wrap } from '../objects/envelope.js';
 // Registers the objects these messages carry.
 import '../objects/compute.js';
 import type { ImageMeta, Instance, RequestSpec } from '../objects/compute.js';
+import type { VifInfo } from '../objects/network.js';
 import type { Bus, RpcContext } from './bus.js';
 import { call, cast, defineApi, EnvelopeWire, Str, StrOrNull, voidCall, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
 
-export const COMPUTE_RPC_VERSION = '1.3';
+export const COMPUTE_RPC_VERSION = '1.4';
 
 /**
  * The object versions each compute RPC version carries (Nova's object version manifest): a
@@ -18,6 +19,7 @@ const OBJECTS_AT: Record<string, Record<string, string>> = {
   '1.1': { Instance: '1.1', ImageMeta: '1.0', RequestSpec: '1.0' },
   '1.2': { Instance: '1.1', ImageMeta: '1.0', RequestSpec: '1.0' },
   '1.3': { Instance: '1.1', ImageMeta: '1.0', RequestSpec: '1.0' },
+  '1.4': { Instance: '1.2', ImageMeta: '1.0', RequestSpec: '1.1' },
 };
 
 /** Wraps an object at the version receivers pinned to `pin` understand. */
@@ -74,6 +76,8 @@ const LiveTargetWire = Type.Object({ node: Str, data: Type.Record(Str, Str) });
  *      shelve_instance, shelve_offload_instance; and the casts force_complete and abort of a
  *      running live migration (from the API). The compute records no state of its own: the
  *      conductor writes the instance and the migration record with each step's answer.
+ * 1.4: networking (issue #13): Instance 1.2 (its info cache), RequestSpec 1.1 (the requested
+ *      networks); attach_interface / detach_interface (os-interface), calls from the API.
  */
 export const COMPUTE_API = defineApi('compute', COMPUTE_RPC_VERSION, {
   /** The request spec travels along so that a failed build can be rescheduled (Nova's filter_properties). */
@@ -239,6 +243,33 @@ export const COMPUTE_API = defineApi('compute', COMPUTE_RPC_VERSION, {
     decode: (w) => ({ instance: unwrap<Instance>(w.instance, 'Instance') }),
     ...PowerStateAnswer,
   }),
+
+  // ---- 1.4: interfaces (virt contract 1.3 interfaceAttach)
+  /**
+   * Binds the port (made or given by the API) to this host and plugs it into the running guest;
+   * answers the server's info cache with it. A driver without interfaceAttach refuses (409).
+   */
+  attach_interface: call({
+    since: '1.4',
+    args: Type.Object({ instance: EnvelopeWire, port_id: Str, created_by_compute: Type.Boolean() }),
+    encode: (a: { instance: Instance; portId: string; createdByCompute: boolean }, pin) => ({
+      instance: wrapAt(pin, 'Instance', a.instance), port_id: a.portId, created_by_compute: a.createdByCompute,
+    }),
+    decode: (w) => ({ instance: unwrap<Instance>(w.instance, 'Instance'), portId: w.port_id, createdByCompute: w.created_by_compute }),
+    result: Type.Array(Type.Unknown()),
+    encodeResult: (vifs: VifInfo[]) => vifs,
+    decodeResult: (vifs) => vifs as VifInfo[],
+  }),
+  /** Unplugs the port from the guest, then deletes it (made by Orrery) or unbinds it (the user's); answers the info cache without it. */
+  detach_interface: call({
+    since: '1.4',
+    args: Type.Object({ instance: EnvelopeWire, port_id: Str }),
+    encode: (a: { instance: Instance; portId: string }, pin) => ({ instance: wrapAt(pin, 'Instance', a.instance), port_id: a.portId }),
+    decode: (w) => ({ instance: unwrap<Instance>(w.instance, 'Instance'), portId: w.port_id }),
+    result: Type.Array(Type.Unknown()),
+    encodeResult: (vifs: VifInfo[]) => vifs,
+    decodeResult: (vifs) => vifs as VifInfo[],
+  }),
 });
 
 type ComputeSignatures = ApiSignatures<typeof COMPUTE_API>;
@@ -286,6 +317,15 @@ export class ComputeRpcApi extends RpcClient<ComputeSignatures> {
   /** 1.2: deferred delete. */
   deferredDeleteAction(ctx: RpcContext, action: 'soft_delete_instance' | 'restore_instance', instance: Instance): Promise<void> {
     return this.send(this.target(instance), ctx, action, { instance });
+  }
+
+  /** 1.4: os-interface attach; a compute pinned older refuses it here (409). */
+  attachInterface(ctx: RpcContext, instance: Instance, portId: string, createdByCompute: boolean): Promise<VifInfo[]> {
+    return this.send(this.target(instance), ctx, 'attach_interface', { instance, portId, createdByCompute });
+  }
+
+  detachInterface(ctx: RpcContext, instance: Instance, portId: string): Promise<VifInfo[]> {
+    return this.send(this.target(instance), ctx, 'detach_interface', { instance, portId });
   }
 
   getConsoleOutput(ctx: RpcContext, instance: Instance, length: number | null): Promise<string> {

@@ -4,13 +4,14 @@ import { unwrap, wrap } from '../objects/envelope.js';
 import '../objects/compute.js';
 import type { MoveProgress } from '@orrery/virt-api';
 import type { ComputeNodeReport, Instance, RequestSpec } from '../objects/compute.js';
+import type { VifInfo } from '../objects/network.js';
 import type { Bus, RpcContext } from './bus.js';
 import { call, cast, defineApi, EnvelopeWire, knows, Str, StrOrNull, voidCall, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
 import { claimOf, type NodeClaim } from './node-ownership.js';
 
 export const CONDUCTOR_TOPIC = 'conductor';
-export const CONDUCTOR_RPC_VERSION = '1.6';
+export const CONDUCTOR_RPC_VERSION = '1.7';
 
 /** The node claim of 1.4, read leniently (claimOf): a malformed one is no claim, as it always was. */
 const NodeClaimWire = Type.Optional(Type.Unknown());
@@ -23,12 +24,22 @@ export interface InstanceUpdates {
   host?: string | null;
   node?: string | null;
   progress?: number;
+  /** 1.7: the server's ports, written to its info cache (instances.network_info). */
+  networkInfo?: VifInfo[] | null;
 }
 
 const InstanceUpdatesWire = Type.Object({
   vmState: Type.Optional(Str), taskState: Type.Optional(StrOrNull), powerState: Type.Optional(Type.Number()),
   launchedAt: Type.Optional(Str), host: Type.Optional(StrOrNull), node: Type.Optional(StrOrNull), progress: Type.Optional(Type.Number()),
+  networkInfo: Type.Optional(Type.Union([Type.Array(Type.Unknown(), { maxItems: 64 }), Type.Null()])),
 });
+
+/** A receiver older than 1.7 does not know the info cache: it is left out, as Nova's compute leaves it to the heal task. */
+function updatesAt(pin: string, u: InstanceUpdates): InstanceUpdates {
+  if (u.networkInfo === undefined || knows(pin, '1.7')) return u;
+  const { networkInfo: _newer, ...older } = u;
+  return older;
+}
 
 /**
  * 1.5: an instance action event an instance_update records in its own transaction — started
@@ -134,6 +145,7 @@ const instanceOrNull = {
  * 1.6: moves (issue #12): run_flow (the API: a flow it persisted is to be driven now),
  *      migration_progress (a compute: how a live migration advances), evacuations_from_host and
  *      evacuation_cleaned (a returning source compute removes what was evacuated from it).
+ * 1.7: instance_update takes networkInfo (the info cache, issue #13).
  *
  * Conductors are upgraded before the services that call them (Nova's documented order:
  * conductor, then API and scheduler, then computes), so senders use this version unless
@@ -222,12 +234,12 @@ export const CONDUCTOR_API = defineApi('conductor', CONDUCTOR_RPC_VERSION, {
       uuid: string; updates: InstanceUpdates; expectedTaskState: Array<string | null> | null; returnInstance: boolean;
       actionEvent: ActionEventUpdate | null; claim?: NodeClaim | null;
     }, pin) => ({
-      uuid: a.uuid, updates: a.updates, expected_task_state: a.expectedTaskState,
+      uuid: a.uuid, updates: updatesAt(pin, a.updates), expected_task_state: a.expectedTaskState,
       ...(!a.returnInstance && knows(pin, '1.1') ? { return_instance: false } : {}),
       ...(a.actionEvent && knows(pin, '1.5') ? { action_event: a.actionEvent } : {}),
     }),
     decode: (w) => ({
-      uuid: w.uuid, updates: w.updates, expectedTaskState: w.expected_task_state, returnInstance: w.return_instance ?? true,
+      uuid: w.uuid, updates: w.updates as InstanceUpdates, expectedTaskState: w.expected_task_state, returnInstance: w.return_instance ?? true,
       actionEvent: w.action_event ?? null, claim: claimOf(w),
     }),
     ...instanceOrNull,

@@ -106,9 +106,9 @@ describe('a 1.0 driver beside a 1.1 driver', () => {
     await cloud?.close();
   });
 
-  it('loads the unchanged 1.0 example driver under contract 1.0, and the fake under 1.2', () => {
+  it('loads the unchanged 1.0 example driver under contract 1.0, and the fake under 1.3', () => {
     assert.deepEqual(agreed.get('c-example'), { version: '1.0', groups: [] });
-    assert.deepEqual(agreed.get('c-fake'), { version: '1.2', groups: ['nodeLookup'] });
+    assert.deepEqual(agreed.get('c-fake'), { version: '1.3', groups: ['nodeLookup'] });
   });
 
   it('boots and deletes a server through each driver', async () => {

@@ -19,6 +19,7 @@ describe('the metadata API', () => {
   let mine: { id: string; projectId: string };
   let theirs: { id: string; projectId: string };
   let publicKey: string;
+  let ndServer: { id: string; projectId: string };
 
   const vif = (port: string, address: string): CachedVif => ({
     port_id: port, network_id: 'net-0000-1111', network_label: 'private', mac: 'fa:16:3e:00:00:01', mtu: 1450, created_by_compute: true,
@@ -134,6 +135,48 @@ describe('the metadata API', () => {
     // The subnet is unknown to the Network API: the address is described as DHCP-configured.
     assert.deepEqual(nd.networks, [{ id: 'network0', type: 'ipv4_dhcp', link: 'tap0123456789a', network_id: 'net-0000-1111' }]);
     assert.deepEqual(await (await md('/openstack/latest/network_data.json', theirs)).json(), { links: [], networks: [], services: [] });
+  });
+
+  it('network_data.json and security-groups come from the Network API: the subnets of the fixed IPs, the groups of the ports', async () => {
+    const c = cloud.urls;
+    const net = await api(admin, 'POST', `${c.network}/v2.0/networks`, { network: { name: 'md-nd' } });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    const sub = await api(admin, 'POST', `${c.network}/v2.0/subnets`, {
+      subnet: { network_id: net.body.network.id, ip_version: 4, cidr: '10.66.0.0/24', enable_dhcp: false, dns_nameservers: ['10.66.0.53'], host_routes: [{ destination: '192.168.7.0/24', nexthop: '10.66.0.254' }] },
+    });
+    assert.equal(sub.status, 201, JSON.stringify(sub.body));
+    const server = await boot(admin, 'md-nd-vm', {});
+    const port = await api(admin, 'POST', `${c.network}/v2.0/ports`, {
+      port: { network_id: net.body.network.id, device_id: server.id, device_owner: 'compute:nova', fixed_ips: [{ subnet_id: sub.body.subnet.id }] },
+    });
+    assert.equal(port.status, 201, JSON.stringify(port.body));
+    const p = port.body.port;
+    await updateInstanceRow(cloud.db, server.id, {
+      network_info: JSON.stringify([{
+        port_id: p.id, network_id: p.network_id, network_label: 'md-nd', mac: p.mac_address, mtu: 1450, created_by_compute: true,
+        fixed_ips: [{ address: p.fixed_ips[0].ip_address, version: 4, subnet_id: sub.body.subnet.id, floating_ips: [] }],
+      }]),
+    });
+    const nd = await (await md('/openstack/latest/network_data.json', server)).json() as Record<string, any>;
+    assert.deepEqual(nd, {
+      links: [{ id: `tap${p.id.slice(0, 11)}`, vif_id: p.id, type: 'bridge', mtu: 1450, ethernet_mac_address: p.mac_address }],
+      networks: [{
+        id: 'network0', type: 'ipv4', link: `tap${p.id.slice(0, 11)}`, ip_address: p.fixed_ips[0].ip_address, netmask: '255.255.255.0',
+        routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.66.0.1' }, { network: '192.168.7.0', netmask: '255.255.255.0', gateway: '10.66.0.254' }],
+        network_id: net.body.network.id, services: [{ type: 'dns', address: '10.66.0.53' }],
+      }],
+      services: [{ type: 'dns', address: '10.66.0.53' }],
+    });
+    assert.equal(await text('/latest/meta-data/local-ipv4', server), p.fixed_ips[0].ip_address);
+    ndServer = server;
+  });
+
+  it("EC2's security-groups names the groups of the instance's ports", async (t) => {
+    if ((await api(admin, 'GET', `${cloud.urls.network}/v2.0/security-groups`)).status === 404) {
+      t.skip('this Network API has no security-groups collection yet');
+      return;
+    }
+    assert.equal(await text('/latest/meta-data/security-groups', ndServer), 'default');
   });
 
   it('serves the EC2 flavour', async () => {

@@ -54,14 +54,14 @@ describe('the metadata proxy in a namespace', { skip }, () => {
   let proxy: ChildProcess | undefined;
   let networkId = '';
 
-  /** busybox wget in the guest namespace (asynchronously: the forwarder answers from this process). */
+  /** busybox wget in the guest namespace (asynchronously: the forwarder answers from this process; no -T, which makes busybox 1.35's wget crash). */
   const guestGet = async (path: string, headers: string[] = []): Promise<{ status: number; out: string }> => {
     try {
-      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', guestNs, 'busybox', 'wget', '-T', '10', '-qO-', ...headers.flatMap((h) => ['--header', h]), `http://169.254.169.254${path}`], { encoding: 'utf8' });
+      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', guestNs, 'busybox', 'wget', '-qO-', ...headers.flatMap((h) => ['--header', h]), `http://169.254.169.254${path}`], { encoding: 'utf8', timeout: 15_000 });
       return { status: 0, out: stdout };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { status: typeof e.code === 'number' ? e.code : -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+      return { status: typeof e.code === 'number' ? e.code : -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}${typeof e.code === 'number' ? '' : `${String(err)} signal=${String((err as { signal?: unknown }).signal)} code=${String(e.code)}`}` };
     }
   };
   /** Which of the guest's addresses its requests to 169.254.169.254 come from. */

@@ -8,7 +8,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dhcpNamespace, netnsPath } from '@orrery/net-linux';
@@ -17,6 +18,7 @@ import { api, login, startTestCloud, waitFor, type Session, type TestCloud } fro
 import { Lab, netnsAvailable, sh, until, uuid } from './support.js';
 
 const skip = backendSkip('root with ip/bridge/iptables/conntrack/dnsmasq/busybox (network namespaces)', netnsAvailable());
+const execFileAsync = promisify(execFile);
 const ORRERY = new URL('../../dist/src/cmd/orrery.js', import.meta.url).pathname;
 
 const ifindexes = (ns: string): Map<string, number> =>
@@ -39,22 +41,24 @@ describe('network agents on two hosts against the Network API', { skip }, () => 
     writeFileSync(ini, [
       '[DEFAULT]', `state_path = ${join(lab.dir, `agent${i}`)}`,
       '[service_user]', `auth_url = ${cloud.urls.identity}/v3`,
-      '[neutron]', `endpoint_override = ${cloud.urls.network}`,
+      '[neutron]', `endpoint_override = ${cloud.urls.network}`, 'metadata_proxy_shared_secret = agents-test-secret',
+      '[metadata_agent]', `nova_metadata_port = ${new URL(cloud.urls.metadata).port}`,
       '[network_agent]', 'dataplane = linux', `netns = ${netnsPath(hosts[i]!.ns)}`, `tunneling_ip = ${hosts[i]!.ip}`,
-      `namespace_prefix = ${hosts[i]!.prefix}`, 'poll_interval = 0.5', 'metadata = false', '',
+      `namespace_prefix = ${hosts[i]!.prefix}`, 'poll_interval = 0.5', '',
     ].join('\n'));
     const child = spawn(process.execPath, [ORRERY, '--config', ini, 'network-agent', '--host', names[i]!], {
-      stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ORRERY_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', process.env.AGENT_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, ORRERY_LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? 'warn' },
     });
     lab.children.push(child);
     agents[i] = child;
     return child;
   };
+  const leases: Array<Record<string, string>> = [];
   const portStatus = async (id: string) => (await api(admin, 'GET', `${cloud.urls.network}/v2.0/ports/${id}`)).body?.port?.status;
 
   before(async () => {
     hosts = lab.hosts(2);
-    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' }, network_agent: { in_process: 'false' } });
+    cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' }, network_agent: { in_process: 'false' }, neutron: { metadata_proxy_shared_secret: 'agents-test-secret' } });
     admin = await login(cloud, 'admin', 'secret', 'admin');
     const n = await api(admin, 'POST', `${cloud.urls.network}/v2.0/networks`, { network: { name: `agents-${lab.sfx}` } });
     assert.equal(n.status, 201, JSON.stringify(n.body));
@@ -91,6 +95,7 @@ describe('network agents on two hosts against the Network API', { skip }, () => 
   test("each guest gets its port's address from its own host, and the guests ping each other over VXLAN", async () => {
     for (let i = 0; i < 2; i++) {
       const lease = lab.dhcp(guests[i]!);
+      leases[i] = lease;
       assert.equal(lease.ip, ports[i]!.fixed_ips[0]!.ip_address);
       assert.equal(lease.mtu, '1450');
       const dhcpNs = dhcpNamespace(net, hosts[i]!.prefix);
@@ -100,6 +105,24 @@ describe('network agents on two hosts against the Network API', { skip }, () => 
     assert.ok(await until(() => {
       try { sh(['ip', 'netns', 'exec', guests[0]!, 'busybox', 'ping', '-c', '1', '-W', '1', ports[1]!.fixed_ips[0]!.ip_address]); return true; } catch { return false; }
     }, 10_000, 200));
+  });
+
+  test("a guest's metadata request crosses the proxy in its DHCP namespace and the agent's forwarder to the metadata API", async () => {
+    sh(['ip', 'netns', 'exec', guests[0]!, 'ip', 'route', 'add', '169.254.169.254/32', 'via', leases[0]!.serverid!]);
+    // No server holds this port (its device_id is no instance): the metadata API's 404 is the answer
+    // that proves the whole path (a broken proxy refuses the connection, a broken forwarder gives 502).
+    // The command runs asynchronously: the APIs it ends at live in this process.
+    const t0 = Date.now();
+    let out = '';
+    for (;;) {
+      const r = await execFileAsync('ip', ['netns', 'exec', guests[0]!, 'timeout', '5', 'busybox', 'wget', '-O', '-', 'http://169.254.169.254/openstack/latest/meta_data.json'])
+        .then((x) => x.stderr + x.stdout, (e: { stderr?: string }) => String(e.stderr ?? e));
+      out = r;
+      if (/404/.test(out) || Date.now() - t0 > 20_000) break;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    console.log(`# metadata answered after ${Date.now() - t0} ms`);
+    assert.match(out, /HTTP\/1\.1 404/);
   });
 
   test('a security group rule removed through the API stops a ping under way; added back, it resumes', async () => {

@@ -62,8 +62,8 @@ describe('conductor RPC instance_update compatibility', () => {
     return uuid;
   }
 
-  it('is at 1.6', () => {
-    assert.equal(CONDUCTOR_RPC_VERSION, '1.6');
+  it('is at 1.7', () => {
+    assert.equal(CONDUCTOR_RPC_VERSION, '1.7');
   });
 
   it('answers a 1.0 caller the updated instance, with its metadata, exactly as 1.0 did', async () => {

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { PowerState, type DriverErrorCode, type DriverMethod } from '@orrery/virt-api';
 import { MoveRecords } from './move-records.js';
+import { VifRecords } from './vif-records.js';
 
 /**
  * error: the call raises `code` (default BackendUnavailable).
@@ -168,6 +169,8 @@ export class FakeBackend {
   readonly #q: ReturnType<typeof prepare>;
   /** The moves under way on this back-end (move-records.ts). */
   readonly moves: MoveRecords;
+  /** The host's network plumbing and the guests' NICs (vif-records.ts, contract 1.3). */
+  readonly vifs: VifRecords;
 
   constructor(path: string) {
     this.path = path;
@@ -185,6 +188,7 @@ export class FakeBackend {
     if (!instanceColumns.some((c) => c.name === 'root_gb')) this.#db.exec('ALTER TABLE instances ADD COLUMN root_gb INTEGER');
     this.#q = prepare(this.#db);
     this.moves = new MoveRecords(this.#db);
+    this.vifs = new VifRecords(this.#db);
   }
 
   /** Runs `fn` in one transaction (nested: a savepoint). */

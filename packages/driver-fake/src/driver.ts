@@ -1,7 +1,8 @@
 /**
  * The fake driver: a hypervisor that exists only as rows in its own SQLite database
  * (backend.ts). It manages any number of nodes per compute host, keeps its guests across
- * compute restarts, moves them between hosts (moves.ts, contract 1.2), and can be slowed down
+ * compute restarts, moves them between hosts (moves.ts, contract 1.2), holds their NICs (vifs.ts,
+ * contract 1.3), and can be slowed down
  * or broken at runtime through the faults table.
  */
 import { mkdirSync } from 'node:fs';
@@ -11,7 +12,7 @@ import {
   type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
   type DriverVersionInfo, type EventListener, type FinishMigrationRequest, type FlavorSpec, type InstanceInfo, type InstanceRef,
   type InstanceSpec, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest, type MoveRef, type NodeEventListener,
-  type NodeInfo, type PreLiveMigrationRequest, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
+  type NodeInfo, type PreLiveMigrationRequest, type RebootType, type RebuildRequest, type SnapshotRequest, type VifInfo, type VirtDriver,
 } from '@orrery/virt-api';
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
 import { clusterNodes, clusterStatePath, seedCluster } from './cluster.js';
@@ -20,6 +21,7 @@ import { strike } from './faults.js';
 import { FakeMoves } from './moves.js';
 import { consoleText, localNodes, roomProblem } from './nodes.js';
 import { sleep } from './sleep.js';
+import { FakeVifs } from './vifs.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -50,11 +52,15 @@ export class FakeDriver implements VirtDriver {
     changed: (uuid, node, prev, next) => this.#changed(uuid, node, prev, next),
     known: (uuid, state) => void (state === null ? this.#known.delete(uuid) : this.#known.set(uuid, state)),
   });
+  /** The VIF calls (contract 1.3). */
+  readonly #vifs = new FakeVifs({
+    backend: () => this.#b(), op: (method, ref, fn) => this.#op(method, ref, fn), requireAttach: () => this.#require('interfaceAttach'),
+  });
 
   // identity and version handshake
 
   version(): DriverVersionInfo {
-    return { name: 'fake', driverVersion: '1.2.0', contract: { min: '1.0', max: '1.2' }, groups: ['nodeLookup'] };
+    return { name: 'fake', driverVersion: '1.3.0', contract: { min: '1.0', max: '1.3' }, groups: ['nodeLookup'] };
   }
 
   capabilities(): Capabilities {
@@ -70,6 +76,7 @@ export class FakeDriver implements VirtDriver {
       multiNode: !off.has('multiNode'),
       coldMigration: !off.has('coldMigration'),
       liveMigration: !off.has('liveMigration'),
+      interfaceAttach: !off.has('interfaceAttach'),
       imageFormats: [...(this.#cfg?.imageFormats ?? ['raw', 'qcow2'])],
       hypervisorType: 'fake',
       ...(this.#cfg?.cluster ? { sharedNodes: { cluster: this.#cfg.cluster } } : {}),
@@ -209,6 +216,7 @@ export class FakeDriver implements VirtDriver {
       }
       this.#b().setPowerState(spec.uuid, PowerState.RUNNING);
     }
+    this.#vifs.arrived(this.#b(), spec.uuid, spec.network.ports);
     this.#changed(spec.uuid, spec.node, null, PowerState.RUNNING);
     if (fault?.kind === 'lose') this.#lose(spec.uuid);
     return { uuid: spec.uuid, node: spec.node, powerState: PowerState.RUNNING };
@@ -286,16 +294,39 @@ export class FakeDriver implements VirtDriver {
   // moves (contract 1.2; moves.ts)
 
   migrateDiskAndPowerOff(req: MigrateDiskRequest, opts?: CallOptions): Promise<void> { return this.#moves.migrateDiskAndPowerOff(req, opts); }
-  finishMigration(req: FinishMigrationRequest, opts?: CallOptions): Promise<InstanceInfo> { return this.#moves.finishMigration(req, opts); }
-  confirmMigration(move: MoveRef): Promise<void> { return this.#moves.confirmMigration(move); }
-  revertMigration(move: MoveRef): Promise<void> { return this.#moves.revertMigration(move); }
+  async finishMigration(req: FinishMigrationRequest, opts?: CallOptions): Promise<InstanceInfo> {
+    const out = await this.#moves.finishMigration(req, opts);
+    this.#vifs.arrived(this.#b(), req.instance.uuid, req.instance.network.ports);
+    return out;
+  }
+  async confirmMigration(move: MoveRef): Promise<void> { await this.#moves.confirmMigration(move); this.#settled(move); }
+  async revertMigration(move: MoveRef): Promise<void> { await this.#moves.revertMigration(move); this.#settled(move); }
   finishRevertMigration(move: MoveRef, powerOn: boolean): Promise<InstanceInfo> { return this.#moves.finishRevertMigration(move, powerOn); }
-  preLiveMigration(req: PreLiveMigrationRequest, opts?: CallOptions): Promise<LiveMigrationTarget> { return this.#moves.preLiveMigration(req, opts); }
+  async preLiveMigration(req: PreLiveMigrationRequest, opts?: CallOptions): Promise<LiveMigrationTarget> {
+    const out = await this.#moves.preLiveMigration(req, opts);
+    // The NICs wait here for the guest (its row arrives with the migration).
+    this.#b().vifs.setNics(req.instance.uuid, req.instance.network.ports);
+    return out;
+  }
   liveMigration(req: LiveMigrationRequest, opts?: CallOptions): Promise<void> { return this.#moves.liveMigration(req, opts); }
   liveMigrationForceComplete(move: MoveRef): Promise<void> { return this.#moves.liveMigrationForceComplete(move); }
   postLiveMigrationAtDestination(move: MoveRef): Promise<InstanceInfo> { return this.#moves.postLiveMigrationAtDestination(move); }
-  postLiveMigrationAtSource(move: MoveRef): Promise<void> { return this.#moves.postLiveMigrationAtSource(move); }
-  rollbackLiveMigrationAtDestination(move: MoveRef): Promise<void> { return this.#moves.rollbackLiveMigrationAtDestination(move); }
+  async postLiveMigrationAtSource(move: MoveRef): Promise<void> { await this.#moves.postLiveMigrationAtSource(move); this.#settled(move); }
+  async rollbackLiveMigrationAtDestination(move: MoveRef): Promise<void> {
+    await this.#moves.rollbackLiveMigrationAtDestination(move);
+    this.#settled(move);
+  }
+
+  #settled(move: MoveRef): void {
+    this.#vifs.settled(this.#b(), move.instance.uuid);
+  }
+
+  // VIFs (contract 1.3; vifs.ts)
+
+  plugVifs(ref: InstanceRef, ports: VifInfo[]): Promise<void> { return this.#vifs.plugVifs(ref, ports); }
+  unplugVifs(ref: InstanceRef, ports: VifInfo[]): Promise<void> { return this.#vifs.unplugVifs(ref, ports); }
+  attachInterface(ref: InstanceRef, port: VifInfo): Promise<void> { return this.#vifs.attachInterface(ref, port); }
+  detachInterface(ref: InstanceRef, port: VifInfo): Promise<void> { return this.#vifs.detachInterface(ref, port); }
 
   // events
 
@@ -397,6 +428,7 @@ export class FakeDriver implements VirtDriver {
 
   #lose(uuid: string): void {
     this.#backend?.deleteInstance(uuid);
+    this.#backend?.vifs.dropNics(uuid);
     this.#known.delete(uuid);
   }
 

@@ -8,6 +8,7 @@ import { FakeDriver } from './driver.js';
 export { FakeDriver } from './driver.js';
 export { FakeBackend, fakeBackendPath, openFakeBackend } from './backend.js';
 export type { Fault, FaultKind, FaultSpec, FakeInstance } from './backend.js';
+export type { VifCall, VifOp, VifRecords } from './vif-records.js';
 export { parseConfig, DEFAULT_IMAGE_FORMATS, type FakeConfig } from './config.js';
 export { clusterStatePath } from './cluster.js';
 

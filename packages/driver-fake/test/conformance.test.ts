@@ -1,7 +1,8 @@
 // The fake driver runs the contract's conformance kit against itself: with every capability,
 // with every optional one switched off (so "undeclared operations raise NotSupported" has
 // something to check), and with whole-machine nodes. Each create() is a host of its own (the
-// move checks of 1.2 make two), and its move records count as what a host may leave behind.
+// move checks of 1.2 make two), and its move records, NICs of gone guests and ports left plugged
+// count as what a host may leave behind.
 import { createTestContext, runConformance, sampleInstanceSpec, type ConformanceFixture } from '@orrery/virt-api/conformance';
 import { createDriver, fakeBackendPath, openFakeBackend } from '@orrery/driver-fake';
 
@@ -36,7 +37,11 @@ function fixture(name: string, config: Record<string, string>): ConformanceFixtu
           return withBackend((b) => [
             ...b.listInstances().map((i) => `instance ${i.uuid} (${i.name})`),
             ...b.moves.list().map((m) => `move ${m.migrationId} ${m.role} of ${m.uuid} (${m.state})`),
+            ...b.vifs.leftovers(),
           ]);
+        },
+        async guestMacs(ref) {
+          return withBackend((b) => b.vifs.nics(ref.uuid).map((n) => n.mac));
         },
       };
     },
@@ -46,7 +51,7 @@ function fixture(name: string, config: Record<string, string>): ConformanceFixtu
 runConformance(fixture('fake', { nodes: '3', watch_interval_ms: '0' }));
 runConformance(
   fixture('fake, minimal capabilities', {
-    unsupported: 'pause,suspend,reboot,powerControl,rebuild,snapshot,consoleOutput,multiNode,coldMigration,liveMigration',
+    unsupported: 'pause,suspend,reboot,powerControl,rebuild,snapshot,consoleOutput,multiNode,coldMigration,liveMigration,interfaceAttach',
     image_formats: 'raw',
   }),
 );

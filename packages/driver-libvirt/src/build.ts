@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import {
   CapacityExceeded, ImageError, isAllowedError, isDriverError, type DriverMethod, type ImageRef, type InstanceSpec,
 } from '@orrery/virt-api';
-import { domainXml, type DiskDevice } from './domain-xml.js';
+import { domainXml, nicsOf, type DiskDevice } from './domain-xml.js';
 import { classifyVirshError, CommandError } from './exec.js';
 import { checkpoint, GiB, imageIds, messageOf, MiB, type InstanceRecord, type LibvirtHost } from './host.js';
 import type { ImageUse } from './image-cache.js';
@@ -107,7 +107,7 @@ export async function defineInstance(
       : null,
     disks,
     consoleLog: join(dir, 'console.log'),
-    macs: spec.network.ports.map((p) => p.mac),
+    nics: nicsOf(spec.network.ports),
     metadata: {
       host: h.ctx!.host, node: spec.node, name: spec.name, project: spec.projectId, user: spec.userId,
       flavor: spec.flavor.name, image: spec.image.id,

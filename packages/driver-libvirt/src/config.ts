@@ -38,6 +38,14 @@ export interface LibvirtConfig {
   migrationAddress: string;
   /** Live migration: a migration still running after this many seconds fails (MigrationFailed). */
   liveMigrationTimeout: number;
+  /**
+   * The network namespace libvirtd (and so the guests' taps) lives in, as a path
+   * (/run/netns/<name> or /proc/<pid>/ns/net); '' = the driver's own. plugVifs makes the
+   * bridges there (contract 1.3).
+   */
+  hostNetns: string;
+  /** How long a live interface detach waits for the guest to let the NIC go (seconds). */
+  detachTimeout: number;
 }
 
 function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
@@ -51,6 +59,13 @@ function int(raw: Record<string, string>, key: string, dflt: number, min: number
 function str(raw: Record<string, string>, key: string, dflt: string): string {
   const v = raw[key]?.trim();
   return v ? v : dflt;
+}
+
+function netnsPath(v: string): string {
+  if (v !== '' && (!v.startsWith('/') || v.includes('\0') || v.split('/').includes('..'))) {
+    throw new Error(`libvirt driver: host_netns must be an absolute path (e.g. /run/netns/NAME), got ${JSON.stringify(v)}`);
+  }
+  return v;
 }
 
 /** Parses and validates the configuration; throws a readable Error on a bad value. */
@@ -80,5 +95,7 @@ export function parseConfig(stateDir: string, raw: Record<string, string>): Libv
     migrationUri: str(raw, 'live_migration_uri', connectionUri),
     migrationAddress: str(raw, 'migration_address', hostIp),
     liveMigrationTimeout: int(raw, 'live_migration_timeout', 1800, 1),
+    hostNetns: netnsPath(str(raw, 'host_netns', '')),
+    detachTimeout: int(raw, 'device_detach_timeout', 20, 1),
   };
 }

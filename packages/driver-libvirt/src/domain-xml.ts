@@ -24,10 +24,47 @@ export interface DomainDefinition {
   disks: DiskDevice[];
   /** The serial console's log file (virtlogd appends everything the guest prints on ttyS0). */
   consoleLog: string;
-  /** MAC addresses of user-mode (SLIRP) NICs: libvirt's default network cannot run here. */
-  macs: string[];
+  /**
+   * The guest's NICs, in order: a port bound to a bridge (contract 1.3) is a tap on it; one
+   * without (a 1.0 port) a user-mode (SLIRP) NIC, as before networking existed.
+   */
+  nics: Nic[];
   /** Recorded in <metadata> so a domain can be traced back to its instance. */
   metadata: Record<string, string>;
+}
+
+/** One guest NIC. @since contract 1.3 for bridge, devName, mtu */
+export interface Nic {
+  mac: string;
+  /** The host bridge the tap joins; absent: a user-mode NIC. */
+  bridge?: string;
+  /** The tap's name on the host. */
+  devName?: string;
+  mtu?: number;
+}
+
+/** The NICs of a spec's ports (VifInfo): what the domain and interface attach use. */
+export function nicsOf(ports: ReadonlyArray<{ mac: string; bridge?: string; devName?: string; mtu?: number }>): Nic[] {
+  return ports.map((p) => ({
+    mac: p.mac, ...(p.bridge ? { bridge: p.bridge } : {}), ...(p.devName ? { devName: p.devName } : {}), ...(p.mtu ? { mtu: p.mtu } : {}),
+  }));
+}
+
+/** One <interface> element (indented for <devices>): Nova's linuxbridge VIF, or a user-mode NIC. */
+export function interfaceXml(n: Nic, indent = '    '): string {
+  const e = escapeXml;
+  const lines = n.bridge
+    ? [
+      "<interface type='bridge'>",
+      `  <mac address='${e(n.mac)}'/>`,
+      `  <source bridge='${e(n.bridge)}'/>`,
+      ...(n.devName ? [`  <target dev='${e(n.devName)}'/>`] : []),
+      "  <model type='virtio'/>",
+      ...(n.mtu ? [`  <mtu size='${Math.trunc(n.mtu)}'/>`] : []),
+      '</interface>',
+    ]
+    : ["<interface type='user'>", `  <mac address='${e(n.mac)}'/>`, "  <model type='virtio'/>", '</interface>'];
+  return lines.map((l) => indent + l).join('\n');
 }
 
 export function escapeXml(s: string): string {
@@ -78,12 +115,7 @@ export function domainXml(d: DomainDefinition): string {
       `      <target dev='${e(disk.target)}' bus='virtio'/>`,
       '    </disk>',
     ]),
-    ...d.macs.flatMap((mac) => [
-      "    <interface type='user'>",
-      `      <mac address='${e(mac)}'/>`,
-      "      <model type='virtio'/>",
-      '    </interface>',
-    ]),
+    ...d.nics.map((n) => interfaceXml(n)),
     "    <serial type='pty'>",
     `      <log file='${e(d.consoleLog)}' append='on'/>`,
     "      <target port='0'/>",

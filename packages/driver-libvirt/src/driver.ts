@@ -13,7 +13,8 @@
  * Lifecycle events come from libvirt's own event stream (event-stream.ts), never from polling.
  * The work is in the parts: build.ts (disks, images, definitions), power.ts, console.ts
  * (console log, snapshots), domain-events.ts, and the moves of contract 1.2 (cold-moves.ts,
- * live-moves.ts, their records in move-records.ts); host.ts holds what they share.
+ * live-moves.ts, their records in move-records.ts), the VIFs of contract 1.3 (vifs.ts: bridge
+ * NICs, plug/unplug, interface attach/detach); host.ts holds what they share.
  */
 import { mkdir, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +24,7 @@ import {
   type CallOptions, type Capabilities, type DriverContext, type DriverStatus, type DriverVersionInfo, type EventListener,
   type FinishMigrationRequest, type InstanceInfo, type InstanceRef, type InstanceSpec, type LiveMigrationRequest,
   type LiveMigrationTarget, type MigrateDiskRequest, type MoveCalls, type MoveRef, type NodeEventListener, type NodeInfo,
-  type PreLiveMigrationRequest, type RebootType, type RebuildRequest, type SnapshotRequest, type VirtDriver,
+  type PreLiveMigrationRequest, type RebootType, type RebuildRequest, type SnapshotRequest, type VifCalls, type VifInfo, type VirtDriver,
 } from '@orrery/virt-api';
 import { build, prepareImages, rootDiskSize, teardown } from './build.js';
 import { ColdMoves } from './cold-moves.js';
@@ -37,13 +38,15 @@ import { ImageCache } from './image-cache.js';
 import { LiveMoves } from './live-moves.js';
 import { MoveRecords } from './move-records.js';
 import { cleanShutdown, hardReboot, softReboot, transitionOp } from './power.js';
+import { LibvirtVifs } from './vifs.js';
 import { Virsh, type DomainStatus } from './virsh.js';
 
 export { IMAGE_FORMATS } from './host.js';
 export { lifecyclePowerState } from './domain-events.js';
 
-export class LibvirtDriver implements VirtDriver, Required<MoveCalls> {
+export class LibvirtDriver implements VirtDriver, Required<MoveCalls>, Required<VifCalls> {
   readonly #h = new LibvirtHost();
+  readonly #vifs = new LibvirtVifs(this.#h);
   #events: EventStream | null = null;
   #cacheTimer: NodeJS.Timeout | null = null;
   #cold: ColdMoves | null = null;
@@ -54,7 +57,7 @@ export class LibvirtDriver implements VirtDriver, Required<MoveCalls> {
   // identity and version handshake
 
   version(): DriverVersionInfo {
-    return { name: 'libvirt', driverVersion: '1.2.0', contract: { min: '1.0', max: '1.2' }, groups: ['nodeLookup'] };
+    return { name: 'libvirt', driverVersion: '1.3.0', contract: { min: '1.0', max: '1.3' }, groups: ['nodeLookup'] };
   }
 
   capabilities(): Capabilities {
@@ -71,6 +74,7 @@ export class LibvirtDriver implements VirtDriver, Required<MoveCalls> {
       hypervisorType: 'QEMU',
       coldMigration: true,
       liveMigration: true,
+      interfaceAttach: true,
     };
   }
 
@@ -340,6 +344,15 @@ export class LibvirtDriver implements VirtDriver, Required<MoveCalls> {
   postLiveMigrationAtDestination(move: MoveRef): Promise<InstanceInfo> { return this.#live.postLiveMigrationAtDestination(move); }
   postLiveMigrationAtSource(move: MoveRef): Promise<void> { return this.#live.postLiveMigrationAtSource(move); }
   rollbackLiveMigrationAtDestination(move: MoveRef): Promise<void> { return this.#live.rollbackLiveMigrationAtDestination(move); }
+
+  // VIFs (contract 1.3; vifs.ts)
+
+  plugVifs(ref: InstanceRef, ports: VifInfo[]): Promise<void> { return this.#vifs.plugVifs(ref, ports); }
+  unplugVifs(ref: InstanceRef, ports: VifInfo[]): Promise<void> { return this.#vifs.unplugVifs(ref, ports); }
+  attachInterface(ref: InstanceRef, port: VifInfo): Promise<void> { return this.#vifs.attachInterface(ref, port); }
+  detachInterface(ref: InstanceRef, port: VifInfo): Promise<void> { return this.#vifs.detachInterface(ref, port); }
+  /** The MACs of the guest's NICs, live or as defined (tests look at them). */
+  guestMacs(ref: InstanceRef, live = true): Promise<string[]> { return this.#vifs.macs(ref, live); }
 
   get #coldMoves(): ColdMoves {
     this.#h.requireVirsh();

@@ -8,7 +8,8 @@ import { LibvirtDriver } from './driver.js';
 export { LibvirtDriver, IMAGE_FORMATS, lifecyclePowerState } from './driver.js';
 export { parseConfig, type LibvirtConfig, type VirtType } from './config.js';
 export { parseEventLine, type DomainEvent } from './event-stream.js';
-export { domainXml, METADATA_NS, type DomainDefinition } from './domain-xml.js';
+export { domainXml, interfaceXml, METADATA_NS, nicsOf, type DomainDefinition, type Nic } from './domain-xml.js';
+export { LibvirtVifs } from './vifs.js';
 export { cacheKey } from './image-cache.js';
 export { powerStateOf } from './virsh.js';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PowerState } from '@orrery/virt-api';
-import { cacheKey, domainXml, lifecyclePowerState, parseConfig, parseEventLine, powerStateOf } from '@orrery/driver-libvirt';
+import { cacheKey, domainXml, interfaceXml, lifecyclePowerState, nicsOf, parseConfig, parseEventLine, powerStateOf } from '@orrery/driver-libvirt';
 
 describe('libvirt driver: parsing and mapping', () => {
   it('parses virsh event lines and skips continuation lines', () => {
@@ -38,7 +38,7 @@ describe('libvirt driver: parsing and mapping', () => {
     const xml = domainXml({
       name: 'orrery-h-u', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'qemu', machineType: 'pc', memoryMb: 128,
       vcpus: 1, tbCacheMb: 32, kernel: { kernel: '/c/k', ramdisk: '/c/r', cmdline: 'console=ttyS0 a<b' },
-      disks: [{ path: '/i/disk', format: 'qcow2', target: 'vda' }], consoleLog: '/i/console.log', macs: [],
+      disks: [{ path: '/i/disk', format: 'qcow2', target: 'vda' }], consoleLog: '/i/console.log', nics: [],
       metadata: { name: `it's <mine> & yours` },
     });
     assert.match(xml, /<domain type='qemu'>/);
@@ -48,11 +48,36 @@ describe('libvirt driver: parsing and mapping', () => {
     assert.match(xml, /<log file='\/i\/console.log' append='on'\/>/);
     const kvm = domainXml({
       name: 'n', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'kvm', machineType: 'pc', memoryMb: 128, vcpus: 2,
-      tbCacheMb: 32, kernel: null, disks: [], consoleLog: '/l', macs: ['fa:16:3e:00:00:01'], metadata: {},
+      tbCacheMb: 32, kernel: null, disks: [], consoleLog: '/l', nics: [{ mac: 'fa:16:3e:00:00:01' }], metadata: {},
     });
     assert.doesNotMatch(kvm, /tb-cache/);
     assert.match(kvm, /<boot dev='hd'\/>/);
     assert.match(kvm, /<interface type='user'>\s*<mac address='fa:16:3e:00:00:01'\/>/);
+  });
+
+  it('writes a bound port as a tap on its bridge (linuxbridge), with its MTU; an unbound one as a user-mode NIC', () => {
+    const xml = domainXml({
+      name: 'n', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'qemu', machineType: 'pc', memoryMb: 128, vcpus: 1,
+      tbCacheMb: 0, kernel: null, disks: [], consoleLog: '/l', metadata: {},
+      nics: nicsOf([
+        { mac: 'fa:16:3e:00:00:01', bridge: 'brq3f2a9c1e-0b', devName: 'tap9d8c7b6a-5f', mtu: 1450 },
+        { mac: 'fa:16:3e:00:00:02' },
+      ]),
+    });
+    assert.match(xml, new RegExp([
+      "<interface type='bridge'>", "<mac address='fa:16:3e:00:00:01'/>", "<source bridge='brq3f2a9c1e-0b'/>", "<target dev='tap9d8c7b6a-5f'/>",
+      "<model type='virtio'/>", "<mtu size='1450'/>", '</interface>', "<interface type='user'>", "<mac address='fa:16:3e:00:00:02'/>",
+    ].join('\\s*')));
+    assert.equal(interfaceXml({ mac: 'fa:16:3e:00:00:03', bridge: 'b' }, ''), [
+      "<interface type='bridge'>", "  <mac address='fa:16:3e:00:00:03'/>", "  <source bridge='b'/>", "  <model type='virtio'/>", '</interface>',
+    ].join('\n'));
+  });
+
+  it('takes the host network namespace as an absolute path', () => {
+    assert.equal(parseConfig('/s', {}).hostNetns, '');
+    assert.equal(parseConfig('/s', { host_netns: '/run/netns/h1' }).hostNetns, '/run/netns/h1');
+    assert.throws(() => parseConfig('/s', { host_netns: 'h1' }), /host_netns must be an absolute path/);
+    assert.throws(() => parseConfig('/s', { host_netns: '/run/netns/../x' }), /host_netns/);
   });
 
   it('reads its configuration with defaults and refuses bad values', () => {

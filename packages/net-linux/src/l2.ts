@@ -56,8 +56,11 @@ export async function syncNetworks(r: CommandRunner, networks: readonly HostNetw
   for (const [name, l] of links) {
     if (MANAGED_VXLAN.test(name) && l.linkinfo?.info_kind === 'vxlan' && !wantedVxlans.has(name)) await r.run('ip', ['link', 'del', 'dev', name]);
   }
+  // A bridge still holding a tap stays (Neutron's rule): the hypervisor may have plugged a guest
+  // into it (plugVifs) before this host's state names its network; once no tap is left, it goes.
+  const withTaps = new Set([...links.values()].filter((l) => l.ifname.startsWith('tap') && l.master).map((l) => l.master!));
   for (const [name, l] of links) {
-    if (MANAGED_BRIDGE.test(name) && l.linkinfo?.info_kind === 'bridge' && !wantedBridges.has(name)) await r.run('ip', ['link', 'del', 'dev', name]);
+    if (MANAGED_BRIDGE.test(name) && l.linkinfo?.info_kind === 'bridge' && !wantedBridges.has(name) && !withTaps.has(name)) await r.run('ip', ['link', 'del', 'dev', name]);
   }
 }
 

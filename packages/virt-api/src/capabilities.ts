@@ -9,7 +9,7 @@ export type BooleanCapability = {
   [K in keyof Capabilities]-?: NonNullable<Capabilities[K]> extends boolean ? K : never;
 }[keyof Capabilities];
 
-/** The boolean capabilities added after 1.0: optional in Capabilities, absent = false. @since 1.2 */
+/** The boolean capabilities added after 1.0: optional in Capabilities, absent = false. @since 1.2 (interfaceAttach 1.3) */
 export type LaterCapability = {
   [K in BooleanCapability]-?: undefined extends Capabilities[K] ? K : never;
 }[BooleanCapability];
@@ -22,6 +22,7 @@ export type LaterCapability = {
 export const CAPABILITY_SINCE: Readonly<Record<LaterCapability, string>> = {
   coldMigration: '1.2',
   liveMigration: '1.2',
+  interfaceAttach: '1.3',
 };
 
 /** The operations each capability gates. An undeclared capability's operations raise NotSupported. */
@@ -39,6 +40,7 @@ export const CAPABILITY_METHODS: Readonly<Record<BooleanCapability, readonly Dri
     'preLiveMigration', 'liveMigration', 'liveMigrationForceComplete', 'postLiveMigrationAtDestination',
     'postLiveMigrationAtSource', 'rollbackLiveMigrationAtDestination',
   ],
+  interfaceAttach: ['attachInterface', 'detachInterface'],
 };
 
 /** The capability that gates `method`, if any. */
@@ -58,6 +60,8 @@ export const CAPABILITY_TRAITS: Readonly<Record<BooleanCapability, string>> = {
   multiNode: 'COMPUTE_MULTI_NODE',
   coldMigration: 'COMPUTE_COLD_MIGRATION',
   liveMigration: 'COMPUTE_LIVE_MIGRATION',
+  // os-traits' name for interface attach/detach
+  interfaceAttach: 'COMPUTE_NET_ATTACH_DETACH',
 };
 
 /** True when the driver declared the capability that gates `method` (ungated methods: always). */

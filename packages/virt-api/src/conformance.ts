@@ -20,6 +20,7 @@ import {
   PowerState, type Capabilities, type DriverContext, type DriverMethod, type ImageService, type InstanceInfo,
   type InstanceRef, type InstanceSpec, type LifecycleEvent, type Logger, type NodeInfo, type VirtDriver,
 } from './contract.js';
+import type { VifInfo } from './vifs.js';
 import { CAPABILITY_METHODS, capabilityProblems, capabilityTraits, isLaterCapability, TRAIT_NAME, type BooleanCapability } from './capabilities.js';
 import { ALLOWED_ERRORS, ImageNotFound, isAllowedError, isDriverError } from './errors.js';
 import { isPowerState } from './events.js';
@@ -29,6 +30,8 @@ import { expectCode, must, refOf, Skip, sleep, type Check } from './conformance-
 export { Skip } from './conformance-steps.js';
 import { CHECKS_1_1 } from './conformance-1.1.js';
 import { CHECKS_1_2 } from './conformance-1.2.js';
+import { CHECKS_1_3 } from './conformance-1.3.js';
+export { sampleVifs } from './conformance-1.3.js';
 
 /** One fresh driver over a fresh back-end, as fixture.create() returns it. */
 export interface FixtureInstance {
@@ -48,6 +51,11 @@ export interface FixtureInstance {
   externalLeaks?(): Promise<string[]>;
   /** A new driver over the same back-end, as after a compute service restart. */
   reopen?(): VirtDriver | Promise<VirtDriver>;
+  /**
+   * The MAC addresses of the NICs the guest holds, in its order, seen from outside the driver
+   * (the domain's definition, the back-end's rows). Without it the 1.3 checks trust the calls.
+   */
+  guestMacs?(ref: InstanceRef): Promise<string[]>;
 }
 
 export interface ConformanceFixture {
@@ -55,6 +63,10 @@ export interface ConformanceFixture {
   create(): Promise<FixtureInstance>;
   /** A bootable spec for `node`; the kit replaces uuid and name. Default: sampleInstanceSpec. */
   sampleSpec?(node: NodeInfo, caps: Capabilities): InstanceSpec;
+  /** `n` ports the 1.3 checks plug and attach (default sampleVifs(n): made-up names on one network). */
+  samplePorts?(n: number): VifInfo[];
+  /** Only the checks whose name matches (default: every check). */
+  only?: RegExp;
   /** How many instances "parallel spawns" starts at once (default 8). */
   parallelSpawns?: number;
   /** Per-check deadline (default 30 s). */
@@ -556,6 +568,7 @@ const CHECKS: Check[] = [
   },
   ...CHECKS_1_1,
   ...CHECKS_1_2,
+  ...CHECKS_1_3,
 ];
 
 /** The names of the kit's checks, in the order they run. */
@@ -595,17 +608,19 @@ async function runCheck(check: Check, fixture: ConformanceFixture): Promise<Chec
   }
 }
 
+const chosen = (fixture: ConformanceFixture): Check[] => CHECKS.filter((c) => fixture.only?.test(c.name) ?? true);
+
 /** Runs every check against fresh instances of the fixture, one after another. */
 export async function runChecks(fixture: ConformanceFixture): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  for (const check of CHECKS) results.push(await runCheck(check, fixture));
+  for (const check of chosen(fixture)) results.push(await runCheck(check, fixture));
   return results;
 }
 
 /** Registers the kit with node:test: one describe for the fixture, one `it` per check. */
 export function runConformance(fixture: ConformanceFixture): void {
-  describe(`${fixture.name}: driver conformance (contract 1.0–1.2)`, () => {
-    for (const check of CHECKS) {
+  describe(`${fixture.name}: driver conformance (contract 1.0–1.3)`, () => {
+    for (const check of chosen(fixture)) {
       it(check.name, async (t) => {
         const r = await runCheck(check, fixture);
         if (r.skipped) t.skip(r.skipped);

@@ -1,6 +1,6 @@
 /**
- * Orrery virt driver contract, version 1.2 (a 1.0 or 1.1 driver still loads: see version.ts;
- * the 1.2 move calls and their types are in moves.ts).
+ * Orrery virt driver contract, version 1.3 (a 1.0, 1.1 or 1.2 driver still loads: see version.ts;
+ * the 1.2 move calls and their types are in moves.ts, the 1.3 network calls in vifs.ts).
  *
  * The only seam between the compute service and a hypervisor. Every input and output is a
  * typed object declared in this file; every error a call may raise is declared in errors.ts
@@ -11,6 +11,7 @@
  * capability's calls, only of a driver that declares it).
  */
 import type { MoveCalls, MoveProgress } from './moves.js';
+import type { VifCalls, VifInfo } from './vifs.js';
 
 /** Contract versions are MAJOR.MINOR; a driver declares the range it implements. */
 export interface ContractVersion {
@@ -102,6 +103,8 @@ export interface Capabilities {
   coldMigration?: boolean;
   /** Live migration (moves.ts: the six live calls). Absent: false. @since 1.2 */
   liveMigration?: boolean;
+  /** Interface attach and detach on an existing instance (vifs.ts). Absent: false. @since 1.3 */
+  interfaceAttach?: boolean;
 }
 
 /** Power state as Nova numbers it (nova.compute.power_state). */
@@ -140,13 +143,11 @@ export interface ImageRef {
 }
 
 export interface NetworkInfo {
-  /** Empty when the server was created with networks "none" (no network service yet). */
-  ports: Array<{
-    id: string;
-    mac: string;
-    networkId: string;
-    fixedIps: string[];
-  }>;
+  /**
+   * The instance's ports, in the guest's NIC order; empty when the server has no network.
+   * The VifInfo fields after fixedIps are @since 1.3 (an older driver is handed none of them).
+   */
+  ports: VifInfo[];
 }
 
 export interface InstanceSpec {
@@ -300,7 +301,8 @@ export interface DriverContext {
 }
 
 /**
- * The driver interface: the calls of 1.0 and 1.1 here, those of 1.2 in MoveCalls (moves.ts).
+ * The driver interface: the calls of 1.0 and 1.1 here, those of 1.2 in MoveCalls (moves.ts),
+ * those of 1.3 in VifCalls (vifs.ts).
  * Grouped by concern; every method but
  * version(), capabilities() and onEvent() is async.
  * Which errors each method may raise is declared in errors.ts (ALLOWED_ERRORS).
@@ -312,7 +314,7 @@ export interface DriverContext {
  *   rebuild → RUNNING. Any other starting state raises InvalidState.
  * A driver emits a LifecycleEvent whenever an instance's power state changes (transitionFor()).
  */
-export interface VirtDriver extends MoveCalls {
+export interface VirtDriver extends MoveCalls, VifCalls {
   // identity and version handshake
   /** Callable before init(); the loader's handshake reads it. */
   version(): DriverVersionInfo;

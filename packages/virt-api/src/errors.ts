@@ -223,6 +223,11 @@ export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = 
   postLiveMigrationAtDestination: ['InstanceNotFound', ...IO],
   postLiveMigrationAtSource: IO,
   rollbackLiveMigrationAtDestination: IO,
+  // 1.3: VIFs (vifs.ts). plugVifs needs no instance (it runs before spawn); an unplug of what is gone succeeds.
+  plugVifs: ['NotSupported', ...IO],
+  unplugVifs: IO,
+  attachInterface: ON_INSTANCE,
+  detachInterface: ['InstanceNotFound', 'InvalidState', ...IO],
 };
 
 /** True when `method` may raise `code` (DriverFault always may). */

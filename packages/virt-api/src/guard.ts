@@ -9,7 +9,9 @@
  *  - optional per-method deadlines turn a hung back-end into Timeout, and abort the call's
  *    signal (1.1 drivers) so the back-end work stops too; a caller's signal does the same;
  *  - a throwing event listener never breaks the driver; a malformed node event is dropped;
- *  - a move's progress (1.2) reaches the caller only while its call runs, and only well-formed.
+ *  - a move's progress (1.2) reaches the caller only while its call runs, and only well-formed;
+ *  - a driver that agreed a version before 1.3 sees its specs' ports with the 1.0 fields only,
+ *    and a 1.3 driver only well-formed VIFs (vifProblems: names safe for a command line).
  */
 import { METHOD_SINCE } from './contract.js';
 import type {
@@ -24,6 +26,7 @@ import {
   progressRelay, type FinishMigrationRequest, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest,
   type MoveCalls, type MoveProgress, type MoveRef, type PreLiveMigrationRequest,
 } from './moves.js';
+import { checkedVifs, specAt, type VifCalls, type VifInfo } from './vifs.js';
 import {
   agreeContract, atLeast, CALL_OPTIONS_SINCE, capabilitiesAt, groupOf, inContract, ON_PROGRESS_SINCE, requiredMethods, SUPPORTED_CONTRACT,
   type AgreedContract,
@@ -48,7 +51,7 @@ export interface GuardOptions {
  * A driver behind the guard: every method of the newest contract exists, and refuses
  * (NotInContract) what the agreed contract does not have.
  */
-export interface GuardedVirtDriver extends Omit<VirtDriver, keyof MoveCalls>, Required<MoveCalls> {
+export interface GuardedVirtDriver extends Omit<VirtDriver, keyof MoveCalls | keyof VifCalls>, Required<MoveCalls>, Required<VifCalls> {
   /** The agreed contract version and optional groups. */
   readonly contract: AgreedContract;
   /**
@@ -282,9 +285,10 @@ class GuardedDriver implements GuardedVirtDriver {
     return this.#call('getInstance', () => this.#d.getInstance(ref));
   }
 
-  async spawn(spec: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
+  async spawn(given: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
     this.#admit('spawn');
-    this.#checkImage('spawn', spec.image.diskFormat);
+    this.#checkImage('spawn', given.image.diskFormat);
+    const spec = specAt(given, this.contract.version, `${this.#driverName}.spawn`);
     return this.#call('spawn', (o) => (o ? this.#d.spawn(spec, o) : this.#d.spawn(spec)), 0, opts);
   }
 
@@ -323,7 +327,8 @@ class GuardedDriver implements GuardedVirtDriver {
   async rebuild(req: RebuildRequest): Promise<InstanceInfo> {
     if (!supports(this.capabilities(), 'rebuild')) throw this.#refuse('rebuild');
     this.#checkImage('rebuild', req.image.diskFormat);
-    return this.#call('rebuild', () => this.#d.rebuild(req));
+    const instance = specAt(req.instance, this.contract.version, `${this.#driverName}.rebuild`);
+    return this.#call('rebuild', () => this.#d.rebuild({ ...req, instance }));
   }
 
   getConsoleOutput(ref: InstanceRef): Promise<string> {
@@ -365,7 +370,9 @@ class GuardedDriver implements GuardedVirtDriver {
   migrateDiskAndPowerOff(req: MigrateDiskRequest, opts?: CallOptions): Promise<void> {
     return this.#call('migrateDiskAndPowerOff', (o) => this.#d.migrateDiskAndPowerOff!(req, o), 0, opts);
   }
-  finishMigration(req: FinishMigrationRequest, opts?: CallOptions): Promise<InstanceInfo> {
+  async finishMigration(given: FinishMigrationRequest, opts?: CallOptions): Promise<InstanceInfo> {
+    this.#admit('finishMigration');
+    const req = { ...given, instance: specAt(given.instance, this.contract.version, `${this.#driverName}.finishMigration`) };
     return this.#call('finishMigration', (o) => this.#d.finishMigration!(req, o), 0, opts);
   }
   confirmMigration(move: MoveRef): Promise<void> { return this.#call('confirmMigration', () => this.#d.confirmMigration!(move)); }
@@ -373,7 +380,9 @@ class GuardedDriver implements GuardedVirtDriver {
   finishRevertMigration(move: MoveRef, powerOn: boolean): Promise<InstanceInfo> {
     return this.#call('finishRevertMigration', () => this.#d.finishRevertMigration!(move, powerOn));
   }
-  preLiveMigration(req: PreLiveMigrationRequest, opts?: CallOptions): Promise<LiveMigrationTarget> {
+  async preLiveMigration(given: PreLiveMigrationRequest, opts?: CallOptions): Promise<LiveMigrationTarget> {
+    this.#admit('preLiveMigration');
+    const req = { ...given, instance: specAt(given.instance, this.contract.version, `${this.#driverName}.preLiveMigration`) };
     return this.#call('preLiveMigration', (o) => this.#d.preLiveMigration!(req, o), 0, opts);
   }
   liveMigration(req: LiveMigrationRequest, opts?: CallOptions): Promise<void> {
@@ -390,6 +399,29 @@ class GuardedDriver implements GuardedVirtDriver {
   }
   rollbackLiveMigrationAtDestination(move: MoveRef): Promise<void> {
     return this.#call('rollbackLiveMigrationAtDestination', () => this.#d.rollbackLiveMigrationAtDestination!(move));
+  }
+
+  // 1.3: VIFs (admitted only under 1.3; the interface calls only with interfaceAttach)
+
+  async plugVifs(ref: InstanceRef, ports: VifInfo[]): Promise<void> {
+    this.#admit('plugVifs');
+    const checked = checkedVifs(ports, `${this.#driverName}.plugVifs`);
+    return this.#call('plugVifs', () => this.#d.plugVifs!(ref, checked));
+  }
+  async unplugVifs(ref: InstanceRef, ports: VifInfo[]): Promise<void> {
+    this.#admit('unplugVifs');
+    const checked = checkedVifs(ports, `${this.#driverName}.unplugVifs`);
+    return this.#call('unplugVifs', () => this.#d.unplugVifs!(ref, checked));
+  }
+  async attachInterface(ref: InstanceRef, port: VifInfo): Promise<void> {
+    this.#admit('attachInterface');
+    const [checked] = checkedVifs([port], `${this.#driverName}.attachInterface`);
+    return this.#call('attachInterface', () => this.#d.attachInterface!(ref, checked!));
+  }
+  async detachInterface(ref: InstanceRef, port: VifInfo): Promise<void> {
+    this.#admit('detachInterface');
+    const [checked] = checkedVifs([port], `${this.#driverName}.detachInterface`);
+    return this.#call('detachInterface', () => this.#d.detachInterface!(ref, checked!));
   }
 }
 

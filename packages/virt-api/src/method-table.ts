@@ -22,6 +22,7 @@ export const METHODS_ADDED: Readonly<Record<string, readonly DriverMethod[]>> = 
     'preLiveMigration', 'liveMigration', 'liveMigrationForceComplete', 'postLiveMigrationAtDestination',
     'postLiveMigrationAtSource', 'rollbackLiveMigrationAtDestination',
   ],
+  '1.3': ['plugVifs', 'unplugVifs', 'attachInterface', 'detachInterface'],
 };
 
 /** The version that added each method. */
