@@ -14,11 +14,11 @@ import { metadataForwarderFromConfig } from '../netagent/metadata-forwarder.js';
 import { metadataProxyCommand } from '../netagent/metadata-proxy-command.js';
 
 export interface NetworkAgentHooks {
-  /** H4's metadata proxy command, run in each qdhcp namespace (linux data plane). */
+  /** The metadata proxy command, run in each qdhcp namespace (linux data plane). */
   metadataProxy?: MetadataProxyCommand;
-  /** Further parts of the data plane (H2's L3). */
+  /** Further parts of the data plane (the L3 part). */
   extensions?: DataplaneExtension[];
-  /** Started with the agent, stopped after it (H4's metadata forwarder). */
+  /** Started with the agent, stopped after it (the metadata forwarder). */
   companions?: Array<{ start(): Promise<void>; stop(): Promise<void> }>;
 }
 
@@ -39,7 +39,7 @@ export async function startNetworkAgent(config: Config, host: string, authUrl: s
   const client = networkClientFromConfig(config, authUrl);
   hooks = { ...hooks };
   if (c.dataplane === 'linux' && c.metadata && !hooks.metadataProxy) {
-    // H4's metadata path: a proxy per qdhcp namespace, reaching this agent's forwarder over a unix socket.
+    // The metadata path: a proxy per qdhcp namespace, reaching this agent's forwarder over a unix socket.
     const forwarder = metadataForwarderFromConfig(config, client, log.child({ service: 'metadata-forwarder', host }));
     hooks.companions = [...(hooks.companions ?? []), forwarder];
     hooks.metadataProxy = (ctx) => metadataProxyCommand({ networkId: ctx.networkId, namespacePath: ctx.namespacePath, socketPath: forwarder.socketPath });
@@ -48,7 +48,7 @@ export async function startNetworkAgent(config: Config, host: string, authUrl: s
     netns: c.netns, tunnelingIp: c.tunnelingIp, interfaceMappings: c.interfaceMappings, stateDir: c.statePath,
     namespacePrefix: c.namespacePrefix, dhcpLeaseSeconds: c.dhcpLeaseSeconds,
     ...(c.metadata && hooks.metadataProxy ? { metadataProxy: hooks.metadataProxy } : {}),
-    // H2's L3 (routers, SNAT, floating IPs) on hosts that offer it.
+    // The L3 part (routers, SNAT, floating IPs) on hosts that offer it.
     extensions: [...(hooks.extensions ?? []), ...(c.l3 ? [l3Extension()] : [])],
   });
   const agent = new NetworkAgent({

@@ -114,7 +114,7 @@ export async function deletePortRow(db: Db, id: string): Promise<boolean> {
   return atomically(db, async (tx) => {
     await tx.deleteFrom('ip_allocations').where('port_id', '=', id).execute();
     await tx.deleteFrom('port_security_groups').where('port_id', '=', id).execute();
-    // H2: a deleted port's floating IPs are disassociated with it (Neutron's disassociate_floatingips).
+    // A deleted port's floating IPs are disassociated with it (Neutron's disassociate_floatingips).
     await disassociatePort(tx, id, new Date().toISOString());
     const r = await tx.deleteFrom('ports').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;

@@ -5,7 +5,7 @@ import { notFound } from './common.js';
 /**
  * The API extensions this service implements: the one list `GET /v2.0/extensions` answers
  * (clients such as openstacksdk and the CLI decide what to offer from it, so it names exactly
- * what exists). A module that implements an extension appends its entry here (H2: routers,
+ * what exists). A module that implements an extension appends its entry here (routers,
  * floating IPs, auto-allocated-topology…).
  */
 

@@ -28,7 +28,7 @@ export interface HostStateContext {
 }
 
 /**
- * Sections of the answer other modules add (H2: `routers`, `floating_ips`): each returns its
+ * Sections of the answer other modules add (the L3 part: `routers`, `floating_ips`): each returns its
  * keys, merged into host_state before the revision is computed. A builder may also return
  * extra `ports` entries (a router's qr-/qg- ports bound to this host are ports like any other
  * and come with the host's ports already).

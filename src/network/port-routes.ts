@@ -57,7 +57,7 @@ const UpdateBody = Type.Object({ port: Type.Object(mutable, { additionalProperti
 type UpdateBody = Static<typeof UpdateBody>;
 type Mutable = Static<typeof UpdateBody>['port'];
 
-/** Ports only their owning service deletes (H2's routers and floating IPs): the port API refuses them. */
+/** Ports only their owning service deletes (routers and floating IPs): the port API refuses them. */
 const SERVICE_OWNED = ['network:router_interface', 'network:router_gateway', 'network:floatingip'];
 
 

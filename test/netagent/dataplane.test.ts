@@ -46,7 +46,7 @@ describe('LinuxDataplane on two hosts', { skip }, () => {
   const plane = (i: 0 | 1, trace?: (a: readonly string[]) => void) => new LinuxDataplane({
     netns: netnsPath(hosts[i]!.ns), tunnelingIp: hosts[i]!.ip, interfaceMappings: new Map([['external', 'ext0']]), stateDir: join(lab.dir, `state${i}`),
     namespacePrefix: hosts[i]!.prefix, trace,
-    // stands in for H4's proxy: an HTTP server on 169.254.169.254:80 inside the DHCP namespace
+    // stands in for the metadata proxy: an HTTP server on 169.254.169.254:80 inside the DHCP namespace
     metadataProxy: () => ['busybox', 'httpd', '-f', '-p', '169.254.169.254:80', '-h', join(lab.dir, 'www')],
   });
 

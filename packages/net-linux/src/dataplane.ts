@@ -1,7 +1,7 @@
 /**
  * The data plane an agent converges its host with: `apply(state)` brings the host to the
  * desired state of `POST /v2.0/agents/report` (L2, DHCP, security groups, then the extensions
- * such as H2's L3) and answers which local ports are wired; `wire()` is the cheap pass between
+ * such as the L3 part) and answers which local ports are wired; `wire()` is the cheap pass between
  * two applies (taps the hypervisor has just made get attached). `noop` records the state and
  * calls every port wired (the all-in-one with the fake driver); `linux` acts on the kernel.
  */
@@ -25,7 +25,7 @@ export interface Dataplane {
   wire(): Promise<Set<string>>;
 }
 
-/** Context handed to an extension of the Linux data plane (H2's L3: routers, floating IPs). */
+/** Context handed to an extension of the Linux data plane (the L3 part: routers, floating IPs). */
 export interface DataplaneContext {
   /** Runs in the host's namespace. */
   host: CommandRunner;

@@ -20,7 +20,7 @@ import { netnsPath, type CommandRunner } from './runner.js';
 
 export const METADATA_IP = '169.254.169.254';
 
-/** Where the metadata proxy of a DHCP namespace comes from (H4's command); null = none. */
+/** Where the metadata proxy of a DHCP namespace comes from (src/netagent/metadata-proxy-command.ts); null = none. */
 export type MetadataProxyCommand = (ctx: {
   networkId: string;
   namespace: string;
@@ -246,7 +246,7 @@ async function syncOne(host: CommandRunner, root: CommandRunner, d: HostDhcp, n:
     if (!(await waitFor(() => pidAlive(f.pid, f.pid) !== null, 3000))) throw new Error('dnsmasq did not start');
   }
 
-  // The metadata proxy (H4's command), kept running while its command line is the same.
+  // The metadata proxy (src/netagent/metadata-proxy-command.ts), kept running while its command line is the same.
   const proxyArgv = opts.metadata && opts.metadataProxy
     ? opts.metadataProxy({ networkId: n.id, namespace: ns, namespacePath: nsPath, dhcpIp, stateDir: f.dir })
     : null;

@@ -84,7 +84,7 @@ export interface HostState {
   ports: HostPort[];
   dhcp: HostDhcp[];
   security_groups: HostSecurityGroup[];
-  /** H2's sections (routers, floating_ips) pass through untouched for the L3 code. */
+  /** The L3 sections (routers, floating_ips) pass through untouched for the L3 code. */
   routers?: unknown[];
   floating_ips?: unknown[];
   metadata?: { enabled: boolean };
