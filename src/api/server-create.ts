@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { BadRequest, Conflict } from '../common/errors.js';
@@ -23,7 +22,7 @@ import { mvAtLeast } from './microversion.js';
 import { toBool } from './resource-kit.js';
 import { bootImage, generatePassword, unexpectedProperty } from './server-common.js';
 import {
-  BlockDeviceMappingSchema, checkBlockDevices, checkCreateTags, checkHostnameField, checkNetworkTag, checkPersonality, checkTrustedCerts,
+  BlockDeviceMappingSchema, checkBlockDevices, checkCreateTags, checkHostnameField, checkPersonality, checkTrustedCerts,
   PersonalitySchema, requestedDestination, RequestedHostSchema, ServerHostnameSchema, TrustedCertsSchema,
 } from './server-create-checks.js';
 import {
@@ -123,36 +122,11 @@ function parseAvailabilityZone(value: string | undefined): { zone: string | null
   return { zone: zone === '' ? null : zone, host: host || null, node: node || null };
 }
 
-/** Requested networks: without a network service only "none"/"auto" (and no list) can be met. */
-function checkNetworks(req: FastifyRequest, networks: CreateBody['server']['networks']): void {
-  if (mvAtLeast(req, '2.37')) {
-    if (networks === undefined) {
-      throw new BadRequest("Invalid input for field/attribute server. 'networks' is a required property");
-    }
-  } else if (typeof networks === 'string') {
-    throw new BadRequest(`Invalid input for field/attribute networks. Value: ${networks}. '${networks}' is not of type 'array'`);
-  }
-  if (!Array.isArray(networks)) return;
-  for (const n of networks) {
-    if (n.tag !== undefined) checkNetworkTag(req);
-    if (n.fixed_ip !== undefined && isIP(n.fixed_ip) === 0) {
-      throw new BadRequest(`Invalid input for field/attribute fixed_ip. Value: ${n.fixed_ip}. '${n.fixed_ip}' is not valid under any of the given schemas`);
-    }
-    if (n.port) {
-      if (n.fixed_ip !== undefined) {
-        throw new BadRequest(`Specified Fixed IP '${n.fixed_ip}' cannot be used with port '${n.port}': the two cannot be specified together.`);
-      }
-      if (!isUuidLike(n.port)) throw new BadRequest(`Invalid input for field/attribute port. Value: ${n.port}. '${n.port}' is not a 'uuid'`);
-      throw new BadRequest(`Port id ${n.port} could not be found.`);
-    }
-    if (n.uuid === undefined) throw new BadRequest("Bad network format: missing 'uuid'");
-    if (!isUuidLike(n.uuid)) {
-      throw mvAtLeast(req, '2.37')
-        ? new BadRequest(`Invalid input for field/attribute uuid. Value: ${n.uuid}. '${n.uuid}' is not a 'uuid'`)
-        : new BadRequest(`Bad networks format: network uuid is not in proper format (${n.uuid})`);
-    }
-    throw new BadRequest(`Network ${n.uuid} could not be found.`);
-  }
+/** Without a Network API (a compute API run alone) a create can ask only for "none" or "auto". */
+function refuseNetworkList(networks: CreateBody['server']['networks']): void {
+  const first = Array.isArray(networks) ? networks[0] : undefined;
+  if (first?.port) throw new BadRequest(`Port id ${first.port} could not be found.`);
+  if (first) throw new BadRequest(`Network ${String(first.uuid)} could not be found.`);
 }
 
 /** The flavor a create asked for, as the caller may use it (Nova answers 400 for anything else). */
@@ -169,9 +143,9 @@ export async function createServers(deps: ComputeApiDeps, req: FastifyRequest<{ 
   const { db, config } = deps;
   const s = req.body.server;
   if (s.description !== undefined && !mvAtLeast(req, '2.19')) throw unexpectedProperty('server', 'description');
-  // With a Network API the networks are checked there (server-create-networks.ts); without one only "none"/"auto" can be met.
-  if (deps.network) checkNetworkShapes(req, s.networks);
-  else checkNetworks(req, s.networks);
+  // The shapes here; with a Network API the networks themselves there (server-create-networks.ts).
+  checkNetworkShapes(req, s.networks);
+  if (!deps.network) refuseNetworkList(s.networks);
   checkPersonality(req, 'server', s.personality);
   checkTrustedCerts(req, 'server', s.trusted_image_certificates);
   const tags = checkCreateTags(req, s.tags);

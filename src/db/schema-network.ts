@@ -2,6 +2,7 @@
  * The network service's tables (migration 011): Neutron's resources. Booleans are 0/1, lists
  * and maps JSON text (`tags` a JSON list of strings), timestamps ISO-8601 text.
  */
+import type { VifInfo } from '../objects/network.js';
 
 export interface NetworkTable {
   id: string;
@@ -175,19 +176,9 @@ export interface NetworkQuotaTable {
 
 /**
  * One port of a server as the compute service caches it in `instances.network_info` (a JSON
- * list of these): what `addresses`, `/ips` and the metadata service's network_data.json show.
+ * list of these): the versioned object's shape (objects/network.ts).
  */
-export interface CachedVif {
-  port_id: string;
-  network_id: string;
-  /** The network's name: the key of `addresses`. */
-  network_label: string;
-  mac: string;
-  mtu: number;
-  /** The port was made by the compute service at boot (deleted with the server) or given by the user (unbound). */
-  created_by_compute: boolean;
-  fixed_ips: Array<{ address: string; version: 4 | 6; subnet_id: string; floating_ips: string[] }>;
-}
+export type CachedVif = VifInfo;
 
 export interface NetworkTables {
   networks: NetworkTable;

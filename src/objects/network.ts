@@ -22,7 +22,7 @@ export interface NetworkRequest {
   securityGroupIds: string[];
 }
 
-/** One port of a server in the info cache (the same shape as db/schema-network.ts CachedVif). */
+/** One port of a server in the info cache (`instances.network_info`, a JSON list of these). */
 export interface VifInfo {
   port_id: string;
   network_id: string;
