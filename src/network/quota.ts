@@ -1,5 +1,6 @@
 import type { Config } from '../common/config.js';
 import type { Db } from '../db/connection.js';
+import { lockKey } from '../db/locks.js';
 import { QUOTA_RESOURCES, quotaOverrides, quotaUsage, type QuotaResource } from '../db/network-quotas.js';
 import { overQuota } from './common.js';
 
@@ -27,10 +28,12 @@ export async function quotaLimits(db: Db, config: Config, projectId: string): Pr
 
 /**
  * Refuses with OverQuota (409) when `projectId` already has its limit of `resource` (or would
- * pass it by `adding`). Run it inside the transaction of the insert it guards so that on
- * SQLite the count and the insert are one step.
+ * pass it by `adding`). Run it inside the transaction of the insert it guards: there it takes
+ * the project's lock on the resource (PostgreSQL; SQLite's one connection already serializes),
+ * so concurrent creates count each other and the limit holds exactly.
  */
 export async function checkQuota(db: Db, config: Config, projectId: string, resource: QuotaResource, adding = 1): Promise<void> {
+  if (db.isTransaction) await lockKey(db, `network-quota ${projectId} ${resource}`);
   const own = await quotaOverrides(db, projectId);
   const limit = own.get(resource) ?? quotaDefaults(config)[resource];
   if (limit < 0) return;
