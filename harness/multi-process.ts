@@ -39,7 +39,7 @@ export interface MultiProcessOptions {
   keepState?: boolean;
 }
 
-type Urls = Record<'identity' | 'image' | 'compute' | 'placement', string>;
+type Urls = Record<'identity' | 'image' | 'compute' | 'placement' | 'network', string>;
 
 /**
  * The multi-process deployment (README "Run it across machines") on this machine: `orrery api`,
@@ -64,12 +64,15 @@ export class MultiProcess {
 
   static async launch(opts: MultiProcessOptions): Promise<MultiProcess> {
     const stateDir = mkdtempSync(join(tmpdir(), 'orrery-mp-'));
-    const ports = { identity: await freePort(), image: await freePort(), compute: await freePort(), placement: await freePort() };
+    const ports = { identity: await freePort(), image: await freePort(), compute: await freePort(), placement: await freePort(), network: await freePort() };
     const url = transportUrl(opts.brokerUrl, opts.vhost, opts.viaPort);
     const ini: IniData = {
       DEFAULT: { state_path: stateDir, transport_url: url },
       database: { connection: opts.databaseUrl },
-      api: { identity_port: String(ports.identity), image_port: String(ports.image), compute_port: String(ports.compute), placement_port: String(ports.placement) },
+      api: {
+        identity_port: String(ports.identity), image_port: String(ports.image), compute_port: String(ports.compute), placement_port: String(ports.placement),
+        network_port: String(ports.network),
+      },
       service_user: { auth_url: `http://127.0.0.1:${ports.identity}/v3` },
     };
     // The metadata API is reached by the agents' forwarders, not the tests: any free port.
@@ -81,7 +84,7 @@ export class MultiProcess {
     const { database: _omitted, ...computeIni } = ini;
     writeFileSync(computeConfigPath, formatIni(computeIni));
     const base = (port: number): string => `http://127.0.0.1:${port}`;
-    const urls = { identity: base(ports.identity), image: base(ports.image), compute: base(ports.compute), placement: base(ports.placement) };
+    const urls = { identity: base(ports.identity), image: base(ports.image), compute: base(ports.compute), placement: base(ports.placement), network: base(ports.network) };
     const d = new MultiProcess(opts, stateDir, configPath, url, urls);
     const current = builtEntry('orrery');
     const start = (name: string, args: string[], env: Record<string, string> = {}, entry = current): Promise<unknown> => {
