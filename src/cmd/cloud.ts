@@ -6,6 +6,7 @@ import { InProcessBus } from '../rpc/inprocess-bus.js';
 import type { Bus } from '../rpc/bus.js';
 import type { ComputeService } from '../compute/manager.js';
 import { openMigratedDatabase, startApi, startServiceGroup, type CloudUrls } from './services.js';
+import { startMetricsListener } from './metrics-listener.js';
 
 export { BUNDLED_DRIVERS, type CloudUrls } from './services.js';
 
@@ -15,6 +16,8 @@ export interface RunningCloud {
   db: Db;
   bus: Bus;
   computes: ComputeService[];
+  /** The Prometheus listener's URL (`[metrics] port`); null when it is off. */
+  metricsUrl: string | null;
   /** The HTTP apps, by API (the route-table tests walk their routes). */
   apps: Record<keyof CloudUrls, FastifyInstance>;
   /** Re-reads policy.yaml (SIGHUP); a bad file keeps the rules in force and throws why. */
@@ -38,9 +41,22 @@ export async function startAllInOne(config: Config, log: Logger = createLogger('
     await db.destroy();
     throw err;
   });
+  const host = config.str('DEFAULT', 'host');
+  const processServices = [
+    ...['api', 'conductor', 'scheduler'].map((service) => ({ service, host })),
+    ...config.list('DEFAULT', 'compute_hosts').map((h) => ({ service: 'compute', host: h })),
+  ];
+  const metrics = await startMetricsListener(config, log, { db, services: processServices }).catch(async (err: unknown) => {
+    await services.stop();
+    await api.stop();
+    await db.destroy();
+    throw err;
+  });
   return {
     urls: api.urls, openrcPath: api.openrcPath, db, bus, computes: services.computes, apps: api.apps, reloadPolicy: api.reloadPolicy,
+    metricsUrl: metrics.url,
     stop: async () => {
+      await metrics.stop();
       await services.stop();
       await api.stop();
       await bus.close();

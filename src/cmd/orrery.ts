@@ -12,6 +12,7 @@ import { migrate, openConfiguredDatabase, type Db } from '../db/connection.js';
 import { compareVersions } from '../common/versions.js';
 import { allPolicyDefaults, policySample } from './policies.js';
 import { startNetworkAgent } from './network-agent.js';
+import { metricsNote, startMetricsListener } from './metrics-listener.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -62,8 +63,9 @@ program.command('api').description('the identity, image, compute and placement A
   const db = await openServiceDatabase(config);
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
-  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1\nCredentials: . ${api.openrcPath}\n`);
-  runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], async () => {
+  const metrics = await startMetricsListener(config, log, { db, services: [{ service: 'api', host: config.str('DEFAULT', 'host') }] });
+  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1${metricsNote(metrics)}\nCredentials: . ${api.openrcPath}\n`);
+  runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api, metrics], async () => {
     // A bad policy file is logged and keeps the rules in force; the pins are refreshed anyway.
     const policy = await api.reloadPolicy().catch((err: unknown) => {
       log.error({ err: errorMessage(err) }, 'policy file not reloaded: the previous rules stay in force');
@@ -81,8 +83,9 @@ for (const name of ['conductor', 'scheduler'] as const) {
     const db = await openServiceDatabase(config);
     const bus = await serviceBus(config, log);
     const service = name === 'conductor' ? await startConductor(config, db, bus, log, host) : await startScheduler(config, db, bus, log, host);
-    process.stdout.write(`orrery-${name} is running on ${host}\n`);
-    runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, service], 'refreshPins' in service ? () => service.refreshPins() : undefined);
+    const metrics = await startMetricsListener(config, log, { db, services: [{ service: name, host }] });
+    process.stdout.write(`orrery-${name} is running on ${host}${metricsNote(metrics)}\n`);
+    runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, service, metrics], 'refreshPins' in service ? () => service.refreshPins() : undefined);
   });
 }
 
@@ -92,8 +95,9 @@ program.command('compute').description('one compute service; needs no database')
     const log = createLogger('orrery-compute');
     const bus = await serviceBus(config, log);
     const compute = await startCompute(config, bus, opts.host, undefined, log);
-    process.stdout.write(`orrery-compute is running on ${opts.host} (RPC ${COMPUTE_RPC_VERSION})\n`);
-    runUntilSignalled(log, [{ stop: () => bus.close() }, compute]);
+    const metrics = await startMetricsListener(config, log, { services: [{ service: 'compute', host: opts.host }] });
+    process.stdout.write(`orrery-compute is running on ${opts.host} (RPC ${COMPUTE_RPC_VERSION})${metricsNote(metrics)}\n`);
+    runUntilSignalled(log, [{ stop: () => bus.close() }, compute, metrics]);
   });
 
 program.command('network-agent').description('the network agent of one host (L2, DHCP, security groups; [network_agent])').requiredOption('--host <name>', 'the host name (its compute host)')
@@ -101,8 +105,9 @@ program.command('network-agent').description('the network agent of one host (L2,
     const config = loadConfig(program.opts());
     const log = createLogger('orrery-network-agent');
     const agent = await startNetworkAgent(config, opts.host, undefined, log);
-    process.stdout.write(`orrery-network-agent is running on ${opts.host} (data plane ${agent.dataplane.kind})\n`);
-    runUntilSignalled(log, [agent]);
+    const metrics = await startMetricsListener(config, log, { services: [{ service: 'network-agent', host: opts.host }] });
+    process.stdout.write(`orrery-network-agent is running on ${opts.host} (data plane ${agent.dataplane.kind})${metricsNote(metrics)}\n`);
+    runUntilSignalled(log, [agent, metrics]);
   });
 
 const db = program.command('db').description('database administration');

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadDriver } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logging.js';
+import { recordDriverCall } from '../common/metrics.js';
 import { openConfiguredDatabase, migrate, pendingMigrations, type Db } from '../db/connection.js';
 import { seedFlavors } from '../db/flavors.js';
 import { computePin } from '../db/services.js';
@@ -191,7 +192,7 @@ export async function startCompute(config: Config, bus: Bus, host: string, authU
   const driver = await loadDriver(config.str('DEFAULT', 'compute_driver'), {
     bundled: BUNDLED_DRIVERS, baseDir: process.cwd(),
     // A deadline on the long calls; the guard aborts a 1.1 driver's signal when it passes.
-    guard: longMs > 0 ? { timeoutMs: { spawn: longMs, snapshot: longMs, destroy: longMs } } : {},
+    guard: { ...(longMs > 0 ? { timeoutMs: { spawn: longMs, snapshot: longMs, destroy: longMs } } : {}), onCallSettled: recordDriverCall },
   });
   const compute = new ComputeService(bus, {
     config, host, log: log.child({ service: 'compute', host }), driver,

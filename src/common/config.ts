@@ -137,6 +137,12 @@ const DEFAULTS: IniData = {
   cinder: { cross_az_attach: 'true' },
   /** policy_file: overrides of the policy defaults (YAML or JSON), relative to this file's folder; a missing file means none. */
   oslo_policy: { policy_file: 'policy.yaml' },
+  /**
+   * The Prometheus listener every process starts (GET /metrics). port: its TCP port; 0, an
+   * ephemeral port (printed and logged at start: no two processes on one machine collide); empty,
+   * no listener. bind_host: its address; empty, [DEFAULT] bind_host.
+   */
+  metrics: { port: '0', bind_host: '' },
 };
 
 export class Config {

@@ -141,7 +141,18 @@ function openPostgres(url: string, opts: DatabaseOptions): Db {
   // discards a client that failed, and the next query opens a fresh connection.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  return new RetryingKysely({ dialect: translatingErrors(new PostgresDialect({ pool })) });
+  const db = new RetryingKysely({ dialect: translatingErrors(new PostgresDialect({ pool })) });
+  pools.set(db, pool);
+  return db;
+}
+
+/** Each PostgreSQL database's pool, for its counts (the metrics' DB pool gauges). */
+const pools = new WeakMap<Db, pg.Pool>();
+
+/** The pool's connections (open, idle) and the queries waiting for one; null on SQLite, which has no pool. */
+export function poolCounts(db: Db): { total: number; idle: number; waiting: number } | null {
+  const pool = pools.get(db);
+  return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null;
 }
 
 /**

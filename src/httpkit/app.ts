@@ -7,6 +7,7 @@ import type { RpcContext } from '../rpc/bus.js';
 import { untrustedInputProblem } from './untrusted-input.js';
 import { installPolicy, type AppPolicy } from './authorize.js';
 import { accessAllowed } from '../auth/access-rules.js';
+import { installMetricsHooks } from './metrics-hooks.js';
 
 /** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, Glance's, or Neutron's {"NeutronError": {...}}. */
 export type ErrorFormat = 'nova' | 'keystone' | 'glance' | 'neutron';
@@ -127,6 +128,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
       });
     }
   });
+  installMetricsHooks(app, opts.name);
   app.decorateRequest('auth', null as unknown as AuthContext);
   app.decorateRequest('requestId', '');
 

@@ -1,6 +1,7 @@
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import { errorMessage, fromWireError, toWireError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import { busReconnects } from '../common/metrics.js';
 import { sleep } from '../common/time.js';
 import { DELIVER_AGAIN, handledInThisProcess, type HandledMessages, type Outcome } from './amqp-dedup.js';
 import {
@@ -347,7 +348,10 @@ export class AmqpBus implements Bus {
     }
     this.link = link;
     this.attempt = 0;
-    if (this.everConnected) this.reconnects++;
+    if (this.everConnected) {
+      this.reconnects++;
+      busReconnects.inc();
+    }
     this.everConnected = true;
     this.log.info({ broker, replyQueue: link.replyQueue }, 'AMQP connected');
     for (const sub of this.subs) this.attachLater(link, sub, 0);

@@ -1,7 +1,8 @@
 import { Conflict } from '../common/errors.js';
 import { newRequestId, newUuid } from '../common/ids.js';
 import { versionCompatible } from '../common/versions.js';
-import type { Bus, RpcContext, RpcHandler, RpcMessage } from './bus.js';
+import { rpcCallDuration, rpcCallTimeouts, rpcHandled, rpcHandleDuration, rpcSent, secondsSince } from '../common/metrics.js';
+import { RpcTimeout, type Bus, type RpcContext, type RpcHandler, type RpcMessage } from './bus.js';
 import { methodNames, type Handlers, type MethodDef, type RpcApi, type Signature } from './definition.js';
 
 /** A handler bound to its definition: wire arguments in, wire answer out. */
@@ -26,8 +27,22 @@ export function dispatcher<S extends Record<string, Signature>>(api: RpcApi<S>, 
     }
     // The method name is the sender's data: a Map, so `constructor` is no method, as `foo` is none.
     const method = table.get(msg.method);
-    if (!method) throw new Conflict(`${api.name} RPC API has no method ${msg.method}`);
-    return method(msg.args, msg.context);
+    if (!method) {
+      rpcHandled.inc({ api: api.name, method: '(unknown)', outcome: 'error' });
+      throw new Conflict(`${api.name} RPC API has no method ${msg.method}`);
+    }
+    const labels = { api: api.name, method: msg.method };
+    const start = process.hrtime.bigint();
+    try {
+      const answer = await method(msg.args, msg.context);
+      rpcHandled.inc({ ...labels, outcome: 'ok' });
+      return answer;
+    } catch (err) {
+      rpcHandled.inc({ ...labels, outcome: 'error' });
+      throw err;
+    } finally {
+      rpcHandleDuration.observe(labels, secondsSince(start));
+    }
   };
 }
 
@@ -90,10 +105,20 @@ export class RpcClient<S extends Record<string, Signature>> {
       throw new Conflict(`${this.apiName}.${name} needs RPC ${def.since}; the receivers are pinned to ${pin} until they are upgraded`);
     }
     const msg: RpcMessage = { method: name, version: pin, args: this.decorate(name, def, def.encodeArgs(args, pin), pin), context: ctx, msgId: newUuid() };
+    const labels = { api: this.apiName, method: name };
+    rpcSent.inc({ ...labels, kind: def.kind });
     if (def.kind === 'cast') {
       await this.bus.cast(topic, msg);
       return def.decodeResult(null);
     }
-    return def.decodeResult(await this.bus.call(topic, msg, timeoutMs));
+    const start = process.hrtime.bigint();
+    try {
+      return def.decodeResult(await this.bus.call(topic, msg, timeoutMs));
+    } catch (err) {
+      if (err instanceof RpcTimeout) rpcCallTimeouts.inc(labels);
+      throw err;
+    } finally {
+      rpcCallDuration.observe(labels, secondsSince(start));
+    }
   }
 }

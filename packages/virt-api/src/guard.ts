@@ -20,7 +20,7 @@ import type {
   SnapshotRequest, VirtDriver,
 } from './contract.js';
 import { capabilityProblems, METHOD_CAPABILITY, supports, supportsImageFormat } from './capabilities.js';
-import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout } from './errors.js';
+import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout, type DriverErrorCode } from './errors.js';
 import { isNodeEvent } from './events.js';
 import {
   progressRelay, type FinishMigrationRequest, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest,
@@ -41,10 +41,27 @@ export interface GuardOptions {
   timeoutMs?: Partial<Record<DriverMethod, number>>;
   /** Told when a listener throws (an onProgress one too); the error never reaches the driver. */
   onListenerError?(err: unknown, event: LifecycleEvent | NodeEvent | MoveProgress): void;
+  /**
+   * Told when a call that reached the driver settled: its duration and, when it failed, the error
+   * code it left the seam with (DriverFault for anything not allowed). For metrics; an observer
+   * that throws is ignored.
+   */
+  onCallSettled?(call: SettledCall): void;
   /** The handshake's result (the loader passes it); by default agreed here from version(). */
   contract?: AgreedContract;
   /** The range this service drives, for the handshake done here (default SUPPORTED_CONTRACT). */
   speaks?: { min: string; max: string };
+}
+
+/** One driver call as the guard's onCallSettled observer sees it. */
+export interface SettledCall {
+  /** The driver's name (its version().name). */
+  driver: string;
+  method: DriverMethod;
+  /** Milliseconds from the call to its outcome (a deadline's Timeout included). */
+  durationMs: number;
+  /** The error code the call failed with; undefined when it succeeded. */
+  error?: DriverErrorCode;
 }
 
 /**
@@ -180,6 +197,8 @@ class GuardedDriver implements GuardedVirtDriver {
     const relay = listener && progressRelay(listener, (err, p) => this.#opts.onListenerError?.(err, p));
     if (relay) cleanups.push(relay.stop);
     const opts: CallOptions | undefined = ac ? { signal: ac.signal, ...(relay ? { onProgress: relay.onProgress } : {}) } : undefined;
+    const started = performance.now();
+    let failure: DriverErrorCode | undefined;
     try {
       if (signal?.aborted) throw this.#aborted(method, signal.reason);
       const call = Promise.resolve().then(() => fn(opts));
@@ -210,9 +229,22 @@ class GuardedDriver implements GuardedVirtDriver {
       call.catch(() => undefined);
       return await Promise.race([call, ...stops]);
     } catch (err) {
-      throw this.#wrap(method, err);
+      const wrapped = this.#wrap(method, err);
+      failure = isDriverError(wrapped) ? wrapped.code : 'DriverFault';
+      throw wrapped;
     } finally {
       for (const c of cleanups) c();
+      this.#settled(method, performance.now() - started, failure);
+    }
+  }
+
+  #settled(method: DriverMethod, durationMs: number, error: DriverErrorCode | undefined): void {
+    const observe = this.#opts.onCallSettled;
+    if (!observe) return;
+    try {
+      observe({ driver: this.#driverName, method, durationMs, ...(error ? { error } : {}) });
+    } catch {
+      // An observer is for metrics: it never changes a call's outcome.
     }
   }
 
