@@ -74,6 +74,8 @@ export class MultiProcess {
         network_port: String(ports.network),
       },
       service_user: { auth_url: `http://127.0.0.1:${ports.identity}/v3` },
+      // Each service's Prometheus listener on a port of its own (metricsUrl reads it back).
+      metrics: { port: '0' },
     };
     // The metadata API is reached by the agents' forwarders, not the tests: any free port.
     ini.api!.metadata_port = '0';
@@ -118,6 +120,16 @@ export class MultiProcess {
     const s = this.services.get(name);
     if (!s) throw new Error(`no service ${name}`);
     return s;
+  }
+
+  /**
+   * The URL of a service's Prometheus listener, as its "is running" line says: every service
+   * listens on an ephemeral port (`[metrics] port = 0`, the default), so none collide.
+   */
+  metricsUrl(name: string): string {
+    const m = /; metrics (http:\/\/\S+\/metrics)/.exec(this.service(name).output());
+    if (!m) throw new Error(`${name} printed no metrics URL`);
+    return m[1]!;
   }
 
   /** The processes' ids. */

@@ -5,6 +5,7 @@ import type { Config } from '../common/config.js';
 import { errorMessage, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import { now } from '../common/time.js';
+import { buildDuration, buildsFailed, buildsStarted, buildsSucceeded, secondsSince } from '../common/metrics.js';
 import { eventOf, taskStatesOf } from '../objects/actions.js';
 import type { Instance, RequestSpec } from '../objects/compute.js';
 import { PowerState, TaskState, VmState } from '../objects/states.js';
@@ -306,8 +307,9 @@ export class ComputeService {
       throw err;
     }
     let recorded: number | null = null;
+    buildsStarted.inc();
     try {
-      recorded = await this.spawnAndRecord(ctx, inst, spec, event);
+      recorded = await this.spawnAndRecord(ctx, inst, spec, event, process.hrtime.bigint());
     } finally {
       const last = this.building.get(inst.uuid);
       this.building.delete(inst.uuid);
@@ -316,7 +318,7 @@ export class ComputeService {
   }
 
   /** Spawns and records the outcome; answers the power state recorded with ACTIVE, null when the build did not stay here. */
-  private async spawnAndRecord(ctx: RpcContext, inst: Instance, spec: RequestSpec, event: string): Promise<number | null> {
+  private async spawnAndRecord(ctx: RpcContext, inst: Instance, spec: RequestSpec, event: string, startedNs: bigint): Promise<number | null> {
     let info;
     let ports: Allocation | null = null;
     try {
@@ -326,6 +328,8 @@ export class ComputeService {
       const network = { ports: ports?.vifs ?? [] };
       info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst, inst.imageMeta, network), { signal }));
     } catch (err) {
+      buildsFailed.inc();
+      buildDuration.observe({ outcome: 'failed' }, secondsSince(startedNs));
       await this.outcomes.recordFailure(ctx, inst, event, err);
       await this.driver.destroy(instanceRef(inst)).catch(() => undefined);
       // A failed build leaves no port: what it made is deleted, the user's unbound (the next host binds them again).
@@ -367,6 +371,8 @@ export class ComputeService {
       await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
       return null;
     }
+    buildsSucceeded.inc();
+    buildDuration.observe({ outcome: 'succeeded' }, secondsSince(startedNs));
     return info.powerState;
   }
 

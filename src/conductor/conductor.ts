@@ -2,6 +2,7 @@ import type { ImageClient } from '../clients/image-client.js';
 import type { Config } from '../common/config.js';
 import { Conflict, errorMessage, NotFound, statusOf } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import { buildsErrored, buildsRescheduled } from '../common/metrics.js';
 import { TimeSlice } from '../common/time-slice.js';
 import { sleep } from '../common/time.js';
 import type { Db } from '../db/connection.js';
@@ -223,8 +224,10 @@ export class ConductorService {
     } catch (err) {
       // The database failed the scheduler (or this conductor): the message is delivered again.
       if (statusOf(err) === 503) throw err;
+      // Over RPC the scheduler's NoValidHost comes back as an error of that name.
+      const reason = err instanceof Error && err.name === 'NoValidHost' ? 'no_valid_host' : 'failed';
       for (const inst of waiting) {
-        await this.failBuild(ctx, inst.uuid, errorMessage(err), null, { taskStates: [TaskState.SCHEDULING] });
+        if (await this.failBuild(ctx, inst.uuid, errorMessage(err), null, { taskStates: [TaskState.SCHEDULING] })) buildsErrored.inc({ reason });
         await slice.due();
       }
       return;
@@ -326,12 +329,15 @@ export class ConductorService {
       return;
     }
     if (final) {
-      await this.failBuild(ctx, uuid, `Build of instance ${uuid} aborted: ${message}`, host, { taskStates: [TaskState.SPAWNING], host });
+      if (await this.failBuild(ctx, uuid, `Build of instance ${uuid} aborted: ${message}`, host, { taskStates: [TaskState.SPAWNING], host })) {
+        buildsErrored.inc({ reason: 'failed' });
+      }
       return;
     }
     if (onHost && !(await builds.unplaceBuild(this.db, uuid, { taskStates: [TaskState.SPAWNING], host }))) return;
     const inst = await getInstance(this.db, uuid);
     if (!inst) return;
+    buildsRescheduled.inc();
     await this.buildInstances(ctx, [inst], { ...spec, instanceUuids: [uuid], attempt, ignoreHosts: [...spec.ignoreHosts, host] });
   }
 

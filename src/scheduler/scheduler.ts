@@ -1,6 +1,7 @@
 import type { Config } from '../common/config.js';
 import { NoValidHost } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import { schedulerClaimConflicts, schedulerDecisions, schedulerDuration, secondsSince } from '../common/metrics.js';
 import { TimeSlice } from '../common/time-slice.js';
 import type { Db } from '../db/connection.js';
 import { availabilityZoneOfHost } from '../db/aggregates.js';
@@ -104,14 +105,21 @@ export class SchedulerService {
     const selections: Selection[] = [];
     // A multi-create asks for hundreds at once: a turn of the event loop every few ms between claims.
     const slice = new TimeSlice();
-    for (const instanceUuid of spec.instanceUuids) {
-      await slice.due();
-      const selection = await this.placeOne(instanceUuid, query, group);
-      if (!selection) {
-        this.log.info({ instanceUuid, flavor: spec.flavor.name }, 'no valid host');
-        throw new NoValidHost();
+    const started = process.hrtime.bigint();
+    try {
+      for (const instanceUuid of spec.instanceUuids) {
+        await slice.due();
+        const selection = await this.placeOne(instanceUuid, query, group);
+        if (!selection) {
+          schedulerDecisions.inc({ outcome: 'no_valid_host' });
+          this.log.info({ instanceUuid, flavor: spec.flavor.name }, 'no valid host');
+          throw new NoValidHost();
+        }
+        schedulerDecisions.inc({ outcome: 'selected' });
+        selections.push(selection);
       }
-      selections.push(selection);
+    } finally {
+      schedulerDuration.observe(secondsSince(started));
     }
     return selections;
   }
@@ -134,6 +142,7 @@ export class SchedulerService {
           return { instanceUuid, host: c.host, node: c.node, nodeUuid: c.uuid, availabilityZone: c.zone ?? query.defaultAvailabilityZone };
         }
         // Refused: the node filled up since the query, or the instance holds a claim already.
+        schedulerClaimConflicts.inc();
         const held = await this.heldClaim(instanceUuid);
         if (held) return held;
       }
