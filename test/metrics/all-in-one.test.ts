@@ -56,7 +56,13 @@ describe('metrics of the all-in-one', () => {
     for (let i = 0; i < 10; i++) ids.push(await boot(`m${i}`));
     const views = await settled(ids);
     assert.deepEqual(views.map((v) => v.status), Array(10).fill('ACTIVE'));
-    const after = await scrapeUrl(url);
+    // A compute counts a build once the conductor answered its ACTIVE update: the API can show
+    // ACTIVE a moment before the last count moves.
+    const handled = (s: Scrape) => valueOf(s, 'orrery_rpc_handled_total', { api: 'compute', method: 'build_and_run_instance', outcome: 'ok' });
+    const after = await waitFor('the computes to count their builds', async () => {
+      const s = await scrapeUrl(url);
+      return handled(s) - handled(before) >= 10 ? s : undefined;
+    });
     assert.deepEqual(moved(before, after, [
       ['orrery_http_requests_total', { api: 'compute', method: 'POST', route: '/v2.1/servers', status: '202' }],
       ['orrery_http_request_duration_seconds_count', { api: 'compute', method: 'POST', route: '/v2.1/servers' }],
@@ -125,7 +131,10 @@ describe('metrics of the all-in-one', () => {
       const [view] = await settled([id]);
       assert.equal(view.status, 'ERROR');
       assert.match(view.fault.message, /No valid host/);
-      const after = await scrapeUrl(url);
+      const after = await waitFor('the conductor to count the end of the build', async () => {
+        const s = await scrapeUrl(url);
+        return sumOf(s, 'orrery_builds_errored_total') > sumOf(before, 'orrery_builds_errored_total') ? s : undefined;
+      });
       assert.deepEqual(moved(before, after, [
         ['orrery_builds_started_total'], ['orrery_builds_failed_total'], ['orrery_builds_rescheduled_total'], ['orrery_builds_succeeded_total'],
         ['orrery_builds_errored_total', { reason: 'no_valid_host' }],
