@@ -18,7 +18,7 @@ export interface OptionDef {
   /** Bounds of an int/float (inclusive). */
   min?: number;
   max?: number;
-  /** A password or key: the sample file leaves it commented out with its default, and no log line shows it. */
+  /** A password, key or URL with credentials: the reference marks it, and a complaint about its value never repeats it. */
   secret?: boolean;
 }
 
