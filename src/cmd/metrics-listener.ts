@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../common/config.js';
+import { ConfigError, type Config } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import {
@@ -33,7 +33,7 @@ export async function startMetricsListener(config: Config, log: Logger, opts: Me
   const portText = (config.opt('metrics', 'port') ?? '').trim();
   if (portText === '') return { url: null, stop: async () => undefined };
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`config: [metrics] port must be a TCP port, 0 or empty (got ${portText})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`config: [metrics] port must be a TCP port, 0 or empty (got ${JSON.stringify(portText)})`);
   const host = config.opt('metrics', 'bind_host') || config.str('DEFAULT', 'bind_host');
   collectProcessMetrics();
   for (const s of opts.services) processServices.set(s, 1);
