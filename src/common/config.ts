@@ -65,6 +65,12 @@ const DEFAULTS: IniData = {
     shelved_offload_time: '0',
     /** Seconds between the conductor's looks for shelved servers to offload (Nova's shelved_poll_interval). */
     shelved_poll_interval: '3600',
+    /** The least severe log line written: fatal, error, warn, info, debug, trace or silent (ORRERY_LOG_LEVEL). */
+    log_level: 'info',
+    /** json (one object a line) or pretty (pino-pretty's readable lines, for a terminal). */
+    log_format: 'json',
+    /** The file every log line is appended to (reopened on SIGHUP, for logrotate); empty: standard output. */
+    log_file: '',
   },
   /** max_pool_size: PostgreSQL connections per process. */
   database: { connection: 'sqlite:///$state_path/orrery.sqlite', max_pool_size: '10' },

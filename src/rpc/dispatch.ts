@@ -1,6 +1,7 @@
 import { Conflict } from '../common/errors.js';
 import { newRequestId, newUuid } from '../common/ids.js';
 import { versionCompatible } from '../common/versions.js';
+import { withLogContext } from '../common/logging.js';
 import type { Bus, RpcContext, RpcHandler, RpcMessage } from './bus.js';
 import { methodNames, type Handlers, type MethodDef, type RpcApi, type Signature } from './definition.js';
 
@@ -27,7 +28,9 @@ export function dispatcher<S extends Record<string, Signature>>(api: RpcApi<S>, 
     // The method name is the sender's data: a Map, so `constructor` is no method, as `foo` is none.
     const method = table.get(msg.method);
     if (!method) throw new Conflict(`${api.name} RPC API has no method ${msg.method}`);
-    return method(msg.args, msg.context);
+    // Every line the handler (and the work it leaves running) writes carries the request's ids.
+    const { requestId, globalRequestId } = msg.context;
+    return withLogContext({ request_id: requestId, ...(globalRequestId ? { global_request_id: globalRequestId } : {}) }, () => method(msg.args, msg.context));
   };
 }
 
