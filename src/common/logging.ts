@@ -116,17 +116,24 @@ function destinationOf(s: LogSettings): DestinationStream {
  */
 export function createLogger(name: string, settings?: string | Partial<LogSettings>): Logger {
   const s: LogSettings = { level: process.env.ORRERY_LOG_LEVEL ?? 'info', format: 'json', file: '', ...(typeof settings === 'string' ? { level: settings } : settings) };
-  return pino({
+  const root = pino({
     name, level: s.level, base: { pid: process.pid },
     // A fresh object each line: pino merges the line's own fields into it.
     mixin: () => ({ ...context.getStore() }),
-    formatters: { log: (obj) => redact(obj) as Record<string, unknown>, bindings: (b) => redact(b) as Record<string, unknown> },
+    formatters: { log: (obj) => redact(obj) as Record<string, unknown> },
     hooks: {
       logMethod(args, method) {
         method.apply(this, args.map((a) => (typeof a === 'string' ? redact(a) : a)) as Parameters<typeof method>);
       },
     },
   }, destinationOf(s));
+  // A child's bindings are written without formatters.log: redacted as the child is made
+  // (children inherit this method, being made from their parent by Object.create).
+  const child = root.child;
+  root.child = function (this: Logger, bindings, options) {
+    return child.call(this, redact(bindings) as typeof bindings, options);
+  } as Logger['child'];
+  return root;
 }
 
 /** The instance lifecycle events a line names in its `lifecycle` field (one table: docs/logging.md lists them). */
