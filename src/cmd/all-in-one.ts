@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 import { Config } from '../common/config.js';
-import { createLogger } from '../common/logging.js';
+import { createLogger, logSettings } from '../common/logging.js';
 import { startAllInOne } from './cloud.js';
 
-/** `npm start`: the whole cloud in one process, on 127.0.0.1, with its state under ./data. */
-const log = createLogger('orrery');
-const cloud = await startAllInOne(Config.load(), log);
-process.stdout.write(
+/**
+ * `npm start`: the whole cloud in one process, on 127.0.0.1, with its state under ./data.
+ * Standard output is the log alone (JSON lines a collector can read); the banner for people goes to standard error.
+ */
+const config = Config.load();
+const log = createLogger('orrery', logSettings(config));
+const cloud = await startAllInOne(config, log);
+log.info({ urls: cloud.urls }, 'all-in-one started');
+process.stderr.write(
   `Orrery all-in-one is running.\n` +
   `  identity  ${cloud.urls.identity}/v3\n  compute   ${cloud.urls.compute}/v2.1\n` +
   `  image     ${cloud.urls.image}\n  placement ${cloud.urls.placement}\n  network   ${cloud.urls.network}\n` +

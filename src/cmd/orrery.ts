@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { Config } from '../common/config.js';
-import { createLogger, type Logger } from '../common/logging.js';
+import { createLogger, logSettings, type Logger } from '../common/logging.js';
 import { errorMessage } from '../common/errors.js';
 import { listServiceRows } from '../db/service-admin.js';
 import { serviceIsUp, computePin } from '../db/services.js';
@@ -60,12 +60,12 @@ const program = new Command('orrery').description('Orrery compute cloud control 
 
 program.command('api').description('the identity, image, compute and placement APIs').action(async () => {
   const config = loadConfig(program.opts());
-  const log = createLogger('orrery-api');
+  const log = createLogger('orrery-api', logSettings(config));
   const db = await openServiceDatabase(config);
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
   const metrics = await startMetricsListener(config, log, { db, services: [{ service: 'api', host: config.str('DEFAULT', 'host') }] });
-  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1${metricsNote(metrics)}\nCredentials: . ${api.openrcPath}\n`);
+  process.stderr.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1${metricsNote(metrics)}\nCredentials: . ${api.openrcPath}\n`);
   runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api, metrics], async () => {
     // A bad policy file is logged and keeps the rules in force; the pins are refreshed anyway.
     const policy = await api.reloadPolicy().catch((err: unknown) => {
@@ -80,12 +80,12 @@ for (const name of ['conductor', 'scheduler'] as const) {
   program.command(name).description(`the ${name} service`).option('--host <name>', 'service host name (else [DEFAULT] host)').action(async (opts: { host?: string }) => {
     const config = loadConfig(program.opts());
     const host = opts.host ?? config.str('DEFAULT', 'host');
-    const log = createLogger(`orrery-${name}`);
+    const log = createLogger(`orrery-${name}`, logSettings(config));
     const db = await openServiceDatabase(config);
     const bus = await serviceBus(config, log);
     const service = name === 'conductor' ? await startConductor(config, db, bus, log, host) : await startScheduler(config, db, bus, log, host);
     const metrics = await startMetricsListener(config, log, { db, services: [{ service: name, host }] });
-    process.stdout.write(`orrery-${name} is running on ${host}${metricsNote(metrics)}\n`);
+    process.stderr.write(`orrery-${name} is running on ${host}${metricsNote(metrics)}\n`);
     runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, service, metrics], 'refreshPins' in service ? () => service.refreshPins() : undefined);
   });
 }
@@ -93,21 +93,21 @@ for (const name of ['conductor', 'scheduler'] as const) {
 program.command('compute').description('one compute service; needs no database').requiredOption('--host <name>', 'compute host name')
   .action(async (opts: { host: string }) => {
     const config = loadConfig(program.opts());
-    const log = createLogger('orrery-compute');
+    const log = createLogger('orrery-compute', logSettings(config));
     const bus = await serviceBus(config, log);
     const compute = await startCompute(config, bus, opts.host, undefined, log);
     const metrics = await startMetricsListener(config, log, { services: [{ service: 'compute', host: opts.host }] });
-    process.stdout.write(`orrery-compute is running on ${opts.host} (RPC ${COMPUTE_RPC_VERSION})${metricsNote(metrics)}\n`);
+    process.stderr.write(`orrery-compute is running on ${opts.host} (RPC ${COMPUTE_RPC_VERSION})${metricsNote(metrics)}\n`);
     runUntilSignalled(log, [{ stop: () => bus.close() }, compute, metrics]);
   });
 
 program.command('network-agent').description('the network agent of one host (L2, DHCP, security groups; [network_agent])').requiredOption('--host <name>', 'the host name (its compute host)')
   .action(async (opts: { host: string }) => {
     const config = loadConfig(program.opts());
-    const log = createLogger('orrery-network-agent');
+    const log = createLogger('orrery-network-agent', logSettings(config));
     const agent = await startNetworkAgent(config, opts.host, undefined, log);
     const metrics = await startMetricsListener(config, log, { services: [{ service: 'network-agent', host: opts.host }] });
-    process.stdout.write(`orrery-network-agent is running on ${opts.host} (data plane ${agent.dataplane.kind})${metricsNote(metrics)}\n`);
+    process.stderr.write(`orrery-network-agent is running on ${opts.host} (data plane ${agent.dataplane.kind})${metricsNote(metrics)}\n`);
     runUntilSignalled(log, [agent, metrics]);
   });
 

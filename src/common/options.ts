@@ -66,6 +66,9 @@ export const OPTIONS = {
     allow_resize_to_same_host: { default: 'false', type: 'bool', help: 'Whether a resize may pick the server\'s own host (false: the scheduler leaves it out).' },
     shelved_offload_time: { default: '0', type: 'float', min: -1, help: 'Seconds a shelved server keeps its guest before it is offloaded; 0: at once; -1: never.' },
     shelved_poll_interval: { default: '3600', type: 'float', min: 1, help: 'Seconds between the conductor\'s looks for shelved servers to offload.' },
+    log_level: { default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'The least severe log line written (ORRERY_LOG_LEVEL).' },
+    log_format: { default: 'json', choices: ['json', 'pretty'], help: 'json (one object a line) or pretty (pino-pretty\'s readable lines, for a terminal).' },
+    log_file: { default: '', help: 'The file every log line is appended to (reopened on SIGHUP, for logrotate); empty: standard output.' },
   },
   database: {
     connection: { default: 'sqlite:///$state_path/orrery.sqlite', help: 'sqlite:///PATH (one process) or postgresql://user:pass@host:port/db (several processes).', secret: true },

@@ -3,7 +3,7 @@ import {
 } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
 import { errorMessage, statusOf } from '../common/errors.js';
-import type { Logger } from '../common/logging.js';
+import { logLifecycle, type Logger } from '../common/logging.js';
 import { now } from '../common/time.js';
 import { buildDuration, buildsFailed, buildsStarted, buildsSucceeded, secondsSince } from '../common/metrics.js';
 import { eventOf, taskStatesOf } from '../objects/actions.js';
@@ -326,6 +326,7 @@ export class ComputeService {
       ports = this.networking ? await this.networking.allocate(inst, spec.network) : null;
       if (ports && ports.vifs.length > 0 && this.driver.supports('plugVifs')) await this.driver.plugVifs(instanceRef(inst), ports.vifs);
       const network = { ports: ports?.vifs ?? [] };
+      logLifecycle(this.log, 'spawning', inst.uuid, { node: inst.node, image: inst.imageRef, flavor: inst.flavor.name });
       info = await this.inFlight.run((signal) => this.driver.spawn(instanceSpec(inst, inst.imageMeta, network), { signal }));
     } catch (err) {
       buildsFailed.inc();
@@ -373,6 +374,7 @@ export class ComputeService {
     }
     buildsSucceeded.inc();
     buildDuration.observe({ outcome: 'succeeded' }, secondsSince(startedNs));
+    logLifecycle(this.log, 'active', inst.uuid, { node: inst.node, power_state: info.powerState });
     return info.powerState;
   }
 
@@ -384,9 +386,11 @@ export class ComputeService {
     } catch (err) {
       await this.outcomes.recordFailure(ctx, inst, event, err);
       await this.conductor.instanceUpdate(ctx, inst.uuid, { vmState: VmState.ERROR, taskState: null }, undefined, NO_RETURN);
+      logLifecycle(this.log, 'error', inst.uuid, { reason: `delete failed: ${errorMessage(err)}` });
       return;
     }
     await this.hostNetworking.released(inst);
+    logLifecycle(this.log, 'deleted', inst.uuid, { node: inst.node });
     await this.conductor.actionEventFinish(ctx, inst.uuid, event, 'Success', null);
     await this.outcomes.landed(() => this.conductor.instanceDestroyed(ctx, inst.uuid));
   }

@@ -1,6 +1,6 @@
 import { isDriverError } from '@orrery/virt-api';
 import { errorMessage, statusOf } from '../common/errors.js';
-import type { Logger } from '../common/logging.js';
+import { logLifecycle, type Logger } from '../common/logging.js';
 import { sleep } from '../common/time.js';
 import type { Instance } from '../objects/compute.js';
 import { mayPassLater, type RpcContext } from '../rpc/bus.js';
@@ -84,6 +84,9 @@ export class OutcomeRecorder {
       // The final update records the event's finish (one call from conductor 1.5); if it fails,
       // neither landed, and the failure below finishes the event with Error.
       await this.update(ctx, inst.uuid, { ...updates, taskState: null }, op.taskStates, { event: op.event, finish: SUCCESS });
+      if (updates.powerState !== undefined && updates.powerState !== inst.powerState) {
+        logLifecycle(this.log, 'power_state', inst.uuid, { event: op.event, from: inst.powerState, to: updates.powerState, vm_state: updates.vmState });
+      }
     } catch (err) {
       await this.recordFailure(ctx, inst, op.event, err);
       await this.conductor.instanceUpdate(ctx, inst.uuid, { taskState: null }, op.taskStates, NO_RETURN).catch(() => undefined);

@@ -1,6 +1,6 @@
 import type { LifecycleEvent, VirtDriver } from '@orrery/virt-api';
 import { errorMessage } from '../common/errors.js';
-import type { Logger } from '../common/logging.js';
+import { logLifecycle, type Logger } from '../common/logging.js';
 import type { Instance } from '../objects/compute.js';
 import { PowerState, VmState } from '../objects/states.js';
 import type { ConductorRpcApi, InstanceUpdates } from '../rpc/conductor-api.js';
@@ -106,7 +106,8 @@ export class PowerSync {
       updates.powerState = (await this.d.driver.getInstance(instanceRef(inst))).powerState;
     }
     if (Object.keys(updates).length === 0) return;
-    this.d.log.info({ instance: inst.uuid, from: inst.powerState, to: powerState }, 'syncing power state');
+    // A change behind the cloud's back (the guest shut itself down, a back-end's own tools).
+    logLifecycle(this.d.log, 'power_state', inst.uuid, { event: 'power_sync', from: inst.powerState, to: updates.powerState ?? inst.powerState, vm_state: updates.vmState });
     await this.d.conductor.instanceUpdate(systemContext(), inst.uuid, updates, [null], { returnInstance: false });
   }
 }

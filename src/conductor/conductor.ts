@@ -1,7 +1,7 @@
 import type { ImageClient } from '../clients/image-client.js';
 import type { Config } from '../common/config.js';
 import { Conflict, errorMessage, NotFound, statusOf } from '../common/errors.js';
-import type { Logger } from '../common/logging.js';
+import { logLifecycle, type Logger } from '../common/logging.js';
 import { buildsErrored, buildsRescheduled } from '../common/metrics.js';
 import { TimeSlice } from '../common/time-slice.js';
 import { sleep } from '../common/time.js';
@@ -137,6 +137,7 @@ export class ConductorService {
         await guarded(args.claim, (tx) => markInstanceDeleted(tx, args.uuid));
         await releaseResources(db, args.uuid);
         await this.confirmDeletedResize(args.uuid);
+        logLifecycle(this.log, 'deleted', args.uuid);
       },
       // 1.2: a restarted compute gives up the builds its previous run did not finish.
       instance_build_aborted: async ({ uuid, host, message }, ctx) => {
@@ -261,6 +262,7 @@ export class ConductorService {
       // The metadata in hand is current: it cannot change while the instance builds (the
       // metadata API refuses vm_state building). Deleted meanwhile: the compute's first update fails.
       const placed = rowToInstance(row, inst.metadata);
+      logLifecycle(this.log, 'scheduled', inst.uuid, { host: sel.host, node: sel.node, attempt: spec.attempt + 1 });
       await this.compute.buildAndRunInstance(ctx, placed, sel.node, { ...spec, instanceUuids: [inst.uuid] });
     }
   }
@@ -344,6 +346,7 @@ export class ConductorService {
   /** Ends a build in ERROR with a fault and releases its claim, if the build is still at `at`. */
   private async failBuild(ctx: RpcContext, uuid: string, message: string, host: string | null, at: builds.BuildAt): Promise<boolean> {
     if (!(await builds.failBuild(this.db, uuid, at, { message, host }))) return false;
+    logLifecycle(this.log, 'error', uuid, { host, reason: message });
     await finishEvent(this.db, uuid, ctx.requestId, SCHEDULE_EVENT, 'Error', message, null);
     return true;
   }

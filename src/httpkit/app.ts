@@ -1,10 +1,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BadRequest, OrreryError, Unauthorized } from '../common/errors.js';
-import { newRequestId } from '../common/ids.js';
 import type { Logger } from '../common/logging.js';
 import type { AuthContext, TokenValidator } from '../auth/context.js';
 import type { RpcContext } from '../rpc/bus.js';
 import { untrustedInputProblem } from './untrusted-input.js';
+import { installRequestLog } from './request-log.js';
 import { installPolicy, type AppPolicy } from './authorize.js';
 import { accessAllowed } from '../auth/access-rules.js';
 import { installMetricsHooks } from './metrics-hooks.js';
@@ -99,10 +99,13 @@ export interface AppOptions {
  * format — never a 500 for bad input.
  */
 export function createApp(opts: AppOptions): FastifyInstance {
+  const log = opts.log.child({ api: opts.name });
   const app = Fastify({
-    loggerInstance: opts.log.child({ api: opts.name }) as unknown as FastifyBaseLogger,
-    // Per-request logs would cost more than the requests themselves under a boot storm.
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    // Fastify's own two lines a request are replaced by request-log.ts's one.
     logController: new LogController({ disableRequestLogging: true }),
+    // The request id is on every line already (request-log.ts): no child with Fastify's own `reqId`.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: false, useDefaults: false } },
     return503OnClosing: false,
@@ -145,9 +148,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
     }
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    req.requestId = newRequestId();
-    for (const h of idHeaders) reply.header(h, req.requestId);
+  installRequestLog(app, idHeaders, log);
+  app.addHook('onRequest', async (req) => {
     const cfg = req.routeOptions.config;
     if (cfg?.public) return;
     const header = req.headers['x-auth-token'];
@@ -218,6 +220,7 @@ export function requestBaseUrl(req: FastifyRequest): string {
 export function rpcContextOf(req: FastifyRequest): RpcContext {
   return {
     requestId: req.requestId,
+    ...(req.globalRequestId ? { globalRequestId: req.globalRequestId } : {}),
     userId: req.auth.userId,
     projectId: req.auth.projectId,
     roles: req.auth.roles.map((r) => r.name),

@@ -3,6 +3,8 @@ import { statusOf, type WireError } from '../common/errors.js';
 /** Who asked: travels with every message so that actions and faults name the right user. */
 export interface RpcContext {
   requestId: string;
+  /** The caller's own request id (oslo's global_request_id), when its API request carried a well-formed one. */
+  globalRequestId?: string;
   userId: string | null;
   projectId: string | null;
   roles: string[];

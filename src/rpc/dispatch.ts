@@ -2,6 +2,7 @@ import { Conflict } from '../common/errors.js';
 import { newRequestId, newUuid } from '../common/ids.js';
 import { versionCompatible } from '../common/versions.js';
 import { rpcCallDuration, rpcCallTimeouts, rpcHandled, rpcHandleDuration, rpcSent, secondsSince } from '../common/metrics.js';
+import { withLogContext } from '../common/logging.js';
 import { RpcTimeout, type Bus, type RpcContext, type RpcHandler, type RpcMessage } from './bus.js';
 import { methodNames, type Handlers, type MethodDef, type RpcApi, type Signature } from './definition.js';
 
@@ -33,8 +34,10 @@ export function dispatcher<S extends Record<string, Signature>>(api: RpcApi<S>, 
     }
     const labels = { api: api.name, method: msg.method };
     const start = process.hrtime.bigint();
+    // Every line the handler (and the work it leaves running) writes carries the request's ids.
+    const { requestId, globalRequestId } = msg.context;
     try {
-      const answer = await method(msg.args, msg.context);
+      const answer = await withLogContext({ request_id: requestId, ...(globalRequestId ? { global_request_id: globalRequestId } : {}) }, () => method(msg.args, msg.context));
       rpcHandled.inc({ ...labels, outcome: 'ok' });
       return answer;
     } catch (err) {

@@ -121,6 +121,8 @@ export class SchedulerService {
     } finally {
       schedulerDuration.observe(secondsSince(started));
     }
+    // One line a request (each claim is a debug line): a multi-create of a thousand writes one.
+    this.log.info({ instances: selections.length, nodes: new Set(selections.map((s) => s.nodeUuid)).size, flavor: spec.flavor.name, attempt: spec.attempt + 1 }, 'scheduling decided');
     return selections;
   }
 

@@ -17,7 +17,7 @@ export interface TestCloud extends RunningCloud {
 }
 
 /** The all-in-one in this process, on free ports, with its state in a temporary directory. */
-export async function startTestCloud(overrides: IniData = {}): Promise<TestCloud> {
+export async function startTestCloud(overrides: IniData = {}, log = createLogger('test', process.env.ORRERY_LOG_LEVEL ?? 'warn')): Promise<TestCloud> {
   const stateDir = mkdtempSync(join(tmpdir(), 'orrery-test-'));
   const base: IniData = {
     DEFAULT: { state_path: stateDir },
@@ -27,7 +27,7 @@ export async function startTestCloud(overrides: IniData = {}): Promise<TestCloud
   };
   let config = new Config(base, {});
   config = config.with(overrides);
-  const cloud = await startAllInOne(config, createLogger('test', process.env.ORRERY_LOG_LEVEL ?? 'warn'));
+  const cloud = await startAllInOne(config, log);
   return {
     ...cloud, config, stateDir,
     close: async () => {
