@@ -42,9 +42,11 @@ export async function startAllInOne(config: Config, log: Logger = createLogger('
     throw err;
   });
   const host = config.str('DEFAULT', 'host');
+  const computeHosts = config.list('DEFAULT', 'compute_hosts');
   const processServices = [
     ...['api', 'conductor', 'scheduler'].map((service) => ({ service, host })),
-    ...config.list('DEFAULT', 'compute_hosts').map((h) => ({ service: 'compute', host: h })),
+    ...computeHosts.map((h) => ({ service: 'compute', host: h })),
+    ...(config.opt('network_agent', 'in_process') !== 'false' ? computeHosts.map((h) => ({ service: 'network-agent', host: h })) : []),
   ];
   const metrics = await startMetricsListener(config, log, { db, services: processServices }).catch(async (err: unknown) => {
     await services.stop();
