@@ -106,6 +106,11 @@ export const driverCallDuration = new Histogram({
   labelNames: ['driver', 'method'] as const, buckets: SLOW_BUCKETS, registers: r,
 });
 
+export const driverBackendUp = new Gauge({
+  name: 'orrery_driver_backend_up', help: '1 when the compute\'s last probe of its back-end (contract 1.1 status, once per service report) found it reachable, else 0.',
+  labelNames: ['host', 'driver'] as const, registers: r,
+});
+
 // ---- state read at scrape time from the database (processes that have one) --------------------
 
 export const instancesByState = new Gauge({

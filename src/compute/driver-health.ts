@@ -1,6 +1,7 @@
 import type { DriverStatus, GuardedVirtDriver } from '@orrery/virt-api';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
+import { driverBackendUp } from '../common/metrics.js';
 
 /**
  * The back-end's health as the compute service reports it (contract 1.1 status()): probed
@@ -15,6 +16,8 @@ export class DriverHealth {
     private readonly driver: GuardedVirtDriver,
     private readonly log: Logger,
     private readonly deadlineMs: number,
+    /** The compute host, the metric's label. */
+    private readonly host: string,
   ) {}
 
   /** The last status probed, if any. */
@@ -44,6 +47,7 @@ export class DriverHealth {
       else this.log.warn({ message: status.message }, 'driver back-end unreachable');
     }
     this.#last = status;
+    driverBackendUp.set({ host: this.host, driver: this.driver.version().name }, status.reachable ? 1 : 0);
     return status;
   }
 }

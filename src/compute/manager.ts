@@ -121,7 +121,7 @@ export class ComputeService {
       beforeSweep: () => this.evacuations.sweep(),
     });
     // Within one report interval, so a hung back-end never delays the heartbeat past it.
-    this.health = new DriverHealth(this.driver, opts.log, Math.max(1000, Math.min(10_000, opts.config.num('DEFAULT', 'report_interval') * 500)));
+    this.health = new DriverHealth(this.driver, opts.log, Math.max(1000, Math.min(10_000, opts.config.num('DEFAULT', 'report_interval') * 500)), opts.host);
   }
 
   private get log(): Logger {

@@ -48,6 +48,8 @@ describe('metrics of the all-in-one', () => {
     assert.equal(valueOf(s, 'orrery_service_up', { binary: 'nova-compute', host: 'compute1' }), 1);
     assert.equal(sumOf(s, 'orrery_compute_node_up'), 2);
     assert.ok(s.samples.has('orrery_instances{vm_state="shelved_offloaded"}'));
+    // Each compute's last probe of its back-end.
+    for (const host of ['compute1', 'compute2']) assert.equal(valueOf(s, 'orrery_driver_backend_up', { host, driver: 'fake' }), 1, host);
   });
 
   it('10 servers booted move the request, RPC, scheduler, build, driver and instance counters by exactly 10', async () => {

@@ -72,6 +72,8 @@ describe('metrics of the multi-process deployment', { skip }, () => {
       assert.ok(valueOf(all.get(s)!, 'orrery_db_pool_connections', { state: 'total' }) >= 1, `${s}: pool`);
     }
     assert.equal(sumOf(all.get('compute1')!, 'orrery_service_up'), 0);
+    // A compute shows its own back-end's health, and no other's.
+    for (const host of COMPUTES) assert.deepEqual([...all.get(host)!.samples].filter(([k]) => k.startsWith('orrery_driver_backend_up')), [[`orrery_driver_backend_up{driver="fake",host="${host}"}`, 1]]);
   });
 
   it('10 servers booted: each process counts its part, together exactly 10', async () => {

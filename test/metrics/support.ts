@@ -70,7 +70,7 @@ export const FAMILIES = [
   'orrery_builds_started_total', 'orrery_builds_succeeded_total', 'orrery_builds_failed_total', 'orrery_builds_rescheduled_total', 'orrery_builds_errored_total',
   'orrery_build_duration_seconds',
   'orrery_scheduler_decisions_total', 'orrery_scheduler_claim_conflicts_total', 'orrery_scheduler_select_duration_seconds',
-  'orrery_driver_calls_total', 'orrery_driver_call_duration_seconds',
+  'orrery_driver_calls_total', 'orrery_driver_call_duration_seconds', 'orrery_driver_backend_up',
   'orrery_instances', 'orrery_service_up', 'orrery_compute_node_up', 'orrery_db_pool_connections',
   'orrery_process_service', 'orrery_scrape_source_errors_total',
 ];
