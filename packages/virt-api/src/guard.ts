@@ -20,8 +20,9 @@ import type {
   SnapshotRequest, VirtDriver,
 } from './contract.js';
 import { capabilityProblems, METHOD_CAPABILITY, supports, supportsImageFormat } from './capabilities.js';
-import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout, type DriverErrorCode } from './errors.js';
+import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout } from './errors.js';
 import { isNodeEvent } from './events.js';
+import type { DriverErrorCode } from './errors.js';
 import {
   progressRelay, type FinishMigrationRequest, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest,
   type MoveCalls, type MoveProgress, type MoveRef, type PreLiveMigrationRequest,
