@@ -33,11 +33,11 @@ export const SECTION_HELP: Readonly<Record<string, string>> = {
   conductor: "The conductor's task flows (moves, shelve).",
   cinder: 'Volume attachment rules.',
   oslo_policy: 'Policy overrides.',
+  metrics: 'The Prometheus listener (GET /metrics) every process starts.',
   neutron: 'How the compute API reaches the network service.',
   network: 'The network service.',
   network_agent: 'The network agent (one per host): data plane, DHCP, routers, metadata proxies.',
   metadata_agent: "The metadata agent: where the per-network metadata proxies forward guests' requests.",
-  metrics: 'The Prometheus listener (GET /metrics) every process starts.',
 };
 
 export const OPTIONS = {
@@ -165,6 +165,10 @@ export const OPTIONS = {
   oslo_policy: {
     policy_file: { default: 'policy.yaml', help: 'Overrides of the policy defaults (YAML or JSON), relative to the configuration file\'s folder; a missing file means none.' },
   },
+  metrics: {
+    port: { default: '0', type: 'port', help: 'Port of this process\'s /metrics; 0: an ephemeral port (printed and logged at start, so processes on one machine never collide); empty: no listener.' },
+    bind_host: { default: '', help: 'Address of the /metrics listener; empty: [DEFAULT] bind_host.' },
+  },
   neutron: {
     endpoint_override: { default: '', help: 'URL of the network API the other services use; empty: this deployment\'s own.' },
     default_floating_pool: { default: 'public', help: 'External network a floating IP comes from when the request names none.' },
@@ -199,10 +203,6 @@ export const OPTIONS = {
     nova_metadata_protocol: { default: 'http', choices: ['http', 'https'], help: 'Scheme of the metadata API.' },
     metadata_proxy_socket: { default: '$state_path/metadata_proxy', help: 'Unix socket the per-network proxies reach the agent on.' },
     cache_ttl: { default: '5', type: 'float', min: 0, help: 'Seconds a (network, address) → port lookup is reused.' },
-  },
-  metrics: {
-    port: { default: '0', type: 'port', help: 'Port of this process\'s /metrics; 0: an ephemeral port (printed and logged at start, so processes on one machine never collide); empty: no listener.' },
-    bind_host: { default: '', help: 'Address of the /metrics listener; empty: [DEFAULT] bind_host.' },
   },
 } as const satisfies OptionTable;
 
