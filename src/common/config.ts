@@ -74,6 +74,8 @@ const DEFAULTS: IniData = {
     max_servers_per_request: '1000',
     /** Nova's metadata API (behind the metadata proxy); dhcp_domain: the domain of the hostnames it serves (Nova's). */
     metadata_port: '8775', dhcp_domain: 'novalocal',
+    /** The web dashboard's port (0 = an ephemeral port, empty = no dashboard). */
+    dashboard_port: '8000',
   },
   identity: {
     token_expiration: '3600',
