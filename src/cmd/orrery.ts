@@ -62,7 +62,7 @@ program.command('api').description('the identity, image, compute and placement A
   const db = await openServiceDatabase(config);
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
-  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1\nCredentials: . ${api.openrcPath}\n`);
+  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1${api.dashboardUrl ? ` dashboard ${api.dashboardUrl}/` : ''}\nCredentials: . ${api.openrcPath}\n`);
   runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], async () => {
     // A bad policy file is logged and keeps the rules in force; the pins are refreshed anyway.
     const policy = await api.reloadPolicy().catch((err: unknown) => {
