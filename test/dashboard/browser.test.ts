@@ -25,6 +25,7 @@ describe('the dashboard in a browser', { skip }, () => {
   let browser: Browser;
   let page: Page;
   let loads = 0;
+  const problems: string[] = [];
   const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
   async function signIn(user: string, password: string, project: string): Promise<void> {
@@ -50,6 +51,9 @@ describe('the dashboard in a browser', { skip }, () => {
     page = await browser.context.newPage();
     page.on('dialog', (d) => void d.accept());
     page.on('load', () => { loads++; });
+    // Script errors, and anything the page's content security policy refused, fail the test (in after()).
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    page.on('console', (m) => { if (m.type() === 'error' && /Refused to|Content.Security.Policy/i.test(m.text())) problems.push(m.text()); });
     await page.goto(`${cloud.dashboardUrl}/`);
   });
 
@@ -168,5 +172,9 @@ describe('the dashboard in a browser', { skip }, () => {
       await page.locator('table, p.muted:not(:has-text("Loading"))').first().waitFor();
       await shot(name);
     }
+  });
+
+  it('ran every page above without a script error or a resource its security policy refused', () => {
+    assert.deepEqual(problems, []);
   });
 });

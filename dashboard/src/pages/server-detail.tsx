@@ -20,10 +20,13 @@ interface InstanceAction {
 
 function Overview(props: { server: Server }) {
   const s = props.server;
+  const imageId = s.image ? s.image.id : '';
+  // The image's name from the image API; an image gone or not visible to the user shows its id.
+  const image = useLoad(async () => (imageId ? (await call<{ name: string | null }>('image', 'GET', `/v2/images/${imageId}`)).body.name ?? imageId : ''), [imageId]);
   const rows: Array<[string, string]> = [
     ['ID', s.id], ['Status', s.status], ['Task', s['OS-EXT-STS:task_state'] ?? ''], ['Flavor', s.flavor?.original_name ?? ''],
     ['vCPUs / RAM / disk', s.flavor ? `${s.flavor.vcpus ?? ''} / ${s.flavor.ram ?? ''} MiB / ${s.flavor.disk ?? ''} GiB` : ''],
-    ['Image', s.image ? s.image.id : '(volume)'], ['Key pair', s.key_name ?? ''], ['Addresses', addressesOf(s)],
+    ['Image', imageId ? (image.data ?? imageId) : '(volume)'], ['Key pair', s.key_name ?? ''], ['Addresses', addressesOf(s)],
     ['Zone', s['OS-EXT-AZ:availability_zone'] ?? ''], ['Host', s['OS-EXT-SRV-ATTR:host'] ?? ''], ['Created', s.created],
   ];
   if (s.fault) rows.push(['Fault', s.fault.message]);
