@@ -156,7 +156,10 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
   }
-  const dashboard = await startConfiguredDashboard(config, urls, log);
+  const dashboard = await startConfiguredDashboard(config, urls, log).catch(async (err: unknown) => {
+    await Promise.all(Object.values(apps).map((a) => a.close()));
+    throw err;
+  });
   const region = config.str('DEFAULT', 'region_name');
   await catalog.seed([...catalogFor(urls, region), ...(dashboard ? [catalogService('dashboard', 'horizon', dashboard.url, region)] : [])], region);
   deps.network = new NetworkClient(config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity));

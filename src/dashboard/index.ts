@@ -15,5 +15,8 @@ export async function startConfiguredDashboard(config: Config, urls: Readonly<Re
   const port = config.opt('api', 'dashboard_port');
   if (port === undefined || port === '') return null;
   const targets = new Map<string, string>(SERVICES.map((s) => [s, urls[s]]));
-  return startDashboard({ host: config.str('DEFAULT', 'bind_host'), port: config.num('api', 'dashboard_port'), targets, log: log.child({ service: 'dashboard' }) });
+  const n = config.num('api', 'dashboard_port');
+  return startDashboard({ host: config.str('DEFAULT', 'bind_host'), port: n, targets, log: log.child({ service: 'dashboard' }) }).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'EADDRINUSE' ? new Error(`port ${n} ([api] dashboard_port) is in use`) : err;
+  });
 }

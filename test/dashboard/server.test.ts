@@ -117,4 +117,15 @@ describe('dashboard server', () => {
       await off.close();
     }
   });
+
+  it('names its option in one line when its port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      await assert.rejects(startTestCloud({ DEFAULT: { compute_hosts: '' }, api: { dashboard_port: String(port) } }), { message: `port ${port} ([api] dashboard_port) is in use` });
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
 });
