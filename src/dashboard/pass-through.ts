@@ -51,6 +51,8 @@ export function passThrough(req: IncomingMessage, res: ServerResponse, target: U
   const upstream = send(target, { method: req.method, headers: forwardedHeaders(req.headers) }, (answer) => {
     const headers = forwardedHeaders(answer.headers);
     res.writeHead(answer.statusCode ?? 502, headers);
+    // An answer cut off mid-body must reach the browser as a cut, not as a short success.
+    answer.on('error', () => res.destroy());
     answer.pipe(res);
   });
   upstream.on('error', (err) => {
@@ -63,6 +65,9 @@ export function passThrough(req: IncomingMessage, res: ServerResponse, target: U
       res.destroy();
     }
   });
-  req.on('aborted', () => upstream.destroy());
+  // The browser gone before the answer ended (a cancelled upload): the API's request goes too.
+  res.on('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
   req.pipe(upstream);
 }
