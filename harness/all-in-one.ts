@@ -46,6 +46,7 @@ export async function launchAllInOne(opts: AllInOneOptions): Promise<AllInOne> {
     ORRERY_API__COMPUTE_PORT: '0',
     ORRERY_API__PLACEMENT_PORT: '0',
     ORRERY_API__NETWORK_PORT: '0',
+    ORRERY_API__DASHBOARD_PORT: '0',
   };
   if (opts.ini) {
     env.ORRERY_CONFIG = join(stateDir, 'orrery.conf');

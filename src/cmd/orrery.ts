@@ -65,7 +65,7 @@ program.command('api').description('the identity, image, compute and placement A
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
   const metrics = await startMetricsListener(config, log, { db, services: [{ service: 'api', host: config.str('DEFAULT', 'host') }] });
-  process.stderr.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1${metricsNote(metrics)}\nCredentials: . ${api.openrcPath}\n`);
+  process.stderr.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1${api.dashboardUrl ? ` dashboard ${api.dashboardUrl}/` : ''}${metricsNote(metrics)}\nCredentials: . ${api.openrcPath}\n`);
   runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api, metrics], async () => {
     // A bad policy file is logged and keeps the rules in force; the pins are refreshed anyway.
     const policy = await api.reloadPolicy().catch((err: unknown) => {

@@ -81,6 +81,7 @@ export const OPTIONS = {
     placement_port: { default: '8778', type: 'port', help: 'Port of the placement API; 0: any free port.' },
     network_port: { default: '9696', type: 'port', help: 'Port of the network API (Neutron v2.0); 0: any free port.' },
     metadata_port: { default: '8775', type: 'port', help: "Port of Nova's metadata API (guests reach it through the metadata proxy)." },
+    dashboard_port: { default: '8000', type: 'port', help: 'Port of the web dashboard (docs/dashboard.md); 0: any free port; empty: no dashboard.' },
     dhcp_domain: { default: 'novalocal', help: 'Domain of the hostnames the metadata API serves.' },
     max_limit: { default: '1000', type: 'int', min: 1, help: 'The most items one page of a list may have.' },
     max_servers_per_request: { default: '1000', type: 'int', min: 1, help: 'The most servers one POST /servers (min_count/max_count) may create.' },
