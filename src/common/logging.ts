@@ -77,9 +77,14 @@ export function isSecretKey(key: string): boolean {
   return secret;
 }
 
-/** `text` with token-shaped parts replaced. */
+/** A token in a URL's query, plain or percent-encoded (the console URLs: `?token=<uuid>`, noVNC's `?path=%3Ftoken%3D<uuid>`). */
+const TOKEN_IN_QUERY = /((?:[?&]|%3F|%26)token(?:=|%3D))[^&\s"\\]+/gi;
+
+/** `text` with token-shaped parts, and tokens in URL queries, replaced. */
 export function scrubTokens(text: string): string {
-  return text.includes('gAAAA') ? text.replace(TOKEN_IN_TEXT, 'gAAAA' + REDACTED) : text;
+  let out = text.includes('gAAAA') ? text.replace(TOKEN_IN_TEXT, 'gAAAA' + REDACTED) : text;
+  if (out.includes('token=') || out.includes('token%3')) out = out.replace(TOKEN_IN_QUERY, `$1${REDACTED}`);
+  return out;
 }
 
 /** A copy of `value` with the values of secret-named keys replaced, at any depth. */
