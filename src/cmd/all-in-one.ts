@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-import { Config } from '../common/config.js';
 import { createLogger } from '../common/logging.js';
 import { startAllInOne } from './cloud.js';
+import { allInOneConfig, exitWithStartupFailure } from './startup.js';
 
 /** `npm start`: the whole cloud in one process, on 127.0.0.1, with its state under ./data. */
+const config = allInOneConfig(process.argv);
 const log = createLogger('orrery');
-const cloud = await startAllInOne(Config.load(), log);
+const cloud = await startAllInOne(config, log).catch((err: unknown) => exitWithStartupFailure('orrery', err, config));
 process.stdout.write(
   `Orrery all-in-one is running.\n` +
   `  identity  ${cloud.urls.identity}/v3\n  compute   ${cloud.urls.compute}/v2.1\n` +
