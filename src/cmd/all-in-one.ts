@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-import { Config } from '../common/config.js';
 import { createLogger, logSettings } from '../common/logging.js';
 import { startAllInOne } from './cloud.js';
+import { allInOneConfig, exitWithStartupFailure } from './startup.js';
 
 /**
  * `npm start`: the whole cloud in one process, on 127.0.0.1, with its state under ./data.
  * Standard output is the log alone (JSON lines a collector can read); the banner for people goes to standard error.
  */
-const config = Config.load();
+const config = allInOneConfig(process.argv);
 const log = createLogger('orrery', logSettings(config));
-const cloud = await startAllInOne(config, log);
+const cloud = await startAllInOne(config, log).catch((err: unknown) => exitWithStartupFailure('orrery', err, config));
 log.info({ urls: cloud.urls }, 'all-in-one started');
 process.stderr.write(
   `Orrery all-in-one is running.\n` +

@@ -14,6 +14,9 @@ import { allPolicyDefaults, policySample } from './policies.js';
 import { startNetworkAgent } from './network-agent.js';
 import { metricsNote, startMetricsListener } from './metrics-listener.js';
 import { bundledDriverSections, configReference, configSample } from './config-docs.js';
+import { brokerFailure, exitWithStartupFailure, StartupError } from './startup.js';
+import { statusTable } from './status.js';
+import { healthProbesFor } from '../httpkit/healthcheck.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -44,16 +47,22 @@ function runUntilSignalled(log: Logger, parts: Stoppable[], onHup?: () => Promis
   });
 }
 
+/** The configuration this run loaded (a start-up failure names its database from it). */
+let loaded: Config | undefined;
+
 function loadConfig(opts: { config?: string }): Config {
-  return Config.load(opts.config);
+  loaded = Config.load(opts.config).validate();
+  return loaded;
 }
 
 async function serviceBus(config: Config, log: Logger) {
   const url = config.str('DEFAULT', 'transport_url');
   if (url.startsWith('inprocess:')) {
-    throw new Error('transport_url is inprocess://: separate service processes need a message broker (rabbit://…); use the all-in-one (`npm start`) for one process');
+    throw new StartupError('transport_url is inprocess://: separate service processes need a message broker (rabbit://…); use the all-in-one (`npm start`) for one process');
   }
-  return createBus(url, log);
+  return createBus(url, log, { startupTimeoutMs: config.num('DEFAULT', 'broker_connect_timeout') * 1000 }).catch((err: unknown) => {
+    throw brokerFailure(err);
+  });
 }
 
 const program = new Command('orrery').description('Orrery compute cloud control plane').option('--config <file>', 'INI configuration file (else $ORRERY_CONFIG)');
@@ -129,6 +138,17 @@ db.command('sync').description('apply pending expand migrations (before an upgra
     process.stdout.write(`database is up to date${opts.contract ? '' : ' (expand steps; run with --contract once every service is upgraded)'}\n`);
   });
 
+program.command('status').description('every service with its state, version and last heartbeat').action(async () => {
+  const config = loadConfig(program.opts());
+  const conn = openConfiguredDatabase(config);
+  try {
+    const services = await healthProbesFor(conn, config).services();
+    process.stdout.write(statusTable(services, Date.now()));
+  } finally {
+    await conn.destroy();
+  }
+});
+
 program.command('service').description('services').command('list').description('every service with its state and RPC version').action(async () => {
   const config = loadConfig(program.opts());
   const conn = await openServiceDatabase(config);
@@ -188,7 +208,4 @@ configCmd.command('sample').description('an orrery.conf with every option commen
   process.stdout.write(configSample(await bundledDriverSections()));
 });
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`orrery: ${errorMessage(err)}\n`);
-  process.exit(1);
-});
+program.parseAsync(process.argv).catch((err: unknown) => exitWithStartupFailure('orrery', err, loaded));

@@ -34,6 +34,8 @@ import { ComputeService } from '../compute/manager.js';
 import { driverImageService } from '../compute/image-service.js';
 import { startNetworkAgent } from './network-agent.js';
 import { startConfiguredDashboard } from '../dashboard/index.js';
+import { healthProbesFor, setHealthProbes } from '../httpkit/healthcheck.js';
+import { listenFailure } from './startup.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
@@ -71,8 +73,10 @@ export async function openServiceDatabase(config: Config): Promise<Db> {
   return db;
 }
 
-async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
-  await app.listen({ host, port });
+async function listen(app: FastifyInstance, host: string, port: number, option: string): Promise<string> {
+  await app.listen({ host, port }).catch((err: unknown) => {
+    throw listenFailure(err, host, port, option);
+  });
   const addr = app.server.address() as AddressInfo;
   return `http://${host}:${addr.port}`;
 }
@@ -155,7 +159,11 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => deps.network ?? null }),
   };
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
-    urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
+    setHealthProbes(apps[name], healthProbesFor(db, config, bus));
+    urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`), `[api] ${name}_port`).catch(async (err: unknown) => {
+      await Promise.all(Object.values(apps).map((a) => a.close()));
+      throw err;
+    });
   }
   const dashboard = await startConfiguredDashboard(config, urls, log).catch(async (err: unknown) => {
     await Promise.all(Object.values(apps).map((a) => a.close()));

@@ -24,7 +24,7 @@ export function parseIni(text: string): IniData {
       continue;
     }
     const eq = line.indexOf('=');
-    if (eq < 0) throw new Error(`config: cannot parse line "${line}"`);
+    if (eq < 0) throw new ConfigError(`config: cannot parse line "${line}"`);
     out[section]![line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
   }
   return out;
@@ -56,7 +56,14 @@ export class Config {
 
   static load(path?: string, env: NodeJS.ProcessEnv = process.env): Config {
     const file = path ?? env.ORRERY_CONFIG;
-    return new Config(file ? parseIni(readFileSync(file, 'utf8')) : undefined, env, file ? resolve(file) : undefined);
+    if (!file) return new Config(undefined, env);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read the configuration file ${file}: ${(err as { code?: string }).code === 'ENOENT' ? 'no such file' : String(err)}`);
+    }
+    return new Config(parseIni(text), env, resolve(file));
   }
 
   /** A copy with some options replaced (tests and the all-in-one use it). */

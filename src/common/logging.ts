@@ -77,9 +77,14 @@ export function isSecretKey(key: string): boolean {
   return secret;
 }
 
-/** `text` with token-shaped parts replaced. */
+/** A token in a URL's query, plain or percent-encoded (the console URLs: `?token=<uuid>`, noVNC's `?path=%3Ftoken%3D<uuid>`). */
+const TOKEN_IN_QUERY = /((?:[?&]|%3F|%26)token(?:=|%3D))[^&\s"\\]+/gi;
+
+/** `text` with token-shaped parts, and tokens in URL queries, replaced. */
 export function scrubTokens(text: string): string {
-  return text.includes('gAAAA') ? text.replace(TOKEN_IN_TEXT, 'gAAAA' + REDACTED) : text;
+  let out = text.includes('gAAAA') ? text.replace(TOKEN_IN_TEXT, 'gAAAA' + REDACTED) : text;
+  if (out.includes('token=') || out.includes('token%3')) out = out.replace(TOKEN_IN_QUERY, `$1${REDACTED}`);
+  return out;
 }
 
 /** A copy of `value` with the values of secret-named keys replaced, at any depth. */
@@ -118,7 +123,7 @@ function fileDestination(path: string): FileDestination {
 
 function destinationOf(s: LogSettings): DestinationStream {
   const raw = s.file ? fileDestination(s.file) : pino.destination({ dest: 1, sync: true });
-  const out = s.format === 'json' ? raw : pinoPretty({ destination: raw, sync: true, colorize: !s.file && process.stdout.isTTY === true, translateTime: 'SYS:standard', ignore: 'pid,hostname' });
+  const out = s.format === 'json' ? raw : pinoPretty({ destination: raw, sync: true, colorize: !s.file && process.stdout.isTTY === true, translateTime: 'SYS:standard', ignore: 'pid,hostname', singleLine: true });
   // Tokens in text (a message, an error's message or stack) are found in the finished line: one
   // scan of it, where a hook on every log call's arguments cost 4 µs a line (measured: 2.1 µs plain).
   return { write: (line: string) => out.write(scrubTokens(line)) };

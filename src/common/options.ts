@@ -56,6 +56,7 @@ export const OPTIONS = {
     report_interval: { default: '10', type: 'float', min: 0.1, help: 'Seconds between a service\'s heartbeats.' },
     service_down_time: { default: '60', type: 'float', min: 1, help: 'Seconds since its last heartbeat after which a service counts as down.' },
     sync_power_state_interval: { default: '600', type: 'float', min: 0, help: 'Seconds between a compute\'s comparisons of guest power states with the database; 0: never.' },
+    broker_connect_timeout: { default: '30', type: 'float', min: 0.1, help: 'Seconds a service keeps trying to reach the message broker when it starts before it exits with an error.' },
     rpc_response_timeout: { default: '60', type: 'float', min: 0.1, help: 'Seconds an RPC call waits for its answer before it fails with a timeout.' },
     scheduler_max_attempts: { default: '3', type: 'int', min: 1, help: 'Hosts a build is tried on (the first and its reschedules) before the server goes to ERROR.' },
     reclaim_instance_interval: { default: '0', type: 'float', min: 0, help: 'Seconds a deleted server stays SOFT_DELETED (restorable) before the conductor reclaims it; 0: deletes are immediate.' },

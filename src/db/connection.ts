@@ -349,6 +349,8 @@ export async function migrate(db: Db, phases: MigrationPhase[] = ['expand', 'con
   const migrator = new Migrator({ db, provider: new StaticMigrations(phases), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
+  // A database that does not answer is not a failed migration: say it is unreachable.
+  if (error && isConnectionLoss(error)) throw unavailable(error, true);
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
   }

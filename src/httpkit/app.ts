@@ -6,6 +6,7 @@ import type { RpcContext } from '../rpc/bus.js';
 import { untrustedInputProblem } from './untrusted-input.js';
 import { installRequestLog } from './request-log.js';
 import { installPolicy, type AppPolicy } from './authorize.js';
+import { installHealthcheck } from './healthcheck.js';
 import { accessAllowed } from '../auth/access-rules.js';
 import { installMetricsHooks } from './metrics-hooks.js';
 
@@ -163,6 +164,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
     if (opts.requireProjectScope && req.auth.projectId === null) throw new Unauthorized('A project-scoped token is required.');
   });
   installPolicy(app, opts.policy);
+  installHealthcheck(app, opts.tokens);
 
   // After auth (401 before 400) and before the route's schema: see untrusted-input.ts.
   app.addHook('preValidation', async (req) => {

@@ -287,6 +287,10 @@ export class AmqpBus implements Bus {
 
   // ---- connection and reconnection ---------------------------------------------------------
 
+  connected(): boolean {
+    return this.link?.alive === true;
+  }
+
   private describe(attempt: number): string {
     const ep = this.endpoints[attempt % this.endpoints.length]!;
     return `${ep.protocol}://${ep.hostname}:${ep.port}/${ep.vhost === '/' ? '' : ep.vhost}`;

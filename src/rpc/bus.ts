@@ -41,6 +41,8 @@ export interface Bus {
   /** Listens on a topic; several listeners of one topic share its messages round-robin. */
   serve(topic: string, handler: RpcHandler, opts?: { fanout?: boolean }): Promise<Subscription>;
   close(): Promise<void>;
+  /** Whether messages can be carried now (a broker bus: its connection is up); absent: always (the in-process bus). */
+  connected?(): boolean;
 }
 
 export class RpcTimeout extends Error {
