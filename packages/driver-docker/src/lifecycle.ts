@@ -61,8 +61,9 @@ function refused(err: unknown, what: string): Error {
 async function build(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec, imageId: string, signal?: AbortSignal): Promise<void> {
   const engine = h.requireEngine();
   const opts = createOptionsOf(spec, h.ctx!.host, imageId, h.requireCfg());
-  opts.Labels = { ...opts.Labels, [IMAGE_TAG_LABEL]: h.images!.tagOf(spec.image) };
-  if (spec.network.ports.length > 0) opts.Labels[VIFS_LABEL] = vifsLabel(spec.network.ports);
+  // Always set, even when empty: a snapshot's image carries the labels of the container it was
+  // committed from (docker commit keeps them), and the new container must not inherit its ports.
+  opts.Labels = { ...opts.Labels, [IMAGE_TAG_LABEL]: h.images!.tagOf(spec.image), [VIFS_LABEL]: vifsLabel(spec.network.ports) };
   let container: Docker.Container;
   try {
     container = await engine.createContainer(opts);

@@ -68,3 +68,14 @@ export function removeHost(host: string): void {
   const is = imagesOf(host);
   if (is.length > 0) docker(['rmi', '-f', ...is]);
 }
+
+/** Polls `fn` until it returns a truthy value or `ms` pass. */
+export async function waitFor<T>(what: string, ms: number, fn: () => Promise<T> | T): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
