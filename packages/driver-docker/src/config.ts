@@ -1,36 +1,31 @@
 /**
  * The Docker driver's configuration: its [docker] section, as strings. DOCKER_OPTIONS is the
- * one table of its options (name, default, meaning); parseConfig reads them and the
- * configuration reference is generated from it.
+ * one table of its options (default, type, meaning); parseConfig reads them, and the
+ * configuration reference is generated from it (the package's `driverOptions` export).
  */
+import { optionDefaults, optionProblem, type DriverOptions } from '@orrery/virt-api';
 
-export interface DockerOption {
-  name: string;
-  default: string;
-  help: string;
-}
-
-/** Every [docker] option, with its default (as the INI file would spell it) and meaning. */
-export const DOCKER_OPTIONS: readonly DockerOption[] = [
-  { name: 'socket', default: '/var/run/docker.sock', help: 'The Docker Engine API\'s unix socket.' },
-  { name: 'api_timeout', default: '120', help: 'Seconds one Engine API request may take (image loads and commits stream longer than single calls).' },
-  { name: 'host_ip', default: '127.0.0.1', help: 'The compute host\'s IP as the node reports it.' },
-  { name: 'pids_limit', default: '1024', help: 'Most processes one container may run (cgroup pids limit); 0 = unlimited.' },
-  {
-    name: 'cpu_limit', default: 'quota',
-    help: 'How the flavor\'s vCPUs bound a container: quota (CpuQuota/CpuPeriod: at most vcpus CPUs\' time, plus CpuShares 1024 per vCPU) or shares (CpuShares only: a weight under contention).',
+/** The [docker] options ([docker@HOST] overrides them for one host); parseConfig falls back on these defaults. */
+export const DOCKER_OPTIONS = {
+  socket: { default: '/var/run/docker.sock', help: "The Docker Engine API's unix socket." },
+  api_timeout: { default: '120', type: 'int', min: 1, max: 3600, help: 'Seconds one Engine API request may take (an image load or a commit is one request).' },
+  host_ip: { default: '127.0.0.1', help: "The compute host's IP as its node reports it." },
+  pids_limit: { default: '1024', type: 'int', min: 0, max: 4_194_304, help: 'Most processes one container may run (its cgroup pids limit); 0: unlimited.' },
+  cpu_limit: {
+    default: 'quota', choices: ['quota', 'shares'],
+    help: "How the flavor's vCPUs bound a container: quota (CpuQuota/CpuPeriod: at most vcpus CPUs' time; and CpuShares 1024 per vCPU) or shares (CpuShares alone: a weight under contention).",
   },
-  { name: 'stop_timeout', default: '10', help: 'Seconds a soft reboot gives the container\'s processes to exit after SIGTERM before SIGKILL.' },
-  {
-    name: 'disk_quota', default: 'false',
-    help: 'true: the flavor\'s root disk becomes the container\'s writable-layer size (StorageOpt size; overlay2 needs an xfs data root mounted with pquota). false: root disk size is not enforced.',
+  stop_timeout: { default: '10', type: 'int', min: 0, max: 3600, help: "Seconds a soft reboot gives the container's processes to exit after SIGTERM before SIGKILL." },
+  disk_quota: {
+    default: 'false', type: 'bool',
+    help: "true: the flavor's root disk is the container's writable-layer size (StorageOpt size: overlay2 needs an xfs data root mounted with pquota). false: the root disk size is not enforced.",
   },
-  { name: 'remove_unused_images', default: 'true', help: 'Remove a loaded image from the daemon once no container uses it (destroy, rebuild); false keeps it cached for the next boot.' },
-  {
-    name: 'host_netns', default: '',
-    help: 'The network namespace the network service\'s bridges live in, as a path (/run/netns/NAME or /proc/PID/ns/net); empty = the driver\'s own. The containers\' veths join the bridges there.',
+  remove_unused_images: { default: 'true', type: 'bool', help: 'Remove a loaded image from the daemon once no container uses it (destroy, rebuild); false: keep it cached for the next boot.' },
+  host_netns: {
+    default: '',
+    help: "Network namespace the network service's bridges live in, as /run/netns/NAME or /proc/PID/ns/net (the containers' veths join them there); empty: the driver's own.",
   },
-];
+} as const satisfies DriverOptions;
 
 export type CpuLimit = 'quota' | 'shares';
 
@@ -50,46 +45,37 @@ export interface DockerConfig {
   hostNetns: string;
 }
 
-const DEFAULTS: ReadonlyMap<string, string> = new Map(DOCKER_OPTIONS.map((o) => [o.name, o.default]));
+const D = optionDefaults(DOCKER_OPTIONS);
+type Name = keyof typeof DOCKER_OPTIONS;
 
-function value(raw: Record<string, string>, key: string): string {
-  const v = Object.hasOwn(raw, key) ? raw[key]?.trim() : undefined;
-  return v === undefined || v === '' ? DEFAULTS.get(key)! : v;
+/** The value of `key` (its default when unset or empty), checked against its definition. */
+function value(raw: Record<string, string>, key: Name): string {
+  const given = Object.hasOwn(raw, key) ? (raw[key] ?? '').trim() : '';
+  const v = given === '' ? D[key] : given;
+  const problem = optionProblem(DOCKER_OPTIONS[key], v);
+  if (problem) throw new Error(`docker driver: ${key} ${problem}, got ${JSON.stringify(given)}`);
+  return v;
 }
 
-function int(raw: Record<string, string>, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const v = value(raw, key);
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`docker driver: ${key} must be an integer ${min}-${max}, got ${JSON.stringify(v)}`);
-  return n;
-}
+const int = (raw: Record<string, string>, key: Name) => Number(value(raw, key));
+const bool = (raw: Record<string, string>, key: Name) => /^(1|true|yes|on)$/i.test(value(raw, key));
 
-function bool(raw: Record<string, string>, key: string): boolean {
-  const v = value(raw, key).toLowerCase();
-  if (v === 'true' || v === '1' || v === 'yes') return true;
-  if (v === 'false' || v === '0' || v === 'no') return false;
-  throw new Error(`docker driver: ${key} must be true or false, got ${JSON.stringify(raw[key])}`);
-}
-
-function absolutePath(key: string, v: string, allowEmpty: boolean): string {
-  if ((v === '' && allowEmpty) || (v.startsWith('/') && !v.includes('\0') && !v.split('/').includes('..'))) return v;
+function absolutePath(key: Name, v: string, allowEmpty: boolean): string {
+  if ((v === '' && allowEmpty) || (v.startsWith('/') && !v.split('/').includes('..'))) return v;
   throw new Error(`docker driver: ${key} must be an absolute path, got ${JSON.stringify(v)}`);
 }
 
 /** Parses and validates the configuration; throws a readable Error on a bad value. */
 export function parseConfig(raw: Record<string, string>): DockerConfig {
-  const cpuLimit = value(raw, 'cpu_limit').toLowerCase();
-  if (cpuLimit !== 'quota' && cpuLimit !== 'shares') throw new Error(`docker driver: cpu_limit must be quota or shares, got ${JSON.stringify(raw['cpu_limit'])}`);
-  const hostNetns = Object.hasOwn(raw, 'host_netns') ? (raw['host_netns'] ?? '').trim() : '';
   return {
     socket: absolutePath('socket', value(raw, 'socket'), false),
-    apiTimeoutMs: int(raw, 'api_timeout', 1, 3600) * 1000,
+    apiTimeoutMs: int(raw, 'api_timeout') * 1000,
     hostIp: value(raw, 'host_ip'),
-    pidsLimit: int(raw, 'pids_limit', 0, 4_194_304),
-    cpuLimit,
-    stopTimeout: int(raw, 'stop_timeout', 0, 3600),
+    pidsLimit: int(raw, 'pids_limit'),
+    cpuLimit: value(raw, 'cpu_limit').toLowerCase() as CpuLimit,
+    stopTimeout: int(raw, 'stop_timeout'),
     diskQuota: bool(raw, 'disk_quota'),
     removeUnusedImages: bool(raw, 'remove_unused_images'),
-    hostNetns: absolutePath('host_netns', hostNetns, true),
+    hostNetns: absolutePath('host_netns', value(raw, 'host_netns'), true),
   };
 }

@@ -6,7 +6,7 @@ import type { VirtDriver } from '@orrery/virt-api';
 import { DockerDriver } from './driver.js';
 
 export { DockerDriver, IMAGE_FORMATS } from './driver.js';
-export { DOCKER_OPTIONS, parseConfig, type DockerConfig, type DockerOption } from './config.js';
+export { DOCKER_OPTIONS, DOCKER_OPTIONS as driverOptions, parseConfig, type DockerConfig } from './config.js';
 export { containerPrefix, hostnameOf, LABEL, SEED_DIR } from './container-spec.js';
 export { cacheTag, cacheTagPrefix, IMAGE_REPO } from './image-store.js';
 export { demux } from './console.js';

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { DOCKER_OPTIONS } from '@orrery/driver-docker';
 
 export function dockerSocket(): string {
-  return process.env.ORRERY_DOCKER_SOCKET ?? DOCKER_OPTIONS.find((o) => o.name === 'socket')!.default;
+  return process.env.ORRERY_DOCKER_SOCKET ?? DOCKER_OPTIONS.socket.default;
 }
 
 /** True when the Engine API answers its ping on the socket. */
