@@ -74,15 +74,21 @@ export class DockerDriver implements VirtDriver, Required<Pick<VifCalls, 'plugVi
     h.cfg = cfg;
     h.engine = engine;
     h.setHost(ctx.host);
-    h.images = new ImageStore(engine, ctx.images, join(ctx.stateDir, 'image-downloads'), ctx.log, ctx.host);
+    h.images = new ImageStore(engine, ctx.images, join(ctx.stateDir, 'image-downloads'), ctx.log, ctx.host, cfg.removeUnusedImages);
     await h.images.init();
     h.node = await describeNode(ctx, cfg, info);
     this.#nodeEvents.reset([h.node]);
     this.#events = new EventStream({
       engine, host: ctx.host, log: ctx.log,
-      onEvent: (uuid, next) => {
+      onEvent: (uuid, next, action) => {
         if (next === 'gone') h.known.delete(uuid);
         else if (!h.frozenByCommit.has(uuid)) h.transition(uuid, next);
+        if (action === 'start') {
+          // After whatever call holds the instance: a start the driver made is wired already.
+          h.locked(uuid, () => this.#vifs.ensureWired({ uuid, node: h.nodeName })).catch((err: unknown) => {
+            if ((err as { code?: string }).code !== 'InstanceNotFound') ctx.log.warn('docker: cannot wire a started container', { instance: uuid, err: messageOf(err) });
+          });
+        }
       },
       onReopen: () => {
         this.#resync().catch((err: unknown) => ctx.log.warn('docker: resync after the event stream reopened failed', { err: messageOf(err) }));

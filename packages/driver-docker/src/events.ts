@@ -38,7 +38,7 @@ export interface EventStreamOptions {
   engine: Engine;
   host: string;
   log: Logger;
-  onEvent(uuid: string, next: PowerState | 'gone'): void;
+  onEvent(uuid: string, next: PowerState | 'gone', action: string): void;
   /** Called after the stream was opened again: the driver compares a fresh listing with what it knew. */
   onReopen(): void;
 }
@@ -120,6 +120,6 @@ export class EventStream {
     const action = e.Action ?? e.status ?? '';
     if (e.Type !== 'container' || typeof uuid !== 'string') return;
     const next = powerStateAfter(action);
-    if (next !== null) this.opts.onEvent(uuid, next);
+    if (next !== null) this.opts.onEvent(uuid, next, action);
   }
 }

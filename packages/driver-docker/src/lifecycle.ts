@@ -85,9 +85,24 @@ async function build(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec, imageI
   }
 }
 
-async function releaseImage(h: DockerHost, tag: string | undefined): Promise<void> {
-  if (!tag || !h.requireCfg().removeUnusedImages) return;
-  await h.images!.removeIfUnused(tag).catch((err: unknown) => h.ctx!.log.warn('docker: cannot remove an unused image', { image: tag, err: messageOf(err) }));
+/**
+ * Runs `fn` with `image`'s cache tag pinned (no destroy elsewhere removes it before the
+ * container holds it), loading it first; a failure releases the image when nothing uses it.
+ */
+async function withImage<T>(h: DockerHost, image: InstanceSpec['image'], signal: AbortSignal | undefined, fn: (id: string) => Promise<T>): Promise<T> {
+  const store = h.images!;
+  const tag = store.tagOf(image);
+  store.pin(tag);
+  let failed = false;
+  try {
+    return await fn(await store.ensure(image, signal));
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    store.unpin(tag);
+    if (failed) await store.releaseIfUnused(tag);
+  }
 }
 
 export async function spawn(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceInfo> {
@@ -96,14 +111,10 @@ export async function spawn(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec,
   return h.locked(spec.uuid, async () => {
     if (await h.exists(spec.uuid)) throw new InstanceExists(`instance ${spec.uuid} already exists`);
     checkpoint(signal);
-    const imageId = await h.images!.ensure(spec.image, signal);
-    try {
+    await withImage(h, spec.image, signal, async (imageId) => {
       checkpoint(signal);
       await build(h, vifs, spec, imageId, signal);
-    } catch (err) {
-      await releaseImage(h, h.images!.tagOf(spec.image));
-      throw err;
-    }
+    });
     return { uuid: spec.uuid, node: spec.node, powerState: PowerState.RUNNING };
   });
 }
@@ -130,8 +141,7 @@ export async function destroy(h: DockerHost, ref: InstanceRef, signal?: AbortSig
   if (!UUID.test(ref.uuid)) return; // nothing of ours can have that name
   await h.locked(ref.uuid, async () => {
     checkpoint(signal);
-    const tag = await removeContainer(h, { uuid: ref.uuid, node: h.nodeName });
-    await releaseImage(h, tag);
+    await h.images!.releaseIfUnused(await removeContainer(h, { uuid: ref.uuid, node: h.nodeName }));
   });
 }
 
@@ -141,16 +151,16 @@ export async function rebuild(h: DockerHost, vifs: DockerVifs, req: RebuildReque
   checkImage(spec);
   return h.locked(spec.uuid, async () => {
     const old = await h.inspect(spec);
-    const imageId = await h.images!.ensure(spec.image);
     const oldTag = old.Config.Labels?.[IMAGE_TAG_LABEL];
-    await removeContainer(h, spec);
     try {
-      await build(h, vifs, spec, imageId);
-    } catch (err) {
-      await releaseImage(h, h.images!.tagOf(spec.image));
-      throw err;
+      await withImage(h, spec.image, undefined, async (imageId) => {
+        await removeContainer(h, spec);
+        await build(h, vifs, spec, imageId);
+      });
+    } finally {
+      // Still held by the old container when the new image could not be had (the daemon refuses).
+      if (oldTag !== h.images!.tagOf(spec.image)) await h.images!.releaseIfUnused(oldTag);
     }
-    if (oldTag !== h.images!.tagOf(spec.image)) await releaseImage(h, oldTag);
     return { uuid: spec.uuid, node: h.nodeName, powerState: PowerState.RUNNING };
   });
 }
