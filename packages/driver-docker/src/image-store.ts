@@ -19,6 +19,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { abortError, ImageError, isDriverError, type ImageRef, type ImageService, type Logger } from '@orrery/virt-api';
+import { LABEL } from './container-spec.js';
 import { engineError, messageOf, progressOf, readAll, statusOf, type Engine } from './engine.js';
 
 export const IMAGE_REPO = 'orrery-image';
@@ -128,13 +129,19 @@ export class ImageStore {
   }
 
   /**
-   * Removes the cached image `tag` when remove_unused_images is on, unless a container still
-   * uses it (the daemon refuses then: 409), a call has pinned it or a load of it is under way.
-   * Never throws: a removal that fails leaves a cached image, no broken server.
+   * Removes the cached image `tag` when remove_unused_images is on, unless a container of this
+   * host still uses it, a call has pinned it or a load of it is under way. The check is ours:
+   * another host's tag on the same image (one daemon, two computes) would make the daemon's own
+   * refusal (409 for an image a container uses) pass, removing only our name. Never throws: a
+   * removal that fails leaves a cached image, no broken server.
    */
   async releaseIfUnused(tag: string | undefined): Promise<void> {
     if (!tag || !this.removeUnused || this.#inflight.has(tag) || this.#pins.has(tag)) return;
     try {
+      const id = await this.idOf(tag);
+      if (!id) return;
+      const ours = await this.engine.listContainers({ all: true, filters: { label: [`${LABEL.host}=${this.host}`] } });
+      if (ours.some((c) => c.ImageID === id)) return;
       await this.engine.getImage(tag).remove();
       this.log.info('docker: removed an image no container uses', { image: tag });
     } catch (err) {

@@ -9,10 +9,10 @@
  */
 import type Docker from 'dockerode';
 import {
-  abortError, ImageError, InstanceExists, InvalidState, NodeNotFound, NotSupported, PowerState, imageTypeOf,
+  abortError, ImageError, InstanceExists, isDriverError, InvalidState, NodeNotFound, NotSupported, PowerState, imageTypeOf,
   type InstanceInfo, type InstanceRef, type InstanceSpec, type RebootType, type RebuildRequest,
 } from '@orrery/virt-api';
-import { createOptionsOf, seedArchive } from './container-spec.js';
+import { createOptionsOf, SEED_DIR, seedArchive } from './container-spec.js';
 import { engineError, messageOf, onContainer, statusOf } from './engine.js';
 import { powerStateOf, UUID, type DockerHost } from './host.js';
 import { VIFS_LABEL, vifsLabel, type DockerVifs } from './vifs.js';
@@ -50,6 +50,8 @@ function refused(err: unknown, what: string): Error {
   const s = statusOf(err);
   const msg = messageOf(err);
   if (s === 409) return new InstanceExists(`${what}: ${msg}`, { cause: err });
+  // The pinned image gone from under the create: removed on the daemon by hand.
+  if (s === 404) return new ImageError(`${what}: ${msg}`, { cause: err });
   if (/no command specified|executable file not found|exec format error|no such file or directory|OCI runtime|unable to find (user|group)/i.test(msg)) {
     return new ImageError(`${what}: the image cannot run: ${msg}`, { cause: err });
   }
@@ -71,7 +73,13 @@ async function build(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec, imageI
     throw refused(err, `create the container of ${spec.uuid}`);
   }
   try {
-    await onContainer(spec.uuid, 'put the seed files', () => container.putArchive(seedArchive(spec), { path: '/' }));
+    try {
+      await container.putArchive(seedArchive(spec), { path: '/' });
+    } catch (err) {
+      const e = engineError(err, `put the seed files into ${spec.uuid}`);
+      // A 4xx: the image's file system cannot take them (e.g. /root is not a directory).
+      throw isDriverError(e) ? e : new ImageError(`the image cannot take the seed files (/${SEED_DIR}, /root/.ssh): ${messageOf(err)}`, { cause: err });
+    }
     checkpoint(signal);
     try {
       await container.start();
@@ -131,7 +139,8 @@ async function removeContainer(h: DockerHost, ref: InstanceRef): Promise<string 
   try {
     await h.container(ref).remove({ force: true, v: true });
   } catch (err) {
-    if (statusOf(err) !== 404) throw engineError(err, `remove the container of ${ref.uuid}`);
+    // 404: gone meanwhile; 409: the daemon is already removing it.
+    if (statusOf(err) !== 404 && statusOf(err) !== 409) throw engineError(err, `remove the container of ${ref.uuid}`);
   }
   return info.Config.Labels?.[IMAGE_TAG_LABEL];
 }
