@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import {
-  BackendUnavailable, NodeEventHub, NodeNotFound, type CallOptions, type Capabilities, type DriverContext, type DriverStatus,
+  BackendUnavailable, isDriverError, NodeEventHub, NodeNotFound, type CallOptions, type Capabilities, type DriverContext, type DriverStatus,
   type DriverVersionInfo, type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeEventListener,
   type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VifCalls, type VifInfo, type VirtDriver,
 } from '@orrery/virt-api';
@@ -86,7 +86,7 @@ export class DockerDriver implements VirtDriver, Required<Pick<VifCalls, 'plugVi
         if (action === 'start') {
           // After whatever call holds the instance: a start the driver made is wired already.
           h.locked(uuid, () => this.#vifs.ensureWired({ uuid, node: h.nodeName })).catch((err: unknown) => {
-            if ((err as { code?: string }).code !== 'InstanceNotFound') ctx.log.warn('docker: cannot wire a started container', { instance: uuid, err: messageOf(err) });
+            if (!isDriverError(err, 'InstanceNotFound')) ctx.log.warn('docker: cannot wire a started container', { instance: uuid, err: messageOf(err) });
           });
         }
       },

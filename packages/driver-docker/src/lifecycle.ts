@@ -133,7 +133,7 @@ async function removeContainer(h: DockerHost, ref: InstanceRef): Promise<string 
   try {
     info = await h.inspect(ref);
   } catch (err) {
-    if ((err as { code?: string }).code === 'InstanceNotFound') return undefined;
+    if (isDriverError(err, 'InstanceNotFound')) return undefined;
     throw err;
   }
   try {
