@@ -209,6 +209,11 @@ export class DockerDriver implements VirtDriver, Required<Pick<VifCalls, 'plugVi
     return this.#h.containerName(uuid);
   }
 
+  /** Breaks the event stream's connection, as a daemon restart would (tests check the reopen and resync). */
+  interruptEventStream(): void {
+    this.#events?.interrupt();
+  }
+
   /** The MACs of the container's NICs, eth0 first (tests look at them). */
   guestMacs(ref: InstanceRef): Promise<string[]> {
     return this.#vifs.macs(ref);

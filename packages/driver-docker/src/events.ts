@@ -67,6 +67,11 @@ export class EventStream {
     s?.destroy?.();
   }
 
+  /** Breaks the connection as a daemon restart would (tests check the reopen and resync). */
+  interrupt(): void {
+    (this.#stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+  }
+
   async #open(): Promise<void> {
     const stream = await this.opts.engine.getEvents({
       filters: { type: ['container'], label: [`${LABEL.host}=${this.opts.host}`] },

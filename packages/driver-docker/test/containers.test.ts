@@ -115,6 +115,19 @@ describe('docker driver: real containers', { skip, timeout: 5 * 60_000 }, () => 
     await driver.destroy(ref(a));
   });
 
+  it('a change while the event stream is down is reported once it is reopened', async () => {
+    const a = containerSpec(node, busybox);
+    await driver.spawn(a);
+    await waitFor('the started event', MS, () => eventsOf(a, 0).includes('started'));
+    const since = events.length;
+    driver.interruptEventStream();
+    // Within the second before the stream is reopened: only the resync can see it.
+    docker(['kill', driver.containerName(a.uuid)]);
+    await waitFor('the stopped event after the reopen', MS, () => eventsOf(a, since).includes('stopped'));
+    assert.deepEqual(eventsOf(a, since), ['stopped'], 'reported once');
+    await driver.destroy(ref(a));
+  });
+
   it('a snapshot is a docker save tarball that boots with the first container\'s files; rebuild replaces the container', async () => {
     const a = containerSpec(node, busybox, { userData: Buffer.from('#!/bin/sh\necho kept > /root/evidence\n').toString('base64') });
     await driver.spawn(a);
