@@ -2,7 +2,7 @@
  * Capabilities: which operations a driver declares, and the traits they become on each node
  * so the scheduler can place an instance only where its operations will work.
  */
-import type { Capabilities, DriverMethod } from './contract.js';
+import type { Capabilities, DriverMethod, ImageRef } from './contract.js';
 
 /** The boolean capabilities (everything but imageFormats, hypervisorType and sharedNodes). */
 export type BooleanCapability = {
@@ -74,6 +74,15 @@ export function supports(caps: Capabilities, method: DriverMethod): boolean {
 export function supportsImageFormat(caps: Capabilities, diskFormat: string): boolean {
   const f = diskFormat.toLowerCase();
   return caps.imageFormats.some((x) => x.toLowerCase() === f);
+}
+
+/**
+ * The image type a host must declare (imageFormats; trait COMPUTE_IMAGE_TYPE_<TYPE>) to boot
+ * `image`: `docker` for a container image (container_format docker, whose data is a `docker
+ * save` tarball, whatever its disk_format), else the disk format. Nova's image type rule.
+ */
+export function imageTypeOf(image: Pick<ImageRef, 'diskFormat' | 'containerFormat'>): string {
+  return (image.containerFormat ?? '').toLowerCase() === 'docker' ? 'docker' : image.diskFormat;
 }
 
 /** Upper-cases and replaces anything outside [A-Z0-9_] so a name can be part of a trait. */
