@@ -135,6 +135,12 @@ const DEFAULTS: IniData = {
    */
   conductor: { flow_lease: '20', flow_poll_interval: '5', move_step_timeout: '1800' },
   cinder: { cross_az_attach: 'true' },
+  /**
+   * query_placement_for_image_type_support: a request needs a node with the image's
+   * COMPUTE_IMAGE_TYPE_<FORMAT> trait (DOCKER for container images). Nova's option, but on by
+   * default: one cloud mixes hypervisors that boot disjoint image types.
+   */
+  scheduler: { query_placement_for_image_type_support: 'true' },
   /** policy_file: overrides of the policy defaults (YAML or JSON), relative to this file's folder; a missing file means none. */
   oslo_policy: { policy_file: 'policy.yaml' },
 };

@@ -12,6 +12,7 @@ import type { Bus, Subscription } from '../rpc/bus.js';
 import { dispatcher } from '../rpc/dispatch.js';
 import { SCHEDULER_API, SCHEDULER_RPC_VERSION, SCHEDULER_TOPIC, type SchedulerHandlers } from '../rpc/scheduler-api.js';
 import { groupGuard, groupPlacementOf } from './server-group-filter.js';
+import { requiredImageTypeTrait } from './image-type-filter.js';
 import { ServiceHeartbeat } from '../db/service-heartbeat.js';
 
 /**
@@ -87,6 +88,8 @@ export class SchedulerService {
 
   async selectDestinations(spec: RequestSpec): Promise<Selection[]> {
     const traits = traitsOf(spec);
+    const imageType = this.config.bool('scheduler', 'query_placement_for_image_type_support') ? requiredImageTypeTrait(spec.image) : null;
+    if (imageType !== null && !traits.required.includes(imageType)) traits.required.push(imageType);
     const query: HostQuery = {
       resources: requestedResources(spec.flavor),
       upSince: new Date(Date.now() - this.config.num('DEFAULT', 'service_down_time') * 1000).toISOString(),

@@ -1,5 +1,6 @@
 /** The libvirt driver's configuration: its [libvirt] section, as strings. */
 import { join } from 'node:path';
+import { IMAGE_FORMATS } from './host.js';
 
 export type VirtType = 'qemu' | 'kvm';
 
@@ -46,6 +47,11 @@ export interface LibvirtConfig {
   hostNetns: string;
   /** How long a live interface detach waits for the guest to let the NIC go (seconds). */
   detachTimeout: number;
+  /**
+   * The image formats this host declares (and so is scheduled), a subset of IMAGE_FORMATS;
+   * default all. Narrowed when another host of the cloud is meant to take the rest (raw).
+   */
+  imageFormats: string[];
 }
 
 function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
@@ -59,6 +65,13 @@ function int(raw: Record<string, string>, key: string, dflt: number, min: number
 function str(raw: Record<string, string>, key: string, dflt: string): string {
   const v = raw[key]?.trim();
   return v ? v : dflt;
+}
+
+function imageFormats(v: string): string[] {
+  const formats = v.split(',').map((f) => f.trim().toLowerCase()).filter(Boolean);
+  const unknown = formats.filter((f) => !IMAGE_FORMATS.includes(f));
+  if (unknown.length > 0) throw new Error(`libvirt driver: image_formats may list ${IMAGE_FORMATS.join(', ')}, got ${JSON.stringify(v)}`);
+  return formats.length > 0 ? [...new Set(formats)] : [...IMAGE_FORMATS];
 }
 
 function netnsPath(v: string): string {
@@ -97,5 +110,6 @@ export function parseConfig(stateDir: string, raw: Record<string, string>): Libv
     liveMigrationTimeout: int(raw, 'live_migration_timeout', 1800, 1),
     hostNetns: netnsPath(str(raw, 'host_netns', '')),
     detachTimeout: int(raw, 'device_detach_timeout', 20, 1),
+    imageFormats: imageFormats(raw['image_formats'] ?? ''),
   };
 }
