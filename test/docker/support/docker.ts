@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -58,6 +58,19 @@ fi
 while true; do sleep 3600; done
 `;
 
+const BUSYBOX = '/bin/busybox';
+
+/** Whether the ELF executable at `path` has no program interpreter (PT_INTERP), i.e. is statically linked. */
+function isStatic(path: string): boolean {
+  const elf = readFileSync(path);
+  if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) return false; // 64-bit ELF only
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const phentsize = elf.readUInt16LE(0x36);
+  const phnum = elf.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) if (elf.readUInt32LE(phoff + i * phentsize) === 3) return false;
+  return true;
+}
+
 export interface GuestImage {
   /** The `docker save` tarball. */
   file: string;
@@ -73,14 +86,15 @@ export interface GuestImage {
  * then removed from the daemon: what an operator uploads to the image service.
  */
 export async function buildGuestImage(dir: string, name = 'orrery-test-guest'): Promise<GuestImage> {
+  if (!isStatic(BUSYBOX)) throw new Error(`${BUSYBOX} is dynamically linked: install busybox-static (an image FROM scratch has no libc)`);
   const tag = `${name}:${randomBytes(4).toString('hex')}`;
   const root = mkdtempSync(join(tmpdir(), 'orrery-guest-root-'));
   try {
     mkdirSync(join(root, 'bin'));
     for (const d of ['tmp', 'var/lib', 'etc', 'proc', 'sys', 'dev', 'root']) mkdirSync(join(root, d), { recursive: true });
-    copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+    copyFileSync(BUSYBOX, join(root, 'bin/busybox'));
     chmodSync(join(root, 'bin/busybox'), 0o755);
-    const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
+    const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
     for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
     writeFileSync(join(root, 'init'), GUEST_INIT, { mode: 0o755 });
     const tarball = join(root, '..', `${tag.replace(/[:/]/g, '-')}.rootfs.tar`);
