@@ -76,6 +76,16 @@ export function supportsImageFormat(caps: Capabilities, diskFormat: string): boo
   return caps.imageFormats.some((x) => x.toLowerCase() === f);
 }
 
+/**
+ * The type of an image, as drivers declare what they boot (imageFormats) and the scheduler
+ * matches it: `docker` for a container image (container_format docker, whatever its disk_format
+ * says — a `docker save` tarball is uploaded as raw, which a QEMU host would take), else its
+ * disk format; lower-cased.
+ */
+export function imageTypeOf(image: { diskFormat: string; containerFormat: string }): string {
+  return image.containerFormat.toLowerCase() === 'docker' ? 'docker' : image.diskFormat.toLowerCase();
+}
+
 /** Upper-cases and replaces anything outside [A-Z0-9_] so a name can be part of a trait. */
 export function traitSuffix(name: string): string {
   return name.toUpperCase().replace(/[^A-Z0-9_]/g, '_');

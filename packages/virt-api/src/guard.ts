@@ -15,11 +15,11 @@
  */
 import { METHOD_SINCE } from './contract.js';
 import type {
-  CallOptions, Capabilities, DriverContext, DriverMethod, DriverStatus, DriverVersionInfo, EventListener, InstanceInfo,
+  CallOptions, Capabilities, DriverContext, DriverMethod, DriverStatus, DriverVersionInfo, EventListener, ImageRef, InstanceInfo,
   InstanceRef, InstanceSpec, LifecycleEvent, NodeEvent, NodeEventListener, NodeInfo, RebootType, RebuildRequest,
   SnapshotRequest, VirtDriver,
 } from './contract.js';
-import { capabilityProblems, METHOD_CAPABILITY, supports, supportsImageFormat } from './capabilities.js';
+import { capabilityProblems, imageTypeOf, METHOD_CAPABILITY, supports, supportsImageFormat } from './capabilities.js';
 import { Aborted, DriverFault, isAllowedError, isDriverError, NotInContract, NotSupported, Timeout } from './errors.js';
 import { isNodeEvent } from './events.js';
 import {
@@ -221,9 +221,10 @@ class GuardedDriver implements GuardedVirtDriver {
     return new Aborted(`${this.#driverName}.${method} was aborted: ${reason === undefined ? 'no reason given' : messageOf(reason)}`, { cause: reason });
   }
 
-  #checkImage(method: 'spawn' | 'rebuild', diskFormat: string): void {
-    if (!supportsImageFormat(this.capabilities(), diskFormat)) {
-      throw new NotSupported(`driver ${this.#driverName} cannot ${method} an image of disk format ${diskFormat}`);
+  #checkImage(method: 'spawn' | 'rebuild', image: ImageRef): void {
+    const type = imageTypeOf(image);
+    if (!supportsImageFormat(this.capabilities(), type)) {
+      throw new NotSupported(`driver ${this.#driverName} cannot ${method} an image of type ${type}`);
     }
   }
 
@@ -287,7 +288,7 @@ class GuardedDriver implements GuardedVirtDriver {
 
   async spawn(given: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
     this.#admit('spawn');
-    this.#checkImage('spawn', given.image.diskFormat);
+    this.#checkImage('spawn', given.image);
     const spec = specAt(given, this.contract.version, `${this.#driverName}.spawn`);
     return this.#call('spawn', (o) => (o ? this.#d.spawn(spec, o) : this.#d.spawn(spec)), 0, opts);
   }
@@ -326,7 +327,7 @@ class GuardedDriver implements GuardedVirtDriver {
 
   async rebuild(req: RebuildRequest): Promise<InstanceInfo> {
     if (!supports(this.capabilities(), 'rebuild')) throw this.#refuse('rebuild');
-    this.#checkImage('rebuild', req.image.diskFormat);
+    this.#checkImage('rebuild', req.image);
     const instance = specAt(req.instance, this.contract.version, `${this.#driverName}.rebuild`);
     return this.#call('rebuild', () => this.#d.rebuild({ ...req, instance }));
   }

@@ -73,6 +73,17 @@ describe('guardDriver', () => {
     assert.ok(!d.calls.includes('spawn'));
   });
 
+  it('takes a container image (container_format docker) as type docker, whatever its disk format', async () => {
+    const d = stub({}, { imageFormats: ['docker'] });
+    const g = await started(d);
+    const spec = sampleInstanceSpec(node, d.capabilities());
+    await g.spawn({ ...spec, image: { ...spec.image, diskFormat: 'raw', containerFormat: 'docker' } });
+    assert.ok(d.calls.includes('spawn'));
+    const err = await rejection(g.spawn({ ...spec, uuid: 'u2', image: { ...spec.image, diskFormat: 'raw', containerFormat: 'bare' } }));
+    assert.ok(isDriverError(err, 'NotSupported'));
+    assert.match((err as Error).message, /image of type raw/);
+  });
+
   it('passes allowed errors through unchanged', async () => {
     const original = new InstanceNotFound('no u1');
     const g = await started(stub({ getInstance: async () => { throw original; } }));
