@@ -36,7 +36,7 @@ import { startNetworkAgent } from './network-agent.js';
 /** The building blocks every entry point composes: one function per service. */
 
 /** Drivers that ship with Orrery, by the short name `compute_driver` may use. */
-export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake', libvirt: '@orrery/driver-libvirt' };
+export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake', libvirt: '@orrery/driver-libvirt', docker: '@orrery/driver-docker' };
 
 export interface CloudUrls {
   identity: string;

@@ -2,7 +2,7 @@
  * Capabilities: which operations a driver declares, and the traits they become on each node
  * so the scheduler can place an instance only where its operations will work.
  */
-import type { Capabilities, DriverMethod } from './contract.js';
+import type { Capabilities, DriverMethod, ImageRef } from './contract.js';
 
 /** The boolean capabilities (everything but imageFormats, hypervisorType and sharedNodes). */
 export type BooleanCapability = {
@@ -77,13 +77,12 @@ export function supportsImageFormat(caps: Capabilities, diskFormat: string): boo
 }
 
 /**
- * The type of an image, as drivers declare what they boot (imageFormats) and the scheduler
- * matches it: `docker` for a container image (container_format docker, whatever its disk_format
- * says — a `docker save` tarball is uploaded as raw, which a QEMU host would take), else its
- * disk format; lower-cased.
+ * The image type a host must declare (imageFormats; trait COMPUTE_IMAGE_TYPE_<TYPE>) to boot
+ * `image`: `docker` for a container image (container_format docker, whose data is a `docker
+ * save` tarball, whatever its disk_format), else the disk format. Nova's image type rule.
  */
-export function imageTypeOf(image: { diskFormat: string; containerFormat: string }): string {
-  return image.containerFormat.toLowerCase() === 'docker' ? 'docker' : image.diskFormat.toLowerCase();
+export function imageTypeOf(image: Pick<ImageRef, 'diskFormat' | 'containerFormat'>): string {
+  return (image.containerFormat ?? '').toLowerCase() === 'docker' ? 'docker' : image.diskFormat;
 }
 
 /** Upper-cases and replaces anything outside [A-Z0-9_] so a name can be part of a trait. */

@@ -224,7 +224,7 @@ class GuardedDriver implements GuardedVirtDriver {
   #checkImage(method: 'spawn' | 'rebuild', image: ImageRef): void {
     const type = imageTypeOf(image);
     if (!supportsImageFormat(this.capabilities(), type)) {
-      throw new NotSupported(`driver ${this.#driverName} cannot ${method} an image of type ${type}`);
+      throw new NotSupported(`driver ${this.#driverName} cannot ${method} an image of ${type === 'docker' ? 'container' : 'disk'} format ${type}`);
     }
   }
 

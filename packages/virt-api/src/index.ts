@@ -12,3 +12,4 @@ export * from './events.js';
 export * from './version.js';
 export * from './guard.js';
 export * from './loader.js';
+export * from './options.js';
