@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import Docker from 'dockerode';
 import { launchAllInOne } from '../../harness/all-in-one.js';
-import { buildGuestImage, docker, DOCKER_SOCKET, dockerSkip } from '../../test/docker/support/docker.js';
+import { buildBusyboxImage, docker, dockerSkip, dockerSocket, imageIdOf } from '../../test/docker/support/docker.js';
 import { sleep } from '../../src/common/time.js';
 import { cleanEnv, credentialsFromOpenrc } from '../deployments.js';
 import { HttpClient } from '../http.js';
@@ -44,7 +44,7 @@ const MEMORY_MB = 64;
 
 /** Docker alone: create + start through the Engine API, as the driver asks for it, then removal (not timed). */
 async function dockerOwn(image: string, boots: number): Promise<number[]> {
-  const api = new Docker({ socketPath: DOCKER_SOCKET });
+  const api = new Docker({ socketPath: dockerSocket() });
   const out: number[] = [];
   for (let i = 0; i < boots; i++) {
     const t0 = performance.now();
@@ -72,20 +72,25 @@ export async function runDockerBoot(o: DockerBootOptions, progress: ProgressSink
   }
   const scratch = mkdtempSync(join(tmpdir(), 'orrery-bench-docker-'));
   const bar = progress.start('docker boot', 2 * o.boots + 1);
-  const guest = await buildGuestImage(scratch, 'orrery-bench-guest');
+  const guest = await buildBusyboxImage();
+  const guestId = imageIdOf(guest.path);
   const cloud = await launchAllInOne({
     baseEnv: cleanEnv(), logToFile: true,
-    env: { ORRERY_COMPUTE_DRIVER: 'docker', ORRERY_COMPUTE_HOSTS: 'docker1', ORRERY_DOCKER__SOCKET: DOCKER_SOCKET },
+    env: { ORRERY_COMPUTE_DRIVER: 'docker', ORRERY_COMPUTE_HOSTS: 'docker1', ORRERY_DOCKER__SOCKET: dockerSocket() },
   });
   const http = new HttpClient(4);
   try {
-    // Docker's own first, on the tarball loaded under its build tag (removed again below).
-    await docker('load', '-i', guest.file);
+    // Docker's own first, on the tarball loaded by its id (removed again below).
+    docker(['load', '-i', guest.path]);
     const own: number[] = [];
     try {
-      own.push(...await dockerOwn(guest.tag, o.boots));
+      own.push(...await dockerOwn(guestId, o.boots));
     } finally {
-      await docker('rmi', guest.tag).catch(() => undefined);
+      try {
+        docker(['rmi', guestId]);
+      } catch {
+        // gone already
+      }
     }
     bar.update(o.boots, `docker create+start p50 ${round(summarize(own).p50, 0)} ms`);
 
@@ -93,7 +98,7 @@ export async function runDockerBoot(o: DockerBootOptions, progress: ProgressSink
     const img = await http.expect<{ id: string }>([201], 'POST', `${s.imageUrl}/v2/images`, { 'x-auth-token': s.token },
       { name: 'bench-busybox', container_format: 'docker', disk_format: 'raw' });
     const put = await fetch(`${s.imageUrl}/v2/images/${img.body.id}/file`, {
-      method: 'PUT', headers: { 'x-auth-token': s.token, 'content-type': 'application/octet-stream' }, body: readFileSync(guest.file),
+      method: 'PUT', headers: { 'x-auth-token': s.token, 'content-type': 'application/octet-stream' }, body: readFileSync(guest.path),
     });
     if (put.status !== 204) throw new Error(`image upload: ${put.status} ${await put.text()}`);
     // Every server stays until the end: the default quota (10 instances) would refuse the later ones.

@@ -1,18 +1,18 @@
 // End to end through the real `openstack` CLI on an all-in-one whose compute runs containers
 // (Docker driver, real daemon): a busybox image built here and saved with `docker save` is
-// uploaded as a `docker` image, booted, driven through every power operation, snapshotted, and
-// the snapshot boots a second server that finds the first one's file. Afterwards the daemon
-// holds no container and no image of theirs.
+// uploaded as a `docker` image and booted with user data that writes a file, driven through
+// every power operation, snapshotted, and the snapshot boots a second server that has the first
+// one's file. Afterwards the daemon holds no container and no image of theirs.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backendSkip, commandExists } from '../support/backends.js';
 import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
 import { openstackJson, openstackOk } from '../support/openstack-cli.js';
-import { buildGuestImage, CONTAINER_MARKER, containersOf, DOCKER_SOCKET, dockerSkip, imagesOf, limitsOf, type GuestImage } from './support/docker.js';
+import { BOOT_MARKER, buildBusyboxImage, containersOf, dockerSkip, dockerSocket, imageIdOf, imagesOf, limitsOf, type BusyboxImage } from './support/docker.js';
 
 const skip = backendSkip('the openstack CLI (python3-openstackclient)', commandExists('openstack')) || dockerSkip();
 
@@ -25,7 +25,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, timeout: 10 * 60_000 }, () => {
   const host = `dke-${randomBytes(3).toString('hex')}`;
   let scratch: string;
-  let guest: GuestImage;
+  let guest: BusyboxImage;
+  let guestId: string;
   let cloud: CloudProcess;
   let env: Record<string, string>;
   let computeUrl: string;
@@ -58,7 +59,7 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
     const deadline = Date.now() + 60_000;
     for (;;) {
       const log = await openstackOk(['console', 'log', 'show', name], env);
-      if (log.split(CONTAINER_MARKER).length - 1 >= times) return log;
+      if (log.split(BOOT_MARKER).length - 1 >= times) return log;
       if (Date.now() > deadline) throw new Error(`${name} did not print its marker ${times} time(s):\n${log.slice(-2000)}`);
       await sleep(500);
     }
@@ -66,11 +67,12 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
 
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'orrery-dk-e2e-'));
-    guest = await buildGuestImage(scratch);
+    guest = await buildBusyboxImage();
+    guestId = imageIdOf(guest.path);
     cloud = await startCloudProcess({
       ORRERY_COMPUTE_DRIVER: 'docker',
       ORRERY_COMPUTE_HOSTS: host,
-      ORRERY_DOCKER__SOCKET: DOCKER_SOCKET,
+      ORRERY_DOCKER__SOCKET: dockerSocket(),
       ORRERY_COMPUTE__STOPPED_EVENT_DELAY: String(STOPPED_EVENT_DELAY),
     });
     env = cloud.openrc;
@@ -84,26 +86,32 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
   });
 
   it('uploads the docker save tarball as a docker image and boots a container from it', async () => {
-    const img = await openstackJson<Row>(['image', 'create', '--container-format', 'docker', '--disk-format', 'raw', '--file', guest.file, 'dk-busybox'], env);
+    const img = await openstackJson<Row>(['image', 'create', '--container-format', 'docker', '--disk-format', 'raw', '--file', guest.path, 'dk-busybox'], env);
     assert.equal(img.status, 'active');
     assert.equal(img.container_format, 'docker');
     imageIds.push(String(img.id));
     await openstackJson(['flavor', 'create', '--ram', '96', '--disk', '1', '--vcpus', '2', 'dk.small'], env);
 
-    const vm1 = await openstackJson<Row>(['server', 'create', '--image', 'dk-busybox', '--flavor', 'dk.small', '--nic', 'none', '--wait', 'vm1'], env);
+    // The image's init runs user data that is a script: this one leaves a file in /root, which
+    // the init prints (FILE /root/token …) on every later start.
+    const userData = join(scratch, 'user-data');
+    writeFileSync(userData, `#!/bin/sh
+[ -f /root/token ] || { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /root/token; echo "token written $(cat /root/token)"; }
+`);
+    const vm1 = await openstackJson<Row>(['server', 'create', '--image', 'dk-busybox', '--flavor', 'dk.small', '--nic', 'none', '--user-data', userData, '--wait', 'vm1'], env);
     assert.equal(vm1.status, 'ACTIVE');
     assert.equal(vm1['OS-EXT-SRV-ATTR:host'], host);
     ids.vm1 = String(vm1.id);
     const log = await waitStarts('vm1', 1);
-    assert.match(log, new RegExp(`${CONTAINER_MARKER} vm1\\b`), 'the container has the server\'s hostname');
+    assert.match(log, new RegExp(`${BOOT_MARKER} vm1\\b`), 'the container has the server\'s hostname');
     firstToken = /token written ([0-9a-f]{32})/.exec(log)?.[1] ?? '';
     assert.ok(firstToken, `the container wrote its token on its first start:\n${log}`);
   });
 
   it('runs the container with the flavor as cgroup limits (docker inspect)', async () => {
-    const [c] = await containersOf([ids.vm1!]);
+    const [c] = containersOf([ids.vm1!]);
     assert.ok(c, 'the server has a container on the daemon');
-    const limits = await limitsOf(c.id);
+    const limits = limitsOf(c);
     assert.equal(limits.memory, 96 * MiB, 'memory limit = the flavor\'s RAM');
     const cpus = limits.nanoCpus > 0 ? limits.nanoCpus / 1e9 : limits.cpuQuota / limits.cpuPeriod;
     assert.equal(cpus, 2, `CPU limit = the flavor's vCPUs (${JSON.stringify(limits)})`);
@@ -114,7 +122,7 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
     await waitStatus('vm1', 'SHUTOFF');
     await openstackOk(['server', 'start', 'vm1'], env);
     await waitStatus('vm1', 'ACTIVE');
-    assert.match(await waitStarts('vm1', 2), new RegExp(`token found ${firstToken}`));
+    assert.match(await waitStarts('vm1', 2), new RegExp(`FILE /root/token ${firstToken}`));
   });
 
   it('reboots soft and hard, and the server is ACTIVE after each', async () => {
@@ -149,20 +157,20 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
     const vm2 = await openstackJson<Row>(['server', 'create', '--image', 'dk-snap', '--flavor', 'dk.small', '--nic', 'none', '--wait', 'vm2'], env);
     assert.equal(vm2.status, 'ACTIVE');
     ids.vm2 = String(vm2.id);
-    assert.match(await waitStarts('vm2', 1), new RegExp(`token found ${firstToken}`), 'the snapshot carried the file');
+    assert.match(await waitStarts('vm2', 1), new RegExp(`FILE /root/token ${firstToken}`), 'the snapshot carried the file');
   });
 
   it('deletes both servers and their images; the daemon holds no container and no image of theirs', async () => {
     await openstackOk(['server', 'delete', '--wait', 'vm1', 'vm2'], env);
     assert.deepEqual(await openstackJson<Row[]>(['server', 'list'], env), []);
-    assert.deepEqual(await containersOf([ids.vm1!, ids.vm2!]), []);
+    assert.deepEqual(containersOf([ids.vm1!, ids.vm2!]), []);
     await openstackOk(['image', 'delete', ...imageIds], env);
     // The image cache may let a loaded image go a moment after its last container.
     const deadline = Date.now() + 30_000;
-    let left = await imagesOf([guest.id], [...imageIds, guest.tag]);
+    let left = imagesOf([guestId], imageIds);
     while (left.length > 0 && Date.now() < deadline) {
       await sleep(1000);
-      left = await imagesOf([guest.id], [...imageIds, guest.tag]);
+      left = imagesOf([guestId], imageIds);
     }
     assert.deepEqual(left, []);
   });

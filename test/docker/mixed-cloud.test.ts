@@ -16,7 +16,7 @@ import { RABBIT_URL, rabbitSkip } from '../support/rabbitmq.js';
 import { loginTo, MV, seededImage, waitSettled, type ServerView } from '../scaleout/support.js';
 import { LIBVIRT_URI, libvirtLeftovers, libvirtSkip, removeDomainsOf } from '../libvirt/support/libvirt.js';
 import { BOOT_MARKER, buildTestImage } from '../libvirt/support/test-image.js';
-import { buildGuestImage, CONTAINER_MARKER, containersOf, DOCKER_SOCKET, dockerSkip, imagesOf, type GuestImage } from './support/docker.js';
+import { BOOT_MARKER as CONTAINER_MARKER, buildBusyboxImage, containersOf, dockerSkip, dockerSocket, imageIdOf, imagesOf } from './support/docker.js';
 
 const skip = pgSkip || (await rabbitSkip()) || libvirtSkip() || dockerSkip();
 /** A TCG boot takes 12-15 s alone; other engineers' tests share the two cores. */
@@ -27,7 +27,7 @@ describe('one cloud with fake, libvirt and Docker compute hosts', { skip, timeou
   const hosts = { fake: `mx-fake-${tag}`, qemu: `mx-qemu-${tag}`, docker: `mx-docker-${tag}` };
   let scratch: string;
   let instancesPath: string;
-  let guest: GuestImage;
+  let guestFile: string;
   let pg: TestPgDatabase;
   let d: Deployment;
   let admin: Session;
@@ -58,7 +58,7 @@ describe('one cloud with fake, libvirt and Docker compute hosts', { skip, timeou
     scratch = mkdtempSync(join(tmpdir(), 'orrery-mixed-'));
     chmodSync(scratch, 0o755); // QEMU runs as libvirt-qemu and must reach the instance files
     instancesPath = join(scratch, 'instances');
-    guest = await buildGuestImage(scratch, 'orrery-mixed-guest');
+    guestFile = (await buildBusyboxImage()).path;
     pg = await createPgDatabase();
     d = await startDeployment({
       brokerUrl: RABBIT_URL, databaseUrl: pg.url, conductors: 1, schedulers: 1,
@@ -73,7 +73,7 @@ describe('one cloud with fake, libvirt and Docker compute hosts', { skip, timeou
             ORRERY_LIBVIRT__IMAGE_FORMATS: 'qcow2,ami',
           },
         },
-        { host: hosts.docker, env: { ORRERY_COMPUTE_DRIVER: 'docker', ORRERY_DOCKER__SOCKET: DOCKER_SOCKET } },
+        { host: hosts.docker, env: { ORRERY_COMPUTE_DRIVER: 'docker', ORRERY_DOCKER__SOCKET: dockerSocket() } },
       ],
     });
     admin = await loginTo(d.urls.identity);
@@ -87,7 +87,7 @@ describe('one cloud with fake, libvirt and Docker compute hosts', { skip, timeou
     images.ami = await upload(`mx-guest-${tag}`, files.disk, {
       disk_format: 'ami', container_format: 'ami', kernel_id: kernel, ramdisk_id: ramdisk, os_command_line: 'console=ttyS0 quiet',
     });
-    images.docker = await upload(`mx-busybox-${tag}`, guest.file, { disk_format: 'raw', container_format: 'docker' });
+    images.docker = await upload(`mx-busybox-${tag}`, guestFile, { disk_format: 'raw', container_format: 'docker' });
     const odd = join(scratch, 'odd.vmdk');
     writeFileSync(odd, Buffer.alloc(4096));
     images.vmdk = await upload(`mx-vmdk-${tag}`, odd, { disk_format: 'vmdk', container_format: 'bare' });
@@ -140,7 +140,7 @@ describe('one cloud with fake, libvirt and Docker compute hosts', { skip, timeou
     assert.equal(fake!['OS-EXT-SRV-ATTR:host'], hosts.fake);
     // Really running where they landed: a container and a QEMU guest, each printing its marker.
     await waitFor('the container\'s marker', async () => ((await consoleOf(docker!.id)).includes(CONTAINER_MARKER) ? true : undefined), 60_000);
-    assert.equal((await containersOf([docker!.id])).length, 1);
+    assert.equal(containersOf([docker!.id]).length, 1);
     await waitFor('the guest\'s boot marker', async () => ((await consoleOf(qemu!.id)).includes(BOOT_MARKER) ? true : undefined), BOOT_MS);
   });
 
@@ -160,8 +160,8 @@ describe('one cloud with fake, libvirt and Docker compute hosts', { skip, timeou
     }, 120_000);
     for (const k of Object.keys(servers)) delete servers[k];
     assert.deepEqual(libvirtLeftovers(hosts.qemu, instancesPath), []);
-    assert.deepEqual(await containersOf(ids), []);
+    assert.deepEqual(containersOf(ids), []);
     for (const id of imageIds) await api(admin, 'DELETE', `${d.urls.image}/v2/images/${id}`);
-    await waitFor('the daemon to let the image go', async () => ((await imagesOf([guest.id], [images.docker, guest.tag])).length === 0 ? true : undefined), 30_000);
+    await waitFor('the daemon to let the image go', async () => (imagesOf([imageIdOf(guestFile)], [images.docker]).length === 0 ? true : undefined), 30_000);
   });
 });
