@@ -86,8 +86,10 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
   });
 
   it('uploads the docker save tarball as a docker image and boots a container from it', async () => {
-    const img = await openstackJson<Row>(['image', 'create', '--container-format', 'docker', '--disk-format', 'raw', '--file', guest.path, 'dk-busybox'], env);
+    const created = await openstackJson<Row>(['image', 'create', '--container-format', 'docker', '--disk-format', 'raw', '--file', guest.path, 'dk-busybox'], env);
+    const img = await openstackJson<Row>(['image', 'show', String(created.id)], env);
     assert.equal(img.status, 'active');
+    assert.equal(img.checksum, guest.md5);
     assert.equal(img.container_format, 'docker');
     imageIds.push(String(img.id));
     await openstackJson(['flavor', 'create', '--ram', '96', '--disk', '1', '--vcpus', '2', 'dk.small'], env);
