@@ -25,8 +25,21 @@ interface Inspected {
   HostConfig?: Record<string, number | null>;
 }
 
-const inspect = (kind: 'container' | 'image', ids: string[]): Inspected[] =>
-  ids.length === 0 ? [] : JSON.parse(docker([kind, 'inspect', ...new Set(ids)])) as Inspected[];
+/** `docker inspect` of what was listed a moment ago; one removed meanwhile (the daemon is shared) is left out. */
+function inspect(kind: 'container' | 'image', ids: string[]): Inspected[] {
+  if (ids.length === 0) return [];
+  try {
+    return JSON.parse(docker([kind, 'inspect', ...new Set(ids)])) as Inspected[];
+  } catch {
+    return [...new Set(ids)].flatMap((id) => {
+      try {
+        return JSON.parse(docker([kind, 'inspect', id])) as Inspected[];
+      } catch {
+        return [];
+      }
+    });
+  }
+}
 const mentions = (o: Inspected, names: string[]): boolean =>
   names.some((n) => (o.Name ?? '').includes(n) || (o.RepoTags ?? []).some((t) => t.includes(n)) || Object.values(o.Config?.Labels ?? {}).some((v) => v.includes(n)));
 
