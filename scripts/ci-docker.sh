@@ -27,8 +27,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
 fi
 
-answers() { # the Engine API's ping on the socket
-  curl -sf --max-time 5 --unix-socket "$SOCKET" http://docker/_ping >/dev/null 2>&1
+answers() { # the daemon answers its client (docker.io ships the CLI) on the socket
+  timeout 10 docker -H "unix://$SOCKET" version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
 
 if answers; then
@@ -44,7 +44,7 @@ setsid nohup /usr/sbin/dockerd --host "unix://$SOCKET" --bridge=none --iptables=
 # Ready in about 0.5 s (BACKENDS.md); containerd's first start can take a few seconds more.
 for _ in $(seq 1 120); do
   if answers; then
-    echo "ci-docker: dockerd is up ($(curl -s --unix-socket "$SOCKET" http://docker/version | sed -n 's/.*"Version":"\([^"]*\)".*/\1/p' | head -n1))"
+    echo "ci-docker: dockerd is up ($(docker -H "unix://$SOCKET" version --format '{{.Server.Version}}'))"
     exit 0
   fi
   sleep 0.5

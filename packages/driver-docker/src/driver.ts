@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import {
-  BackendUnavailable, NodeEventHub, NodeNotFound, type CallOptions, type Capabilities, type DriverContext, type DriverStatus,
+  BackendUnavailable, isDriverError, NodeEventHub, NodeNotFound, type CallOptions, type Capabilities, type DriverContext, type DriverStatus,
   type DriverVersionInfo, type EventListener, type InstanceInfo, type InstanceRef, type InstanceSpec, type NodeEventListener,
   type NodeInfo, type RebootType, type RebuildRequest, type SnapshotRequest, type VifCalls, type VifInfo, type VirtDriver,
 } from '@orrery/virt-api';
@@ -74,15 +74,21 @@ export class DockerDriver implements VirtDriver, Required<Pick<VifCalls, 'plugVi
     h.cfg = cfg;
     h.engine = engine;
     h.setHost(ctx.host);
-    h.images = new ImageStore(engine, ctx.images, join(ctx.stateDir, 'image-downloads'), ctx.log, ctx.host);
+    h.images = new ImageStore(engine, ctx.images, join(ctx.stateDir, 'image-downloads'), ctx.log, ctx.host, cfg.removeUnusedImages);
     await h.images.init();
     h.node = await describeNode(ctx, cfg, info);
     this.#nodeEvents.reset([h.node]);
     this.#events = new EventStream({
       engine, host: ctx.host, log: ctx.log,
-      onEvent: (uuid, next) => {
+      onEvent: (uuid, next, action) => {
         if (next === 'gone') h.known.delete(uuid);
         else if (!h.frozenByCommit.has(uuid)) h.transition(uuid, next);
+        if (action === 'start') {
+          // After whatever call holds the instance: a start the driver made is wired already.
+          h.locked(uuid, () => this.#vifs.ensureWired({ uuid, node: h.nodeName })).catch((err: unknown) => {
+            if (!isDriverError(err, 'InstanceNotFound')) ctx.log.warn('docker: cannot wire a started container', { instance: uuid, err: messageOf(err) });
+          });
+        }
       },
       onReopen: () => {
         this.#resync().catch((err: unknown) => ctx.log.warn('docker: resync after the event stream reopened failed', { err: messageOf(err) }));
@@ -201,6 +207,11 @@ export class DockerDriver implements VirtDriver, Required<Pick<VifCalls, 'plugVi
   /** The container name of an instance on this host (tests reach Docker directly with it). */
   containerName(uuid: string): string {
     return this.#h.containerName(uuid);
+  }
+
+  /** Breaks the event stream's connection, as a daemon restart would (tests check the reopen and resync). */
+  interruptEventStream(): void {
+    this.#events?.interrupt();
   }
 
   /** The MACs of the container's NICs, eth0 first (tests look at them). */

@@ -4,7 +4,7 @@
  * is Timeout, a 404 on a container is InstanceNotFound.
  */
 import Docker from 'dockerode';
-import { BackendUnavailable, DriverError, InstanceNotFound, Timeout } from '@orrery/virt-api';
+import { BackendUnavailable, InstanceNotFound, isDriverError, Timeout } from '@orrery/virt-api';
 
 export type Engine = Docker;
 
@@ -43,10 +43,10 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', '
  * is, for the guard to report as a fault.
  */
 export function engineError(err: unknown, what: string): Error {
-  if (err instanceof DriverError) return err;
+  if (isDriverError(err)) return err;
   const e = err as EngineFailure | null;
   const code = e?.code;
-  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || /timeout/i.test(e?.message ?? '') && statusOf(err) === undefined) {
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || (statusOf(err) === undefined && /timeout/i.test(e?.message ?? ''))) {
     return new Timeout(`${what}: the Docker daemon did not answer in time`, { cause: err });
   }
   if ((code !== undefined && UNREACHABLE.has(code)) || (statusOf(err) ?? 0) >= 500) {

@@ -38,7 +38,7 @@ export interface EventStreamOptions {
   engine: Engine;
   host: string;
   log: Logger;
-  onEvent(uuid: string, next: PowerState | 'gone'): void;
+  onEvent(uuid: string, next: PowerState | 'gone', action: string): void;
   /** Called after the stream was opened again: the driver compares a fresh listing with what it knew. */
   onReopen(): void;
 }
@@ -65,6 +65,11 @@ export class EventStream {
     const s = this.#stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null;
     this.#stream = null;
     s?.destroy?.();
+  }
+
+  /** Breaks the connection as a daemon restart would (tests check the reopen and resync). */
+  interrupt(): void {
+    (this.#stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
   }
 
   async #open(): Promise<void> {
@@ -120,6 +125,6 @@ export class EventStream {
     const action = e.Action ?? e.status ?? '';
     if (e.Type !== 'container' || typeof uuid !== 'string') return;
     const next = powerStateAfter(action);
-    if (next !== null) this.opts.onEvent(uuid, next);
+    if (next !== null) this.opts.onEvent(uuid, next, action);
   }
 }

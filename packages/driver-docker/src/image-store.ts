@@ -7,6 +7,8 @@
  *
  * - The download goes to a scratch file first and is checked (checksum, size, not empty)
  *   before the daemon sees it; concurrent loads of one image share one download and load.
+ * - The unused image is removed again by its last container's destroy ([docker]
+ *   remove_unused_images), never while a load of it is under way.
  * - A tarball must hold exactly one image; whatever a failed load put on the daemon is removed.
  * - The tarball's own names (`busybox:latest`, …) are untagged after the load: a server's image
  *   is known by its checksum tag alone, and the daemon's names stay the operator's.
@@ -17,6 +19,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { abortError, ImageError, isDriverError, type ImageRef, type ImageService, type Logger } from '@orrery/virt-api';
+import { LABEL } from './container-spec.js';
 import { engineError, messageOf, progressOf, readAll, statusOf, type Engine } from './engine.js';
 
 export const IMAGE_REPO = 'orrery-image';
@@ -51,6 +54,8 @@ function imageFailure(id: string, err: unknown): Error {
 
 export class ImageStore {
   readonly #inflight = new Map<string, Promise<string>>();
+  /** Tags a call is about to use (pin → container made → unpin): never removed meanwhile. */
+  readonly #pins = new Map<string, number>();
 
   constructor(
     private readonly engine: Engine,
@@ -58,7 +63,19 @@ export class ImageStore {
     private readonly scratch: string,
     private readonly log: Logger,
     private readonly host: string,
+    /** [docker] remove_unused_images. */
+    private readonly removeUnused: boolean,
   ) {}
+
+  pin(tag: string): void {
+    this.#pins.set(tag, (this.#pins.get(tag) ?? 0) + 1);
+  }
+
+  unpin(tag: string): void {
+    const n = (this.#pins.get(tag) ?? 1) - 1;
+    if (n <= 0) this.#pins.delete(tag);
+    else this.#pins.set(tag, n);
+  }
 
   tagOf(image: Pick<ImageRef, 'id' | 'checksum'>): string {
     return cacheTag(image, this.host);
@@ -70,15 +87,35 @@ export class ImageStore {
     for (const name of await readdir(this.scratch)) if (name.includes(PART)) await rm(join(this.scratch, name), { force: true });
   }
 
-  /** The daemon's id of `image`, loading it first when the daemon does not have it. */
-  ensure(image: ImageRef, signal?: AbortSignal): Promise<string> {
+  /**
+   * The daemon's id of `image`, loading it first when the daemon does not have it. Concurrent
+   * callers share one load, which runs to its end whoever stops waiting: `signal` abandons this
+   * caller's wait only (the load then serves the next boot).
+   */
+  async ensure(image: ImageRef, signal?: AbortSignal): Promise<string> {
     const tag = this.tagOf(image);
     let pending = this.#inflight.get(tag);
     if (!pending) {
-      pending = this.#ensureOnce(image, tag, signal).finally(() => this.#inflight.delete(tag));
+      pending = this.#ensureOnce(image, tag).finally(() => {
+        this.#inflight.delete(tag);
+        // Every caller that wanted it gave up (aborted) while it loaded: nobody will use it.
+        if (!this.#pins.has(tag)) void this.releaseIfUnused(tag);
+      });
       this.#inflight.set(tag, pending);
     }
-    return pending;
+    if (!signal) return pending;
+    if (signal.aborted) throw abortError(signal);
+    pending.catch(() => undefined); // the waiter may leave before it settles
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(abortError(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([pending, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort!);
+    }
   }
 
   /** The daemon's id of an image tag, or null when it has none. */
@@ -92,26 +129,32 @@ export class ImageStore {
   }
 
   /**
-   * Removes the cached image `tag` unless a container still uses it (the daemon refuses then:
-   * 409) or another load of it is under way.
+   * Removes the cached image `tag` when remove_unused_images is on, unless a container of this
+   * host still uses it, a call has pinned it or a load of it is under way. The check is ours:
+   * another host's tag on the same image (one daemon, two computes) would make the daemon's own
+   * refusal (409 for an image a container uses) pass, removing only our name. Never throws: a
+   * removal that fails leaves a cached image, no broken server.
    */
-  async removeIfUnused(tag: string): Promise<void> {
-    if (this.#inflight.has(tag)) return;
+  async releaseIfUnused(tag: string | undefined): Promise<void> {
+    if (!tag || !this.removeUnused || this.#inflight.has(tag) || this.#pins.has(tag)) return;
     try {
+      const id = await this.idOf(tag);
+      if (!id) return;
+      const ours = await this.engine.listContainers({ all: true, filters: { label: [`${LABEL.host}=${this.host}`] } });
+      if (ours.some((c) => c.ImageID === id)) return;
       await this.engine.getImage(tag).remove();
       this.log.info('docker: removed an image no container uses', { image: tag });
     } catch (err) {
-      if (statusOf(err) === 404 || statusOf(err) === 409) return;
-      throw engineError(err, `remove image ${tag}`);
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) this.log.warn('docker: cannot remove an unused image', { image: tag, err: messageOf(err) });
     }
   }
 
-  async #ensureOnce(image: ImageRef, tag: string, signal?: AbortSignal): Promise<string> {
+  async #ensureOnce(image: ImageRef, tag: string): Promise<string> {
     const have = await this.idOf(tag);
     if (have) return have;
     const part = join(this.scratch, `${image.id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64)}${PART}${randomBytes(6).toString('hex')}`);
     try {
-      const { md5, size } = await this.#download(image.id, part, signal);
+      const { md5, size } = await this.#download(image.id, part);
       if (image.checksum && md5 !== image.checksum.toLowerCase()) {
         throw new ImageError(`image ${image.id}: checksum mismatch (downloaded ${md5}, the image service says ${image.checksum})`);
       }
@@ -119,7 +162,6 @@ export class ImageStore {
         throw new ImageError(`image ${image.id}: size mismatch (downloaded ${size} bytes, the image service says ${image.size})`);
       }
       if (size === 0) throw new ImageError(`image ${image.id} has no data`);
-      if (signal?.aborted) throw abortError(signal);
       const id = await this.#load(image.id, part, tag);
       this.log.info('docker: image loaded', { image: image.id, tag, bytes: size });
       return id;
@@ -128,7 +170,7 @@ export class ImageStore {
     }
   }
 
-  async #download(id: string, part: string, signal?: AbortSignal): Promise<{ md5: string; size: number }> {
+  async #download(id: string, part: string): Promise<{ md5: string; size: number }> {
     const hash = createHash('md5');
     let size = 0;
     const out = createWriteStream(part, { mode: 0o600 });
@@ -142,7 +184,6 @@ export class ImageStore {
       }
       try {
         for await (const chunk of stream) {
-          if (signal?.aborted) throw abortError(signal);
           hash.update(chunk);
           size += chunk.byteLength;
           if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));

@@ -9,10 +9,10 @@
  */
 import type Docker from 'dockerode';
 import {
-  abortError, ImageError, InstanceExists, InvalidState, NodeNotFound, NotSupported, PowerState, imageTypeOf,
+  abortError, ImageError, InstanceExists, isDriverError, InvalidState, NodeNotFound, NotSupported, PowerState, imageTypeOf,
   type InstanceInfo, type InstanceRef, type InstanceSpec, type RebootType, type RebuildRequest,
 } from '@orrery/virt-api';
-import { createOptionsOf, seedArchive } from './container-spec.js';
+import { createOptionsOf, SEED_DIR, seedArchive } from './container-spec.js';
 import { engineError, messageOf, onContainer, statusOf } from './engine.js';
 import { powerStateOf, UUID, type DockerHost } from './host.js';
 import { VIFS_LABEL, vifsLabel, type DockerVifs } from './vifs.js';
@@ -50,6 +50,8 @@ function refused(err: unknown, what: string): Error {
   const s = statusOf(err);
   const msg = messageOf(err);
   if (s === 409) return new InstanceExists(`${what}: ${msg}`, { cause: err });
+  // The pinned image gone from under the create: removed on the daemon by hand.
+  if (s === 404) return new ImageError(`${what}: ${msg}`, { cause: err });
   if (/no command specified|executable file not found|exec format error|no such file or directory|OCI runtime|unable to find (user|group)/i.test(msg)) {
     return new ImageError(`${what}: the image cannot run: ${msg}`, { cause: err });
   }
@@ -71,7 +73,13 @@ async function build(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec, imageI
     throw refused(err, `create the container of ${spec.uuid}`);
   }
   try {
-    await onContainer(spec.uuid, 'put the seed files', () => container.putArchive(seedArchive(spec), { path: '/' }));
+    try {
+      await container.putArchive(seedArchive(spec), { path: '/' });
+    } catch (err) {
+      const e = engineError(err, `put the seed files into ${spec.uuid}`);
+      // A 4xx: the image's file system cannot take them (e.g. /root is not a directory).
+      throw isDriverError(e) ? e : new ImageError(`the image cannot take the seed files (/${SEED_DIR}, /root/.ssh): ${messageOf(err)}`, { cause: err });
+    }
     checkpoint(signal);
     try {
       await container.start();
@@ -85,9 +93,24 @@ async function build(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec, imageI
   }
 }
 
-async function releaseImage(h: DockerHost, tag: string | undefined): Promise<void> {
-  if (!tag || !h.requireCfg().removeUnusedImages) return;
-  await h.images!.removeIfUnused(tag).catch((err: unknown) => h.ctx!.log.warn('docker: cannot remove an unused image', { image: tag, err: messageOf(err) }));
+/**
+ * Runs `fn` with `image`'s cache tag pinned (no destroy elsewhere removes it before the
+ * container holds it), loading it first; a failure releases the image when nothing uses it.
+ */
+async function withImage<T>(h: DockerHost, image: InstanceSpec['image'], signal: AbortSignal | undefined, fn: (id: string) => Promise<T>): Promise<T> {
+  const store = h.images!;
+  const tag = store.tagOf(image);
+  store.pin(tag);
+  let failed = false;
+  try {
+    return await fn(await store.ensure(image, signal));
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    store.unpin(tag);
+    if (failed) await store.releaseIfUnused(tag);
+  }
 }
 
 export async function spawn(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceInfo> {
@@ -96,14 +119,10 @@ export async function spawn(h: DockerHost, vifs: DockerVifs, spec: InstanceSpec,
   return h.locked(spec.uuid, async () => {
     if (await h.exists(spec.uuid)) throw new InstanceExists(`instance ${spec.uuid} already exists`);
     checkpoint(signal);
-    const imageId = await h.images!.ensure(spec.image, signal);
-    try {
+    await withImage(h, spec.image, signal, async (imageId) => {
       checkpoint(signal);
       await build(h, vifs, spec, imageId, signal);
-    } catch (err) {
-      await releaseImage(h, h.images!.tagOf(spec.image));
-      throw err;
-    }
+    });
     return { uuid: spec.uuid, node: spec.node, powerState: PowerState.RUNNING };
   });
 }
@@ -114,13 +133,14 @@ async function removeContainer(h: DockerHost, ref: InstanceRef): Promise<string 
   try {
     info = await h.inspect(ref);
   } catch (err) {
-    if ((err as { code?: string }).code === 'InstanceNotFound') return undefined;
+    if (isDriverError(err, 'InstanceNotFound')) return undefined;
     throw err;
   }
   try {
     await h.container(ref).remove({ force: true, v: true });
   } catch (err) {
-    if (statusOf(err) !== 404) throw engineError(err, `remove the container of ${ref.uuid}`);
+    // 404: gone meanwhile; 409: the daemon is already removing it.
+    if (statusOf(err) !== 404 && statusOf(err) !== 409) throw engineError(err, `remove the container of ${ref.uuid}`);
   }
   return info.Config.Labels?.[IMAGE_TAG_LABEL];
 }
@@ -130,8 +150,7 @@ export async function destroy(h: DockerHost, ref: InstanceRef, signal?: AbortSig
   if (!UUID.test(ref.uuid)) return; // nothing of ours can have that name
   await h.locked(ref.uuid, async () => {
     checkpoint(signal);
-    const tag = await removeContainer(h, { uuid: ref.uuid, node: h.nodeName });
-    await releaseImage(h, tag);
+    await h.images!.releaseIfUnused(await removeContainer(h, { uuid: ref.uuid, node: h.nodeName }));
   });
 }
 
@@ -141,16 +160,16 @@ export async function rebuild(h: DockerHost, vifs: DockerVifs, req: RebuildReque
   checkImage(spec);
   return h.locked(spec.uuid, async () => {
     const old = await h.inspect(spec);
-    const imageId = await h.images!.ensure(spec.image);
     const oldTag = old.Config.Labels?.[IMAGE_TAG_LABEL];
-    await removeContainer(h, spec);
     try {
-      await build(h, vifs, spec, imageId);
-    } catch (err) {
-      await releaseImage(h, h.images!.tagOf(spec.image));
-      throw err;
+      await withImage(h, spec.image, undefined, async (imageId) => {
+        await removeContainer(h, spec);
+        await build(h, vifs, spec, imageId);
+      });
+    } finally {
+      // Still held by the old container when the new image could not be had (the daemon refuses).
+      if (oldTag !== h.images!.tagOf(spec.image)) await h.images!.releaseIfUnused(oldTag);
     }
-    if (oldTag !== h.images!.tagOf(spec.image)) await releaseImage(h, oldTag);
     return { uuid: spec.uuid, node: h.nodeName, powerState: PowerState.RUNNING };
   });
 }

@@ -54,7 +54,7 @@ export async function describeNode(ctx: DriverContext, cfg: DockerConfig, info: 
     hypervisorType: 'docker',
     hypervisorVersion: versionNumber(info.ServerVersion ?? '0'),
     cpuInfo: {
-      arch: info.Architecture === 'x86_64' || !info.Architecture ? 'x86_64' : info.Architecture,
+      arch: info.Architecture || 'x86_64',
       model: 'container', vendor: 'unknown', topology: { sockets: 1, cores: vcpus, threads: 1 }, features: [],
     },
     hostIp: cfg.hostIp,

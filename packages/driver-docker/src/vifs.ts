@@ -137,6 +137,26 @@ export class DockerVifs implements Required<Pick<VifCalls, 'plugVifs' | 'unplugV
     if (now.State.Running && now.State.Pid > 0) await this.#wireAll(ports, now.State.Pid);
   }
 
+  /**
+   * Wires the ports of a running container whose network namespace lacks them: one started
+   * behind the driver's back (`docker start`), seen through its start event. A container the
+   * driver started itself already has them, and is left alone.
+   */
+  async ensureWired(ref: InstanceRef): Promise<void> {
+    const info = await this.h.inspect(ref);
+    const ports = keptVifs(info.Config.Labels);
+    if (ports.length === 0 || !info.State.Running || info.State.Pid <= 0) return;
+    if ((await this.#nicsIn(info.State.Pid)).length >= ports.length) return;
+    this.h.ctx?.log.info('docker: wiring the ports of a container started outside the driver', { instance: ref.uuid });
+    await this.#wireAll(ports, info.State.Pid);
+  }
+
+  /** The eth<N> links in a process's network namespace, in order. */
+  async #nicsIn(pid: number): Promise<Array<{ ifname: string; address?: string }>> {
+    const out = JSON.parse(await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show'])) as Array<{ ifname: string; address?: string }>;
+    return out.filter((l) => /^eth\d+$/.test(l.ifname)).sort((a, b) => Number(a.ifname.slice(3)) - Number(b.ifname.slice(3)));
+  }
+
   async #wireAll(ports: KeptVif[], pid: number): Promise<void> {
     if (!Number.isInteger(pid) || pid <= 0) throw new BackendUnavailable('the container has no process to wire its ports to');
     const firstGateway = ports.flatMap((p) => (p.subnets ?? []).filter((s) => s.version === 4 && s.gateway)).at(0)?.gateway ?? null;
@@ -172,7 +192,6 @@ export class DockerVifs implements Required<Pick<VifCalls, 'plugVifs' | 'unplugV
   async macs(ref: InstanceRef): Promise<string[]> {
     const info = await this.h.inspect(ref);
     if (!info.State.Running) return keptVifs(info.Config.Labels).map((p) => p.mac);
-    const out = JSON.parse(await run('nsenter', [`--net=/proc/${info.State.Pid}/ns/net`, 'ip', '-j', 'link', 'show'])) as Array<{ ifname: string; address?: string }>;
-    return out.filter((l) => /^eth\d+$/.test(l.ifname)).sort((a, b) => Number(a.ifname.slice(3)) - Number(b.ifname.slice(3))).map((l) => l.address ?? '');
+    return (await this.#nicsIn(info.State.Pid)).map((l) => l.address ?? '');
   }
 }

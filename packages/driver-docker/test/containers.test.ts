@@ -20,6 +20,8 @@ describe('docker driver: real containers', { skip, timeout: 5 * 60_000 }, () => 
   let store: MemoryImageService;
   let busybox: Awaited<ReturnType<typeof busyboxImages>>['busybox'];
   const downloads = new Map<string, number>();
+  /** While set, downloads wait for it: a load the test can abandon halfway. */
+  let gate: Promise<void> | null = null;
   const events: LifecycleEvent[] = [];
   let driver: DockerDriver;
   let stateDir: string;
@@ -40,8 +42,9 @@ describe('docker driver: real containers', { skip, timeout: 5 * 60_000 }, () => 
     store = made.images;
     busybox = made.busybox;
     const images: ImageService = {
-      download: (id) => {
+      download: async (id) => {
         downloads.set(id, (downloads.get(id) ?? 0) + 1);
+        await gate;
         return store.download(id);
       },
       upload: (id, data) => store.upload(id, data),
@@ -112,6 +115,19 @@ describe('docker driver: real containers', { skip, timeout: 5 * 60_000 }, () => 
     await driver.destroy(ref(a));
   });
 
+  it('a change while the event stream is down is reported once it is reopened', async () => {
+    const a = containerSpec(node, busybox);
+    await driver.spawn(a);
+    await waitFor('the started event', MS, () => eventsOf(a, 0).includes('started'));
+    const since = events.length;
+    driver.interruptEventStream();
+    // Within the second before the stream is reopened: only the resync can see it.
+    docker(['kill', driver.containerName(a.uuid)]);
+    await waitFor('the stopped event after the reopen', MS, () => eventsOf(a, since).includes('stopped'));
+    assert.deepEqual(eventsOf(a, since), ['stopped'], 'reported once');
+    await driver.destroy(ref(a));
+  });
+
   it('a snapshot is a docker save tarball that boots with the first container\'s files; rebuild replaces the container', async () => {
     const a = containerSpec(node, busybox, { userData: Buffer.from('#!/bin/sh\necho kept > /root/evidence\n').toString('base64') });
     await driver.spawn(a);
@@ -149,6 +165,22 @@ describe('docker driver: real containers', { skip, timeout: 5 * 60_000 }, () => 
     }
     assert.deepEqual(codes, ['ImageError', 'ImageError', 'ImageNotFound']);
     assert.deepEqual(leftovers(host, stateDir), []);
+  });
+
+  it('a spawn aborted while its image loads creates nothing, and the load it leaves is removed', async () => {
+    let open!: () => void;
+    gate = new Promise((r) => (open = r));
+    const ac = new AbortController();
+    const s = containerSpec(node, busybox);
+    const before = downloads.get(busybox.id) ?? 0;
+    const spawned = driver.spawn(s, { signal: ac.signal });
+    await waitFor('the download to start', MS, () => (downloads.get(busybox.id) ?? 0) > before);
+    ac.abort();
+    await assert.rejects(spawned, (err: unknown) => isDriverError(err, 'Aborted'));
+    gate = null;
+    open();
+    await waitFor('the abandoned load to be removed', MS, () => leftovers(host, stateDir).length === 0 && imagesOf(host).length === 0);
+    await assert.rejects(driver.getInstance(ref(s)), (err: unknown) => isDriverError(err, 'InstanceNotFound'));
   });
 });
 

@@ -80,7 +80,7 @@ if (skip) {
     const ping = (from: InstanceSpec, to: string) =>
       execFileSync('docker', ['exec', driver.containerName(from.uuid), 'ping', '-c', '1', '-W', '2', to], { encoding: 'utf8' });
 
-    it('two containers reach each other at their ports\' addresses, also after a reboot', async () => {
+    it('two containers reach each other at their ports\' addresses, also after a reboot and a start behind the driver\'s back', async () => {
       const [pa, pb] = ports as [VifInfo, VifInfo];
       const a = containerSpec(node, busybox, { network: { ports: [pa] } });
       const b = containerSpec(node, busybox, { network: { ports: [pb] } });
@@ -93,6 +93,16 @@ if (skip) {
       assert.match(ping(a, pb.fixedIps[0]!), /1 packets received/);
       await driver.reboot({ uuid: b.uuid, node }, 'hard');
       await waitFor('b to answer after its reboot', 20_000, () => {
+        try {
+          return /1 packets received/.test(ping(a, pb.fixedIps[0]!));
+        } catch {
+          return false;
+        }
+      });
+      // Stopped and started behind the driver's back: its start event has the ports wired again.
+      execFileSync('docker', ['stop', '-t', '0', driver.containerName(b.uuid)]);
+      execFileSync('docker', ['start', driver.containerName(b.uuid)]);
+      await waitFor('b to answer after a start outside the driver', 20_000, () => {
         try {
           return /1 packets received/.test(ping(a, pb.fixedIps[0]!));
         } catch {
