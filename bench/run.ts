@@ -13,7 +13,7 @@ import { allInOne, existingCloud } from './deployments.js';
 import { stderrProgress } from './progress.js';
 import { movesMarkdown, runMoves, type MovesResult } from './scenarios/moves.js';
 
-const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out', 'failover', 'moves', 'libvirt-live-migration'];
+const SCENARIOS = ['boot-storm', 'scheduler', 'scale-out', 'failover', 'moves', 'libvirt-live-migration', 'docker-boot'];
 
 /** The command as typed, for the report, without the password. */
 function commandLine(args: string[]): string {
@@ -49,6 +49,7 @@ const program = new Command('npm run bench --')
   .addOption(new Option('--moves-n <count>', 'moves: servers each resized (+confirm), then live-migrated').default(50).argParser(positive))
   .addOption(new Option('--moves-concurrency <list>', 'moves: moves at a time').default([1, 10], '1,10').argParser(numbers))
   .addOption(new Option('--libvirt-migrations <count>', 'libvirt live migration: block migrations of one 128 MiB TCG guest between two libvirt hosts (needs root and libvirt; skipped with the reason otherwise)').default(4).argParser(positive))
+  .addOption(new Option('--docker-boots <count>', 'docker boot: containers booted one at a time, POST→ACTIVE beside Docker\'s own create+start (needs a Docker daemon; skipped with the reason otherwise)').default(20).argParser(positive))
   .addOption(new Option('--scheduler-budget <seconds>', 'scheduler scale: stop a node count after this long and report the rate so far').default(120).argParser(positive))
   .option('--auth-url <url>', 'measure an existing cloud (Identity v3) instead of starting the all-in-one [env OS_AUTH_URL is not used unless given here]')
   .option('--username <name>', 'with --auth-url [env OS_USERNAME]')
@@ -74,7 +75,7 @@ Examples:
 program.parse(process.argv);
 const opts = program.opts<{
   quick?: boolean; scenarios: string; n: number[]; concurrency: number[]; repeat: number; warmup: number; flavor: string; image: string; pollMs: number; probeMs: number; multiCreate: number;
-  listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; movesN: number; movesConcurrency: number[]; libvirtMigrations: number; authUrl?: string;
+  listSamples: number; stall: number; nodes: number[]; requests: number; schedulerBudget: number; movesN: number; movesConcurrency: number[]; libvirtMigrations: number; dockerBoots: number; authUrl?: string;
   username?: string; password?: string; projectName?: string; userDomainName?: string; projectDomainName?: string;
   regionName?: string; pids?: number[]; out: string; chart: string; profile?: string; keepState?: boolean; quiet?: boolean;
 }>();
@@ -110,7 +111,7 @@ if (opts.authUrl) {
 
 // The scheduler and scale-out scenarios run Orrery's own code on this machine, not a cloud given by --auth-url.
 const local = !opts.authUrl;
-if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out') || scenarios.includes('failover') || scenarios.includes('moves') || scenarios.includes('libvirt-live-migration'))) {
+if (!local && (scenarios.includes('scheduler') || scenarios.includes('scale-out') || scenarios.includes('failover') || scenarios.includes('moves') || scenarios.includes('libvirt-live-migration') || scenarios.includes('docker-boot'))) {
   process.stderr.write('note: with --auth-url only the boot storm runs (the scheduler, scale-out, failover and moves scenarios measure Orrery\'s own code here)\n');
 }
 const bench: BenchOptions = {
@@ -156,6 +157,15 @@ try {
     writeFileSync(file, `${JSON.stringify({ command: bench.command, libvirtLiveMigration: r }, null, 2)}\n`);
     progress.note(`wrote ${file}`);
     process.stdout.write(`\n${libvirtLiveMigrationMarkdown(r)}\n`);
+  }
+  if (scenarios.includes('docker-boot') && local) {
+    const { dockerBootMarkdown, runDockerBoot } = await import('./scenarios/docker-boot.js');
+    const r = await runDockerBoot({ boots: opts.dockerBoots, pollMs: Math.min(opts.pollMs, 20) }, progress);
+    mkdirSync(bench.outDir, { recursive: true });
+    const file = join(bench.outDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-docker-boot.json`);
+    writeFileSync(file, `${JSON.stringify({ command: bench.command, dockerBoot: r }, null, 2)}\n`);
+    progress.note(`wrote ${file}`);
+    process.stdout.write(`\n${dockerBootMarkdown(r)}\n`);
   }
 } catch (err) {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

@@ -31,6 +31,7 @@ export const SECTION_HELP: Readonly<Record<string, string>> = {
   compute: 'The compute service (one per host).',
   upgrade_levels: 'RPC version pins for rolling upgrades.',
   conductor: "The conductor's task flows (moves, shelve).",
+  scheduler: 'What the scheduler filters on beyond room, zones and traits.',
   cinder: 'Volume attachment rules.',
   oslo_policy: 'Policy overrides.',
   metrics: 'The Prometheus listener (GET /metrics) every process starts.',
@@ -160,6 +161,9 @@ export const OPTIONS = {
     flow_lease: { default: '20', type: 'float', min: 1, help: 'Seconds a conductor\'s hold on a flow lasts unrenewed: a conductor killed mid-flow loses its flows to another this long after.' },
     flow_poll_interval: { default: '5', type: 'float', min: 0.1, help: 'Seconds between looks for flows nobody holds.' },
     move_step_timeout: { default: '1800', type: 'float', min: 1, help: 'Seconds one step of a move on a compute (a disk copy, a live migration) may take before it is given up.' },
+  },
+  scheduler: {
+    query_placement_for_image_type_support: { default: 'true', type: 'bool', help: "Whether a request needs a node with its image's type trait (COMPUTE_IMAGE_TYPE_DOCKER for a container image, else its disk format's). Nova's option, on by default: one cloud mixes hypervisors that boot disjoint image types." },
   },
   cinder: {
     cross_az_attach: { default: 'true', type: 'bool', help: 'Whether a volume may be attached to a server in another availability zone.' },

@@ -49,7 +49,7 @@ for (const backend of BACKENDS) {
       const inv = (total: number) => ({ total, reserved: 0, minUnit: 1, maxUnit: total, stepSize: 1, allocationRatio: 1 });
       await upsertComputeNodes(t.db, HOST, [{
         uuid: newUuid(), host: HOST, node: HOST, hypervisorType: 'fake', hypervisorVersion: 1, hostIp: '127.0.0.1', cpuInfo: {},
-        inventory: { VCPU: inv(64), MEMORY_MB: inv(65536), DISK_GB: inv(1000) }, traits: [],
+        inventory: { VCPU: inv(64), MEMORY_MB: inv(65536), DISK_GB: inv(1000) }, traits: ['COMPUTE_IMAGE_TYPE_RAW'],
       }]);
       await bus.serve(computeTopic(HOST), async (msg) => {
         casts.push(msg);

@@ -67,7 +67,7 @@ for (const backend of BACKENDS) {
         await reportService(db, { host, binary: 'nova-compute', topic: 'compute', version: '1.3' });
         // h2 is small: a big instance fits only on h1.
         const size = host === 'h1' ? { VCPU: inv(64), MEMORY_MB: inv(65536), DISK_GB: inv(1000) } : { VCPU: inv(4), MEMORY_MB: inv(4096), DISK_GB: inv(100) };
-        await upsertComputeNodes(db, host, [{ uuid, host, node: host, hypervisorType: 'fake', hypervisorVersion: 1, hostIp: '127.0.0.1', cpuInfo: {}, inventory: size, traits: [] }]);
+        await upsertComputeNodes(db, host, [{ uuid, host, node: host, hypervisorType: 'fake', hypervisorVersion: 1, hostIp: '127.0.0.1', cpuInfo: {}, inventory: size, traits: ['COMPUTE_IMAGE_TYPE_QCOW2'] }]);
         await bus.serve(computeTopic(host), dispatcher(COMPUTE_API, standIn(host)));
       }
       env = {

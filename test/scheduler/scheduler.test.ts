@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { imageTypeTrait } from '@orrery/virt-api';
 import { Config } from '../../src/common/config.js';
 import { NoValidHost } from '../../src/common/errors.js';
 import { newUuid } from '../../src/common/ids.js';
@@ -26,6 +27,8 @@ interface NodeSpec {
   diskGb?: number;
   traits?: string[];
   hypervisorType?: string;
+  /** The image formats its driver declares (default raw and qcow2, as most drivers'). */
+  imageFormats?: string[];
 }
 
 function report(host: string, uuid: string, n: NodeSpec): ComputeNodeReport {
@@ -33,7 +36,7 @@ function report(host: string, uuid: string, n: NodeSpec): ComputeNodeReport {
   return {
     uuid, host, node: host, hypervisorType: n.hypervisorType ?? 'fake', hypervisorVersion: 1000, hostIp: '127.0.0.1', cpuInfo: {},
     inventory: { VCPU: inv(n.vcpus ?? 8), MEMORY_MB: inv(n.ramMb ?? 8192), DISK_GB: inv(n.diskGb ?? 100) },
-    traits: n.traits ?? [],
+    traits: [...(n.traits ?? []), ...(n.imageFormats ?? ['raw', 'qcow2']).map(imageTypeTrait)],
   };
 }
 
@@ -102,6 +105,30 @@ for (const backend of BACKENDS) {
       const image = spec().image;
       assert.equal(await place(spec({ image: { ...image, properties: { 'trait:CUSTOM_GPU': 'required' } } })), 'ssdgpu');
       await assert.rejects(scheduler.selectDestinations(spec({ extraSpecs: { 'trait:CUSTOM_NOPE': 'required' } })), NoValidHost);
+    });
+
+    it('sends each image to a node that boots its type: container images by container format, others by disk format', async () => {
+      await hosts({ qemu: { ramMb: 65536, imageFormats: ['qcow2', 'ami'] }, docker: { ramMb: 32768, imageFormats: ['docker'] }, fake: { ramMb: 16384, imageFormats: ['raw'] } });
+      const image = spec().image;
+      assert.equal(await place(spec({ image: { ...image, diskFormat: 'qcow2' } })), 'qemu');
+      assert.equal(await place(spec({ image: { ...image, diskFormat: 'AMI', containerFormat: 'ami' } })), 'qemu', 'formats compare case-insensitively');
+      // a `docker save` tarball is uploaded with disk_format raw: it must not land on the raw host
+      assert.equal(await place(spec({ image: { ...image, diskFormat: 'raw', containerFormat: 'docker' } })), 'docker');
+      assert.equal(await place(spec({ image: { ...image, diskFormat: 'raw' } })), 'fake');
+      await assert.rejects(scheduler.selectDestinations(spec({ image: { ...image, diskFormat: 'vmdk' } })), NoValidHost);
+      // no format to match (boot from volume): any node
+      assert.equal(await place(spec({ image: { ...image, diskFormat: '', containerFormat: '' } })), 'qemu');
+      // a trait the image requires by property is not asked for twice, and forbidding it leaves nothing
+      assert.equal(await place(spec({ image: { ...image, properties: { 'trait:COMPUTE_IMAGE_TYPE_RAW': 'required' } } })), 'fake');
+      await assert.rejects(scheduler.selectDestinations(spec({ extraSpecs: { 'trait:COMPUTE_IMAGE_TYPE_RAW': 'forbidden' } })), NoValidHost);
+    });
+
+    it('with query_placement_for_image_type_support off, ignores the image type (as Nova by default)', async () => {
+      await hosts({ qemu: { ramMb: 65536, imageFormats: ['qcow2'] }, docker: { ramMb: 32768, imageFormats: ['docker'] } });
+      const off = new SchedulerService(t.db, config.with({ scheduler: { query_placement_for_image_type_support: 'false' } }), log, 'scheduler-test');
+      const image = spec().image;
+      assert.equal(await place(spec({ image: { ...image, diskFormat: 'raw', containerFormat: 'docker' } }), off), 'qemu');
+      assert.equal(await place(spec({ image: { ...image, diskFormat: 'vmdk' } }), off), 'qemu');
     });
 
     it('honours ignored hosts, forced hosts and nodes, and the image hypervisor type', async () => {

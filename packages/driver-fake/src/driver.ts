@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import {
   abortError, BackendUnavailable, CapacityExceeded, ImageError, METHOD_CAPABILITY, InstanceExists, InstanceNotFound, InvalidState,
-  isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, transitionFor, supportsImageFormat,
+  imageTypeOf, isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, transitionFor, supportsImageFormat,
   type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
   type DriverVersionInfo, type EventListener, type FinishMigrationRequest, type FlavorSpec, type InstanceInfo, type InstanceRef,
   type InstanceSpec, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest, type MoveRef, type NodeEventListener,
@@ -185,8 +185,8 @@ export class FakeDriver implements VirtDriver {
     if (signal?.aborted) throw abortError(signal);
     this.#checkNode(spec.node);
     this.#record('spawn', spec.node, spec.uuid);
-    if (!supportsImageFormat(this.capabilities(), spec.image.diskFormat)) {
-      throw new NotSupported(`fake driver cannot boot ${spec.image.diskFormat} images`);
+    if (!supportsImageFormat(this.capabilities(), imageTypeOf(spec.image))) {
+      throw new NotSupported(`fake driver cannot boot ${imageTypeOf(spec.image)} images`);
     }
     const f = spec.flavor;
     const disk = f.rootGb + f.ephemeralGb;
@@ -258,8 +258,8 @@ export class FakeDriver implements VirtDriver {
   async rebuild(req: RebuildRequest): Promise<InstanceInfo> {
     this.#require('rebuild');
     const ref = req.instance;
-    if (!supportsImageFormat(this.capabilities(), req.image.diskFormat)) {
-      throw new NotSupported(`fake driver cannot boot ${req.image.diskFormat} images`);
+    if (!supportsImageFormat(this.capabilities(), imageTypeOf(req.image))) {
+      throw new NotSupported(`fake driver cannot boot ${imageTypeOf(req.image)} images`);
     }
     return this.#op('rebuild', ref, (b) => {
       const row = this.#row(b, ref.uuid);

@@ -1,5 +1,6 @@
 /** The libvirt driver's configuration: its [libvirt] section, as strings. */
 import { join } from 'node:path';
+import { IMAGE_FORMATS } from './host.js';
 import { optionDefaults, type DriverOptions } from '@orrery/virt-api';
 
 /** The [libvirt] options (Nova's names where the meaning is Nova's); parseConfig falls back on these defaults. */
@@ -23,6 +24,7 @@ export const LIBVIRT_OPTIONS = {
   live_migration_timeout: { default: '1800', type: 'int', min: 1, help: 'Live migration: seconds after which a migration still running fails.' },
   host_netns: { default: '', help: "Network namespace libvirtd (and so the guests' taps) lives in, as /run/netns/NAME or /proc/PID/ns/net; empty: the driver's own." },
   device_detach_timeout: { default: '20', type: 'int', min: 1, help: 'Seconds a live interface detach waits for the guest to let the NIC go.' },
+  image_formats: { default: 'qcow2,raw,ami', type: 'list', help: 'Image formats this host declares and is scheduled for: a subset of qcow2, raw, ami (narrowed when another host of the cloud takes the rest).' },
 } as const satisfies DriverOptions;
 
 const D = optionDefaults(LIBVIRT_OPTIONS);
@@ -72,6 +74,11 @@ export interface LibvirtConfig {
   hostNetns: string;
   /** How long a live interface detach waits for the guest to let the NIC go (seconds). */
   detachTimeout: number;
+  /**
+   * The image formats this host declares (and so is scheduled), a subset of IMAGE_FORMATS;
+   * default all. Narrowed when another host of the cloud is meant to take the rest (raw).
+   */
+  imageFormats: string[];
 }
 
 function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
@@ -85,6 +92,13 @@ function int(raw: Record<string, string>, key: string, dflt: number, min: number
 function str(raw: Record<string, string>, key: string, dflt: string): string {
   const v = raw[key]?.trim();
   return v ? v : dflt;
+}
+
+function imageFormats(v: string): string[] {
+  const formats = v.split(',').map((f) => f.trim().toLowerCase()).filter(Boolean);
+  const unknown = formats.filter((f) => !IMAGE_FORMATS.includes(f));
+  if (unknown.length > 0) throw new Error(`libvirt driver: image_formats may list ${IMAGE_FORMATS.join(', ')}, got ${JSON.stringify(v)}`);
+  return formats.length > 0 ? [...new Set(formats)] : [...IMAGE_FORMATS];
 }
 
 function netnsPath(v: string): string {
@@ -123,5 +137,6 @@ export function parseConfig(stateDir: string, raw: Record<string, string>): Libv
     liveMigrationTimeout: int(raw, 'live_migration_timeout', Number(D.live_migration_timeout), 1),
     hostNetns: netnsPath(str(raw, 'host_netns', '')),
     detachTimeout: int(raw, 'device_detach_timeout', Number(D.device_detach_timeout), 1),
+    imageFormats: imageFormats(raw['image_formats'] ?? D.image_formats),
   };
 }

@@ -70,7 +70,7 @@ export class LibvirtDriver implements VirtDriver, Required<MoveCalls>, Required<
       snapshot: true,
       consoleOutput: true,
       multiNode: false,
-      imageFormats: [...IMAGE_FORMATS],
+      imageFormats: [...(this.#h.cfg?.imageFormats ?? IMAGE_FORMATS)],
       hypervisorType: 'QEMU',
       coldMigration: true,
       liveMigration: true,

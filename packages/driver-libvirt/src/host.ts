@@ -118,8 +118,9 @@ export class LibvirtHost {
   }
 
   checkFormat(image: ImageRef): void {
-    if (!IMAGE_FORMATS.includes(image.diskFormat.toLowerCase())) {
-      throw new NotSupported(`the libvirt driver boots ${IMAGE_FORMATS.join(', ')} images, not ${image.diskFormat}`);
+    const formats = this.cfg?.imageFormats ?? IMAGE_FORMATS;
+    if (!formats.includes(image.diskFormat.toLowerCase())) {
+      throw new NotSupported(`this libvirt host boots ${formats.join(', ')} images, not ${image.diskFormat}`);
     }
   }
 

@@ -89,6 +89,12 @@ describe('libvirt driver: parsing and mapping', () => {
     assert.throws(() => parseConfig('/s', { wait_soft_reboot_seconds: '-1' }), /wait_soft_reboot_seconds/);
   });
 
+  it('narrows the image formats it declares to the ones configured', () => {
+    assert.deepEqual(parseConfig('/s', {}).imageFormats, ['qcow2', 'raw', 'ami']);
+    assert.deepEqual(parseConfig('/s', { image_formats: ' QCOW2, ami,qcow2 ' }).imageFormats, ['qcow2', 'ami']);
+    assert.throws(() => parseConfig('/s', { image_formats: 'qcow2,vmdk' }), /image_formats may list qcow2, raw, ami/);
+  });
+
   it('names cache files by image id, hashing anything that is not a plain name', () => {
     assert.equal(cacheKey('0c2a5b0e-2d1c-4a4e-9d5c-2f1f3c6d7e8f'), '0c2a5b0e-2d1c-4a4e-9d5c-2f1f3c6d7e8f');
     assert.match(cacheKey('../etc/passwd'), /^h-[0-9a-f]{64}$/);

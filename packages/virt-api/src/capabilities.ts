@@ -90,6 +90,11 @@ export function traitSuffix(name: string): string {
   return name.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
+/** os-traits' name for nodes that boot images of `format` (a disk format, or `docker` for container images). */
+export function imageTypeTrait(format: string): string {
+  return `COMPUTE_IMAGE_TYPE_${traitSuffix(format)}`;
+}
+
 /**
  * The traits the compute service adds to each of the driver's nodes: one per declared boolean
  * capability, COMPUTE_IMAGE_TYPE_<FORMAT> per image format (os-traits' names), and
@@ -100,7 +105,7 @@ export function capabilityTraits(caps: Capabilities): string[] {
   for (const [cap, trait] of Object.entries(CAPABILITY_TRAITS) as Array<[BooleanCapability, string]>) {
     if (caps[cap] === true) traits.add(trait);
   }
-  for (const f of caps.imageFormats) traits.add(`COMPUTE_IMAGE_TYPE_${traitSuffix(f)}`);
+  for (const f of caps.imageFormats) traits.add(imageTypeTrait(f));
   traits.add(`CUSTOM_HYPERVISOR_${traitSuffix(caps.hypervisorType)}`);
   return [...traits].sort();
 }
