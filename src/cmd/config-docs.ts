@@ -59,7 +59,7 @@ export function configReference(drivers: DriverSection[], table: OptionTable = O
     'Every process checks the values of the options below when it starts: a value that does not fit its type stops it with one line naming '
       + 'the option, e.g. `orrery: bad configuration value: [api] compute_port = "eighty": must be an integer`, and exit status 1.\n',
     '`etc/orrery.conf.sample` has every option commented out with its default: copy it and uncomment what you change. '
-      + '`orrery config reference` and `orrery config sample` print this page and that file.\n',
+      + '`orrery config reference` and `orrery config sample` print this page and that file; `orrery --config FILE config check` checks a file\'s values without starting anything.\n',
     ...sections,
     '# Driver sections\n',
     ...driverSections,

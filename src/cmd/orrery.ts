@@ -204,6 +204,10 @@ const configCmd = program.command('config').description('the configuration optio
 configCmd.command('reference').description('every option with its default and meaning, as markdown (docs/configuration.md)').action(async () => {
   process.stdout.write(configReference(await bundledDriverSections()));
 });
+configCmd.command('check').description('checks every value of the configuration (the file and the environment) as a service does at start').action(() => {
+  const config = loadConfig(program.opts());
+  process.stdout.write(`configuration is valid${config.path ? ` (${config.path})` : ' (defaults and environment; no file)'}\n`);
+});
 configCmd.command('sample').description('an orrery.conf with every option commented out (etc/orrery.conf.sample)').action(async () => {
   process.stdout.write(configSample(await bundledDriverSections()));
 });

@@ -21,6 +21,6 @@ export function statusTable(services: readonly ServiceHealth[], now: number): st
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const down = services.filter((s) => s.state === 'down').length;
-  const summary = services.length === 0 ? 'no services have registered yet' : `${services.length} services: ${services.length - down} up, ${down} down`;
+  const summary = services.length === 0 ? 'no services have registered yet' : `${services.length} service${services.length === 1 ? '' : 's'}: ${services.length - down} up, ${down} down`;
   return `${[line(head), ...rows.map(line)].join('\n')}\n${summary}\n`;
 }

@@ -2,7 +2,7 @@ import {
   guardDriver, isDriverError, ERROR_TAXONOMY, type GuardedVirtDriver, type ImageService, type LifecycleEvent, type VirtDriver,
 } from '@orrery/virt-api';
 import type { Config } from '../common/config.js';
-import { errorMessage, statusOf } from '../common/errors.js';
+import { errorMessage, NotFound, statusOf } from '../common/errors.js';
 import { logLifecycle, type Logger } from '../common/logging.js';
 import { now } from '../common/time.js';
 import { buildDuration, buildsFailed, buildsStarted, buildsSucceeded, secondsSince } from '../common/metrics.js';
@@ -275,7 +275,10 @@ export class ComputeService {
         };
       },
       get_console_output: async ({ instance, length }) => {
-        const output = await d.getConsoleOutput(instanceRef(instance));
+        // No guest (a build that failed before it made one): Nova's 404, not a fault of the service.
+        const output = await d.getConsoleOutput(instanceRef(instance)).catch((err: unknown) => {
+          throw isDriverError(err, 'InstanceNotFound') ? new NotFound('Guest does not have a console available.') : err;
+        });
         if (length === null) return output;
         const lines = output.split('\n');
         if (lines.at(-1) === '') lines.pop();

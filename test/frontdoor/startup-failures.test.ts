@@ -85,6 +85,10 @@ describe('entry points: help and start-up failures', () => {
     assert.equal(line, 'orrery: bad configuration value: [api] compute_port = "eighty": must be an integer');
     const agent = failureLine(await run('orrery', ['network-agent', '--host', 'h1'], { ORRERY_NETWORK_AGENT__DATAPLANE: 'ovs' }));
     assert.equal(agent, 'orrery: bad configuration value: [network_agent] dataplane = "ovs": must be one of noop, linux');
+    const checked = failureLine(await run('orrery', ['config', 'check'], { ORRERY_IDENTITY__PASSWORD_HASH_ALGORITHM: 'md5' }));
+    assert.equal(checked, 'orrery: bad configuration value: [identity] password_hash_algorithm = "md5": must be one of pbkdf2_sha512, scrypt');
+    const valid = await run('orrery', ['config', 'check']);
+    assert.deepEqual([valid.code, valid.stdout], [0, 'configuration is valid (defaults and environment; no file)\n']);
     const missing = failureLine(await run('orrery', ['--config', join(stateDir, 'nope.conf'), 'status']));
     assert.equal(missing, `orrery: cannot read the configuration file ${join(stateDir, 'nope.conf')}: no such file`);
   });

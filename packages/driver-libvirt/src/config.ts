@@ -6,15 +6,15 @@ import { optionDefaults, type DriverOptions } from '@orrery/virt-api';
 /** The [libvirt] options (Nova's names where the meaning is Nova's); parseConfig falls back on these defaults. */
 export const LIBVIRT_OPTIONS = {
   connection_uri: { default: 'qemu:///system', help: 'libvirt connection URI.' },
-  virt_type: { default: 'qemu', choices: ['qemu', 'kvm'], help: 'Domain type: qemu (software emulation, TCG) or kvm.' },
-  instances_path: { default: '', help: "Directory of each instance's disks, console log and libvirt.xml; empty: instances/ in the compute host's state directory ($state_path/compute/HOST)." },
+  virt_type: { default: 'qemu', choices: ['qemu', 'kvm'], help: "Domain type: qemu (software emulation, TCG, <domain type='qemu'>) or kvm (hardware virtualization, <domain type='kvm'>, host-model CPU)." },
+  instances_path: { default: '', help: "Directory of each instance's disks, console log and libvirt.xml; empty: instances/ in the compute host's state directory ($state_path/compute/HOST). QEMU runs as libvirt-qemu: every parent directory must be searchable by other users (the driver warns at start when one is not)." },
   image_cache_path: { default: '', help: 'The image cache (one file per image, the backing file of every overlay); empty: instances_path/_base.' },
   snapshots_directory: { default: '', help: 'Scratch space for snapshots, emptied as soon as the upload is done; empty: instances_path/snapshots.' },
   image_cache_manager_interval: { default: '2400', type: 'int', min: 0, help: 'Seconds between runs of the image cache manager; 0: never.' },
   remove_unused_original_minimum_age_seconds: { default: '86400', type: 'int', min: 0, help: 'Seconds a cached image no instance uses is kept before it is removed.' },
   wait_soft_reboot_seconds: { default: '120', type: 'int', min: 0, help: 'Seconds a soft reboot waits for the guest to react to ACPI before it reboots hard.' },
   min_memory_mb: { default: '128', type: 'int', min: 1, help: "Guests get the flavor's memory but at least this many MiB (Linux under TCG needs about 96)." },
-  tb_cache_mb: { default: '32', type: 'int', min: 0, help: "MiB of QEMU's TCG translation cache (virt_type qemu only; 0: QEMU's default, much bigger)." },
+  tb_cache_mb: { default: '32', type: 'int', min: 0, help: "MiB of QEMU's TCG translation cache (virt_type qemu only; 0: QEMU's default, much bigger); 32 saves about 20 MB of host memory per guest." },
   hw_machine_type: { default: 'pc', help: 'Machine type of every guest.' },
   kernel_cmdline: { default: 'root=/dev/vda console=tty0 console=ttyS0', help: 'Kernel command line for direct kernel boot when the image has no os_command_line property.' },
   host_ip: { default: '127.0.0.1', help: "The compute host's IP as its node reports it." },
@@ -22,8 +22,8 @@ export const LIBVIRT_OPTIONS = {
   live_migration_uri: { default: '', help: "Live migration: URI a source's virsh reaches this host's libvirtd at; empty: connection_uri." },
   migration_address: { default: '', help: "Live migration: address this host's QEMUs receive incoming migrations on; empty: host_ip." },
   live_migration_timeout: { default: '1800', type: 'int', min: 1, help: 'Live migration: seconds after which a migration still running fails.' },
-  host_netns: { default: '', help: "Network namespace libvirtd (and so the guests' taps) lives in, as /run/netns/NAME or /proc/PID/ns/net; empty: the driver's own." },
-  device_detach_timeout: { default: '20', type: 'int', min: 1, help: 'Seconds a live interface detach waits for the guest to let the NIC go.' },
+  host_netns: { default: '', help: "Network namespace libvirtd (and so the guests' taps) lives in, as /run/netns/NAME or /proc/PID/ns/net; empty: the driver's own. plugVifs makes the ports' bridges there." },
+  device_detach_timeout: { default: '20', type: 'int', min: 1, help: 'Seconds a live interface detach waits for the guest to let the NIC go (the request is repeated every 3 s).' },
   image_formats: { default: 'qcow2,raw,ami', type: 'list', help: 'Image formats this host declares and is scheduled for: a subset of qcow2, raw, ami (narrowed when another host of the cloud takes the rest).' },
 } as const satisfies DriverOptions;
 
