@@ -1,3 +1,4 @@
+import { listenFailure } from '../common/listen-failure.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from '../common/config.js';
@@ -79,9 +80,7 @@ export async function startMetricsListener(config: Config, log: Logger, opts: Me
 
 function listenOn(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE' ? new Error(`port ${port} ([metrics] port) is in use`) : err);
-    });
+    server.once('error', (err) => reject(listenFailure(err, host, port, '[metrics] port')));
     server.listen(port, host, () => resolve());
   });
 }

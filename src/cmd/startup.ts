@@ -8,22 +8,13 @@ import { Config, ConfigError } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import { DatabaseUnavailable, isConnectionLoss } from '../db/connection-loss.js';
 import { redactTransportUrl } from '../rpc/transport.js';
+import { StartupError } from '../common/listen-failure.js';
 
-/** A failure whose message is already the line to print. */
-export class StartupError extends Error {}
+export { StartupError, listenFailure } from '../common/listen-failure.js';
 
 /** Why the message broker could not be reached at start (`transport_url`'s password not shown). */
 export function brokerFailure(err: unknown): StartupError {
   return new StartupError(`message broker unreachable ([DEFAULT] transport_url): ${reasonOf(err)}`);
-}
-
-/** Why a listener could not listen, naming its option: `port 8774 ([api] compute_port) is in use`. */
-export function listenFailure(err: unknown, host: string, port: number, option: string): Error {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'EADDRINUSE') return new StartupError(`port ${port} (${option}) is in use`);
-  if (code === 'EACCES') return new StartupError(`port ${port} (${option}) needs privileges this process lacks`);
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new StartupError(`address ${host} ([DEFAULT] bind_host) is not an address of this machine`);
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** An error's text; Node's connection errors to a name with several addresses carry theirs in `errors`. */

@@ -1,5 +1,6 @@
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logging.js';
+import { listenFailure } from '../common/listen-failure.js';
 import { startDashboard, type RunningDashboard } from './server.js';
 
 export type { RunningDashboard } from './server.js';
@@ -16,7 +17,8 @@ export async function startConfiguredDashboard(config: Config, urls: Readonly<Re
   if (port === undefined || port === '') return null;
   const targets = new Map<string, string>(SERVICES.map((s) => [s, urls[s]]));
   const n = config.num('api', 'dashboard_port');
-  return startDashboard({ host: config.str('DEFAULT', 'bind_host'), port: n, targets, log: log.child({ service: 'dashboard' }) }).catch((err: NodeJS.ErrnoException) => {
-    throw err.code === 'EADDRINUSE' ? new Error(`port ${n} ([api] dashboard_port) is in use`) : err;
+  const host = config.str('DEFAULT', 'bind_host');
+  return startDashboard({ host, port: n, targets, log: log.child({ service: 'dashboard' }) }).catch((err: unknown) => {
+    throw listenFailure(err, host, n, '[api] dashboard_port');
   });
 }
