@@ -135,6 +135,22 @@ const DEFAULTS: IniData = {
    */
   conductor: { flow_lease: '20', flow_poll_interval: '5', move_step_timeout: '1800' },
   cinder: { cross_az_attach: 'true' },
+  /**
+   * Remote VNC consoles (Nova's options). enabled: whether servers' VNC consoles may be asked
+   * for. novncproxy_port: the noVNC websocket proxy's port in the API process, on bind_host
+   * (0: an ephemeral port). novncproxy_base_url: the page the console URLs point at (empty:
+   * http://<bind_host>:<the proxy's port>/vnc_lite.html); the URL adds ?path=%3Ftoken%3D<token>.
+   */
+  vnc: { enabled: 'true', novncproxy_port: '6080', novncproxy_base_url: '' },
+  /**
+   * Interactive serial consoles (Nova's options). enabled: whether they may be asked for.
+   * serialproxy_port: the serial websocket proxy's port in the API process, on bind_host (0: an
+   * ephemeral port). base_url: the websocket URL consoles are handed (empty: ws://<bind_host>:<port>/);
+   * the URL adds ?token=<token>.
+   */
+  serial_console: { enabled: 'true', serialproxy_port: '6083', base_url: '' },
+  /** token_ttl: seconds a console URL's token stays valid for a first connection (Nova's [consoleauth] token_ttl). */
+  consoleauth: { token_ttl: '600' },
   /** policy_file: overrides of the policy defaults (YAML or JSON), relative to this file's folder; a missing file means none. */
   oslo_policy: { policy_file: 'policy.yaml' },
 };
