@@ -32,6 +32,7 @@ import { ConductorService } from '../conductor/conductor.js';
 import { ComputeService } from '../compute/manager.js';
 import { driverImageService } from '../compute/image-service.js';
 import { startNetworkAgent } from './network-agent.js';
+import { startConsoleProxies, type ConsoleProxies } from '../consoles/proxy.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
@@ -110,6 +111,8 @@ export interface ApiService {
   refreshPins(): Promise<string>;
   /** Re-reads policy.yaml (SIGHUP); a bad file keeps the rules in force and throws why. */
   reloadPolicy(): Promise<string>;
+  /** The console proxies ([vnc], [serial_console]) of this process. */
+  consoles: ConsoleProxies;
   stop(): Promise<void>;
 }
 
@@ -139,6 +142,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     // Set once the APIs listen (the service user authenticates at the identity URL): the user's
     // token for what a request asks, the service user's for the API's own work (a local delete's ports).
     network: undefined as NetworkClient | undefined,
+    consoleProxies: { novnc: null as number | null, serial: null as number | null },
   };
   const apps = {
     identity: createIdentityApp({ db, config, tokens, policy, log, catalog: catalog.provider }),
@@ -156,12 +160,18 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   await catalog.seed(catalogFor(urls, config.str('DEFAULT', 'region_name')), config.str('DEFAULT', 'region_name'));
   deps.network = new NetworkClient(config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity));
   await seedImage(db, config);
+  const consoles = await startConsoleProxies({ config, db, compute, log }).catch(async (err: unknown) => {
+    await Promise.all(Object.values(apps).map((a) => a.close()));
+    throw err;
+  });
+  deps.consoleProxies = { novnc: consoles.novnc?.port ?? null, serial: consoles.serial?.port ?? null };
   const openrcPath = config.statePath('openrc');
   mkdirSync(dirname(openrcPath), { recursive: true });
   writeFileSync(openrcPath, openrcText(config, urls), { mode: 0o600 });
   return {
-    urls, apps, openrcPath, refreshPins: () => compute.refreshPin(), reloadPolicy,
+    urls, apps, openrcPath, refreshPins: () => compute.refreshPin(), reloadPolicy, consoles,
     stop: async () => {
+      await consoles.stop();
       await Promise.all(Object.values(apps).map((a) => a.close()));
     },
   };
