@@ -46,6 +46,14 @@ export interface LibvirtConfig {
   hostNetns: string;
   /** How long a live interface detach waits for the guest to let the NIC go (seconds). */
   detachTimeout: number;
+  /**
+   * The address guests' VNC and serial consoles listen on, on the host libvirtd runs in (Nova's
+   * [vnc] server_listen and [serial_console] proxyclient_address in one): the console proxy
+   * connects to it, so it must be reachable from the API process (loopback: the same machine).
+   */
+  consoleListen: string;
+  /** The TCP ports guests' serial consoles are given from, inclusive (Nova's [serial_console] port_range). */
+  serialPortRange: { min: number; max: number };
 }
 
 function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
@@ -59,6 +67,21 @@ function int(raw: Record<string, string>, key: string, dflt: number, min: number
 function str(raw: Record<string, string>, key: string, dflt: string): string {
   const v = raw[key]?.trim();
   return v ? v : dflt;
+}
+
+/** "MIN:MAX", 1024 <= MIN <= MAX <= 65535. */
+function portRange(v: string): { min: number; max: number } {
+  const m = /^(\d{1,5}):(\d{1,5})$/.exec(v);
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (!m || min < 1024 || max > 65535 || min > max) throw new Error(`libvirt driver: serial_port_range must be MIN:MAX within 1024-65535, got ${JSON.stringify(v)}`);
+  return { min, max };
+}
+
+/** An IP literal or host name (it goes into the domain definition and the proxy's connect). */
+function listenAddress(v: string): string {
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(v)) throw new Error(`libvirt driver: console_listen must be an address, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 function netnsPath(v: string): string {
@@ -97,5 +120,7 @@ export function parseConfig(stateDir: string, raw: Record<string, string>): Libv
     liveMigrationTimeout: int(raw, 'live_migration_timeout', 1800, 1),
     hostNetns: netnsPath(str(raw, 'host_netns', '')),
     detachTimeout: int(raw, 'device_detach_timeout', 20, 1),
+    consoleListen: listenAddress(str(raw, 'console_listen', '127.0.0.1')),
+    serialPortRange: portRange(str(raw, 'serial_port_range', '10000:20000')),
   };
 }
