@@ -10,6 +10,7 @@ process.stdout.write(
   `Orrery all-in-one is running.\n` +
   `  identity  ${cloud.urls.identity}/v3\n  compute   ${cloud.urls.compute}/v2.1\n` +
   `  image     ${cloud.urls.image}\n  placement ${cloud.urls.placement}\n  network   ${cloud.urls.network}\n` +
+  (cloud.dashboardUrl ? `Dashboard: ${cloud.dashboardUrl}/\n` : '') +
   `Credentials: . ${cloud.openrcPath}\n`,
 );
 // SIGHUP re-reads policy.yaml; a bad file is logged and the rules in force stay.

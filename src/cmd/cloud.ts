@@ -12,6 +12,8 @@ export { BUNDLED_DRIVERS, type CloudUrls } from './services.js';
 export interface RunningCloud {
   urls: CloudUrls;
   openrcPath: string;
+  /** The web dashboard's URL (null when `[api] dashboard_port` is empty). */
+  dashboardUrl: string | null;
   db: Db;
   bus: Bus;
   computes: ComputeService[];
@@ -39,7 +41,7 @@ export async function startAllInOne(config: Config, log: Logger = createLogger('
     throw err;
   });
   return {
-    urls: api.urls, openrcPath: api.openrcPath, db, bus, computes: services.computes, apps: api.apps, reloadPolicy: api.reloadPolicy,
+    urls: api.urls, openrcPath: api.openrcPath, dashboardUrl: api.dashboardUrl, db, bus, computes: services.computes, apps: api.apps, reloadPolicy: api.reloadPolicy,
     stop: async () => {
       await services.stop();
       await api.stop();

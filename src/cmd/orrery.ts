@@ -12,6 +12,7 @@ import { migrate, openConfiguredDatabase, type Db } from '../db/connection.js';
 import { compareVersions } from '../common/versions.js';
 import { allPolicyDefaults, policySample } from './policies.js';
 import { startNetworkAgent } from './network-agent.js';
+import { bundledDriverSections, configReference, configSample } from './config-docs.js';
 
 /**
  * `orrery`: one entry point per service (api, conductor, scheduler, compute) for the
@@ -62,7 +63,7 @@ program.command('api').description('the identity, image, compute and placement A
   const db = await openServiceDatabase(config);
   const bus = await serviceBus(config, log);
   const api = await startApi(config, db, bus, log);
-  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1\nCredentials: . ${api.openrcPath}\n`);
+  process.stdout.write(`orrery-api is running: identity ${api.urls.identity}/v3 compute ${api.urls.compute}/v2.1${api.dashboardUrl ? ` dashboard ${api.dashboardUrl}/` : ''}\nCredentials: . ${api.openrcPath}\n`);
   runUntilSignalled(log, [{ stop: () => db.destroy() }, { stop: () => bus.close() }, api], async () => {
     // A bad policy file is logged and keeps the rules in force; the pins are refreshed anyway.
     const policy = await api.reloadPolicy().catch((err: unknown) => {
@@ -172,6 +173,14 @@ policy.command('list').description('every rule with its default check').action((
 });
 policy.command('sample').description('a policy.yaml with every default, commented out, to copy and edit').action(() => {
   process.stdout.write(policySample(allPolicyDefaults()));
+});
+
+const configCmd = program.command('config').description('the configuration options');
+configCmd.command('reference').description('every option with its default and meaning, as markdown (docs/configuration.md)').action(async () => {
+  process.stdout.write(configReference(await bundledDriverSections()));
+});
+configCmd.command('sample').description('an orrery.conf with every option commented out (etc/orrery.conf.sample)').action(async () => {
+  process.stdout.write(configSample(await bundledDriverSections()));
 });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

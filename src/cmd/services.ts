@@ -32,6 +32,7 @@ import { ConductorService } from '../conductor/conductor.js';
 import { ComputeService } from '../compute/manager.js';
 import { driverImageService } from '../compute/image-service.js';
 import { startNetworkAgent } from './network-agent.js';
+import { startConfiguredDashboard } from '../dashboard/index.js';
 import { startConsoleProxies, type ConsoleProxies } from '../consoles/proxy.js';
 
 /** The building blocks every entry point composes: one function per service. */
@@ -107,6 +108,8 @@ export interface ApiService {
   urls: CloudUrls;
   apps: Record<keyof CloudUrls, FastifyInstance>;
   openrcPath: string;
+  /** The web dashboard's URL (null when `[api] dashboard_port` is empty). */
+  dashboardUrl: string | null;
   /** Recomputes the compute RPC pin from the live services (SIGHUP). */
   refreshPins(): Promise<string>;
   /** Re-reads policy.yaml (SIGHUP); a bad file keeps the rules in force and throws why. */
@@ -157,7 +160,12 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   for (const name of Object.keys(apps) as Array<keyof CloudUrls>) {
     urls[name] = await listen(apps[name], bindHost, config.num('api', `${name}_port`));
   }
-  await catalog.seed(catalogFor(urls, config.str('DEFAULT', 'region_name')), config.str('DEFAULT', 'region_name'));
+  const dashboard = await startConfiguredDashboard(config, urls, log).catch(async (err: unknown) => {
+    await Promise.all(Object.values(apps).map((a) => a.close()));
+    throw err;
+  });
+  const region = config.str('DEFAULT', 'region_name');
+  await catalog.seed([...catalogFor(urls, region), ...(dashboard ? [catalogService('dashboard', 'horizon', dashboard.url, region)] : [])], region);
   deps.network = new NetworkClient(config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity));
   await seedImage(db, config);
   const consoles = await startConsoleProxies({ config, db, compute, log }).catch(async (err: unknown) => {
@@ -169,9 +177,10 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   mkdirSync(dirname(openrcPath), { recursive: true });
   writeFileSync(openrcPath, openrcText(config, urls), { mode: 0o600 });
   return {
-    urls, apps, openrcPath, refreshPins: () => compute.refreshPin(), reloadPolicy, consoles,
+    urls, apps, openrcPath, dashboardUrl: dashboard?.url ?? null, refreshPins: () => compute.refreshPin(), reloadPolicy, consoles,
     stop: async () => {
       await consoles.stop();
+      await dashboard?.stop();
       await Promise.all(Object.values(apps).map((a) => a.close()));
     },
   };

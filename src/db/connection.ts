@@ -9,6 +9,7 @@ import {
 } from 'kysely';
 import type { Config } from '../common/config.js';
 import { Conflict } from '../common/errors.js';
+import { OPTIONS } from '../common/options.js';
 import { DatabaseUnavailable, isConnectionLoss, neverSent, retryingConnectionLoss, unavailable } from './connection-loss.js';
 import type { Database } from './schema.js';
 import * as m001 from './migrations/001_initial.js';
@@ -73,7 +74,7 @@ export interface DatabaseOptions {
 }
 
 /** Connections per process when `[database] max_pool_size` is not set. */
-export const DEFAULT_MAX_POOL_SIZE = 10;
+export const DEFAULT_MAX_POOL_SIZE = Number(OPTIONS.database.max_pool_size.default);
 
 /**
  * PostgreSQL URL schemes Nova's configs use: the SQLAlchemy `+driver` suffix names a Python

@@ -1,23 +1,9 @@
 import type { Config } from '../common/config.js';
+import { OPTIONS } from '../common/options.js';
 import type { Db } from './connection.js';
 
-/** Nova's quota resources with Nova's defaults; `[quota] <resource>` in the config overrides a default. */
-const NOVA_DEFAULTS: Record<string, number> = {
-  instances: 10,
-  cores: 20,
-  ram: 51200,
-  floating_ips: 10,
-  fixed_ips: -1,
-  metadata_items: 128,
-  injected_files: 5,
-  injected_file_content_bytes: 10240,
-  injected_file_path_bytes: 255,
-  key_pairs: 100,
-  security_groups: 10,
-  security_group_rules: 20,
-  server_groups: 10,
-  server_group_members: 10,
-};
+/** Nova's quota resources with Nova's defaults (the [quota] options of src/common/options.ts); `[quota] <resource>` overrides a default. */
+const NOVA_DEFAULTS: Record<string, number> = Object.fromEntries(Object.entries(OPTIONS.quota).map(([r, def]) => [r, Number(def.default)]));
 
 export const QUOTA_RESOURCES: readonly string[] = Object.keys(NOVA_DEFAULTS);
 

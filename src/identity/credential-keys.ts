@@ -25,7 +25,7 @@ export class CredentialKeys {
   constructor(private readonly dir: string) {}
 
   static fromConfig(config: Config): CredentialKeys {
-    return new CredentialKeys(config.opt('credential', 'key_repository') ?? config.statePath('credential-keys'));
+    return new CredentialKeys(config.opt('credential', 'key_repository') || config.statePath('credential-keys'));
   }
 
   private load(): { hash: string; key: Buffer } {

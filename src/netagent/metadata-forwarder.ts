@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config } from '../common/config.js';
+import type { OPTIONS } from '../common/options.js';
 import type { Logger } from '../common/logging.js';
 import { metadataProxySecret, signInstanceId } from '../common/metadata-secret.js';
 import type { NetworkClient, NeutronPort } from '../clients/network-client.js';
@@ -28,20 +29,9 @@ export interface MetadataForwarderOptions {
   cacheTtlMs?: number;
 }
 
-/** The `[metadata_agent]` options and their defaults (Neutron's metadata agent's names). */
-export const METADATA_AGENT_DEFAULTS = {
-  nova_metadata_host: '127.0.0.1',
-  nova_metadata_port: '8775',
-  nova_metadata_protocol: 'http',
-  metadata_proxy_socket: '$state_path/metadata_proxy',
-  /** Seconds a (network, address) → port lookup is reused. */
-  cache_ttl: '5',
-} as const;
-
-function agentOption(config: Config, name: keyof typeof METADATA_AGENT_DEFAULTS): string {
-  const v = config.opt('metadata_agent', name);
-  if (v !== undefined && v !== '') return v;
-  return METADATA_AGENT_DEFAULTS[name].replaceAll('$state_path', config.str('DEFAULT', 'state_path'));
+/** A `[metadata_agent]` option (Neutron's metadata agent's names; defined in src/common/options.ts). */
+function agentOption(config: Config, name: keyof typeof OPTIONS.metadata_agent): string {
+  return config.optOrDefault('metadata_agent', name);
 }
 
 /** A forwarder as the configuration says (`[metadata_agent]`, `[neutron] metadata_proxy_shared_secret`). */

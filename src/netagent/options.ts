@@ -1,12 +1,12 @@
 /**
- * The agent's options, `[network_agent]` (defaults here, so the shared config defaults need no
- * edit): dataplane noop|linux, netns (path of the host's network namespace; empty: the agent's
+ * The agent's options, `[network_agent]` (defined in src/common/options.ts): dataplane noop|linux, netns (path of the host's network namespace; empty: the agent's
  * own), tunneling_ip, interface_mappings (physnet:iface,…), poll_interval and resync_interval
  * (seconds), state_path, namespace_prefix (several simulated hosts on one machine), dhcp_lease_duration,
  * and what the agent offers (dhcp, l3, metadata) as its `configurations`.
  */
 import { join } from 'node:path';
 import type { Config } from '../common/config.js';
+import type { OPTIONS } from '../common/options.js';
 
 export interface AgentConfig {
   dataplane: 'noop' | 'linux';
@@ -24,17 +24,9 @@ export interface AgentConfig {
   metadata: boolean;
 }
 
-const DEFAULTS: Record<string, string> = {
-  dataplane: 'noop', netns: '', tunneling_ip: '', interface_mappings: '', poll_interval: '2', resync_interval: '60',
-  state_path: '', namespace_prefix: '', dhcp_lease_duration: '86400', availability_zone: '', dhcp: 'true', l3: 'true', metadata: 'true',
-};
-
-const opt = (c: Config, name: string): string => {
-  const v = c.opt('network_agent', name);
-  return v === undefined || v === '' ? DEFAULTS[name]! : v;
-};
+const opt = (c: Config, name: keyof typeof OPTIONS.network_agent): string => c.optOrDefault('network_agent', name);
 const bool = (v: string) => /^(1|true|yes|on)$/i.test(v);
-const seconds = (c: Config, name: string, min: number, max: number): number => {
+const seconds = (c: Config, name: keyof typeof OPTIONS.network_agent, min: number, max: number): number => {
   const n = Number(opt(c, name));
   if (!Number.isFinite(n) || n < min || n > max) throw new Error(`config: [network_agent] ${name} must be between ${min} and ${max}`);
   return n;

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { newUuid } from '../common/ids.js';
+import { OPTIONS } from '../common/options.js';
 import {
   claimTopology, completeTopology, defaultExternalNetwork, getTopology, insertTopologySubnet, networkHasServerPorts, releaseTopology, type TopologyRow,
 } from '../db/network-auto-allocated.js';
@@ -23,7 +24,7 @@ import { createServicePort, deleteServicePort } from './router-ports.js';
  * anything made is torn down again when a later step fails.
  */
 
-export const DEFAULT_SUBNET_POOL = '10.128.0.0/12';
+export const DEFAULT_SUBNET_POOL = OPTIONS.network.auto_allocate_subnet_pool.default;
 /** How long a request waits for a concurrent request of the same project to finish making it. */
 const WAIT_MS = 20_000;
 

@@ -1,13 +1,14 @@
 import type { Config } from '../common/config.js';
+import { optionDef } from '../common/options.js';
 import type { Db } from '../db/connection.js';
 import { lockKey } from '../db/locks.js';
 import { QUOTA_RESOURCES, quotaOverrides, quotaUsage, type QuotaResource } from '../db/network-quotas.js';
 import { overQuota } from './common.js';
 
-/** Neutron's defaults (`[quotas] quota_<resource>`); -1 is unlimited. */
-export const QUOTA_DEFAULTS: Readonly<Record<QuotaResource, number>> = {
-  network: 100, subnet: 100, port: 500, router: 10, floatingip: 50, security_group: 10, security_group_rule: 100,
-};
+/** Neutron's defaults (the `[quotas] quota_<resource>` options of src/common/options.ts); -1 is unlimited. */
+export const QUOTA_DEFAULTS = Object.fromEntries(
+  QUOTA_RESOURCES.map((r) => [r, Number(optionDef('quotas', `quota_${r}`)?.default ?? -1)]),
+) as Readonly<Record<QuotaResource, number>>;
 
 /** The defaults in force: Neutron's, each replaceable by `[quotas] quota_<resource>`. */
 export function quotaDefaults(config: Config): Record<QuotaResource, number> {

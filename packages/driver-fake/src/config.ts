@@ -1,5 +1,5 @@
 /** The fake driver's configuration: its [fake] section, as strings. */
-import { CAPABILITY_TRAITS, type BooleanCapability } from '@orrery/virt-api';
+import { CAPABILITY_TRAITS, optionDefaults, type BooleanCapability, type DriverOptions } from '@orrery/virt-api';
 
 export interface FakeConfig {
   /** Names of the nodes this host manages. */
@@ -39,6 +39,30 @@ export interface FakeConfig {
 
 export const DEFAULT_IMAGE_FORMATS = ['raw', 'qcow2', 'ami', 'iso', 'vhd', 'vhdx', 'vmdk', 'vdi'];
 
+/** The [fake] options ([fake@HOST] overrides them for one host); parseConfig falls back on these defaults. */
+export const FAKE_OPTIONS = {
+  nodes: { default: '1', type: 'int', min: 1, help: 'Nodes this host manages.' },
+  node_names: { default: '', type: 'list', help: 'Names of those nodes, comma separated; empty: the host name (one node) or PREFIX-n1, PREFIX-n2, …' },
+  node_name_prefix: { default: '', help: 'Prefix of generated node names; empty: the host name.' },
+  vcpus: { default: '8', type: 'int', min: 1, help: 'Virtual CPUs of every node.' },
+  memory_mb: { default: '16384', type: 'int', min: 1, help: 'MiB of memory of every node.' },
+  disk_gb: { default: '200', type: 'int', min: 1, help: 'GiB of disk of every node.' },
+  latency_ms: { default: '0', type: 'int', min: 0, help: 'Milliseconds added to every back-end call.' },
+  watch_interval_ms: { default: '1000', type: 'int', min: 0, help: "Milliseconds between looks for out-of-band changes to the back-end's database; 0: never." },
+  image_formats: { default: DEFAULT_IMAGE_FORMATS.join(','), type: 'list', help: 'Disk formats the nodes accept (their COMPUTE_IMAGE_TYPE_* traits).' },
+  unsupported: { default: '', type: 'list', help: 'Capabilities switched off (the driver then refuses their operations), e.g. pause,snapshot.' },
+  traits: { default: '', type: 'list', help: 'Extra traits of every node.' },
+  resources: { default: '', type: 'list', help: 'Custom resource classes of every node, as CUSTOM_NAME=COUNT,…' },
+  node_resource_class: { default: '', help: 'Set (CUSTOM_NAME): every node is a whole machine, as a bare-metal node is — total 1 of this class and no VCPU, MEMORY_MB or DISK_GB.' },
+  host_ip: { default: '127.0.0.1', help: "The host's IP as its nodes report it." },
+  cluster: { default: '', help: 'Id of a shared back-end: every compute with the same id and state file serves the same nodes; empty: this host\'s own.' },
+  cluster_state_file: { default: '', help: "The shared back-end's file; empty: one beside the hosts' state directories." },
+  live_migration_ms: { default: '300', type: 'int', min: 0, help: 'Milliseconds a live migration takes (progress is reported ten times over it).' },
+  live_migration_converges: { default: 'true', type: 'bool', help: 'false: a live migration never converges until it is forced to complete or aborted.' },
+} as const satisfies DriverOptions;
+
+const D = optionDefaults(FAKE_OPTIONS);
+
 function list(v: string | undefined): string[] {
   return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -61,7 +85,7 @@ function bool(raw: Record<string, string>, key: string, dflt: boolean): boolean 
 
 /** Parses and validates the configuration; throws a readable Error on a bad value. */
 export function parseConfig(host: string, raw: Record<string, string>): FakeConfig {
-  const count = int(raw, 'nodes', 1, 1);
+  const count = int(raw, 'nodes', Number(D.nodes), 1);
   const prefix = raw['node_name_prefix']?.trim();
   let nodeNames = list(raw['node_names']);
   if (nodeNames.length === 0) {
@@ -93,20 +117,20 @@ export function parseConfig(host: string, raw: Record<string, string>): FakeConf
   const formats = list(raw['image_formats']).map((f) => f.toLowerCase());
   return {
     nodeNames,
-    vcpus: int(raw, 'vcpus', 8, 1),
-    memoryMb: int(raw, 'memory_mb', 16384, 1),
-    diskGb: int(raw, 'disk_gb', 200, 1),
-    latencyMs: int(raw, 'latency_ms', 0, 0),
-    watchIntervalMs: int(raw, 'watch_interval_ms', 1000, 0),
+    vcpus: int(raw, 'vcpus', Number(D.vcpus), 1),
+    memoryMb: int(raw, 'memory_mb', Number(D.memory_mb), 1),
+    diskGb: int(raw, 'disk_gb', Number(D.disk_gb), 1),
+    latencyMs: int(raw, 'latency_ms', Number(D.latency_ms), 0),
+    watchIntervalMs: int(raw, 'watch_interval_ms', Number(D.watch_interval_ms), 0),
     imageFormats: formats.length > 0 ? formats : DEFAULT_IMAGE_FORMATS,
     unsupported,
     traits: list(raw['traits']),
     resources,
     nodeResourceClass: nodeClass as FakeConfig['nodeResourceClass'],
-    hostIp: raw['host_ip']?.trim() || '127.0.0.1',
+    hostIp: raw['host_ip']?.trim() || D.host_ip,
     cluster: raw['cluster']?.trim() || null,
     clusterStateFile: raw['cluster_state_file']?.trim() || null,
-    liveMigrationMs: int(raw, 'live_migration_ms', 300, 0),
-    liveMigrationConverges: bool(raw, 'live_migration_converges', true),
+    liveMigrationMs: int(raw, 'live_migration_ms', Number(D.live_migration_ms), 0),
+    liveMigrationConverges: bool(raw, 'live_migration_converges', D.live_migration_converges === 'true'),
   };
 }

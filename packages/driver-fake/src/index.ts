@@ -9,7 +9,7 @@ export { FakeDriver } from './driver.js';
 export { FakeBackend, fakeBackendPath, openFakeBackend } from './backend.js';
 export type { Fault, FaultKind, FaultSpec, FakeInstance } from './backend.js';
 export type { VifCall, VifOp, VifRecords } from './vif-records.js';
-export { parseConfig, DEFAULT_IMAGE_FORMATS, type FakeConfig } from './config.js';
+export { parseConfig, DEFAULT_IMAGE_FORMATS, FAKE_OPTIONS as driverOptions, type FakeConfig } from './config.js';
 export { clusterStatePath } from './cluster.js';
 
 /** The driver factory the loader calls. */

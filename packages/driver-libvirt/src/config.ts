@@ -1,5 +1,36 @@
 /** The libvirt driver's configuration: its [libvirt] section, as strings. */
 import { join } from 'node:path';
+import { optionDefaults, type DriverOptions } from '@orrery/virt-api';
+
+/** The [libvirt] options (Nova's names where the meaning is Nova's); parseConfig falls back on these defaults. */
+export const LIBVIRT_OPTIONS = {
+  connection_uri: { default: 'qemu:///system', help: 'libvirt connection URI.' },
+  virt_type: { default: 'qemu', choices: ['qemu', 'kvm'], help: 'Domain type: qemu (software emulation, TCG) or kvm.' },
+  instances_path: { default: '', help: "Directory of each instance's disks, console log and libvirt.xml; empty: instances/ in the compute host's state directory ($state_path/compute/HOST)." },
+  image_cache_path: { default: '', help: 'The image cache (one file per image, the backing file of every overlay); empty: instances_path/_base.' },
+  snapshots_directory: { default: '', help: 'Scratch space for snapshots, emptied as soon as the upload is done; empty: instances_path/snapshots.' },
+  image_cache_manager_interval: { default: '2400', type: 'int', min: 0, help: 'Seconds between runs of the image cache manager; 0: never.' },
+  remove_unused_original_minimum_age_seconds: { default: '86400', type: 'int', min: 0, help: 'Seconds a cached image no instance uses is kept before it is removed.' },
+  wait_soft_reboot_seconds: { default: '120', type: 'int', min: 0, help: 'Seconds a soft reboot waits for the guest to react to ACPI before it reboots hard.' },
+  min_memory_mb: { default: '128', type: 'int', min: 1, help: "Guests get the flavor's memory but at least this many MiB (Linux under TCG needs about 96)." },
+  tb_cache_mb: { default: '32', type: 'int', min: 0, help: "MiB of QEMU's TCG translation cache (virt_type qemu only; 0: QEMU's default, much bigger)." },
+  hw_machine_type: { default: 'pc', help: 'Machine type of every guest.' },
+  kernel_cmdline: { default: 'root=/dev/vda console=tty0 console=ttyS0', help: 'Kernel command line for direct kernel boot when the image has no os_command_line property.' },
+  host_ip: { default: '127.0.0.1', help: "The compute host's IP as its node reports it." },
+  shutdown_timeout: { default: '60', type: 'int', min: 0, help: 'Cold moves: seconds a running guest gets to shut down through ACPI before it is powered off; 0: at once.' },
+  live_migration_uri: { default: '', help: "Live migration: URI a source's virsh reaches this host's libvirtd at; empty: connection_uri." },
+  migration_address: { default: '', help: "Live migration: address this host's QEMUs receive incoming migrations on; empty: host_ip." },
+  live_migration_timeout: { default: '1800', type: 'int', min: 1, help: 'Live migration: seconds after which a migration still running fails.' },
+  host_netns: { default: '', help: "Network namespace libvirtd (and so the guests' taps) lives in, as /run/netns/NAME or /proc/PID/ns/net; empty: the driver's own." },
+  device_detach_timeout: { default: '20', type: 'int', min: 1, help: 'Seconds a live interface detach waits for the guest to let the NIC go.' },
+  console_listen: {
+    default: '127.0.0.1',
+    help: "Address guests' VNC and serial consoles listen on, in libvirtd's network namespace; the API process's console proxy connects to it (loopback: on the same machine).",
+  },
+  serial_port_range: { default: '10000:20000', help: "MIN:MAX, the TCP ports guests' serial consoles (ttyS0) are given from (Nova's [serial_console] port_range)." },
+} as const satisfies DriverOptions;
+
+const D = optionDefaults(LIBVIRT_OPTIONS);
 
 export type VirtType = 'qemu' | 'kvm';
 
@@ -93,34 +124,34 @@ function netnsPath(v: string): string {
 
 /** Parses and validates the configuration; throws a readable Error on a bad value. */
 export function parseConfig(stateDir: string, raw: Record<string, string>): LibvirtConfig {
-  const virtType = str(raw, 'virt_type', 'qemu').toLowerCase();
+  const virtType = str(raw, 'virt_type', D.virt_type).toLowerCase();
   if (virtType !== 'qemu' && virtType !== 'kvm') {
     throw new Error(`libvirt driver: virt_type must be qemu or kvm, got ${JSON.stringify(raw['virt_type'])}`);
   }
   const instancesPath = str(raw, 'instances_path', join(stateDir, 'instances'));
-  const connectionUri = str(raw, 'connection_uri', 'qemu:///system');
-  const hostIp = str(raw, 'host_ip', '127.0.0.1');
+  const connectionUri = str(raw, 'connection_uri', D.connection_uri);
+  const hostIp = str(raw, 'host_ip', D.host_ip);
   return {
     connectionUri,
     virtType,
     instancesPath,
     imageCachePath: str(raw, 'image_cache_path', join(instancesPath, '_base')),
     snapshotsPath: str(raw, 'snapshots_directory', join(instancesPath, 'snapshots')),
-    imageCacheManagerInterval: int(raw, 'image_cache_manager_interval', 2400, 0),
-    imageCacheMaxAge: int(raw, 'remove_unused_original_minimum_age_seconds', 86400, 0),
-    waitSoftRebootSeconds: int(raw, 'wait_soft_reboot_seconds', 120, 0),
-    minMemoryMb: int(raw, 'min_memory_mb', 128, 1),
-    tbCacheMb: int(raw, 'tb_cache_mb', 32, 0),
-    machineType: str(raw, 'hw_machine_type', 'pc'),
-    kernelCmdline: str(raw, 'kernel_cmdline', 'root=/dev/vda console=tty0 console=ttyS0'),
+    imageCacheManagerInterval: int(raw, 'image_cache_manager_interval', Number(D.image_cache_manager_interval), 0),
+    imageCacheMaxAge: int(raw, 'remove_unused_original_minimum_age_seconds', Number(D.remove_unused_original_minimum_age_seconds), 0),
+    waitSoftRebootSeconds: int(raw, 'wait_soft_reboot_seconds', Number(D.wait_soft_reboot_seconds), 0),
+    minMemoryMb: int(raw, 'min_memory_mb', Number(D.min_memory_mb), 1),
+    tbCacheMb: int(raw, 'tb_cache_mb', Number(D.tb_cache_mb), 0),
+    machineType: str(raw, 'hw_machine_type', D.hw_machine_type),
+    kernelCmdline: str(raw, 'kernel_cmdline', D.kernel_cmdline),
     hostIp,
-    shutdownTimeout: int(raw, 'shutdown_timeout', 60, 0),
+    shutdownTimeout: int(raw, 'shutdown_timeout', Number(D.shutdown_timeout), 0),
     migrationUri: str(raw, 'live_migration_uri', connectionUri),
     migrationAddress: str(raw, 'migration_address', hostIp),
-    liveMigrationTimeout: int(raw, 'live_migration_timeout', 1800, 1),
+    liveMigrationTimeout: int(raw, 'live_migration_timeout', Number(D.live_migration_timeout), 1),
     hostNetns: netnsPath(str(raw, 'host_netns', '')),
-    detachTimeout: int(raw, 'device_detach_timeout', 20, 1),
-    consoleListen: listenAddress(str(raw, 'console_listen', '127.0.0.1')),
-    serialPortRange: portRange(str(raw, 'serial_port_range', '10000:20000')),
+    detachTimeout: int(raw, 'device_detach_timeout', Number(D.device_detach_timeout), 1),
+    consoleListen: listenAddress(str(raw, 'console_listen', D.console_listen)),
+    serialPortRange: portRange(str(raw, 'serial_port_range', D.serial_port_range)),
   };
 }

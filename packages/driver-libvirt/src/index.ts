@@ -6,7 +6,7 @@ import type { VirtDriver } from '@orrery/virt-api';
 import { LibvirtDriver } from './driver.js';
 
 export { LibvirtDriver, IMAGE_FORMATS, lifecyclePowerState } from './driver.js';
-export { parseConfig, type LibvirtConfig, type VirtType } from './config.js';
+export { parseConfig, LIBVIRT_OPTIONS as driverOptions, type LibvirtConfig, type VirtType } from './config.js';
 export { parseEventLine, type DomainEvent } from './event-stream.js';
 export { domainXml, interfaceXml, METADATA_NS, nicsOf, type DomainDefinition, type Nic } from './domain-xml.js';
 export { LibvirtVifs } from './vifs.js';

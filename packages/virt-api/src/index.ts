@@ -13,3 +13,4 @@ export * from './events.js';
 export * from './version.js';
 export * from './guard.js';
 export * from './loader.js';
+export * from './options.js';

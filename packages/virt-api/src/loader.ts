@@ -4,13 +4,15 @@
  *  - an npm package name (`orrery-driver-foo`, `@acme/orrery-driver`), resolved from baseDir
  *    so a driver installed beside the deployment is found, not only beside this package;
  *  - a file or directory path, absolute or starting with `.` (relative to baseDir).
- * The module's default export, or its named export `createDriver`, is the factory.
+ * The module's default export, or its named export `createDriver`, is the factory; its named
+ * export `driverOptions` (optional) documents its configuration section.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Capabilities, DriverVersionInfo, VirtDriver } from './contract.js';
 import { DriverLoadError } from './errors.js';
+import type { DriverOptions } from './options.js';
 import { guardDriver, type GuardedVirtDriver, type GuardOptions } from './guard.js';
 import { declaredLaterCapabilities } from './capabilities.js';
 import { agreeContract, requiredMethods, SUPPORTED_CONTRACT } from './version.js';
@@ -75,18 +77,32 @@ function resolveModule(spec: string, opts: LoadOptions): string {
   return target; // let Node resolve it from here (e.g. a package hoisted beside this one)
 }
 
-/** Imports a driver module and returns its factory, without calling it. */
-export async function importDriverFactory(spec: string, opts: LoadOptions = {}): Promise<DriverFactory> {
+async function importDriverModule(spec: string, opts: LoadOptions): Promise<{ default?: unknown; createDriver?: unknown; driverOptions?: unknown }> {
   const url = resolveModule(spec, opts);
-  let mod: { default?: unknown; createDriver?: unknown };
   try {
-    mod = (await import(url)) as typeof mod;
+    return (await import(url)) as { default?: unknown; createDriver?: unknown; driverOptions?: unknown };
   } catch (err) {
     throw fail(spec, err instanceof Error ? err.message : String(err), err);
   }
+}
+
+/** Imports a driver module and returns its factory, without calling it. */
+export async function importDriverFactory(spec: string, opts: LoadOptions = {}): Promise<DriverFactory> {
+  const mod = await importDriverModule(spec, opts);
   const factory = typeof mod.default === 'function' ? mod.default : mod.createDriver;
   if (typeof factory !== 'function') throw fail(spec, 'the module has no default export or createDriver() factory');
   return factory as DriverFactory;
+}
+
+/**
+ * The options of a driver's own section, as its module's `driverOptions` export publishes them
+ * (the configuration reference documents them); {} when it publishes none.
+ */
+export async function importDriverOptions(spec: string, opts: LoadOptions = {}): Promise<DriverOptions> {
+  const { driverOptions } = await importDriverModule(spec, opts);
+  if (driverOptions === undefined) return {};
+  if (typeof driverOptions !== 'object' || driverOptions === null) throw fail(spec, 'its driverOptions export is not an object');
+  return driverOptions as DriverOptions;
 }
 
 /**
