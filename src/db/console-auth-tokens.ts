@@ -46,9 +46,3 @@ export async function findConsoleToken(db: Db, token: string, now = Date.now()):
   const { token_hash: _hash, ...rest } = row;
   return { ...rest, port: Number(rest.port) };
 }
-
-/** Removes every token of an instance (it was deleted or moved: its consoles listen elsewhere now, or nowhere). */
-export async function deleteConsoleTokensOf(db: Db, instanceUuid: string): Promise<number> {
-  const r = await db.deleteFrom('console_auth_tokens').where('instance_uuid', '=', instanceUuid).executeTakeFirst();
-  return Number(r.numDeletedRows ?? 0);
-}
