@@ -216,5 +216,6 @@ export async function startConsoleProxies(deps: ConsoleProxyDeps): Promise<Conso
     await novnc?.stop();
     throw err;
   }
+  deps.log.info({ novncproxy: novnc?.url ?? null, serialproxy: serial?.url ?? null }, 'console proxies listening');
   return { novnc, serial, stop: async () => void (await Promise.all([novnc?.stop(), serial?.stop()])) };
 }
