@@ -13,7 +13,7 @@ describe('the serial console terminal', () => {
     t.write('\r\nvm login: roo');
     t.write('x\b \bt\r\n/ # \x1b[6');
     t.write('n\x1b[1;32mecho\x1b[0m\thi\r\nover\rOV');
-    assert.deepEqual(t.lines, ['', 'vm login: root', '/ # echo    hi', 'OVer']);
+    assert.deepEqual(t.lines, ['', 'vm login: root', '/ # echo        hi', 'OVer']);
   });
 
   it('keeps a bounded screen: long lines wrap, old lines scroll away', () => {
