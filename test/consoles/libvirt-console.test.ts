@@ -1,12 +1,15 @@
 // The remote consoles of a real QEMU guest (libvirt driver, TCG) through the all-in-one: the
 // serial websocket reaches the guest's getty on ttyS0 — its login prompt, a root shell that
 // runs what is typed — while `console log` keeps every line; the noVNC websocket reaches
-// QEMU's own VNC server (RFB handshake to the guest's screen).
+// QEMU's own VNC server (RFB handshake to the guest's screen); and the dashboard's Console tab in
+// Chromium shows the guest's login prompt (a screenshot to test-output/dashboard/).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { backendSkip, commandExists } from '../support/backends.js';
 import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
@@ -14,11 +17,13 @@ import { openstackJson, openstackOk } from '../support/openstack-cli.js';
 import { LIBVIRT_URI, libvirtLeftovers, libvirtSkip, removeDomainsOf } from '../libvirt/support/libvirt.js';
 import { BOOT_MARKER, uploadTestImage } from '../libvirt/support/test-image.js';
 import { ConsoleClient, novncSocketUrl } from './support.js';
+import { chromiumAvailable, launchBrowser } from '../support/browser.js';
 
 const skip = backendSkip('the openstack CLI (python3-openstackclient)', commandExists('openstack')) || libvirtSkip();
 /** A TCG boot takes 12-15 s alone; other tests share the two cores. */
 const BOOT_MS = 240_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('remote consoles of a QEMU guest (libvirt driver)', { skip, timeout: 10 * 60_000 }, () => {
   const host = `lvc-${randomBytes(3).toString('hex')}`;
@@ -63,11 +68,46 @@ describe('remote consoles of a QEMU guest (libvirt driver)', { skip, timeout: 10
     await tty.until(/\/ # (\x1b\[6n)?$/, 30_000);
     tty.send('echo console-$((6*7))\r');
     await tty.until(/console-42/, 30_000);
+    // Log out: the getty starts again, for whoever connects next (the session outlives the websocket).
+    tty.send('exit\r');
+    await tty.until(/orrery-guest login: $/, 60_000);
     tty.close();
     const log = await openstackOk(['console', 'log', 'show', 'vm'], env);
     assert.match(log, new RegExp(BOOT_MARKER));
     assert.match(log, /orrery-guest login:/);
     assert.match(log, /console-42/);
+  });
+
+  it('the dashboard\'s Console tab shows the guest\'s login prompt', { skip: backendSkip('chromium', chromiumAvailable()) }, async () => {
+    execFileSync('npm', ['run', '-s', 'build:dashboard'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    const dashboard = /Dashboard: (\S+?)\/?\n/.exec(cloud.output())?.[1];
+    assert.ok(dashboard, 'the all-in-one names its dashboard');
+    const { id } = await openstackJson<{ id: string }>(['server', 'show', 'vm'], env);
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(`${dashboard}/`);
+      await page.fill('input[name=user]', env.OS_USERNAME!);
+      await page.fill('input[name=password]', env.OS_PASSWORD!);
+      await page.fill('input[name=project]', env.OS_PROJECT_NAME!);
+      await page.click('button[type=submit]');
+      await page.locator('header .user').waitFor();
+      await page.goto(`${dashboard}/#/servers/${id}/console`);
+      await page.check('input[name=console-kind][value=serial]');
+      await page.locator('[data-testid=serial-state][data-state=connected]').waitFor({ timeout: 30_000 });
+      const screen = page.locator('[data-testid=serial-screen]');
+      await screen.click();
+      await page.keyboard.press('Enter');
+      const deadline = Date.now() + 60_000;
+      while (!/orrery-guest login: *$/.test(await screen.innerText())) {
+        if (Date.now() > deadline) assert.fail(`no login prompt on the screen: ${await screen.innerText()}`);
+        await sleep(250);
+      }
+      mkdirSync(join(root, 'test-output', 'dashboard'), { recursive: true });
+      await page.screenshot({ path: join(root, 'test-output', 'dashboard', 'console-libvirt-serial.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('the noVNC console reaches QEMU\'s VNC server: the RFB handshake to the guest\'s screen', async () => {

@@ -2,7 +2,14 @@
 // sees; the keys a user presses become what a serial line carries.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyBytes, TerminalScreen } from '../../dashboard/src/console/terminal.js';
+
+interface Screen { lines: string[]; write(text: string): void }
+interface TerminalModule {
+  TerminalScreen: new () => Screen;
+  keyBytes(e: { key: string; ctrlKey: boolean; altKey: boolean; metaKey: boolean }): string | null;
+}
+// The dashboard's sources are the web app's project (dashboard/tsconfig.json), not this one's: loaded by URL, through tsx.
+const { keyBytes, TerminalScreen } = (await import(new URL('../../dashboard/src/console/terminal.ts', import.meta.url).href)) as TerminalModule;
 
 const key = (k: string, mods: Partial<{ ctrlKey: boolean; altKey: boolean; metaKey: boolean }> = {}) =>
   keyBytes({ key: k, ctrlKey: false, altKey: false, metaKey: false, ...mods });
