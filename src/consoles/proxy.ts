@@ -100,7 +100,10 @@ export async function startConsoleProxy(kind: ProxyKind, host: string, port: num
       for (const s of open) s.destroy();
       for (const c of wss.clients) c.terminate();
       wss.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Browsers keep the page's connections alive: close them, or close() waits for them.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
     },
   };
 }

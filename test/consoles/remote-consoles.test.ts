@@ -165,3 +165,25 @@ describe('remote consoles (fake driver)', () => {
     assert.equal(await upgradeStatus(serialUrl), 401);
   });
 });
+
+describe('remote consoles with the noVNC proxy disabled', () => {
+  let cloud: TestCloud;
+  after(async () => cloud?.close());
+
+  it('answers 400 for VNC ([vnc] enabled = false) and still serves serial consoles', async () => {
+    cloud = await startTestCloud({ vnc: { enabled: 'false' } });
+    const admin = await login(cloud, 'admin', 'secret', 'admin');
+    const images = await api(admin, 'GET', `${cloud.urls.image}/v2/images?name=orrery-tiny`);
+    const r = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers`, {
+      server: { name: 'no-vnc', imageRef: images.body.images[0].id, flavorRef: '1', networks: 'none' },
+    }, MV('2.37'));
+    const id = r.body.server.id as string;
+    await waitFor('ACTIVE', async () => ((await api(admin, 'GET', `${cloud.urls.compute}/v2.1/servers/${id}`)).body.server.status === 'ACTIVE' ? true : undefined));
+    const vnc = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers/${id}/remote-consoles`, { remote_console: { protocol: 'vnc', type: 'novnc' } }, MV('2.6'));
+    assert.equal(vnc.status, 400);
+    assert.equal(vnc.body.badRequest.message, 'Unavailable console type novnc.');
+    const serial = await api(admin, 'POST', `${cloud.urls.compute}/v2.1/servers/${id}/remote-consoles`, { remote_console: { protocol: 'serial', type: 'serial' } }, MV('2.6'));
+    assert.equal(serial.status, 200);
+    assert.equal(await cloud.db.selectFrom('console_auth_tokens').select('console_type').execute().then((rows) => rows.map((x) => x.console_type).join()), 'serial');
+  });
+});
