@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The built web app (`npm run build` writes it to dist/dashboard-web), read into memory once:
- * it is about 100 KiB, and a fixed set of files means no path from a request ever reaches the
- * file system.
+ * it is about 100 KiB (0.5 MiB with its source map), and a fixed set of files means no path
+ * from a request ever reaches the file system.
  */
 
 const TYPES: Record<string, string> = {

@@ -1,5 +1,5 @@
 import { Fragment } from 'preact';
-import { useCallback, useState } from 'preact/hooks';
+import { useCallback, useEffect, useState } from 'preact/hooks';
 import { call } from '../session.js';
 import { go, href } from '../router.js';
 import type { Server } from '../types.js';
@@ -74,7 +74,7 @@ export function ServerDetailPage(props: { id: string; tab: string }) {
     call<{ server: Server }>('compute', 'GET', `/v2.1/servers/${encodeURIComponent(props.id)}`).then((r) => { setServer(r.body.server); setError(''); },
       (err: Error & { status?: number }) => setError(err.status === 404 ? 'This server does not exist (any more).' : err.message));
   }, [props.id]);
-  useLoad(async () => load(), [props.id]);
+  useEffect(load, [load]);
   useInterval(load, 2000);
   return (
     <Page title={server ? `Server ${server.name}` : 'Server'} actions={server && <><StatusBadge server={server} /><ServerButtons server={server} done={load} onDeleted={() => go('servers')} /></>}>
