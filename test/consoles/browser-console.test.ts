@@ -57,8 +57,18 @@ describe('the dashboard console tab in a browser', { skip }, () => {
     const frame = page.frameLocator('[data-testid=vnc-frame]');
     await frame.locator('body[data-state=connected]').waitFor({ timeout: 20_000 });
     assert.match(await frame.locator('#status').innerText(), /Connected .* term-1/);
-    // noVNC drew the guest's framebuffer on its canvas.
+    // noVNC drew the guest's framebuffer on its canvas: the fake guest's screen text (light on dark) is there.
     await frame.locator('#screen canvas').waitFor();
+    const vncPage = page.frames().find((f) => f.url().includes('/vnc_lite.html'));
+    assert.ok(vncPage, 'the noVNC page is a frame of the dashboard');
+    // Evaluated in the page (a string: this project's types have no DOM): bright pixels in the text rows.
+    const litPixels = `(() => {
+      const data = document.querySelector('#screen canvas')?.getContext('2d')?.getImageData(0, 0, 640, 80).data ?? [];
+      let lit = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > 150) lit++;
+      return lit;
+    })()`;
+    await waitFor('the guest\'s screen on the canvas', async () => ((await vncPage.evaluate<number>(litPixels)) > 100 ? true : undefined), 20_000);
     await page.screenshot({ path: join(shots, 'console-vnc.png'), fullPage: true });
   });
 

@@ -1,12 +1,14 @@
 /**
  * The fake driver's remote consoles (contract 1.4): each running guest gets, on first ask, a TCP
  * endpoint on 127.0.0.1 per kind — a serial console that greets with a login prompt and
- * answers like a getty, and a VNC console (rfb.ts). They close when the guest stops or goes
+ * answers like a getty, and a VNC console (rfb.ts) whose screen shows a login prompt
+ * (screen-font.ts). They close when the guest stops or goes
  * (connected clients are dropped, as a real guest's would be) and at shutdown.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ConsoleEndpoint, ConsoleKind } from '@orrery/virt-api';
-import { SCREEN, serveRfb } from './rfb.js';
+import { serveRfb } from './rfb.js';
+import { textScreen } from './screen-font.js';
 
 /** The most clients one console serves at once (each is a socket and a little memory). */
 const MAX_CLIENTS = 16;
@@ -25,7 +27,7 @@ export class FakeConsoles {
     if (!kinds) this.#open.set(uuid, (kinds = new Map()));
     let l = kinds.get(kind);
     if (!l) {
-      l = listen((sock) => (kind === 'vnc' ? serveRfb(sock, name, screen) : serveSerial(sock, name)));
+      l = listen((sock) => (kind === 'vnc' ? serveRfb(sock, name, screenOf(name)) : serveSerial(sock, name)));
       kinds.set(kind, l);
       l.catch(() => kinds.delete(kind));
     }
@@ -67,9 +69,9 @@ function listen(serve: (sock: Socket) => void): Promise<Listening> {
   });
 }
 
-/** The fake screen: a dark console with a lighter band where a login prompt would be. */
-function screen(_x: number, y: number): number {
-  return y >= SCREEN.height - 40 && y < SCREEN.height - 24 ? 0x3a4a5a : 0x101820;
+/** The fake guest's screen: what its text console shows before anyone logs in. */
+function screenOf(name: string): (x: number, y: number) => number {
+  return textScreen([`Orrery fake guest ${name} tty1`, '', `${name} login:`], 0xd7dde8, 0x101820);
 }
 
 /**
