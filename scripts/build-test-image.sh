@@ -9,6 +9,9 @@
 #                   power button (busybox acpid)                       → an ari image
 #   disk.raw        a 1 MiB empty disk: the root disk the init writes its token to → an ami image
 #
+# After its boot marker the guest runs a getty on ttyS0 ("orrery-guest login:"; root, no
+# password): the interactive serial console a remote console (websocket proxy) reaches.
+#
 # Usage: scripts/build-test-image.sh [OUTDIR]   (default $ORRERY_TEST_IMAGE_DIR or
 #        /var/cache/orrery-test-image). Prints OUTDIR. A rerun with the same recipe and kernel
 #        package is instant (the recipe's hash is kept in OUTDIR/recipe.sha256).
@@ -89,6 +92,10 @@ else
   acpid -c /etc/acpi -l /dev/null
 fi
 echo "ORRERY-GUEST-BOOTED"
+# A login on ttyS0, as a real guest has (what a remote serial console shows): busybox getty,
+# started again whenever a session ends; root has no password in this throwaway guest.
+hostname orrery-guest
+(while true; do getty -L 115200 ttyS0 vt100; sleep 1; done) &
 /etc/orrery-net &
 beat=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^orrery.heartbeat=\([0-9][0-9]*\)$/\1/p')
 if [ -n "$beat" ] && [ "$beat" -gt 0 ]; then
@@ -147,6 +154,8 @@ kver=$(ls "$work/kernel/lib/modules" | head -1)
 
 root="$work/initramfs"
 mkdir -p "$root"/{bin,dev,proc,sys,etc/acpi/PWRF,lib/modules}
+printf 'root::0:0:root:/:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
 cp "$BUSYBOX" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 printf '%s\n' "$INIT" >"$root/init"

@@ -32,6 +32,7 @@ import * as migrations from './migrations.js';
 import * as volumeAttachments from './volume-attachments.js';
 import * as serverInterfaces from './server-interfaces.js';
 import * as networkProxies from './network-proxies.js';
+import * as remoteConsoles from './remote-consoles.js';
 
 export type { ComputeApiDeps } from './deps.js';
 
@@ -40,7 +41,7 @@ const MODULES: Array<{ register(app: FastifyInstance, deps: ComputeApiDeps): voi
   servers, serverActions, serverMetadata, serverTags, instanceActions, serverDiagnostics, serverTopology,
   flavors, keypairs, aggregates, availabilityZones, hypervisors, services, limits, quotaSets, quotaClassSets,
   simpleTenantUsage, instanceUsageAuditLog, osHosts, extensions, imageProxy, serverGroups, serverPassword, serverIps, externalEvents,
-  migrations, volumeAttachments, serverInterfaces, networkProxies,
+  migrations, volumeAttachments, serverInterfaces, networkProxies, remoteConsoles,
 ];
 
 /**

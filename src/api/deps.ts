@@ -7,6 +7,7 @@ import type { ConductorRpcApi } from '../rpc/conductor-api.js';
 import type { ComputeRpcApi } from '../rpc/compute-api.js';
 import type { ImageClient } from '../clients/image-client.js';
 import type { NetworkClient } from '../clients/network-client.js';
+import type { ConsoleProxyPorts } from './remote-consoles.js';
 
 /** What every route module of the compute API (:8774) receives: `register(app, deps)`. */
 export interface ComputeApiDeps {
@@ -23,4 +24,6 @@ export interface ComputeApiDeps {
   images: ImageClient;
   /** The Network API (absent: no network service, as before #13): called with the user's token for what a request asks, with the service user's for the API's own upkeep. */
   network?: NetworkClient;
+  /** The console proxies' ports in this process, set once they listen (absent: none runs, every console type is unavailable). */
+  consoleProxies?: ConsoleProxyPorts;
 }

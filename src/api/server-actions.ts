@@ -22,6 +22,7 @@ import { BACKUP_ACTIONS } from './server-backup.js';
 import { MOVE_ACTIONS } from './server-moves.js';
 import { EVACUATE_ACTIONS } from './server-evacuate.js';
 import { SHELVE_ACTIONS } from './server-shelve.js';
+import { CONSOLE_ACTIONS } from './remote-consoles.js';
 
 /**
  * POST /servers/{id}/action: one action per request. What each action is — its policy rule,
@@ -92,6 +93,7 @@ const HANDLERS: ActionHandlers = {
   ...MOVE_ACTIONS,
   ...EVACUATE_ACTIONS,
   ...SHELVE_ACTIONS,
+  ...CONSOLE_ACTIONS,
 };
 
 /** Each action's whole body, as a JSON schema, in the catalogue's order: the route table carries them for generated tests. */

@@ -36,6 +36,7 @@ import { startNetworkAgent } from './network-agent.js';
 import { startConfiguredDashboard } from '../dashboard/index.js';
 import { healthProbesFor, setHealthProbes } from '../httpkit/healthcheck.js';
 import { listenFailure } from './startup.js';
+import { startConsoleProxies, type ConsoleProxies } from '../consoles/proxy.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
@@ -118,6 +119,8 @@ export interface ApiService {
   refreshPins(): Promise<string>;
   /** Re-reads policy.yaml (SIGHUP); a bad file keeps the rules in force and throws why. */
   reloadPolicy(): Promise<string>;
+  /** The console proxies ([vnc], [serial_console]) of this process. */
+  consoles: ConsoleProxies;
   stop(): Promise<void>;
 }
 
@@ -147,6 +150,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     // Set once the APIs listen (the service user authenticates at the identity URL): the user's
     // token for what a request asks, the service user's for the API's own work (a local delete's ports).
     network: undefined as NetworkClient | undefined,
+    consoleProxies: { novnc: null as number | null, serial: null as number | null },
   };
   const apps = {
     identity: createIdentityApp({ db, config, tokens, policy, log, catalog: catalog.provider }),
@@ -173,12 +177,19 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   await catalog.seed([...catalogFor(urls, region), ...(dashboard ? [catalogService('dashboard', 'horizon', dashboard.url, region)] : [])], region);
   deps.network = new NetworkClient(config.opt('neutron', 'endpoint_override') || urls.network, IdentityClient.fromConfig(config, urls.identity));
   await seedImage(db, config);
+  const consoles = await startConsoleProxies({ config, db, compute, log }).catch(async (err: unknown) => {
+    await dashboard?.stop();
+    await Promise.all(Object.values(apps).map((a) => a.close()));
+    throw err;
+  });
+  deps.consoleProxies = { novnc: consoles.novnc?.port ?? null, serial: consoles.serial?.port ?? null };
   const openrcPath = config.statePath('openrc');
   mkdirSync(dirname(openrcPath), { recursive: true });
   writeFileSync(openrcPath, openrcText(config, urls), { mode: 0o600 });
   return {
-    urls, apps, openrcPath, dashboardUrl: dashboard?.url ?? null, refreshPins: () => compute.refreshPin(), reloadPolicy,
+    urls, apps, openrcPath, dashboardUrl: dashboard?.url ?? null, refreshPins: () => compute.refreshPin(), reloadPolicy, consoles,
     stop: async () => {
+      await consoles.stop();
       await dashboard?.stop();
       await Promise.all(Object.values(apps).map((a) => a.close()));
     },

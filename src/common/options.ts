@@ -39,6 +39,9 @@ export const SECTION_HELP: Readonly<Record<string, string>> = {
   network: 'The network service.',
   network_agent: 'The network agent (one per host): data plane, DHCP, routers, metadata proxies.',
   metadata_agent: "The metadata agent: where the per-network metadata proxies forward guests' requests.",
+  vnc: "Remote VNC consoles: the noVNC websocket proxy of the API process (Nova's nova-novncproxy).",
+  serial_console: "Interactive serial consoles: the serial websocket proxy of the API process (Nova's nova-serialproxy).",
+  consoleauth: 'Console URL tokens.',
 };
 
 export const OPTIONS = {
@@ -209,6 +212,21 @@ export const OPTIONS = {
     nova_metadata_protocol: { default: 'http', choices: ['http', 'https'], help: 'Scheme of the metadata API.' },
     metadata_proxy_socket: { default: '$state_path/metadata_proxy', help: 'Unix socket the per-network proxies reach the agent on.' },
     cache_ttl: { default: '5', type: 'float', min: 0, help: 'Seconds a (network, address) → port lookup is reused.' },
+  },
+  vnc: {
+    enabled: { default: 'true', type: 'bool', help: 'Whether servers\' VNC consoles may be asked for (and the noVNC proxy runs).' },
+    novncproxy_port: { default: '6080', type: 'port', help: 'Port of the noVNC websocket proxy and its console page, on [DEFAULT] bind_host; 0: a free port.' },
+    novncproxy_base_url: {
+      default: '', help: 'The console page the URLs point at (the token follows as ?path=%3Ftoken%3D…); empty: http://<the API\'s host>:<novncproxy_port>/vnc_lite.html.',
+    },
+  },
+  serial_console: {
+    enabled: { default: 'true', type: 'bool', help: 'Whether servers\' serial consoles may be asked for (and the serial proxy runs).' },
+    serialproxy_port: { default: '6083', type: 'port', help: 'Port of the serial websocket proxy, on [DEFAULT] bind_host; 0: a free port.' },
+    base_url: { default: '', help: 'The websocket URL serial consoles are handed (the token follows as ?token=…); empty: ws://<the API\'s host>:<serialproxy_port>/.' },
+  },
+  consoleauth: {
+    token_ttl: { default: '600', type: 'int', min: 1, max: 86400, help: 'Seconds a console URL\'s token opens the console for (Nova\'s).' },
   },
 } as const satisfies OptionTable;
 

@@ -29,6 +29,7 @@ import { instanceRef, instanceSpec } from './specs.js';
 import type { NetworkClient } from '../clients/network-client.js';
 import { InstanceNetworking, HostNetworking, type Allocation } from './networking.js';
 import { interfaceMethods } from './interfaces.js';
+import { consoleMethods } from './consoles.js';
 
 export interface ComputeServiceOptions {
   config: Config;
@@ -199,6 +200,7 @@ export class ComputeService {
       ...deferredDeleteMethods(d, op, power),
       ...this.moves.handlers,
       ...interfaceMethods({ driver: d, networking: this.networking }),
+      ...consoleMethods(d),
       build_and_run_instance: async (args, ctx) => {
         await this.buildAndRun(ctx, args.instance, args.spec);
       },

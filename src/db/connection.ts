@@ -26,6 +26,7 @@ import * as m011 from './migrations/011_network.js';
 import * as m012 from './migrations/012_identity.js';
 import * as m013 from './migrations/013_catalog_credentials_tasks.js';
 import * as m014 from './migrations/014_net_l3_auto_allocated.js';
+import * as m015 from './migrations/015_console_auth_tokens.js';
 
 export type Db = Kysely<Database>;
 
@@ -53,6 +54,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '012_identity': { ...m012, phase: 'expand' },
   '013_catalog_credentials_tasks': { ...m013, phase: 'expand' },
   '014_net_l3_auto_allocated': { ...m014, phase: 'expand' },
+  '015_console_auth_tokens': { ...m015, phase: 'expand' },
 };
 
 /** Every migration's name, in the order they apply. */

@@ -3,6 +3,7 @@ import type { NetworkTables } from './schema-network.js';
 import type { IdentityTables, ProjectColumns012, TokenColumns012, UserColumns012 } from './schema-identity.js';
 import type { CatalogTables } from './catalog-schema.js';
 import type { NetworkL3Tables } from './schema-network-l3.js';
+import type { ConsoleTables } from './schema-consoles.js';
 
 /**
  * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
@@ -429,7 +430,7 @@ export interface InstancePasswordTable {
   password: string;
 }
 
-export interface Database extends NetworkTables, NetworkL3Tables, IdentityTables, CatalogTables {
+export interface Database extends NetworkTables, NetworkL3Tables, IdentityTables, CatalogTables, ConsoleTables {
   migrations: MigrationTable;
   task_flows: TaskFlowTable;
   projects: ProjectTable;

@@ -32,7 +32,7 @@ export interface ComputeStep {
   /** Task states of the named variants (reboot's HARD), where they differ. */
   variants?: Readonly<Record<string, readonly TaskStateValue[]>>;
   /** The ComputeRpcApi method that sends it. */
-  via: 'instanceAction' | 'deferredDeleteAction' | 'rebootInstance' | 'rebuildInstance' | 'snapshotInstance' | 'getConsoleOutput';
+  via: 'instanceAction' | 'deferredDeleteAction' | 'rebootInstance' | 'rebuildInstance' | 'snapshotInstance' | 'getConsoleOutput' | 'getConsole';
 }
 
 export const COMPUTE_STEPS = {
@@ -49,6 +49,8 @@ export const COMPUTE_STEPS = {
   rebuild_instance: { event: 'compute_rebuild_instance', taskStates: [T.REBUILDING, T.REBUILD_SPAWNING], via: 'rebuildInstance' },
   snapshot_instance: { event: 'compute_snapshot_instance', taskStates: [T.IMAGE_SNAPSHOT, T.IMAGE_UPLOADING], via: 'snapshotInstance' },
   get_console_output: { event: null, taskStates: [], via: 'getConsoleOutput' },
+  /** Where a guest's remote console listens (compute RPC 1.5). */
+  get_console: { event: null, taskStates: [], via: 'getConsole' },
   /** DELETE /servers/{id} (and forceDelete): the compute destroys the guest. */
   terminate_instance: { event: 'compute_terminate_instance', taskStates: [T.DELETING], via: 'instanceAction' },
   /** DELETE /servers/{id} with deferred delete: the guest powered off and kept (compute RPC 1.2). */
@@ -210,6 +212,15 @@ export const SERVER_ACTIONS = {
   'os-getConsoleOutput': {
     ...NONE, name: 'getConsoleOutput', policy: 'os_compute_api:os-console-output', host: 'last', checkedBy: 'handler',
     capability: { needs: 'consoleOutput', operation: 'getConsoleOutput', refusal: 'sync' }, rpc: 'get_console_output', example: {},
+  },
+  // The console URL actions 2.6 replaced with POST /servers/{id}/remote-consoles (api/remote-consoles.ts).
+  'os-getVNCConsole': {
+    ...NONE, name: 'getVNCConsole', policy: 'os_compute_api:os-remote-consoles', removedAt: '2.6', host: 'last', checkedBy: 'handler',
+    capability: { needs: 'remoteConsole', operation: 'getVNCConsole', refusal: 'sync' }, rpc: 'get_console', example: { type: 'novnc' },
+  },
+  'os-getSerialConsole': {
+    ...NONE, name: 'getSerialConsole', policy: 'os_compute_api:os-remote-consoles', removedAt: '2.6', host: 'last', checkedBy: 'handler',
+    capability: { needs: 'remoteConsole', operation: 'getSerialConsole', refusal: 'sync' }, rpc: 'get_console', example: { type: 'serial' },
   },
   lock: { ...NONE, name: 'lock', record: 'lock', policy: 'os_compute_api:os-lock-server:lock', checkedBy: 'router', apiEvent: 'api_lock' },
   unlock: { ...NONE, name: 'unlock', record: 'unlock', policy: 'os_compute_api:os-lock-server:unlock', checkedBy: 'router', apiEvent: 'api_unlock' },

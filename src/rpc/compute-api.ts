@@ -8,7 +8,7 @@ import type { Bus, RpcContext } from './bus.js';
 import { call, cast, defineApi, EnvelopeWire, Str, StrOrNull, voidCall, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
 
-export const COMPUTE_RPC_VERSION = '1.4';
+export const COMPUTE_RPC_VERSION = '1.5';
 
 /**
  * The object versions each compute RPC version carries (Nova's object version manifest): a
@@ -20,6 +20,7 @@ const OBJECTS_AT: Record<string, Record<string, string>> = {
   '1.2': { Instance: '1.1', ImageMeta: '1.0', RequestSpec: '1.0' },
   '1.3': { Instance: '1.1', ImageMeta: '1.0', RequestSpec: '1.0' },
   '1.4': { Instance: '1.2', ImageMeta: '1.0', RequestSpec: '1.1' },
+  '1.5': { Instance: '1.2', ImageMeta: '1.0', RequestSpec: '1.1' },
 };
 
 /** Wraps an object at the version receivers pinned to `pin` understand. */
@@ -78,6 +79,7 @@ const LiveTargetWire = Type.Object({ node: Str, data: Type.Record(Str, Str) });
  *      conductor writes the instance and the migration record with each step's answer.
  * 1.4: networking (issue #13): Instance 1.2 (its info cache), RequestSpec 1.1 (the requested
  *      networks); attach_interface / detach_interface (os-interface), calls from the API.
+ * 1.5: get_console (remote consoles, virt contract 1.4), a call from the API and its console proxy.
  */
 export const COMPUTE_API = defineApi('compute', COMPUTE_RPC_VERSION, {
   /** The request spec travels along so that a failed build can be rescheduled (Nova's filter_properties). */
@@ -270,7 +272,22 @@ export const COMPUTE_API = defineApi('compute', COMPUTE_RPC_VERSION, {
     encodeResult: (vifs: VifInfo[]) => vifs,
     decodeResult: (vifs) => vifs as VifInfo[],
   }),
+
+  // ---- 1.5: remote consoles (virt contract 1.4 remoteConsole)
+  /** Where the guest's `kind` console listens on the compute host; a driver without it refuses (400 unavailable console type). */
+  get_console: call({
+    since: '1.5',
+    args: Type.Object({ instance: EnvelopeWire, kind: Type.Union([Type.Literal('vnc'), Type.Literal('serial')]) }),
+    encode: (a: { instance: Instance; kind: 'vnc' | 'serial' }, pin) => ({ instance: wrapAt(pin, 'Instance', a.instance), kind: a.kind }),
+    decode: (w) => ({ instance: unwrap<Instance>(w.instance, 'Instance'), kind: w.kind }),
+    result: Type.Object({ host: Str, port: Type.Integer({ minimum: 1, maximum: 65535 }), internal_access_path: StrOrNull }),
+    encodeResult: (e: ConsoleAddress) => ({ host: e.host, port: e.port, internal_access_path: e.internalAccessPath }),
+    decodeResult: (w) => ({ host: w.host, port: w.port, internalAccessPath: w.internal_access_path }),
+  }),
 });
+
+/** Where a guest's console listens, as its compute host answers (get_console). */
+export interface ConsoleAddress { host: string; port: number; internalAccessPath: string | null }
 
 type ComputeSignatures = ApiSignatures<typeof COMPUTE_API>;
 /** What a compute service serves: one handler per method of COMPUTE_API. */
@@ -326,6 +343,11 @@ export class ComputeRpcApi extends RpcClient<ComputeSignatures> {
 
   detachInterface(ctx: RpcContext, instance: Instance, portId: string): Promise<VifInfo[]> {
     return this.send(this.target(instance), ctx, 'detach_interface', { instance, portId });
+  }
+
+  /** 1.5: where the guest's console listens; a compute pinned older refuses it here (409). */
+  getConsole(ctx: RpcContext, instance: Instance, kind: 'vnc' | 'serial'): Promise<ConsoleAddress> {
+    return this.send(this.target(instance), ctx, 'get_console', { instance, kind });
   }
 
   getConsoleOutput(ctx: RpcContext, instance: Instance, length: number | null): Promise<string> {

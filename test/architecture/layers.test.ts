@@ -18,6 +18,7 @@ const LAYERS: Record<string, number> = {
   db: 3, rpc: 3, auth: 3.2, httpkit: 3.4, clients: 3.4,
   identity: 4, image: 4, scheduler: 4, conductor: 4, compute: 4, api: 4,
   network: 4, netagent: 4, dashboard: 4,
+  consoles: 4,
   cmd: 5,
 };
 

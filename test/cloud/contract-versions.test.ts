@@ -108,7 +108,7 @@ describe('a 1.0 driver beside a 1.1 driver', () => {
 
   it('loads the unchanged 1.0 example driver under contract 1.0, and the fake under 1.3', () => {
     assert.deepEqual(agreed.get('c-example'), { version: '1.0', groups: [] });
-    assert.deepEqual(agreed.get('c-fake'), { version: '1.3', groups: ['nodeLookup'] });
+    assert.deepEqual(agreed.get('c-fake'), { version: '1.4', groups: ['nodeLookup'] });
   });
 
   it('boots and deletes a server through each driver', async () => {

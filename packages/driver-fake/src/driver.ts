@@ -2,7 +2,7 @@
  * The fake driver: a hypervisor that exists only as rows in its own SQLite database
  * (backend.ts). It manages any number of nodes per compute host, keeps its guests across
  * compute restarts, moves them between hosts (moves.ts, contract 1.2), holds their NICs (vifs.ts,
- * contract 1.3), and can be slowed down
+ * contract 1.3), serves their consoles on loopback (consoles.ts, contract 1.4), and can be slowed down
  * or broken at runtime through the faults table.
  */
 import { mkdirSync } from 'node:fs';
@@ -11,7 +11,7 @@ import {
   imageTypeOf, isDriverError, NodeEventHub, NodeNotFound, NotSupported, PowerState, transitionFor, supportsImageFormat,
   type BooleanCapability, type CallOptions, type Capabilities, type DriverContext, type DriverMethod, type DriverStatus,
   type DriverVersionInfo, type EventListener, type FinishMigrationRequest, type FlavorSpec, type InstanceInfo, type InstanceRef,
-  type InstanceSpec, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest, type MoveRef, type NodeEventListener,
+  type ConsoleEndpoint, type ConsoleKind, type InstanceSpec, type LiveMigrationRequest, type LiveMigrationTarget, type MigrateDiskRequest, type MoveRef, type NodeEventListener,
   type NodeInfo, type PreLiveMigrationRequest, type RebootType, type RebuildRequest, type SnapshotRequest, type VifInfo, type VirtDriver,
 } from '@orrery/virt-api';
 import { FakeBackend, fakeBackendPath, type FakeInstance, type Fault } from './backend.js';
@@ -22,6 +22,7 @@ import { FakeMoves } from './moves.js';
 import { consoleText, localNodes, roomProblem } from './nodes.js';
 import { sleep } from './sleep.js';
 import { FakeVifs } from './vifs.js';
+import { FakeConsoles } from './consoles.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(PowerState).map(([k, v]) => [v, k])) as Record<number, string>;
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -52,6 +53,8 @@ export class FakeDriver implements VirtDriver {
     changed: (uuid, node, prev, next) => this.#changed(uuid, node, prev, next),
     known: (uuid, state) => void (state === null ? this.#known.delete(uuid) : this.#known.set(uuid, state)),
   });
+  /** The guests' console endpoints (contract 1.4). */
+  readonly #consoles = new FakeConsoles();
   /** The VIF calls (contract 1.3). */
   readonly #vifs = new FakeVifs({
     backend: () => this.#b(), op: (method, ref, fn) => this.#op(method, ref, fn), requireAttach: () => this.#require('interfaceAttach'),
@@ -60,7 +63,7 @@ export class FakeDriver implements VirtDriver {
   // identity and version handshake
 
   version(): DriverVersionInfo {
-    return { name: 'fake', driverVersion: '1.3.0', contract: { min: '1.0', max: '1.3' }, groups: ['nodeLookup'] };
+    return { name: 'fake', driverVersion: '1.4.0', contract: { min: '1.0', max: '1.4' }, groups: ['nodeLookup'] };
   }
 
   capabilities(): Capabilities {
@@ -77,6 +80,8 @@ export class FakeDriver implements VirtDriver {
       coldMigration: !off.has('coldMigration'),
       liveMigration: !off.has('liveMigration'),
       interfaceAttach: !off.has('interfaceAttach'),
+      remoteConsole: !off.has('remoteConsole'),
+      consoleKinds: ['vnc', 'serial'],
       imageFormats: [...(this.#cfg?.imageFormats ?? ['raw', 'qcow2'])],
       hypervisorType: 'fake',
       ...(this.#cfg?.cluster ? { sharedNodes: { cluster: this.#cfg.cluster } } : {}),
@@ -121,6 +126,7 @@ export class FakeDriver implements VirtDriver {
   async shutdown(): Promise<void> {
     if (this.#watch) clearInterval(this.#watch);
     this.#watch = null;
+    this.#consoles.closeAll();
     const hung = [...this.#hung];
     for (const cancel of hung) cancel();
     // Let the cancelled calls clean up (a hung spawn deletes its half-built guest) before closing.
@@ -291,6 +297,15 @@ export class FakeDriver implements VirtDriver {
     }
   }
 
+  // remote consoles (contract 1.4; consoles.ts)
+
+  async getConsole(ref: InstanceRef, kind: ConsoleKind): Promise<ConsoleEndpoint> {
+    this.#require('remoteConsole');
+    const r = await this.#op('getConsole', ref, (b) => this.#row(b, ref.uuid));
+    if (r.powerState !== PowerState.RUNNING) throw new InvalidState(`instance ${r.uuid} is ${STATE_NAMES[r.powerState]}: its console is not up`);
+    return this.#consoles.endpoint(r.uuid, r.name, kind);
+  }
+
   // moves (contract 1.2; moves.ts)
 
   migrateDiskAndPowerOff(req: MigrateDiskRequest, opts?: CallOptions): Promise<void> { return this.#moves.migrateDiskAndPowerOff(req, opts); }
@@ -409,6 +424,7 @@ export class FakeDriver implements VirtDriver {
 
   #changed(uuid: string, node: string, prev: PowerState | null, next: PowerState): void {
     this.#known.set(uuid, next);
+    if (next !== PowerState.RUNNING) this.#consoles.close(uuid);
     const transition = transitionFor(prev, next);
     if (!transition) return;
     const event = { uuid, node, transition, powerState: next, at: Date.now() };
@@ -427,6 +443,7 @@ export class FakeDriver implements VirtDriver {
   }
 
   #lose(uuid: string): void {
+    this.#consoles.close(uuid);
     this.#backend?.deleteInstance(uuid);
     this.#backend?.vifs.dropNics(uuid);
     this.#known.delete(uuid);

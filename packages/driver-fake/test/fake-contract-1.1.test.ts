@@ -35,7 +35,7 @@ async function boot(config: Record<string, string> = {}) {
 describe('fake driver: contract 1.1', () => {
   it('agrees the newest contract with the nodeLookup group, and has the 1.1 calls', async () => {
     const b = await boot();
-    assert.deepEqual(b.driver.contract, { version: '1.3', groups: ['nodeLookup'] });
+    assert.deepEqual(b.driver.contract, { version: '1.4', groups: ['nodeLookup'] });
     assert.equal(b.driver.supports('status') && b.driver.supports('getNode') && b.driver.supports('onNodeEvent'), true);
     await b.done();
   });

@@ -75,7 +75,7 @@ async function failsOnceThenWorks<T>(b: FakeBackend, op: DriverMethod, want: Dri
 describe('fake driver: moves (contract 1.2)', () => {
   it('agrees 1.2 or later and declares both move capabilities; each can be switched off', async () => {
     const p = await pair();
-    assert.equal(p.a.driver.contract.version, '1.3');
+    assert.equal(p.a.driver.contract.version, '1.4');
     assert.ok(capabilityTraits(p.a.driver.capabilities()).includes('COMPUTE_COLD_MIGRATION'));
     assert.ok(capabilityTraits(p.a.driver.capabilities()).includes('COMPUTE_LIVE_MIGRATION'));
     await p.done();

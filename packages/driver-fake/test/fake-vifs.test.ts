@@ -32,7 +32,7 @@ const moveOf = (s: InstanceSpec, node: string, migrationId: string): MoveRef => 
 describe('fake driver: VIFs (contract 1.3)', () => {
   it('records plugs, bridges, NICs and every call; attach and detach change the NICs; faults strike', async () => {
     const h = await host('a', new MemoryImageService());
-    assert.equal(h.driver.contract.version, '1.3');
+    assert.equal(h.driver.contract.version, '1.4');
     assert.ok(capabilityTraits(h.driver.capabilities()).includes('COMPUTE_NET_ATTACH_DETACH'));
     const ports = sampleVifs(2);
     const [p0, p1] = ports as [VifInfo, VifInfo];

@@ -257,8 +257,8 @@ describe('fake driver: fault injection at runtime', () => {
 describe('fake driver: loading', () => {
   it('loads by its bundled name and passes the handshake', async () => {
     const d = await loadDriver('fake', { bundled: { fake: '@orrery/driver-fake' } });
-    assert.deepEqual(d.version().contract, { min: '1.0', max: '1.3' });
-    assert.deepEqual(d.contract, { version: '1.3', groups: ['nodeLookup'] });
+    assert.deepEqual(d.version().contract, { min: '1.0', max: '1.4' });
+    assert.deepEqual(d.contract, { version: '1.4', groups: ['nodeLookup'] });
     assert.equal(d.version().name, 'fake');
   });
 });

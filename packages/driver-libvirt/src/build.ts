@@ -2,7 +2,7 @@
  * Disks, images and domain definitions: building an instance (spawn, rebuild, the destination
  * of a cold move) and tearing it down. Nothing half-made survives a failed build.
  */
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CapacityExceeded, ImageError, isAllowedError, isDriverError, type DriverMethod, type ImageRef, type InstanceSpec,
@@ -13,6 +13,7 @@ import { checkpoint, GiB, imageIds, messageOf, MiB, type InstanceRecord, type Li
 import type { ImageUse } from './image-cache.js';
 import { createBlank, createOverlay, diskInfo, makeSwap } from './qemu-img.js';
 import { ensureBridges } from './vifs.js';
+import { releaseSerialPort, serialPortFor, serialPortIn } from './remote-consoles.js';
 
 /** The images an instance boots from, fetched into the cache. */
 export interface PreparedImages {
@@ -108,6 +109,7 @@ export async function defineInstance(
       : null,
     disks,
     consoleLog: join(dir, 'console.log'),
+    consoles: { listen: cfg.consoleListen, serialPort: await serialPortFor(h) },
     nics: nicsOf(spec.network.ports),
     metadata: {
       host: h.ctx!.host, node: spec.node, name: spec.name, project: spec.projectId, user: spec.userId,
@@ -161,6 +163,7 @@ export async function teardown(h: LibvirtHost, uuid: string, keepConsoleLog: boo
   });
   await h.undefine(uuid);
   const dir = h.instanceDir(uuid);
+  releaseSerialPort(serialPortIn(await readFile(join(dir, 'libvirt.xml'), 'utf8').catch(() => '')));
   if (!keepConsoleLog) {
     await rm(dir, { recursive: true, force: true });
     return;

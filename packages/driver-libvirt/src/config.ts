@@ -25,6 +25,11 @@ export const LIBVIRT_OPTIONS = {
   host_netns: { default: '', help: "Network namespace libvirtd (and so the guests' taps) lives in, as /run/netns/NAME or /proc/PID/ns/net; empty: the driver's own. plugVifs makes the ports' bridges there." },
   device_detach_timeout: { default: '20', type: 'int', min: 1, help: 'Seconds a live interface detach waits for the guest to let the NIC go (the request is repeated every 3 s).' },
   image_formats: { default: 'qcow2,raw,ami', type: 'list', help: 'Image formats this host declares and is scheduled for: a subset of qcow2, raw, ami (narrowed when another host of the cloud takes the rest).' },
+  console_listen: {
+    default: '127.0.0.1',
+    help: "Address guests' VNC and serial consoles listen on, in libvirtd's network namespace; the API process's console proxy connects to it (loopback: on the same machine).",
+  },
+  serial_port_range: { default: '10000:20000', help: "MIN:MAX, the TCP ports guests' serial consoles (ttyS0) are given from (Nova's [serial_console] port_range)." },
 } as const satisfies DriverOptions;
 
 const D = optionDefaults(LIBVIRT_OPTIONS);
@@ -79,6 +84,14 @@ export interface LibvirtConfig {
    * default all. Narrowed when another host of the cloud is meant to take the rest (raw).
    */
   imageFormats: string[];
+  /**
+   * The address guests' VNC and serial consoles listen on, on the host libvirtd runs in (Nova's
+   * [vnc] server_listen and [serial_console] proxyclient_address in one): the console proxy
+   * connects to it, so it must be reachable from the API process (loopback: the same machine).
+   */
+  consoleListen: string;
+  /** The TCP ports guests' serial consoles are given from, inclusive (Nova's [serial_console] port_range). */
+  serialPortRange: { min: number; max: number };
 }
 
 function int(raw: Record<string, string>, key: string, dflt: number, min: number): number {
@@ -99,6 +112,21 @@ function imageFormats(v: string): string[] {
   const unknown = formats.filter((f) => !IMAGE_FORMATS.includes(f));
   if (unknown.length > 0) throw new Error(`libvirt driver: image_formats may list ${IMAGE_FORMATS.join(', ')}, got ${JSON.stringify(v)}`);
   return formats.length > 0 ? [...new Set(formats)] : [...IMAGE_FORMATS];
+}
+
+/** "MIN:MAX", 1024 <= MIN <= MAX <= 65535. */
+function portRange(v: string): { min: number; max: number } {
+  const m = /^(\d{1,5}):(\d{1,5})$/.exec(v);
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (!m || min < 1024 || max > 65535 || min > max) throw new Error(`libvirt driver: serial_port_range must be MIN:MAX within 1024-65535, got ${JSON.stringify(v)}`);
+  return { min, max };
+}
+
+/** An IP literal or host name (it goes into the domain definition and the proxy's connect). */
+function listenAddress(v: string): string {
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(v)) throw new Error(`libvirt driver: console_listen must be an address, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 function netnsPath(v: string): string {
@@ -138,5 +166,7 @@ export function parseConfig(stateDir: string, raw: Record<string, string>): Libv
     hostNetns: netnsPath(str(raw, 'host_netns', '')),
     detachTimeout: int(raw, 'device_detach_timeout', Number(D.device_detach_timeout), 1),
     imageFormats: imageFormats(raw['image_formats'] ?? D.image_formats),
+    consoleListen: listenAddress(str(raw, 'console_listen', D.console_listen)),
+    serialPortRange: portRange(str(raw, 'serial_port_range', D.serial_port_range)),
   };
 }

@@ -25,6 +25,11 @@ export interface DomainDefinition {
   /** The serial console's log file (virtlogd appends everything the guest prints on ttyS0). */
   consoleLog: string;
   /**
+   * The remote consoles (contract 1.4): ttyS0 as a TCP server on `listen`:`serialPort` (raw
+   * bytes; the log above still gets everything), and VNC on `listen` at a port libvirt picks.
+   */
+  consoles: { listen: string; serialPort: number };
+  /**
    * The guest's NICs, in order: a port bound to a bridge (contract 1.3) is a tap on it; one
    * without (a 1.0 port) a user-mode (SLIRP) NIC, as before networking existed.
    */
@@ -116,13 +121,17 @@ export function domainXml(d: DomainDefinition): string {
       '    </disk>',
     ]),
     ...d.nics.map((n) => interfaceXml(n)),
-    "    <serial type='pty'>",
+    // Nova's serial console: a TCP chardev whose log keeps `console log` working with no client connected.
+    "    <serial type='tcp'>",
+    `      <source mode='bind' host='${e(d.consoles.listen)}' service='${Math.trunc(d.consoles.serialPort)}'/>`,
+    "      <protocol type='raw'/>",
     `      <log file='${e(d.consoleLog)}' append='on'/>`,
     "      <target port='0'/>",
     '    </serial>',
-    "    <console type='pty'>",
-    "      <target type='serial' port='0'/>",
-    '    </console>',
+    `    <graphics type='vnc' autoport='yes' listen='${e(d.consoles.listen)}'>`,
+    `      <listen type='address' address='${e(d.consoles.listen)}'/>`,
+    '    </graphics>',
+    "    <video><model type='vga' vram='16384' heads='1'/></video>",
     "    <memballoon model='none'/>",
     '  </devices>',
     '</domain>',

@@ -14,14 +14,15 @@
  * The work is in the parts: build.ts (disks, images, definitions), power.ts, console.ts
  * (console log, snapshots), domain-events.ts, and the moves of contract 1.2 (cold-moves.ts,
  * live-moves.ts, their records in move-records.ts), the VIFs of contract 1.3 (vifs.ts: bridge
- * NICs, plug/unplug, interface attach/detach); host.ts holds what they share.
+ * NICs, plug/unplug, interface attach/detach), the remote consoles of contract 1.4
+ * (remote-consoles.ts: VNC and ttyS0 over TCP); host.ts holds what they share.
  */
 import { mkdir, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import {
   BackendUnavailable, InstanceExists, InvalidState, NodeEventHub, NodeNotFound, PowerState,
-  type CallOptions, type Capabilities, type DriverContext, type DriverStatus, type DriverVersionInfo, type EventListener,
+  type CallOptions, type Capabilities, type ConsoleEndpoint, type ConsoleKind, type DriverContext, type DriverStatus, type DriverVersionInfo, type EventListener,
   type FinishMigrationRequest, type InstanceInfo, type InstanceRef, type InstanceSpec, type LiveMigrationRequest,
   type LiveMigrationTarget, type MigrateDiskRequest, type MoveCalls, type MoveRef, type NodeEventListener, type NodeInfo,
   type PreLiveMigrationRequest, type RebootType, type RebuildRequest, type SnapshotRequest, type VifCalls, type VifInfo, type VirtDriver,
@@ -40,6 +41,7 @@ import { MoveRecords } from './move-records.js';
 import { cleanShutdown, hardReboot, softReboot, transitionOp } from './power.js';
 import { LibvirtVifs } from './vifs.js';
 import { Virsh, type DomainStatus } from './virsh.js';
+import { getConsole } from './remote-consoles.js';
 
 export { IMAGE_FORMATS } from './host.js';
 export { lifecyclePowerState } from './domain-events.js';
@@ -57,7 +59,7 @@ export class LibvirtDriver implements VirtDriver, Required<MoveCalls>, Required<
   // identity and version handshake
 
   version(): DriverVersionInfo {
-    return { name: 'libvirt', driverVersion: '1.3.0', contract: { min: '1.0', max: '1.3' }, groups: ['nodeLookup'] };
+    return { name: 'libvirt', driverVersion: '1.4.0', contract: { min: '1.0', max: '1.4' }, groups: ['nodeLookup'] };
   }
 
   capabilities(): Capabilities {
@@ -75,6 +77,8 @@ export class LibvirtDriver implements VirtDriver, Required<MoveCalls>, Required<
       coldMigration: true,
       liveMigration: true,
       interfaceAttach: true,
+      remoteConsole: true,
+      consoleKinds: ['vnc', 'serial'],
     };
   }
 
@@ -324,6 +328,11 @@ export class LibvirtDriver implements VirtDriver, Required<MoveCalls>, Required<
 
   getConsoleOutput(ref: InstanceRef): Promise<string> {
     return consoleOutput(this.#h, ref);
+  }
+
+  /** Contract 1.4: where the running guest's VNC or serial console listens. */
+  getConsole(ref: InstanceRef, kind: ConsoleKind): Promise<ConsoleEndpoint> {
+    return getConsole(this.#h, ref, kind);
   }
 
   /** The root disk (overlay and base, flattened) in the image's disk format; a running guest is paused for the copy. */

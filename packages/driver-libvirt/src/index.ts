@@ -12,6 +12,7 @@ export { domainXml, interfaceXml, METADATA_NS, nicsOf, type DomainDefinition, ty
 export { LibvirtVifs } from './vifs.js';
 export { cacheKey } from './image-cache.js';
 export { powerStateOf } from './virsh.js';
+export { serialPortIn, vncPortIn } from './remote-consoles.js';
 
 /** The driver factory the loader calls. */
 export function createDriver(): VirtDriver {

@@ -9,7 +9,7 @@ import { run } from '../src/exec.js';
 describe('libvirt driver: contract 1.1', () => {
   it('agrees 1.2 (moves) with the nodeLookup group, having every method of it and of both move capabilities', () => {
     const driver = createDriver();
-    assert.deepEqual(prepareDriver(driver).contract, { version: '1.3', groups: ['nodeLookup'] });
+    assert.deepEqual(prepareDriver(driver).contract, { version: '1.4', groups: ['nodeLookup'] });
     const caps = driver.capabilities();
     assert.deepEqual([caps.coldMigration, caps.liveMigration], [true, true]);
   });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PowerState } from '@orrery/virt-api';
-import { cacheKey, domainXml, interfaceXml, lifecyclePowerState, nicsOf, parseConfig, parseEventLine, powerStateOf } from '@orrery/driver-libvirt';
+import { cacheKey, domainXml, interfaceXml, lifecyclePowerState, nicsOf, parseConfig, parseEventLine, powerStateOf, serialPortIn, vncPortIn } from '@orrery/driver-libvirt';
 
 describe('libvirt driver: parsing and mapping', () => {
   it('parses virsh event lines and skips continuation lines', () => {
@@ -39,6 +39,7 @@ describe('libvirt driver: parsing and mapping', () => {
       name: 'orrery-h-u', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'qemu', machineType: 'pc', memoryMb: 128,
       vcpus: 1, tbCacheMb: 32, kernel: { kernel: '/c/k', ramdisk: '/c/r', cmdline: 'console=ttyS0 a<b' },
       disks: [{ path: '/i/disk', format: 'qcow2', target: 'vda' }], consoleLog: '/i/console.log', nics: [],
+      consoles: { listen: '127.0.0.1', serialPort: 10042 },
       metadata: { name: `it's <mine> & yours` },
     });
     assert.match(xml, /<domain type='qemu'>/);
@@ -46,9 +47,17 @@ describe('libvirt driver: parsing and mapping', () => {
     assert.match(xml, /<kernel>\/c\/k<\/kernel>\s*<initrd>\/c\/r<\/initrd>\s*<cmdline>console=ttyS0 a&lt;b<\/cmdline>/);
     assert.match(xml, /<orrery:name>it&apos;s &lt;mine&gt; &amp; yours<\/orrery:name>/);
     assert.match(xml, /<log file='\/i\/console.log' append='on'\/>/);
+    // Nova's consoles: ttyS0 a raw TCP server on its own port (still logged), VNC on the same address by autoport.
+    assert.match(xml, /<serial type='tcp'>\s*<source mode='bind' host='127.0.0.1' service='10042'\/>\s*<protocol type='raw'\/>\s*<log file='\/i\/console.log'/);
+    assert.match(xml, /<graphics type='vnc' autoport='yes' listen='127.0.0.1'>/);
+    assert.equal(serialPortIn(xml), 10042);
+    assert.equal(vncPortIn(xml), null, 'no port until libvirt starts it');
+    assert.equal(vncPortIn("<graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'>"), 5901);
+    assert.equal(vncPortIn("<graphics type='vnc' port='-1' autoport='yes'>"), null);
     const kvm = domainXml({
       name: 'n', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'kvm', machineType: 'pc', memoryMb: 128, vcpus: 2,
       tbCacheMb: 32, kernel: null, disks: [], consoleLog: '/l', nics: [{ mac: 'fa:16:3e:00:00:01' }], metadata: {},
+      consoles: { listen: '127.0.0.1', serialPort: 10043 },
     });
     assert.doesNotMatch(kvm, /tb-cache/);
     assert.match(kvm, /<boot dev='hd'\/>/);
@@ -58,7 +67,7 @@ describe('libvirt driver: parsing and mapping', () => {
   it('writes a bound port as a tap on its bridge (linuxbridge), with its MTU; an unbound one as a user-mode NIC', () => {
     const xml = domainXml({
       name: 'n', uuid: '11111111-2222-3333-4444-555555555555', virtType: 'qemu', machineType: 'pc', memoryMb: 128, vcpus: 1,
-      tbCacheMb: 0, kernel: null, disks: [], consoleLog: '/l', metadata: {},
+      tbCacheMb: 0, kernel: null, disks: [], consoleLog: '/l', metadata: {}, consoles: { listen: '127.0.0.1', serialPort: 10044 },
       nics: nicsOf([
         { mac: 'fa:16:3e:00:00:01', bridge: 'brq3f2a9c1e-0b', devName: 'tap9d8c7b6a-5f', mtu: 1450 },
         { mac: 'fa:16:3e:00:00:02' },
@@ -86,6 +95,10 @@ describe('libvirt driver: parsing and mapping', () => {
       ['qemu:///system', 'qemu', '/state/instances', '/state/instances/_base', 128, 32]);
     assert.equal(parseConfig('/s', { virt_type: 'KVM' }).virtType, 'kvm');
     assert.throws(() => parseConfig('/s', { virt_type: 'xen' }), /virt_type must be qemu or kvm/);
+    assert.deepEqual([c.consoleListen, c.serialPortRange], ['127.0.0.1', { min: 10000, max: 20000 }]);
+    assert.deepEqual(parseConfig('/s', { serial_port_range: '12000:12009' }).serialPortRange, { min: 12000, max: 12009 });
+    assert.throws(() => parseConfig('/s', { serial_port_range: '20:10' }), /serial_port_range/);
+    assert.throws(() => parseConfig('/s', { console_listen: "127.0.0.1' x='" }), /console_listen/);
     assert.throws(() => parseConfig('/s', { wait_soft_reboot_seconds: '-1' }), /wait_soft_reboot_seconds/);
   });
 

@@ -3,13 +3,14 @@
  * so the scheduler can place an instance only where its operations will work.
  */
 import type { Capabilities, DriverMethod, ImageRef } from './contract.js';
+import { consoleKindsProblems } from './consoles.js';
 
-/** The boolean capabilities (everything but imageFormats, hypervisorType and sharedNodes). */
+/** The boolean capabilities (everything but imageFormats, hypervisorType, sharedNodes and consoleKinds). */
 export type BooleanCapability = {
   [K in keyof Capabilities]-?: NonNullable<Capabilities[K]> extends boolean ? K : never;
 }[keyof Capabilities];
 
-/** The boolean capabilities added after 1.0: optional in Capabilities, absent = false. @since 1.2 (interfaceAttach 1.3) */
+/** The boolean capabilities added after 1.0: optional in Capabilities, absent = false. @since 1.2 (interfaceAttach 1.3, remoteConsole 1.4) */
 export type LaterCapability = {
   [K in BooleanCapability]-?: undefined extends Capabilities[K] ? K : never;
 }[BooleanCapability];
@@ -23,6 +24,7 @@ export const CAPABILITY_SINCE: Readonly<Record<LaterCapability, string>> = {
   coldMigration: '1.2',
   liveMigration: '1.2',
   interfaceAttach: '1.3',
+  remoteConsole: '1.4',
 };
 
 /** The operations each capability gates. An undeclared capability's operations raise NotSupported. */
@@ -41,6 +43,7 @@ export const CAPABILITY_METHODS: Readonly<Record<BooleanCapability, readonly Dri
     'postLiveMigrationAtSource', 'rollbackLiveMigrationAtDestination',
   ],
   interfaceAttach: ['attachInterface', 'detachInterface'],
+  remoteConsole: ['getConsole'],
 };
 
 /** The capability that gates `method`, if any. */
@@ -62,6 +65,7 @@ export const CAPABILITY_TRAITS: Readonly<Record<BooleanCapability, string>> = {
   liveMigration: 'COMPUTE_LIVE_MIGRATION',
   // os-traits' name for interface attach/detach
   interfaceAttach: 'COMPUTE_NET_ATTACH_DETACH',
+  remoteConsole: 'COMPUTE_REMOTE_CONSOLE',
 };
 
 /** True when the driver declared the capability that gates `method` (ungated methods: always). */
@@ -130,6 +134,7 @@ export function capabilityProblems(caps: Capabilities): string[] {
   if (typeof caps.hypervisorType !== 'string' || caps.hypervisorType === '') {
     problems.push('hypervisorType must be a non-empty string');
   }
+  problems.push(...consoleKindsProblems(caps.consoleKinds, caps.remoteConsole === true));
   if (caps.sharedNodes !== undefined) {
     const c = (caps.sharedNodes as { cluster?: unknown } | null)?.cluster;
     if (typeof c !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/.test(c)) {

@@ -31,6 +31,7 @@ export { Skip } from './conformance-steps.js';
 import { CHECKS_1_1 } from './conformance-1.1.js';
 import { CHECKS_1_2 } from './conformance-1.2.js';
 import { CHECKS_1_3 } from './conformance-1.3.js';
+import { CHECKS_1_4 } from './conformance-1.4.js';
 export { sampleVifs } from './conformance-1.3.js';
 
 /** One fresh driver over a fresh back-end, as fixture.create() returns it. */
@@ -569,6 +570,7 @@ const CHECKS: Check[] = [
   ...CHECKS_1_1,
   ...CHECKS_1_2,
   ...CHECKS_1_3,
+  ...CHECKS_1_4,
 ];
 
 /** The names of the kit's checks, in the order they run. */
@@ -619,7 +621,7 @@ export async function runChecks(fixture: ConformanceFixture): Promise<CheckResul
 
 /** Registers the kit with node:test: one describe for the fixture, one `it` per check. */
 export function runConformance(fixture: ConformanceFixture): void {
-  describe(`${fixture.name}: driver conformance (contract 1.0–1.3)`, () => {
+  describe(`${fixture.name}: driver conformance (contract 1.0–1.4)`, () => {
     for (const check of chosen(fixture)) {
       it(check.name, async (t) => {
         const r = await runCheck(check, fixture);

@@ -1,6 +1,7 @@
 /**
- * Orrery virt driver contract, version 1.3 (a 1.0, 1.1 or 1.2 driver still loads: see version.ts;
- * the 1.2 move calls and their types are in moves.ts, the 1.3 network calls in vifs.ts).
+ * Orrery virt driver contract, version 1.4 (a 1.0–1.3 driver still loads: see version.ts; the
+ * 1.2 move calls and their types are in moves.ts, the 1.3 network calls in vifs.ts, the 1.4
+ * remote consoles in consoles.ts).
  *
  * The only seam between the compute service and a hypervisor. Every input and output is a
  * typed object declared in this file; every error a call may raise is declared in errors.ts
@@ -12,6 +13,7 @@
  */
 import type { MoveCalls, MoveProgress } from './moves.js';
 import type { VifCalls, VifInfo } from './vifs.js';
+import type { ConsoleCalls, ConsoleKind } from './consoles.js';
 
 /** Contract versions are MAJOR.MINOR; a driver declares the range it implements. */
 export interface ContractVersion {
@@ -105,6 +107,10 @@ export interface Capabilities {
   liveMigration?: boolean;
   /** Interface attach and detach on an existing instance (vifs.ts). Absent: false. @since 1.3 */
   interfaceAttach?: boolean;
+  /** Interactive remote consoles of running guests (consoles.ts: getConsole). Absent: false. @since 1.4 */
+  remoteConsole?: boolean;
+  /** The console kinds getConsole offers; required with remoteConsole, ignored without. @since 1.4 */
+  consoleKinds?: ConsoleKind[];
 }
 
 /** Power state as Nova numbers it (nova.compute.power_state). */
@@ -302,7 +308,7 @@ export interface DriverContext {
 
 /**
  * The driver interface: the calls of 1.0 and 1.1 here, those of 1.2 in MoveCalls (moves.ts),
- * those of 1.3 in VifCalls (vifs.ts).
+ * those of 1.3 in VifCalls (vifs.ts), that of 1.4 in ConsoleCalls (consoles.ts).
  * Grouped by concern; every method but
  * version(), capabilities() and onEvent() is async.
  * Which errors each method may raise is declared in errors.ts (ALLOWED_ERRORS).
@@ -314,7 +320,7 @@ export interface DriverContext {
  *   rebuild → RUNNING. Any other starting state raises InvalidState.
  * A driver emits a LifecycleEvent whenever an instance's power state changes (transitionFor()).
  */
-export interface VirtDriver extends MoveCalls, VifCalls {
+export interface VirtDriver extends MoveCalls, VifCalls, ConsoleCalls {
   // identity and version handshake
   /** Callable before init(); the loader's handshake reads it. */
   version(): DriverVersionInfo;

@@ -228,6 +228,8 @@ export const ALLOWED_ERRORS: Record<DriverMethod, readonly DriverErrorCode[]> = 
   unplugVifs: IO,
   attachInterface: ON_INSTANCE,
   detachInterface: ['InstanceNotFound', 'InvalidState', ...IO],
+  // 1.4: consoles (consoles.ts). InvalidState: the guest does not run.
+  getConsole: ON_INSTANCE,
 };
 
 /** True when `method` may raise `code` (DriverFault always may). */

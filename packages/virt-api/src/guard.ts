@@ -11,7 +11,8 @@
  *  - a throwing event listener never breaks the driver; a malformed node event is dropped;
  *  - a move's progress (1.2) reaches the caller only while its call runs, and only well-formed;
  *  - a driver that agreed a version before 1.3 sees its specs' ports with the 1.0 fields only,
- *    and a 1.3 driver only well-formed VIFs (vifProblems: names safe for a command line).
+ *    and a 1.3 driver only well-formed VIFs (vifProblems: names safe for a command line);
+ *  - a console (1.4) is asked only of a kind the driver declared, and its endpoint checked.
  */
 import { METHOD_SINCE } from './contract.js';
 import type {
@@ -28,6 +29,7 @@ import {
   type MoveCalls, type MoveProgress, type MoveRef, type PreLiveMigrationRequest,
 } from './moves.js';
 import { checkedVifs, specAt, type VifCalls, type VifInfo } from './vifs.js';
+import { checkedEndpoint, isConsoleKind, type ConsoleCalls, type ConsoleEndpoint, type ConsoleKind } from './consoles.js';
 import {
   agreeContract, atLeast, CALL_OPTIONS_SINCE, capabilitiesAt, groupOf, inContract, ON_PROGRESS_SINCE, requiredMethods, SUPPORTED_CONTRACT,
   type AgreedContract,
@@ -69,7 +71,8 @@ export interface SettledCall {
  * A driver behind the guard: every method of the newest contract exists, and refuses
  * (NotInContract) what the agreed contract does not have.
  */
-export interface GuardedVirtDriver extends Omit<VirtDriver, keyof MoveCalls | keyof VifCalls>, Required<MoveCalls>, Required<VifCalls> {
+export interface GuardedVirtDriver
+  extends Omit<VirtDriver, keyof MoveCalls | keyof VifCalls | keyof ConsoleCalls>, Required<MoveCalls>, Required<VifCalls>, Required<ConsoleCalls> {
   /** The agreed contract version and optional groups. */
   readonly contract: AgreedContract;
   /**
@@ -456,6 +459,19 @@ class GuardedDriver implements GuardedVirtDriver {
     this.#admit('detachInterface');
     const [checked] = checkedVifs([port], `${this.#driverName}.detachInterface`);
     return this.#call('detachInterface', () => this.#d.detachInterface!(ref, checked!));
+  }
+
+  // 1.4: consoles (admitted only under 1.4 and with remoteConsole; only a declared kind)
+
+  async getConsole(ref: InstanceRef, kind: ConsoleKind): Promise<ConsoleEndpoint> {
+    this.#admit('getConsole');
+    const what = `${this.#driverName}.getConsole`;
+    return this.#call('getConsole', async () => {
+      if (!isConsoleKind(kind) || !(this.capabilities().consoleKinds ?? []).includes(kind)) {
+        throw new NotSupported(`driver ${this.#driverName} offers no ${String(kind)} console`);
+      }
+      return checkedEndpoint(await this.#d.getConsole!(ref, kind), kind, what);
+    });
   }
 }
 

@@ -23,6 +23,7 @@ export const METHODS_ADDED: Readonly<Record<string, readonly DriverMethod[]>> = 
     'postLiveMigrationAtSource', 'rollbackLiveMigrationAtDestination',
   ],
   '1.3': ['plugVifs', 'unplugVifs', 'attachInterface', 'detachInterface'],
+  '1.4': ['getConsole'],
 };
 
 /** The version that added each method. */

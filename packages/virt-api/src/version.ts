@@ -14,7 +14,7 @@ import { CAPABILITY_SINCE, laterCapabilityOf, type LaterCapability } from './cap
 import { DriverLoadError } from './errors.js';
 
 /** The contract version this package defines (the newest in METHODS_ADDED). */
-export const CONTRACT_VERSION = '1.3';
+export const CONTRACT_VERSION = '1.4';
 
 /** The versions a compute service built on this package can drive. */
 export const SUPPORTED_CONTRACT: { min: string; max: string } = { min: '1.0', max: CONTRACT_VERSION };
@@ -85,7 +85,7 @@ export function inContract(agreed: AgreedContract, method: DriverMethod): boolea
 
 /**
  * The methods a driver must have under the agreed contract (what the loader checks). The calls
- * of a capability added after 1.0 (coldMigration, liveMigration, interfaceAttach) count only when `caps`
+ * of a capability added after 1.0 (coldMigration, liveMigration, interfaceAttach, remoteConsole) count only when `caps`
  * declares it; without `caps`, only what every driver of that version must have.
  */
 export function requiredMethods(agreed: AgreedContract, caps?: Capabilities): DriverMethod[] {

@@ -66,7 +66,7 @@ describe('contract method table', () => {
     assert.ok(CONTRACT_METHODS['1.1']!.includes('spawn') && CONTRACT_METHODS['1.1']!.includes('onNodeEvent'));
     assert.equal(METHOD_SINCE.liveMigration, '1.2');
     assert.ok(!CONTRACT_METHODS['1.1']!.includes('finishMigration'));
-    assert.equal(SUPPORTED_CONTRACT.max, '1.3');
+    assert.equal(SUPPORTED_CONTRACT.max, '1.4');
   });
 
   it('requires of a driver only what its agreed version and groups have', () => {
@@ -81,7 +81,7 @@ describe('contract method table', () => {
 describe('agreeContract', () => {
   it('agrees the highest common version and the groups that exist at it', () => {
     assert.deepEqual(agreeContract(info('1.0', '1.0')), { version: '1.0', groups: [] });
-    assert.deepEqual(agreeContract(info('1.0', '1.7', ['nodeLookup'])), { version: '1.3', groups: ['nodeLookup'] });
+    assert.deepEqual(agreeContract(info('1.0', '1.7', ['nodeLookup'])), { version: '1.4', groups: ['nodeLookup'] });
     assert.deepEqual(agreeContract(info('1.0', '1.1', ['nodeLookup'])), { version: '1.1', groups: ['nodeLookup'] });
     // Groups of a version not agreed, and groups this package does not know, do not count.
     assert.deepEqual(agreeContract(info('1.0', '1.1', ['nodeLookup', 'teleport']), { min: '1.0', max: '1.0' }), { version: '1.0', groups: [] });
@@ -89,7 +89,7 @@ describe('agreeContract', () => {
   });
 
   it('refuses disjoint ranges and malformed group lists', () => {
-    assert.throws(() => agreeContract(info('1.4', '1.5')), { code: 'IncompatibleContract', message: /speaks 1\.0–1\.3/ });
+    assert.throws(() => agreeContract(info('1.5', '1.6')), { code: 'IncompatibleContract', message: /speaks 1\.0–1\.4/ });
     assert.throws(() => agreeContract({ ...info('1.0', '1.1'), groups: 'nodeLookup' as unknown as string[] }), /groups that are not a list/);
   });
 });

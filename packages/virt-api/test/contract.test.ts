@@ -72,7 +72,7 @@ describe('version handshake', () => {
   it('refuses disjoint ranges with a message naming both', () => {
     assert.throws(() => checkCompatibility({ ...driver('2.0', '2.1'), name: 'X' }), {
       code: 'IncompatibleContract',
-      message: 'driver X implements contract 2.0–2.1; this compute service speaks 1.0–1.3',
+      message: 'driver X implements contract 2.0–2.1; this compute service speaks 1.0–1.4',
     });
     assert.throws(() => checkCompatibility(driver('1.1', '1.1'), { min: '1.0', max: '1.0' }), /implements contract 1\.1; this compute service speaks 1\.0/);
     assert.throws(() => checkCompatibility(driver('one', '1.0')), /invalid contract version "one"/);

@@ -73,7 +73,7 @@ describe('loadDriver', () => {
   it('refuses an incompatible driver with a clear message', async () => {
     await assert.rejects(loadDriver('./drivers/future.js', { bundled: {}, baseDir: dir }), {
       code: 'IncompatibleContract',
-      message: 'driver future implements contract 2.0–2.1; this compute service speaks 1.0–1.3',
+      message: 'driver future implements contract 2.0–2.1; this compute service speaks 1.0–1.4',
     });
   });
 

@@ -34,6 +34,8 @@ export const POLICY_DEFAULTS: readonly PolicyDefault[] = [
   rule('os_compute_api:os-lock-server:unlock', MEMBER, 'Unlock a server.'),
   rule('os_compute_api:os-lock-server:unlock:unlock_override', ADMIN, 'Unlock a server locked by someone else.'),
   rule('os_compute_api:os-console-output', MEMBER, "Show a server's console output."),
+  rule('os_compute_api:os-remote-consoles', MEMBER, "Get a URL of a server's remote console."),
+  rule('os_compute_api:os-console-auth-tokens', ADMIN, 'Show where the console of a console token listens.'),
   rule('os_compute_api:os-server-diagnostics', ADMIN, "Show a server's diagnostics."),
   rule('os_compute_api:server-metadata:index', READER, "List a server's metadata."),
   rule('os_compute_api:server-metadata:show', READER, "Show one of a server's metadata items."),
