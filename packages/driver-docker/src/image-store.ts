@@ -14,11 +14,10 @@
  *   is known by its checksum tag alone, and the daemon's names stay the operator's.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
-import { abortError, ImageError, isDriverError, type ImageRef, type ImageService, type Logger } from '@orrery/virt-api';
+import { abortError, downloadImage, ImageError, isDriverError, type ImageRef, type ImageService, type Logger } from '@orrery/virt-api';
 import { LABEL } from './container-spec.js';
 import { engineError, messageOf, progressOf, readAll, statusOf, type Engine } from './engine.js';
 
@@ -45,11 +44,6 @@ export function cacheTag(image: Pick<ImageRef, 'id' | 'checksum'>, host: string)
 /** The prefix of every cache tag of `host` (tests look for leftovers with it). */
 export function cacheTagPrefix(host: string): string {
   return `${IMAGE_REPO}:${hostKey(host)}-`;
-}
-
-function imageFailure(id: string, err: unknown): Error {
-  if (isDriverError(err)) return err;
-  return new ImageError(`cannot download image ${id}: ${messageOf(err)}`, { cause: err });
 }
 
 export class ImageStore {
@@ -154,7 +148,7 @@ export class ImageStore {
     if (have) return have;
     const part = join(this.scratch, `${image.id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64)}${PART}${randomBytes(6).toString('hex')}`);
     try {
-      const { md5, size } = await this.#download(image.id, part);
+      const { md5, size } = await downloadImage(this.images, image.id, part, { mode: 0o600, what: 'the scratch file' });
       if (image.checksum && md5 !== image.checksum.toLowerCase()) {
         throw new ImageError(`image ${image.id}: checksum mismatch (downloaded ${md5}, the image service says ${image.checksum})`);
       }
@@ -170,34 +164,6 @@ export class ImageStore {
     }
   }
 
-  async #download(id: string, part: string): Promise<{ md5: string; size: number }> {
-    const hash = createHash('md5');
-    let size = 0;
-    const out = createWriteStream(part, { mode: 0o600 });
-    const closed = finished(out).catch((err: unknown) => err);
-    try {
-      let stream: AsyncIterable<Uint8Array>;
-      try {
-        stream = await this.images.download(id);
-      } catch (err) {
-        throw imageFailure(id, err);
-      }
-      try {
-        for await (const chunk of stream) {
-          hash.update(chunk);
-          size += chunk.byteLength;
-          if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-        }
-      } catch (err) {
-        throw imageFailure(id, err);
-      }
-    } finally {
-      out.end();
-      const err = await closed;
-      if (err) throw new ImageError(`image ${id}: cannot write the scratch file: ${messageOf(err)}`, { cause: err });
-    }
-    return { md5: hash.digest('hex'), size };
-  }
 
   /** `docker load` of the checked tarball; exactly one image, tagged `tag`, its own names removed. */
   async #load(imageId: string, file: string, tag: string): Promise<string> {

@@ -10,11 +10,9 @@
  *   they have been unused for the configured age.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
-import { ImageError, isDriverError, type ImageService, type Logger } from '@orrery/virt-api';
+import { downloadImage, ImageError, type ImageService, type Logger } from '@orrery/virt-api';
 import { diskInfo } from './qemu-img.js';
 
 /** What an image is used as, which decides how it is checked. */
@@ -40,16 +38,6 @@ export function cacheKey(id: string): string {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * A download failure as the contract names it: the image service's own typed errors
- * (ImageNotFound, ImageServiceUnavailable, …) pass as they are; anything else (the cache's
- * disk, a checksum) is ImageError.
- */
-function imageFailure(id: string, err: unknown): Error {
-  if (isDriverError(err)) return err;
-  return new ImageError(`cannot download image ${id}: ${messageOf(err)}`, { cause: err });
 }
 
 export class ImageCache {
@@ -103,7 +91,7 @@ export class ImageCache {
     if (await stat(path).then((s) => s.isFile(), () => false)) return path;
     const part = `${path}${PART}${randomBytes(6).toString('hex')}`;
     try {
-      const { md5, size } = await this.#download(req.id, part);
+      const { md5, size } = await downloadImage(this.images, req.id, part, { mode: 0o644, what: 'the cache file' });
       if (req.checksum && md5 !== req.checksum.toLowerCase()) {
         throw new ImageError(`image ${req.id}: checksum mismatch (downloaded ${md5}, the image service says ${req.checksum})`);
       }
@@ -121,34 +109,6 @@ export class ImageCache {
     }
   }
 
-  async #download(id: string, part: string): Promise<{ md5: string; size: number }> {
-    const hash = createHash('md5');
-    let size = 0;
-    const out = createWriteStream(part, { mode: 0o644 });
-    const closed = finished(out).catch((err: unknown) => err);
-    try {
-      let stream: AsyncIterable<Uint8Array>;
-      try {
-        stream = await this.images.download(id);
-      } catch (err) {
-        throw imageFailure(id, err);
-      }
-      try {
-        for await (const chunk of stream) {
-          hash.update(chunk);
-          size += chunk.byteLength;
-          if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-        }
-      } catch (err) {
-        throw imageFailure(id, err);
-      }
-    } finally {
-      out.end();
-      const err = await closed;
-      if (err) throw new ImageError(`image ${id}: cannot write the cache file: ${messageOf(err)}`, { cause: err });
-    }
-    return { md5: hash.digest('hex'), size };
-  }
 
   /** Refuses data that cannot be what the image claims to be. */
   async #check(req: FetchRequest, file: string): Promise<void> {

@@ -14,3 +14,4 @@ export * from './version.js';
 export * from './guard.js';
 export * from './loader.js';
 export * from './options.js';
+export * from './image-download.js';
