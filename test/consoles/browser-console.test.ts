@@ -3,13 +3,12 @@
 // login prompt and answers what is typed. Screenshots go to test-output/dashboard/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { backendSkip } from '../support/backends.js';
-import { chromiumAvailable, launchBrowser, type Browser } from '../support/browser.js';
+import { chromiumAvailable, ensureDashboardBuilt, launchBrowser, type Browser } from '../support/browser.js';
 import { api, login, memberOfNewProject, startTestCloud, waitFor, type TestCloud } from '../support/cloud.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -24,7 +23,7 @@ describe('the dashboard console tab in a browser', { skip }, () => {
   const problems: string[] = [];
 
   before(async () => {
-    execFileSync('npm', ['run', '-s', 'build:dashboard'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    await ensureDashboardBuilt();
     mkdirSync(shots, { recursive: true });
     cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1' } });
     const admin = await login(cloud, 'admin', cloud.config.str('identity', 'admin_password'), 'admin');

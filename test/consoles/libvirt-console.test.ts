@@ -4,7 +4,6 @@
 // QEMU's own VNC server (RFB handshake to the guest's screen); and the dashboard's Console tab in
 // Chromium shows the guest's login prompt (a screenshot to test-output/dashboard/).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +16,7 @@ import { openstackJson, openstackOk } from '../support/openstack-cli.js';
 import { LIBVIRT_URI, libvirtLeftovers, libvirtSkip, removeDomainsOf } from '../libvirt/support/libvirt.js';
 import { BOOT_MARKER, uploadTestImage } from '../libvirt/support/test-image.js';
 import { ConsoleClient, novncSocketUrl } from './support.js';
-import { chromiumAvailable, launchBrowser } from '../support/browser.js';
+import { chromiumAvailable, ensureDashboardBuilt, launchBrowser } from '../support/browser.js';
 
 const skip = backendSkip('the openstack CLI (python3-openstackclient)', commandExists('openstack')) || libvirtSkip();
 /** A TCG boot takes 12-15 s alone; other tests share the two cores. */
@@ -79,7 +78,7 @@ describe('remote consoles of a QEMU guest (libvirt driver)', { skip, timeout: 10
   });
 
   it('the dashboard\'s Console tab shows the guest\'s login prompt', { skip: backendSkip('chromium', chromiumAvailable()) }, async () => {
-    execFileSync('npm', ['run', '-s', 'build:dashboard'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    await ensureDashboardBuilt();
     const dashboard = /Dashboard: (\S+?)\/?\n/.exec(cloud.output())?.[1];
     assert.ok(dashboard, 'the all-in-one names its dashboard');
     const { id } = await openstackJson<{ id: string }>(['server', 'show', 'vm'], env);

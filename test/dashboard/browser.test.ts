@@ -1,12 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { backendSkip } from '../support/backends.js';
-import { chromiumAvailable, launchBrowser, type Browser } from '../support/browser.js';
+import { chromiumAvailable, ensureDashboardBuilt, launchBrowser, type Browser } from '../support/browser.js';
 import { api, login, memberOfNewProject, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
 
 /**
@@ -41,8 +40,7 @@ describe('the dashboard in a browser', { skip }, () => {
   }
 
   before(async () => {
-    // The test drives what `npm run build` makes: build the web app from this tree's sources.
-    execFileSync('npm', ['run', '-s', 'build:dashboard'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    await ensureDashboardBuilt();
     mkdirSync(shots, { recursive: true });
     cloud = await startTestCloud({ DEFAULT: { compute_hosts: 'compute1,compute2' } });
     admin = await login(cloud, 'admin', cloud.config.str('identity', 'admin_password'), 'admin');

@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { backendSkip, commandExists } from '../support/backends.js';
 import { startCloudProcess, type CloudProcess } from '../support/cloud-process.js';
 import { openstackJson, openstackOk } from '../support/openstack-cli.js';
-import { BOOT_MARKER, buildBusyboxImage, containersOf, dockerSkip, dockerSocket, imageIdOf, imagesOf, limitsOf, type BusyboxImage } from './support/docker.js';
+import { cacheTagPrefix } from '@orrery/driver-docker';
+import { BOOT_MARKER, buildBusyboxImage, containersOf, dockerSkip, dockerSocket, imagesOf, limitsOf, type BusyboxImage } from './support/docker.js';
 
 const skip = backendSkip('the openstack CLI (python3-openstackclient)', commandExists('openstack')) || dockerSkip();
 
@@ -26,7 +27,6 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
   const host = `dke-${randomBytes(3).toString('hex')}`;
   let scratch: string;
   let guest: BusyboxImage;
-  let guestId: string;
   let cloud: CloudProcess;
   let env: Record<string, string>;
   let computeUrl: string;
@@ -68,7 +68,6 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'orrery-dk-e2e-'));
     guest = await buildBusyboxImage();
-    guestId = imageIdOf(guest.path);
     cloud = await startCloudProcess({
       ORRERY_COMPUTE_DRIVER: 'docker',
       ORRERY_COMPUTE_HOSTS: host,
@@ -167,12 +166,13 @@ describe('the openstack CLI on a cloud of containers (Docker driver)', { skip, t
     assert.deepEqual(await openstackJson<Row[]>(['server', 'list'], env), []);
     assert.deepEqual(containersOf([ids.vm1!, ids.vm2!]), []);
     await openstackOk(['image', 'delete', ...imageIds], env);
-    // The image cache may let a loaded image go a moment after its last container.
+    // The image cache may let a loaded image go a moment after its last container. By this host's
+    // cache tags, not the image's id: other tests on the shared daemon load the same busybox image.
     const deadline = Date.now() + 30_000;
-    let left = imagesOf([guestId], imageIds);
+    let left = imagesOf([], [...imageIds, cacheTagPrefix(host)]);
     while (left.length > 0 && Date.now() < deadline) {
       await sleep(1000);
-      left = imagesOf([guestId], imageIds);
+      left = imagesOf([], [...imageIds, cacheTagPrefix(host)]);
     }
     assert.deepEqual(left, []);
   });
