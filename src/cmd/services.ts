@@ -41,7 +41,7 @@ import { startConsoleProxies, type ConsoleProxies } from '../consoles/proxy.js';
 /** The building blocks every entry point composes: one function per service. */
 
 /** Drivers that ship with Orrery, by the short name `compute_driver` may use. */
-export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake', libvirt: '@orrery/driver-libvirt', docker: '@orrery/driver-docker' };
+export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake', libvirt: '@orrery/driver-libvirt', docker: '@orrery/driver-docker', ironic: '@orrery/driver-ironic' };
 
 export interface CloudUrls {
   identity: string;
