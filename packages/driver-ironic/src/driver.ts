@@ -6,7 +6,7 @@
  * Node and power changes are seen by polling the node list (poller.ts).
  */
 import {
-  BackendUnavailable, CapacityExceeded, InstanceExists, InstanceNotFound, InvalidState, NodeNotFound, NotSupported,
+  Aborted, BackendUnavailable, CapacityExceeded, InstanceExists, InstanceNotFound, InvalidState, NodeNotFound, NotSupported,
   NodeEventHub, PowerState, supportsImageFormat,
   type Capabilities, type CallOptions, type DriverContext, type DriverStatus, type DriverVersionInfo, type EventListener,
   type InstanceInfo, type InstanceRef, type InstanceSpec, type Logger, type NodeEventListener, type NodeInfo,
@@ -63,7 +63,8 @@ export class IronicDriver implements VirtDriver {
     this.#rc = resourceClassOf(this.#cfg.resourceClass)!;
     this.#client = new IronicClient(this.#cfg);
     await this.#client.connect();
-    this.#nodeEvents.reset(await this.listNodes());
+    const nodes = await api.listNodes(this.#client, this.#cfg.resourceClass);
+    this.#nodeEvents.reset(this.#contractNodes(nodes));
     this.#poller = new Poller({
       read: () => api.listNodes(this.#client, this.#cfg.resourceClass),
       intervalMs: this.#cfg.pollIntervalMs,
@@ -79,6 +80,7 @@ export class IronicDriver implements VirtDriver {
       },
       onError: (err) => this.#log.warn('ironic driver: reading the nodes failed', { err: String(err) }),
     });
+    this.#poller.seed(nodes);
     this.#poller.start();
     this.#log.info('ironic driver ready', { endpoint: this.#client.endpoint, microversion: this.#client.version, resourceClass: this.#cfg.resourceClass });
   }
@@ -126,6 +128,7 @@ export class IronicDriver implements VirtDriver {
   }
 
   async spawn(spec: InstanceSpec, opts?: CallOptions): Promise<InstanceInfo> {
+    if (opts?.signal?.aborted) throw new Aborted(`ironic driver: spawn of ${spec.uuid} abandoned before it began: ${String(opts.signal.reason)}`);
     if (!supportsImageFormat(this.capabilities(), spec.image.diskFormat)) {
       throw new NotSupported(`ironic driver: image format ${spec.image.diskFormat} is not one of ${this.#cfg.imageFormats.join(', ')} ([ironic] image_formats)`);
     }
@@ -152,6 +155,7 @@ export class IronicDriver implements VirtDriver {
         if (DEPLOY_FAILED.has(n.provision_state)) throw new BackendUnavailable(`ironic driver: the deploy of node ${n.uuid} failed: ${n.last_error ?? n.provision_state}`);
         return undefined;
       });
+      this.#poller?.observe(done);
       this.#log.info('ironic driver: node deployed', { node: node.uuid, instance: spec.uuid });
       return instanceOf(done)!;
     } catch (err) {
@@ -201,6 +205,7 @@ export class IronicDriver implements VirtDriver {
           throw this.#mapped(err, `releasing node ${n.uuid}`);
         });
     }
+    this.#poller?.forget(ref.uuid);
     this.#log.info('ironic driver: node undeployed', { node: n.uuid, instance: ref.uuid, state: done.provision_state });
   }
 
@@ -235,13 +240,14 @@ export class IronicDriver implements VirtDriver {
       throw this.#mapped(err, `power ${target} of node ${ref.node}`, true);
     }
     const timeout = this.#cfg.powerTimeoutMs + (timeoutSec ?? 0) * 1000;
-    await this.#wait(ref.node, `power ${target} of node ${ref.node}`, timeout, undefined, (n) => {
+    const done = await this.#wait(ref.node, `power ${target} of node ${ref.node}`, timeout, undefined, (n) => {
       if (n.instance_uuid !== ref.uuid) throw new InstanceNotFound(`ironic driver: node ${ref.node} no longer holds instance ${ref.uuid}`);
       if (n.target_power_state) return undefined;
       if (n.power_state === want) return n;
       if (n.last_error && n.power_state === 'error') throw new BackendUnavailable(`ironic driver: power ${target} of node ${ref.node} failed: ${n.last_error}`);
       return undefined;
     });
+    this.#poller?.observe(done);
   }
 
   async #wait<R>(uuid: string, what: string, timeoutMs: number, signal: AbortSignal | undefined, done: (n: IronicNode) => R | undefined): Promise<R> {

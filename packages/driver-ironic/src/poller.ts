@@ -42,6 +42,34 @@ export class Poller {
     this.#timer.unref();
   }
 
+  /** The instances as of now, emitting nothing (at init). */
+  seed(nodes: IronicNode[]): void {
+    for (const n of nodes) {
+      const inst = settled(n);
+      if (inst) this.#power.set(inst.uuid, inst.powerState);
+    }
+  }
+
+  /**
+   * A node read by the driver or the poller: a lifecycle event when its instance's power state
+   * differs from the last one reported (an instance seen for the first time counts from null,
+   * so a finished deploy reports `started`). Returns the instance's uuid when it has a settled state.
+   */
+  observe(n: IronicNode): string | null {
+    const inst = settled(n);
+    if (!inst) return null;
+    const prev = this.#power.get(inst.uuid) ?? null;
+    this.#power.set(inst.uuid, inst.powerState);
+    const transition = transitionFor(prev, inst.powerState);
+    if (transition) this.o.onLifecycle({ uuid: inst.uuid, node: inst.node, transition, powerState: inst.powerState, at: Date.now() });
+    return inst.uuid;
+  }
+
+  /** An instance the driver destroyed: its next appearance starts afresh. */
+  forget(uuid: string): void {
+    this.#power.delete(uuid);
+  }
+
   /** One read and its events (exposed so a test can drive it without waiting). */
   async tick(): Promise<void> {
     let nodes: IronicNode[];
@@ -55,15 +83,16 @@ export class Poller {
     this.o.onNodes(nodes);
     const seen = new Set<string>();
     for (const n of nodes) {
-      const inst = instanceOf(n);
-      // A node still being deployed or powered has no settled state to report yet.
-      if (!inst || n.target_power_state) continue;
-      seen.add(inst.uuid);
-      const prev = this.#power.get(inst.uuid);
-      this.#power.set(inst.uuid, inst.powerState);
-      const transition = prev === undefined ? null : transitionFor(prev, inst.powerState);
-      if (transition) this.o.onLifecycle({ uuid: inst.uuid, node: inst.node, transition, powerState: inst.powerState, at: Date.now() });
+      const uuid = this.observe(n);
+      if (uuid) seen.add(uuid);
+      else if (n.instance_uuid) seen.add(n.instance_uuid);
     }
     for (const uuid of [...this.#power.keys()]) if (!seen.has(uuid)) this.#power.delete(uuid);
   }
+}
+
+/** The node's instance once it has a state worth reporting: deployed, and no power change under way. */
+function settled(n: IronicNode) {
+  if (n.provision_state !== 'active' || n.target_power_state || n.target_provision_state) return null;
+  return instanceOf(n);
 }
