@@ -87,6 +87,26 @@ function pythonEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+export interface IronicResponse {
+  status: number;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- a test's view of any Ironic document
+  headers: Headers;
+}
+
+/** The node fields the tests read (Ironic returns many more). */
+export interface IronicNode {
+  uuid: string;
+  name: string | null;
+  provision_state: string;
+  target_provision_state: string | null;
+  power_state: string | null;
+  target_power_state: string | null;
+  last_error: string | null;
+  instance_uuid: string | null;
+  instance_info: Record<string, unknown>;
+  resource_class: string | null;
+}
+
 const live = new Set<RealIronic>();
 process.on('exit', () => {
   for (const ironic of live) ironic.killNow();
@@ -175,6 +195,52 @@ export class RealIronic {
       if (Date.now() > deadline) throw new Error(`Ironic did not come up:\n${this.logTail()}`);
       await sleep(500);
     }
+  }
+
+  /** One call to its API at `version` (Zed's newest by default); the body is parsed JSON or null. */
+  async request(method: string, path: string, body?: unknown, version = IRONIC_ZED_MAX_VERSION): Promise<IronicResponse> {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-OpenStack-Ironic-API-Version': version },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null, headers: res.headers };
+  }
+
+  /** Polls the node until it rests in `state` (no target); throws on a failed state or after `ms`. */
+  async waitForProvisionState(uuid: string, state: string, ms = 120_000): Promise<IronicNode> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const { status, json } = await this.request('GET', `/v1/nodes/${uuid}`);
+      if (status !== 200) throw new Error(`GET node ${uuid}: ${status} ${JSON.stringify(json)}`);
+      const node = json as IronicNode;
+      if (node.provision_state === state && !node.target_provision_state) return node;
+      if (node.provision_state !== state && /failed|error/.test(node.provision_state)) {
+        throw new Error(`node ${uuid} went to ${node.provision_state}: ${node.last_error}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`node ${uuid} stayed ${node.provision_state} (target ${node.target_provision_state}), wanted ${state}\n${this.logTail()}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  /** PUT states/provision (must be 202), then waits for `want`. */
+  async provision(uuid: string, target: string, want: string): Promise<IronicNode> {
+    const res = await this.request('PUT', `/v1/nodes/${uuid}/states/provision`, { target });
+    if (res.status !== 202) throw new Error(`provision ${target} on ${uuid}: ${res.status} ${JSON.stringify(res.json)}`);
+    return this.waitForProvisionState(uuid, want);
+  }
+
+  /** Enrolls a fake-hardware node and takes it through manage and provide to `available` (about 1 s). */
+  async availableNode(name: string, resourceClass = 'baremetal', properties: Record<string, unknown> = { cpus: 2, memory_mb: 2048, local_gb: 10 }): Promise<IronicNode> {
+    const created = await this.request('POST', '/v1/nodes', { name, driver: 'fake-hardware', resource_class: resourceClass, properties });
+    if (created.status !== 201) throw new Error(`create node ${name}: ${created.status} ${JSON.stringify(created.json)}`);
+    const uuid = (created.json as IronicNode).uuid;
+    await this.provision(uuid, 'manage', 'manageable');
+    return this.provision(uuid, 'provide', 'available');
   }
 
   /** The last lines of each log, for a failure message. */
