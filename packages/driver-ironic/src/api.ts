@@ -55,7 +55,7 @@ export async function patchNode(c: IronicClient, uuid: string, ops: PatchOp[]): 
 /** Ironic's provision targets the driver uses. */
 export type ProvisionTarget = 'active' | 'deleted';
 /** Ironic's power targets (soft ones since 1.27). */
-export type PowerTarget = 'power on' | 'power off' | 'rebooted' | 'soft power off' | 'soft rebooting';
+export type PowerTarget = 'power on' | 'power off' | 'rebooting' | 'soft power off' | 'soft rebooting';
 
 /** How often a request refused because the node is locked (409 NodeLocked) is tried again, and the pause between. */
 const LOCKED_RETRIES = 10;

@@ -155,9 +155,10 @@ export class IronicDriver implements VirtDriver {
         if (DEPLOY_FAILED.has(n.provision_state)) throw new BackendUnavailable(`ironic driver: the deploy of node ${n.uuid} failed: ${n.last_error ?? n.provision_state}`);
         return undefined;
       });
-      this.#poller?.observe(done);
+      // A deploy that leaves the machine off (fake hardware; a deploy interface that powers off at the end) is not yet a running instance.
+      const running = powerStateOf(done) === PowerState.RUNNING ? done : await this.#powerNode(done, spec.uuid, 'power on', 'power on');
       this.#log.info('ironic driver: node deployed', { node: node.uuid, instance: spec.uuid });
-      return instanceOf(done)!;
+      return instanceOf(running)!;
     } catch (err) {
       await this.#release(node.uuid, spec.uuid);
       throw this.#mapped(err, `deploying node ${node.uuid}`);
@@ -210,44 +211,59 @@ export class IronicDriver implements VirtDriver {
   }
 
   async reboot(ref: InstanceRef, type: RebootType): Promise<void> {
-    await this.#nodeOf(ref);
+    const n = await this.#nodeOf(ref);
     const soft = type === 'soft';
-    await this.#power(ref, soft ? 'soft rebooting' : 'rebooted', 'power on', soft ? 'rebooted' : undefined);
+    await this.#power(ref, n.last_error, soft ? 'soft rebooting' : 'rebooting', 'power on', soft ? 'rebooting' : undefined);
   }
 
   async powerOff(ref: InstanceRef, timeoutSec: number): Promise<void> {
     const n = await this.#nodeOf(ref);
     if (powerStateOf(n) === PowerState.SHUTDOWN && !n.target_power_state) return;
-    if (timeoutSec > 0) await this.#power(ref, 'soft power off', 'power off', 'power off', timeoutSec);
-    else await this.#power(ref, 'power off', 'power off');
+    if (timeoutSec > 0) await this.#power(ref, n.last_error, 'soft power off', 'power off', 'power off', timeoutSec);
+    else await this.#power(ref, n.last_error, 'power off', 'power off');
   }
 
   async powerOn(ref: InstanceRef): Promise<void> {
     const n = await this.#nodeOf(ref);
     if (powerStateOf(n) === PowerState.RUNNING && !n.target_power_state) return;
-    await this.#power(ref, 'power on', 'power on');
+    await this.#power(ref, n.last_error, 'power on', 'power on');
   }
 
   /**
    * One power change and the wait for it. A soft target the service refuses (400: its
    * microversion or its hardware has no soft power) falls back to `fallback`, as Nova does.
    */
-  async #power(ref: InstanceRef, target: api.PowerTarget, want: string, fallback?: api.PowerTarget, timeoutSec?: number): Promise<void> {
+  async #power(ref: InstanceRef, errorBefore: string | null, target: api.PowerTarget, want: string, fallback?: api.PowerTarget, timeoutSec?: number): Promise<void> {
     try {
       await api.setPowerState(this.#client, ref.node, target, timeoutSec);
     } catch (err) {
-      if (fallback && err instanceof IronicHttpError && (err.status === 400 || err.status === 406)) return this.#power(ref, fallback, want);
+      if (fallback && err instanceof IronicHttpError && (err.status === 400 || err.status === 406)) return this.#power(ref, errorBefore, fallback, want);
       throw this.#mapped(err, `power ${target} of node ${ref.node}`, true);
     }
+    await this.#settle(ref.node, ref.uuid, errorBefore, target, want, timeoutSec);
+  }
+
+  /** A power change of a node being deployed (its errors are the spawn's). */
+  async #powerNode(node: IronicNode, instance: string, target: api.PowerTarget, want: string): Promise<IronicNode> {
+    await api.setPowerState(this.#client, node.uuid, target);
+    return this.#settle(node.uuid, instance, node.last_error, target, want);
+  }
+
+  /**
+   * Waits for a requested power change to end in `want`, and reports it. The change failed when
+   * no change is under way any more and the node's last_error is new (`errorBefore` was the old one).
+   */
+  async #settle(uuid: string, instance: string, errorBefore: string | null, target: api.PowerTarget, want: string, timeoutSec?: number): Promise<IronicNode> {
     const timeout = this.#cfg.powerTimeoutMs + (timeoutSec ?? 0) * 1000;
-    const done = await this.#wait(ref.node, `power ${target} of node ${ref.node}`, timeout, undefined, (n) => {
-      if (n.instance_uuid !== ref.uuid) throw new InstanceNotFound(`ironic driver: node ${ref.node} no longer holds instance ${ref.uuid}`);
+    const done = await this.#wait(uuid, `power ${target} of node ${uuid}`, timeout, undefined, (n) => {
+      if (n.instance_uuid !== instance) throw new InstanceNotFound(`ironic driver: node ${uuid} no longer holds instance ${instance}`);
       if (n.target_power_state) return undefined;
       if (n.power_state === want) return n;
-      if (n.last_error && n.power_state === 'error') throw new BackendUnavailable(`ironic driver: power ${target} of node ${ref.node} failed: ${n.last_error}`);
+      if (n.last_error && n.last_error !== errorBefore) throw new BackendUnavailable(`ironic driver: power ${target} of node ${uuid} failed: ${n.last_error}`);
       return undefined;
     });
     this.#poller?.observe(done);
+    return done;
   }
 
   async #wait<R>(uuid: string, what: string, timeoutMs: number, signal: AbortSignal | undefined, done: (n: IronicNode) => R | undefined): Promise<R> {

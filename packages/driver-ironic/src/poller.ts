@@ -91,8 +91,11 @@ export class Poller {
   }
 }
 
-/** The node's instance once it has a state worth reporting: deployed, and no power change under way. */
+/**
+ * The node's instance once it has a state worth reporting: deployed, its power known (a node
+ * whose BMC has not answered yet has none) and no power change under way.
+ */
 function settled(n: IronicNode) {
-  if (n.provision_state !== 'active' || n.target_power_state || n.target_provision_state) return null;
+  if (n.provision_state !== 'active' || n.target_power_state || n.target_provision_state || !n.power_state) return null;
   return instanceOf(n);
 }
