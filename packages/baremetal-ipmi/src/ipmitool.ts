@@ -10,6 +10,8 @@ export interface IpmiTarget {
   port: number;
   username: string;
   password: string;
+  /** The session's privilege level (driver_info ipmi_priv_level); ADMINISTRATOR when not given. */
+  privilege?: 'ADMINISTRATOR' | 'OPERATOR' | 'USER';
 }
 
 export interface IpmitoolOptions {
@@ -81,8 +83,9 @@ export class IpmitoolPower implements PowerInterface {
   }
 
   private once(args: string[]): Promise<string> {
-    const { address, port, username, password } = this.target;
-    const argv = ['-I', 'lanplus', '-C', '3', '-H', address, '-p', String(port), '-U', username, '-E',
+    const { address, port, username, password, privilege } = this.target;
+    // -v: only then does ipmitool say why a session failed (RAKP 2 HMAC for a wrong password).
+    const argv = ['-I', 'lanplus', '-C', '3', '-H', address, '-p', String(port), '-U', username, '-E', '-v', '-L', privilege ?? 'ADMINISTRATOR',
       '-R', String(this.retransmits), '-N', String(this.intervalS), ...args];
     return new Promise((resolve, reject) => {
       execFile(this.command, argv, { timeout: this.timeoutMs, killSignal: 'SIGKILL', env: { ...process.env, IPMI_PASSWORD: password } },
