@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TLiteral, type TUnion } from '@sinclair/typebox';
 import type { Bus, RpcContext } from './bus.js';
 import { cast, defineApi, Str, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
@@ -22,7 +22,7 @@ export type ProvisionAction = (typeof PROVISION_ACTIONS)[number];
 export const BOOT_DEVICES = ['pxe', 'disk'] as const;
 export type BootDevice = (typeof BOOT_DEVICES)[number];
 
-const literals = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)));
+const literals = <T extends string>(values: readonly T[]): TUnion<Array<TLiteral<T>>> => Type.Union(values.map((v) => Type.Literal(v)));
 
 /**
  * Bare Metal conductor RPC API, served by every conductor on topic `baremetal` (casts: one
