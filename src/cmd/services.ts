@@ -40,6 +40,8 @@ import { startConfiguredDashboard } from '../dashboard/index.js';
 import { healthProbesFor, setHealthProbes } from '../httpkit/healthcheck.js';
 import { listenFailure } from './startup.js';
 import { startConsoleProxies, type ConsoleProxies } from '../consoles/proxy.js';
+import { BaremetalWorker } from '../baremetal/worker.js';
+import { CredentialKeys } from '../identity/credential-keys.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
@@ -215,6 +217,11 @@ export async function startConductor(config: Config, db: Db, bus: Bus, log: Logg
   const images = url ? new ImageClient(IdentityClient.fromConfig(config, url)) : null;
   const conductor = new ConductorService(db, config, log.child({ service: 'conductor', host }), host, images);
   await conductor.start(bus);
+  // Every conductor is also a Bare Metal conductor (topic baremetal), stopped before it.
+  const baremetal = new BaremetalWorker({ db, config, log: log.child({ service: 'baremetal-conductor', host }), host, keys: CredentialKeys.fromConfig(config), images });
+  await baremetal.start(bus).catch(async (err: unknown) => { await conductor.stop(); throw err; });
+  const stopConductor = conductor.stop.bind(conductor);
+  conductor.stop = async () => { await baremetal.stop(); await stopConductor(); };
   return conductor;
 }
 

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TLiteral, type TUnion } from '@sinclair/typebox';
 import type { Bus, RpcContext } from './bus.js';
 import { cast, defineApi, Str, type ApiSignatures, type Handlers } from './definition.js';
 import { RpcClient } from './dispatch.js';
@@ -10,15 +10,19 @@ export const BAREMETAL_RPC_VERSION = '1.0';
 export const POWER_TARGETS = ['power on', 'power off', 'rebooting', 'soft power off', 'soft rebooting'] as const;
 export type PowerTarget = (typeof POWER_TARGETS)[number];
 
-/** Provision actions of `PUT /v1/nodes/{node}/states/provision` the worker carries out (Ironic's verbs). */
-export const PROVISION_ACTIONS = ['manage', 'provide', 'deploy', 'active', 'deleted', 'undeploy', 'clean', 'inspect'] as const;
+/**
+ * The provision actions the worker carries out (src/baremetal/states.ts maps the API's verbs
+ * onto them: `active` → deploy, `undeploy` → deleted). Inspection is not among them: the API
+ * refuses it rather than pretending.
+ */
+export const PROVISION_ACTIONS = ['manage', 'provide', 'deploy', 'deleted', 'clean'] as const;
 export type ProvisionAction = (typeof PROVISION_ACTIONS)[number];
 
 /** Boot devices of `PUT /v1/nodes/{node}/management/boot_device`. */
 export const BOOT_DEVICES = ['pxe', 'disk'] as const;
 export type BootDevice = (typeof BOOT_DEVICES)[number];
 
-const literals = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)));
+const literals = <T extends string>(values: readonly T[]): TUnion<Array<TLiteral<T>>> => Type.Union(values.map((v) => Type.Literal(v)));
 
 /**
  * Bare Metal conductor RPC API, served by every conductor on topic `baremetal` (casts: one
