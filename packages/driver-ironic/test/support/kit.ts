@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createTestContext, sampleInstanceSpec, Skip, type ConformanceFixture } from '@orrery/virt-api/conformance';
+import type { NodeInfo } from '@orrery/virt-api';
 import { createDriver } from '@orrery/driver-ironic';
 
 export interface IronicTarget {
@@ -18,6 +19,12 @@ export interface IronicTarget {
   headers(): Promise<Record<string, string>>;
   /** What the specs' image is on this back-end (an image the service can deploy); default the kit's sample. */
   image?: { id: string; diskFormat?: string; properties?: Record<string, string> };
+  /**
+   * The service refuses a deploy whose instance_info traits the node lacks (Ironic does): the
+   * kit's failing spawn is then a flavor requiring a trait no node has. Without it the kit's
+   * failed-spawn check skips.
+   */
+  refusesMissingTraits: boolean;
 }
 
 interface Node {
@@ -109,11 +116,13 @@ export function ironicFixture(t: IronicTarget): ConformanceFixture {
           await Promise.all(uuids.map((u) => removeNode(t, u)));
           await cleanup();
         },
-        // The flavor requires a trait no node has: Ironic refuses the deploy (instance_info traits must be the node's).
-        async failSpawn(node) {
-          const spec = sampleInstanceSpec(node, { imageFormats: [(t.config['image_formats'] ?? 'ami').split(',')[0]!] } as never);
-          return { ...spec, flavor: { ...spec.flavor, extraSpecs: { 'trait:CUSTOM_KIT_NO_NODE_HAS_IT': 'required' } } };
-        },
+        // The flavor requires a trait no node has: the service refuses the deploy (instance_info traits must be the node's).
+        ...(t.refusesMissingTraits ? {
+          async failSpawn(node: NodeInfo) {
+            const spec = sampleInstanceSpec(node, { imageFormats: [(t.config['image_formats'] ?? 'ami').split(',')[0]!] } as never);
+            return { ...spec, ...(t.image ? { image: { ...spec.image, ...t.image } } : {}), flavor: { ...spec.flavor, extraSpecs: { 'trait:CUSTOM_KIT_NO_NODE_HAS_IT': 'required' } } };
+          },
+        } : {}),
         // Seen from the API: a node still associated with an instance, or not back to available.
         async externalLeaks() {
           const left: string[] = [];
