@@ -11,7 +11,7 @@ export const IRONIC_OPTIONS = {
     default: 'password', choices: ['password', 'noauth'],
     help: 'How the driver authenticates to the Bare Metal API: password (a Keystone v3 token from auth_url; the endpoint from its catalog unless endpoint_override) or noauth (no token: an Ironic with auth_strategy = noauth; needs endpoint_override).',
   },
-  auth_url: { default: '', help: "Keystone's v3 URL (e.g. http://127.0.0.1:5000/v3) for auth_type = password; empty: the [keystone_authtoken] of the service that loads the driver must pass it." },
+  auth_url: { default: '', help: "Keystone's v3 URL (e.g. http://127.0.0.1:5000/v3); required with auth_type = password." },
   username: { default: '', help: 'The service user the driver authenticates as (an admin: the Bare Metal API is admin-only).' },
   password: { default: '', secret: true, help: "The service user's password." },
   project_name: { default: 'service', help: "The project the driver's token is scoped to." },
