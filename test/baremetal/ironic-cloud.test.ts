@@ -109,4 +109,16 @@ describe('bare-metal servers: the ironic driver against Orrery\'s Bare Metal ser
     }, 60_000);
     assert.equal(d['OS-EXT-SRV-ATTR:hypervisor_hostname'], nodeA);
   });
+
+  it('shows a node enrolled and provided as a new hypervisor, and one taken out of service leaving', async () => {
+    const target: IronicTarget = { name: 'orrery', url: cloud.urls.baremetal, config: {}, refusesMissingTraits: false, headers: async () => ({ 'x-auth-token': admin.token }) };
+    const hostnames = async () => ((await api(admin, 'GET', compute('/os-hypervisors/detail'), undefined, MV)).body.hypervisors as Array<{ hypervisor_hostname: string }>)
+      .map((h) => h.hypervisor_hostname);
+    const extra = await availableNode(target, 'baremetal');
+    await waitFor('the new node as a hypervisor', async () => ((await hostnames()).includes(extra) ? true : undefined));
+    assert.equal((await bm('PUT', `/v1/nodes/${extra}/states/provision`, { target: 'manage' })).status, 202);
+    await waitFor('the managed node to leave the hypervisors', async () => ((await hostnames()).includes(extra) ? undefined : true));
+    const left = await hostnames();
+    assert.ok(nodes.every((n) => left.includes(n)), 'the other nodes stay');
+  });
 });
