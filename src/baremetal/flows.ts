@@ -80,7 +80,7 @@ export async function deploy(c: FlowContext, onWait: () => Promise<void>): Promi
   if (!boot) throw new DeployInputError('this conductor serves no boot files ([baremetal] http_port is empty)');
   const info = JSON.parse(c.node.instance_info) as Json;
   const ids = await c.step('deploy', 'finding the instance\'s kernel and ramdisk', () => kernelAndRamdiskOf(images, info));
-  const append = typeof info.kernel_append_params === 'string' ? info.kernel_append_params : c.config.str('baremetal', 'kernel_append_params');
+  const append = typeof info.kernel_append_params === 'string' ? info.kernel_append_params : ids.cmdline ?? c.config.str('baremetal', 'kernel_append_params');
   const script = ipxeScript(c.node.uuid, c.config.str('baremetal', 'http_url'), append);
   await c.step('deploy', `writing the boot files (kernel ${ids.kernel}, ramdisk ${ids.ramdisk})`,
     () => writeBootFiles(c.httpRoot, c.node.uuid, images, ids, script));
