@@ -19,6 +19,9 @@ import { bootstrapIdentity } from '../identity/bootstrap.js';
 import { createIdentityApp } from '../identity/app.js';
 import { CatalogStore, catalogService, type CatalogService } from '../identity/catalog.js';
 import { createImageApp } from '../image/app.js';
+import { createBaremetalApp } from '../baremetal/app.js';
+import { BaremetalRpcApi } from '../rpc/baremetal-api.js';
+import { CredentialKeys } from '../identity/credential-keys.js';
 import { seedImage } from '../image/seed.js';
 import { createComputeApp } from '../api/compute-app.js';
 import { createPlacementApp } from '../api/placement-app.js';
@@ -51,6 +54,8 @@ export interface CloudUrls {
   compute: string;
   placement: string;
   network: string;
+  /** The Bare Metal API (Ironic v1). */
+  baremetal: string;
   /** Nova's metadata API (not in the catalog: guests reach it through the metadata proxy). */
   metadata: string;
 }
@@ -92,6 +97,7 @@ function catalogFor(urls: CloudUrls, region: string): CatalogService[] {
     catalogService('image', 'glance', urls.image, region),
     catalogService('placement', 'placement', urls.placement, region),
     catalogService('network', 'neutron', urls.network, region),
+    catalogService('baremetal', 'ironic', urls.baremetal, region),
   ];
 }
 
@@ -141,7 +147,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   const reloadPolicy = async (): Promise<string> => `${await applyPolicyFile(policy, policyPath)} policy overrides from ${policyPath}`;
   log.info({ policy: await reloadPolicy() }, 'policy loaded');
   const bindHost = config.str('DEFAULT', 'bind_host');
-  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '', metadata: '' };
+  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '', baremetal: '', metadata: '' };
   // The catalog is rows (issue #22): the services this process runs are written there once it listens.
   const catalog = new CatalogStore(db, (err) => log.warn({ err }, 'catalog refresh failed'));
   const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
@@ -161,6 +167,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     placement: createPlacementApp(deps),
     // Port changes of servers are told to the compute API (Neutron's [nova] notifier), as the service user.
     network: createNetworkApp({ db, config, tokens, policy, log, notifier: NovaNotifier.forCloud(() => IdentityClient.fromConfig(config, `${urls.identity}/v3`), log) }),
+    baremetal: createBaremetalApp({ db, config, tokens, policy, log, keys: CredentialKeys.fromConfig(config), conductor: new BaremetalRpcApi(bus, timeout) }),
     // The service user's client of the Network API, made once the APIs listen (below).
     metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => deps.network ?? null }),
   };

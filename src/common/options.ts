@@ -86,6 +86,7 @@ export const OPTIONS = {
     compute_port: { default: '8774', type: 'port', help: 'Port of the compute API (Nova v2.1); 0: any free port.' },
     placement_port: { default: '8778', type: 'port', help: 'Port of the placement API; 0: any free port.' },
     network_port: { default: '9696', type: 'port', help: 'Port of the network API (Neutron v2.0); 0: any free port.' },
+    baremetal_port: { default: '6385', type: 'port', help: 'Port of the Bare Metal API (Ironic v1, docs/baremetal.md); 0: any free port.' },
     metadata_port: { default: '8775', type: 'port', help: "Port of Nova's metadata API (guests reach it through the metadata proxy)." },
     dashboard_port: { default: '8000', type: 'port', help: 'Port of the web dashboard (docs/dashboard.md); 0: any free port; empty: no dashboard.' },
     dhcp_domain: { default: 'novalocal', help: 'Domain of the hostnames the metadata API serves.' },
