@@ -41,7 +41,6 @@ import { healthProbesFor, setHealthProbes } from '../httpkit/healthcheck.js';
 import { listenFailure } from './startup.js';
 import { startConsoleProxies, type ConsoleProxies } from '../consoles/proxy.js';
 import { BaremetalWorker } from '../baremetal/worker.js';
-import { CredentialKeys } from '../identity/credential-keys.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
