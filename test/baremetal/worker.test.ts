@@ -229,5 +229,17 @@ describe('bare metal worker', () => {
       await netboot();
       assert.equal((await settled(n.uuid, 'active')).last_error, null);
     });
+
+    it('a deploy that cannot start (no port to find the machine by) fails before any boot file or boot device is set; the machine is left off', async () => {
+      const keys = CredentialKeys.fromConfig(cloud.config);
+      const uuid = randomUUID();
+      const info = { ipmi_address: bmc.address, ipmi_port: bmc.port, ipmi_username: BMC_USER, ipmi_password: BMC_PASSWORD };
+      await insertNode(cloud.db, nodeRow({ uuid, driver: 'ipmi', provision_state: 'available', instance_info: JSON.stringify({ image_source: imageId }), ...sealDriverInfo(keys, uuid, info) }));
+      const before = bmc.log().length;
+      await act(uuid, 'deploy');
+      const failed = await settled(uuid, 'deploy failed');
+      assert.match(failed.last_error ?? '', /no port/);
+      assert.deepEqual(bmc.log().slice(before), ['set power 0']);
+    });
   });
 });
