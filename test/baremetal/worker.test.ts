@@ -8,12 +8,13 @@ import { freePort } from '../../harness/ports.js';
 import { listNodeHistory } from '../../src/db/baremetal-history.js';
 import { getNode, insertNode, updateNode, updateNodeIf, type BmNodeRow } from '../../src/db/baremetal-nodes.js';
 import { insertPort } from '../../src/db/baremetal-ports.js';
-import { sealDriverInfo, type Json } from '../../src/baremetal/driver-info.js';
+import { sealDriverInfo } from '../../src/baremetal/driver-info.js';
 import { startOf, type ProvisionAction } from '../../src/baremetal/states.js';
 import { CredentialKeys } from '../../src/identity/credential-keys.js';
 import { BaremetalRpcApi } from '../../src/rpc/baremetal-api.js';
 import { systemContext } from '../../src/rpc/dispatch.js';
-import { api, login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+import { login, startTestCloud, waitFor, type Session, type TestCloud } from '../support/cloud.js';
+import { netboot, uploadNetbootImage } from './support/netboot.js';
 import { BMC_PASSWORD, BMC_USER, ipmiSimSkip, SimBmc } from '../../packages/baremetal-ipmi/test/support/ipmi-sim.js';
 
 /**
@@ -127,17 +128,7 @@ describe('bare metal worker', () => {
     before(async () => {
       bmc = await SimBmc.start();
       admin = await login(cloud, 'admin', 'secret', 'admin');
-      const upload = async (format: string, data: Buffer, props: Json = {}): Promise<string> => {
-        const made = await api(admin, 'POST', `${cloud.urls.image}/v2/images`, { name: `bm-${format}`, container_format: format, disk_format: format, visibility: 'public', ...props });
-        assert.equal(made.status, 201, JSON.stringify(made.body));
-        const put = await api(admin, 'PUT', `${cloud.urls.image}/v2/images/${made.body.id}/file`, data, { 'content-type': 'application/octet-stream' });
-        assert.equal(put.status, 204);
-        return made.body.id as string;
-      };
-      kernelBytes = Buffer.from(`kernel-${randomUUID()}`);
-      const kernel = await upload('aki', kernelBytes);
-      const ramdisk = await upload('ari', Buffer.from('ramdisk-bytes'));
-      imageId = await upload('ami', Buffer.from('disk'), { kernel_id: kernel, ramdisk_id: ramdisk, os_command_line: 'console=ttyS0 orrery.test' });
+      ({ imageId, kernelBytes } = await uploadNetbootImage(cloud.urls.image, admin));
       const keys = CredentialKeys.fromConfig(cloud.config);
       const uuid = randomUUID();
       const info = { ipmi_address: bmc.address, ipmi_port: bmc.port, ipmi_username: BMC_USER, ipmi_password: BMC_PASSWORD };
@@ -147,17 +138,7 @@ describe('bare metal worker', () => {
     });
     after(async () => { await bmc?.stop(); });
 
-    /** What the machine's iPXE does: chain its script by MAC, then fetch what it names. */
-    async function netboot(): Promise<string> {
-      const base = `http://127.0.0.1:${bootPort}`;
-      const script = await (await fetch(`${base}/ipxe/${mac}`)).text();
-      const urls = [...script.matchAll(/^(?:kernel|initrd) (\S+)/gm)].map((m) => new URL(m[1]!, `${base}/ipxe/${mac}`).href);
-      assert.equal(urls.length, 2, script);
-      const kernel = Buffer.from(await (await fetch(urls[0]!)).arrayBuffer());
-      assert.deepEqual(kernel, kernelBytes);
-      await (await fetch(urls[1]!)).arrayBuffer();
-      return script;
-    }
+    const boot = (): Promise<string> => netboot(`http://127.0.0.1:${bootPort}`, mac, kernelBytes);
 
     it('stores no password in the row; manage reads the power through the BMC; power and boot device go to it', async () => {
       const row = await node(n.uuid);
@@ -193,7 +174,7 @@ describe('bare metal worker', () => {
       await updateNode(cloud.db, n.uuid, { instance_uuid: randomUUID(), instance_info: JSON.stringify({ image_source: imageId }) });
       await act(n.uuid, 'deploy');
       await waitFor('wait call-back', async () => ((await node(n.uuid)).provision_state === 'wait call-back') || undefined);
-      const script = await netboot();
+      const script = await boot();
       assert.match(script, /console=ttyS0 orrery\.test/);
       const active = await settled(n.uuid, 'active');
       assert.equal(active.boot_device, 'pxe');
@@ -226,7 +207,7 @@ describe('bare metal worker', () => {
       await updateNode(cloud.db, n.uuid, { instance_uuid: randomUUID(), instance_info: JSON.stringify({ image_source: imageId }) });
       await act(n.uuid, 'deploy');
       await waitFor('wait call-back', async () => ((await node(n.uuid)).provision_state === 'wait call-back') || undefined);
-      await netboot();
+      await boot();
       assert.equal((await settled(n.uuid, 'active')).last_error, null);
     });
 
