@@ -74,6 +74,9 @@ check_provision_state_interval = 5
 [dhcp]
 dhcp_provider = none
 
+[nova]
+send_power_notifications = false
+
 [oslo_concurrency]
 lock_path = ${dir}/lock
 `;
