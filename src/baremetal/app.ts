@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createApp, requestBaseUrl } from '../httpkit/app.js';
-import { NotFound } from '../common/errors.js';
+import { NotFound, OrreryError } from '../common/errors.js';
 import { listServiceRows } from '../db/service-admin.js';
 import { serviceIsUp } from '../db/services.js';
 import { installMicroversions, versionDoc } from './microversion.js';
@@ -22,6 +22,11 @@ export function createBaremetalApp(opts: BaremetalAppOptions): FastifyInstance {
     policy: { enforcer: opts.policy, style: 'ironic' },
   });
   installMicroversions(app);
+  // python3-ironicclient sends its bodiless DELETEs as application/octet-stream with no bytes.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    if (body.length === 0) return done(null, undefined);
+    done(Object.assign(new OrreryError(415, 'unsupportedMediaType', 'The request body must be JSON.'), { statusCode: 415 }), undefined);
+  });
 
   app.get('/', { config: { public: true } }, async (req) => {
     const v1 = versionDoc(requestBaseUrl(req));

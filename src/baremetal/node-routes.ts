@@ -97,7 +97,9 @@ export function registerNodeRoutes(app: FastifyInstance, opts: BaremetalAppOptio
     return out;
   };
 
-  app.get('/v1/nodes', { schema: { querystring: LIST_QUERY }, config: { policy: 'baremetal:node:list' } }, (req) => list(req, false));
+  for (const path of ['/v1/nodes', '/v1/nodes/']) {
+    app.get(path, { schema: { querystring: LIST_QUERY }, config: { policy: 'baremetal:node:list' } }, (req) => list(req, false));
+  }
   app.get('/v1/nodes/detail', { schema: { querystring: LIST_QUERY }, config: { policy: 'baremetal:node:list_all' } }, (req) => list(req, true));
 
   app.get<{ Params: { node: string }; Querystring: { fields?: string } }>('/v1/nodes/:node', {

@@ -53,7 +53,10 @@ export function registerPortRoutes(app: FastifyInstance, opts: BaremetalAppOptio
     return out;
   };
 
-  app.get('/v1/ports', { schema: { querystring: LIST_QUERY }, config: { policy: 'baremetal:port:list' } }, (req) => list(req, false));
+  // python3-ironicclient asks for /v1/ports/?node=… (a trailing slash) when it filters.
+  for (const path of ['/v1/ports', '/v1/ports/']) {
+    app.get(path, { schema: { querystring: LIST_QUERY }, config: { policy: 'baremetal:port:list' } }, (req) => list(req, false));
+  }
   app.get('/v1/ports/detail', { schema: { querystring: LIST_QUERY }, config: { policy: 'baremetal:port:list_all' } }, (req) => list(req, true));
   app.get<{ Params: { node: string } }>('/v1/nodes/:node/ports', { schema: { querystring: LIST_QUERY }, config: { policy: 'baremetal:port:list' } },
     (req) => list(req, false, req.params.node));
