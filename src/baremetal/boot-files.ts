@@ -16,23 +16,27 @@ export class DeployInputError extends Error {}
 /**
  * The kernel and ramdisk images of an instance_info (Ironic's partition-image netboot): its
  * `kernel` and `ramdisk` image ids when given, else the `kernel_id` and `ramdisk_id` of its
- * `image_source` (an `ami` image with its `aki` kernel and `ari` ramdisk, as Glance links them).
+ * `image_source` (an `ami` image with its `aki` kernel and `ari` ramdisk, as Glance links them),
+ * and that image's `os_command_line`.
  */
-export async function kernelAndRamdiskOf(images: ImageClient, info: Json): Promise<{ kernel: string; ramdisk: string }> {
+export async function kernelAndRamdiskOf(images: ImageClient, info: Json): Promise<{ kernel: string; ramdisk: string; cmdline: string | null }> {
   const given = (k: string): string | null => (typeof info[k] === 'string' && info[k] !== '' ? info[k] as string : null);
   let kernel = given('kernel');
   let ramdisk = given('ramdisk');
+  let cmdline: string | null = null;
   if (!kernel || !ramdisk) {
     const source = given('image_source');
     if (!source) throw new DeployInputError('instance_info has no image_source');
     const image = await images.getImage(source);
     kernel ??= typeof image.kernel_id === 'string' ? image.kernel_id : null;
     ramdisk ??= typeof image.ramdisk_id === 'string' ? image.ramdisk_id : null;
+    // The image's own kernel command line (Glance's os_command_line, as libvirt's driver uses it).
+    if (typeof image.os_command_line === 'string') cmdline = image.os_command_line;
     if (!kernel || !ramdisk) {
       throw new DeployInputError(`image ${source} (${image.disk_format ?? 'no format'}) names no kernel_id and ramdisk_id: only ami images with their aki kernel and ari ramdisk can be netbooted here`);
     }
   }
-  return { kernel, ramdisk };
+  return { kernel, ramdisk, cmdline };
 }
 
 /** The iPXE script of a netbooted instance. Without a base URL the paths are resolved by iPXE against the URL it chained from. */

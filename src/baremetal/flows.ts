@@ -26,6 +26,8 @@ export interface FlowContext {
   boot: BootServer | null;
   /** Where the boot files live ([baremetal] http_root). */
   httpRoot: string;
+  /** How many ports (MAC addresses) the node has. */
+  ports(node: string): Promise<number>;
   /** Aborted when the conductor stops: a wait gives up. */
   signal: AbortSignal;
 }
@@ -78,9 +80,10 @@ export async function deploy(c: FlowContext, onWait: () => Promise<void>): Promi
   const { images, boot } = c;
   if (!images) throw new DeployInputError('this conductor has no image API client ([service_user] auth_url)');
   if (!boot) throw new DeployInputError('this conductor serves no boot files ([baremetal] http_port is empty)');
+  if ((await c.ports(c.node.uuid)) === 0) throw new DeployInputError('the node has no port: a machine finds its iPXE script by its MAC address (openstack baremetal port create)');
   const info = JSON.parse(c.node.instance_info) as Json;
   const ids = await c.step('deploy', 'finding the instance\'s kernel and ramdisk', () => kernelAndRamdiskOf(images, info));
-  const append = typeof info.kernel_append_params === 'string' ? info.kernel_append_params : c.config.str('baremetal', 'kernel_append_params');
+  const append = typeof info.kernel_append_params === 'string' ? info.kernel_append_params : ids.cmdline ?? c.config.str('baremetal', 'kernel_append_params');
   const script = ipxeScript(c.node.uuid, c.config.str('baremetal', 'http_url'), append);
   await c.step('deploy', `writing the boot files (kernel ${ids.kernel}, ramdisk ${ids.ramdisk})`,
     () => writeBootFiles(c.httpRoot, c.node.uuid, images, ids, script));

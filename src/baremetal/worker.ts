@@ -5,6 +5,7 @@ import type { Logger } from '../common/logging.js';
 import { now } from '../common/time.js';
 import { recordNodeHistory, type HistorySeverity } from '../db/baremetal-history.js';
 import { getNode, releaseNode, reserveNode, updateNode, type BmNodeRow } from '../db/baremetal-nodes.js';
+import { countNodePorts } from '../db/baremetal-ports.js';
 import type { Db } from '../db/connection.js';
 import { BAREMETAL_API, BAREMETAL_TOPIC, type BaremetalHandlers, type ProvisionAction } from '../rpc/baremetal-api.js';
 import type { Bus, Subscription } from '../rpc/bus.js';
@@ -138,7 +139,7 @@ export class BaremetalWorker {
     const record = (event: string, severity: HistorySeverity, message: string): Promise<void> =>
       recordNodeHistory(db, { node_uuid: node.uuid, event, severity, message: message.slice(0, 1000), conductor: host }, now());
     return {
-      node, config, images, boot: this.boot, httpRoot: config.str('baremetal', 'http_root'), signal: this.abort.signal,
+      node, config, images, boot: this.boot, ports: (uuid) => countNodePorts(db, uuid), httpRoot: config.str('baremetal', 'http_root'), signal: this.abort.signal,
       power: power ?? powerInterfaceOf(node, this.deps.keys, config),
       step: async (event, message, fn) => {
         try {

@@ -237,7 +237,7 @@ export const OPTIONS = {
     sync_power_state_interval: { default: '60', type: 'float', min: 0, help: 'Seconds between reads of every node\'s power state from its BMC (Ironic\'s); a change made behind the service\'s back is recorded. 0: no sync.' },
     reservation_ttl: { default: '60', type: 'float', min: 2, help: 'Seconds a conductor\'s lock on a node lasts unrenewed (renewed while it works): a node left locked by a killed conductor is taken over this long after.' },
     deploy_callback_timeout: { default: '600', type: 'float', min: 1, help: 'Seconds a PXE deploy waits for the machine to fetch its kernel and ramdisk before it fails (deploy failed).' },
-    kernel_append_params: { default: 'console=ttyS0', help: 'Kernel command line of a netbooted instance (Ironic\'s [pxe] kernel_append_params); an instance_info kernel_append_params replaces it.' },
+    kernel_append_params: { default: 'console=ttyS0', help: 'Kernel command line of a netbooted instance (Ironic\'s [pxe] kernel_append_params); the image\'s os_command_line property, or an instance_info kernel_append_params, replaces it.' },
     power_state_change_timeout: { default: '60', type: 'float', min: 1, help: 'Seconds a soft power off (an ACPI shutdown the OS carries out) may take before the power change fails (Ironic\'s [conductor] option).' },
     ipmi_timeout: { default: '15', type: 'float', min: 1, help: 'Seconds one ipmitool call may take before it is killed.' },
     ipmi_attempts: { default: '3', type: 'int', min: 1, max: 10, help: 'Runs of an ipmitool call whose BMC did not answer before the step fails (a wrong password or a refused command is not retried).' },
