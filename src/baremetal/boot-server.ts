@@ -59,6 +59,7 @@ export class BootServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
     const path = (req.url ?? '/').split('?')[0]!;
+    res.on('finish', () => this.log.debug({ path: path.slice(0, 200), status: res.statusCode, from: req.socket.remoteAddress }, 'boot server request'));
     const byMac = /^\/ipxe\/([0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5})$/.exec(path);
     if (byMac) {
       const port = await getPortByAddress(this.db, byMac[1]!.toLowerCase().replaceAll('-', ':'));

@@ -8,8 +8,13 @@ export interface NetbootImage {
   kernelBytes: Buffer;
 }
 
-/** Uploads tiny kernel, ramdisk and ami images (public, so the conductor's service user reads them). */
-export async function uploadNetbootImage(imageUrl: string, admin: Session, cmdline = 'console=ttyS0 orrery.test'): Promise<NetbootImage> {
+/**
+ * Uploads kernel, ramdisk and ami images (public, so the conductor's service user reads them):
+ * tiny made-up ones, or a real kernel and initramfs (the test guest's).
+ */
+export async function uploadNetbootImage(
+  imageUrl: string, admin: Session, cmdline = 'console=ttyS0 orrery.test', files?: { kernel: Buffer; ramdisk: Buffer },
+): Promise<NetbootImage> {
   const upload = async (format: string, data: Buffer, props: Record<string, unknown> = {}): Promise<string> => {
     const made = await api(admin, 'POST', `${imageUrl}/v2/images`, { name: `bm-${format}`, container_format: format, disk_format: format, visibility: 'public', ...props });
     assert.equal(made.status, 201, JSON.stringify(made.body));
@@ -17,9 +22,9 @@ export async function uploadNetbootImage(imageUrl: string, admin: Session, cmdli
     assert.equal(put.status, 204);
     return made.body.id as string;
   };
-  const kernelBytes = Buffer.from(`kernel-${randomUUID()}`);
+  const kernelBytes = files?.kernel ?? Buffer.from(`kernel-${randomUUID()}`);
   const kernel = await upload('aki', kernelBytes);
-  const ramdisk = await upload('ari', Buffer.from('ramdisk-bytes'));
+  const ramdisk = await upload('ari', files?.ramdisk ?? Buffer.from('ramdisk-bytes'));
   const imageId = await upload('ami', Buffer.from('disk'), { kernel_id: kernel, ramdisk_id: ramdisk, os_command_line: cmdline });
   return { imageId, kernelBytes };
 }
