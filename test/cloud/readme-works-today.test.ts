@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { MAX_MICROVERSION } from '../../src/api/microversion.js';
 import { BUNDLED_DRIVERS } from '../../src/cmd/services.js';
+import { MAX_VERSION as BAREMETAL_MAX, MIN_VERSION as BAREMETAL_MIN } from '../../src/baremetal/microversion.js';
 import { startTestCloud, type TestCloud } from '../support/cloud.js';
 import { apiRoutes, type ApiRoute } from '../support/route-fixtures.js';
 
@@ -20,6 +21,7 @@ const API_NAMES: Array<[string, string]> = [
   ['image', 'Image v2'],
   ['placement', 'Placement'],
   ['network', 'Network v2.0'],
+  ['baremetal', `Bare Metal v1 (microversions ${BAREMETAL_MIN}–${BAREMETAL_MAX})`],
 ];
 
 /** A route's URL without its version prefix and parameters: `/v2.1/:project_id/servers/:id/tags` → `servers/tags`. */
