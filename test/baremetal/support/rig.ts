@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../../harness/repo.js';
@@ -70,13 +70,10 @@ export interface Rig {
 }
 
 const QEMU = 'qemu-system-x86_64';
-/** The virtio NIC's iPXE option ROM (Debian's ipxe-qemu). */
-const ROMFILE = '/usr/lib/ipxe/qemu/pxe-virtio.rom';
 
 /** The skip reason when the rig's back-ends are missing (see backendSkip). */
 export function rigSkip(): string | false {
   const missing = [QEMU, 'ipmi_sim', 'ipmitool'].filter((c) => !commandExists(c));
-  if (!existsSync(ROMFILE)) missing.push(ROMFILE);
   return backendSkip(`the bare-metal rig (${missing.join(', ')})`, missing.length === 0);
 }
 
@@ -176,7 +173,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
       truncateSync(join(dir, 'disk.raw'), 1 << 20);
       writeFileSync(join(dir, 'console.log'), '');
       writeFileSync(join(dir, 'bmc.log'), '');
-      writeFileSync(join(dir, 'machine.json'), JSON.stringify({ tag, mac, qemu: QEMU, romfile: ROMFILE, memoryMb: opts.memoryMb ?? 256 }));
+      writeFileSync(join(dir, 'machine.json'), JSON.stringify({ tag, mac, qemu: QEMU, memoryMb: opts.memoryMb ?? 256 }));
       const port = await freeUdpPort();
       writeFileSync(join(dir, 'lan.conf'), lanConf(`bm-${index}`, port, `${process.execPath} ${control} ${dir}`));
       writeFileSync(join(dir, 'cmds.emu'), EMU);
