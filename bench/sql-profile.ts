@@ -77,7 +77,7 @@ const top = Number(process.argv[4] ?? 30);
 const stateDir = mkdtempSync(join(tmpdir(), 'orrery-sql-profile-'));
 const config = new Config({
   DEFAULT: { state_path: stateDir },
-  api: { identity_port: '0', image_port: '0', compute_port: '0', placement_port: '0', network_port: '0', dashboard_port: '0' },
+  api: { identity_port: '0', image_port: '0', compute_port: '0', placement_port: '0', network_port: '0', baremetal_port: '0', dashboard_port: '0' },
   vnc: { novncproxy_port: '0' }, serial_console: { serialproxy_port: '0' },
   fake: { vcpus: String(Math.max(8, n)), memory_mb: String(Math.max(16384, 512 * n)), disk_gb: String(Math.max(200, n)) },
 });

@@ -80,6 +80,7 @@ export class MultiProcess {
     // The metadata API is reached by the agents' forwarders, not the tests: any free port.
     ini.api!.metadata_port = '0';
     ini.api!.dashboard_port = '0';
+    ini.api!.baremetal_port = '0';
     ini.vnc = { novncproxy_port: '0' };
     ini.serial_console = { serialproxy_port: '0' };
     for (const layer of opts.ini ?? []) for (const [section, values] of Object.entries(layer)) ini[section] = { ...(ini[section] ?? {}), ...values };

@@ -14,7 +14,7 @@ log.info({ urls: cloud.urls }, 'all-in-one started');
 process.stderr.write(
   `Orrery all-in-one is running.\n` +
   `  identity  ${cloud.urls.identity}/v3\n  compute   ${cloud.urls.compute}/v2.1\n` +
-  `  image     ${cloud.urls.image}\n  placement ${cloud.urls.placement}\n  network   ${cloud.urls.network}\n` +
+  `  image     ${cloud.urls.image}\n  placement ${cloud.urls.placement}\n  network   ${cloud.urls.network}\n  baremetal ${cloud.urls.baremetal}\n` +
   (cloud.metricsUrl ? `  metrics   ${cloud.metricsUrl}\n` : '') +
   (cloud.dashboardUrl ? `Dashboard: ${cloud.dashboardUrl}/\n` : '') +
   `Credentials: . ${cloud.openrcPath}\n`,

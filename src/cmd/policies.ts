@@ -14,6 +14,7 @@ import { POLICY_DEFAULTS as NETWORK } from '../network/policies.js';
 import { POLICY_DEFAULTS as NETWORK_L3 } from '../network/router-policies.js';
 import { CATALOG_POLICY_DEFAULTS as CATALOG } from '../identity/catalog-routes.js';
 import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credential-routes.js';
+import { POLICY_DEFAULTS as BAREMETAL } from '../baremetal/policies.js';
 
 /**
  * Every rule default of the process, by API. An area that adds routes adds its table here with
@@ -21,12 +22,13 @@ import { CREDENTIAL_POLICY_DEFAULTS as CREDENTIALS } from '../identity/credentia
  * and `...SERVER_GROUPS` in its API's list. A route naming a rule that is in no table stops the
  * app at start (src/httpkit/authorize.ts).
  */
-export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity' | 'network', readonly PolicyDefault[]>> = {
+export const POLICY_DEFAULT_SETS: Readonly<Record<'compute' | 'placement' | 'image' | 'identity' | 'network' | 'baremetal', readonly PolicyDefault[]>> = {
   compute: [...COMPUTE, ...SERVERS_2X, ...RESOURCES_2X, ...GROUPS_ADMIN, ...COMPUTE_NETWORK],
   placement: [...PLACEMENT, ...RESOURCE_CLASSES],
   image: [...IMAGE, ...IMAGE_IMPORT],
   identity: [...IDENTITY, ...CATALOG, ...CREDENTIALS],
   network: [...NETWORK, ...NETWORK_L3],
+  baremetal: BAREMETAL,
 };
 
 /** Nova's base rules first, then every API's table: what `orrery policy list` prints. */

@@ -19,6 +19,9 @@ import { bootstrapIdentity } from '../identity/bootstrap.js';
 import { createIdentityApp } from '../identity/app.js';
 import { CatalogStore, catalogService, type CatalogService } from '../identity/catalog.js';
 import { createImageApp } from '../image/app.js';
+import { createBaremetalApp } from '../baremetal/app.js';
+import { BaremetalRpcApi } from '../rpc/baremetal-api.js';
+import { CredentialKeys } from '../identity/credential-keys.js';
 import { seedImage } from '../image/seed.js';
 import { createComputeApp } from '../api/compute-app.js';
 import { createPlacementApp } from '../api/placement-app.js';
@@ -37,11 +40,12 @@ import { startConfiguredDashboard } from '../dashboard/index.js';
 import { healthProbesFor, setHealthProbes } from '../httpkit/healthcheck.js';
 import { listenFailure } from './startup.js';
 import { startConsoleProxies, type ConsoleProxies } from '../consoles/proxy.js';
+import { BaremetalWorker } from '../baremetal/worker.js';
 
 /** The building blocks every entry point composes: one function per service. */
 
 /** Drivers that ship with Orrery, by the short name `compute_driver` may use. */
-export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake', libvirt: '@orrery/driver-libvirt', docker: '@orrery/driver-docker' };
+export const BUNDLED_DRIVERS: Record<string, string> = { fake: '@orrery/driver-fake', libvirt: '@orrery/driver-libvirt', docker: '@orrery/driver-docker', ironic: '@orrery/driver-ironic' };
 
 export interface CloudUrls {
   identity: string;
@@ -49,6 +53,8 @@ export interface CloudUrls {
   compute: string;
   placement: string;
   network: string;
+  /** The Bare Metal API (Ironic v1). */
+  baremetal: string;
   /** Nova's metadata API (not in the catalog: guests reach it through the metadata proxy). */
   metadata: string;
 }
@@ -90,6 +96,7 @@ function catalogFor(urls: CloudUrls, region: string): CatalogService[] {
     catalogService('image', 'glance', urls.image, region),
     catalogService('placement', 'placement', urls.placement, region),
     catalogService('network', 'neutron', urls.network, region),
+    catalogService('baremetal', 'ironic', urls.baremetal, region),
   ];
 }
 
@@ -139,7 +146,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
   const reloadPolicy = async (): Promise<string> => `${await applyPolicyFile(policy, policyPath)} policy overrides from ${policyPath}`;
   log.info({ policy: await reloadPolicy() }, 'policy loaded');
   const bindHost = config.str('DEFAULT', 'bind_host');
-  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '', metadata: '' };
+  const urls: CloudUrls = { identity: '', image: '', compute: '', placement: '', network: '', baremetal: '', metadata: '' };
   // The catalog is rows (issue #22): the services this process runs are written there once it listens.
   const catalog = new CatalogStore(db, (err) => log.warn({ err }, 'catalog refresh failed'));
   const compute = new ComputeRpcApi(bus, timeout, () => computePin(db, config));
@@ -159,6 +166,7 @@ export async function startApi(config: Config, db: Db, bus: Bus, log: Logger): P
     placement: createPlacementApp(deps),
     // Port changes of servers are told to the compute API (Neutron's [nova] notifier), as the service user.
     network: createNetworkApp({ db, config, tokens, policy, log, notifier: NovaNotifier.forCloud(() => IdentityClient.fromConfig(config, `${urls.identity}/v3`), log) }),
+    baremetal: createBaremetalApp({ db, config, tokens, policy, log, keys: CredentialKeys.fromConfig(config), conductor: new BaremetalRpcApi(bus, timeout) }),
     // The service user's client of the Network API, made once the APIs listen (below).
     metadata: createMetadataApp({ db, config, tokens, policy, log, network: () => deps.network ?? null }),
   };
@@ -208,6 +216,11 @@ export async function startConductor(config: Config, db: Db, bus: Bus, log: Logg
   const images = url ? new ImageClient(IdentityClient.fromConfig(config, url)) : null;
   const conductor = new ConductorService(db, config, log.child({ service: 'conductor', host }), host, images);
   await conductor.start(bus);
+  // Every conductor is also a Bare Metal conductor (topic baremetal), stopped before it.
+  const baremetal = new BaremetalWorker({ db, config, log: log.child({ service: 'baremetal-conductor', host }), host, keys: CredentialKeys.fromConfig(config), images });
+  await baremetal.start(bus).catch(async (err: unknown) => { await conductor.stop(); throw err; });
+  const stopConductor = conductor.stop.bind(conductor);
+  conductor.stop = async () => { await baremetal.stop(); await stopConductor(); };
   return conductor;
 }
 

@@ -42,6 +42,7 @@ export const SECTION_HELP: Readonly<Record<string, string>> = {
   vnc: "Remote VNC consoles: the noVNC websocket proxy of the API process (Nova's nova-novncproxy).",
   serial_console: "Interactive serial consoles: the serial websocket proxy of the API process (Nova's nova-serialproxy).",
   consoleauth: 'Console URL tokens.',
+  baremetal: "The Bare Metal conductor worker every conductor runs: node locks, power sync, IPMI calls, PXE deploys and their HTTP boot server.",
 };
 
 export const OPTIONS = {
@@ -85,6 +86,7 @@ export const OPTIONS = {
     compute_port: { default: '8774', type: 'port', help: 'Port of the compute API (Nova v2.1); 0: any free port.' },
     placement_port: { default: '8778', type: 'port', help: 'Port of the placement API; 0: any free port.' },
     network_port: { default: '9696', type: 'port', help: 'Port of the network API (Neutron v2.0); 0: any free port.' },
+    baremetal_port: { default: '6385', type: 'port', help: 'Port of the Bare Metal API (Ironic v1, docs/baremetal.md); 0: any free port.' },
     metadata_port: { default: '8775', type: 'port', help: "Port of Nova's metadata API (guests reach it through the metadata proxy)." },
     dashboard_port: { default: '8000', type: 'port', help: 'Port of the web dashboard (docs/dashboard.md); 0: any free port; empty: no dashboard.' },
     dhcp_domain: { default: 'novalocal', help: 'Domain of the hostnames the metadata API serves.' },
@@ -227,6 +229,18 @@ export const OPTIONS = {
   },
   consoleauth: {
     token_ttl: { default: '600', type: 'int', min: 1, max: 86400, help: 'Seconds a console URL\'s token opens the console for (Nova\'s).' },
+  },
+  baremetal: {
+    http_port: { default: '0', type: 'port', help: 'Port of the HTTP boot server (iPXE scripts, kernels, ramdisks) each conductor serves on [DEFAULT] bind_host; 0: a free port (logged at start); empty: none, and PXE deploys of ipmi nodes fail.' },
+    http_url: { default: '', help: 'The boot server as the machines reach it (e.g. http://10.0.2.2:8089); empty: the iPXE scripts name their files by path only, which iPXE resolves against the URL it chained from.' },
+    http_root: { default: '$state_path/baremetal/http', help: 'Directory of the nodes\' boot files (one folder per node, removed at cleaning).' },
+    sync_power_state_interval: { default: '60', type: 'float', min: 0, help: 'Seconds between reads of every node\'s power state from its BMC (Ironic\'s); a change made behind the service\'s back is recorded. 0: no sync.' },
+    reservation_ttl: { default: '60', type: 'float', min: 2, help: 'Seconds a conductor\'s lock on a node lasts unrenewed (renewed while it works): a node left locked by a killed conductor is taken over this long after.' },
+    deploy_callback_timeout: { default: '600', type: 'float', min: 1, help: 'Seconds a PXE deploy waits for the machine to fetch its kernel and ramdisk before it fails (deploy failed).' },
+    kernel_append_params: { default: 'console=ttyS0', help: 'Kernel command line of a netbooted instance (Ironic\'s [pxe] kernel_append_params); the image\'s os_command_line property, or an instance_info kernel_append_params, replaces it.' },
+    power_state_change_timeout: { default: '60', type: 'float', min: 1, help: 'Seconds a soft power off (an ACPI shutdown the OS carries out) may take before the power change fails (Ironic\'s [conductor] option).' },
+    ipmi_timeout: { default: '15', type: 'float', min: 1, help: 'Seconds one ipmitool call may take before it is killed.' },
+    ipmi_attempts: { default: '3', type: 'int', min: 1, max: 10, help: 'Runs of an ipmitool call whose BMC did not answer before the step fails (a wrong password or a refused command is not retried).' },
   },
 } as const satisfies OptionTable;
 

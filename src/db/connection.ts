@@ -27,6 +27,7 @@ import * as m012 from './migrations/012_identity.js';
 import * as m013 from './migrations/013_catalog_credentials_tasks.js';
 import * as m014 from './migrations/014_net_l3_auto_allocated.js';
 import * as m015 from './migrations/015_console_auth_tokens.js';
+import * as m016 from './migrations/016_baremetal.js';
 
 export type Db = Kysely<Database>;
 
@@ -55,6 +56,7 @@ const MIGRATIONS: Record<string, Migration & { phase: MigrationPhase }> = {
   '013_catalog_credentials_tasks': { ...m013, phase: 'expand' },
   '014_net_l3_auto_allocated': { ...m014, phase: 'expand' },
   '015_console_auth_tokens': { ...m015, phase: 'expand' },
+  '016_baremetal': { ...m016, phase: 'expand' },
 };
 
 /** Every migration's name, in the order they apply. */

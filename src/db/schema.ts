@@ -4,6 +4,7 @@ import type { IdentityTables, ProjectColumns012, TokenColumns012, UserColumns012
 import type { CatalogTables } from './catalog-schema.js';
 import type { NetworkL3Tables } from './schema-network-l3.js';
 import type { ConsoleTables } from './schema-consoles.js';
+import type { BaremetalTables } from './schema-baremetal.js';
 
 /**
  * The database schema, one interface per table. Portable across SQLite and PostgreSQL:
@@ -430,7 +431,7 @@ export interface InstancePasswordTable {
   password: string;
 }
 
-export interface Database extends NetworkTables, NetworkL3Tables, IdentityTables, CatalogTables, ConsoleTables {
+export interface Database extends NetworkTables, NetworkL3Tables, IdentityTables, CatalogTables, ConsoleTables, BaremetalTables {
   migrations: MigrationTable;
   task_flows: TaskFlowTable;
   projects: ProjectTable;

@@ -10,8 +10,11 @@ import { installHealthcheck } from './healthcheck.js';
 import { accessAllowed } from '../auth/access-rules.js';
 import { installMetricsHooks } from './metrics-hooks.js';
 
-/** How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, Glance's, or Neutron's {"NeutronError": {...}}. */
-export type ErrorFormat = 'nova' | 'keystone' | 'glance' | 'neutron';
+/**
+ * How an API renders errors: Nova's {"badRequest": {...}}, Keystone's {"error": {...}}, Glance's,
+ * Neutron's {"NeutronError": {...}}, or Ironic's {"error_message": "<JSON text>"}.
+ */
+export type ErrorFormat = 'nova' | 'keystone' | 'glance' | 'neutron' | 'ironic';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -75,6 +78,9 @@ export function errorBody(format: ErrorFormat, status: number, message: string, 
       // Neutron's type is the exception's name (NetworkNotFound, IpAddressGenerationFailure…);
       // an error without one of its own is named by its status, as webob names it.
       return { NeutronError: { type: faultName && !Object.values(NOVA_FAULTS).includes(faultName) ? faultName : `HTTP${title.replaceAll(' ', '')}`, message, detail: '' } };
+    case 'ironic':
+      // Ironic's ParsableErrorMiddleware: the WSME fault as a JSON string inside the body.
+      return { error_message: JSON.stringify({ faultcode: status < 500 ? 'Client' : 'Server', faultstring: message, debuginfo: null }) };
   }
 }
 

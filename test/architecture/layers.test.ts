@@ -19,6 +19,7 @@ const LAYERS: Record<string, number> = {
   identity: 4, image: 4, scheduler: 4, conductor: 4, compute: 4, api: 4,
   network: 4, netagent: 4, dashboard: 4,
   consoles: 4,
+  baremetal: 4,
   cmd: 5,
 };
 

@@ -40,7 +40,7 @@ async function dump(cloud: TestCloud): Promise<Record<string, unknown[]>> {
 
 /** A 403 that names a policy rule, in any API's words (others are refusals of another kind). */
 const refusedByPolicy = (res: { status: number; body: unknown }): boolean =>
-  res.status === 403 && /Policy doesn't allow|not authorized to (complete|perform)|Policy does not allow|is disallowed by policy/.test(JSON.stringify(res.body));
+  res.status === 403 && /Policy doesn't allow|not authorized to (complete|perform)|Policy does not allow|is disallowed by policy|Access was denied to the following resource/.test(JSON.stringify(res.body));
 
 describe('the default roles on every route', () => {
   let cloud: TestCloud;

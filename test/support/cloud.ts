@@ -21,7 +21,7 @@ export async function startTestCloud(overrides: IniData = {}, log = createLogger
   const stateDir = mkdtempSync(join(tmpdir(), 'orrery-test-'));
   const base: IniData = {
     DEFAULT: { state_path: stateDir },
-    api: { identity_port: '0', image_port: '0', compute_port: '0', placement_port: '0', network_port: '0', metadata_port: '0', dashboard_port: '0' },
+    api: { identity_port: '0', image_port: '0', compute_port: '0', placement_port: '0', network_port: '0', baremetal_port: '0', metadata_port: '0', dashboard_port: '0' },
     vnc: { novncproxy_port: '0' }, serial_console: { serialproxy_port: '0' },
     // A cheaper hash keeps tests quick; the default stays slow.
     identity: { password_hash_cost: '1024', password_hash_rounds: '1000' },

@@ -4,7 +4,7 @@ import type { PolicyDefault } from '../policy-defaults.js';
 import { evaluate, parseCheck, PolicySyntaxError, type Check } from './check.js';
 
 /** How each API words a refusal (Nova's, Placement's, Glance's and Keystone's own messages). */
-export type RefusalStyle = 'nova' | 'placement' | 'glance' | 'keystone' | 'neutron';
+export type RefusalStyle = 'nova' | 'placement' | 'glance' | 'keystone' | 'neutron' | 'ironic';
 
 export function refusalMessage(style: RefusalStyle, rule: string): string {
   switch (style) {
@@ -13,6 +13,7 @@ export function refusalMessage(style: RefusalStyle, rule: string): string {
     case 'glance': return `You are not authorized to complete ${rule} action.`;
     case 'keystone': return `You are not authorized to perform the requested action: ${rule}.`;
     case 'neutron': return `(rule:${rule}) is disallowed by policy`;
+    case 'ironic': return `Access was denied to the following resource: ${rule}`;
   }
 }
 
