@@ -14,7 +14,7 @@
 // it by that PID, reset is QMP system_reset (or a restart when the boot device changed since the
 // guest started, since QEMU's boot order is fixed at start), soft off is QMP system_powerdown.
 // The boot device is kept in MACHINE_DIR/boot and applies to every later boot (persistent).
-// Every command is appended to MACHINE_DIR/bmc.log ("<ISO time> set power 1"), which tests read.
+// Every command is appended to MACHINE_DIR/bmc.log ("<ISO time> set power 1", "… get power"), which tests read.
 // Plain JavaScript run by ipmi_sim itself, so it imports nothing but node's own modules.
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -129,6 +129,7 @@ async function set(parm, value) {
 
 try {
   if (op === 'get') {
+    log(`get ${rest.join(' ')}`);
     for (const parm of rest) {
       if (parm === 'power') process.stdout.write(`power:${guestPid() ? 1 : 0}\n`);
       else if (parm === 'boot') process.stdout.write(`boot:${bootDevice()}\n`);

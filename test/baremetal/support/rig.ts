@@ -26,8 +26,9 @@ export interface RigOptions {
   machines: number;
   /**
    * What each machine's TFTP boot.ipxe chains: an http:// URL as the guest reaches it (use
-   * HOST_FROM_GUEST), which may use iPXE settings such as `${mac:hexhyp}` or `${mac}` so one
-   * server tells the machines apart. A function gets the machine to build its own URL.
+   * HOST_FROM_GUEST), which may use iPXE settings such as `${mac:hexhyp}` (52-54-…) so one
+   * server tells the machines apart — not `${mac}`, whose colons iPXE sends percent-encoded
+   * (`52%3A54…`). A function gets the machine to build its own URL.
    */
   bootUrl: string | ((m: { index: number; mac: string }) => string);
   /** Guest memory (default 256 MiB: the test kernel and busybox initramfs need about 100). */
@@ -52,7 +53,7 @@ export interface RigMachine {
   bmcLog: string;
   /** Everything the console printed so far. */
   console(): string;
-  /** The chassis commands the BMC received so far ("set power 1", "set boot pxe", …). */
+  /** The chassis commands the BMC received so far, in order ("get power", "set power 1", "set boot pxe", …). */
   bmcCommands(): string[];
   /** The running guest's QEMU PID, or undefined when the machine is off. */
   guestPid(): number | undefined;
