@@ -17,7 +17,7 @@ import { BOOT_MARKER, uploadTestImage } from '../libvirt/support/test-image.js';
 import { HOST_FROM_GUEST, rigSkip, startRig, type Rig, type RigMachine } from './support/rig.js';
 
 const skip = backendSkip('the openstack CLI (python3-openstackclient, python3-ironicclient)', commandExists('openstack')) || rigSkip();
-/** Three TCG netboots at once on two shared cores (one alone: 19 s). */
+/** Three TCG netboots at once on two shared cores took 35-52 s (one alone: 16.5-19 s). */
 const BOOT_MS = 300_000;
 
 type Row = Record<string, unknown>;
