@@ -14,7 +14,7 @@
 // it by that PID, reset is QMP system_reset (or a restart when the boot device changed since the
 // guest started, since QEMU's boot order is fixed at start), soft off is QMP system_powerdown.
 // The boot device is kept in MACHINE_DIR/boot and applies to every later boot (persistent).
-// Every command is appended to MACHINE_DIR/bmc.log ("<ISO time> set power 1"), which tests read.
+// Every command is appended to MACHINE_DIR/bmc.log ("<ISO time> set power 1", "… get power"), which tests read.
 // Plain JavaScript run by ipmi_sim itself, so it imports nothing but node's own modules.
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,9 +58,13 @@ function start() {
     '-display', 'none', '-vga', 'none', '-no-user-config', '-nodefaults',
     '-chardev', `file,id=console,path=${file('console.log')},append=on`, '-serial', 'chardev:console',
     '-netdev', `user,id=net0,tftp=${file('tftp')},bootfile=boot.ipxe`,
-    '-device', `virtio-net-pci,netdev=net0,mac=${machine.mac},romfile=${machine.romfile}`,
-    '-drive', `file=${file('disk.raw')},format=raw,if=virtio`,
-    '-boot', boot === 'pxe' ? 'order=n' : 'order=c',
+    // The boot device as SeaBIOS boot indexes, strict: a machine set to disk never falls back
+    // to the network. (`-boot order=n` with an explicit romfile skipped the NIC here: SeaBIOS
+    // went straight to the disk; QEMU's own default virtio ROM with a bootindex netboots.)
+    '-device', `virtio-net-pci,netdev=net0,mac=${machine.mac}${boot === 'pxe' ? ',bootindex=1' : ''}`,
+    '-drive', `file=${file('disk.raw')},format=raw,if=none,id=disk0`,
+    '-device', `virtio-blk-pci,drive=disk0,bootindex=${boot === 'pxe' ? 2 : 1}`,
+    '-boot', 'strict=on',
     '-qmp', `unix:${file('qmp.sock')},server=on,wait=off`,
     '-daemonize', '-pidfile', file('qemu.pid'),
   ], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
@@ -71,8 +75,10 @@ function stop() {
   const pid = guestPid();
   if (!pid) return;
   process.kill(pid, 'SIGKILL');
-  // The BMC answers "off" only once the guest is gone.
-  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) execFileSync('sleep', ['0.05']);
+  // The BMC answers "off" only once the guest is gone. Its parent is PID 1 (it daemonized),
+  // which may leave it a zombie: gone means its command line no longer names this machine.
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 200 && guestPid(); i++) Atomics.wait(tick, 0, 0, 25);
   rmSync(file('qemu.pid'), { force: true });
 }
 
@@ -123,6 +129,7 @@ async function set(parm, value) {
 
 try {
   if (op === 'get') {
+    log(`get ${rest.join(' ')}`);
     for (const parm of rest) {
       if (parm === 'power') process.stdout.write(`power:${guestPid() ? 1 : 0}\n`);
       else if (parm === 'boot') process.stdout.write(`boot:${bootDevice()}\n`);

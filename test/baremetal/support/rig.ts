@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../../harness/repo.js';
@@ -26,8 +26,9 @@ export interface RigOptions {
   machines: number;
   /**
    * What each machine's TFTP boot.ipxe chains: an http:// URL as the guest reaches it (use
-   * HOST_FROM_GUEST), which may use iPXE settings such as `${mac:hexhyp}` or `${mac}` so one
-   * server tells the machines apart. A function gets the machine to build its own URL.
+   * HOST_FROM_GUEST), which may use iPXE settings such as `${mac:hexhyp}` (52-54-…) so one
+   * server tells the machines apart — not `${mac}`, whose colons iPXE sends percent-encoded
+   * (`52%3A54…`). A function gets the machine to build its own URL.
    */
   bootUrl: string | ((m: { index: number; mac: string }) => string);
   /** Guest memory (default 256 MiB: the test kernel and busybox initramfs need about 100). */
@@ -52,7 +53,7 @@ export interface RigMachine {
   bmcLog: string;
   /** Everything the console printed so far. */
   console(): string;
-  /** The chassis commands the BMC received so far ("set power 1", "set boot pxe", …). */
+  /** The chassis commands the BMC received so far, in order ("get power", "set power 1", "set boot pxe", …). */
   bmcCommands(): string[];
   /** The running guest's QEMU PID, or undefined when the machine is off. */
   guestPid(): number | undefined;
@@ -70,13 +71,10 @@ export interface Rig {
 }
 
 const QEMU = 'qemu-system-x86_64';
-/** The virtio NIC's iPXE option ROM (Debian's ipxe-qemu). */
-const ROMFILE = '/usr/lib/ipxe/qemu/pxe-virtio.rom';
 
 /** The skip reason when the rig's back-ends are missing (see backendSkip). */
 export function rigSkip(): string | false {
   const missing = [QEMU, 'ipmi_sim', 'ipmitool'].filter((c) => !commandExists(c));
-  if (!existsSync(ROMFILE)) missing.push(ROMFILE);
   return backendSkip(`the bare-metal rig (${missing.join(', ')})`, missing.length === 0);
 }
 
@@ -176,7 +174,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
       truncateSync(join(dir, 'disk.raw'), 1 << 20);
       writeFileSync(join(dir, 'console.log'), '');
       writeFileSync(join(dir, 'bmc.log'), '');
-      writeFileSync(join(dir, 'machine.json'), JSON.stringify({ tag, mac, qemu: QEMU, romfile: ROMFILE, memoryMb: opts.memoryMb ?? 256 }));
+      writeFileSync(join(dir, 'machine.json'), JSON.stringify({ tag, mac, qemu: QEMU, memoryMb: opts.memoryMb ?? 256 }));
       const port = await freeUdpPort();
       writeFileSync(join(dir, 'lan.conf'), lanConf(`bm-${index}`, port, `${process.execPath} ${control} ${dir}`));
       writeFileSync(join(dir, 'cmds.emu'), EMU);
