@@ -60,9 +60,10 @@ export class BootServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
     const path = (req.url ?? '/').split('?')[0]!;
     res.on('finish', () => this.log.debug({ path: path.slice(0, 200), status: res.statusCode, from: req.socket.remoteAddress }, 'boot server request'));
-    const byMac = /^\/ipxe\/([0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5})$/.exec(path);
+    // iPXE percent-encodes the colons of `${net0/mac}` in a URL (52%3A54%3A…).
+    const byMac = /^\/ipxe\/([0-9a-fA-F]{2}(?:(?:[:-]|%3[aA])[0-9a-fA-F]{2}){5})$/.exec(path);
     if (byMac) {
-      const port = await getPortByAddress(this.db, byMac[1]!.toLowerCase().replaceAll('-', ':'));
+      const port = await getPortByAddress(this.db, byMac[1]!.toLowerCase().replaceAll('%3a', ':').replaceAll('-', ':'));
       return this.send(req, res, port?.node_uuid ?? null, 'boot.ipxe');
     }
     const byNode = /^\/nodes\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([a-z.]+)$/.exec(path);

@@ -35,7 +35,8 @@ export async function uploadNetbootImage(
  * Answers the script; checks the kernel is the image's.
  */
 export async function netboot(bootServer: string, mac: string, kernelBytes: Buffer): Promise<string> {
-  const first = `${bootServer}/ipxe/${mac}`;
+  // As iPXE sends `${net0/mac}` in a URL: its colons percent-encoded.
+  const first = `${bootServer}/ipxe/${encodeURIComponent(mac)}`;
   const res = await fetch(first);
   assert.equal(res.status, 200, `no iPXE script for ${mac}`);
   const script = await res.text();
