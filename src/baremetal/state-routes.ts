@@ -72,7 +72,7 @@ export function registerStateRoutes(app: FastifyInstance, opts: BaremetalAppOpti
         type: 'object', required: ['target'], additionalProperties: false,
         properties: {
           target: { type: 'string', maxLength: 32 }, clean_steps: { type: 'array', maxItems: 100 },
-          configdrive: { type: ['string', 'object'] }, deploy_steps: { type: 'array', maxItems: 100 },
+          configdrive: { anyOf: [{ type: 'string' }, { type: 'object' }] }, deploy_steps: { type: 'array', maxItems: 100 },
           disable_ramdisk: { type: 'boolean' }, rescue_password: { type: 'string', maxLength: 255 },
         },
       },
