@@ -47,6 +47,7 @@ export async function launchAllInOne(opts: AllInOneOptions): Promise<AllInOne> {
     ORRERY_API__PLACEMENT_PORT: '0',
     ORRERY_API__NETWORK_PORT: '0',
     ORRERY_API__DASHBOARD_PORT: '0',
+    ORRERY_API__BAREMETAL_PORT: '0',
     ORRERY_VNC__NOVNCPROXY_PORT: '0',
     ORRERY_SERIAL_CONSOLE__SERIALPROXY_PORT: '0',
   };

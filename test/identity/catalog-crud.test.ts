@@ -33,13 +33,13 @@ describe(`the catalog API (regions, services, endpoints) on ${engine}`, { skip: 
   it('lists the services the process runs, seeded as rows, as the token catalog has them', async () => {
     const services = await api(admin, 'GET', url('/services'));
     assert.equal(services.status, 200);
-    assert.deepEqual(services.body.services.map((s: any) => s.type).sort(), ['compute', 'dashboard', 'identity', 'image', 'network', 'placement']);
+    assert.deepEqual(services.body.services.map((s: any) => s.type).sort(), ['baremetal', 'compute', 'dashboard', 'identity', 'image', 'network', 'placement']);
     for (const s of services.body.services) {
       assert.equal(s.enabled, true);
       assert.match(s.links.self, new RegExp(`/v3/services/${s.id}$`));
     }
     const endpoints = await api(admin, 'GET', url('/endpoints'));
-    assert.equal(endpoints.body.endpoints.length, 18);
+    assert.equal(endpoints.body.endpoints.length, 21);
     const compute = endpoints.body.endpoints.find((e: any) => e.interface === 'public' && e.url.endsWith('/v2.1'));
     assert.equal(compute.url, `${cloud.urls.compute}/v2.1`);
     assert.equal(compute.region_id, 'RegionOne');
@@ -48,7 +48,7 @@ describe(`the catalog API (regions, services, endpoints) on ${engine}`, { skip: 
     assert.equal(regions.status, 200, 'anyone reads regions');
     assert.deepEqual(regions.body.regions.map((r: any) => r.id), ['RegionOne']);
     const cat = await tokenCatalog();
-    assert.deepEqual(cat.map((s) => s.type).sort(), ['compute', 'dashboard', 'identity', 'image', 'network', 'placement']);
+    assert.deepEqual(cat.map((s) => s.type).sort(), ['baremetal', 'compute', 'dashboard', 'identity', 'image', 'network', 'placement']);
     assert.deepEqual(Object.keys(cat[0]!.endpoints[0]).sort(), ['id', 'interface', 'region', 'region_id', 'url']);
   });
 
@@ -59,8 +59,8 @@ describe(`the catalog API (regions, services, endpoints) on ${engine}`, { skip: 
     const image = (await api(admin, 'GET', url('/endpoints?interface=public'))).body.endpoints.filter((e: any) => e.service_id === moved.id);
     assert.deepEqual(image.map((e: any) => e.url), ['http://127.0.0.1:1/moved']);
     await store.seed([catalogService('image', 'glance', cloud.urls.image, 'RegionOne')], 'RegionOne');
-    assert.equal((await api(admin, 'GET', url('/endpoints'))).body.endpoints.length, 18);
-    assert.equal((await api(admin, 'GET', url('/services'))).body.services.length, 6);
+    assert.equal((await api(admin, 'GET', url('/endpoints'))).body.endpoints.length, 21);
+    assert.equal((await api(admin, 'GET', url('/services'))).body.services.length, 7);
   });
 
   it('creates a child region, an external service and its endpoint, which the next token carries', async () => {
